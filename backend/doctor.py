@@ -1,0 +1,98 @@
+"""`headforge doctor`: what this machine can run, and one line of advice per problem."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import platform
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def default_models_dir() -> Path:
+    return Path(os.environ.get("HEADFORGE_MODELS", Path.home() / ".cache" / "headforge" / "models"))
+
+
+def default_jobs_dir() -> Path:
+    return Path(os.environ.get("HEADFORGE_JOBS", Path.home() / "headforge-jobs"))
+
+
+def _check(name, status, detail, advice="", blocking=False) -> dict:
+    return {"check": name, "status": status, "detail": detail, "advice": advice, "blocking": blocking}
+
+
+def diagnose() -> list[dict]:
+    checks = [_check("python", "ok", f"{platform.python_version()} ({platform.platform()})")]
+    try:
+        import torch
+
+        checks.append(_check("torch", "ok", torch.__version__))
+        if torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            checks.append(_check("cuda", "ok", f"{torch.cuda.get_device_name(0)}, {free / 2**30:.1f} of "
+                                               f"{total / 2**30:.1f} GiB free, CUDA {torch.version.cuda}"))
+        else:
+            checks.append(_check("cuda", "warn", "no CUDA GPU: multi-view diffusion and splat fitting run on "
+                                 "the CPU only at tiny sizes", "use --mode instant, or a machine with an NVIDIA GPU"))
+    except ImportError:
+        checks.append(_check("torch", "error", "not installed", "run `make demo` or install torch==2.13.0",
+                             blocking=True))
+    checks.append(_gsplat())
+    for mod, why in (("bpy", "Blender as a module: render-views and the Blender tests"),
+                     ("diffusers", "multi-view diffusion"), ("insightface", "SCRFD face detection"),
+                     ("mediapipe", "face mesh and selfie matting"), ("trimesh", "meshes"),
+                     ("pymeshlab", "mesh clean-up"), ("xatlas", "UV unwrapping")):
+        spec = importlib.util.find_spec(mod)
+        checks.append(_check(mod, "ok" if spec else "warn", "present" if spec else f"missing ({why})",
+                             "" if spec else f"pip install the pinned {mod} (requirements.lock)"))
+    for label, folder in (("models folder", default_models_dir()), ("jobs folder", default_jobs_dir())):
+        checks.append(_folder(label, folder))
+    return checks
+
+
+def _gsplat() -> dict:
+    if importlib.util.find_spec("gsplat") is None:
+        return _check("gsplat", "error", "not installed", "pip install gsplat==1.5.3", blocking=True)
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return _check("gsplat", "ok", "installed; CUDA kernels not used (no GPU), CPU rasterizer instead")
+        from gsplat.cuda._backend import _C
+
+        ok = _C is not None
+        return _check("gsplat", "ok" if ok else "error", "CUDA kernels load" if ok else "CUDA kernels failed",
+                      "" if ok else "install the CUDA toolkit matching torch so gsplat can compile its kernels")
+    except Exception as e:  # noqa: BLE001  (kernel compilation errors come in many types)
+        return _check("gsplat", "error", f"CUDA kernels failed: {e}", "check nvcc and TORCH_EXTENSIONS_DIR")
+
+
+def _folder(label: str, folder: Path) -> dict:
+    probe = folder if folder.exists() else next((p for p in folder.parents if p.exists()), Path("/"))
+    free = shutil.disk_usage(probe).free / 2**30
+    try:
+        probe_dir = folder if folder.exists() else probe
+        with tempfile.NamedTemporaryFile(dir=probe_dir):
+            pass
+        writable = True
+    except OSError:
+        writable = False
+    contents = ""
+    if folder.is_dir():
+        names = sorted(p.name for p in folder.iterdir())
+        contents = f"; holds {len(names)} item(s)" + (f": {', '.join(names[:8])}" if names else "")
+    status = "ok" if writable and free > 2 else ("error" if not writable else "warn")
+    advice = "" if status == "ok" else ("choose a writable folder" if not writable else "free some disk space")
+    return _check(label, status, f"{folder} ({'writable' if writable else 'NOT writable'}, {free:.1f} GiB free"
+                                 f"{contents})", advice, blocking=not writable)
+
+
+def format_report(checks: list[dict]) -> str:
+    marks = {"ok": "ok   ", "warn": "warn ", "error": "ERROR"}
+    lines = []
+    for c in checks:
+        lines.append(f"{marks[c['status']]} {c['check']:<14} {c['detail']}")
+        if c["advice"]:
+            lines.append(f"{'':20}→ {c['advice']}")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""Shared helpers for the ID-TS parity tests: fixture loading and the fixtures' deterministic weights."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHARED = Path(os.environ.get("HEADFORGE_SHARED", Path(__file__).resolve().parents[3] / "shared"))
+FIXTURES = SHARED / "fixtures" / "idts"
+
+
+def _fill_module():
+    spec = importlib.util.spec_from_file_location("hf_fill_params", SHARED / "fixtures" / "fill_params.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class Fixture:
+    """One fixture: `.meta` (the JSON), `.t` (tensors, cloned), `.weights(list_key, prefix)`."""
+
+    def __init__(self, name: str):
+        from safetensors.torch import load_file
+
+        self.name = name
+        self.meta = json.loads((FIXTURES / f"{name}.json").read_text())
+        self.t = {k: v.clone() for k, v in load_file(str(FIXTURES / f"{name}.safetensors")).items()}
+
+    def weights(self, list_key: str = "keys", prefix: str = "") -> dict[str, torch.Tensor]:
+        """Fill-rule weights of a key list, with `prefix` stripped from the keys."""
+        entries = [e for e in self.meta[list_key] if e["key"].startswith(prefix)]
+        full = _fill_module().regenerate(entries)
+        return {k[len(prefix):]: v for k, v in full.items()}
+
+
+@pytest.fixture(scope="session")
+def fixtures():
+    if not FIXTURES.is_dir():
+        pytest.skip(f"ID-TS fixtures not found at {FIXTURES}")
+    cache: dict[str, Fixture] = {}
+
+    def get(name: str) -> Fixture:
+        if name not in cache:
+            cache[name] = Fixture(name)
+        return cache[name]
+
+    return get
+
+
+def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
+    return (a.double() - b.double()).abs().max().item()
+
+
+@pytest.fixture(scope="session")
+def tiny_unet(fixtures):
+    """The fixtures' tiny UNet as an `IDTSUNet`, weights from the fill rule through our key map."""
+    from headforge.backend.idts.keymaps import convert_unet
+    from headforge.backend.idts.unet import TINY_UNET_CONFIG, IDTSUNet
+
+    unet = IDTSUNet(**TINY_UNET_CONFIG).eval()
+    state = convert_unet(fixtures("unet_tiny").weights(prefix="model.diffusion_model."), TINY_UNET_CONFIG)
+    unet.load_state_dict(state, strict=True)
+    return unet
