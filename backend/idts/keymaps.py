@@ -146,3 +146,80 @@ def convert_vae(state: dict, num_levels: int) -> dict:
             v = v[:, :, 0, 0]
         out[nk] = v
     return out
+
+
+# ---------------------------------------------------------------------------------------------- CLIP towers
+
+# Text-side tensors that ship with the checkpoint's CLIP models but play no part in the image towers.
+CLIP_TEXT_KEYS = ("positional_embedding", "text_projection", "logit_scale", "token_embedding.weight",
+                  "ln_final.weight", "ln_final.bias")
+
+_CLIP_LAYER = {"ln_1": "layer_norm1", "ln_2": "layer_norm2", "attn.out_proj": "self_attn.out_proj",
+               "mlp.c_fc": "mlp.fc1", "mlp.c_proj": "mlp.fc2"}
+
+
+def convert_clip_visual(state: dict) -> tuple[dict, list[str]]:
+    """open_clip / OpenAI CLIP model state_dict (prefix stripped) -> transformers CLIPVisionModelWithProjection.
+
+    Returns (converted, ignored_text_keys). The fused qkv projection is split into q, k, v; `proj` [D, E] is
+    transposed into `visual_projection.weight` [E, D]. Raises KeyError for anything unknown.
+    """
+    out, ignored = {}, []
+    vm = "vision_model."
+    for k, v in state.items():
+        if k in CLIP_TEXT_KEYS:
+            ignored.append(k)
+            continue
+        if not k.startswith("visual."):
+            raise KeyError(k)
+        r = k[len("visual."):]
+        simple = {"class_embedding": vm + "embeddings.class_embedding",
+                  "positional_embedding": vm + "embeddings.position_embedding.weight",
+                  "conv1.weight": vm + "embeddings.patch_embedding.weight"}
+        if r in simple:
+            out[simple[r]] = v
+            continue
+        if r == "proj":
+            out["visual_projection.weight"] = v.t()
+            continue
+        m = re.match(r"(ln_pre|ln_post)\.(weight|bias)$", r)
+        if m:
+            out[vm + ("pre_layrnorm." if m.group(1) == "ln_pre" else "post_layernorm.") + m.group(2)] = v
+            continue
+        m = re.match(r"transformer\.resblocks\.(\d+)\.(.+)$", r)
+        if not m:
+            raise KeyError(k)
+        layer, rest = vm + f"encoder.layers.{m.group(1)}.", m.group(2)
+        m2 = re.match(r"attn\.in_proj_(weight|bias)$", rest)
+        if m2:
+            for name, part in zip("qkv", v.chunk(3, dim=0)):
+                out[layer + f"self_attn.{name}_proj.{m2.group(1)}"] = part
+            continue
+        m2 = re.match(r"(.+)\.(weight|bias)$", rest)
+        if not m2 or m2.group(1) not in _CLIP_LAYER:
+            raise KeyError(k)
+        out[layer + f"{_CLIP_LAYER[m2.group(1)]}.{m2.group(2)}"] = v
+    return out, ignored
+
+
+# ---------------------------------------------------------------------------------------------- identity, aesthetic
+
+def identity_key(key: str) -> str:
+    """`conditioner.embedders.5.*` (prefix stripped): `id_model.*` -> `backbone.*`, `mlp.{0,2,4}.*` unchanged."""
+    if key.startswith("id_model."):
+        return "backbone." + key[len("id_model."):]
+    if re.match(r"mlp\.(0|2|4)\.(weight|bias)$", key):
+        return key
+    raise KeyError(key)
+
+
+def convert_identity(state: dict) -> dict:
+    return {identity_key(k): v for k, v in state.items()}
+
+
+def aesthetic_mlp_key(key: str) -> str:
+    """`aesthetic_mlp.layers.{0,2,4,6,7}.*` (or the stand-alone file's `layers.*`) -> `layers.*`."""
+    key = key[len("aesthetic_mlp."):] if key.startswith("aesthetic_mlp.") else key
+    if re.match(r"layers\.(0|2|4|6|7)\.(weight|bias)$", key):
+        return key
+    raise KeyError(key)

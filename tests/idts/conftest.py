@@ -65,3 +65,33 @@ def tiny_unet(fixtures):
     state = convert_unet(fixtures("unet_tiny").weights(prefix="model.diffusion_model."), TINY_UNET_CONFIG)
     unet.load_state_dict(state, strict=True)
     return unet
+
+
+def tiny_component(name: str, state: dict):
+    """Build one tiny component and load `state` (reference layout, prefix stripped) through the converter."""
+    from headforge.backend.idts.converter import component_specs
+
+    spec = component_specs("tiny")[name]
+    model = spec.build().eval()
+    converted, _ = spec.convert(state)
+    model.load_state_dict(converted, strict=True)
+    return model
+
+
+def sub(state: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+@pytest.fixture(scope="session")
+def tiny_conditioner(fixtures):
+    """The conditioner fixture's models (tiny CLIP stand-ins, real IR-SE-50 + MLP, tiny concat VAE)."""
+    from headforge.backend.idts.conditioner import IDTSConditioner
+
+    w = fixtures("conditioner").weights()
+    return IDTSConditioner(
+        image_encoder=tiny_component("image_encoder", sub(w, "conditioner.embedders.0.open_clip.model.")),
+        aesthetic_encoder=tiny_component("aesthetic_encoder", sub(w, "conditioner.embedders.1.aesthetic_model.")),
+        aesthetic_mlp=tiny_component("aesthetic_mlp", sub(w, "conditioner.embedders.1.aesthetic_mlp.")),
+        identity_encoder=tiny_component("identity_encoder", sub(w, "conditioner.embedders.5.")),
+        concat_vae=tiny_component("concat_vae", sub(w, "conditioner.embedders.3.encoder.")),
+    ).eval()
