@@ -1,0 +1,34 @@
+"""Scene settings (saved with the .blend) and the live job state (window manager, never saved)."""
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, PointerProperty, StringProperty
+
+
+class HEADFORGE_PG_settings(bpy.types.PropertyGroup):
+    photo: StringProperty(name="Photo", subtype="FILE_PATH", description="Portrait photo (JPEG, PNG, WebP, TIFF)")
+    mode: EnumProperty(name="Mode", default="full", items=[
+        ("full", "Full", "Multi-view diffusion, Gaussian splat, mesh and rig (needs a CUDA GPU)"),
+        ("instant", "Instant", "Fit the head model to the photo on the CPU in seconds")])
+    until: StringProperty(name="Stop after", default="", description="Stop after this stage (empty: run all)")
+
+
+class HEADFORGE_PG_state(bpy.types.PropertyGroup):
+    running: BoolProperty(default=False)
+    stage: StringProperty(default="")
+    progress: FloatProperty(default=0.0, min=0.0, max=1.0, subtype="FACTOR")
+    message: StringProperty(default="")
+    preview: StringProperty(default="", subtype="FILE_PATH")
+    job_dir: StringProperty(default="", subtype="DIR_PATH")
+    error: StringProperty(default="")
+
+
+CLASSES = (HEADFORGE_PG_settings, HEADFORGE_PG_state)
+
+
+def attach():
+    bpy.types.Scene.headforge = PointerProperty(type=HEADFORGE_PG_settings)
+    bpy.types.WindowManager.headforge = PointerProperty(type=HEADFORGE_PG_state)
+
+
+def detach():
+    del bpy.types.WindowManager.headforge
+    del bpy.types.Scene.headforge

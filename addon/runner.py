@@ -1,0 +1,88 @@
+"""Runs a backend job off Blender's main thread and hands its events back through a queue.
+
+The worker thread never touches Blender data: it only puts `ProgressEvent`s on `events`. The main thread
+(a modal operator's timer, or the blocking loop in background mode) drains them with `drain()`.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+
+_active: "JobRunner | None" = None
+
+
+class JobRunner:
+    def __init__(self, job_dir: str, *, inputs: dict | None = None, options: dict | None = None,
+                 mode: str = "full", until: str | None = None):
+        from ..backend.events import CancelToken
+
+        self.job_dir, self.inputs, self.options, self.mode, self.until = job_dir, inputs, options, mode, until
+        self.events: queue.Queue = queue.Queue()
+        self.cancel_token = CancelToken()
+        self.thread: threading.Thread | None = None
+        self.error = None  # a HeadForgeError once the job failed or was cancelled
+        self.finished = threading.Event()
+
+    def _work(self) -> None:
+        from ..backend.errors import HeadForgeError, StageError
+        from ..backend.job import run_job
+
+        try:
+            run_job(self.job_dir, inputs=self.inputs, options=self.options, mode=self.mode, until=self.until,
+                    on_event=self.events.put, cancel=self.cancel_token)
+        except HeadForgeError as e:
+            self.error = e
+        except Exception as e:  # noqa: BLE001  (shown in the panel instead of dying silently in a thread)
+            self.error = StageError(f"{type(e).__name__}: {e}", code="stage.crashed")
+        finally:
+            self.finished.set()
+
+    def start(self) -> "JobRunner":
+        global _active
+        self.thread = threading.Thread(target=self._work, name="headforge-job", daemon=True)
+        _active = self
+        self.thread.start()
+        return self
+
+    def run_blocking(self) -> "JobRunner":
+        """Background mode (no timers fire there): run in this thread, events are drained afterwards."""
+        global _active
+        _active = self
+        self._work()
+        return self
+
+    def drain(self) -> list:
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+
+def active() -> JobRunner | None:
+    return _active if _active is not None and not _active.finished.is_set() else None
+
+
+def cancel_active(wait: float = 5.0) -> None:
+    runner = _active
+    if runner is not None and not runner.finished.is_set():
+        runner.cancel()
+        if runner.thread is not None:
+            runner.thread.join(wait)
+
+
+def apply_event(state, event) -> None:
+    """Copy one event into the window manager's job state (main thread only)."""
+    if event.stage:
+        state.stage = event.stage
+    state.progress = event.overall
+    if event.message:
+        state.message = event.message
+    if event.preview:
+        state.preview = event.preview
+    if event.kind == "error":
+        state.error = event.message

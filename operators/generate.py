@@ -1,0 +1,100 @@
+"""`headforge.generate` and `headforge.cancel`: run the job for the chosen photo, or stop it."""
+import hashlib
+from pathlib import Path
+
+import bpy
+
+from ..addon import preferences, runner
+
+
+def job_dir_for(photo: Path, jobs_root: str) -> Path:
+    """One folder per photo content, so generating the same photo again resumes its job."""
+    digest = hashlib.sha256(photo.read_bytes()).hexdigest()[:10]
+    return Path(bpy.path.abspath(jobs_root)) / f"{bpy.path.clean_name(photo.stem)}-{digest}"
+
+
+def _redraw(context) -> None:
+    for window in context.window_manager.windows:
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+class HEADFORGE_OT_generate(bpy.types.Operator):
+    """Turn the chosen portrait into a 3D head (runs in the background; Cancel stops it, Generate resumes)"""
+
+    bl_idname = "headforge.generate"
+    bl_label = "Generate"
+    bl_options = {"REGISTER"}
+
+    _timer = None
+    _runner = None
+
+    @classmethod
+    def poll(cls, context):
+        return runner.active() is None
+
+    def execute(self, context):
+        settings, state = context.scene.headforge, context.window_manager.headforge
+        photo = Path(bpy.path.abspath(settings.photo)) if settings.photo else None
+        if photo is None or not photo.is_file():
+            self.report({"ERROR"}, "Choose a portrait photo first." if photo is None else f"{photo} does not exist.")
+            return {"CANCELLED"}
+        prefs = preferences.get(context)
+        job_dir = job_dir_for(photo, prefs.jobs_root)
+        state.running, state.error, state.progress, state.message = True, "", 0.0, "Starting…"
+        state.stage, state.preview, state.job_dir = "", "", str(job_dir)
+        self._runner = runner.JobRunner(str(job_dir), inputs={"photo": str(photo)}, mode=settings.mode,
+                                        until=settings.until or None)
+        if bpy.app.background:  # timers never fire without a UI: run to the end right here
+            self._runner.run_blocking()
+            return self._finish(context)
+        self._runner.start()
+        self._timer = context.window_manager.event_timer_add(0.1, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        state = context.window_manager.headforge
+        for e in self._runner.drain():
+            runner.apply_event(state, e)
+        _redraw(context)
+        if not self._runner.finished.is_set():
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        return self._finish(context)
+
+    def _finish(self, context):
+        state = context.window_manager.headforge
+        for e in self._runner.drain():
+            runner.apply_event(state, e)
+        state.running = False
+        err = self._runner.error
+        if err is None:
+            state.progress, state.message = 1.0, f"Done: {state.job_dir}"
+            self.report({"INFO"}, state.message)
+            return {"FINISHED"}
+        state.error = state.message = str(err)
+        self.report({"WARNING"} if err.code == "cancelled" else {"ERROR"}, f"[{err.code}] {err}")
+        return {"CANCELLED"}
+
+
+class HEADFORGE_OT_cancel(bpy.types.Operator):
+    """Stop the running job after its current step (the job folder stays consistent; Generate resumes it)"""
+
+    bl_idname = "headforge.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return runner.active() is not None
+
+    def execute(self, context):
+        runner.active().cancel()
+        context.window_manager.headforge.message = "Cancelling…"
+        return {"FINISHED"}
+
+
+CLASSES = (HEADFORGE_OT_generate, HEADFORGE_OT_cancel)

@@ -1,0 +1,58 @@
+"""Run in a fresh Python (subprocess): install the repo as an extension in bpy, drive it, print JSON facts.
+
+argv: REPO PHOTO JOBS_ROOT
+"""
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import bpy  # noqa: E402  (must come before anything that loads Embree)
+import addon_utils
+
+repo, photo, jobs_root = (Path(a) for a in sys.argv[1:4])
+facts = {}
+target = Path(bpy.utils.user_resource("EXTENSIONS", path="user_default", create=True)) / "headforge"
+shutil.copytree(repo, target, ignore=shutil.ignore_patterns(".venv", ".git", "tests", "benchmarks", "__pycache__",
+                                                            "test-artifacts", "*.egg-info", "demo-job"))
+bpy.ops.extensions.repo_refresh_all()
+module = "bl_ext.user_default.headforge"
+
+
+def ours():
+    return sorted(n for n in dir(bpy.types) if n.startswith("HEADFORGE_"))
+
+
+before = ours()
+addon_utils.enable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+facts["enabled_classes"] = ours()
+facts["props_enabled"] = [hasattr(bpy.types.Scene, "headforge"), hasattr(bpy.types.WindowManager, "headforge")]
+facts["operators"] = [hasattr(bpy.ops.headforge, n) for n in ("generate", "cancel")]
+prefs = bpy.context.preferences.addons[module].preferences
+prefs.jobs_root = str(jobs_root)
+facts["prefs_device"] = prefs.device
+
+scene = bpy.context.scene
+scene.headforge.photo = str(photo)
+scene.headforge.until = "input"
+facts["generate"] = list(bpy.ops.headforge.generate())
+state = bpy.context.window_manager.headforge
+facts["state"] = {"progress": state.progress, "message": state.message, "job_dir": state.job_dir,
+                  "error": state.error, "running": state.running}
+
+# A bad photo: the operator reports the backend's typed error and the state says why.
+bad = jobs_root / "not_a_photo.jpg"
+bad.write_text("hello")
+scene.headforge.photo = str(bad)
+try:
+    facts["generate_bad"] = list(bpy.ops.headforge.generate())
+except RuntimeError as e:  # operator errors reported with {'ERROR'} surface as RuntimeError in bpy.ops
+    facts["generate_bad"] = ["RuntimeError", str(e)]
+facts["bad_error"] = bpy.context.window_manager.headforge.error
+
+addon_utils.disable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+addon_utils.disable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+facts["after_disable"] = ours()
+facts["before"] = before
+facts["props_left"] = [hasattr(bpy.types.Scene, "headforge"), hasattr(bpy.types.WindowManager, "headforge")]
+print("FACTS " + json.dumps(facts))

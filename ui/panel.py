@@ -1,0 +1,33 @@
+"""The HeadForge sidebar tab: photo, Generate/Cancel, progress, current stage and last message."""
+import bpy
+
+
+class HEADFORGE_PT_main(bpy.types.Panel):
+    bl_label = "HeadForge"
+    bl_idname = "HEADFORGE_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "HeadForge"
+
+    def draw(self, context):
+        layout = self.layout
+        settings, state = context.scene.headforge, context.window_manager.headforge
+        layout.prop(settings, "photo")
+        layout.prop(settings, "mode", expand=True)
+        row = layout.row(align=True)
+        row.scale_y = 1.4
+        row.operator("headforge.generate", icon="OUTLINER_OB_ARMATURE")
+        row.operator("headforge.cancel", icon="CANCEL", text="")
+        if state.running or state.progress > 0:
+            text = f"{state.stage or '…'}  {state.progress * 100:.0f}%"
+            if hasattr(layout, "progress"):
+                layout.progress(factor=state.progress, type="BAR", text=text)
+            else:
+                layout.label(text=text)
+        if state.message:
+            layout.label(text=state.message, icon="ERROR" if state.error else "INFO")
+        if state.job_dir:
+            layout.label(text=f"Job: {state.job_dir}", icon="FILE_FOLDER")
+
+
+CLASSES = (HEADFORGE_PT_main,)
