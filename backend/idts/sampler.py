@@ -68,30 +68,31 @@ def denoise(unet: Callable, x: torch.Tensor, sigma: torch.Tensor, cond: Conditio
 
 
 def guided_denoise(unet: Callable, x: torch.Tensor, sigma: torch.Tensor, cond: Conditioning,
-                   uncond: Conditioning, scale: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """One network call on [uc, c]; D = D_u + s_t (D_c - D_u) per frame t.
+                   uncond: Conditioning, scale: torch.Tensor, num_frames: int, split: bool = False) -> torch.Tensor:
+    """One network call on [uc, c] (two calls when `split`, to save memory); D = D_u + s_t (D_c - D_u) per frame t.
 
     x: [B*T, 4, h, w]; sigma: scalar; scale: [T] -> [B*T, 4, h, w]
     """
     n = x.shape[0]
-    x_in = torch.cat([x, x])
-    s_in = sigma.reshape(1).to(x.dtype).expand(2 * n)
-    d_u, d_c = denoise(unet, x_in, s_in, Conditioning.cat(uncond, cond), num_frames).chunk(2)
+    s_in = sigma.reshape(1).to(x.dtype).expand(n)
+    if split:
+        d_u = denoise(unet, x, s_in, uncond, num_frames)
+        d_c = denoise(unet, x, s_in, cond, num_frames)
+    else:
+        d_u, d_c = denoise(unet, torch.cat([x, x]), torch.cat([s_in, s_in]), Conditioning.cat(uncond, cond),
+                           num_frames).chunk(2)
     s = scale.to(x).repeat(n // num_frames)[:, None, None, None]
     return d_u + s * (d_c - d_u)
 
 
-class Cancelled(Exception):
-    """Raised by a step callback to stop sampling between steps."""
-
-
 def sample_euler(unet: Callable, init: torch.Tensor, cond: Conditioning, uncond: Conditioning, sigmas: torch.Tensor,
                  num_frames: int, scale: torch.Tensor | None = None,
-                 callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
+                 callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+                 split: bool = False) -> torch.Tensor:
     """EulerEDMSampler with s_churn = 0: x0 = init sqrt(1 + sigma_0^2); x += (x - D)/sigma_i (sigma_i+1 - sigma_i).
 
     init: [B*T, 4, h, w] unit-variance latent; sigmas: [n + 1] ending in 0.
-    callback(step, x_after_step, denoised) is called after every step (it may raise `Cancelled`).
+    callback(step, x_after_step, denoised) is called after every step (it may raise to cancel).
     """
     if scale is None:
         scale = guidance_scale(num_frames)
@@ -99,7 +100,7 @@ def sample_euler(unet: Callable, init: torch.Tensor, cond: Conditioning, uncond:
     x = init * torch.sqrt(1.0 + sigmas[0] ** 2)
     for i in range(len(sigmas) - 1):
         sigma, nxt = sigmas[i], sigmas[i + 1]
-        d = guided_denoise(unet, x, sigma, cond, uncond, scale, num_frames)
+        d = guided_denoise(unet, x, sigma, cond, uncond, scale, num_frames, split)
         x = x + (x - d) / sigma * (nxt - sigma)
         if callback is not None:
             callback(i, x, d)

@@ -95,3 +95,12 @@ def tiny_conditioner(fixtures):
         identity_encoder=tiny_component("identity_encoder", sub(w, "conditioner.embedders.5.")),
         concat_vae=tiny_component("concat_vae", sub(w, "conditioner.embedders.3.encoder.")),
     ).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_vaes(fixtures):
+    """(first-stage VAE, concat-encoder VAE) of `sampler_tiny`, through the converter's VAE key map."""
+    fx = fixtures("sampler_tiny")
+    vae = tiny_component("vae", fx.weights("first_stage_keys", "first_stage_model."))
+    concat_vae = tiny_component("concat_vae", fx.weights("concat_embedder_keys", "conditioner.embedders.3.encoder."))
+    return vae, concat_vae

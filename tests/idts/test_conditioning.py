@@ -20,10 +20,9 @@ def test_arcface_irse50(fixtures):
     model.load_state_dict(weights, strict=True)
     assert sum(p.numel() for p in model.parameters()) == fx.meta["n_params"]
     with torch.no_grad():
-        pre = model(t["images_112"], normalize=False)
-        unit = l2_normalize(pre)
         prep = IdentityEncoder.preprocess(t["frame_256"])
-        frame_emb = l2_normalize(model(prep, normalize=False))
+        both = model(torch.cat([t["images_112"], prep]), normalize=False)  # one pass: this is the slow model
+        pre, unit, frame_emb = both[:2], l2_normalize(both[:2]), l2_normalize(both[2:])
     errs = {"pre_l2": max_abs(pre, t["pre_l2_embeddings"]), "unit": max_abs(unit, t["embeddings"]),
             "preprocess": max_abs(prep, t["frame_256_preprocessed_112"]),
             "frame_256": max_abs(frame_emb, t["frame_256_embedding"])}
