@@ -1,0 +1,223 @@
+"""Face detectors: SCRFD (insightface packs), YuNet (OpenCV Zoo, MIT) and MediaPipe (Apache-2.0, bundled).
+
+Every detector returns `Detection`s in the pixel coordinates of the image it was given, with five keypoints in
+image order: the eye on the image's left, the eye on the image's right, the nose tip, the mouth corner on the
+image's left, the mouth corner on the image's right (for a subject facing the camera: right eye first).
+Loaded models are cached per process (keyed by file path), so a second photo pays only inference.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FaceError, ModelMissingError
+
+DETECTORS = ("auto", "scrfd", "yunet", "mediapipe")
+SCRFD_PACKS = {  # pack name -> detector file inside <root>/models/<pack>/
+    "buffalo_sc": "det_500m.onnx",
+    "buffalo_s": "det_500m.onnx",
+    "buffalo_m": "det_2.5g.onnx",
+    "buffalo_l": "det_10g.onnx",
+    "antelopev2": "scrfd_10g_bnkps.onnx",
+}
+YUNET_GLOB = "opencv_zoo/face_detection_yunet/face_detection_yunet_*.onnx"
+
+
+@dataclass
+class Detection:
+    bbox: np.ndarray  # (4,) x1, y1, x2, y2 in pixels
+    score: float
+    kps5: np.ndarray  # (5, 2) pixels, image order (see module docstring)
+    detector: str = ""
+
+    @property
+    def size_px(self) -> float:
+        """The face box's geometric-mean side in pixels: the face's size, independent of its aspect."""
+        w, h = self.bbox[2] - self.bbox[0], self.bbox[3] - self.bbox[1]
+        return float(np.sqrt(max(w, 0.0) * max(h, 0.0)))
+
+    def to_dict(self) -> dict:
+        return {"bbox": [round(float(v), 2) for v in self.bbox], "score": round(float(self.score), 4),
+                "kps5": [[round(float(x), 2), round(float(y), 2)] for x, y in self.kps5],
+                "size_px": round(self.size_px, 2), "detector": self.detector}
+
+    def transformed(self, fn) -> "Detection":
+        """Map the detection through a point function `fn((N, 2)) -> (N, 2)` (e.g. undoing a rotation)."""
+        corners = fn(np.array([[self.bbox[0], self.bbox[1]], [self.bbox[2], self.bbox[3]]], dtype=np.float64))
+        box = np.concatenate([corners.min(0), corners.max(0)])
+        return Detection(box, self.score, _image_order(fn(np.asarray(self.kps5, dtype=np.float64))), self.detector)
+
+
+def _image_order(kps: np.ndarray) -> np.ndarray:
+    """Put each pair (eyes, mouth corners) in image left-to-right order after a rotation or mirror."""
+    kps = np.array(kps, dtype=np.float64)
+    for a, b in ((0, 1), (3, 4)):
+        if kps[a, 0] > kps[b, 0]:
+            kps[[a, b]] = kps[[b, a]]
+    return kps
+
+
+def default_models_roots(models_root: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for detector files, first match wins: the option, $HEADFORGE_MODELS, ~/.insightface."""
+    roots = []
+    if models_root:
+        roots.append(Path(models_root).expanduser())
+    if os.environ.get("HEADFORGE_MODELS"):
+        roots.append(Path(os.environ["HEADFORGE_MODELS"]).expanduser())
+    roots.append(Path.home() / ".insightface" / "..")  # ~/.insightface/models/<pack> as insightface lays it out
+    return roots
+
+
+def find_scrfd(pack: str, models_root=None) -> Path | None:
+    if pack not in SCRFD_PACKS:
+        raise FaceError(f"Unknown insightface model pack {pack!r}; choose one of {', '.join(SCRFD_PACKS)}.",
+                        code="face.bad_option")
+    for root in default_models_roots(models_root):
+        for base in (root / "insightface" / "models" / pack, root / "models" / pack, root / ".insightface" / "models" / pack):
+            if (base / SCRFD_PACKS[pack]).is_file():
+                return (base / SCRFD_PACKS[pack]).resolve()
+    return None
+
+
+def find_yunet(models_root=None) -> Path | None:
+    for root in default_models_roots(models_root):
+        found = sorted(root.glob(YUNET_GLOB))
+        if found:
+            return found[-1].resolve()  # the newest release (names carry their date)
+    return None
+
+
+def resolve_detector(detector: str, pack: str, models_root=None) -> tuple[str, Path | None]:
+    """`auto` → SCRFD when its pack is present, else YuNet when present, else MediaPipe (always bundled)."""
+    if detector not in DETECTORS:
+        raise FaceError(f"Unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}.",
+                        code="face.bad_option")
+    if detector in ("auto", "scrfd"):
+        path = find_scrfd(pack, models_root)
+        if path:
+            return "scrfd", path
+        if detector == "scrfd":
+            raise ModelMissingError(
+                f"The insightface pack {pack!r} ({SCRFD_PACKS[pack]}) was not found under "
+                f"{', '.join(str(r) for r in default_models_roots(models_root))}.",
+                code="model.missing", hint="Download it with `headforge models download insightface-" + pack +
+                "` (non-commercial licence), or choose --set face.detector=yunet or mediapipe.")
+    if detector in ("auto", "yunet"):
+        path = find_yunet(models_root)
+        if path:
+            return "yunet", path
+        if detector == "yunet":
+            raise ModelMissingError("The YuNet detector (face_detection_yunet_*.onnx) was not found.",
+                                    code="model.missing", hint="Download it with `headforge models download yunet`, "
+                                    "or choose --set face.detector=mediapipe.")
+    return "mediapipe", None
+
+
+def detect_faces(rgb: np.ndarray, detector: str = "auto", pack: str = "buffalo_m", models_root=None,
+                 threshold: float = 0.5) -> list[Detection]:
+    """All faces in `rgb` (H, W, 3) uint8, ordered left to right by box centre (stable face numbers)."""
+    kind, path = resolve_detector(detector, pack, models_root)
+    if kind == "scrfd":
+        dets = _detect_scrfd(rgb, str(path), threshold)
+    elif kind == "yunet":
+        dets = _detect_yunet(rgb, str(path), threshold)
+    else:
+        dets = _detect_mediapipe(rgb, threshold)
+    return sorted(dets, key=lambda d: d.bbox[0] + d.bbox[2])
+
+
+# --- SCRFD through insightface -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4)
+def _scrfd_model(path: str):
+    from insightface.model_zoo import get_model
+
+    model = get_model(path, providers=["CPUExecutionProvider"])
+    model.prepare(ctx_id=-1, input_size=(640, 640), det_thresh=0.3)
+    return model
+
+
+def _detect_scrfd(rgb: np.ndarray, path: str, threshold: float) -> list[Detection]:
+    model = _scrfd_model(path)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    boxes, kpss = model.detect(bgr, input_size=(640, 640))  # (N, 5) x1 y1 x2 y2 score; (N, 5, 2)
+    out = []
+    for box, kps in zip(boxes, kpss):
+        if box[4] >= threshold:
+            out.append(Detection(box[:4].astype(np.float64), float(box[4]), _image_order(kps), "scrfd"))
+    return out
+
+
+# --- YuNet through OpenCV -------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=2)
+def _yunet_model(path: str):
+    import cv2
+
+    return cv2.FaceDetectorYN.create(path, "", (320, 320), 0.3, 0.3, 5000)
+
+
+def _detect_yunet(rgb: np.ndarray, path: str, threshold: float, max_side: int = 960) -> list[Detection]:
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    img = cv2.resize(rgb, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    model = _yunet_model(path)
+    model.setInputSize((img.shape[1], img.shape[0]))
+    _, rows = model.detect(np.ascontiguousarray(img[..., ::-1]))  # rows: x y w h, 5x(x, y), score
+    out = []
+    for r in rows if rows is not None else []:
+        if r[14] < threshold:
+            continue
+        box = np.array([r[0], r[1], r[0] + r[2], r[1] + r[3]], dtype=np.float64) / s
+        out.append(Detection(box, float(r[14]), _image_order(r[4:14].reshape(5, 2) / s), "yunet"))
+    return out
+
+
+# --- MediaPipe: full-range detector for boxes, face mesh for the five keypoints -------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _mp_detector():
+    import mediapipe as mp
+
+    return mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
+
+
+def _detect_mediapipe(rgb: np.ndarray, threshold: float) -> list[Detection]:
+    from .landmarks import MESH_KPS5, mesh_478
+
+    h, w = rgb.shape[:2]
+    result = _mp_detector().process(np.ascontiguousarray(rgb))
+    out = []
+    for d in result.detections or []:
+        score = float(d.score[0])
+        if score < threshold:
+            continue
+        rb = d.location_data.relative_bounding_box
+        box = np.array([rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h])
+        mesh = mesh_478(rgb, box)
+        if mesh is None:
+            continue  # the mesh cannot place eyes and mouth: not a usable face
+        kps = mesh[MESH_KPS5, :2]
+        out.append(Detection(box, score, _image_order(kps), "mediapipe"))
+    return out
+
+
+def choose_face(faces: list[Detection], index: int) -> int:
+    """The face to reconstruct: `index` when given (≥ 0), otherwise the largest."""
+    if not faces:
+        raise ValueError("no faces")
+    if index is None or index < 0:
+        return int(np.argmax([f.size_px for f in faces]))
+    if index >= len(faces):
+        listing = "; ".join(f"{i}: {f.size_px:.0f} px at ({f.bbox[0]:.0f}, {f.bbox[1]:.0f})"
+                            for i, f in enumerate(faces))
+        raise FaceError(f"Face {index} was chosen but the photo has {len(faces)} face(s) ({listing}).",
+                        code="face.bad_choice", hint="Choose a face between 0 and "
+                        f"{len(faces) - 1} (--set face.face=N), or -1 for the largest.")
+    return index

@@ -1,0 +1,91 @@
+"""Dense landmarks of one detected face: dlib's 68 points (iBUG 300-W order) and MediaPipe's 478-point mesh.
+
+Both run on the face the detector found (its box and five keypoints), not on detectors of their own, so the
+landmarks always belong to the chosen face. Coordinates are pixels of the image given.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+# MediaPipe mesh indices of the five detector keypoints, image order for a subject facing the camera:
+# iris centre (subject's right), iris centre (subject's left), nose tip, mouth corner right, mouth corner left.
+MESH_KPS5 = [468, 473, 1, 61, 291]
+
+
+@functools.lru_cache(maxsize=1)
+def _dlib_predictor():
+    import warnings
+
+    import dlib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # face_recognition_models imports pkg_resources
+        import face_recognition_models as frm
+    return dlib.shape_predictor(frm.pose_predictor_model_location())
+
+
+def dlib_box(kps5: np.ndarray) -> tuple[float, float, float, float]:
+    """The square box dlib's predictor was trained on (its HOG detector's framing), from five keypoints.
+
+    Measured on the astronaut: dlib's HOG box is centred 0.03 eye–mouth distances below the midpoint of the
+    eye centre and the mouth centre, with a side of 2.35 eye–mouth distances.
+    """
+    eyes, mouth = kps5[:2].mean(0), kps5[3:5].mean(0)
+    d = float(np.linalg.norm(mouth - eyes))
+    c = (eyes + mouth) / 2 + (mouth - eyes) * 0.03
+    half = 1.175 * d
+    return c[0] - half, c[1] - half, c[0] + half, c[1] + half
+
+
+def dlib_68(rgb: np.ndarray, kps5: np.ndarray):
+    """68 landmarks (68, 2) in iBUG order and dlib's shape object (reused by the identity embedding)."""
+    import dlib
+
+    x1, y1, x2, y2 = dlib_box(np.asarray(kps5, dtype=np.float64))
+    rect = dlib.rectangle(int(round(x1)), int(round(y1)), int(round(x2)), int(round(y2)))
+    shape = _dlib_predictor()(np.ascontiguousarray(rgb), rect)
+    pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)  # (68, 2)
+    return pts, shape
+
+
+@functools.lru_cache(maxsize=1)
+def _mp_face_mesh():
+    import mediapipe as mp
+
+    return mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1, refine_landmarks=True,
+                                           min_detection_confidence=0.3)
+
+
+def face_window(bbox: np.ndarray, scale: float = 2.0) -> tuple[float, float, float]:
+    """A square window (x0, y0, side) centred on a face box, `scale` times its longer side."""
+    x1, y1, x2, y2 = bbox
+    side = scale * max(x2 - x1, y2 - y1)
+    return (x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2, side
+
+
+def crop_window(rgb: np.ndarray, window, size: int, border_value=(0, 0, 0)) -> np.ndarray:
+    """Resample the square `window` (x0, y0, side) of `rgb` to size×size (outside the photo: border_value)."""
+    import cv2
+
+    x0, y0, side = window
+    s = size / side
+    m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], dtype=np.float64)
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    return cv2.warpAffine(rgb, m, (size, size), flags=interp, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=border_value)
+
+
+def mesh_478(rgb: np.ndarray, bbox: np.ndarray, size: int = 384) -> np.ndarray | None:
+    """MediaPipe's refined face mesh (478, 3) for the face in `bbox`: x, y pixels, z relative depth in pixels
+    (MediaPipe's scale: same units as x, smaller = nearer the camera). None when the mesh finds no face."""
+    window = face_window(np.asarray(bbox, dtype=np.float64), 2.0)
+    patch = crop_window(rgb, window, size)
+    result = _mp_face_mesh().process(patch)
+    if not result.multi_face_landmarks:
+        return None
+    lm = result.multi_face_landmarks[0].landmark
+    pts = np.array([[p.x, p.y, p.z] for p in lm], dtype=np.float64)  # (478, 3) in [0, 1] of the patch
+    x0, y0, side = window
+    return np.stack([x0 + pts[:, 0] * side, y0 + pts[:, 1] * side, pts[:, 2] * side], axis=1)

@@ -1,0 +1,339 @@
+"""Stage `face`: `input/portrait.png` → face detection, landmarks, head pose, matte, framing crop, identity.
+
+Outputs (all in photo pixels unless said otherwise):
+  face/analysis.json   the schema below
+  face/crop.png        512×512 RGB, the matted head over white, framed like the reference examples: the
+                       multi-view model's input (SPEC 4.1–4.2; its centre crop of a 512² image is the identity)
+  face/crop_matte.png  512×512 L, the matte in crop pixels (for RGBA consumers such as the reconstructor)
+  face/matte.png       the matte at the photo's size (L, 0..255)
+  face/identity.npy    float32 (D,): the chosen face's identity embedding (D = 128 dlib, 512 ArcFace)
+  face/faces.png       the photo with every detected face boxed and numbered (the face chooser's preview)
+
+analysis.json:
+  "image_size": [w, h] of input/portrait.png
+  "faces": every detection, ordered left to right (the numbers `--set face.face=N` refers to), each
+      {"bbox": [x1, y1, x2, y2], "score": float, "kps5": [[x, y] × 5], "size_px": float, "detector": str}
+      kps5 in image order as the detectors give them: eye, eye, nose tip, mouth corner, mouth corner, each pair
+      left-to-right in the image (for a subject facing the camera: their right eye first). size_px is the face
+      box's geometric-mean side.
+  "chosen": index into "faces"
+  "face": the chosen face, additionally:
+      "landmarks_68": [[x, y] × 68] dlib, iBUG 300-W order, or null
+      "landmarks_478": [[x, y, z] × 478] MediaPipe refined mesh (z: MediaPipe's relative depth in the same
+          pixel scale, smaller = nearer the camera), or null
+      "pose": {"yaw_deg", "pitch_deg", "roll_deg", "source", "rotation_cam", "alternatives"}: relative to the
+          line of sight to the face. yaw > 0: the subject turned toward their own left (+X of DESIGN's world
+          frame); pitch > 0: looking up; roll > 0: head tilted toward the subject's left shoulder. rotation_cam
+          is the head → OpenCV camera rotation (head frame = DESIGN's world frame). See backend/face/pose.py.
+      "quality": measured numbers behind the warnings (sharpness, luminance, occlusion ratios, ...)
+  "crop": {"size": 512, "affine_photo_to_crop": [[a, b, tx], [c, d, ty]], "background": "white",
+           "framing": {...how the anchor and scale were chosen...}}
+  "matte": {"source": "alpha" | "mediapipe" | "birefnet", "coverage": fraction of the photo in the matte}
+  "identity": {"model": "dlib_resnet_v1" | "arcface:<file>", "dim": D}
+  "orientation": {"upright_deg": 0/90/180/270}: how far a sideways photo was turned for the detectors
+  "detector": {"name", "file", "pack"}
+  "warnings": [{"code", "message"}]
+Expression coefficients come from the rig stage's single-photo fit, not from here.
+
+Refusals (FaceError, nothing written): face.none, face.too_small, face.cut_by_border, face.bad_choice,
+face.bad_option. Warnings: face.multiple, face.small, face.head_cut, face.blurry, face.dark, face.overexposed,
+face.weak_detection, face.eyes_covered, face.mouth_covered, face.profile, face.sideways, face.matte_fallback,
+face.no_mesh.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FaceError
+from ..face import detect as _detect
+from ..face import framing as _framing
+from ..face import quality as _quality
+from ..fileio import write_image, write_json, write_npy
+from ..job import stage
+
+
+@dataclass
+class FaceOptions:
+    detector: str = "auto"  # auto | scrfd | yunet | mediapipe (auto: SCRFD if its pack is present, else YuNet...)
+    pack: str = "buffalo_m"  # insightface model pack for SCRFD (and ArcFace when the pack has a recogniser)
+    face: int = -1  # which detected face (left-to-right number); -1 = the largest
+    models_root: str = ""  # extra folder holding insightface/ and opencv_zoo/ (else $HEADFORGE_MODELS, ~/.insightface)
+    matte: str = "auto"  # auto | alpha | birefnet | mediapipe (auto: the photo's alpha, else BiRefNet, else MediaPipe)
+    identity: str = "auto"  # auto | arcface | dlib
+    min_face_px: float = _quality.MIN_FACE_PX
+    threshold: float = 0.5  # detector confidence
+
+
+OUTPUTS = ("face/analysis.json", "face/crop.png", "face/identity.npy", "face/matte.png")
+
+
+@stage("face", inputs=("input/portrait.png", "input/alpha.png"), outputs=OUTPUTS, options=FaceOptions, version="1")
+def run_face(ctx) -> dict:
+    from PIL import Image
+
+    opts: FaceOptions = ctx.options
+    photo = np.asarray(Image.open(ctx.path("input/portrait.png")).convert("RGB"))
+    alpha_path = ctx.path("input/alpha.png")
+    result = analyse(photo, opts, alpha=alpha_path if alpha_path.exists() else None,
+                     progress=ctx.progress)
+    for w in result.analysis["warnings"]:
+        ctx.warn(w["message"], code=w["code"])
+    ctx.progress(0.9, "Writing face/")
+    write_image(ctx.path("face/matte.png"), Image.fromarray(result.matte8, "L"))
+    write_image(ctx.path("face/crop_matte.png"), Image.fromarray(result.crop_matte8, "L"))
+    write_image(ctx.path("face/faces.png"), Image.fromarray(result.faces_preview))
+    write_npy(ctx.path("face/identity.npy"), result.identity)
+    write_image(ctx.path("face/crop.png"), Image.fromarray(result.crop))
+    write_json(ctx.path("face/analysis.json"), result.analysis)
+    ctx.progress(1.0, f"{len(result.analysis['faces'])} face(s), chose {result.analysis['chosen']}",
+                 preview=ctx.path("face/crop.png"))
+    face = result.analysis["face"]
+    return {"faces": len(result.analysis["faces"]), "chosen": result.analysis["chosen"],
+            "size_px": face["size_px"], "yaw_deg": face["pose"]["yaw_deg"], "matte": result.analysis["matte"]["source"],
+            "warnings": [w["code"] for w in result.analysis["warnings"]], "seconds": result.timings}
+
+
+@dataclass
+class FaceResult:
+    analysis: dict
+    crop: np.ndarray  # (512, 512, 3) uint8
+    crop_matte8: np.ndarray  # (512, 512) uint8
+    matte8: np.ndarray  # (H, W) uint8
+    identity: np.ndarray  # (D,) float32
+    faces_preview: np.ndarray  # (h, w, 3) uint8
+    timings: dict
+
+
+def _rot_affine(k: int, w: int, h: int) -> np.ndarray:
+    """2×3 affine taking pixel coordinates of an (h, w) image to those of np.rot90(image, k)."""
+    m = np.eye(3)
+    for _ in range(k % 4):
+        step = np.array([[0.0, 1.0, 0.0], [-1.0, 0.0, w - 1.0], [0.0, 0.0, 1.0]])  # (x, y) → (y, W−1−x)
+        m = step @ m
+        w, h = h, w
+    return m[:2]
+
+
+def _inv(a: np.ndarray) -> np.ndarray:
+    full = np.vstack([a, [0, 0, 1]])
+    return np.linalg.inv(full)[:2]
+
+
+def _eye_line_deg(d: _detect.Detection) -> float:
+    v = d.kps5[1] - d.kps5[0]
+    return float(np.degrees(np.arctan2(v[1], v[0])))
+
+
+def detect_upright(photo: np.ndarray, opts: FaceOptions):
+    """Detect faces; when none is found upright (or the best lies sideways), try the photo turned by 90°, 270°,
+    180°. Returns (faces in photo coords, k: np.rot90 turns that make the faces upright, detector name, file)."""
+    kind, path = _detect.resolve_detector(opts.detector, opts.pack, opts.models_root or None)
+    h, w = photo.shape[:2]
+    for k in (0, 1, 3, 2):
+        img = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
+        faces = _detect.detect_faces(img, kind, opts.pack, opts.models_root or None, opts.threshold)
+        if not faces:
+            continue
+        best = max(faces, key=lambda f: f.score * f.size_px)
+        if abs(_eye_line_deg(best)) > 50:
+            continue  # a sideways face found by a detector that tolerates it: the turned photo does better
+        back = _inv(_rot_affine(k, w, h))
+        return [f.transformed(lambda p, b=back: _framing.apply_affine(b, p)) for f in faces], k, kind, path
+    return [], 0, kind, path
+
+
+def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, progress=None) -> FaceResult:
+    """The face stage's work on an (H, W, 3) uint8 photo, without touching the job folder."""
+    from ..face import identity as _identity
+    from ..face import landmarks as _landmarks
+    from ..face import matte as _matte
+    from ..face import pose as _pose
+
+    progress = progress or (lambda *a, **k: None)
+    if opts.matte not in _matte.MATTE_SOURCES:
+        raise FaceError(f"Unknown matte source {opts.matte!r}; choose one of {', '.join(_matte.MATTE_SOURCES)}.",
+                        code="face.bad_option")
+    if opts.identity not in ("auto", "arcface", "dlib"):
+        raise FaceError(f"Unknown identity model {opts.identity!r}; choose auto, arcface or dlib.",
+                        code="face.bad_option")
+    h, w = photo.shape[:2]
+    warnings: list[dict] = []
+    warn = lambda code, message: warnings.append({"code": code, "message": message})  # noqa: E731
+    timings = {}
+
+    # --- detection ---------------------------------------------------------------------------------------
+    progress(0.05, "Detecting faces")
+    t0 = time.perf_counter()
+    faces, k, det_kind, det_path = detect_upright(photo, opts)
+    timings["detect"] = time.perf_counter() - t0
+    if not faces:
+        raise FaceError("No face was found in the photo.", code="face.none",
+                        hint="Use a photo where a face is clearly visible (at least 64 px across), not too dark, "
+                        "blurred or covered.")
+    chosen = _detect.choose_face(faces, opts.face)
+    face = faces[chosen]
+    if k:
+        warn("face.sideways", f"The photo is turned by {k * 90}°; the face was found after turning it upright "
+             "(the crop is upright).")
+    if len(faces) > 1:
+        others = "; ".join(f"{i}: {f.size_px:.0f} px at ({f.bbox[0]:.0f}, {f.bbox[1]:.0f})"
+                           for i, f in enumerate(faces) if i != chosen)
+        how = "chosen by you" if opts.face >= 0 else "the largest"
+        warn("face.multiple", f"The photo has {len(faces)} faces; face {chosen} ({how}, {face.size_px:.0f} px) "
+             f"is reconstructed. Others: {others}. Pick another with --set face.face=N or the panel's face chooser.")
+
+    # --- refusals ----------------------------------------------------------------------------------------
+    if face.size_px < opts.min_face_px:
+        raise FaceError(f"The face is only {face.size_px:.0f} px across; HeadForge needs at least "
+                        f"{opts.min_face_px:.0f} px (ideally 200 px or more) to reconstruct a head.",
+                        code="face.too_small", hint="Use a larger photo, or one taken closer to the subject.")
+    outside = _quality.outside_fraction(face.bbox, (w, h))
+    if outside > _quality.MAX_OUTSIDE:
+        edges = [name for name, cut in (("left", face.bbox[0] < 0), ("top", face.bbox[1] < 0),
+                                        ("right", face.bbox[2] > w), ("bottom", face.bbox[3] > h)) if cut]
+        raise FaceError(f"The face is cut by the photo's {' and '.join(edges) or ''} edge: {outside:.0%} of it "
+                        f"lies outside the photo.", code="face.cut_by_border",
+                        hint="Use a photo that shows the whole face with some margin around it.")
+    if face.size_px < _quality.SMALL_FACE_PX:
+        warn("face.small", f"The face is {face.size_px:.0f} px across; results are sharper from faces of "
+             f"{_quality.SMALL_FACE_PX:.0f} px or more.")
+
+    # --- landmarks and pose, in the upright working image -------------------------------------------------
+    progress(0.25, "Landmarks")
+    t0 = time.perf_counter()
+    to_work = _rot_affine(k, w, h)
+    work = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
+    kps_work = _framing.apply_affine(to_work, face.kps5)
+    bbox_work = face.transformed(lambda p: _framing.apply_affine(to_work, p)).bbox
+    lm68_work, dlib_shape = _landmarks.dlib_68(work, kps_work)
+    mesh_work = _landmarks.mesh_478(work, bbox_work)
+    timings["landmarks"] = time.perf_counter() - t0
+    to_photo = _inv(to_work)
+    lm68 = _framing.apply_affine(to_photo, lm68_work)
+    mesh = None
+    if mesh_work is not None:
+        mesh = np.concatenate([_framing.apply_affine(to_photo, mesh_work), mesh_work[:, 2:]], axis=1)
+    else:
+        warn("face.no_mesh", "MediaPipe's face mesh could not place its 478 points on this face; head pose and "
+             "framing use the 68-point landmarks instead.")
+    poses = [p for p in (_pose.pose_from_mesh(mesh) if mesh is not None else None,
+                         _pose.pose_from_68(lm68, (w, h)), _pose.pose_from_kps5(face.kps5, (w, h))) if p]
+    pose = dict(poses[0])
+    pose["alternatives"] = [{k2: p[k2] for k2 in ("source", "yaw_deg", "pitch_deg", "roll_deg")} for p in poses[1:]]
+    if abs(pose["yaw_deg"]) > 60:
+        warn("face.profile", f"The head is turned {abs(pose['yaw_deg']):.0f}° from the camera (a side view); the "
+             "hidden side of the face is generated, so it resembles the subject less.")
+
+    # --- quality warnings --------------------------------------------------------------------------------
+    face112 = _quality.align_112(work, kps_work)
+    q = {"sharpness": round(_quality.sharpness(face112), 2), "luminance": round(_quality.luminance(face112), 1),
+         "outside_fraction": round(outside, 3), **_quality.occlusion(face112)}
+    if q["sharpness"] < _quality.BLUR_MIN:
+        warn("face.blurry", f"The face is very blurred (sharpness {q['sharpness']:.0f}, sharp faces measure "
+             f"{_quality.BLUR_MIN:.0f} or more); the head will look soft.")
+    if q["luminance"] < _quality.DARK_MAX:
+        warn("face.dark", f"The face is very dark (median brightness {q['luminance']:.0f} of 255); details and "
+             "skin colour may be wrong.")
+    if q["luminance"] > _quality.BRIGHT_MIN:
+        warn("face.overexposed", f"The face is washed out (median brightness {q['luminance']:.0f} of 255).")
+    if face.score < _quality.WEAK_SCORE:
+        warn("face.weak_detection", f"The face was detected with low confidence ({face.score:.2f}): a stylised, "
+             "painted or unusual face works, but check the landmarks.")
+    if q["eyes_ratio"] < _quality.EYES_DARK:
+        warn("face.eyes_covered", "The eyes look covered (sunglasses?); the generated eyes will be guessed.")
+    if q["skin_chroma"] > 2.0 and q["mouth_skin"] < _quality.MOUTH_SKIN:
+        warn("face.mouth_covered", "The mouth and chin look covered (a mask, a hand?); the lower face will be "
+             "guessed.")
+
+    # --- matte -------------------------------------------------------------------------------------------
+    progress(0.5, "Matte")
+    t0 = time.perf_counter()
+    matte, source = _make_matte(photo, work, k, bbox_work, opts, alpha, warn)
+    timings["matte"] = time.perf_counter() - t0
+
+    # --- framing -----------------------------------------------------------------------------------------
+    progress(0.7, "Framing")
+    t0 = time.perf_counter()
+    r_work = _pose.pose_from_mesh(mesh_work)["rotation_cam"] if mesh_work is not None else \
+        (_pose.pose_from_68(lm68_work, work.shape[1::-1]) or {}).get("rotation_cam")
+    a_work, frame_info = _framing.framing_affine(kps_work, mesh_work, r_work)
+    affine = np.vstack([a_work, [0, 0, 1]])[:2] @ np.vstack([to_work, [0, 0, 1]])  # photo → crop, (2, 3)
+    size = _framing.CROP_SIZE
+    crop = _framing.warp(_framing.composite_white(photo, matte), affine, size)
+    crop_matte = _framing.warp(matte, affine, size, border=0.0)
+    inside = _framing.warp(np.ones((h, w), np.float32), affine, size, border=0.0)
+    head = inside[: int(0.45 * size), int(0.3 * size): int(0.7 * size)]  # where the top of the head belongs
+    cut_head = float(1.0 - head.mean())
+    if cut_head > 0.05:
+        warn("face.head_cut", f"The top of the head is cut off by the photo ({cut_head:.0%} of the head area "
+             "is missing); the missing part will be white in the model's input.")
+    timings["crop"] = time.perf_counter() - t0
+
+    # --- identity ----------------------------------------------------------------------------------------
+    progress(0.8, "Identity")
+    t0 = time.perf_counter()
+    pack_dir = Path(det_path).parent if det_kind == "scrfd" and det_path else None
+    embedding, id_model = _identity.embed(work, kps_work, opts.identity, pack_dir, dlib_shape)
+    timings["identity"] = time.perf_counter() - t0
+
+    face_rec = face.to_dict()
+    face_rec.update(landmarks_68=np.round(lm68, 2).tolist(),
+                    landmarks_478=np.round(mesh, 2).tolist() if mesh is not None else None,
+                    pose=pose, quality=q)
+    analysis = {
+        "image_size": [w, h], "faces": [f.to_dict() for f in faces], "chosen": chosen, "face": face_rec,
+        "crop": {"size": size, "affine_photo_to_crop": np.round(affine, 6).tolist(), "background": "white",
+                 "framing": frame_info},
+        "matte": {"source": source, "coverage": round(float(matte.mean()), 4)},
+        "identity": {"model": id_model, "dim": int(embedding.shape[0])},
+        "orientation": {"upright_deg": k * 90},
+        "detector": {"name": det_kind, "file": str(det_path) if det_path else "mediapipe (bundled)",
+                     "pack": opts.pack if det_kind == "scrfd" else None},
+        "timings_s": {n: round(t, 4) for n, t in timings.items()},
+        "warnings": warnings,
+    }
+    return FaceResult(analysis, crop, _to8(crop_matte), _to8(matte), embedding.astype(np.float32),
+                      faces_preview(photo, faces, chosen), timings)
+
+
+def _to8(m: np.ndarray) -> np.ndarray:
+    return np.clip(m * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _make_matte(photo, work, k, bbox_work, opts: FaceOptions, alpha: Path | None, warn):
+    """(matte (H, W) float32 in photo coords, source name)."""
+    from ..face import matte as _matte
+
+    want = opts.matte
+    if want in ("auto", "alpha") and alpha is not None:
+        return _matte.load_alpha(alpha), "alpha"
+    if want == "alpha":
+        warn("face.matte_fallback", "The photo has no alpha channel; the matte is computed instead.")
+    if want in ("auto", "alpha", "birefnet"):
+        path = _matte.find_birefnet(opts.models_root or None)
+        if path is not None:
+            m = _matte.birefnet_matte(work, path)
+            return (np.ascontiguousarray(np.rot90(m, -k)) if k else m), "birefnet"
+        warn("face.matte_fallback", "BiRefNet's weights are not installed; the matte comes from MediaPipe's selfie "
+             "segmenter (coarser around hair). Download them with `headforge models download birefnet-portrait`.")
+    m = _matte.mediapipe_matte(work, bbox_work)
+    return (np.ascontiguousarray(np.rot90(m, -k)) if k else m), "mediapipe"
+
+
+def faces_preview(photo: np.ndarray, faces, chosen: int, max_side: int = 768) -> np.ndarray:
+    """The photo (shrunk to max_side) with every face boxed and numbered; the chosen one in green."""
+    import cv2
+
+    h, w = photo.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    img = cv2.resize(photo, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA) if s < 1 else photo.copy()
+    for i, f in enumerate(faces):
+        x1, y1, x2, y2 = (f.bbox * s).round().astype(int)
+        colour = (40, 200, 40) if i == chosen else (230, 180, 40)
+        cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
+        cv2.putText(img, str(i), (x1 + 3, max(y1 - 5, 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+    return img
