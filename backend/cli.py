@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage option, e.g. --set face.detector=yunet (JSON values accepted)")
     r.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run this stage")
 
+    d = sub.add_parser("demo", help="run the job on the built-in astronaut portrait")
+    d.add_argument("-o", "--output", default="demo-job", help="job folder")
+    d.add_argument("--mode", default="auto", choices=["auto", "full", "instant"])
+
     sub.add_parser("doctor", help="check Python, torch, CUDA, gsplat, bpy, model and job folders")
     sub.add_parser("stages", help="list the stages of each mode and their options")
 
@@ -116,6 +120,24 @@ def cmd_run(args, report: Reporter) -> int:
     return 0
 
 
+def cmd_demo(args, report: Reporter) -> int:
+    from .demo import choose_mode, demo_photo
+    from .job import pipeline
+
+    out = Path(args.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    mode = choose_mode() if args.mode == "auto" else args.mode
+    photo = demo_photo(out)
+    if not args.json:
+        print(f"Demo: {photo.name} (public domain, NASA, from scikit-image), mode {mode!r}: "
+              f"stages {' → '.join(pipeline(mode))}")
+    args.photo, args.until, args.mode, args.set, args.force = str(photo), None, mode, [], []
+    code = cmd_run(args, report)
+    if not args.json:
+        print(f"Result: {out} (job.json lists every stage, its outputs, timings and notes)")
+    return code
+
+
 def cmd_stages(args, report: Reporter) -> int:
     from .job import PIPELINES, STAGES, pipeline
 
@@ -164,7 +186,7 @@ def cmd_render_views(args, report: Reporter) -> int:
     return proc.wait()
 
 
-COMMANDS = {"run": cmd_run, "doctor": cmd_doctor, "stages": cmd_stages, "render-views": cmd_render_views}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages, "render-views": cmd_render_views}
 
 
 def main(argv: list[str] | None = None) -> int:
