@@ -29,12 +29,13 @@ class Fixture:
         self.name = name
         self.meta = json.loads((FIXTURES / f"{name}.json").read_text())
         self.t = {k: v.clone() for k, v in load_file(str(FIXTURES / f"{name}.safetensors")).items()}
+        self._full: dict[str, dict] = {}
 
     def weights(self, list_key: str = "keys", prefix: str = "") -> dict[str, torch.Tensor]:
-        """Fill-rule weights of a key list, with `prefix` stripped from the keys."""
-        entries = [e for e in self.meta[list_key] if e["key"].startswith(prefix)]
-        full = _fill_module().regenerate(entries)
-        return {k[len(prefix):]: v for k, v in full.items()}
+        """Fill-rule weights of a key list (cached), with `prefix` stripped from the keys."""
+        if list_key not in self._full:
+            self._full[list_key] = _fill_module().regenerate(self.meta[list_key])
+        return {k[len(prefix):]: v for k, v in self._full[list_key].items() if k.startswith(prefix)}
 
 
 @pytest.fixture(scope="session")
