@@ -70,6 +70,9 @@ def load_portrait(path: str | Path):
     except Image.DecompressionBombError as e:
         raise InputImageError(f"{path.name} is absurdly large; HeadForge accepts up to {MAX_PIXELS // 1_000_000} "
                               "megapixels.", code="input.too_large") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise InputImageError(f"{path.name} is corrupt: its header cannot be read ({e}).",
+                              code="input.corrupt") from e
     fmt = img.format
     if fmt not in ACCEPTED_FORMATS:
         raise InputImageError(f"{path.name} is a {fmt} image; HeadForge accepts JPEG, PNG, WebP or TIFF.",
