@@ -46,10 +46,11 @@ class Detection:
                 "size_px": round(self.size_px, 2), "detector": self.detector}
 
     def transformed(self, fn) -> "Detection":
-        """Map the detection through a point function `fn((N, 2)) -> (N, 2)` (e.g. undoing a rotation)."""
+        """Map the detection through a point function `fn((N, 2)) -> (N, 2)` (e.g. undoing a rotation). The
+        keypoints keep their order: the detector's image order in the frame it ran in."""
         corners = fn(np.array([[self.bbox[0], self.bbox[1]], [self.bbox[2], self.bbox[3]]], dtype=np.float64))
         box = np.concatenate([corners.min(0), corners.max(0)])
-        return Detection(box, self.score, _image_order(fn(np.asarray(self.kps5, dtype=np.float64))), self.detector)
+        return Detection(box, self.score, fn(np.asarray(self.kps5, dtype=np.float64)), self.detector)
 
 
 def _image_order(kps: np.ndarray) -> np.ndarray:

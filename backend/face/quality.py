@@ -16,8 +16,10 @@ BLUR_MIN = 40.0  # Laplacian variance of the aligned face below which it is "ver
 DARK_MAX = 45.0  # median face luminance (0..255) below which the face is "very dark"
 BRIGHT_MIN = 235.0  # median face luminance above which the face is washed out
 WEAK_SCORE = 0.6  # detector confidence below which the detection is "weak" (stylised, painted, odd angle)
-EYES_DARK = 0.42  # eye-region / skin luminance ratio below which the eyes are covered (sunglasses)
-MOUTH_SKIN = 0.35  # fraction of skin-coloured pixels around the mouth below which it is covered (mask)
+EYES_DARK = 0.3  # eye-region / skin luminance ratio below which the eyes may be covered (sunglasses) ...
+EYES_BRIGHT = 0.15  # ... when also fewer than this fraction of eye pixels are skin- or sclera-bright
+LIP_RED = 3.0  # Lab a units the lips must be redder than the cheeks; below: the mouth is covered (mask)
+MIN_CHROMA = 3.0  # skin chroma below which the photo counts as black-and-white (no colour test)
 
 
 def align_112(rgb: np.ndarray, kps5: np.ndarray) -> np.ndarray:
@@ -62,9 +64,12 @@ def _box(img, cx, cy, w, h):
 def occlusion(face112: np.ndarray) -> dict:
     """Measures of covered eyes and mouth on the aligned face.
 
-    eyes_ratio: eye regions' luminance over the skin reference's (nose bridge and upper cheeks); sunglasses
-    bring it far below 1. mouth_skin: fraction of pixels in the mouth and chin region whose colour (Lab a, b)
-    lies within the skin reference's spread; a mask or a covering object brings it near 0.
+    eyes_ratio: the eye regions' median luminance over the skin reference's (nose bridge and upper cheeks);
+    eyes_bright: the fraction of eye-region pixels at least 60 % as bright as that skin (sclera, lids, skin).
+    Sunglasses bring both near 0; painted faces with dark outlines lower the first but not the second.
+    lip_red: how much redder (Lab a) the brightest-red tenth of the mouth region is than the cheeks; lips are
+    redder than skin, a mask, a hand or a box over the mouth is not. skin_chroma ~ 0 flags a black-and-white
+    photo, where the colour measure does not apply.
     """
     import cv2
 
@@ -72,10 +77,12 @@ def occlusion(face112: np.ndarray) -> dict:
     t = TEMPLATE_112
     skin = np.concatenate([_box(lab, 56, 58, 8, 12), _box(lab, 34, 70, 10, 8), _box(lab, 78, 70, 10, 8)])
     eyes = np.concatenate([_box(lab, t[0, 0], t[0, 1], 18, 8), _box(lab, t[1, 0], t[1, 1], 18, 8)])
-    eyes_ratio = float(np.median(eyes[:, 0]) / max(np.median(skin[:, 0]), 1.0))
-    ab = skin[:, 1:]
-    mu, sd = ab.mean(0), np.maximum(ab.std(0), 3.0)
-    lower = np.concatenate([_box(lab, 56, 92, 40, 10), _box(lab, 56, 104, 30, 10)])[:, 1:]
-    mouth_skin = float(np.mean(np.all(np.abs(lower - mu) < 2.5 * sd + 4.0, axis=1)))
-    colourful = float(np.abs(ab - 128.0).mean())  # ~0 for a black-and-white photo: colour tests do not apply
-    return {"eyes_ratio": round(eyes_ratio, 3), "mouth_skin": round(mouth_skin, 3), "skin_chroma": round(colourful, 2)}
+    skin_l = max(float(np.median(skin[:, 0])), 1.0)
+    cheeks = np.concatenate([_box(lab, 30, 76, 10, 10), _box(lab, 82, 76, 10, 10)])
+    mouth = _box(lab, 56, 93, 28, 10)
+    return {
+        "eyes_ratio": round(float(np.median(eyes[:, 0])) / skin_l, 3),
+        "eyes_bright": round(float(np.mean(eyes[:, 0] > 0.6 * skin_l)), 3),
+        "lip_red": round(float(np.percentile(mouth[:, 1], 90) - np.median(cheeks[:, 1])), 2),
+        "skin_chroma": round(float(np.abs(skin[:, 1:] - 128.0).mean()), 2),
+    }

@@ -68,6 +68,7 @@ class FaceOptions:
     threshold: float = 0.5  # detector confidence
 
 
+CONFIRM_SCORE = 0.7  # detections below this score must be confirmed by MediaPipe's mesh
 OUTPUTS = ("face/analysis.json", "face/crop.png", "face/identity.npy", "face/matte.png")
 
 
@@ -130,12 +131,24 @@ def _eye_line_deg(d: _detect.Detection) -> float:
 
 def detect_upright(photo: np.ndarray, opts: FaceOptions):
     """Detect faces; when none is found upright (or the best lies sideways), try the photo turned by 90°, 270°,
-    180°. Returns (faces in photo coords, k: np.rot90 turns that make the faces upright, detector name, file)."""
+    180°; when still none, try it on a grey margin (finds faces cut by the photo's edge, which the caller then
+    measures). Weak detections (score < CONFIRM_SCORE) count only when MediaPipe's mesh also finds a face there.
+    Returns (faces in photo coords, k: np.rot90 turns that make the faces upright, detector name, file)."""
+    import cv2
+
+    from ..face.landmarks import mesh_478
+
     kind, path = _detect.resolve_detector(opts.detector, opts.pack, opts.models_root or None)
     h, w = photo.shape[:2]
+
+    def found(img):
+        faces = _detect.detect_faces(img, kind, opts.pack, opts.models_root or None, opts.threshold)
+        return [f for f in faces if f.score >= CONFIRM_SCORE or kind == "mediapipe" or
+                mesh_478(img, f.bbox) is not None]
+
     for k in (0, 1, 3, 2):
         img = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
-        faces = _detect.detect_faces(img, kind, opts.pack, opts.models_root or None, opts.threshold)
+        faces = found(img)
         if not faces:
             continue
         best = max(faces, key=lambda f: f.score * f.size_px)
@@ -143,7 +156,10 @@ def detect_upright(photo: np.ndarray, opts: FaceOptions):
             continue  # a sideways face found by a detector that tolerates it: the turned photo does better
         back = _inv(_rot_affine(k, w, h))
         return [f.transformed(lambda p, b=back: _framing.apply_affine(b, p)) for f in faces], k, kind, path
-    return [], 0, kind, path
+    pad = int(0.3 * max(h, w))
+    padded = cv2.copyMakeBorder(photo, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
+    faces = found(padded)
+    return [f.transformed(lambda p: p - pad) for f in faces], 0, kind, path
 
 
 def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, progress=None) -> FaceResult:
@@ -207,7 +223,7 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     t0 = time.perf_counter()
     to_work = _rot_affine(k, w, h)
     work = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
-    kps_work = _framing.apply_affine(to_work, face.kps5)
+    kps_work = _detect._image_order(_framing.apply_affine(to_work, face.kps5))
     bbox_work = face.transformed(lambda p: _framing.apply_affine(to_work, p)).bbox
     lm68_work, dlib_shape = _landmarks.dlib_68(work, kps_work)
     mesh_work = _landmarks.mesh_478(work, bbox_work)
@@ -243,9 +259,9 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     if face.score < _quality.WEAK_SCORE:
         warn("face.weak_detection", f"The face was detected with low confidence ({face.score:.2f}): a stylised, "
              "painted or unusual face works, but check the landmarks.")
-    if q["eyes_ratio"] < _quality.EYES_DARK:
+    if q["eyes_ratio"] < _quality.EYES_DARK and q["eyes_bright"] < _quality.EYES_BRIGHT:
         warn("face.eyes_covered", "The eyes look covered (sunglasses?); the generated eyes will be guessed.")
-    if q["skin_chroma"] > 2.0 and q["mouth_skin"] < _quality.MOUTH_SKIN:
+    if q["skin_chroma"] > _quality.MIN_CHROMA and q["lip_red"] < _quality.LIP_RED:
         warn("face.mouth_covered", "The mouth and chin look covered (a mask, a hand?); the lower face will be "
              "guessed.")
 
