@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .errors import HeadForgeError
 from .events import CancelToken, ProgressEvent
+from .models import cli as models_cli
 
 EXIT_ERROR, EXIT_CANCELLED, EXIT_BLOCKING = 1, 130, 2
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--mode", default="auto", choices=["auto", "full", "instant"])
 
     sub.add_parser("doctor", help="check Python, torch, CUDA, gsplat, bpy, model and job folders")
+    models_cli.add_parser(sub)
     sub.add_parser("stages", help="list the stages of each mode and their options")
 
     v = sub.add_parser("render-views", help="render a head asset from the 96-view rig with Blender (Cycles)")
@@ -186,7 +188,8 @@ def cmd_render_views(args, report: Reporter) -> int:
     return proc.wait()
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages, "render-views": cmd_render_views}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages, "render-views": cmd_render_views,
+            "models": models_cli.cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:
