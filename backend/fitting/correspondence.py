@@ -1,0 +1,91 @@
+"""MediaPipe 478-point ↔ head-model surface correspondence, computed ourselves.
+
+We render the head model (several identities and slight view changes) with the numpy rasterizer, run MediaPipe
+Face Mesh on each render, cast every detected 2D point onto the rendered surface (triangle + barycentrics),
+average the hits on the neutral template and snap the mean to its surface. The result, (tri, bary) per point,
+is stored beside the model (`ict_mediapipe478.npz`) and regenerated with
+`python -m headforge.backend.fitting.correspondence`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parent.parent / "headmodel" / "data"
+ICT_MP_FILE = DATA / "ict_mediapipe478.npz"
+
+
+def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 512, seed: int = 0,
+                                     log=print) -> dict:
+    """→ {"tri": (478,) int64 into model.faces, "bary": (478, 3), "hits": (478,) renders that saw each point}."""
+    from .. import cameras
+    from ..rig.render import render_shaded, visible_faces
+    from .landmarks import mediapipe_478
+
+    rng = np.random.default_rng(seed)
+    ids = [np.zeros(model.n_identity)] + [rng.standard_normal(model.n_identity) * 0.8 for _ in range(n_identities - 1)]
+    views = [(0, 0), (0, -12), (0, 12), (-8, 0), (8, 0)]  # (elevation, azimuth) degrees
+    K = cameras.intrinsics(size, 12.0)
+    acc = np.zeros((478, 3))
+    hits = np.zeros(478, np.int64)
+    for a in ids:
+        verts = model.vertices(identity=a)
+        centre = verts[model.landmarks_68].mean(axis=0)
+        verts_c = verts - centre
+        for el, az in views:
+            w2c = np.linalg.inv(cameras.orbit_c2w_opencv(el, az, radius=1.2))
+            rgb, tid, bary, F = render_shaded(model, verts_c, K, w2c, (size, size))
+            pts = mediapipe_478((rgb * 255).astype(np.uint8))
+            if pts is None:
+                log(f"  no face found in render el={el} az={az}")
+                continue
+            px = np.clip(np.round(pts[:, :2]).astype(int), 0, size - 1)
+            t = tid[px[:, 1], px[:, 0]]
+            ok = t >= 0
+            b = bary[px[:, 1], px[:, 0]]
+            on_neutral = np.einsum("nk,nkc->nc", b[ok], model.neutral[F[t[ok]]].astype(np.float64))
+            acc[ok] += on_neutral
+            hits[ok] += 1
+    if (hits == 0).any():
+        raise RuntimeError(f"{int((hits == 0).sum())} MediaPipe points never landed on the head model")
+    mean = acc / hits[:, None]
+    from .geometry import SurfaceQuery, barycentric
+
+    F = model.faces[visible_faces(model)]
+    closest, _, t = SurfaceQuery(model.neutral, F).closest(mean)
+    tri = visible_faces(model)[t]
+    bary = barycentric(closest, model.neutral[model.faces[tri]].astype(np.float64))
+    return {"tri": tri.astype(np.int64), "bary": bary.astype(np.float64), "hits": hits}
+
+
+def load_mediapipe_correspondence(model) -> tuple[np.ndarray, np.ndarray]:
+    """(tri (478,), bary (478, 3)) for ICT-FaceKit Light, from the stored file."""
+    from ..errors import ModelMissingError
+
+    if model.name != "ict-facekit-light" or not ICT_MP_FILE.is_file():
+        raise ModelMissingError(f"No MediaPipe correspondence for head model {model.name!r}.",
+                                code="model.no_correspondence",
+                                hint="Use the 68-point landmarks, or compute one with "
+                                     "headforge.backend.fitting.correspondence.")
+    z = np.load(ICT_MP_FILE)
+    return z["tri"].astype(np.int64), z["bary"].astype(np.float64)
+
+
+def landmark_points(model, verts: np.ndarray, tri: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    """Surface points (N, 3) of `verts` (V, 3) at (tri, bary)."""
+    return np.einsum("nk,nkc->nc", bary, verts[model.faces[tri]])
+
+
+if __name__ == "__main__":
+    import time
+
+    from ..headmodel import load_ict
+
+    t0 = time.time()
+    m = load_ict()
+    c = compute_mediapipe_correspondence(m)
+    DATA.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(ICT_MP_FILE, tri=c["tri"], bary=c["bary"].astype(np.float32), hits=c["hits"])
+    print(f"wrote {ICT_MP_FILE} ({time.time() - t0:.1f} s); hits per point min {c['hits'].min()} "
+          f"max {c['hits'].max()}")

@@ -1,0 +1,235 @@
+"""Fit a head model to one photo's 2D landmarks under a perspective (pinhole, OpenCV) camera.
+
+Unknowns: head rotation + translation in the camera (the head model stays canonical at the world origin; the
+fit returns the camera w2c), identity coefficients (N(0, 1) prior) and expression weights (in the model's
+range, sparse prior). Landmarks are surface points given as (triangle, barycentrics) of the model, so the 68
+iBUG points (vertices) and MediaPipe's 478 (our correspondence) go through the same code. Landmarks on the
+side turned away from the camera (profile photos) get no weight: the fit uses the visible side only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import FaceError
+
+
+@dataclass
+class PhotoFit:
+    K: np.ndarray  # (3, 3)
+    w2c: np.ndarray  # (4, 4) world (head-model frame, metres) → OpenCV camera
+    identity: np.ndarray  # (K_id,)
+    expression: np.ndarray  # (E,)
+    residual_px: np.ndarray  # (N,) per-landmark reprojection error, pixels
+    weights: np.ndarray  # (N,) weights used (0 = ignored: hidden side or unusable)
+    inter_ocular_px: float
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def error_iod(self) -> float:
+        """RMS reprojection error of the used landmarks as a fraction of the inter-ocular distance."""
+        w = self.weights > 0
+        return float(np.sqrt(np.mean(self.residual_px[w] ** 2)) / self.inter_ocular_px)
+
+
+def default_focal(width: int, height: int) -> float:
+    """Focal length (px) of a portrait lens: 25° field of view across the long side."""
+    return 0.5 * max(width, height) / np.tan(np.radians(12.5))
+
+
+def landmark_basis(model, tri: np.ndarray, bary: np.ndarray, n_identity: int):
+    """Landmark points as linear functions of the coefficients: (mean (N, 3), id (K, N, 3), ex (E, N, 3))."""
+    f = model.faces[tri]  # (N, 3)
+
+    def at(arr):  # arr (..., V, 3) → (..., N, 3)
+        return np.einsum("nk,...nkc->...nc", bary, arr[..., f, :])
+
+    return (at(model.neutral.astype(np.float64)), at(model.identity_basis[:n_identity].astype(np.float64)),
+            at(model.expression_basis.astype(np.float64)))
+
+
+def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, image_size: tuple[int, int], *,
+              weights: np.ndarray | None = None, eye_pairs: tuple | None = None, focal: float | None = None,
+              n_identity: int = 60, identity_prior: float = 1e-5, expression_prior: float = 1e-5,
+              iterations: int = 40) -> PhotoFit:
+    """Fit to `points_2d` (N, 2) px, landmark n at surface point (tri[n], bary[n]) of the model.
+
+    `eye_pairs` = (indices of the subject's right eye points, of the left eye points) among the N, to measure
+    the inter-ocular distance; `weights` (N,) down-weight sliding contour points.
+    """
+    import cv2
+
+    pts = np.ascontiguousarray(np.asarray(points_2d, np.float64)[:, :2])
+    N = len(pts)
+    if N < 6 or not np.isfinite(pts).all():
+        raise FaceError("Too few usable face landmarks to fit the head model.", code="rig.no_landmarks")
+    w_in = np.ones(N) if weights is None else np.asarray(weights, np.float64)
+    W, H = image_size
+    f = focal or default_focal(W, H)
+    K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])
+    mean, idb, exb = landmark_basis(model, tri, bary, n_identity)
+    if eye_pairs is not None:
+        iod = float(np.linalg.norm(pts[list(eye_pairs[0])].mean(0) - pts[list(eye_pairs[1])].mean(0)))
+    else:
+        iod = float(np.linalg.norm(pts.max(0) - pts.min(0))) / 2.5
+    if iod < 4:
+        raise FaceError(f"The face is too small in the photo ({iod:.1f} px between the eyes).",
+                        code="rig.face_too_small")
+
+    # 1. rigid pose from the neutral head (PnP), robust to a few bad points.
+    ok, rvec, tvec = cv2.solvePnP(np.ascontiguousarray(mean), pts, K, None, flags=cv2.SOLVEPNP_EPNP)
+    if not ok:
+        raise FaceError("Could not find a head pose that matches the landmarks.", code="rig.pose_failed")
+    ok, rvec, tvec = cv2.solvePnP(np.ascontiguousarray(mean), pts, K, None, rvec, tvec, useExtrinsicGuess=True,
+                                  flags=cv2.SOLVEPNP_ITERATIVE)
+    if tvec[2, 0] <= 0:  # the mirror solution behind the camera
+        raise FaceError("The landmarks do not form a plausible face.", code="rig.pose_failed")
+
+    # 2. visibility: landmarks whose surface normal faces away from the camera get no weight.
+    vis = _facing(model, tri, bary, rvec, tvec) > -0.05
+    w = w_in * vis
+    if (w > 0).sum() < 6:
+        raise FaceError("Too few landmarks lie on the visible side of the face.", code="rig.no_landmarks")
+
+    # 3. joint fit by damped Gauss-Newton; each step is a bounded linear least squares (expressions in range).
+    R, _ = cv2.Rodrigues(rvec)
+    tv = tvec.ravel().astype(np.float64)
+    a = np.zeros(n_identity)
+    b = np.zeros(model.n_expression)
+    lo, hi = model.expression_range
+    sw = np.sqrt(w / w.sum())[:, None] / iod  # (N, 1) row scale: cost = Σ w ||r / iod||² / Σ w
+    Ka, Ke = n_identity, model.n_expression
+    n_par = 6 + Ka + Ke
+    prior = np.concatenate([np.zeros(6), np.full(Ka, np.sqrt(identity_prior)), np.full(Ke, np.sqrt(expression_prior))])
+
+    def residual(R, tv, a, b):
+        X = mean + np.tensordot(a, idb, 1) + np.tensordot(b, exb, 1)  # (N, 3)
+        Xc = X @ R.T + tv
+        uv = Xc @ K.T
+        return uv[:, :2] / uv[:, 2:3] - pts, X, Xc
+
+    def cost(r, a, b):
+        return float((sw**2 * r**2).sum() + identity_prior * (a**2).sum() + expression_prior * (b**2).sum())
+
+    mu = 1e-3
+    r, X, Xc = residual(R, tv, a, b)
+    c = cost(r, a, b)
+    for it in range(iterations):
+        rigid_only = it < 5
+        z = Xc[:, 2:3]
+        dproj = np.zeros((N, 2, 3))
+        dproj[:, 0, 0] = K[0, 0] / z[:, 0]
+        dproj[:, 0, 2] = -K[0, 0] * Xc[:, 0] / z[:, 0] ** 2
+        dproj[:, 1, 1] = K[1, 1] / z[:, 0]
+        dproj[:, 1, 2] = -K[1, 1] * Xc[:, 1] / z[:, 0] ** 2
+        RX = X @ R.T
+        d_rot = np.zeros((N, 3, 3))  # d Xc / d ω = −[RX]×
+        d_rot[:, 0, 1], d_rot[:, 0, 2] = RX[:, 2], -RX[:, 1]
+        d_rot[:, 1, 0], d_rot[:, 1, 2] = -RX[:, 2], RX[:, 0]
+        d_rot[:, 2, 0], d_rot[:, 2, 1] = RX[:, 1], -RX[:, 0]
+        dXc = np.concatenate([d_rot, np.broadcast_to(np.eye(3), (N, 3, 3)),
+                              np.einsum("ij,knj->nik", R, idb), np.einsum("ij,knj->nik", R, exb)], axis=2)
+        J = np.einsum("nij,njk->nik", dproj, dXc) * sw[:, :, None]  # (N, 2, P)
+        J = J.reshape(2 * N, n_par)
+        rr = (r * sw).reshape(-1)
+        theta = np.concatenate([np.zeros(6), a, b])
+        # rows: data, priors on the new coefficient values, LM damping
+        A = np.concatenate([J, np.diag(prior), np.sqrt(mu) * np.eye(n_par)])
+        rhs = -np.concatenate([rr, prior * theta, np.zeros(n_par)])
+        lb = np.full(n_par, -np.inf)
+        ub = np.full(n_par, np.inf)
+        lb[6 + Ka:], ub[6 + Ka:] = lo - b, hi - b
+        if rigid_only:
+            lb[6:], ub[6:] = 0.0, 0.0
+        step = _bounded_lstsq(A, rhs, lb, ub)
+        dR, _ = cv2.Rodrigues(step[:3])
+        R_new, tv_new = dR @ R, tv + step[3:6]
+        a_new, b_new = a + step[6:6 + Ka], np.clip(b + step[6 + Ka:], lo, hi)
+        r_new, X_new, Xc_new = residual(R_new, tv_new, a_new, b_new)
+        c_new = cost(r_new, a_new, b_new)
+        if c_new <= c:
+            R, tv, a, b, r, X, Xc = R_new, tv_new, a_new, b_new, r_new, X_new, Xc_new
+            done = c - c_new < 1e-9 * max(c, 1e-12) and not rigid_only
+            c = c_new
+            mu = max(mu / 3, 1e-7)
+            if done:
+                break
+        else:
+            mu *= 10
+            if mu > 1e4:
+                break
+    w2c = np.eye(4)
+    w2c[:3, :3], w2c[:3, 3] = R, tv
+    return PhotoFit(K=K, w2c=w2c, identity=a, expression=b, residual_px=np.linalg.norm(r, axis=1), weights=w,
+                    inter_ocular_px=iod, stats={"focal_px": f, "visible_landmarks": int(vis.sum()), "landmarks": N,
+                                                "final_cost": c, "iterations": it + 1})
+
+
+def _bounded_lstsq(A, rhs, lb, ub):
+    """min ||A x − rhs|| subject to lb ≤ x ≤ ub (equal bounds fix a variable)."""
+    from scipy.optimize import lsq_linear
+
+    fixed = lb >= ub
+    x = np.where(fixed, lb, 0.0)
+    free = ~fixed
+    if np.isinf(lb[free]).all() and np.isinf(ub[free]).all():
+        x[free] = np.linalg.lstsq(A[:, free], rhs - A[:, fixed] @ x[fixed], rcond=None)[0]
+        return x
+    lbf, ubf = lb[free], ub[free]
+    tight = ubf - lbf < 1e-12
+    ubf = np.where(tight, lbf + 1e-12, ubf)
+    res = lsq_linear(A[:, free], rhs - A[:, fixed] @ x[fixed], bounds=(lbf, ubf), method="bvls")
+    x[free] = res.x
+    return x
+
+
+def _rodrigues(rv):
+    import torch
+
+    theta = torch.sqrt((rv**2).sum() + 1e-24)
+    k = rv / theta
+    Kx = torch.zeros(3, 3, dtype=rv.dtype)
+    Kx[0, 1], Kx[0, 2], Kx[1, 0], Kx[1, 2], Kx[2, 0], Kx[2, 1] = -k[2], k[1], k[2], -k[0], -k[1], k[0]
+    return torch.eye(3, dtype=rv.dtype) + torch.sin(theta) * Kx + (1 - torch.cos(theta)) * Kx @ Kx
+
+
+def _facing(model, tri, bary, rvec, tvec) -> np.ndarray:
+    """Cosine between each landmark's surface normal and the direction to the camera (N,)."""
+    import cv2
+
+    from ..rig.raster import vertex_normals
+
+    R, _ = cv2.Rodrigues(rvec)
+    n = vertex_normals(model.neutral.astype(np.float64), model.faces)
+    f = model.faces[tri]
+    nl = np.einsum("nk,nkc->nc", bary, n[f])
+    p = np.einsum("nk,nkc->nc", bary, model.neutral[f].astype(np.float64))
+    pc = p @ R.T + tvec.ravel()
+    nc = nl @ R.T
+    to_cam = -pc / np.linalg.norm(pc, axis=1, keepdims=True)
+    return (nc * to_cam).sum(axis=1) / np.maximum(np.linalg.norm(nc, axis=1), 1e-12)
+
+
+def vertex_landmarks(vertex_ids: np.ndarray, model) -> tuple[np.ndarray, np.ndarray]:
+    """(tri, bary) that pin landmarks to given vertices (e.g. ICT's 68 landmark vertices)."""
+    tri = np.empty(len(vertex_ids), np.int64)
+    bary = np.zeros((len(vertex_ids), 3))
+    # any triangle containing the vertex, with barycentric 1 at that corner
+    order = np.argsort(model.faces.ravel(), kind="stable")
+    flat = model.faces.ravel()[order]
+    pos = np.searchsorted(flat, vertex_ids)
+    if np.any(pos >= len(flat)) or np.any(flat[np.minimum(pos, len(flat) - 1)] != vertex_ids):
+        raise ValueError("a landmark vertex is not used by any triangle")
+    corner = order[pos]
+    tri[:] = corner // 3
+    bary[np.arange(len(vertex_ids)), corner % 3] = 1.0
+    return tri, bary
+
+
+# Landmark sets: which points are used and how. iBUG 68: 0-16 jaw contour (sliding), eyes 36-41 (subject's
+# right, image left for a frontal face) and 42-47.
+IBUG_CONTOUR = np.arange(17)
+IBUG_EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
+# MediaPipe: iris centres 468 (subject's right... MediaPipe's own "left" is image-left for a selfie) and 473.
+MP_EYES = ((33, 133), (362, 263))

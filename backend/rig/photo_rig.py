@@ -1,0 +1,116 @@
+"""Photo → fitted, textured, rigged head (the instant path, and the photo part of the full path)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import FaceError
+from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photo, vertex_landmarks
+
+# MediaPipe contours used to keep the open mouth and the eyeballs out of the skin texture.
+MP_INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+MP_EYE_R = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
+MP_EYE_L = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
+MP_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
+                148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+MP_IRIS = (468, 473)
+
+
+@dataclass
+class Landmarks:
+    kind: str  # "mediapipe478" | "ibug68"
+    points: np.ndarray  # (N, 2) px
+    tri: np.ndarray  # (N,) model triangles
+    bary: np.ndarray  # (N, 3)
+    weights: np.ndarray  # (N,)
+    eye_pairs: tuple
+    holes: list = field(default_factory=list)  # polygons (M, 2) px to keep out of the texture
+    iris: np.ndarray | None = None  # (2, 2) px iris centres when known
+
+
+def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Landmarks:
+    """Pick the landmark set of face/analysis.json to fit: MediaPipe 478 (licence-clean default) or iBUG 68."""
+    from ..fitting.correspondence import load_mediapipe_correspondence
+
+    face = analysis.get("face") if isinstance(analysis, dict) else None
+    if not face:
+        raise FaceError("face/analysis.json holds no face; the rig needs a detected face.", code="rig.no_face")
+    mp, l68 = face.get("landmarks_478"), face.get("landmarks_68")
+    use = prefer
+    if prefer == "auto":
+        use = "mediapipe478" if mp is not None else "ibug68"
+    if use == "mediapipe478" and mp is not None:
+        pts = np.asarray(mp, np.float64)[:, :2]
+        if pts.shape != (478, 2):
+            raise FaceError(f"landmarks_478 has shape {pts.shape}, expected (478, 2|3).", code="rig.bad_landmarks")
+        tri, bary = load_mediapipe_correspondence(model)
+        w = np.ones(478)
+        w[list(MP_FACE_OVAL)] = 0.3
+        holes = [pts[list(MP_INNER_LIPS)], pts[list(MP_EYE_R)], pts[list(MP_EYE_L)]]
+        return Landmarks("mediapipe478", pts, tri, bary, w, MP_EYES, holes, pts[list(MP_IRIS)])
+    if l68 is not None:
+        pts = np.asarray(l68, np.float64)[:, :2]
+        if pts.shape != (68, 2):
+            raise FaceError(f"landmarks_68 has shape {pts.shape}, expected (68, 2).", code="rig.bad_landmarks")
+        tri, bary = vertex_landmarks(model.landmarks_68, model)
+        w = np.ones(68)
+        w[IBUG_CONTOUR] = 0.3
+        holes = [pts[60:68], pts[36:42], pts[42:48]]
+        return Landmarks("ibug68", pts, tri, bary, w, IBUG_EYES, holes, None)
+    raise FaceError("The face stage found no landmarks (neither 478 nor 68 points); cannot fit the head.",
+                    code="rig.no_landmarks")
+
+
+def hole_mask(shape: tuple[int, int], polygons: list) -> np.ndarray:
+    import cv2
+
+    m = np.zeros(shape, np.uint8)
+    for poly in polygons:
+        if poly is not None and len(poly) >= 3 and np.isfinite(poly).all():
+            cv2.fillPoly(m, [np.round(poly).astype(np.int32)], 1)
+    return m.astype(bool)
+
+
+def iris_colour(photo: np.ndarray, lm: Landmarks) -> tuple:
+    if lm.iris is None:
+        return (0.3, 0.2, 0.12)
+    r = max(1, int(0.04 * np.linalg.norm(lm.iris[0] - lm.iris[1])))  # iris radius ≈ 0.09 × IPD
+    cols = []
+    for x, y in lm.iris:
+        xi, yi = int(round(x)), int(round(y))
+        patch = photo[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1, :3].reshape(-1, 3)
+        if len(patch):
+            cols.append(patch.mean(axis=0) / 255.0)
+    return tuple(np.mean(cols, axis=0)) if cols else (0.3, 0.2, 0.12)
+
+
+def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str = "auto", texture_size: int = 512,
+                   n_identity: int = 60, progress=lambda f, m: None):
+    """→ (rig, atlas (res, 2res, 3) uint8, fit: PhotoFit, lm: Landmarks, info dict)."""
+    from .build import build_rig
+    from .texture import bake_photo_texture
+
+    t0 = time.time()
+    lm = landmarks_from_analysis(model, analysis, landmarks)
+    H, W = photo.shape[:2]
+    progress(0.1, f"Fitting {model.name} to {len(lm.points)} landmarks")
+    fit: PhotoFit = fit_photo(model, lm.points, lm.tri, lm.bary, (W, H), weights=lm.weights,
+                              eye_pairs=lm.eye_pairs, n_identity=n_identity)
+    t_fit = time.time()
+    progress(0.4, "Projecting the photo onto the skin")
+    shaped = model.vertices(fit.identity, fit.expression)
+    exclude = hole_mask((H, W), lm.holes)
+    r = max(1, int(round(0.06 * fit.inter_ocular_px)))
+    import cv2
+
+    exclude = cv2.dilate(exclude.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+    atlas, tex_stats = bake_photo_texture(model, shaped, fit.K, fit.w2c, photo, res=texture_size, exclude=exclude)
+    t_tex = time.time()
+    progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
+    rig = build_rig(model, fit.identity, iris_rgb=iris_colour(photo, lm))
+    info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
+                                              "rig": time.time() - t_tex},
+            "texture": tex_stats, "reprojection_error_iod": fit.error_iod, **fit.stats}
+    return rig, atlas, fit, lm, info

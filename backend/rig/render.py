@@ -1,0 +1,75 @@
+"""Software renders of a head-model mesh (numpy rasterizer): shaded previews, textured views, masks."""
+from __future__ import annotations
+
+import numpy as np
+
+from .raster import interpolate, project, rasterize, vertex_normals
+
+SKIN_RGB = (0.85, 0.66, 0.55)
+HIDDEN_GROUPS = ("lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left", "eye_blend_right",
+                 "eye_occlusion_left", "eye_occlusion_right")
+
+
+def eye_colours(model, verts: np.ndarray, iris_rgb=(0.3, 0.2, 0.12)) -> dict[str, np.ndarray]:
+    """Per-vertex colours of each eyeball (sclera, iris, pupil by angle from the eye's forward axis −Y)."""
+    out = {}
+    for side in ("left", "right"):
+        g = f"eyeball_{side}"
+        if g not in model.groups:
+            continue
+        idx = model.groups[g]
+        p = verts[idx]
+        c = eye_centre(p)
+        d = (p - c) / np.maximum(np.linalg.norm(p - c, axis=1, keepdims=True), 1e-12)
+        cosang = -d[:, 1]  # forward is −Y
+        col = np.tile([0.92, 0.9, 0.88], (len(idx), 1))
+        col[cosang > np.cos(np.radians(33))] = iris_rgb
+        col[cosang > np.cos(np.radians(13))] = (0.03, 0.03, 0.03)
+        out[g] = col
+    return out
+
+
+def eye_centre(points: np.ndarray) -> np.ndarray:
+    """Least-squares sphere centre (3,) of eyeball points (N, 3): |p|² = 2 p·c + (r² − |c|²)."""
+    A = np.concatenate([2 * points, np.ones((len(points), 1))], axis=1)
+    sol, *_ = np.linalg.lstsq(A, (points**2).sum(axis=1), rcond=None)
+    return sol[:3]
+
+
+def visible_faces(model) -> np.ndarray:
+    """Triangles worth rendering (the transparent helper shells ICT carries are left out): (F',) indices."""
+    keep = np.ones(model.n_vertices, bool)
+    for g in HIDDEN_GROUPS:
+        if g in model.groups:
+            keep[model.groups[g]] = False
+    return np.nonzero(np.all(keep[model.faces], axis=1))[0]
+
+
+def vertex_albedo(model, verts: np.ndarray, skin=SKIN_RGB) -> np.ndarray:
+    alb = np.tile(np.asarray(skin, np.float64), (model.n_vertices, 1))
+    for g, col in eye_colours(model, verts).items():
+        alb[model.groups[g]] = col
+    for g in ("eyelashes_left", "eyelashes_right"):
+        if g in model.groups:
+            alb[model.groups[g]] = 0.08
+    for g, col in (("mouth_socket", (0.35, 0.12, 0.12)), ("gums_and_tongue", (0.7, 0.35, 0.35)),
+                   ("teeth", (0.9, 0.88, 0.8))):
+        if g in model.groups:
+            alb[model.groups[g]] = col
+    return alb
+
+
+def render_shaded(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, size: tuple[int, int],
+                  albedo: np.ndarray | None = None, background=0.5, light=(0.3, -1.0, 0.4)):
+    """Lambert render (H, W, 3) float in [0, 1] + (tri_id (H, W), bary (H, W, 3)) of `verts` (V, 3)."""
+    w, h = size
+    F = model.faces[visible_faces(model)]
+    xy, z = project(verts, K, w2c)
+    tid, bary, _ = rasterize(xy, z, F, h, w, cull_backfaces=True)
+    albedo = vertex_albedo(model, verts) if albedo is None else albedo
+    attr = interpolate(tid, bary, F, np.concatenate([vertex_normals(verts, F), albedo], axis=1))
+    L = np.asarray(light, np.float64)
+    L /= np.linalg.norm(L)
+    shade = np.clip(attr[..., :3] @ L, 0, 1)[..., None] * 0.75 + 0.3
+    rgb = np.where((tid >= 0)[..., None], attr[..., 3:] * shade, background)
+    return np.clip(rgb, 0, 1), tid, bary, F

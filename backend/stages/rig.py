@@ -1,0 +1,104 @@
+"""Stage `rig`: fit a head model (ICT-FaceKit Light by default, FLAME from a user's file) to the portrait,
+neutralise its expression, texture it, and write the rigged head: rig/head_rigged.glb + rig/rig.json.
+
+Mode "instant" needs only input/ and face/ (a FaceBuilder-style head from one photo on the CPU in seconds);
+mode "full" uses the same photo fit and records which reconstruction outputs (splat/mesh) were present.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FaceError, StageError
+from ..fileio import write_bytes, write_image, write_json
+from ..job import stage
+
+RIG_FORMAT = 1
+
+
+@dataclass
+class RigOptions:
+    head_model: str = "ict"  # "ict" (ICT-FaceKit Light, MIT) or "flame" (needs head_model_path)
+    head_model_path: str = ""  # a converted ICT .npz or the user's FLAME pickle; empty: the default ICT file
+    landmarks: str = "auto"  # "auto" (MediaPipe 478 when present), "mediapipe478" or "ibug68"
+    identity_modes: int = 60  # identity coefficients fitted
+    texture_size: int = 512  # skin atlas height in px (width is twice)
+
+
+@stage("rig", inputs=("input/portrait.png", "face/analysis.json", "mesh/head.glb"),
+       outputs=("rig/head_rigged.glb", "rig/rig.json"), options=RigOptions, version="1")
+def run_rig(ctx) -> dict:
+    from PIL import Image
+
+    from ..headmodel.arkit import ict_weights_to_arkit
+    from ..rig.build import BONE_PARENTS, BONES
+    from ..rig.gltf import png_bytes, rig_to_gltf
+    from ..rig.photo_rig import rig_from_photo
+
+    opts: RigOptions = ctx.options
+    t0 = time.time()
+    analysis_path = ctx.path("face/analysis.json")
+    if not analysis_path.is_file():
+        raise FaceError("face/analysis.json is missing: run the face stage first.", code="rig.no_analysis")
+    try:
+        analysis = json.loads(analysis_path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise StageError(f"face/analysis.json is unreadable ({e}).", code="rig.bad_analysis") from e
+    photo = np.asarray(Image.open(ctx.path("input/portrait.png")).convert("RGB"))
+    ctx.progress(0.02, "Loading the head model")
+    model = load_head_model(opts)
+    rig, atlas, fit, lm, info = rig_from_photo(model, photo, analysis, landmarks=opts.landmarks,
+                                               texture_size=opts.texture_size, n_identity=opts.identity_modes,
+                                               progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
+    if info["reprojection_error_iod"] > 0.08:
+        ctx.warn(f"The head model matches the landmarks loosely ({100 * info['reprojection_error_iod']:.1f}% of "
+                 "the eye distance); the photo may show an extreme expression or a strong profile.",
+                 code="rig.loose_fit")
+    present = {p: ctx.path(p).exists() for p in ("splat/head.ply", "mesh/head.glb")}
+    if ctx.mode == "full" and not any(present.values()):
+        ctx.note("No splat or mesh was found: the rig was fitted to the photo alone.")
+    ctx.progress(0.88, "Writing rig/head_rigged.glb")
+    arkit_expr = ict_weights_to_arkit(fit.expression, model.expression_names)
+    record = {
+        "format": RIG_FORMAT,
+        "head_model": {"name": model.name, "licence": model.info.get("licence"), "identity_modes": len(fit.identity)},
+        "units": "metres", "frame": "world: +Z up, face toward -Y, +X the subject's left (glb: glTF +Y up)",
+        "shape_keys": list(rig.key_names),
+        "bones": [{"name": n, "parent": BONES[p] if p >= 0 else None, "head": rig.joints[j].tolist()}
+                  for j, (n, p) in enumerate(zip(BONES, BONE_PARENTS))],
+        "jaw": {"axis": rig.jaw_axis.tolist(), "open_angle_deg": float(np.degrees(rig.jaw_open_angle))},
+        "fit": {"landmarks": lm.kind, "identity": fit.identity.tolist(),
+                "portrait_expression_arkit": arkit_expr, "camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
+                "reprojection_error_iod": info["reprojection_error_iod"],
+                "inter_ocular_px": fit.inter_ocular_px},
+        "neutralised": True,
+        "inputs_used": {"photo": True, **present},
+        "texture": info["texture"],
+    }
+    gl = rig_to_gltf(rig, png_bytes(atlas), extras={"headforge": {"rig_format": RIG_FORMAT,
+                                                                  "head_model": model.name}})
+    write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
+    write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
+    write_json(ctx.path("rig/rig.json"), record)
+    ctx.progress(1.0, f"Rigged head: {len(rig.key_names)} shape keys, {len(BONES)} bones")
+    return {"reprojection_error_iod": round(info["reprojection_error_iod"], 4), "landmarks": lm.kind,
+            "seconds": round(time.time() - t0, 2)}
+
+
+def load_head_model(opts: RigOptions):
+    from ..errors import JobError
+    from ..headmodel import load_ict
+
+    if opts.head_model == "ict":
+        return load_ict(opts.head_model_path or None)
+    if opts.head_model == "flame":
+        from ..headmodel.flame import load_flame
+
+        if not opts.head_model_path:
+            raise JobError("head_model 'flame' needs rig.head_model_path: the FLAME file you downloaded "
+                           "(registration at flame.is.tue.mpg.de).", code="rig.flame_path_missing")
+        return load_flame(opts.head_model_path)
+    raise JobError(f"Unknown head model {opts.head_model!r}; choose 'ict' or 'flame'.", code="rig.bad_head_model")
