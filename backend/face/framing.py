@@ -3,8 +3,8 @@ reference repository's example portraits (`fixtures/idts/framing/`), recorded as
 
 Layout measured from the three reference examples (512² RGBA) with MediaPipe's mesh (`measure_layout`):
   eye midpoint (iris centres) x / size: 0.503, 0.497, 0.504  → EYE_X = 0.501
-  eye midpoint y / size:                 0.447, 0.423, 0.392  → EYE_Y = 0.421
-  eye–mouth distance / size (3D mesh):   0.199, 0.272, 0.227  → EYE_MOUTH = 0.233
+  eye midpoint y / size:                 0.447, 0.423, 0.393  → EYE_Y = 0.421
+  eye–mouth distance / size (3D mesh):   0.198, 0.271, 0.224  → EYE_MOUTH = 0.231
 (see tests/face/test_framing.py, which re-measures them). The crop's resolution is 512 (stage 2's input; stage 1
 resizes it to 256), and the later centre crop of SPEC 4.2 is then the identity.
 """
@@ -15,7 +15,7 @@ import functools
 import numpy as np
 
 CROP_SIZE = 512
-EYE_X, EYE_Y, EYE_MOUTH = 0.501, 0.421, 0.233
+EYE_X, EYE_Y, EYE_MOUTH = 0.501, 0.421, 0.231
 WHITE = (255, 255, 255)
 
 
