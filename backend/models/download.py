@@ -159,6 +159,13 @@ def _resolve(asset, mf) -> tuple[str, dict, str | None, int | None]:
     except OfflineModeIsEnabled as e:
         raise _offline_error("Hugging Face offline mode is on", "HF_HUB_OFFLINE", asset) from e
     except HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status == 404:
+            raise DownloadError(f"{mf.source} was not found on {endpoint} (HTTP 404).", code="model.not_found") from e
+        if status in (401, 403):
+            raise DownloadError(f"{endpoint} refused access to {mf.source} (HTTP {status}): a gated or private "
+                                f"repository.", code="model.forbidden",
+                                hint="Accept its terms on the model page and set HF_TOKEN.") from e
         raise DownloadError(f"{endpoint} refused {mf.source}: {e}", code="model.download_failed") from e
     except Exception as e:  # noqa: BLE001  (httpx connection errors: DNS, refused, timeout)
         raise _offline_error(f"cannot reach {endpoint}", f"{type(e).__name__}: {e}", asset) from e
@@ -331,8 +338,10 @@ def _verify_and_place(asset, mf, part: Path, dest: Path, root, sha256, size, *, 
                             code="model.hash_mismatch",
                             hint="A proxy or mirror may have altered it; try again or use --from FOLDER.")
     if mf.unpack:
-        _unpack(asset, mf, part, dest.parent, root, source, cancel)
-        part.unlink()
+        try:
+            _unpack(asset, mf, part, dest.parent, root, source, cancel)
+        finally:
+            part.unlink(missing_ok=True)  # the archive is never kept: installed members or nothing
         return
     os.replace(part, dest)
     store.update_pin(asset, mf.name, sha256=sha, size=got, path=dest, root=root, source=source)
@@ -343,7 +352,6 @@ def _unpack(asset, mf, archive: Path, folder: Path, root, source: str, cancel) -
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile:
-        archive.unlink()
         raise DownloadError(f"{mf.name} is not a zip archive; it was removed.", code="model.bad_response") from None
     with zf:
         by_base = {}
