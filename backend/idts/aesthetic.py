@@ -15,7 +15,7 @@ class AestheticMLP(ModelMixin, ConfigMixin):
     """The LAION aesthetic predictor: Linear 768-1024-128-64-16-1, no activations (dropout is inactive in eval)."""
 
     @register_to_config
-    def __init__(self, input_dim: int = 768):
+    def __init__(self, input_dim: int = 768):  # the layer sizes are fixed by the released predictor
         super().__init__()
         self.layers = nn.Sequential(nn.Linear(input_dim, 1024), nn.Dropout(0.2), nn.Linear(1024, 128),
                                     nn.Dropout(0.2), nn.Linear(128, 64), nn.Dropout(0.1), nn.Linear(64, 16),

@@ -47,17 +47,20 @@ class IRSE50(ModelMixin, ConfigMixin):
     """IR-SE ArcFace backbone: RGB [B, 3, 112, 112] in [0, 1] (no normalisation) -> unit embeddings [B, 512]."""
 
     @register_to_config
-    def __init__(self, num_layers: int = 50, embedding_dim: int = 512, drop_ratio: float = 0.6):
+    def __init__(self, num_layers: int = 50, embedding_dim: int = 512, drop_ratio: float = 0.6,
+                 widths: tuple = (64, 128, 256, 512), units: tuple | None = None):
         super().__init__()
-        self.input_layer = nn.Sequential(nn.Conv2d(3, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), nn.PReLU(64))
-        body, cin = [], 64
-        for depth, units in zip((64, 128, 256, 512), _UNITS[num_layers]):
+        units = tuple(units) if units else _UNITS[num_layers]  # `widths`/`units` only shrink test models
+        self.input_layer = nn.Sequential(nn.Conv2d(3, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
+                                         nn.PReLU(widths[0]))
+        body, cin = [], widths[0]
+        for depth, n in zip(widths, units):
             body.append(BottleneckIRSE(cin, depth, 2))
-            body += [BottleneckIRSE(depth, depth, 1) for _ in range(units - 1)]
+            body += [BottleneckIRSE(depth, depth, 1) for _ in range(n - 1)]
             cin = depth
         self.body = nn.Sequential(*body)
-        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(drop_ratio), nn.Flatten(),
-                                          nn.Linear(512 * 7 * 7, embedding_dim), nn.BatchNorm1d(embedding_dim))
+        self.output_layer = nn.Sequential(nn.BatchNorm2d(cin), nn.Dropout(drop_ratio), nn.Flatten(),
+                                          nn.Linear(cin * 7 * 7, embedding_dim), nn.BatchNorm1d(embedding_dim))
 
     def forward(self, images: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         x = self.output_layer(self.body(self.input_layer(images)))
@@ -76,9 +79,10 @@ class IdentityEncoder(ModelMixin, ConfigMixin):
     """
 
     @register_to_config
-    def __init__(self, num_layers: int = 50, embedding_dim: int = 512, token_dim: int = 1024):
+    def __init__(self, num_layers: int = 50, embedding_dim: int = 512, token_dim: int = 1024,
+                 widths: tuple = (64, 128, 256, 512), units: tuple | None = None):
         super().__init__()
-        self.backbone = IRSE50(num_layers=num_layers, embedding_dim=embedding_dim)
+        self.backbone = IRSE50(num_layers=num_layers, embedding_dim=embedding_dim, widths=widths, units=units)
         self.mlp = nn.Sequential(nn.Linear(embedding_dim, token_dim), nn.ReLU(), nn.Linear(token_dim, token_dim),
                                  nn.ReLU(), nn.Linear(token_dim, token_dim), nn.ReLU())
 

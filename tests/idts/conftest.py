@@ -38,6 +38,15 @@ class Fixture:
         return {k[len(prefix):]: v for k, v in self._full[list_key].items() if k.startswith(prefix)}
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _torch_threads():
+    """One intra-op thread for these tiny models (much faster on a shared, oversubscribed CPU); restored after."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("HEADFORGE_TEST_THREADS", "1")))
+    yield
+    torch.set_num_threads(prev)
+
+
 @pytest.fixture(scope="session")
 def fixtures():
     if not FIXTURES.is_dir():
