@@ -1,0 +1,147 @@
+"""Stage `mesh`: the fitted splat (`splat/head.ply`) + the views → `mesh/head.glb`.
+
+Depth and alpha of the splat's Gaussians are rendered from the views' cameras, fused into a TSDF, meshed by
+marching cubes, reduced to the largest component, smoothed (Taubin), decimated (quadric), made watertight,
+UV-unwrapped (xatlas) and textured from the views. The glb is in DESIGN's world frame (+Z up, metres, facing
+−Y); `mesh/head_albedo.png` (and `mesh/head_normal.png` with `normal_map`) hold the maps also embedded in it.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import JobError, StageError
+from ..fileio import write_image
+from ..job import stage
+
+
+@dataclass
+class MeshOptions:
+    target_triangles: int = 30000  # quadric decimation target
+    texture_size: int = 2048  # albedo texture side (px): 512..8192, a power of two
+    voxel_size: float = 0.001  # TSDF voxel (metres)
+    trunc_voxels: float = 4.0  # TSDF truncation, in voxels
+    depth_size: int = 512  # long side (px) of the splat depth renders
+    smooth_iterations: int = 10  # Taubin passes on the marching-cubes surface
+    bake_power: float = 4.0  # view weight = cos(view angle) ** bake_power
+    min_opacity: float = 0.05  # Gaussians below this opacity are ignored for the surface
+    normal_map: bool = False  # bake a tangent-space normal map from the high-resolution surface
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+
+
+def validate(opts: MeshOptions) -> None:
+    def bad(msg):
+        raise JobError(f"mesh: {msg}", code="job.bad_option")
+
+    if not 100 <= int(opts.target_triangles) <= 2_000_000:
+        bad(f"target_triangles={opts.target_triangles}; use 100..2000000.")
+    ts = int(opts.texture_size)
+    if ts < 256 or ts > 8192 or ts & (ts - 1):
+        bad(f"texture_size={opts.texture_size}; use a power of two from 256 to 8192.")
+    if not 0.0002 <= float(opts.voxel_size) <= 0.02:
+        bad(f"voxel_size={opts.voxel_size} m; use 0.0002..0.02.")
+    if not 1.0 <= float(opts.trunc_voxels) <= 20.0:
+        bad(f"trunc_voxels={opts.trunc_voxels}; use 1..20.")
+    if not 32 <= int(opts.depth_size) <= 4096:
+        bad(f"depth_size={opts.depth_size}; use 32..4096.")
+    if opts.device not in ("auto", "cpu", "cuda"):
+        bad(f"device={opts.device!r}; use auto, cpu or cuda.")
+
+
+def load_views(views_dir: Path, with_images: bool = True):
+    """cameras.json + NNN.png → (cameras, ColorViews). Images may be RGBA (alpha used) or RGB."""
+    from PIL import Image
+
+    from ..cameras import load_cameras_json
+    from ..mesh.splat_depth import scale_intrinsics
+    from ..mesh.texture import ColorView
+
+    cams_path = views_dir / "cameras.json"
+    if not cams_path.is_file():
+        raise StageError(f"{cams_path} is missing; the views have no cameras.", code="mesh.no_cameras")
+    try:
+        cams = load_cameras_json(cams_path)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise StageError(f"{cams_path} is unreadable ({e}).", code="mesh.bad_cameras") from e
+    if not cams:
+        raise StageError(f"{cams_path} lists no views.", code="mesh.no_views")
+    colour = []
+    if with_images:
+        for cam in cams:
+            p = views_dir / cam.get("file", f"{cam['index']:03d}.png")
+            if not p.is_file():
+                continue
+            img = Image.open(p)
+            img.load()
+            rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
+            alpha = rgba[..., 3] if img.mode in ("RGBA", "LA", "PA") else None
+            h, w = rgba.shape[:2]
+            K = scale_intrinsics(cam["K"], w / cam["width"], h / cam["height"])
+            colour.append(ColorView(rgba[..., :3], alpha, K, cam["w2c"]))
+        if not colour:
+            raise StageError(f"No view images found in {views_dir}.", code="mesh.no_views")
+    return cams, colour
+
+
+@stage("mesh", inputs=("splat/head.ply", "views"), outputs=("mesh/head.glb",), options=MeshOptions, version="1")
+def run_mesh(ctx) -> dict:
+    import torch
+
+    from ..mesh.extract import surface_from_depth, textured_mesh
+    from ..mesh.glb import write_head_glb
+    from ..mesh.splat_depth import render_depth_views, select_gaussians, surface_bounds
+    from ..splat.ply import read_ply
+
+    opts: MeshOptions = ctx.options
+    validate(opts)
+    t0 = time.time()
+    device = opts.device if opts.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    ctx.progress(0.0, "reading the splat")
+    splat = read_ply(ctx.path("splat/head.ply"))
+    sel = select_gaussians(splat, opts.min_opacity)
+    if sel.counts["floaters"] or sel.counts["outside_box"]:
+        ctx.note(f"{sel.counts['floaters'] + sel.counts['outside_box']} stray Gaussians ignored for the surface.")
+    cams, colour_views = load_views(ctx.path("views"))
+    ctx.progress(0.02, f"rendering depth of {sel.counts['kept']} Gaussians from {len(cams)} views")
+    depth_views = render_depth_views(splat, sel.keep, cams, opts.depth_size, device, ctx.check_cancel,
+                                     lambda f: ctx.progress(0.02 + 0.23 * f, "rendering splat depth"))
+    bounds = surface_bounds(splat, sel.keep)
+    low, high, fig = surface_from_depth(
+        depth_views, bounds, opts.voxel_size, opts.trunc_voxels * opts.voxel_size, opts.target_triangles,
+        opts.smooth_iterations, ctx.check_cancel, lambda f, m: ctx.progress(0.25 + 0.35 * f, m))
+    head = textured_mesh(low, high, colour_views, opts.texture_size, opts.bake_power, opts.normal_map,
+                         ctx.check_cancel, lambda f, m: ctx.progress(0.6 + 0.35 * f, m))
+    ctx.check_cancel()
+    ctx.progress(0.96, "writing mesh/head.glb")
+    from PIL import Image
+
+    write_image(ctx.path("mesh/head_albedo.png"), Image.fromarray(head.texture))
+    if head.normal_map is not None:
+        write_image(ctx.path("mesh/head_normal.png"), Image.fromarray(head.normal_map))
+    write_head_glb(ctx.path("mesh/head.glb"), head.vertices, head.faces, head.uv, head.texture,
+                   normal_map=head.normal_map, vertex_normals=head.vertex_normals)
+    preview = _preview(ctx.path("mesh/preview.png"), head, cams[0])
+    ctx.progress(1.0, f"{len(head.faces)} triangles, {opts.texture_size}² texture", preview=preview)
+    return {"triangles": int(len(head.faces)), "vertices": int(len(head.vertices)),
+            "watertight": bool(low.is_watertight), "surface_area_m2": round(float(low.area), 5),
+            "volume_m3": round(float(low.volume), 7), "gaussians": sel.counts, **fig, **head.figures,
+            "seconds": round(time.time() - t0, 2)}
+
+
+def _preview(path: Path, head, cam: dict) -> Path:
+    """A 256-px render of the textured mesh from the first view's camera."""
+    from PIL import Image
+
+    from ..mesh.splat_depth import scale_intrinsics
+    from ..mesh.texture import render_textured
+
+    s = 256 / max(cam["width"], cam["height"])
+    w, h = int(round(cam["width"] * s)), int(round(cam["height"] * s))
+    img, _ = render_textured(head.vertices, head.faces, head.uv, head.texture,
+                             scale_intrinsics(cam["K"], w / cam["width"], h / cam["height"]), cam["w2c"], h, w)
+    write_image(path, Image.fromarray(np.clip(img * 255 + 0.5, 0, 255).astype(np.uint8)))
+    return path
