@@ -225,7 +225,7 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     work = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
     kps_work = _detect._image_order(_framing.apply_affine(to_work, face.kps5))
     bbox_work = face.transformed(lambda p: _framing.apply_affine(to_work, p)).bbox
-    lm68_work, dlib_shape = _landmarks.dlib_68(work, kps_work)
+    lm68_work, _ = _landmarks.dlib_68(work, kps_work)
     mesh_work = _landmarks.mesh_478(work, bbox_work)
     timings["landmarks"] = time.perf_counter() - t0
     to_photo = _inv(to_work)
@@ -293,7 +293,7 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     progress(0.8, "Identity")
     t0 = time.perf_counter()
     pack_dir = Path(det_path).parent if det_kind == "scrfd" and det_path else None
-    embedding, id_model = _identity.embed(work, kps_work, opts.identity, pack_dir, dlib_shape)
+    embedding, id_model = _identity.embed(work, kps_work, opts.identity, pack_dir)
     timings["identity"] = time.perf_counter() - t0
 
     face_rec = face.to_dict()
