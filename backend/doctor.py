@@ -11,7 +11,9 @@ from pathlib import Path
 
 
 def default_models_dir() -> Path:
-    return Path(os.environ.get("HEADFORGE_MODELS", Path.home() / ".cache" / "headforge" / "models"))
+    from .models import store
+
+    return store.models_root()
 
 
 def default_jobs_dir() -> Path:
@@ -22,8 +24,10 @@ def _check(name, status, detail, advice="", blocking=False) -> dict:
     return {"check": name, "status": status, "detail": detail, "advice": advice, "blocking": blocking}
 
 
-def diagnose() -> list[dict]:
-    checks = [_check("python", "ok", f"{platform.python_version()} ({platform.platform()})")]
+def diagnose(models_dir: str | os.PathLike | None = None, jobs_dir: str | os.PathLike | None = None,
+             *, models: bool = True) -> list[dict]:
+    """Every check, in reading order. The folders default to the models store's root and $HEADFORGE_JOBS."""
+    checks = [_check("python", "ok", f"{platform.python_version()} ({platform.platform()})"), _blender()]
     try:
         import torch
 
@@ -46,9 +50,59 @@ def diagnose() -> list[dict]:
         spec = importlib.util.find_spec(mod)
         checks.append(_check(mod, "ok" if spec else "warn", "present" if spec else f"missing ({why})",
                              "" if spec else f"pip install the pinned {mod} (requirements.lock)"))
-    for label, folder in (("models folder", default_models_dir()), ("jobs folder", default_jobs_dir())):
+    models_dir = Path(models_dir) if models_dir else default_models_dir()
+    for label, folder in (("models folder", models_dir), ("jobs folder", Path(jobs_dir) if jobs_dir else
+                                                           default_jobs_dir())):
         checks.append(_folder(label, folder))
+    if models:
+        checks.extend(_models(models_dir))
     return checks
+
+
+def _blender() -> dict:
+    """Blender's version when running inside it (bpy already loaded); the backend itself never imports bpy."""
+    import sys
+
+    bpy = sys.modules.get("bpy")
+    if bpy is None:
+        return _check("blender", "ok", "not running inside Blender (CLI)")
+    app = bpy.app
+    online = getattr(app, "online_access", None)
+    detail = f"{app.version_string}" + ("" if online is None else f", online access {'on' if online else 'off'}")
+    advice = "" if online in (None, True) else \
+        "downloads are off: allow online access (Preferences → System → Network) or use a local models folder"
+    return _check("blender", "ok" if not advice else "warn", detail, advice)
+
+
+def _models(root: Path) -> list[dict]:
+    """One line per registry asset: present, missing, partial, corrupt or unverified (quick check, no re-hash)."""
+    from .models import registry, store
+
+    out = []
+    for asset in registry.ASSETS.values():
+        try:
+            check = store.check_asset(asset, root, deep=False)
+        except OSError as e:
+            out.append(_check(f"model {asset.id}", "error", f"unreadable: {e}", "check the folder's permissions"))
+            continue
+        status = check["status"]
+        bad = [f for f in check["files"] if f["status"] != "present"]
+        detail = f"not downloaded ({asset.purpose})" if status == "missing" else \
+            f"{status}: " + "; ".join(f"{f['name']} {f['detail']}" for f in bad[:2])
+        terms = " --accept-terms" if asset.accept_terms and not asset.user_supplied else ""
+        if status == "present":
+            out.append(_check(f"model {asset.id}", "ok", "present, verified"))
+        elif status == "missing" and asset.user_supplied:
+            out.append(_check(f"model {asset.id}", "ok", "not supplied (optional, user-supplied only)"))
+        elif status in ("missing", "partial"):
+            out.append(_check(f"model {asset.id}", "warn", detail, f"headforge models download {asset.id}{terms}"))
+        elif status == "unverified":
+            out.append(_check(f"model {asset.id}", "warn", detail, f"headforge models verify {asset.id}"))
+        else:
+            fix = (f"headforge models download {asset.id} --from FOLDER" if asset.user_supplied else
+                   f"headforge models download {asset.id}{terms}  (re-fetches the bad file)")
+            out.append(_check(f"model {asset.id}", "error", detail, fix))
+    return out
 
 
 def _gsplat() -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import threading
 
 
 def add_parser(subparsers) -> None:
@@ -58,12 +59,17 @@ def cmd_models(args, report) -> int:
         return 0
     if args.models_command == "download":
         cancel = CancelToken()
-        signal.signal(signal.SIGINT, lambda *a: cancel.cancel())
-        for model_id in args.id:
-            result = download.download(model_id, root=root, from_folder=args.from_folder,
-                                       accept_terms=args.accept_terms, on_event=report, cancel=cancel)
-            if not args.json:
-                print(f"{model_id}: {result['status']} in {result['folder']}")
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, lambda *a: cancel.cancel()) if main_thread else None
+        try:
+            for model_id in args.id:
+                result = download.download(model_id, root=root, from_folder=args.from_folder,
+                                           accept_terms=args.accept_terms, on_event=report, cancel=cancel)
+                if not args.json:
+                    print(f"{model_id}: {result['status']} in {result['folder']}")
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, previous)
         return 0
     if args.models_command == "verify":
         results = download.verify(args.id, root)
