@@ -23,12 +23,17 @@ REQUIRED = ("neutral", "faces", "identity_basis", "expression_basis", "expressio
 
 
 def default_ict_path() -> Path | None:
-    """Where the converted model is looked for: $HEADFORGE_ICT, the models folder, then ../shared (tests)."""
+    """Where the converted model is looked for: $HEADFORGE_ICT, the models folder (registry asset
+    `ict-facekit`), then ../shared/data/ict_facekit (tests, development checkouts)."""
     cands = []
     if os.environ.get("HEADFORGE_ICT"):
         cands.append(Path(os.environ["HEADFORGE_ICT"]))
-    if os.environ.get("HEADFORGE_MODELS"):
-        cands.append(Path(os.environ["HEADFORGE_MODELS"]) / "ict_facekit" / ICT_FILENAME)
+    try:
+        from ..models.store import models_root
+
+        cands.append(models_root() / "ict_facekit" / ICT_FILENAME)
+    except ImportError:  # the registry is optional here
+        pass
     here = Path(__file__).resolve()
     for parent in here.parents[1:5]:
         cands.append(parent.parent / "shared" / "data" / "ict_facekit" / ICT_FILENAME)

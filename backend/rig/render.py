@@ -7,7 +7,9 @@ from .raster import interpolate, project, rasterize, vertex_normals
 
 SKIN_RGB = (0.85, 0.66, 0.55)
 HIDDEN_GROUPS = ("lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left", "eye_blend_right",
-                 "eye_occlusion_left", "eye_occlusion_right")
+                 "eye_occlusion_left", "eye_occlusion_right", "eyelashes_left", "eyelashes_right")
+# (ICT's eyelashes are alpha-textured cards: drawn opaque they read as black bands; the skin texture carries
+# the lash line instead.)
 
 
 def eye_colours(model, verts: np.ndarray, iris_rgb=(0.3, 0.2, 0.12)) -> dict[str, np.ndarray]:
@@ -73,3 +75,44 @@ def render_shaded(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, size
     shade = np.clip(attr[..., :3] @ L, 0, 1)[..., None] * 0.75 + 0.3
     rgb = np.where((tid >= 0)[..., None], attr[..., 3:] * shade, background)
     return np.clip(rgb, 0, 1), tid, bary, F
+
+
+def render_rig(rig, atlas: np.ndarray | None, K: np.ndarray, w2c: np.ndarray, size: tuple[int, int],
+               shape_keys: dict[str, float] | None = None, rotations: dict | None = None, background=0.0):
+    """Unlit render of a Rig (H, W, 3) float in [0, 1] with its skin atlas (the texture carries the photo's
+    light) + a mask (H, W) of pixels showing the face skin."""
+    from .build import skin_vertices
+    from .texture import sample_bilinear
+
+    w, h = size
+    verts = skin_vertices(rig, rotations or {}, shape_keys=shape_keys)
+    # one z-buffer over every primitive: stack them with their own corner attributes
+    xy_all, z_all, faces_all, col_all, uv_all, is_skin = [], [], [], [], [], []
+    off = 0
+    for p in rig.primitives:
+        xy, z = project(verts[p.vertex_ids], K, w2c)
+        xy_all.append(xy)
+        z_all.append(z)
+        faces_all.append(p.faces + off)
+        n = len(p.vertex_ids)
+        col_all.append(p.colour if p.colour is not None else np.zeros((n, 3)))
+        uv_all.append(p.uv if p.uv is not None else np.full((n, 2), -1.0))
+        is_skin.append(np.full(len(p.faces), p.material == "skin"))
+        off += n
+    xy, z, F = np.concatenate(xy_all), np.concatenate(z_all), np.concatenate(faces_all)
+    tid, bary, _ = rasterize(xy, z, F, h, w, cull_backfaces=True)
+    attr = interpolate(tid, bary, F, np.concatenate([np.concatenate(col_all), np.concatenate(uv_all)], axis=1))
+    skin = np.concatenate(is_skin)
+    skin_px = (tid >= 0) & skin[np.maximum(tid, 0)]
+    img = np.where((tid >= 0)[..., None], attr[..., :3], background).astype(np.float32)
+    if atlas is not None and skin_px.any():
+        A = atlas.astype(np.float32) / 255.0
+        uv = attr[skin_px][:, 3:5]
+        img[skin_px] = sample_bilinear(A, uv * [A.shape[1], A.shape[0]] - 0.5)
+    return np.clip(img, 0, 1), skin_px
+
+
+def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB) between images in [0, 1] over mask pixels."""
+    mse = float(((a[mask] - b[mask]) ** 2).mean())
+    return 10 * np.log10(1.0 / max(mse, 1e-12))
