@@ -1,0 +1,208 @@
+"""Stage `multiview` (ID-TS): `face/crop.png` → `views/NNN.png` + `views/cameras.json`, the 96-view orbit.
+
+Each elevation ring is one two-stage ID-TS run (16 frames at 256 px, then 512 px; SPEC 4). The released model
+makes the ring that contains its input view, at that view's elevation, with frame 0 = the input view. The input
+ring is the rig ring nearest the portrait's own viewpoint (head pose from `face/analysis.json`), and the whole
+orbit is turned by the head's yaw so frame 0 sits at the portrait's viewpoint and the head faces −Y.
+The other rings need an input view at their elevation. `other_rings`:
+  "portrait": the portrait crop itself, conditioned on that ring's elevation (the only source available until the
+              splat stage can render one; recorded as a note in job.json),
+  "none":     the input ring only (16 views).
+View i = 16·ring + k is written as `views/{i:03d}.png` as soon as its ring finishes; `cameras.json` (OpenCV,
+DESIGN's world) lists the written views. Weights: converted folders `<models>/idts/low_stage` and `high_stage`
+(see `python -m headforge.backend.idts.converter --help`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import cameras as rig
+from ..errors import JobError, ModelMissingError, StageError
+from ..fileio import write_image
+from ..job import stage
+
+CONVERT_HINT = ("Convert HQ-Head's released checkpoints once: python -m headforge.backend.idts.converter "
+                "--low low_stage.pt --high high_stage.pt --out <models>/idts (plus --open-clip/--clip-l/"
+                "--aesthetic/--arcface for sub-files the .pt files lack), or set multiview.models_dir.")
+
+
+@dataclass
+class MultiviewOptions:
+    models_dir: str = ""  # folder holding low_stage/ and high_stage/ ("" = $HEADFORGE_MODELS/idts)
+    seed: int = 0
+    steps: int = 25
+    rings: str = "all"  # all | input
+    other_rings: str = "portrait"  # portrait | none  (how rings other than the input ring get an input view)
+    stage2: bool = True  # False: stage 1 only (256 px views)
+    device: str = "auto"  # auto | cuda | cpu | cuda:N
+    precision: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | fp32
+    memory: str = "balanced"  # fast | balanced | low (see backend/idts/pipeline.py)
+    aesthetic_score: float = -1.0  # < 0: predicted from the image, as the reference does
+
+
+def _models_dir(opts: MultiviewOptions) -> Path:
+    if opts.models_dir:
+        return Path(opts.models_dir).expanduser()
+    root = os.environ.get("HEADFORGE_MODELS", str(Path.home() / ".cache" / "headforge" / "models"))
+    return Path(root).expanduser() / "idts"
+
+
+def viewpoint_from_analysis(path: Path) -> tuple[float, float, str]:
+    """(azimuth, elevation) in degrees of the photo's camera seen from the head (DESIGN's world frame), and a note.
+
+    yaw > 0 (subject turned toward their own left) puts the camera at azimuth −yaw; pitch > 0 (looking up) puts it
+    at elevation −pitch (backend/face/pose.py conventions).
+    """
+    if not path.is_file():
+        return 0.0, 0.0, "face/analysis.json absent: the portrait is taken as a frontal view at elevation 0"
+    pose = (json.loads(path.read_text()).get("face") or {}).get("pose") or {}
+    if "yaw_deg" not in pose:
+        return 0.0, 0.0, "no head pose in face/analysis.json: the portrait is taken as a frontal view at elevation 0"
+    return -float(pose["yaw_deg"]), -float(pose.get("pitch_deg", 0.0)), ""
+
+
+def ring_order(input_ring: int, rings: str) -> list[int]:
+    """The input ring first, then the others by distance in elevation (ties: the lower ring first)."""
+    if rings == "input":
+        return [input_ring]
+    return sorted(range(len(rig.ELEVATIONS_DEG)), key=lambda e: (abs(e - input_ring), e))
+
+
+def _device_and_dtype(opts: MultiviewOptions):
+    import torch
+
+    device = opts.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise JobError("multiview.device asks for CUDA but no CUDA device is available.", code="job.bad_option")
+    precision = opts.precision
+    if precision == "auto":
+        precision = "fp16" if device.startswith("cuda") else "fp32"
+    dtypes = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+    if precision not in dtypes:
+        raise JobError(f"multiview.precision must be one of auto, {', '.join(dtypes)}.", code="job.bad_option")
+    return torch.device(device), dtypes[precision]
+
+
+def load_pipeline(opts: MultiviewOptions, on_warning=None):
+    """The ID-TS pipeline from the converted folders; ModelMissingError naming what is absent."""
+    from ..idts.pipeline import IDTSPipeline, ModelFilesMissing, StageModels, missing_files
+
+    folder = _models_dir(opts)
+    needed = ["low"] + (["high"] if opts.stage2 else [])
+    missing = [m for s in needed for m in missing_files(folder / f"{s}_stage")]
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        raise ModelMissingError(f"The ID-TS multi-view weights are not installed: missing {shown}.",
+                                code="model.missing", hint=CONVERT_HINT)
+    device, dtype = _device_and_dtype(opts)
+    try:
+        low = StageModels.from_pretrained(folder / "low_stage", "low", dtype=dtype)
+        high = StageModels.from_pretrained(folder / "high_stage", "high", dtype=dtype) if opts.stage2 else None
+    except ModelFilesMissing as e:
+        raise ModelMissingError(str(e), code="model.missing", hint=CONVERT_HINT) from e
+    except ValueError as e:  # a folder of the other stage
+        raise ModelMissingError(str(e), code="model.wrong_stage", hint=CONVERT_HINT) from e
+    return IDTSPipeline(low, high, num_steps=opts.steps, device=device, memory=opts.memory,
+                        aesthetic_score=None if opts.aesthetic_score < 0 else opts.aesthetic_score,
+                        on_warning=on_warning)
+
+
+def read_crop(path: Path) -> np.ndarray:
+    """face/crop.png -> (H, W, 3) uint8 RGB over white."""
+    from PIL import Image
+
+    img = Image.open(path)
+    if img.mode in ("RGBA", "LA", "PA", "P"):
+        img = img.convert("RGBA")
+        rgba = np.asarray(img).astype(np.float32)
+        a = rgba[..., 3:4] / 255.0
+        return np.clip(rgba[..., :3] * a + 255.0 * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+    return np.asarray(img.convert("RGB"))
+
+
+def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
+    """Where rings meet (same azimuth index, neighbouring elevations): mean |difference| of the two views in [0, 1],
+    averaged over the 16 azimuths. A proxy for cross-ring consistency (views 10° apart are not identical)."""
+    out = {}
+    for e in sorted(rings):
+        if e + 1 in rings:
+            a, b = rings[e].astype(np.float32) / 255.0, rings[e + 1].astype(np.float32) / 255.0
+            if a.shape != b.shape:
+                continue
+            out[f"{rig.ELEVATIONS_DEG[e]:g}/{rig.ELEVATIONS_DEG[e + 1]:g}"] = float(np.abs(a - b).mean())
+    return out
+
+
+@stage("multiview", inputs=("face/crop.png", "face/analysis.json"), outputs=("views/cameras.json",),
+       options=MultiviewOptions, version="1")
+def run_multiview(ctx, pipeline=None) -> dict:
+    opts: MultiviewOptions = ctx.options
+    if opts.rings not in ("all", "input") or opts.other_rings not in ("portrait", "none"):
+        raise JobError("multiview.rings must be all|input and multiview.other_rings portrait|none.",
+                       code="job.bad_option")
+    crop_path = ctx.path("face/crop.png")
+    if not crop_path.is_file():
+        raise StageError("face/crop.png is missing: run the face stage first.", code="stage.missing_input")
+    ctx.progress(0.0, "Loading the ID-TS models")
+    pipe = pipeline or load_pipeline(opts, on_warning=lambda m: ctx.warn(m, code="multiview.memory"))
+    crop = read_crop(crop_path)
+
+    azimuth, elevation, pose_note = viewpoint_from_analysis(ctx.path("face/analysis.json"))
+    if pose_note:
+        ctx.note(pose_note)
+    input_ring = int(np.argmin([abs(e - elevation) for e in rig.ELEVATIONS_DEG]))
+    ctx.note(f"input view at azimuth {azimuth:.1f}°, elevation {elevation:.1f}° → input ring {input_ring} "
+             f"(elevation {rig.ELEVATIONS_DEG[input_ring]:g}°); the orbit is turned by {azimuth:.1f}° about +Z")
+    rings = ring_order(input_ring, "input" if opts.other_rings == "none" else opts.rings)
+    if len(rings) > 1:
+        ctx.note("rings other than the input ring were generated from the portrait crop conditioned on their own "
+                 "elevation (no splat renderer yet to make a true input view at those elevations); their "
+                 "consistency with the input ring is approximate, see metrics.cross_ring_l1")
+    elif opts.rings == "all":
+        ctx.note("only the input ring was generated (other_rings = none)")
+
+    views_dir = ctx.path("views")
+    views_dir.mkdir(parents=True, exist_ok=True)
+    for old in views_dir.glob("[0-9][0-9][0-9].png"):
+        old.unlink()
+    stages_per_ring = 2 if pipe.high is not None else 1
+    total = len(rings) * stages_per_ring * pipe.num_steps
+    done_rings: dict[int, np.ndarray] = {}
+    timings = []
+    for r_i, e in enumerate(rings):
+        started = time.time()
+
+        def on_step(stage_name, step, n, r_i=r_i, e=e):
+            k = r_i * stages_per_ring * n + (0 if stage_name == "low" else n) + step + 1
+            ctx.progress(0.02 + 0.96 * k / total, f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°), {stage_name} stage, "
+                         f"step {step + 1}/{n}")  # also checks for cancel between steps
+
+        result = pipe.generate_ring(crop, rig.ELEVATIONS_DEG[e], seed=opts.seed + 1000 * e, callback=on_step)
+        frames = result.frames
+        for k in range(rig.VIEWS_PER_RING):
+            from PIL import Image
+
+            write_image(views_dir / f"{rig.view_index(e, k):03d}.png", Image.fromarray(frames[k]))
+        done_rings[e] = frames
+        timings.append(round(time.time() - started, 3))
+        ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) written",
+                     preview=views_dir / f"{rig.view_index(e, 0):03d}.png")
+
+    size = int(next(iter(done_rings.values())).shape[1])
+    cams = rig.rig_cameras(size=size, rings=sorted(done_rings), yaw_deg=azimuth)
+    rig.save_cameras_json(views_dir / "cameras.json", cams, input_ring=input_ring, ring_order=rings,
+                          generator="ID-TS (HQ-Head on diffusers)", input_view_azimuth=azimuth,
+                          input_view_elevation=elevation, other_rings=opts.other_rings)
+    ctx.progress(1.0, f"{len(done_rings) * rig.VIEWS_PER_RING} views written",
+                 preview=views_dir / f"{rig.view_index(input_ring, 0):03d}.png")
+    return {"views": len(done_rings) * rig.VIEWS_PER_RING, "size": size, "input_ring": input_ring,
+            "ring_order": rings, "seconds_per_ring": timings, "unet_calls": pipe.unet_calls,
+            "memory_mode": pipe.memory, "cross_ring_l1": cross_ring_l1(done_rings)}

@@ -1,0 +1,101 @@
+"""The `multiview` job stage end to end on the CPU with small random-weight models: all 96 views in the rig's
+layout, cameras.json, progress events with previews, notes in job.json, cancel between steps, missing weights."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from headforge.backend import cameras as rig
+from headforge.backend.errors import Cancelled, ModelMissingError
+from headforge.backend.events import CancelToken
+from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components, save_stage
+from headforge.backend.job import Job, StageContext
+from headforge.backend.stages.multiview import MultiviewOptions, run_multiview
+
+
+@pytest.fixture(scope="module")
+def small_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models") / "idts"
+    for i, stage in enumerate(("low", "high")):
+        save_stage(build_components("small", seed=i), root / f"{stage}_stage", stage, SMALL_RESOLUTION[stage])
+    return root
+
+
+def _job(tmp_path, yaw=20.0, pitch=-12.0):
+    job = Job(tmp_path / "job")
+    (job.root / "face").mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    crop = np.full((96, 96, 3), 255, np.uint8)
+    crop[20:80, 25:70] = rng.randint(60, 200, (60, 45, 3))
+    Image.fromarray(crop).save(job.path("face/crop.png"))
+    (job.path("face/analysis.json")).write_text(json.dumps({"face": {"pose": {"yaw_deg": yaw, "pitch_deg": pitch}}}))
+    return job
+
+
+def _ctx(job, events, cancel=None, **opts):
+    return StageContext(job, "multiview", MultiviewOptions(**opts), "full", events.append, cancel or CancelToken(),
+                        lambda f: f)
+
+
+def test_writes_96_views_in_rig_layout(tmp_path, small_models):
+    job, events = _job(tmp_path), []
+    ctx = _ctx(job, events, models_dir=str(small_models), steps=2, seed=3)
+    metrics = run_multiview(ctx)
+    views = sorted(p.name for p in job.path("views").glob("*.png"))
+    assert views == [f"{i:03d}.png" for i in range(96)]
+    size = SMALL_RESOLUTION["high"]
+    assert all(Image.open(job.path(f"views/{v}")).size == (size, size) for v in views[::7])
+    # pitch -12 (looking down) puts the camera 12° above: nearest ring is 10° (ring 2); input ring first
+    assert metrics["input_ring"] == 2 and metrics["ring_order"] == [2, 1, 3, 0, 4, 5]
+    cams = json.loads(job.path("views/cameras.json").read_text())
+    assert cams["convention"] == "opencv" and len(cams["views"]) == 96
+    assert [v["file"] for v in cams["views"]] == views
+    # frame 0 of the input ring sits at the portrait's viewpoint: azimuth -yaw, i.e. toward the subject's right (-X)
+    c2w = np.linalg.inv(np.array(cams["views"][rig.view_index(2, 0)]["w2c"]))
+    eye = c2w[:3, 3]
+    assert np.isclose(np.degrees(np.arctan2(eye[0], -eye[1])), -20.0, atol=1e-6)
+    assert np.isclose(np.degrees(np.arcsin(eye[2] / np.linalg.norm(eye))), 10.0, atol=1e-6)
+    previews = [e.preview for e in events if e.preview]
+    assert len(previews) >= 6 and all(p.endswith(".png") for p in previews)
+    assert any("portrait crop" in n for n in ctx.notes)
+    assert set(metrics["cross_ring_l1"]) == {"-10/0", "0/10", "10/20", "20/30", "30/40"}
+    assert metrics["unet_calls"] == 6 * 2 * 2
+    print("multiview small e2e:", {k: metrics[k] for k in ("seconds_per_ring", "cross_ring_l1")})
+
+
+def test_input_ring_only_is_deterministic(tmp_path, small_models):
+    outs = []
+    for run in range(2):
+        job = _job(tmp_path / str(run), yaw=0.0, pitch=0.0)
+        run_multiview(_ctx(job, [], models_dir=str(small_models), steps=1, other_rings="none", seed=7))
+        outs.append(np.stack([np.asarray(Image.open(p)) for p in sorted(job.path("views").glob("*.png"))]))
+    assert outs[0].shape == (16, 64, 64, 3) and np.array_equal(outs[0], outs[1])
+    cams = json.loads(job.path("views/cameras.json").read_text())
+    assert [v["index"] for v in cams["views"]] == list(range(16, 32))  # ring 1 (elevation 0)
+
+
+def test_cancel_between_steps(tmp_path, small_models):
+    job, cancel = _job(tmp_path), CancelToken()
+    events = []
+
+    def emit(e):
+        events.append(e)
+        if "step 1/" in e.message:
+            cancel.cancel()
+
+    ctx = StageContext(job, "multiview", MultiviewOptions(models_dir=str(small_models), steps=3), "full", emit,
+                       cancel, lambda f: f)
+    with pytest.raises(Cancelled):
+        run_multiview(ctx)
+    assert not list(job.path("views").glob("*.png"))
+    assert sum("step" in e.message for e in events) == 1
+
+
+def test_missing_weights_name_the_files(tmp_path):
+    job = _job(tmp_path)
+    with pytest.raises(ModelMissingError) as err:
+        run_multiview(_ctx(job, [], models_dir=str(tmp_path / "nowhere")))
+    assert "low_stage" in err.value.message and "idts_stage.json" in err.value.message
+    assert "converter" in err.value.hint
