@@ -86,29 +86,30 @@ def _selfie_segmenter():
     return mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)  # general model, 256×256
 
 
-def mediapipe_matte(rgb: np.ndarray, bbox: np.ndarray, work: int = 512) -> np.ndarray:
-    """Selfie segmentation of the head-and-shoulders window around the face box, edge-refined with a guided
-    filter on the photo, pasted into the whole photo's (coarser) segmentation."""
-    import cv2
+def mediapipe_matte(rgb: np.ndarray, bbox: np.ndarray) -> np.ndarray:
+    """Selfie segmentation of the person around the face box, edge-refined with a guided filter on the photo.
 
-    from .landmarks import crop_window
-
+    The segmenter sees a window of 6 face widths around the face, clipped to the photo (the whole photo for
+    portraits): enough body context for the model, and full resolution for small faces in big photos. Outside
+    the window the matte is the whole photo's segmentation.
+    """
     h, w = rgb.shape[:2]
-    x1, y1, x2, y2 = bbox
-    side = 3.2 * max(x2 - x1, y2 - y1)  # room for hair above and shoulders below
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.25 * (y2 - y1)
-    window = (cx - side / 2, cy - side / 2, side)
-    patch = crop_window(rgb, window, work)
-    mask = _selfie_segmenter().process(patch).segmentation_mask.astype(np.float32)  # (work, work) in [0, 1]
-    mask = guided_filter(patch.astype(np.float32) / 255.0, mask, radius=max(2, work // 64), eps=1e-3)
-    s = work / side
-    inv = np.array([[1 / s, 0, window[0]], [0, 1 / s, window[1]]], dtype=np.float64)  # patch → photo
-    full = cv2.warpAffine(mask, inv, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1)
-    outside = full < -0.5
-    if outside.any():  # beyond the window (shoulders, other people): the whole photo's coarser segmentation
-        coarse = _selfie_segmenter().process(np.ascontiguousarray(rgb)).segmentation_mask.astype(np.float32)
-        full[outside] = coarse[outside]
+    x1, y1, x2, y2 = np.asarray(bbox, dtype=np.float64)
+    half = 3.0 * max(x2 - x1, y2 - y1)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 + 0.5 * (y2 - y1)
+    wx0, wy0 = int(max(0, cx - half)), int(max(0, cy - half))
+    wx1, wy1 = int(min(w, cx + half)), int(min(h, cy + half))
+    full = _segment(rgb) if (wx1 - wx0) * (wy1 - wy0) < 0.8 * w * h else None
+    if full is None:
+        wx0, wy0, wx1, wy1 = 0, 0, w, h
+        full = np.zeros((h, w), np.float32)
+    full[wy0:wy1, wx0:wx1] = _segment(np.ascontiguousarray(rgb[wy0:wy1, wx0:wx1]))
     return np.clip(full, 0.0, 1.0)
+
+
+def _segment(rgb: np.ndarray) -> np.ndarray:
+    mask = _selfie_segmenter().process(rgb).segmentation_mask.astype(np.float32)  # (H, W) in [0, 1]
+    return guided_filter(rgb.astype(np.float32) / 255.0, mask, radius=max(2, max(rgb.shape[:2]) // 64), eps=1e-3)
 
 
 def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
