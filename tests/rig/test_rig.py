@@ -77,8 +77,8 @@ def test_eye_bone_turns_the_eyeball(ict, rig):
     posed = skin_vertices(rig, {"eye_L": _rot([0, 0, 1], np.radians(20))})
     moved = np.linalg.norm(posed - rig.basis, axis=1)
     assert moved[ict.groups["eyeball_left"]].max() > 0.003
-    assert moved[ict.groups["eyeball_right"]].max() == 0
-    assert moved[ict.groups["face"]].max() == 0
+    assert moved[ict.groups["eyeball_right"]].max() < 1e-9
+    assert moved[ict.groups["face"]].max() < 1e-9
 
 
 def test_glb_validates_and_carries_52_names(tmp_path, rig, gltf_validator):
