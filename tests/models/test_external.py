@@ -11,51 +11,45 @@ from conftest import has_module
 pytestmark = pytest.mark.skipif(not has_module("bpy"), reason="the add-on package imports bpy")
 
 
-def test_external_runner_runs_the_cli_and_relays_events(tmp_path, astronaut_path):
+@pytest.mark.slow
+def test_external_runner_result_error_and_cancel(tmp_path, astronaut_path):
+    """Three CLI subprocesses at once (each start-up imports the whole backend): a good photo, a bad photo,
+    and a run cancelled once its first stage has started."""
     from headforge.addon import runner
-    from headforge.addon.external import ExternalRunner
-
-    job = tmp_path / "job"
-    r = ExternalRunner(str(job), executable=sys.executable, inputs={"photo": str(astronaut_path)}, mode="full",
-                       until="input").run_blocking()
-    events = r.drain()
-    assert r.error is None, (r.error, r.stderr_tail)
-    kinds = [e.kind for e in events]
-    assert kinds[0] == "stage_start" and events[0].stage == "input" and "job_done" in kinds
-    assert events[-1].overall == pytest.approx(1.0)
-    record = json.loads((job / "job.json").read_text())
-    assert record["stages"]["input"]["status"] == "done"
-    assert (job / "input/portrait.png").is_file()
-    assert runner.active() is None  # finished: Generate is enabled again
-
-
-def test_external_runner_typed_error_from_bad_photo(tmp_path):
     from headforge.addon.external import ExternalRunner
 
     bad = tmp_path / "not_a_photo.jpg"
     bad.write_text("hello")
-    r = ExternalRunner(str(tmp_path / "job"), executable=sys.executable, inputs={"photo": str(bad)},
-                       until="input").start()
-    assert r.finished.wait(120)
-    assert r.error is not None and r.error.code.startswith("input.") and "not an image" in r.error.message
-    assert any(e.kind == "error" for e in r.drain())
-
-
-def test_external_runner_cancel(tmp_path, astronaut_path):
-    from headforge.addon.external import ExternalRunner
-
-    r = ExternalRunner(str(tmp_path / "job"), executable=sys.executable, inputs={"photo": str(astronaut_path)},
-                       until="face").start()
-    deadline = time.time() + 120
-    seen = []
-    while time.time() < deadline and not r.finished.is_set():  # cancel once the CLI has started a stage
-        seen += r.drain()
+    good = ExternalRunner(str(tmp_path / "good"), executable=sys.executable, inputs={"photo": str(astronaut_path)},
+                          mode="full", until="input").start()
+    wrong = ExternalRunner(str(tmp_path / "bad"), executable=sys.executable, inputs={"photo": str(bad)},
+                           until="input").start()
+    stopped = ExternalRunner(str(tmp_path / "cancel"), executable=sys.executable,
+                             inputs={"photo": str(astronaut_path)}, until="face").start()
+    deadline, seen = time.time() + 240, []
+    while time.time() < deadline and not stopped.finished.is_set():  # cancel once the CLI has started a stage
+        seen += stopped.drain()
         if any(e.kind == "stage_start" for e in seen):
-            r.cancel()
+            stopped.cancel()
             break
         time.sleep(0.02)
-    assert r.finished.wait(120)
-    assert r.error is not None and r.error.code == "cancelled", (r.error, r.stderr_tail)
+    for r in (good, wrong, stopped):
+        assert r.finished.wait(240)
+
+    events = good.drain()
+    assert good.error is None, (good.error, good.stderr_tail)
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "stage_start" and events[0].stage == "input" and "job_done" in kinds
+    assert events[-1].overall == pytest.approx(1.0)
+    record = json.loads((tmp_path / "good/job.json").read_text())
+    assert record["stages"]["input"]["status"] == "done"
+    assert (tmp_path / "good/input/portrait.png").is_file()
+
+    assert wrong.error is not None and wrong.error.code.startswith("input.") and "not an image" in wrong.error.message
+    assert any(e.kind == "error" for e in wrong.drain())
+
+    assert stopped.error is not None and stopped.error.code == "cancelled", (stopped.error, stopped.stderr_tail)
+    assert runner.active() is None  # all finished: Generate is enabled again
 
 
 def test_missing_external_python_is_a_typed_error(tmp_path):
