@@ -71,3 +71,14 @@ def test_missing_detector_pack_is_a_model_error(tmp_path, monkeypatch):
         resolve_detector("scrfd", "buffalo_l", tmp_path)
     assert "buffalo_l" in e.value.message and e.value.hint
     assert resolve_detector("auto", "buffalo_l", tmp_path) == ("mediapipe", None)  # licence-clean fallback
+
+
+def test_face_chooser_items(run_analyse):
+    from headforge.backend.face import ui_face_items
+
+    from .catalogue import group_t1
+
+    a = run_analyse(group_t1()).analysis
+    items = ui_face_items(a)
+    assert [i[0] for i in items] == [str(i) for i in range(6)]
+    assert "(largest)" in items[a["chosen"]][1]
