@@ -52,7 +52,7 @@ def landmark_basis(model, tri: np.ndarray, bary: np.ndarray, n_identity: int):
 def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, image_size: tuple[int, int], *,
               weights: np.ndarray | None = None, eye_pairs: tuple | None = None, focal: float | None = None,
               n_identity: int = 60, identity_prior: float = 1e-5, expression_prior: float = 1e-5,
-              iterations: int = 40) -> PhotoFit:
+              iterations: int = 20) -> PhotoFit:
     """Fit to `points_2d` (N, 2) px, landmark n at surface point (tri[n], bary[n]) of the model.
 
     `eye_pairs` = (indices of the subject's right eye points, of the left eye points) among the N, to measure
@@ -150,7 +150,7 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
         c_new = cost(r_new, a_new, b_new)
         if c_new <= c:
             R, tv, a, b, r, X, Xc = R_new, tv_new, a_new, b_new, r_new, X_new, Xc_new
-            done = c - c_new < 1e-9 * max(c, 1e-12) and not rigid_only
+            done = c - c_new < 1e-5 * max(c, 1e-12) and not rigid_only
             c = c_new
             mu = max(mu / 3, 1e-7)
             if done:
@@ -166,22 +166,30 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
                                                 "final_cost": c, "iterations": it + 1})
 
 
-def _bounded_lstsq(A, rhs, lb, ub):
-    """min ||A x − rhs|| subject to lb ≤ x ≤ ub (equal bounds fix a variable)."""
-    from scipy.optimize import lsq_linear
+def _bounded_lstsq(A, rhs, lb, ub, passes: int = 8):
+    """min ||A x − rhs|| subject to lb ≤ x ≤ ub, by an active-set loop on the normal equations (small P).
 
-    fixed = lb >= ub
-    x = np.where(fixed, lb, 0.0)
-    free = ~fixed
-    if np.isinf(lb[free]).all() and np.isinf(ub[free]).all():
-        x[free] = np.linalg.lstsq(A[:, free], rhs - A[:, fixed] @ x[fixed], rcond=None)[0]
-        return x
-    lbf, ubf = lb[free], ub[free]
-    tight = ubf - lbf < 1e-12
-    ubf = np.where(tight, lbf + 1e-12, ubf)
-    res = lsq_linear(A[:, free], rhs - A[:, fixed] @ x[fixed], bounds=(lbf, ubf), method="bvls")
-    x[free] = res.x
-    return x
+    Variables whose unconstrained optimum leaves the box are pinned to the bound they cross and the rest are
+    solved again; pinned ones are released when their gradient points back inside."""
+    AtA, Atb = A.T @ A, A.T @ rhs
+    P = len(lb)
+    pinned = lb >= ub
+    x = np.where(pinned, lb, 0.0)
+    for _ in range(passes):
+        free = ~pinned
+        rhs_f = Atb[free] - AtA[np.ix_(free, pinned)] @ x[pinned]
+        x[free] = np.linalg.solve(AtA[np.ix_(free, free)] + 1e-12 * np.eye(free.sum()), rhs_f)
+        low, high = free & (x < lb), free & (x > ub)
+        grad = AtA @ x - Atb  # gradient of ½||Ax − b||²
+        release = pinned & (lb < ub) & (((x <= lb) & (grad > 0)) | ((x >= ub) & (grad < 0)))
+        if low.any() or high.any():
+            x[low], x[high] = lb[low], ub[high]
+            pinned |= low | high
+        elif release.any():
+            pinned &= ~release
+        else:
+            break
+    return np.clip(x, lb, ub) if P else x
 
 
 def _rodrigues(rv):
