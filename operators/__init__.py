@@ -2,8 +2,9 @@
 import bpy
 
 from . import generate
+from . import install
 
-_register, unregister = bpy.utils.register_classes_factory(generate.CLASSES)
+_register, unregister = bpy.utils.register_classes_factory(generate.CLASSES + install.CLASSES)
 
 
 def register():
