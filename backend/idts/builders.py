@@ -45,7 +45,7 @@ def build_components(size: str = "real", seed: int = 0, device: str | torch.devi
                                                          units=(1, 1, 1, 1))}
         else:
             raise ValueError(f"size must be 'real' or 'small', not {size!r}")
-    return {k: v.to(dtype).eval() for k, v in parts.items()}
+    return {k: (v if dtype == torch.float32 else v.to(dtype)).eval() for k, v in parts.items()}
 
 
 def build_stage(stage: str, size: str = "real", seed: int = 0, device="cpu", dtype=torch.float32) -> StageModels:

@@ -238,6 +238,11 @@ def convert_checkpoint(path: str | Path, out_dir: str | Path, stage: str, size: 
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
     path = Path(path)
+    other = "high" if stage == "low" else "low"
+    if other in path.name.lower() and stage not in path.name.lower():
+        raise CheckpointError(f"{path.name} looks like the {other}-stage checkpoint but was given as the {stage} stage "
+                              f"(stage 1 is low_stage.pt at 256 px, stage 2 is high_stage.pt at 512 px); the two have "
+                              "identical keys, so the file name is the only check: rename it if it is right.")
     state = stage_state_dict(load_torch_file(path), path.name)
     extra = {c: (Path(p).name, _flat(load_torch_file(p), Path(p).name)) for c, p in (subfiles or {}).items()}
     converted, report = map_components(state, size=size, extra=extra)
@@ -279,3 +284,42 @@ def describe_problems(report: ConversionReport, name: str) -> str:
     if report.shape_mismatch:
         lines.append(f"  {len(report.shape_mismatch)} shape mismatches, e.g. {report.shape_mismatch[:3]}")
     return "\n".join(lines)
+
+
+SUBFILE_OPTIONS = {"open_clip": "image_encoder", "clip_l": "aesthetic_encoder", "aesthetic": "aesthetic_mlp",
+                   "arcface": "identity_encoder"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: convert low_stage.pt and/or high_stage.pt into <out>/low_stage and <out>/high_stage."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m headforge.backend.idts.converter", description=main.__doc__)
+    ap.add_argument("--low", help="HQ-Head ckpts/low_stage.pt (stage 1, 256 px)")
+    ap.add_argument("--high", help="HQ-Head ckpts/high_stage.pt (stage 2, 512 px)")
+    ap.add_argument("--out", required=True, help="output folder, e.g. $HEADFORGE_MODELS/idts")
+    ap.add_argument("--open-clip", help="open_clip_pytorch_model.bin (ViT-H-14), if the .pt files lack it")
+    ap.add_argument("--clip-l", help="CLIP ViT-L/14 weights as a state dict (not the TorchScript ViT-L-14.pt)")
+    ap.add_argument("--aesthetic", help="sac+logos+ava1-l14-linearMSE.pth")
+    ap.add_argument("--arcface", help="trained_arcface.pth (IR-SE-50)")
+    ap.add_argument("--dtype", default="fp16", choices=["fp16", "bf16", "fp32"])
+    args = ap.parse_args(argv)
+    dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
+    subfiles = {comp: getattr(args, opt) for opt, comp in SUBFILE_OPTIONS.items() if getattr(args, opt)}
+    if not (args.low or args.high):
+        ap.error("give --low and/or --high")
+    for stage, path in (("low", args.low), ("high", args.high)):
+        if path:
+            try:
+                report = convert_checkpoint(path, Path(args.out) / f"{stage}_stage", stage, subfiles=subfiles,
+                                            dtype=dtype)
+            except CheckpointError as exc:
+                print(f"error: {exc}")
+                return 2
+            print(f"{stage}: {len(report.mapped)} tensors converted, {len(report.ignored)} ignored "
+                  f"(training-only or CLIP text side) -> {Path(args.out) / f'{stage}_stage'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -10,6 +10,7 @@ decodes 2 frames at a time. Out of GPU memory, a ring is retried in the next mod
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -134,6 +135,7 @@ class IDTSPipeline:
         self.on_warning = on_warning or (lambda msg: None)
         self._on_device: set[int] = set()
         self.unet_calls = 0
+        self.timings: list[dict] = []  # per run_stage: {stage, condition_s, sample_s, decode_s} (device-synchronised)
 
     # -- device placement ---------------------------------------------------------------------------
     def _stages(self) -> list[StageModels]:
@@ -174,6 +176,7 @@ class IDTSPipeline:
         stage1_frames [T, r, r, 3]: the stage-2 hand-off (upscaled, encoded, posterior-sampled, mixed 50/50 with noise).
         callback(step, num_steps) runs after every sampler step (raise from it to cancel).
         """
+        clock = [self._now()]
         self.activate(models)
         dev, T = self.device, self.num_frames
         image = to_signed(image_u8)[None].to(dev)  # [1, 3, R, R]
@@ -195,12 +198,22 @@ class IDTSPipeline:
         init = torch.randn((T, 4, h, w), generator=generator).to(dev)
         if init_bias is not None:
             init = 0.5 * init + 0.5 * init_bias
+        clock.append(self._now())
         sigmas = edm_sigmas(self.num_steps)
         step_cb = None if callback is None else (lambda i, x, d: callback(i, self.num_steps))
         latents = sample_euler(self._unet(models), init, cond, uncond, sigmas, T, guidance_scale(T),
                                callback=step_cb, split=self.memory == "low")
-        frames = decode(models.vae, latents.to(models.vae.dtype), chunk=self._chunk())
-        return to_uint8(frames).cpu().numpy()
+        clock.append(self._now())
+        frames = to_uint8(decode(models.vae, latents.to(models.vae.dtype), chunk=self._chunk())).cpu().numpy()
+        clock.append(self._now())
+        self.timings.append({"stage": models.stage, "condition_s": clock[1] - clock[0],
+                             "sample_s": clock[2] - clock[1], "decode_s": clock[3] - clock[2]})
+        return frames
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
 
     def _chunk(self) -> int:
         return 2 if self.memory == "low" else self.num_frames

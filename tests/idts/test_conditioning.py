@@ -29,7 +29,7 @@ def test_arcface_irse50(fixtures):
     print("arcface_irse50 max|diff|", errs)
     # pre-L2 values reach |16.5| through 50 BN/conv blocks: 1e-4 abs is ~6e-6 relative
     assert errs["pre_l2"] < 1e-4
-    assert errs["unit"] < 1e-5 and errs["frame_256"] < 1e-5 and errs["preprocess"] == 0.0
+    assert errs["unit"] < 1e-5 and errs["frame_256"] < 1e-5 and errs["preprocess"] < 1e-6
 
 
 def test_aesthetic_mlp(fixtures):
@@ -58,8 +58,9 @@ def test_conditioner(fixtures, tiny_conditioner):
     image = to_signed(np.ascontiguousarray(prepare_frame(bgr, 256)[..., ::-1]))
     assert max_abs(image, t["image"]) == 0.0
     assert max_abs(image[None] + t["cond_aug"] * t["cond_frames_noise"], t["cond_frames"]) == 0.0
-    assert max_abs(clip_token_input(t["image"][None]), t["clip_preprocessed_224"]) == 0.0
-    assert max_abs(aesthetic_clip_input(t["image"][None]), t["aes_clip_input_224"]) == 0.0
+    # resampling: exact with torch's default threads; a last-bit difference with one thread
+    assert max_abs(clip_token_input(t["image"][None]), t["clip_preprocessed_224"]) < 1e-6
+    assert max_abs(aesthetic_clip_input(t["image"][None]), t["aes_clip_input_224"]) < 1e-6
     assert max_abs(scalar_embedding(t["elevations"], 256), t["elevation_emb_256"]) == 0.0
     assert max_abs(scalar_embedding(t["cond_augs"], 256), t["cond_aug_emb_256"]) == 0.0
     m = tiny_conditioner

@@ -112,3 +112,8 @@ def test_missing_folder_lists_files(tmp_path):
     with pytest.raises(ModelFilesMissing) as err:
         StageModels.from_pretrained(tmp_path / "nothing", "low")
     assert any("unet" in m for m in err.value.missing) and any("idts_stage.json" in m for m in err.value.missing)
+
+
+def test_wrong_stage_file_is_refused(tiny_ckpt, tmp_path):
+    with pytest.raises(CheckpointError, match="low-stage checkpoint"):
+        convert_checkpoint(tiny_ckpt, tmp_path / "out", "high", size="tiny")
