@@ -69,7 +69,7 @@ def default_models_roots(models_root: str | os.PathLike | None = None) -> list[P
         roots.append(Path(models_root).expanduser())
     if os.environ.get("HEADFORGE_MODELS"):
         roots.append(Path(os.environ["HEADFORGE_MODELS"]).expanduser())
-    roots.append(Path.home() / ".insightface" / "..")  # ~/.insightface/models/<pack> as insightface lays it out
+    roots.append(Path.home())  # ~/.insightface/models/<pack>, insightface's own download folder
     return roots
 
 

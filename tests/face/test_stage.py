@@ -126,3 +126,16 @@ def test_rgba_photo_uses_its_own_alpha(tmp_path, shared, models_root):
     aff = np.array(a["crop"]["affine_photo_to_crop"])
     scale = np.sqrt(abs(np.linalg.det(aff[:, :2])))
     assert 0.75 < scale < 1.3, scale
+
+
+def test_without_the_mesh_the_68_points_carry_pose_and_framing(run_analyse, monkeypatch):
+    from headforge.backend.face import landmarks
+
+    full = run_analyse(astronaut()).analysis
+    monkeypatch.setattr(landmarks, "mesh_478", lambda *a, **k: None)
+    a = run_analyse(astronaut()).analysis
+    assert a["face"]["landmarks_478"] is None and "face.no_mesh" in {w["code"] for w in a["warnings"]}
+    assert a["face"]["pose"]["source"] == "dlib68"
+    assert abs(a["face"]["pose"]["yaw_deg"] - full["face"]["pose"]["yaw_deg"]) < 8
+    s = [np.sqrt(abs(np.linalg.det(np.array(x["crop"]["affine_photo_to_crop"])[:, :2]))) for x in (a, full)]
+    assert s[0] == pytest.approx(s[1], rel=0.1)  # 2D eye–mouth distance, corrected by pose ≈ the mesh's 3D one
