@@ -156,9 +156,12 @@ def map_components(state: dict[str, torch.Tensor], size: str = "real", models: d
     for comp, spec in specs.items():
         prefix, local = PREFIXES[comp], parts[comp]
         source = "stage checkpoint"
-        if not local and extra and comp in extra:
-            source, local = extra[comp][0], _strip_subfile(comp, extra[comp][1])
-            prefix = ""
+        if extra and comp in extra:  # the sub-file fills what the stage checkpoint lacks; the checkpoint wins
+            sub = _strip_subfile(comp, extra[comp][1])
+            added = {k: v for k, v in sub.items() if k not in local}
+            if added:
+                source = extra[comp][0] if not local else f"stage checkpoint + {extra[comp][0]}"
+                local = {**added, **local}
         report.sources[comp] = source
         try:
             converted, ign = spec.convert(local)

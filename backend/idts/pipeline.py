@@ -4,8 +4,8 @@
 `IDTSPipeline.generate_ring` runs SPEC 4.2-4.9 with a CPU generator (seedable, device-independent noise):
 stage 1: cond-frame noise, initial noise; stage 2: cond-frame noise, posterior eps, initial noise.
 Memory modes (`MEMORY_MODES`): "fast" keeps both stages on the device; "balanced" (default) keeps only the
-running stage there (model CPU offload between stages); "low" also runs the guidance halves separately and
-decodes 2 frames at a time. Out of GPU memory, a ring is retried in the next mode and `on_warning` says so.
+running stage there (model CPU offload between stages) and runs the VAE on 4 frames at a time; "low" also runs
+the guidance halves as two UNet calls and the VAE on one frame at a time. Out of GPU memory, a ring is retried in the next mode and `on_warning` says so.
 """
 from __future__ import annotations
 
@@ -160,7 +160,8 @@ class IDTSPipeline:
 
         def call(x, t, context, vector, num_frames, image_only_indicator=None):
             self.unet_calls += 1
-            out = models.unet(x.to(dtype), t.to(dtype), context.to(dtype), vector.to(dtype), num_frames=num_frames,
+            # c_noise stays float32: the sinusoid is computed in float32 from it
+            out = models.unet(x.to(dtype), t.float(), context.to(dtype), vector.to(dtype), num_frames=num_frames,
                               image_only_indicator=image_only_indicator)
             return out.float()
 
@@ -216,7 +217,8 @@ class IDTSPipeline:
         return time.perf_counter()
 
     def _chunk(self) -> int:
-        return 2 if self.memory == "low" else self.num_frames
+        """Frames per VAE call (per-frame independent, so chunking does not change results)."""
+        return {"fast": self.num_frames, "balanced": 4, "low": 1}[self.memory]
 
     # -- a ring ---------------------------------------------------------------------------------------
     def generate_ring(self, portrait_rgb: np.ndarray, elevation: float, seed: int = 0,

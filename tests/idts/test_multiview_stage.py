@@ -99,3 +99,25 @@ def test_missing_weights_name_the_files(tmp_path):
         run_multiview(_ctx(job, [], models_dir=str(tmp_path / "nowhere")))
     assert "low_stage" in err.value.message and "idts_stage.json" in err.value.message
     assert "converter" in err.value.hint
+
+
+def test_out_of_memory_falls_back_to_next_mode(monkeypatch):
+    from headforge.backend.idts.builders import build_stage
+    from headforge.backend.idts.pipeline import IDTSPipeline
+
+    warnings = []
+    pipe = IDTSPipeline(build_stage("low", "small"), None, num_steps=1, memory="balanced", on_warning=warnings.append)
+    real = pipe.run_stage
+    calls = []
+
+    def flaky(*args, **kw):
+        calls.append(pipe.memory)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("simulated")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(pipe, "run_stage", flaky)
+    crop = np.full((40, 40, 3), 200, np.uint8)
+    ring = pipe.generate_ring(crop, 0.0, seed=0)
+    assert calls == ["balanced", "low"] and pipe.memory == "low" and pipe.unet_calls == 2  # split uc / c
+    assert ring.frames.shape == (16, 32, 32, 3) and "'low'" in warnings[0]
