@@ -8,8 +8,9 @@ The other rings need an input view at their elevation. `other_rings`:
   "portrait": the portrait crop itself, conditioned on that ring's elevation (the only source available until the
               splat stage can render one; recorded as a note in job.json),
   "none":     the input ring only (16 views).
-View i = 16·ring + k is written as `views/{i:03d}.png` as soon as its ring finishes; `cameras.json` (OpenCV,
-DESIGN's world) lists the written views. Weights: converted folders `<models>/idts/low_stage` and `high_stage`
+View i = 16·ring + k is written as `views/{i:03d}.png` (RGBA: the generated colour, and the head's matte from
+BiRefNet as in the reference, or a white-background key offline) as soon as its ring finishes; `cameras.json`
+(OpenCV, DESIGN's world) lists the written views. Weights: converted folders `<models>/idts/low_stage` and `high_stage`
 (see `python -m headforge.backend.idts.converter --help`).
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class MultiviewOptions:
     precision: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | fp32
     memory: str = "balanced"  # fast | balanced | low (see backend/idts/pipeline.py)
     aesthetic_score: float = -1.0  # < 0: predicted from the image, as the reference does
+    matte: str = "auto"  # auto | birefnet | white: the views' alpha (auto: BiRefNet when installed, else white key)
 
 
 def _models_dir(opts: MultiviewOptions) -> Path:
@@ -128,6 +130,33 @@ def read_crop(path: Path) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+def white_key_alpha(rgb: np.ndarray, lo: float = 0.03, hi: float = 0.10) -> np.ndarray:
+    """Alpha of a head generated over a white background: ramp on the largest channel's distance from white,
+    holes inside the silhouette (white of the eyes, highlights) filled. rgb (H, W, 3) uint8 -> (H, W) float32."""
+    from scipy import ndimage
+
+    d = (255.0 - rgb.astype(np.float32)).max(axis=2) / 255.0
+    alpha = np.clip((d - lo) / (hi - lo), 0.0, 1.0)
+    solid = ndimage.binary_fill_holes(alpha > 0.5)
+    return np.where(solid & (alpha <= 0.5), 1.0, alpha).astype(np.float32)
+
+
+def view_mattes(frames: np.ndarray, method: str) -> tuple[np.ndarray, str]:
+    """Alpha (V, H, W) float32 for generated views (V, H, W, 3) uint8, and the method used. BiRefNet is what the
+    reference runs on its views (SPEC 4.11); the white key is the offline fallback."""
+    if method in ("auto", "birefnet"):
+        from ..face.matte import birefnet_matte, find_birefnet
+
+        path = find_birefnet()
+        if path is not None:
+            return np.stack([birefnet_matte(f, path) for f in frames]), "birefnet"
+        if method == "birefnet":
+            raise ModelMissingError("multiview.matte = birefnet but no BiRefNet model is installed.",
+                                    code="model.missing", hint="Download it from the add-on preferences or use "
+                                    "matte = auto/white.")
+    return np.stack([white_key_alpha(f) for f in frames]), "white"
+
+
 def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
     """Where rings meet (same azimuth index, neighbouring elevations): mean |difference| of the two views in [0, 1],
     averaged over the 16 azimuths. A proxy for cross-ring consistency (views 10° apart are not identical)."""
@@ -145,9 +174,10 @@ def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
        options=MultiviewOptions, version="1")
 def run_multiview(ctx, pipeline=None) -> dict:
     opts: MultiviewOptions = ctx.options
-    if opts.rings not in ("all", "input") or opts.other_rings not in ("portrait", "none"):
-        raise JobError("multiview.rings must be all|input and multiview.other_rings portrait|none.",
-                       code="job.bad_option")
+    if (opts.rings not in ("all", "input") or opts.other_rings not in ("portrait", "none")
+            or opts.matte not in ("auto", "birefnet", "white")):
+        raise JobError("multiview.rings must be all|input, multiview.other_rings portrait|none and multiview.matte "
+                       "auto|birefnet|white.", code="job.bad_option")
     crop_path = ctx.path("face/crop.png")
     if not crop_path.is_file():
         raise StageError("face/crop.png is missing: run the face stage first.", code="stage.missing_input")
@@ -187,10 +217,13 @@ def run_multiview(ctx, pipeline=None) -> dict:
 
         result = pipe.generate_ring(crop, rig.ELEVATIONS_DEG[e], seed=opts.seed + 1000 * e, callback=on_step)
         frames = result.frames
-        for k in range(rig.VIEWS_PER_RING):
-            from PIL import Image
+        alphas, matte_used = view_mattes(frames, opts.matte)
+        from PIL import Image
 
-            write_image(views_dir / f"{rig.view_index(e, k):03d}.png", Image.fromarray(frames[k]))
+        for k in range(rig.VIEWS_PER_RING):
+            a8 = np.clip(alphas[k] * 255.0 + 0.5, 0, 255).astype(np.uint8)[..., None]
+            rgba = np.concatenate([frames[k], a8], axis=2)  # straight RGBA: colour as generated (over white)
+            write_image(views_dir / f"{rig.view_index(e, k):03d}.png", Image.fromarray(rgba, "RGBA"))
         done_rings[e] = frames
         timings.append(round(time.time() - started, 3))
         ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) written",
@@ -200,9 +233,9 @@ def run_multiview(ctx, pipeline=None) -> dict:
     cams = rig.rig_cameras(size=size, rings=sorted(done_rings), yaw_deg=azimuth)
     rig.save_cameras_json(views_dir / "cameras.json", cams, input_ring=input_ring, ring_order=rings,
                           generator="ID-TS (HQ-Head on diffusers)", input_view_azimuth=azimuth,
-                          input_view_elevation=elevation, other_rings=opts.other_rings)
+                          input_view_elevation=elevation, other_rings=opts.other_rings, matte=matte_used)
     ctx.progress(1.0, f"{len(done_rings) * rig.VIEWS_PER_RING} views written",
                  preview=views_dir / f"{rig.view_index(input_ring, 0):03d}.png")
     return {"views": len(done_rings) * rig.VIEWS_PER_RING, "size": size, "input_ring": input_ring,
             "ring_order": rings, "seconds_per_ring": timings, "unet_calls": pipe.unet_calls,
-            "memory_mode": pipe.memory, "cross_ring_l1": cross_ring_l1(done_rings)}
+            "memory_mode": pipe.memory, "matte": matte_used, "cross_ring_l1": cross_ring_l1(done_rings)}

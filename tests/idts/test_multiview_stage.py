@@ -47,6 +47,11 @@ def test_writes_96_views_in_rig_layout(tmp_path, small_models):
     assert views == [f"{i:03d}.png" for i in range(96)]
     size = SMALL_RESOLUTION["high"]
     assert all(Image.open(job.path(f"views/{v}")).size == (size, size) for v in views[::7])
+    assert all(Image.open(job.path(f"views/{v}")).mode == "RGBA" for v in views[::7])
+    from headforge.backend.stages.splat import load_views  # the next stage reads them as they are
+
+    loaded, viewmats, Ks, _ = load_views(job.path("views"))
+    assert tuple(loaded.shape) == (96, size, size, 4) and tuple(viewmats.shape) == (96, 4, 4)
     # pitch -12 (looking down) puts the camera 12° above: nearest ring is 10° (ring 2); input ring first
     assert metrics["input_ring"] == 2 and metrics["ring_order"] == [2, 1, 3, 0, 4, 5]
     cams = json.loads(job.path("views/cameras.json").read_text())
@@ -71,7 +76,7 @@ def test_input_ring_only_is_deterministic(tmp_path, small_models):
         job = _job(tmp_path / str(run), yaw=0.0, pitch=0.0)
         run_multiview(_ctx(job, [], models_dir=str(small_models), steps=1, other_rings="none", seed=7))
         outs.append(np.stack([np.asarray(Image.open(p)) for p in sorted(job.path("views").glob("*.png"))]))
-    assert outs[0].shape == (16, 64, 64, 3) and np.array_equal(outs[0], outs[1])
+    assert outs[0].shape == (16, 64, 64, 4) and np.array_equal(outs[0], outs[1])
     cams = json.loads(job.path("views/cameras.json").read_text())
     assert [v["index"] for v in cams["views"]] == list(range(16, 32))  # ring 1 (elevation 0)
 
@@ -121,3 +126,14 @@ def test_out_of_memory_falls_back_to_next_mode(monkeypatch):
     ring = pipe.generate_ring(crop, 0.0, seed=0)
     assert calls == ["balanced", "low"] and pipe.memory == "low" and pipe.unet_calls == 2  # split uc / c
     assert ring.frames.shape == (16, 32, 32, 3) and "'low'" in warnings[0]
+
+
+def test_white_key_alpha():
+    from headforge.backend.stages.multiview import white_key_alpha
+
+    img = np.full((40, 40, 3), 255, np.uint8)
+    img[10:30, 10:30] = 90  # the head
+    img[15:18, 15:25] = 250  # a white highlight inside it
+    img[0, 0] = 250  # near-white noise in the background
+    a = white_key_alpha(img)
+    assert a[20, 20] == 1.0 and a[16, 20] == 1.0 and a[0, 0] == 0.0 and a[35, 35] == 0.0
