@@ -130,8 +130,11 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
 
 
 def get(context=None) -> "HEADFORGE_AP_preferences":
+    """The preferences; also points the backend's model store at their models folder (callers run jobs next)."""
     context = context or bpy.context
-    return context.preferences.addons[HEADFORGE_AP_preferences.bl_idname].preferences
+    prefs = context.preferences.addons[HEADFORGE_AP_preferences.bl_idname].preferences
+    _models_dir_changed(prefs, context)
+    return prefs
 
 
 CLASSES = (HEADFORGE_AP_preferences,)
