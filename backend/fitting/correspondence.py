@@ -14,21 +14,25 @@ import numpy as np
 
 DATA = Path(__file__).resolve().parent.parent / "headmodel" / "data"
 ICT_MP_FILE = DATA / "ict_mediapipe478.npz"
+ICT_DLIB_FILE = DATA / "ict_dlib68.npz"  # dlib's 68 points as dlib places them on renders of the model
 
 
 def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 512, seed: int = 0,
-                                     log=print) -> dict:
-    """→ {"tri": (478,) int64 into model.faces, "bary": (478, 3), "hits": (478,) renders that saw each point}."""
+                                     log=print, detector=None, n_points: int = 478) -> dict:
+    """→ {"tri": (N,) int64 into model.faces, "bary": (N, 3), "hits": (N,) renders that saw each point}.
+
+    `detector(rgb) -> (N, ≥2) px | None` defaults to MediaPipe's 478 points; dlib's 68 work the same way."""
     from .. import cameras
     from ..rig.render import render_shaded, visible_faces
     from .landmarks import mediapipe_478
 
+    detector = detector or mediapipe_478
     rng = np.random.default_rng(seed)
     ids = [np.zeros(model.n_identity)] + [rng.standard_normal(model.n_identity) * 0.8 for _ in range(n_identities - 1)]
     views = [(0, 0), (0, -12), (0, 12), (-8, 0), (8, 0)]  # (elevation, azimuth) degrees
     K = cameras.intrinsics(size, 12.0)
-    acc = np.zeros((478, 3))
-    hits = np.zeros(478, np.int64)
+    acc = np.zeros((n_points, 3))
+    hits = np.zeros(n_points, np.int64)
     for a in ids:
         verts = model.vertices(identity=a)
         centre = verts[model.landmarks_68].mean(axis=0)
@@ -36,7 +40,7 @@ def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 5
         for el, az in views:
             w2c = np.linalg.inv(cameras.orbit_c2w_opencv(el, az, radius=1.2))
             rgb, tid, bary, F = render_shaded(model, verts_c, K, w2c, (size, size))
-            pts = mediapipe_478((rgb * 255).astype(np.uint8))
+            pts = detector((rgb * 255).astype(np.uint8))
             if pts is None:
                 log(f"  no face found in render el={el} az={az}")
                 continue
@@ -48,7 +52,7 @@ def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 5
             acc[ok] += on_neutral
             hits[ok] += 1
     if (hits == 0).any():
-        raise RuntimeError(f"{int((hits == 0).sum())} MediaPipe points never landed on the head model")
+        raise RuntimeError(f"{int((hits == 0).sum())} landmarks never landed on the head model")
     mean = acc / hits[:, None]
     from .geometry import SurfaceQuery, barycentric
 
@@ -72,6 +76,17 @@ def load_mediapipe_correspondence(model) -> tuple[np.ndarray, np.ndarray]:
     return z["tri"].astype(np.int64), z["bary"].astype(np.float64)
 
 
+def load_dlib68_correspondence(model) -> tuple[np.ndarray, np.ndarray]:
+    """(tri (68,), bary (68, 3)) where dlib's detector puts its 68 points on ICT-FaceKit Light."""
+    from ..errors import ModelMissingError
+
+    if model.name != "ict-facekit-light" or not ICT_DLIB_FILE.is_file():
+        raise ModelMissingError(f"No dlib-68 correspondence for head model {model.name!r}.",
+                                code="model.no_correspondence")
+    z = np.load(ICT_DLIB_FILE)
+    return z["tri"].astype(np.int64), z["bary"].astype(np.float64)
+
+
 def landmark_points(model, verts: np.ndarray, tri: np.ndarray, bary: np.ndarray) -> np.ndarray:
     """Surface points (N, 3) of `verts` (V, 3) at (tri, bary)."""
     return np.einsum("nk,nkc->nc", bary, verts[model.faces[tri]])
@@ -82,10 +97,18 @@ if __name__ == "__main__":
 
     from ..headmodel import load_ict
 
-    t0 = time.time()
+    import sys
+
+    from .landmarks import dlib_68
+
     m = load_ict()
-    c = compute_mediapipe_correspondence(m)
     DATA.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(ICT_MP_FILE, tri=c["tri"], bary=c["bary"].astype(np.float32), hits=c["hits"])
-    print(f"wrote {ICT_MP_FILE} ({time.time() - t0:.1f} s); hits per point min {c['hits'].min()} "
-          f"max {c['hits'].max()}")
+    which = sys.argv[1:] or ["mediapipe", "dlib"]
+    for name, path, det, n in (("mediapipe", ICT_MP_FILE, None, 478), ("dlib", ICT_DLIB_FILE, dlib_68, 68)):
+        if name not in which:
+            continue
+        t0 = time.time()
+        c = compute_mediapipe_correspondence(m, detector=det, n_points=n)
+        np.savez_compressed(path, tri=c["tri"], bary=c["bary"].astype(np.float32), hits=c["hits"])
+        print(f"wrote {path} ({time.time() - t0:.1f} s); hits per point min {c['hits'].min()} "
+              f"max {c['hits'].max()}")

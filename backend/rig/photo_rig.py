@@ -54,7 +54,12 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
         pts = np.asarray(l68, np.float64)[:, :2]
         if pts.shape != (68, 2):
             raise FaceError(f"landmarks_68 has shape {pts.shape}, expected (68, 2).", code="rig.bad_landmarks")
-        tri, bary = vertex_landmarks(model.landmarks_68, model)
+        try:  # where dlib puts its points on the model (our correspondence), else the model's own 68
+            from ..fitting.correspondence import load_dlib68_correspondence
+
+            tri, bary = load_dlib68_correspondence(model)
+        except Exception:  # noqa: BLE001  (ModelMissingError: a model without that correspondence)
+            tri, bary = vertex_landmarks(model.landmarks_68, model)
         w = np.ones(68)
         w[IBUG_CONTOUR] = 0.3
         holes = [pts[60:68], pts[36:42], pts[42:48]]

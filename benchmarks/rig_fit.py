@@ -1,0 +1,158 @@
+"""Rig-fitting benchmark: synthetic ICT heads and the Lee Perry-Smith scan. Prints the measured figures.
+
+    .venv/bin/python benchmarks/rig_fit.py [--trials 5] [--skip-lps] [--skip-synthetic]
+
+Synthetic: random identity (100 modes, N(0, 1)), random sparse expression (4 of 53 in [0.2, 1]), random
+similarity (scale 0.8–1.25, any small rotation, translation); targets are the 68 landmark positions and 6000
+surface samples of the face region (no vertex correspondence). Reported: face-region RMS vertex error (mm at
+real size), mean |expression error| over the 53 coefficients.
+
+Lee Perry-Smith: the textured scan, scaled to real size (5 cm per file unit, see ../shared/data/heads/README),
+rendered from 4 views with our rasterizer; MediaPipe (478) and dlib (68) detections are cast onto the surface
+and averaged (3D landmarks); the model is fitted to the 478 points (contour excluded) plus surface samples.
+Reported: face-region Chamfer distance to the scan (mm) and the 68-landmark error against dlib's points.
+"Infinite, 3D Head Scan" by Lee Perry-Smith / Infinite-Realities, CC BY 3.0 (via the three.js examples).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HEADFORGE_SHARED", REPO.parent / "shared"))
+LPS_UNIT_M = 0.05
+
+
+def synthetic(trials: int, seed: int = 0, samples: int = 6000, iterations: int = 12):
+    from scipy.spatial.transform import Rotation
+
+    from headforge.backend.fitting.fit3d import fit_3d, sample_surface
+    from headforge.backend.fitting.photo import vertex_landmarks
+    from headforge.backend.headmodel import load_ict
+
+    m = load_ict()
+    rng = np.random.default_rng(seed)
+    face = m.face_region()
+    inside = np.zeros(m.n_vertices, bool)
+    inside[face] = True
+    ff = np.nonzero(np.all(inside[m.faces], axis=1))[0]
+    tri, bary = vertex_landmarks(m.landmarks_68, m)
+    rms_all, expr_all = [], []
+    for k in range(trials):
+        a = rng.standard_normal(100)
+        b = np.zeros(m.n_expression)
+        b[rng.choice(m.n_expression, 4, replace=False)] = rng.uniform(0.2, 1.0, 4)
+        s = rng.uniform(0.8, 1.25)
+        R = Rotation.from_rotvec(rng.normal(0, 0.3, 3)).as_matrix()
+        t = rng.normal(0, 0.1, 3)
+        T = s * m.vertices(a, b) @ R.T + t
+        pts, nrm = sample_surface(T, m.faces[ff], samples, rng)
+        t0 = time.time()
+        fit = fit_3d(m, landmarks=T[m.landmarks_68], landmark_tri=tri, landmark_bary=bary, surface=pts,
+                     surface_normals=nrm, iterations=iterations)
+        Vf = fit.transform(m.vertices(fit.identity, fit.expression))
+        rms = float(np.sqrt(((Vf[face] - T[face]) ** 2).sum(1).mean()) / s)
+        err = float(np.abs(fit.expression - b).mean())
+        rms_all.append(rms)
+        expr_all.append(err)
+        print(f"  synthetic head {k}: face RMS {1000 * rms:.3f} mm, expression error {err:.4f} "
+              f"({time.time() - t0:.1f} s)")
+    print(f"synthetic ICT heads ({trials}): face-region RMS vertex error mean {1000 * np.mean(rms_all):.3f} mm "
+          f"(max {1000 * np.max(rms_all):.3f}); expression-coefficient error mean {np.mean(expr_all):.4f} "
+          f"(max {np.max(expr_all):.4f})")
+    return rms_all, expr_all
+
+
+def load_lps():
+    """Lee Perry-Smith in the world frame (metres): verts (V, 3), faces, per-corner uv (F, 3, 2), texture."""
+    import trimesh
+
+    from headforge.backend.headmodel.frames import yup_to_world
+
+    mesh = trimesh.load(SHARED / "data" / "heads" / "lee_perry_smith" / "LeePerrySmith_textured.glb", force="mesh",
+                        process=False)
+    v = yup_to_world(np.asarray(mesh.vertices), LPS_UNIT_M).astype(np.float64)
+    f = np.asarray(mesh.faces, np.int64)
+    uv = np.asarray(mesh.visual.uv, np.float64)  # trimesh flips glTF v to OpenGL (v up)
+    uv_corner = np.stack([uv[f][..., 0], 1.0 - uv[f][..., 1]], axis=-1)  # back to glTF (v down)
+    tex = np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"))
+    return v, f, uv_corner, tex
+
+
+def lps(iterations: int = 15, samples: int = 8000):
+    from headforge.backend.fitting.correspondence import load_mediapipe_correspondence
+    from headforge.backend.fitting.fit3d import fit_3d, sample_surface
+    from headforge.backend.fitting.geometry import SurfaceQuery
+    from headforge.backend.fitting.landmarks import dlib_68, mediapipe_478
+    from headforge.backend.fitting.multiview import landmarks_on_mesh
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.photo_rig import MP_FACE_OVAL
+
+    m = load_ict()
+    v, f, uvc, tex = load_lps()
+    # centre the head at the origin (landmark centroid of a first frontal detection is refined below)
+    centre = np.array([0.0, 0.0, v[:, 2].max() - 0.12])
+    v = v - centre
+    t0 = time.time()
+    mp3, mp_hits = landmarks_on_mesh(v, f, uvc, tex, mediapipe_478, 478)
+    l68, l68_hits = landmarks_on_mesh(v, f, uvc, tex, dlib_68, 68)
+    print(f"  LPS 3D landmarks: MediaPipe {int((mp_hits > 0).sum())}/478, dlib {int((l68_hits > 0).sum())}/68 "
+          f"({time.time() - t0:.1f} s)")
+    tri, bary = load_mediapipe_correspondence(m)
+    use = (mp_hits > 0)
+    use[list(MP_FACE_OVAL)] = False
+    rng = np.random.default_rng(0)
+    pts, nrm = sample_surface(v, f, samples, rng)
+    front = pts[:, 1] < np.nanmean(mp3[use], axis=0)[1] + 0.06  # the front half of the head
+    t0 = time.time()
+    fit = fit_3d(m, landmarks=mp3[use], landmark_tri=tri[use], landmark_bary=bary[use], surface=pts[front],
+                 surface_normals=nrm[front], iterations=iterations, landmark_weight=0.5)
+    print(f"  LPS fit {time.time() - t0:.1f} s; scale {fit.scale:.3f}")
+    Vf = fit.transform(m.vertices(fit.identity, fit.expression))
+    # face-region Chamfer: model face samples → scan, scan points over the model face → model
+    inside = np.zeros(m.n_vertices, bool)
+    inside[m.face_region()] = True
+    ff = np.nonzero(np.all(inside[m.faces], axis=1))[0]
+    mpts, _ = sample_surface(Vf, m.faces[ff], 20000, rng)
+    d_ms = SurfaceQuery(v, f).closest(mpts)[1]
+    spts, _ = sample_surface(v, f, 60000, rng)
+    q = SurfaceQuery(Vf, m.faces)
+    cp, d_sm, ti = q.closest(spts)
+    on_face = np.isin(ti, ff)
+    # scan points whose nearest model point is on the face region, minus its rim (within 3 mm of the rim)
+    rim = SurfaceQuery(Vf, m.faces[~np.isin(np.arange(len(m.faces)), ff)]).closest(cp[on_face])[1] > 0.003
+    d_sm = d_sm[on_face][rim]
+    chamfer = 0.5 * (d_ms.mean() + d_sm.mean())
+    from headforge.backend.fitting.correspondence import landmark_points, load_dlib68_correspondence
+
+    dtri, dbary = load_dlib68_correspondence(m)
+    lm_err = np.linalg.norm(landmark_points(m, Vf, dtri, dbary) - l68, axis=1)
+    lm_err_ict = np.linalg.norm(Vf[m.landmarks_68] - l68, axis=1)
+    ok = np.isfinite(lm_err)
+    print(f"  (against ICT's own Multi-PIE landmark vertices instead of dlib's placement on the model: "
+          f"{1000 * lm_err_ict[ok].mean():.3f} mm)")
+    print(f"Lee Perry-Smith: face-region Chamfer {1000 * chamfer:.3f} mm (model→scan {1000 * d_ms.mean():.3f}, "
+          f"scan→model {1000 * d_sm.mean():.3f}); 68-landmark error mean {1000 * lm_err[ok].mean():.3f} mm "
+          f"(inner 51 without the jaw line {1000 * lm_err[17:][ok[17:]].mean():.3f} mm, {int(ok.sum())} points)")
+    return chamfer, lm_err
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--trials", type=int, default=5)
+    p.add_argument("--skip-lps", action="store_true")
+    p.add_argument("--skip-synthetic", action="store_true")
+    args = p.parse_args(argv)
+    if not args.skip_synthetic:
+        synthetic(args.trials)
+    if not args.skip_lps:
+        lps()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
