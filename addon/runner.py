@@ -22,14 +22,20 @@ class JobRunner:
         self.thread: threading.Thread | None = None
         self.error = None  # a HeadForgeError once the job failed or was cancelled
         self.finished = threading.Event()
+        self.deps = _private_deps_folder()  # resolved here: bpy is not to be called from the worker thread
 
     def _work(self) -> None:
+        import contextlib
+
         from ..backend.errors import HeadForgeError, StageError
-        from ..backend.job import run_job
+        from .installer import backend_path
 
         try:
-            run_job(self.job_dir, inputs=self.inputs, options=self.options, mode=self.mode, until=self.until,
-                    on_event=self.events.put, cancel=self.cancel_token)
+            with backend_path(self.deps) if self.deps else contextlib.nullcontext():
+                from ..backend.job import run_job
+
+                run_job(self.job_dir, inputs=self.inputs, options=self.options, mode=self.mode, until=self.until,
+                        on_event=self.events.put, cancel=self.cancel_token)
         except HeadForgeError as e:
             self.error = e
         except Exception as e:  # noqa: BLE001  (shown in the panel instead of dying silently in a thread)
@@ -61,6 +67,18 @@ class JobRunner:
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
+
+
+def _private_deps_folder():
+    """The installer's dependency folder when it exists (None for a plain module install or no install)."""
+    from . import ADDON_ID
+    from .installer import deps_dir
+
+    try:
+        folder = deps_dir(ADDON_ID, create=False)
+    except (ValueError, RuntimeError):  # not running as an extension: nothing private to add
+        return None
+    return folder if folder.is_dir() else None
 
 
 def active() -> JobRunner | None:
