@@ -43,6 +43,14 @@ def outside_fraction(bbox: np.ndarray, image_size: tuple[int, int]) -> float:
     return float(1.0 - ix * iy / area)
 
 
+def keypoint_box(kps5: np.ndarray) -> np.ndarray:
+    """The face box (x1, y1, x2, y2) the five keypoints imply: a square of 2.35 eye–mouth distances around
+    the middle of the eyes and mouth (dlib's face box; see landmarks.dlib_box)."""
+    from .landmarks import dlib_box
+
+    return np.array(dlib_box(np.asarray(kps5, dtype=np.float64)))
+
+
 def sharpness(face112: np.ndarray) -> float:
     """Variance of the Laplacian of the aligned face's inner region (higher = sharper)."""
     import cv2

@@ -124,9 +124,10 @@ def _inv(a: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
-def _eye_line_deg(d: _detect.Detection) -> float:
-    v = d.kps5[1] - d.kps5[0]
-    return float(np.degrees(np.arctan2(v[1], v[0])))
+def _tilt_deg(d: _detect.Detection) -> float:
+    """Angle between the eyes → mouth direction and the image's down direction (0 for an upright face)."""
+    v = d.kps5[3:5].mean(0) - d.kps5[:2].mean(0)
+    return float(np.degrees(np.arctan2(-v[0], v[1])))
 
 
 def detect_upright(photo: np.ndarray, opts: FaceOptions):
@@ -152,8 +153,15 @@ def detect_upright(photo: np.ndarray, opts: FaceOptions):
         if not faces:
             continue
         best = max(faces, key=lambda f: f.score * f.size_px)
-        if abs(_eye_line_deg(best)) > 50:
+        if abs(_tilt_deg(best)) > 50:
             continue  # a sideways face found by a detector that tolerates it: the turned photo does better
+        if k == 0 and kind != "scrfd":
+            # YuNet and MediaPipe also report sideways faces with upright-looking keypoints; the mesh knows.
+            mesh = mesh_478(img, best.bbox)
+            if mesh is not None:
+                v = (mesh[61, :2] + mesh[291, :2]) / 2 - (mesh[468, :2] + mesh[473, :2]) / 2
+                if abs(np.degrees(np.arctan2(-v[0], v[1]))) > 50:
+                    continue
         back = _inv(_rot_affine(k, w, h))
         return [f.transformed(lambda p, b=back: _framing.apply_affine(b, p)) for f in faces], k, kind, path
     pad = int(0.3 * max(h, w))
@@ -207,10 +215,14 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
         raise FaceError(f"The face is only {face.size_px:.0f} px across; HeadForge needs at least "
                         f"{opts.min_face_px:.0f} px (ideally 200 px or more) to reconstruct a head.",
                         code="face.too_small", hint="Use a larger photo, or one taken closer to the subject.")
-    outside = _quality.outside_fraction(face.bbox, (w, h))
+    # The detector's box, or the box the keypoints imply when the detector shrank its box to the visible part.
+    outside = max(_quality.outside_fraction(face.bbox, (w, h)),
+                  _quality.outside_fraction(_quality.keypoint_box(face.kps5), (w, h)))
     if outside > _quality.MAX_OUTSIDE:
-        edges = [name for name, cut in (("left", face.bbox[0] < 0), ("top", face.bbox[1] < 0),
-                                        ("right", face.bbox[2] > w), ("bottom", face.bbox[3] > h)) if cut]
+        box = np.concatenate([np.minimum(face.bbox[:2], _quality.keypoint_box(face.kps5)[:2]),
+                              np.maximum(face.bbox[2:], _quality.keypoint_box(face.kps5)[2:])])
+        edges = [name for name, cut in (("left", box[0] < 0), ("top", box[1] < 0),
+                                        ("right", box[2] > w), ("bottom", box[3] > h)) if cut]
         raise FaceError(f"The face is cut by the photo's {' and '.join(edges) or ''} edge: {outside:.0%} of it "
                         f"lies outside the photo.", code="face.cut_by_border",
                         hint="Use a photo that shows the whole face with some margin around it.")

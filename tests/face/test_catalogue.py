@@ -82,3 +82,19 @@ def test_face_chooser_items(run_analyse):
     items = ui_face_items(a)
     assert [i[0] for i in items] == [str(i) for i in range(6)]
     assert "(largest)" in items[a["chosen"]][1]
+
+
+@pytest.mark.parametrize("name", ["astronaut_turned_90", "face_cut_left", "face_cut_top", "sunglasses",
+                                  "surgical_mask", "coffee", "group_t1"])
+def test_catalogue_with_yunet(name, run_analyse):
+    """The licence-clean detector gives the same outcomes (YuNet shrinks boxes of cut faces to the visible part
+    and reports sideways faces with upright-looking keypoints: the keypoint box and the mesh catch both)."""
+    build, expected = CASES[name]
+    if "error" in expected:
+        with pytest.raises(FaceError) as e:
+            run_analyse(build(), detector="yunet")
+        assert e.value.code == expected["error"]
+        return
+    a = run_analyse(build(), detector="yunet").analysis
+    assert a["detector"]["name"] == "yunet" and len(a["faces"]) == expected["faces"]
+    assert expected.get("warn", set()) <= {w["code"] for w in a["warnings"]}
