@@ -63,10 +63,18 @@ def _image_order(kps: np.ndarray) -> np.ndarray:
 
 
 def default_models_roots(models_root: str | os.PathLike | None = None) -> list[Path]:
-    """Folders searched for detector files, first match wins: the option, $HEADFORGE_MODELS, ~/.insightface."""
+    """Folders searched for detector files, first match wins: the option, the model registry's root (set by the
+    add-on's preferences, else $HEADFORGE_MODELS, else ~/.cache/headforge/models), $HEADFORGE_MODELS,
+    ~/.insightface. All share the layout insightface/models/<pack>/, opencv_zoo/face_detection_yunet/."""
     roots = []
     if models_root:
         roots.append(Path(models_root).expanduser())
+    try:
+        from ..models import store
+
+        roots.append(Path(store.models_root()))
+    except Exception:  # noqa: BLE001  (registry absent or misconfigured: the other folders still apply)
+        pass
     if os.environ.get("HEADFORGE_MODELS"):
         roots.append(Path(os.environ["HEADFORGE_MODELS"]).expanduser())
     roots.append(Path.home())  # ~/.insightface/models/<pack>, insightface's own download folder
