@@ -156,6 +156,8 @@ CASES = {
     "painted": (cartoon, {"chosen": 0, "faces": 1}),
     "greyscale": (lambda: skimage_image("astronaut").mean(axis=2, keepdims=True).repeat(3, 2).astype(np.uint8),
                   {"chosen": 0, "faces": 1, "no_warn": {"face.mouth_covered", "face.eyes_covered"}}),
+    "cameraman_side_view": (lambda: skimage_image("camera"), {"chosen": 0, "faces": 1, "warn": {"face.small"},
+                                                               "no_warn": {"face.sideways", "face.head_cut"}}),
     "group_t1": (group_t1, {"faces": 6, "warn": {"face.multiple"}, "no_warn": ALWAYS_QUIET}),
     "coffee": (lambda: skimage_image("coffee"), {"error": "face.none"}),
     "rocket": (lambda: skimage_image("rocket"), {"error": "face.none"}),

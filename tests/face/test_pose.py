@@ -46,3 +46,16 @@ def test_estimators_agree_on_t1(run_analyse):
         assert p["source"] == "mesh478"
         assert abs(p["yaw_deg"] - alt["dlib68"]["yaw_deg"]) < 10, (i, p, alt)
         assert abs(p["roll_deg"] - alt["dlib68"]["roll_deg"]) < 5, (i, p, alt)
+
+
+def test_side_view_cameraman(run_analyse):
+    """scikit-image's cameraman looks to the viewer's right, about 50° from the camera (a real side view)."""
+    import numpy as np
+
+    from .catalogue import skimage_image
+
+    img = skimage_image("camera")
+    p = run_analyse(img).analysis["face"]["pose"]
+    q = run_analyse(np.ascontiguousarray(img[:, ::-1])).analysis["face"]["pose"]
+    assert 35 < p["yaw_deg"] < 65 and -65 < q["yaw_deg"] < -35, (p, q)
+    assert abs(p["yaw_deg"] + q["yaw_deg"]) < 6
