@@ -5,8 +5,10 @@ makes the ring that contains its input view, at that view's elevation, with fram
 ring is the rig ring nearest the portrait's own viewpoint (head pose from `face/analysis.json`), and the whole
 orbit is turned by the head's yaw so frame 0 sits at the portrait's viewpoint and the head faces −Y.
 The other rings need an input view at their elevation. `other_rings`:
-  "portrait": the portrait crop itself, conditioned on that ring's elevation (the only source available until the
-              splat stage can render one; recorded as a note in job.json),
+  "splat":    a render, from that ring's frame-0 camera, of Gaussians fitted (backend/splat) to the rings
+              generated so far; rings go outward from the input ring, so each is seeded from its neighbours,
+  "portrait": the portrait crop itself, conditioned on that ring's elevation (fast, no fit, but its geometry only
+              approximates the other rings'; recorded as a note in job.json),
   "none":     the input ring only (16 views).
 View i = 16·ring + k is written as `views/{i:03d}.png` (RGBA: the generated colour, and the head's matte from
 BiRefNet as in the reference, or a white-background key offline) as soon as its ring finishes; `cameras.json`
@@ -39,7 +41,9 @@ class MultiviewOptions:
     seed: int = 0
     steps: int = 25
     rings: str = "all"  # all | input
-    other_rings: str = "portrait"  # portrait | none  (how rings other than the input ring get an input view)
+    other_rings: str = "splat"  # splat | portrait | none  (how rings other than the input ring get an input view)
+    seed_fit_steps: int = 300  # "splat": fit steps for each seed view (gsplat on CUDA, PyTorch rasterizer on CPU)
+    seed_fit_points: int = 20_000  # "splat": initial Gaussians of each seed fit
     stage2: bool = True  # False: stage 1 only (256 px views)
     device: str = "auto"  # auto | cuda | cpu | cuda:N
     precision: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | fp32
@@ -157,6 +161,38 @@ def view_mattes(frames: np.ndarray, method: str) -> tuple[np.ndarray, str]:
     return np.stack([white_key_alpha(f) for f in frames]), "white"
 
 
+def splat_seed_view(rings_rgba: dict[int, np.ndarray], ring: int, yaw_deg: float, opts: MultiviewOptions,
+                    check_cancel=None) -> np.ndarray:
+    """Input view for `ring`: fit Gaussians to the generated rings (RGBA (16, S, S, 4) uint8 each, rig cameras
+    turned by `yaw_deg`) and render the ring's frame-0 camera over white -> (S, S, 3) uint8."""
+    import torch
+
+    from ..splat.optimize import FitConfig, choose_device, fit
+    from ..splat.rasterize import rasterize
+
+    done = sorted(rings_rgba)
+    size = int(rings_rgba[done[0]].shape[1])
+    cams = rig.rig_cameras(size=size, rings=done, yaw_deg=yaw_deg)
+    views = torch.from_numpy(np.concatenate([rings_rgba[e] for e in done])).float() / 255.0  # [V, S, S, 4]
+    views[..., :3] *= (views[..., 3:] > 0)
+    viewmats = torch.tensor(np.stack([c["w2c"] for c in cams]), dtype=torch.float32)
+    Ks = torch.tensor(np.stack([c["K"] for c in cams]), dtype=torch.float32)
+    device = opts.device if opts.device != "auto" else "auto"
+    cfg = FitConfig.ours(opts.seed_fit_steps, sh_degree=1, holdout_every=0, init_points=opts.seed_fit_points,
+                         seed=opts.seed, device=device, preview_every=10 ** 9, checkpoint_every=0,
+                         hull_resolution=min(64, max(16, size // 2)))
+    sp = fit(views, viewmats, Ks, cfg, check_cancel=check_cancel).splat
+    target = rig.rig_cameras(size=size, rings=[ring], yaw_deg=yaw_deg)[0]
+    dev = choose_device(cfg.device)
+    t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in sp.items()}
+    with torch.no_grad():
+        rgb, _, _ = rasterize(t["means"], t["quats"], torch.exp(t["log_scales"]), torch.sigmoid(t["opacity_logits"]),
+                              t["sh"], torch.tensor(target["w2c"], dtype=torch.float32, device=dev)[None],
+                              torch.tensor(target["K"], dtype=torch.float32, device=dev)[None], size, size,
+                              sh_degree=1, backgrounds=torch.ones(3, device=dev))
+    return (rgb[0].clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
 def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
     """Where rings meet (same azimuth index, neighbouring elevations): mean |difference| of the two views in [0, 1],
     averaged over the 16 azimuths. A proxy for cross-ring consistency (views 10° apart are not identical)."""
@@ -174,10 +210,12 @@ def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
        options=MultiviewOptions, version="1")
 def run_multiview(ctx, pipeline=None) -> dict:
     opts: MultiviewOptions = ctx.options
-    if (opts.rings not in ("all", "input") or opts.other_rings not in ("portrait", "none")
+    if (opts.rings not in ("all", "input") or opts.other_rings not in ("splat", "portrait", "none")
             or opts.matte not in ("auto", "birefnet", "white")):
         raise JobError("multiview.rings must be all|input, multiview.other_rings portrait|none and multiview.matte "
                        "auto|birefnet|white.", code="job.bad_option")
+    if opts.other_rings == "splat" and opts.seed_fit_steps < 1:
+        raise JobError("multiview.seed_fit_steps must be at least 1.", code="job.bad_option")
     crop_path = ctx.path("face/crop.png")
     if not crop_path.is_file():
         raise StageError("face/crop.png is missing: run the face stage first.", code="stage.missing_input")
@@ -192,30 +230,45 @@ def run_multiview(ctx, pipeline=None) -> dict:
     ctx.note(f"input view at azimuth {azimuth:.1f}°, elevation {elevation:.1f}° → input ring {input_ring} "
              f"(elevation {rig.ELEVATIONS_DEG[input_ring]:g}°); the orbit is turned by {azimuth:.1f}° about +Z")
     rings = ring_order(input_ring, "input" if opts.other_rings == "none" else opts.rings)
-    if len(rings) > 1:
+    if len(rings) > 1 and opts.other_rings == "portrait":
         ctx.note("rings other than the input ring were generated from the portrait crop conditioned on their own "
-                 "elevation (no splat renderer yet to make a true input view at those elevations); their "
-                 "consistency with the input ring is approximate, see metrics.cross_ring_l1")
+                 "elevation (other_rings = portrait); their consistency with the input ring is approximate, see "
+                 "metrics.cross_ring_l1")
+    elif len(rings) > 1:
+        ctx.note(f"rings other than the input ring were seeded by renders of Gaussians fitted to the rings already "
+                 f"generated ({opts.seed_fit_steps} steps each), from each ring's frame-0 camera")
     elif opts.rings == "all":
         ctx.note("only the input ring was generated (other_rings = none)")
 
     views_dir = ctx.path("views")
     views_dir.mkdir(parents=True, exist_ok=True)
-    for old in views_dir.glob("[0-9][0-9][0-9].png"):
+    for old in [*views_dir.glob("[0-9][0-9][0-9].png"), *views_dir.glob("seeds/ring_*.png")]:
         old.unlink()
     stages_per_ring = 2 if pipe.high is not None else 1
     total = len(rings) * stages_per_ring * pipe.num_steps
     done_rings: dict[int, np.ndarray] = {}
-    timings = []
+    done_rgba: dict[int, np.ndarray] = {}
+    timings, seed_timings = [], []
     for r_i, e in enumerate(rings):
         started = time.time()
+        source = crop
+        if r_i > 0 and opts.other_rings == "splat":
+            ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°): fitting Gaussians "
+                         f"to {len(done_rgba)} ring(s) for its input view")
+            source = splat_seed_view(done_rgba, e, azimuth, opts, check_cancel=ctx.check_cancel)
+            seed_path = views_dir / "seeds" / f"ring_{e}.png"  # the input view this ring was generated from
+            from PIL import Image
+
+            write_image(seed_path, Image.fromarray(source))
+            seed_timings.append(round(time.time() - started, 3))
+            ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e}: input view rendered", preview=seed_path)
 
         def on_step(stage_name, step, n, r_i=r_i, e=e):
             k = r_i * stages_per_ring * n + (0 if stage_name == "low" else n) + step + 1
             ctx.progress(0.02 + 0.96 * k / total, f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°), {stage_name} stage, "
                          f"step {step + 1}/{n}")  # also checks for cancel between steps
 
-        result = pipe.generate_ring(crop, rig.ELEVATIONS_DEG[e], seed=opts.seed + 1000 * e, callback=on_step)
+        result = pipe.generate_ring(source, rig.ELEVATIONS_DEG[e], seed=opts.seed + 1000 * e, callback=on_step)
         frames = result.frames
         alphas, matte_used = view_mattes(frames, opts.matte)
         from PIL import Image
@@ -225,6 +278,7 @@ def run_multiview(ctx, pipeline=None) -> dict:
             rgba = np.concatenate([frames[k], a8], axis=2)  # straight RGBA: colour as generated (over white)
             write_image(views_dir / f"{rig.view_index(e, k):03d}.png", Image.fromarray(rgba, "RGBA"))
         done_rings[e] = frames
+        done_rgba[e] = np.concatenate([frames, np.clip(alphas * 255.0 + 0.5, 0, 255).astype(np.uint8)[..., None]], 3)
         timings.append(round(time.time() - started, 3))
         ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) written",
                      preview=views_dir / f"{rig.view_index(e, 0):03d}.png")
@@ -237,5 +291,5 @@ def run_multiview(ctx, pipeline=None) -> dict:
     ctx.progress(1.0, f"{len(done_rings) * rig.VIEWS_PER_RING} views written",
                  preview=views_dir / f"{rig.view_index(input_ring, 0):03d}.png")
     return {"views": len(done_rings) * rig.VIEWS_PER_RING, "size": size, "input_ring": input_ring,
-            "ring_order": rings, "seconds_per_ring": timings, "unet_calls": pipe.unet_calls,
+            "ring_order": rings, "seconds_per_ring": timings, "seed_fit_seconds": seed_timings, "unet_calls": pipe.unet_calls,
             "memory_mode": pipe.memory, "matte": matte_used, "cross_ring_l1": cross_ring_l1(done_rings)}

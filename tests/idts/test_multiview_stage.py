@@ -41,7 +41,7 @@ def _ctx(job, events, cancel=None, **opts):
 
 def test_writes_96_views_in_rig_layout(tmp_path, small_models):
     job, events = _job(tmp_path), []
-    ctx = _ctx(job, events, models_dir=str(small_models), steps=2, seed=3)
+    ctx = _ctx(job, events, models_dir=str(small_models), steps=2, seed=3, seed_fit_steps=10, seed_fit_points=500)
     metrics = run_multiview(ctx)
     views = sorted(p.name for p in job.path("views").glob("*.png"))
     assert views == [f"{i:03d}.png" for i in range(96)]
@@ -64,7 +64,8 @@ def test_writes_96_views_in_rig_layout(tmp_path, small_models):
     assert np.isclose(np.degrees(np.arcsin(eye[2] / np.linalg.norm(eye))), 10.0, atol=1e-6)
     previews = [e.preview for e in events if e.preview]
     assert len(previews) >= 6 and all(p.endswith(".png") for p in previews)
-    assert any("portrait crop" in n for n in ctx.notes)
+    assert any("seeded by renders of Gaussians" in n for n in ctx.notes)
+    assert len(metrics["seed_fit_seconds"]) == 5 and len(list(job.path("views/seeds").glob("ring_*.png"))) == 5
     assert set(metrics["cross_ring_l1"]) == {"-10/0", "0/10", "10/20", "20/30", "30/40"}
     assert metrics["unet_calls"] == 6 * 2 * 2
     print("multiview small e2e:", {k: metrics[k] for k in ("seconds_per_ring", "cross_ring_l1")})
@@ -90,7 +91,8 @@ def test_cancel_between_steps(tmp_path, small_models):
         if "step 1/" in e.message:
             cancel.cancel()
 
-    ctx = StageContext(job, "multiview", MultiviewOptions(models_dir=str(small_models), steps=3), "full", emit,
+    ctx = StageContext(job, "multiview", MultiviewOptions(models_dir=str(small_models), steps=3,
+                                                          other_rings="portrait"), "full", emit,
                        cancel, lambda f: f)
     with pytest.raises(Cancelled):
         run_multiview(ctx)
