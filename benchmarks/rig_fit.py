@@ -28,7 +28,7 @@ SHARED = Path(os.environ.get("HEADFORGE_SHARED", REPO.parent / "shared"))
 LPS_UNIT_M = 0.05
 
 
-def synthetic(trials: int, seed: int = 0, samples: int = 6000, iterations: int = 12):
+def synthetic(trials: int, seed: int = 0, samples: int = 6000, iterations: int = 20):
     from scipy.spatial.transform import Rotation
 
     from headforge.backend.fitting.fit3d import fit_3d, sample_surface
@@ -100,7 +100,7 @@ def lps(iterations: int = 15, samples: int = 8000):
     v = v - centre
     t0 = time.time()
     mp3, mp_hits = landmarks_on_mesh(v, f, uvc, tex, mediapipe_478, 478)
-    l68, l68_hits = landmarks_on_mesh(v, f, uvc, tex, dlib_68, 68)
+    l68, l68_hits = landmarks_on_mesh(v, f, uvc, tex, dlib_68, 68, views=((0, 0), (0, -8), (0, 8), (-8, 0), (8, 0)))
     print(f"  LPS 3D landmarks: MediaPipe {int((mp_hits > 0).sum())}/478, dlib {int((l68_hits > 0).sum())}/68 "
           f"({time.time() - t0:.1f} s)")
     tri, bary = load_mediapipe_correspondence(m)
@@ -109,8 +109,15 @@ def lps(iterations: int = 15, samples: int = 8000):
     rng = np.random.default_rng(0)
     pts, nrm = sample_surface(v, f, samples, rng)
     front = pts[:, 1] < np.nanmean(mp3[use], axis=0)[1] + 0.06  # the front half of the head
+    from headforge.backend.fitting.correspondence import landmark_points, load_dlib68_correspondence
+
+    dtri, dbary = load_dlib68_correspondence(m)
+    use68 = l68_hits > 0
+    use68[:17] = False  # the jaw line slides with the view: not a fixed 3D point
     t0 = time.time()
-    fit = fit_3d(m, landmarks=mp3[use], landmark_tri=tri[use], landmark_bary=bary[use], surface=pts[front],
+    fit = fit_3d(m, landmarks=np.concatenate([mp3[use], l68[use68]]),
+                 landmark_tri=np.concatenate([tri[use], dtri[use68]]),
+                 landmark_bary=np.concatenate([bary[use], dbary[use68]]), surface=pts[front],
                  surface_normals=nrm[front], iterations=iterations, landmark_weight=0.5)
     print(f"  LPS fit {time.time() - t0:.1f} s; scale {fit.scale:.3f}")
     Vf = fit.transform(m.vertices(fit.identity, fit.expression))
@@ -128,9 +135,6 @@ def lps(iterations: int = 15, samples: int = 8000):
     rim = SurfaceQuery(Vf, m.faces[~np.isin(np.arange(len(m.faces)), ff)]).closest(cp[on_face])[1] > 0.003
     d_sm = d_sm[on_face][rim]
     chamfer = 0.5 * (d_ms.mean() + d_sm.mean())
-    from headforge.backend.fitting.correspondence import landmark_points, load_dlib68_correspondence
-
-    dtri, dbary = load_dlib68_correspondence(m)
     lm_err = np.linalg.norm(landmark_points(m, Vf, dtri, dbary) - l68, axis=1)
     lm_err_ict = np.linalg.norm(Vf[m.landmarks_68] - l68, axis=1)
     ok = np.isfinite(lm_err)
