@@ -139,3 +139,14 @@ def test_white_key_alpha():
     img[0, 0] = 250  # near-white noise in the background
     a = white_key_alpha(img)
     assert a[20, 20] == 1.0 and a[16, 20] == 1.0 and a[0, 0] == 0.0 and a[35, 35] == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_pipeline_runs(dtype):
+    """The dtype plumbing of the GPU modes (models in bf16/fp16, sampler maths in fp32), checked on the CPU."""
+    from headforge.backend.idts.builders import build_stage
+    from headforge.backend.idts.pipeline import IDTSPipeline
+
+    pipe = IDTSPipeline(build_stage("low", "small", dtype=dtype), None, num_steps=1)
+    ring = pipe.generate_ring(np.full((40, 40, 3), 180, np.uint8), 10.0, seed=0)
+    assert ring.frames.shape == (16, 32, 32, 3) and ring.frames.dtype == np.uint8
