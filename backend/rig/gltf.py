@@ -71,8 +71,12 @@ class _Bin:
         return len(self.gl.accessors) - 1
 
 
-def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None):
-    """→ pygltflib.GLTF2 with the binary blob set."""
+def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
+                attachments: list[dict] | None = None):
+    """→ pygltflib.GLTF2 with the binary blob set.
+
+    `attachments`: extra rigid meshes (hair, accessories), each {name, verts (n, 3) world, faces (f, 3),
+    uv (n, 2) glTF, texture (h, w, 3) uint8, bone}, skinned wholly to that bone, without shape keys."""
     import pygltflib as g
 
     from .raster import vertex_normals
@@ -99,8 +103,10 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None)
     else:
         material("skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
             baseColorFactor=[0.8, 0.62, 0.52, 1.0], metallicFactor=0.0, roughnessFactor=0.7))
+    used = {p.material for p in rig.primitives}
     for name, rough in (("eye", 0.15), ("mouth", 0.6), ("gums", 0.4), ("teeth", 0.3), ("lashes", 0.8)):
-        material(name, pbrMetallicRoughness=g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=rough))
+        if name in used:
+            material(name, pbrMetallicRoughness=g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=rough))
 
     # joints: nodes 0..5, translations relative to the parent
     J = world_to_gltf(rig.joints)
@@ -142,8 +148,35 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None)
     gl.meshes.append(g.Mesh(name="head", primitives=prims, weights=[0.0] * len(rig.key_names),
                             extras={"targetNames": list(rig.key_names)}))
     gl.nodes.append(g.Node(name="head", mesh=0, skin=0))
-    mesh_node = len(gl.nodes) - 1
-    gl.scenes[0].nodes = [0, mesh_node]
+    scene_nodes = [0, len(gl.nodes) - 1]
+    for att in attachments or []:
+        pos = world_to_gltf(att["verts"])
+        faces = np.asarray(att["faces"], np.int64)
+        nrm = vertex_normals(pos.astype(np.float64), faces).astype(np.float32)
+        n = len(pos)
+        joints = np.zeros((n, 4), np.uint16)
+        joints[:, 0] = BONES.index(att.get("bone", "head"))
+        wts = np.zeros((n, 4), np.float32)
+        wts[:, 0] = 1.0
+        gl.images.append(g.Image(bufferView=binbuf.view(np.frombuffer(png_bytes(att["texture"]), np.uint8)),
+                                 mimeType="image/png", name=att["name"]))
+        if not gl.samplers:
+            gl.samplers.append(g.Sampler(magFilter=9729, minFilter=9987, wrapS=33071, wrapT=33071))
+        gl.textures.append(g.Texture(sampler=0, source=len(gl.images) - 1))
+        material(att["name"], pbrMetallicRoughness=g.PbrMetallicRoughness(
+            baseColorTexture=g.TextureInfo(index=len(gl.textures) - 1), metallicFactor=0.0, roughnessFactor=0.8))
+        attrs = g.Attributes(POSITION=binbuf.accessor(pos, "VEC3", FLOAT, ARRAY_BUFFER, minmax=True),
+                             NORMAL=binbuf.accessor(nrm, "VEC3", FLOAT, ARRAY_BUFFER),
+                             TEXCOORD_0=binbuf.accessor(np.asarray(att["uv"], np.float32), "VEC2", FLOAT,
+                                                        ARRAY_BUFFER),
+                             JOINTS_0=binbuf.accessor(joints, "VEC4", USHORT, ARRAY_BUFFER),
+                             WEIGHTS_0=binbuf.accessor(wts, "VEC4", FLOAT, ARRAY_BUFFER))
+        idx = binbuf.accessor(faces.astype(np.uint32).reshape(-1), "SCALAR", UINT, ELEMENT_ARRAY_BUFFER)
+        gl.meshes.append(g.Mesh(name=att["name"], primitives=[
+            g.Primitive(attributes=attrs, indices=idx, material=mats[att["name"]], mode=4)]))
+        gl.nodes.append(g.Node(name=att["name"], mesh=len(gl.meshes) - 1, skin=0))
+        scene_nodes.append(len(gl.nodes) - 1)
+    gl.scenes[0].nodes = scene_nodes
     if extras:
         gl.extras = extras
     gl.buffers = [g.Buffer(byteLength=len(binbuf.data))]
@@ -151,11 +184,12 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None)
     return gl
 
 
-def write_rig_glb(path, rig: Rig, texture_png: bytes | None, extras: dict | None = None) -> int:
+def write_rig_glb(path, rig: Rig, texture_png: bytes | None, extras: dict | None = None,
+                  attachments: list[dict] | None = None) -> int:
     """Write `rig` to `path` atomically; returns the file size in bytes."""
     from ..fileio import write_bytes
 
-    gl = rig_to_gltf(rig, texture_png, extras)
+    gl = rig_to_gltf(rig, texture_png, extras, attachments)
     data = b"".join(gl.save_to_bytes())
     write_bytes(path, data)
     return len(data)

@@ -1,8 +1,10 @@
 """Stage `rig`: fit a head model (ICT-FaceKit Light by default, FLAME from a user's file) to the portrait,
 neutralise its expression, texture it, and write the rigged head: rig/head_rigged.glb + rig/rig.json.
 
-Mode "instant" needs only input/ and face/ (a FaceBuilder-style head from one photo on the CPU in seconds);
-mode "full" uses the same photo fit and records which reconstruction outputs (splat/mesh) were present.
+Mode "instant" needs only input/ and face/ (a FaceBuilder-style head from one photo on the CPU in seconds).
+Mode "full" with mesh/head.glb fits the model to the reconstructed surface (3D landmarks from renders of it +
+its points), refines the face toward it, transfers its texture and keeps hair as a separate mesh; without a
+mesh it falls back to the photo fit and notes so.
 """
 from __future__ import annotations
 
@@ -50,6 +52,9 @@ def run_rig(ctx) -> dict:
     photo = np.asarray(Image.open(ctx.path("input/portrait.png")).convert("RGB"))
     ctx.progress(0.02, "Loading the head model")
     model = load_head_model(opts)
+    present = {p: ctx.path(p).exists() for p in ("splat/head.ply", "mesh/head.glb")}
+    if ctx.mode == "full" and present["mesh/head.glb"]:
+        return _rig_from_reconstruction(ctx, model, opts, present, t0)
     rig, atlas, fit, lm, info = rig_from_photo(model, photo, analysis, landmarks=opts.landmarks,
                                                texture_size=opts.texture_size, n_identity=opts.identity_modes,
                                                progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
@@ -57,7 +62,6 @@ def run_rig(ctx) -> dict:
         ctx.warn(f"The head model matches the landmarks loosely ({100 * info['reprojection_error_iod']:.1f}% of "
                  "the eye distance); the photo may show an extreme expression or a strong profile.",
                  code="rig.loose_fit")
-    present = {p: ctx.path(p).exists() for p in ("splat/head.ply", "mesh/head.glb")}
     if ctx.mode == "full" and not any(present.values()):
         ctx.note("No splat or mesh was found: the rig was fitted to the photo alone.")
     ctx.progress(0.88, "Writing rig/head_rigged.glb")
@@ -85,6 +89,45 @@ def run_rig(ctx) -> dict:
     write_json(ctx.path("rig/rig.json"), record)
     ctx.progress(1.0, f"Rigged head: {len(rig.key_names)} shape keys, {len(BONES)} bones")
     return {"reprojection_error_iod": round(info["reprojection_error_iod"], 4), "landmarks": lm.kind,
+            "seconds": round(time.time() - t0, 2)}
+
+
+def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: float) -> dict:
+    """Full mode with mesh/head.glb: fit to the reconstructed surface, refine, transfer its texture, split hair."""
+    from PIL import Image
+
+    from ..rig.build import BONE_PARENTS, BONES
+    from ..rig.gltf import png_bytes, rig_to_gltf
+    from ..rig.mesh_rig import load_textured_glb, rig_from_mesh
+
+    mesh = load_textured_glb(ctx.path("mesh/head.glb"))
+    rig, atlas, fit, hair, info = rig_from_mesh(model, mesh, texture_size=opts.texture_size,
+                                                n_identity=max(opts.identity_modes, 100),
+                                                progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
+    record = {
+        "format": RIG_FORMAT,
+        "head_model": {"name": model.name, "licence": model.info.get("licence"), "identity_modes": len(fit.identity)},
+        "units": "metres", "frame": "world: +Z up, face toward -Y, +X the subject's left (glb: glTF +Y up)",
+        "shape_keys": list(rig.key_names),
+        "bones": [{"name": n, "parent": BONES[p] if p >= 0 else None, "head": rig.joints[j].tolist()}
+                  for j, (n, p) in enumerate(zip(BONES, BONE_PARENTS))],
+        "jaw": {"axis": rig.jaw_axis.tolist(), "open_angle_deg": float(np.degrees(rig.jaw_open_angle))},
+        "fit": {"source": "mesh/head.glb", "identity": fit.identity.tolist(),
+                "expression": fit.expression.tolist(), **{k: v for k, v in info.items() if k != "seconds"}},
+        # rig frame → the reconstruction's frame (where the splat and mesh/head.glb live)
+        "to_reconstruction": {"scale": fit.scale, "R": fit.R.tolist(), "t": fit.t.tolist()},
+        "neutralised": True,
+        "inputs_used": {"photo": False, **present},
+        "hair_mesh": hair is not None,
+    }
+    ctx.progress(0.9, "Writing rig/head_rigged.glb")
+    gl = rig_to_gltf(rig, png_bytes(atlas), extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
+                     attachments=[hair] if hair else None)
+    write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
+    write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
+    write_json(ctx.path("rig/rig.json"), record)
+    ctx.progress(1.0, f"Rigged head from the reconstruction ({info['landmarks_3d']} landmarks)")
+    return {"source": "mesh", "landmarks_3d": info["landmarks_3d"], "hair_triangles": info["hair_triangles"],
             "seconds": round(time.time() - t0, 2)}
 
 

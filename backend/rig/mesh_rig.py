@@ -1,0 +1,142 @@
+"""Reconstructed mesh (mesh/head.glb of the full pipeline) → fitted, refined, textured, rigged head.
+
+The head model is fitted to 3D landmarks found on renders of the textured mesh and to its surface (hair,
+shoulders and accessories trimmed away); the face region is then pulled toward the surface by a smooth
+per-vertex refinement; the skin texture is transferred from the mesh's texture through closest points; what
+lies well outside the fitted head above the chin (hair, hats) becomes a separate mesh parented to the head.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fitting.geometry import SurfaceQuery, barycentric
+
+
+@dataclass
+class TexturedMesh:
+    verts: np.ndarray  # (V, 3) world metres
+    faces: np.ndarray  # (F, 3)
+    uv_corner: np.ndarray  # (F, 3, 2) glTF texcoords
+    texture: np.ndarray  # (H, W, 3) uint8
+
+
+def load_textured_glb(path) -> TexturedMesh:
+    """A textured glb (glTF axes) → world frame."""
+    import trimesh
+
+    from ..headmodel.frames import gltf_to_world
+
+    mesh = trimesh.load(str(path), force="mesh", process=False)
+    v = gltf_to_world(np.asarray(mesh.vertices)).astype(np.float64)
+    f = np.asarray(mesh.faces, np.int64)
+    uv = getattr(mesh.visual, "uv", None)
+    mat = getattr(mesh.visual, "material", None)
+    tex = getattr(mat, "baseColorTexture", None) if mat is not None else None
+    if uv is None or tex is None:
+        uvc = np.zeros((len(f), 3, 2))
+        texture = np.full((4, 4, 3), 180, np.uint8)
+    else:
+        uv = np.asarray(uv, np.float64)
+        uvc = np.stack([uv[f][..., 0], 1.0 - uv[f][..., 1]], axis=-1)  # trimesh keeps v up
+        texture = np.asarray(tex.convert("RGB"))
+    return TexturedMesh(v, f, uvc, texture)
+
+
+def _laplacian_smooth_offsets(offsets, faces, movable, iterations=20):
+    import scipy.sparse as sp
+
+    n = len(offsets)
+    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
+    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
+    A = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    A.data[:] = 1.0
+    deg = np.maximum(np.asarray(A.sum(axis=1)).ravel(), 1)
+    o = offsets * movable[:, None]
+    for _ in range(iterations):
+        o = (0.5 * o + 0.5 * (A @ o) / deg[:, None]) * movable[:, None]
+    return o
+
+
+def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_identity: int = 100,
+                  refine_max_m: float = 0.006, progress=lambda f, m: None):
+    """→ (rig, atlas, fit (Fit3D), hair (dict | None), info)."""
+    from ..fitting.correspondence import load_mediapipe_correspondence
+    from ..fitting.fit3d import fit_3d, sample_surface
+    from ..fitting.landmarks import mediapipe_478
+    from ..fitting.multiview import landmarks_on_mesh
+    from ..errors import FaceError
+    from .build import build_rig
+    from .photo_rig import MP_FACE_OVAL
+    from .texture import pull_push, sample_bilinear, skin_faces, texel_surface
+
+    t0 = time.time()
+    progress(0.05, "Finding face landmarks on the reconstructed mesh")
+    lm3, hits = landmarks_on_mesh(mesh.verts, mesh.faces, mesh.uv_corner, mesh.texture, mediapipe_478, 478,
+                                  views=((0, 0), (0, -20), (0, 20), (10, 0)))
+    use = hits > 0
+    use[list(MP_FACE_OVAL)] = False
+    if use.sum() < 50:
+        raise FaceError("No face was found on renders of the reconstructed mesh.", code="rig.no_face_on_mesh")
+    tri, bary = load_mediapipe_correspondence(model)
+    rng = np.random.default_rng(0)
+    pts, nrm = sample_surface(mesh.verts, mesh.faces, 8000, rng)
+    front = pts[:, 1] < np.mean(lm3[use], axis=0)[1] + 0.06
+    progress(0.3, f"Fitting {model.name} to {int(use.sum())} landmarks and the surface")
+    fit = fit_3d(model, landmarks=lm3[use], landmark_tri=tri[use], landmark_bary=bary[use], surface=pts[front],
+                 surface_normals=nrm[front], n_identity=n_identity, iterations=12, landmark_weight=0.5)
+    t_fit = time.time()
+
+    # smooth refinement of the face toward the surface (computed in the fitted pose, applied to the basis)
+    progress(0.55, "Refining the face toward the surface")
+    shaped = model.vertices(fit.identity, fit.expression)
+    posed = fit.transform(shaped)
+    target = SurfaceQuery(mesh.verts, mesh.faces)
+    cp, dist, _ = target.closest(posed)
+    face = np.zeros(model.n_vertices, bool)
+    face[model.face_region()] = True
+    close = dist < refine_max_m * fit.scale
+    off_world = np.where((face & close)[:, None], cp - posed, 0.0)
+    off_model = off_world @ fit.R / fit.scale
+    refine = _laplacian_smooth_offsets(off_model, model.faces, face.astype(np.float64))
+
+    # texture transfer from the mesh's own texture
+    progress(0.7, "Transferring the texture")
+    faces_sel = skin_faces(model)
+    mask, pos, _, _ = texel_surface(model, shaped + refine, faces_sel, texture_size)
+    P = fit.transform(pos[mask])
+    cpt, _, ti = target.closest(P)
+    b = barycentric(cpt, mesh.verts[mesh.faces[ti]])
+    uv = np.einsum("nk,nkc->nc", b, mesh.uv_corner[ti])
+    tex = mesh.texture.astype(np.float32)
+    col = sample_bilinear(tex, uv * [tex.shape[1], tex.shape[0]] - 0.5)
+    atlas = np.zeros((texture_size, 2 * texture_size, 3), np.float32)
+    atlas[mask] = col
+    atlas = np.clip(pull_push(atlas, mask) + 0.5, 0, 255).astype(np.uint8)
+
+    # hair and accessories: mesh triangles well outside the fitted head, above the chin
+    progress(0.85, "Separating hair")
+    rig = build_rig(model, fit.identity, refine=refine)
+    skin_all = model.faces[skin_faces(model)]
+    head_surface = SurfaceQuery(fit.transform(rig.basis.astype(np.float64) + 0.0), skin_all)
+    dv = head_surface.closest(mesh.verts)[1] / fit.scale
+    chin_z = fit.transform(rig.basis[model.landmarks_68[8]][None].astype(np.float64))[0, 2]
+    outside = (dv > 0.012) & (mesh.verts[:, 2] > chin_z)  # hair adds more than 1 cm of volume
+    hair_faces = np.nonzero(outside[mesh.faces].all(axis=1))[0]
+    hair = None
+    if len(hair_faces) > 20:
+        F = mesh.faces[hair_faces]
+        vids, local = np.unique(F, return_inverse=True)
+        verts_model = (mesh.verts[vids] - fit.t) @ fit.R / fit.scale
+        # per-vertex uv: the corner uv of the first triangle using each vertex
+        uvv = np.zeros((len(vids), 2))
+        uvv[local.reshape(-1, 3)] = mesh.uv_corner[hair_faces]
+        hair = {"name": "hair", "verts": verts_model, "faces": local.reshape(-1, 3), "uv": uvv,
+                "texture": mesh.texture, "bone": "head"}
+    info = {"seconds": {"fit": t_fit - t0, "total": time.time() - t0}, "landmarks_3d": int(use.sum()),
+            "refine_mm_max": float(1000 * np.linalg.norm(refine, axis=1).max()),
+            "hair_triangles": int(len(hair_faces)), "scale_model_to_mesh": float(fit.scale),
+            "surface_pairs": fit.stats["surface_pairs"][-1]}
+    return rig, atlas, fit, hair, info
