@@ -115,7 +115,7 @@ def component_specs(size: str = "real") -> dict[str, ComponentSpec]:
 class ConversionReport:
     """What happened to every key: mapped (source -> target), ignored, and per-component problems."""
 
-    mapped: dict[str, str] = field(default_factory=dict)
+    mapped: dict[str, str] = field(default_factory=dict)  # source key -> "component/target[, ...]"
     ignored: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
     missing: dict[str, list[str]] = field(default_factory=dict)  # component -> target keys without a value
@@ -163,15 +163,20 @@ def map_components(state: dict[str, torch.Tensor], size: str = "real", models: d
                 source = extra[comp][0] if not local else f"stage checkpoint + {extra[comp][0]}"
                 local = {**added, **local}
         report.sources[comp] = source
-        try:
-            converted, ign = spec.convert(local)
-        except KeyError as exc:
-            report.unknown.append(prefix + str(exc.args[0]))
-            converted, ign = {}, []
-        report.ignored += [prefix + k for k in ign]
-        inverse = _inverse_map(comp, local, converted, ign)
-        for tgt, src in inverse.items():
-            report.mapped[prefix + src] = f"{comp}/{tgt}"
+        converted = {}
+        for key, value in local.items():  # key by key, so every unknown key is reported
+            try:
+                targets, ignored_here = spec.convert({key: value})
+            except KeyError:
+                report.unknown.append(prefix + key)
+                continue
+            report.ignored += [prefix + k for k in ignored_here]
+            for tgt in targets:
+                if tgt in converted:
+                    report.unknown.append(f"{prefix}{key} (a second source for {comp}/{tgt})")
+            converted.update(targets)
+            if targets:
+                report.mapped[prefix + key] = ", ".join(f"{comp}/{t}" for t in targets)
         model = (models or {}).get(comp)
         if model is None:
             model = spec.build()
@@ -199,25 +204,6 @@ def _strip_subfile(comp: str, state: dict) -> dict:
     if comp == "identity_encoder":
         return {("id_model." + k if not k.startswith(("mlp.", "id_model.")) else k): v for k, v in state.items()}
     return state
-
-
-def _inverse_map(comp: str, local: dict, converted: dict, ignored: list[str]) -> dict[str, str]:
-    """target -> source key, for the report (qkv splits map three targets to one source)."""
-    if comp in ("image_encoder", "aesthetic_encoder"):
-        inv = {}
-        for src in local:
-            if src in ignored:
-                continue
-            sub, _ = keymaps.convert_clip_visual({src: local[src]})
-            for tgt in sub:
-                inv[tgt] = src
-        return inv
-    if comp == "identity_encoder":
-        return {keymaps.identity_key(s): s for s in local}
-    if comp == "aesthetic_mlp":
-        return {keymaps.aesthetic_mlp_key(s): s for s in local}
-    # unet / vae: one to one, in order
-    return dict(zip(converted.keys(), local.keys()))
 
 
 def load_components(converted: dict[str, dict], size: str = "real") -> dict[str, torch.nn.Module]:

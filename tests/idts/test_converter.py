@@ -88,6 +88,7 @@ def test_incomplete_checkpoint_names_file_and_keys(fixtures, tmp_path):
     dropped = [k for k in ck["module"] if k.startswith("module.model.diffusion_model.output_blocks.5.")]
     for k in dropped:
         del ck["module"][k]
+    ck["module"]["module.model.diffusion_model.extra_head.weight"] = torch.zeros(4, 4)
     path = tmp_path / "high_stage.pt"
     torch.save(ck, path)
     with pytest.raises(CheckpointError) as err:
@@ -95,6 +96,7 @@ def test_incomplete_checkpoint_names_file_and_keys(fixtures, tmp_path):
     msg = str(err.value)
     assert "high_stage.pt" in msg and f"unet: {len(dropped)} tensors missing" in msg
     assert "up_blocks.1.attentions.2" in msg or "up_blocks.1.resnets.2" in msg
+    assert "1 unknown keys" in msg and "model.diffusion_model.extra_head.weight" in msg
 
 
 class NotWeights:  # an arbitrary class: weights_only unpickling must refuse it
