@@ -114,8 +114,10 @@ def _bind_rigid(ob, arm, bone_name: str) -> None:
     vg.add(range(len(ob.data.vertices)), 1.0, "REPLACE")
 
 
-def import_head(path, *, name: str | None = None, collection=None) -> dict:
-    """Import a rigged head glb; returns {collection, root, armature, meshes, facts}. Raises HeadImportError."""
+def import_head(path, *, name: str | None = None, collection=None, root=None) -> dict:
+    """Import a rigged head glb; returns {collection, root, armature, meshes, facts}. Raises HeadImportError.
+
+    `collection`/`root`: where to put it (default: a new "HeadForge <name>" collection and root empty)."""
     t0 = time.perf_counter()
     path = Path(path)
     if not path.is_file():
@@ -133,7 +135,8 @@ def import_head(path, *, name: str | None = None, collection=None) -> dict:
         raise HeadImportError(f"{path.name} could not be read as glTF: {str(e).strip().splitlines()[-1]}",
                               code="head.bad_gltf") from e
     new = [ob for ob in bpy.data.objects if ob not in before]
-    meshes = [ob for ob in new if ob.type == "MESH"]
+    bone_shapes = {pb.custom_shape for ob in new if ob.type == "ARMATURE" for pb in ob.pose.bones}
+    meshes = [ob for ob in new if ob.type == "MESH" and ob not in bone_shapes]
     if result != {"FINISHED"} or not meshes:
         _remove(set(new))
         raise HeadImportError(f"{path.name} holds no mesh.", code="head.no_mesh")
@@ -183,10 +186,11 @@ def import_head(path, *, name: str | None = None, collection=None) -> dict:
             ob.parent = arm
             ob.matrix_world = mw
 
-    root = bpy.data.objects.new(name, None)
-    root.empty_display_type, root.empty_display_size = "PLAIN_AXES", 0.1
+    if root is None:
+        root = bpy.data.objects.new(f"{name}_root", None)
+        root.empty_display_type, root.empty_display_size = "PLAIN_AXES", 0.1
     kept = [ob for ob in bpy.data.objects if ob in set(meshes) | {arm}]
-    for ob in kept + [root]:
+    for ob in kept + ([root] if collection not in root.users_collection else []):
         for coll in list(ob.users_collection):
             coll.objects.unlink(ob)
         collection.objects.link(ob)

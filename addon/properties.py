@@ -1,6 +1,6 @@
 """Scene settings (saved with the .blend) and the live job state (window manager, never saved)."""
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 
 class HEADFORGE_PG_settings(bpy.types.PropertyGroup):
@@ -9,6 +9,15 @@ class HEADFORGE_PG_settings(bpy.types.PropertyGroup):
         ("full", "Full", "Multi-view diffusion, Gaussian splat, mesh and rig (needs a CUDA GPU)"),
         ("instant", "Instant", "Fit the head model to the photo on the CPU in seconds")])
     until: StringProperty(name="Stop after", default="", description="Stop after this stage (empty: run all)")
+    face_index: IntProperty(name="Face", default=-1, min=-1,
+                            description="Which detected face to use, numbered left to right (-1: the largest)")
+    auto_import: BoolProperty(name="Import Results", default=True,
+                              description="Import the splat and the head when the job finishes")
+    max_preview_splats: IntProperty(name="Max Preview Splats", default=200_000, min=0,
+                                    description="The viewport draws at most about this many splats")
+    splat_colour: EnumProperty(name="Splat Colour", default="SH0", items=[
+        ("SH0", "Base colour", "Degree-0 colour (fast)"),
+        ("SH", "View-dependent", "Spherical harmonics up to the file's degree")])
 
 
 class HEADFORGE_PG_state(bpy.types.PropertyGroup):
@@ -19,6 +28,8 @@ class HEADFORGE_PG_state(bpy.types.PropertyGroup):
     preview: StringProperty(default="", subtype="FILE_PATH")
     job_dir: StringProperty(default="", subtype="DIR_PATH")
     error: StringProperty(default="")
+    faces: IntProperty(default=0)  # faces the face stage found in the photo (the chooser shows when > 1)
+    imported: StringProperty(default="")  # the collection the last results went into
 
 
 CLASSES = (HEADFORGE_PG_settings, HEADFORGE_PG_state)

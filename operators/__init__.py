@@ -1,11 +1,25 @@
 """bpy operators, one module per user action."""
 import bpy
 
-from . import generate
-from . import install
+from . import export, generate, import_head, import_splat
 
-_register, unregister = bpy.utils.register_classes_factory(generate.CLASSES + install.CLASSES)
+_register, _unregister = bpy.utils.register_classes_factory(
+    generate.CLASSES + import_splat.CLASSES + import_head.CLASSES + export.CLASSES)
+_IMPORT_MENUS = (import_splat.menu_import, import_head.menu_import)
+_EXPORT_MENUS = (import_splat.menu_export, export.menu_export)
 
 
 def register():
     _register()
+    for fn in _IMPORT_MENUS:
+        bpy.types.TOPBAR_MT_file_import.append(fn)
+    for fn in _EXPORT_MENUS:
+        bpy.types.TOPBAR_MT_file_export.append(fn)
+
+
+def unregister():
+    for fn in _IMPORT_MENUS:
+        bpy.types.TOPBAR_MT_file_import.remove(fn)
+    for fn in _EXPORT_MENUS:
+        bpy.types.TOPBAR_MT_file_export.remove(fn)
+    _unregister()

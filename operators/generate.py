@@ -44,8 +44,10 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
         job_dir = job_dir_for(photo, prefs.jobs_root)
         state.running, state.error, state.progress, state.message = True, "", 0.0, "Starting…"
         state.stage, state.preview, state.job_dir = "", "", str(job_dir)
-        self._runner = runner.JobRunner(str(job_dir), inputs={"photo": str(photo)}, mode=settings.mode,
-                                        until=settings.until or None)
+        state.faces, state.imported = 0, ""
+        options = {"face": {"face": settings.face_index}} if _face_option_needed(job_dir, settings) else None
+        self._runner = runner.JobRunner(str(job_dir), inputs={"photo": str(photo)}, options=options,
+                                        mode=settings.mode, until=settings.until or None)
         if bpy.app.background:  # timers never fire without a UI: run to the end right here
             self._runner.run_blocking()
             return self._finish(context)
@@ -72,13 +74,47 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
             runner.apply_event(state, e)
         state.running = False
         err = self._runner.error
+        from ..addon import results
+
+        state.faces = len(results.job_faces(state.job_dir))
         if err is None:
             state.progress, state.message = 1.0, f"Done: {state.job_dir}"
+            if context.scene.headforge.auto_import and any(results.artifacts_of(state.job_dir).values()):
+                _import_results(self, context, state)
             self.report({"INFO"}, state.message)
             return {"FINISHED"}
         state.error = state.message = str(err)
         self.report({"WARNING"} if err.code == "cancelled" else {"ERROR"}, f"[{err.code}] {err}")
         return {"CANCELLED"}
+
+
+def _face_option_needed(job_dir: Path, settings) -> bool:
+    """Pass the face choice when the user made one, or to reset an earlier choice recorded in the job."""
+    if settings.face_index >= 0:
+        return True
+    try:
+        import json
+
+        return "face" in json.loads((job_dir / "job.json").read_text()).get("options", {})
+    except (OSError, ValueError):
+        return False
+
+
+def _import_results(op, context, state) -> None:
+    """Import the finished job's splat and head; a failure is reported, the job itself stays done."""
+    from ..addon import results
+    from ..backend.errors import HeadForgeError
+
+    settings = context.scene.headforge
+    try:
+        out = results.import_job_results(state.job_dir, max_preview=settings.max_preview_splats,
+                                         colour=settings.splat_colour)
+    except HeadForgeError as e:
+        state.error = state.message = f"Job done, import failed: {e}"
+        op.report({"WARNING"}, f"[{e.code}] {e}")
+        return
+    state.imported = out["collection"].name
+    state.message = f"Done: imported {out['collection'].name} in {out['seconds']:.1f} s"
 
 
 class HEADFORGE_OT_cancel(bpy.types.Operator):

@@ -1,6 +1,15 @@
 """Panels: drawing only."""
 import bpy
 
-from . import panel
+from . import panel, previews, results_panel
 
-register, unregister = bpy.utils.register_classes_factory(panel.CLASSES)
+_register, _unregister = bpy.utils.register_classes_factory(panel.CLASSES + results_panel.CLASSES)
+
+
+def register():
+    _register()
+
+
+def unregister():
+    _unregister()
+    previews.clear()

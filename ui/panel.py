@@ -24,10 +24,20 @@ class HEADFORGE_PT_main(bpy.types.Panel):
                 layout.progress(factor=state.progress, type="BAR", text=text)
             else:
                 layout.label(text=text)
-        if state.message:
-            layout.label(text=state.message, icon="ERROR" if state.error else "INFO")
+        if state.error:  # the typed error's message, never a traceback
+            box = layout.box()
+            for i, line in enumerate(_wrap(state.error, 48)):
+                box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+        elif state.message:
+            layout.label(text=state.message, icon="INFO")
         if state.job_dir:
             layout.label(text=f"Job: {state.job_dir}", icon="FILE_FOLDER")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
 
 
 CLASSES = (HEADFORGE_PT_main,)
