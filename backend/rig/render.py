@@ -116,3 +116,33 @@ def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """PSNR (dB) between images in [0, 1] over mask pixels."""
     mse = float(((a[mask] - b[mask]) ** 2).mean())
     return 10 * np.log10(1.0 / max(mse, 1e-12))
+
+
+def photo_consistency(job_dir) -> dict:
+    """Render an instant-mode rig from its fitted camera, with the portrait's expression, and compare it with
+    the photo over the face (rendered skin inside the landmarks' hull): {psnr_db, pixels, render, photo}."""
+    import json
+    from pathlib import Path
+
+    import cv2
+    from PIL import Image
+
+    from ..headmodel import load_ict
+    from .build import build_rig
+
+    job = Path(job_dir)
+    rec = json.loads((job / "rig" / "rig.json").read_text())
+    model = load_ict()
+    rig = build_rig(model, np.array(rec["fit"]["identity"]))
+    atlas = np.asarray(Image.open(job / "rig" / "skin.png"))
+    photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB")).astype(np.float32) / 255
+    K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    img, skin = render_rig(rig, atlas, K, w2c, photo.shape[1::-1],
+                           shape_keys=rec["fit"]["portrait_expression_arkit"])
+    analysis = json.loads((job / "face" / "analysis.json").read_text())
+    pts = np.asarray(analysis["face"]["landmarks_478"] or analysis["face"]["landmarks_68"])[:, :2]
+    hull = np.zeros(skin.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
+    mask = skin & hull.astype(bool)
+    return {"psnr_db": masked_psnr(img, photo, mask), "pixels": int(mask.sum()), "render": img, "photo": photo,
+            "mask": mask}

@@ -30,15 +30,26 @@ def atlas_uv(uv: np.ndarray) -> np.ndarray:
     return np.stack([u, 1.0 - uv[:, 1]], axis=1).astype(np.float32)
 
 
+_UV_RASTER: dict = {}  # (model name, triangles, res) → (tid, bary): the UV layout never changes
+
+
+def _uv_raster(model, faces_sel: np.ndarray, res: int):
+    key = (model.name, model.n_vertices, len(faces_sel), int(faces_sel.sum()), res)
+    if key not in _UV_RASTER:
+        uvs = atlas_uv(model.uv[model.face_uv[faces_sel].reshape(-1)])  # (3F', 2)
+        H, W = res, 2 * res
+        corner_faces = np.arange(3 * len(faces_sel)).reshape(-1, 3)
+        _UV_RASTER.clear()
+        _UV_RASTER[key] = rasterize(uvs * [W, H] - 0.5, np.zeros(len(uvs)), corner_faces, H, W)[:2]
+    return _UV_RASTER[key]
+
+
 def texel_surface(model, verts: np.ndarray, faces_sel: np.ndarray, res: int):
     """Rasterise the skin's UV layout at (res, 2·res): per texel mask (H, W), positions (H, W, 3), normals
     (H, W, 3) and triangle (H, W) (index into faces_sel, −1 outside)."""
     tris = model.faces[faces_sel]
-    uvs = atlas_uv(model.uv[model.face_uv[faces_sel].reshape(-1)])  # (3F', 2)
-    H, W = res, 2 * res
-    xy = uvs * [W, H] - 0.5
+    tid, bary = _uv_raster(model, faces_sel, res)
     corner_faces = np.arange(3 * len(tris)).reshape(-1, 3)
-    tid, bary, _ = rasterize(xy, np.zeros(len(xy)), corner_faces, H, W)
     mask = tid >= 0
     n = vertex_normals(verts, model.faces)
     corner_pos = verts[tris.reshape(-1)]
