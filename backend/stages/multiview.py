@@ -12,7 +12,8 @@ The other rings need an input view at their elevation. `other_rings`:
   "none":     the input ring only (16 views).
 View i = 16·ring + k is written as `views/{i:03d}.png` (RGBA: the generated colour, and the head's matte from
 BiRefNet as in the reference, or a white-background key offline) as soon as its ring finishes; `cameras.json`
-(OpenCV, DESIGN's world) lists the written views. Weights: converted folders `<models>/idts/low_stage` and `high_stage`
+(OpenCV, DESIGN's world) lists the written views. A re-run after a cancel or crash keeps the rings already
+finished when the inputs, options and weights are unchanged (`views/.rings.json`). Weights: converted folders `<models>/idts/low_stage` and `high_stage`
 (see `python -m headforge.backend.idts.converter --help`).
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 
 from .. import cameras as rig
 from ..errors import JobError, ModelMissingError, StageError
-from ..fileio import write_image
+from ..fileio import write_image, write_json
 from ..job import stage
 
 CONVERT_HINT = ("Convert HQ-Head's released checkpoints once: python -m headforge.backend.idts.converter "
@@ -193,6 +194,34 @@ def splat_seed_view(rings_rgba: dict[int, np.ndarray], ring: int, yaw_deg: float
     return (rgb[0].clamp(0, 1).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
 
 
+def _rings_fingerprint(ctx, opts: MultiviewOptions) -> str:
+    """What a finished ring depends on: the options, the crop, the head pose and the converted weights."""
+    import dataclasses
+    import hashlib
+
+    from ..fileio import sha256_tree
+
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(opts), sort_keys=True).encode())
+    for rel in ("face/crop.png", "face/analysis.json"):
+        h.update(sha256_tree(ctx.path(rel)).encode())
+    for stage_name in ("low", "high"):
+        info = _models_dir(opts) / f"{stage_name}_stage" / "idts_stage.json"
+        h.update(info.read_bytes() if info.is_file() else b"-")
+    return h.hexdigest()
+
+
+def _load_ring(views_dir: Path, ring: int) -> np.ndarray | None:
+    """The 16 RGBA views (16, S, S, 4) uint8 of a ring written before, or None if any is missing or unreadable."""
+    from PIL import Image
+
+    try:
+        views = [np.asarray(Image.open(views_dir / f"{rig.view_index(ring, k):03d}.png").convert("RGBA"))
+                 for k in range(rig.VIEWS_PER_RING)]
+    except OSError:
+        return None
+    return np.stack(views) if len({v.shape for v in views}) == 1 else None
+
+
 def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
     """Where rings meet (same azimuth index, neighbouring elevations): mean |difference| of the two views in [0, 1],
     averaged over the 16 azimuths. A proxy for cross-ring consistency (views 10° apart are not identical)."""
@@ -242,15 +271,31 @@ def run_multiview(ctx, pipeline=None) -> dict:
 
     views_dir = ctx.path("views")
     views_dir.mkdir(parents=True, exist_ok=True)
-    for old in [*views_dir.glob("[0-9][0-9][0-9].png"), *views_dir.glob("seeds/ring_*.png")]:
-        old.unlink()
+    # Ring-level resume: rings finished by an interrupted run with the same inputs and options are kept.
+    progress_path = views_dir / ".rings.json"  # a dot-file: not an artifact, not hashed by the runner
+    fingerprint = _rings_fingerprint(ctx, opts)
+    state = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
+    if state.get("fingerprint") != fingerprint:
+        for old in [*views_dir.glob("[0-9][0-9][0-9].png"), *views_dir.glob("seeds/ring_*.png")]:
+            old.unlink()
+        state = {"fingerprint": fingerprint, "rings": {}}
+        write_json(progress_path, state)
     stages_per_ring = 2 if pipe.high is not None else 1
     total = len(rings) * stages_per_ring * pipe.num_steps
     done_rings: dict[int, np.ndarray] = {}
     done_rgba: dict[int, np.ndarray] = {}
     timings, seed_timings = [], []
+    matte_used = None
     for r_i, e in enumerate(rings):
         started = time.time()
+        kept = _load_ring(views_dir, e) if str(e) in state["rings"] else None
+        if kept is not None:
+            done_rgba[e], done_rings[e] = kept, kept[..., :3]
+            matte_used = state["rings"][str(e)]["matte"]
+            timings.append(0.0)
+            ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) kept from "
+                         "the interrupted run", preview=views_dir / f"{rig.view_index(e, 0):03d}.png")
+            continue
         source = crop
         if r_i > 0 and opts.other_rings == "splat":
             ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°): fitting Gaussians "
@@ -280,6 +325,8 @@ def run_multiview(ctx, pipeline=None) -> dict:
         done_rings[e] = frames
         done_rgba[e] = np.concatenate([frames, np.clip(alphas * 255.0 + 0.5, 0, 255).astype(np.uint8)[..., None]], 3)
         timings.append(round(time.time() - started, 3))
+        state["rings"][str(e)] = {"matte": matte_used, "seconds": timings[-1]}
+        write_json(progress_path, state)
         ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) written",
                      preview=views_dir / f"{rig.view_index(e, 0):03d}.png")
 

@@ -150,3 +150,29 @@ def test_half_precision_pipeline_runs(dtype):
     pipe = IDTSPipeline(build_stage("low", "small", dtype=dtype), None, num_steps=1)
     ring = pipe.generate_ring(np.full((40, 40, 3), 180, np.uint8), 10.0, seed=0)
     assert ring.frames.shape == (16, 32, 32, 3) and ring.frames.dtype == np.uint8
+
+
+def test_resume_keeps_finished_rings(tmp_path, small_models):
+    """Cancel during the third ring, run again: the two finished rings are kept, the result equals an
+    uninterrupted run."""
+    opts = dict(models_dir=str(small_models), steps=1, other_rings="portrait", seed=5)
+    ref_job = _job(tmp_path / "ref")
+    run_multiview(_ctx(ref_job, [], **opts))
+    job, cancel = _job(tmp_path / "resumed"), CancelToken()
+
+    def emit(e):
+        if "written" in e.message and e.message.startswith(("ring 1 ", "ring 2 ", "ring 3 ")):
+            n_written = sum(1 for _ in job.path("views").glob("[0-9]*.png")) // 16
+            if n_written == 2:
+                cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        run_multiview(StageContext(job, "multiview", MultiviewOptions(**opts), "full", emit, cancel, lambda f: f))
+    assert len(list(job.path("views").glob("[0-9]*.png"))) == 32
+    events = []
+    metrics = run_multiview(_ctx(job, events, **opts))
+    assert sum("kept from the interrupted run" in e.message for e in events) == 2
+    assert metrics["unet_calls"] == 4 * 2  # four rings generated, one step, two stages each
+    for i in range(96):
+        a = np.asarray(Image.open(job.path(f"views/{i:03d}.png")))
+        assert np.array_equal(a, np.asarray(Image.open(ref_job.path(f"views/{i:03d}.png")))), i
