@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
                    help="stage option, e.g. --set face.detector=yunet (JSON values accepted)")
     r.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run this stage")
+    r.add_argument("--face", type=int, metavar="N", help="use face N of a photo with several (as numbered in "
+                   "face/analysis.json and face/faces.png; default: the largest)")
 
     d = sub.add_parser("demo", help="run the job on the built-in astronaut portrait")
     d.add_argument("-o", "--output", default="demo-job", help="job folder")
@@ -117,7 +119,10 @@ def cmd_run(args, report: Reporter) -> int:
     cancel = CancelToken()
     signal.signal(signal.SIGINT, lambda *a: cancel.cancel())
     signal.signal(signal.SIGTERM, lambda *a: cancel.cancel())
-    run_job(args.output, inputs=inputs, options=parse_sets(args.set), mode=args.mode, until=args.until,
+    options = parse_sets(args.set)
+    if getattr(args, "face", None) is not None:
+        options.setdefault("face", {})["face"] = args.face
+    run_job(args.output, inputs=inputs, options=options, mode=args.mode, until=args.until,
             force=tuple(args.force), on_event=report, cancel=cancel)
     return 0
 

@@ -55,3 +55,9 @@ def test_stages_lists_modes():
     listing = json.loads(p.stdout)
     assert [s["stage"] for s in listing["full"]][0] == "input"
     assert "instant" in listing
+
+
+def test_face_shortcut_is_recorded_as_face_option(tmp_path, astronaut_path):
+    p = headforge("run", str(astronaut_path), "-o", str(tmp_path / "j"), "--until", "input", "--face", "2")
+    assert p.returncode == 0, p.stderr
+    assert json.loads((tmp_path / "j/job.json").read_text())["options"]["face"] == {"face": 2}
