@@ -92,3 +92,49 @@ def test_analysis_without_face_or_landmarks_is_refused(ict):
     with pytest.raises(FaceError) as e:
         landmarks_from_analysis(ict, {"face": {"landmarks_68": [[1, 2]] * 60, "landmarks_478": None}})
     assert e.value.code == "rig.bad_landmarks"
+
+
+def test_extreme_expression_is_fitted_then_neutralised(ict):
+    """A wide-open, smiling synthetic face: the fit finds the expression; the rig's Basis is neutral."""
+    from headforge.backend.rig.build import build_rig
+
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal(30) * 0.8
+    b = np.zeros(ict.n_expression)
+    names = ict.expression_names
+    b[names.index("jawOpen")], b[names.index("mouthSmile_L")], b[names.index("mouthSmile_R")] = 0.9, 0.8, 0.8
+    K, w2c = _camera(-15.0)
+    tri, bary = load_mediapipe_correspondence(ict)
+    xy, _ = project(landmark_points(ict, ict.vertices(a, b), tri, bary), K, w2c)
+    fit = fit_photo(ict, xy, tri, bary, (512, 512), eye_pairs=MP_EYES, focal=K[0, 0])
+    assert fit.expression[names.index("jawOpen")] > 0.6
+    assert fit.expression[names.index("mouthSmile_L")] > 0.4 and fit.expression[names.index("mouthSmile_R")] > 0.4
+    rig = build_rig(ict, fit.identity)
+    lm = ict.landmarks_68
+    gap = lambda v: v[lm[62], 2] - v[lm[66], 2]  # noqa: E731  inner-lip opening (m)
+    assert gap(ict.vertices(a, b)) > 0.01  # the photo's mouth is open ...
+    assert abs(gap(rig.basis) - gap(ict.neutral)) < 0.002  # ... the rig's Basis is closed like the neutral
+
+
+def test_rig_stage_refuses_a_job_without_a_face(tmp_path, astronaut_path):
+    import json
+
+    from PIL import Image
+
+    from headforge.backend.events import CancelToken
+    from headforge.backend.job import Job, StageContext
+    from headforge.backend.stages.rig import RigOptions, run_rig
+
+    job = tmp_path / "job"
+    (job / "face").mkdir(parents=True)
+    (job / "input").mkdir()
+    Image.open(astronaut_path).save(job / "input" / "portrait.png")
+    ctx = StageContext(Job(job), "rig", RigOptions(), "instant", lambda e: None, CancelToken(), lambda f: f)
+    with pytest.raises(FaceError) as e:
+        run_rig(ctx)
+    assert e.value.code == "rig.no_analysis"
+    (job / "face" / "analysis.json").write_text(json.dumps({"image_size": [512, 512], "face": None}))
+    with pytest.raises(FaceError) as e:
+        run_rig(ctx)
+    assert e.value.code == "rig.no_face"
+    assert not (job / "rig" / "head_rigged.glb").exists()
