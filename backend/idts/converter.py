@@ -106,7 +106,8 @@ def component_specs(size: str = "real") -> dict[str, ComponentSpec]:
                                     lambda s: (keymaps.convert_vae(s, _vae_levels(vcfg)), [])),
         "image_encoder": ComponentSpec(lambda: new_vision_model(h14), keymaps.convert_clip_visual),
         "aesthetic_encoder": ComponentSpec(lambda: new_vision_model(l14), keymaps.convert_clip_visual),
-        "aesthetic_mlp": ComponentSpec(AestheticMLP, lambda s: ({keymaps.aesthetic_mlp_key(k): v for k, v in s.items()}, [])),
+        "aesthetic_mlp": ComponentSpec(AestheticMLP,
+                                       lambda s: ({keymaps.aesthetic_mlp_key(k): v for k, v in s.items()}, [])),
         "identity_encoder": ComponentSpec(IdentityEncoder, lambda s: (keymaps.convert_identity(s), [])),
     }
 
@@ -218,7 +219,8 @@ def load_components(converted: dict[str, dict], size: str = "real") -> dict[str,
 
 
 def convert_checkpoint(path: str | Path, out_dir: str | Path, stage: str, size: str = "real",
-                       subfiles: dict[str, str | Path] | None = None, dtype: torch.dtype = torch.float16) -> ConversionReport:
+                       subfiles: dict[str, str | Path] | None = None,
+                       dtype: torch.dtype = torch.float16) -> ConversionReport:
     """Convert one HQ-Head stage checkpoint (plus optional sub-files) into a diffusers folder `out_dir`.
 
     stage: 'low' (256 px, `low_stage.pt`) or 'high' (512 px, `high_stage.pt`). subfiles: {component: path} for

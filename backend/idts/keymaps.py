@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 
-import torch
-
 # ---------------------------------------------------------------------------------------------- UNet
 
 _RES_SPATIAL = {"in_layers.0": "norm1", "in_layers.2": "conv1", "emb_layers.1": "time_emb_proj",

@@ -5,7 +5,8 @@
 stage 1: cond-frame noise, initial noise; stage 2: cond-frame noise, posterior eps, initial noise.
 Memory modes (`MEMORY_MODES`): "fast" keeps both stages on the device; "balanced" (default) keeps only the
 running stage there (model CPU offload between stages) and runs the VAE on 4 frames at a time; "low" also runs
-the guidance halves as two UNet calls and the VAE on one frame at a time. Out of GPU memory, a ring is retried in the next mode and `on_warning` says so.
+the guidance halves as two UNet calls and the VAE on one frame at a time. Out of GPU memory, a ring is retried
+in the next mode and `on_warning` says so.
 """
 from __future__ import annotations
 

@@ -6,14 +6,16 @@ ring is the rig ring nearest the portrait's own viewpoint (head pose from `face/
 orbit is turned by the head's yaw so frame 0 sits at the portrait's viewpoint and the head faces −Y.
 The other rings need an input view at their elevation. `other_rings`:
   "splat":    a render, from that ring's frame-0 camera, of Gaussians fitted (backend/splat) to the rings
-              generated so far; rings go outward from the input ring, so each is seeded from its neighbours,
+              generated so far; rings go outward from the input ring, so each is seeded from its neighbours
+              (the seed views are kept as views/seeds/ring_<e>.png),
   "portrait": the portrait crop itself, conditioned on that ring's elevation (fast, no fit, but its geometry only
               approximates the other rings'; recorded as a note in job.json),
   "none":     the input ring only (16 views).
 View i = 16·ring + k is written as `views/{i:03d}.png` (RGBA: the generated colour, and the head's matte from
 BiRefNet as in the reference, or a white-background key offline) as soon as its ring finishes; `cameras.json`
 (OpenCV, DESIGN's world) lists the written views. A re-run after a cancel or crash keeps the rings already
-finished when the inputs, options and weights are unchanged (`views/.rings.json`). Weights: converted folders `<models>/idts/low_stage` and `high_stage`
+finished when the inputs, options and weights are unchanged (`views/.rings.json`).
+Weights: converted folders `<models>/idts/low_stage` and `high_stage`
 (see `python -m headforge.backend.idts.converter --help`).
 """
 from __future__ import annotations
@@ -338,5 +340,6 @@ def run_multiview(ctx, pipeline=None) -> dict:
     ctx.progress(1.0, f"{len(done_rings) * rig.VIEWS_PER_RING} views written",
                  preview=views_dir / f"{rig.view_index(input_ring, 0):03d}.png")
     return {"views": len(done_rings) * rig.VIEWS_PER_RING, "size": size, "input_ring": input_ring,
-            "ring_order": rings, "seconds_per_ring": timings, "seed_fit_seconds": seed_timings, "unet_calls": pipe.unet_calls,
+            "ring_order": rings, "seconds_per_ring": timings, "seed_fit_seconds": seed_timings,
+            "unet_calls": pipe.unet_calls,
             "memory_mode": pipe.memory, "matte": matte_used, "cross_ring_l1": cross_ring_l1(done_rings)}
