@@ -62,14 +62,15 @@ def sample_surface(verts: np.ndarray, faces: np.ndarray, n: int, rng) -> tuple[n
 def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarray | None = None,
            landmark_bary: np.ndarray | None = None, surface: np.ndarray | None = None,
            surface_normals: np.ndarray | None = None, fit_faces: np.ndarray | None = None,
-           n_identity: int = 100, identity_prior: float = 1e-9, expression_prior: float = 1e-9,
+           n_identity: int = 100, identity_prior: float = 1e-9, expression_prior: float = 1e-8,
            landmark_weight: float = 1.0, iterations: int = 12, trim_m: float = 0.01,
            init: tuple | None = None, solve_expression: bool = True) -> Fit3D:
     """Fit `model` to 3D landmarks (L, 3) at model surface points (landmark_tri, landmark_bary) and/or a
     surface point set (M, 3). `fit_faces` limits the model triangles that surface points may match (default:
     the face region). Distances are in the target's units; `trim_m` is the outlier distance (target units
     divided by the current scale) below which surface pairs count. Priors weigh squared coefficients
-    against mean squared distances (target units²): 1e-9 ≈ a unit coefficient costs (0.03 mm)²."""
+    against mean squared distances (target units²): 1e-9 ≈ a unit coefficient costs (0.03 mm)²; the
+    firmer expression prior keeps identity and expression from trading shapes (ICT's bases overlap)."""
     Ka = min(n_identity, model.n_identity)
     Ke = model.n_expression if solve_expression else 0
     lo, hi = model.expression_range
