@@ -28,6 +28,7 @@ JOB_FORMAT = 1
 PIPELINES: dict[str, tuple[str, ...]] = {
     "full": ("input", "face", "multiview", "splat", "mesh", "rig"),
     "instant": ("input", "face", "rig"),
+    "views": ("splat", "mesh", "rig"),  # a job folder whose views/ already exist (render-views, external views)
 }
 
 

@@ -24,6 +24,7 @@ from torch import Tensor
 
 from ..errors import DependencyError
 
+_SH_C0 = 0.28209479177387814
 ALPHA_THRESHOLD = 1.0 / 255.0  # alphas below this are skipped (gsplat's ALPHA_THRESHOLD)
 ALPHA_MAX = 0.999  # per-Gaussian alpha clamp
 T_MIN = 1e-4  # a pixel is done before the Gaussian that would take its transmittance to <= T_MIN
@@ -130,15 +131,7 @@ def _rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, widt
     # means2d [C, N, 2] (pixel centres at +0.5), depths [C, N], conics [C, N, 3] (upper triangle of Σ2⁻¹)
     radii = _opacity_aware_radii(means2d, depths, conics, opacities, W, H, near_plane, far_plane)  # [C, N, 2]
 
-    if sh_degree is None:
-        feats = colors.expand(C, -1, -1)  # [C, N, D]
-    else:
-        campos = torch.linalg.inv(viewmats)[:, :3, 3]  # [C, 3]
-        dirs = means[None] - campos[:, None]  # [C, N, 3]
-        feats = _spherical_harmonics(sh_degree, dirs, colors.expand(C, -1, -1, -1))
-        feats = torch.clamp_min(feats + 0.5, 0.0)  # [C, N, 3]
-    D = feats.shape[-1]
-
+    D = colors.shape[-1]
     # Visible (camera, Gaussian) pairs, ordered by camera then depth: position = compositing rank.
     with torch.no_grad():
         cam_ids, gs_ids = (radii > 0).all(-1).nonzero(as_tuple=True)  # [V]
@@ -146,10 +139,20 @@ def _rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, widt
         order = order[torch.argsort(cam_ids[order], stable=True)]
         cam_ids, gs_ids = cam_ids[order], gs_ids[order]
     flat = cam_ids * N + gs_ids  # [V] index into [C*N]
+    if sh_degree is None:
+        fv_col = colors.index_select(0, gs_ids)  # [V, D]
+    elif sh_degree == 0:
+        fv_col = torch.clamp_min(colors[:, 0].index_select(0, gs_ids) * _SH_C0 + 0.5, 0.0)  # [V, 3]
+    else:
+        campos = torch.linalg.inv(viewmats)[:, :3, 3]  # [C, 3]
+        dirs = means.index_select(0, gs_ids) - campos.index_select(0, cam_ids)  # [V, 3]
+        k = (sh_degree + 1) ** 2
+        fv_col = _spherical_harmonics(sh_degree, dirs, colors[:, :k].index_select(0, gs_ids))
+        fv_col = torch.clamp_min(fv_col + 0.5, 0.0)  # [V, 3]
     # Per visible pair: mean x, y | conic a, b, c | opacity, and features D | depth
     geo = torch.cat([means2d.reshape(C * N, 2), conics.reshape(C * N, 3),
                      opacities[None].expand(C, N).reshape(C * N, 1)], 1).index_select(0, flat)  # [V, 6]
-    feat = torch.cat([feats.reshape(C * N, D), depths.reshape(C * N, 1)], 1).index_select(0, flat)  # [V, D+1]
+    feat = torch.cat([fv_col, depths.reshape(C * N).index_select(0, flat)[:, None]], 1)  # [V, D + 1]
     pair_v, pix = _pixel_pairs(geo.detach(), cam_ids, W, H)  # [M], [M] sorted by pixel then depth rank
 
     mx, my, ca, cb, cc, op = geo.index_select(0, pair_v).unbind(1)  # 6 x [M]

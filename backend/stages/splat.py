@@ -1,0 +1,133 @@
+"""Stage `splat`: the 96 views (`views/NNN.png` RGBA + `views/cameras.json`) → `splat/head.ply` + `splat/splat.json`.
+
+Fits 3D Gaussians with `backend/splat/optimize.py` (gsplat on CUDA, our PyTorch rasterizer on the CPU).
+Progress events carry a preview render of a held-out view (`splat/preview.png`) every `preview_every` steps.
+Cancel is checked between steps; the fit state goes to `splat/checkpoint.pt` (every `checkpoint_every` steps
+and on cancel) and a re-run with the same views and options continues from it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import StageError
+from ..fileio import write_image, write_json
+from ..job import stage
+
+SPLAT_FORMAT = 1
+
+
+@dataclass
+class SplatOptions:
+    steps: int = 3000
+    sh_degree: int = 3
+    size: int = 0  # fit at this image size in pixels (0: the views' own size)
+    init_points: int = 20_000
+    max_gaussians: int = 200_000
+    holdout_every: int = 8  # hold out every 8th view for the reported metrics (0: fit on all)
+    preview_every: int = 100
+    checkpoint_every: int = 200
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+
+
+@stage("splat", inputs=("views",), outputs=("splat/head.ply", "splat/splat.json"), options=SplatOptions)
+def run_splat(ctx) -> dict:
+    from ..splat.optimize import FitConfig, fit
+    from ..splat.ply import write_ply
+
+    opts: SplatOptions = ctx.options
+    ctx.progress(0.0, "Reading views")
+    views, viewmats, Ks, cams = load_views(ctx.path("views"), opts.size or None)
+    cfg = FitConfig.ours(opts.steps, sh_degree=opts.sh_degree, init_points=opts.init_points,
+                         max_gaussians=opts.max_gaussians, holdout_every=opts.holdout_every, seed=opts.seed,
+                         device=opts.device, preview_every=opts.preview_every,
+                         checkpoint_every=opts.checkpoint_every)
+    preview_path = ctx.path("splat/preview.png")
+
+    def on_progress(step, total, info, preview):
+        from PIL import Image
+
+        if preview is not None:
+            write_image(preview_path, Image.fromarray(preview))
+        ctx.progress(0.02 + 0.93 * step / total, f"step {step}/{total}: loss {info['loss']:.4f}, "
+                     f"{info['n_gaussians']} Gaussians", preview=preview_path if preview is not None else None,
+                     step=step, **info)
+
+    checkpoint = ctx.path("splat/checkpoint.pt")
+    result = fit(views, viewmats, Ks, cfg, on_progress=on_progress, check_cancel=ctx.check_cancel,
+                 checkpoint=checkpoint)
+    ctx.progress(0.97, "Writing splat/head.ply")
+    write_ply(ctx.path("splat/head.ply"), result.splat)
+    record = {"format": SPLAT_FORMAT, "count": int(result.metrics["n_gaussians"]), "sh_degree": opts.sh_degree,
+              "frame": "blender world: +Z up, metres, head faces -Y (DESIGN.md)",
+              "ply": {"opacity": "logit", "scale": "log", "rot": "wxyz", "f_rest": "channel-major"},
+              "image_size": int(views.shape[1]), "options": dataclasses.asdict(opts),
+              "config": dataclasses.asdict(cfg), "metrics": result.metrics}
+    write_json(ctx.path("splat/splat.json"), record)
+    checkpoint.unlink(missing_ok=True)
+    ctx.progress(1.0, f"{record['count']} Gaussians, held-out PSNR {result.metrics.get('test_psnr', float('nan')):.2f} dB",
+                 preview=preview_path if preview_path.exists() else None)
+    return result.metrics
+
+
+def load_views(views_dir, size: int | None = None):
+    """views/ → (views [V, S, S, 4] float32 straight RGBA, viewmats [V, 4, 4], Ks [V, 3, 3], cameras list).
+
+    Resizes to `size` (area filter) and scales the intrinsics to match. Raises StageError on missing or
+    inconsistent views.
+    """
+    import torch
+    from PIL import Image
+
+    from ..cameras import load_cameras_json
+    from ..splat.optimize import scaled_intrinsics
+
+    views_dir = Path(views_dir)
+    cam_path = views_dir / "cameras.json"
+    if not cam_path.is_file():
+        raise StageError(f"{cam_path} is missing: the splat stage needs the views' cameras.",
+                         code="splat.missing_cameras")
+    try:
+        cams = load_cameras_json(cam_path)
+    except (ValueError, KeyError, TypeError) as e:
+        raise StageError(f"{cam_path} is unreadable ({e}).", code="splat.bad_cameras") from e
+    if not cams:
+        raise StageError(f"{cam_path} lists no views.", code="splat.no_views")
+    images, scales = [], []
+    for cam in cams:
+        p = views_dir / cam.get("file", f"{cam['index']:03d}.png")
+        if not p.is_file():
+            raise StageError(f"View {p.name} listed in cameras.json is missing.", code="splat.missing_view")
+        try:
+            img = Image.open(p)
+            img.load()
+        except OSError as e:
+            raise StageError(f"View {p.name} is unreadable ({e}).", code="splat.bad_view") from e
+        if img.mode != "RGBA":
+            raise StageError(f"View {p.name} has no alpha channel (mode {img.mode}); the splat fit needs "
+                             "RGBA views with the head's mask in alpha.", code="splat.no_alpha")
+        if img.size != (int(cam["width"]), int(cam["height"])):
+            raise StageError(f"View {p.name} is {img.size[0]}×{img.size[1]} but cameras.json says "
+                             f"{cam['width']}×{cam['height']}.", code="splat.inconsistent_views")
+        if size and img.size != (size, size):
+            scales.append(size / img.size[0])
+            img = img.resize((size, round(img.size[1] * size / img.size[0])), Image.Resampling.BOX)
+        else:
+            scales.append(1.0)
+        images.append(np.asarray(img, dtype=np.float32) / 255.0)
+    if len({im.shape for im in images}) != 1:
+        raise StageError("The views do not all have the same size.", code="splat.inconsistent_views")
+    views = torch.from_numpy(np.stack(images))
+    # Premultiplied edges in 8-bit PNGs are straight here (PNG stores straight alpha); fully transparent
+    # pixels carry no colour.
+    views[..., :3] *= (views[..., 3:] > 0)
+    viewmats = torch.tensor(np.stack([c["w2c"] for c in cams]), dtype=torch.float32)
+    Ks = torch.tensor(np.stack([c["K"] for c in cams]), dtype=torch.float32)
+    Ks = torch.stack([scaled_intrinsics(K, s) for K, s in zip(Ks, scales)])
+    if not torch.isfinite(viewmats).all() or not torch.isfinite(Ks).all():
+        raise StageError(f"{cam_path} holds non-finite camera values.", code="splat.bad_cameras")
+    return views, viewmats, Ks, cams
