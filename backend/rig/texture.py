@@ -91,6 +91,10 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         facing = (Nn * view).sum(axis=1)
         inside = (pxy[:, 0] >= 0) & (pxy[:, 0] <= Wp - 1) & (pxy[:, 1] >= 0) & (pxy[:, 1] <= Hp - 1)
         ok = inside & vis & (facing > 0.15)
+        if exclude is not None:  # per texel too: a seen triangle may still reach into an excluded region
+            xi = np.clip(np.round(pxy[:, 0]).astype(int), 0, Wp - 1)
+            yi = np.clip(np.round(pxy[:, 1]).astype(int), 0, Hp - 1)
+            ok &= ~exclude[yi, xi]
         col = sample_bilinear(photo_f, pxy)
         return col, np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0)
 
