@@ -43,7 +43,23 @@ def default_ict_path() -> Path | None:
     for c in cands:
         if c.is_file():
             return c
-    return None
+    return _convert_downloaded()
+
+
+def _convert_downloaded() -> Path | None:
+    """Convert the registry's downloaded upstream files (models folder/ict_facekit) into the .npz, once."""
+    try:
+        from ..models.store import models_root
+    except ImportError:
+        return None
+    folder = models_root() / "ict_facekit"
+    if not (folder / "generic_neutral_mesh.obj").is_file():
+        return None
+    from .ict_convert import convert_ict
+
+    out = folder / ICT_FILENAME
+    convert_ict(folder, out)
+    return out
 
 
 @functools.lru_cache(maxsize=2)
