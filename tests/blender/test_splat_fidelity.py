@@ -3,7 +3,6 @@ backend rasterizer's render of the same PLY from the same rig camera. PSNR over 
 position, orientation, scale, colour and opacity conventions at once."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,24 +50,35 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
+    """One Blender process: Cycles (view-dependent colour) from two rig views, Cycles of the SH grid, and EEVEE
+    (the default dithered material, base colour) from the front."""
     from headforge.backend.splat.ply import write_ply
 
     tmp = tmp_path_factory.mktemp("fidelity")
     ply = tmp / "head.ply"
     write_ply(ply, head_splat(n=600, seed=3, sh_degree=3, sh_rest_std=0.08, dc_amplitude=0.3))
     write_ply(tmp / "grid.ply", sh_grid())
+    jobs = [{"ply": str(ply), "out": str(tmp / f"cycles_{v:03d}.png"), "engine": "CYCLES", "colour": "SH",
+             "samples": 8, "view": v} for v in VIEWS]
+    jobs.append({"ply": str(tmp / "grid.ply"), "out": str(tmp / "grid.png"), "engine": "CYCLES", "colour": "SH",
+                 "samples": 2, "view": VIEWS[0]})
+    jobs.append({"ply": str(ply), "out": str(tmp / f"eevee_{VIEWS[0]:03d}.png"), "engine": "BLENDER_EEVEE",
+                 "colour": "SH0", "samples": 16, "view": VIEWS[0]})
+    (tmp / "spec.json").write_text(json.dumps({"size": SIZE, "renders": jobs}))
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "blender")}
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("render_splat.py")), str(ply), str(tmp),
-                           str(SIZE), "SH", "CYCLES", *map(str, VIEWS)], capture_output=True, text=True, env=env,
-                          timeout=900)
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("render_splat.py")), str(tmp / "spec.json")],
+                          capture_output=True, text=True, env=env, timeout=900)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("FACTS ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (tmp / "grid").mkdir()
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("render_splat.py")), str(tmp / "grid.ply"),
-                           str(tmp / "grid"), str(SIZE), "SH", "CYCLES", str(VIEWS[0])], capture_output=True,
-                          text=True, env=env, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return tmp, ply, json.loads(lines[-1][6:])
+    return tmp, ply, {Path(r["out"]).stem: r for r in json.loads(lines[-1][6:])["renders"]}
+
+
+def _read16(path: Path) -> np.ndarray:
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert img is not None, f"{path} was not rendered"
+    return img[..., ::-1].astype(np.float64) / 65535.0
 
 
 def sh_grid() -> dict:
@@ -85,12 +95,10 @@ def sh_grid() -> dict:
 
 def test_every_sh_basis_function_matches(renders):
     """Each of the 15 higher SH basis functions, alone, gives the rasterizer's colour at its Gaussian's centre."""
-    import cv2
-
     from headforge.backend import cameras as rig
 
     tmp, _, _ = renders
-    blender = cv2.imread(str(tmp / "grid" / f"blender_{VIEWS[0]:03d}.png"), cv2.IMREAD_UNCHANGED)[..., ::-1] / 65535.0
+    blender = _read16(tmp / "grid.png")
     ref, _ = _rasterize(tmp / "grid.ply", VIEWS[0], sh_degree=3)
     cam = {c["index"]: c for c in rig.rig_cameras(SIZE)}[VIEWS[0]]
     uv, _ = rig.project(sh_grid()["means"], cam)
@@ -102,21 +110,21 @@ def test_every_sh_basis_function_matches(renders):
     assert err.max() < 0.01
 
 
-@pytest.mark.parametrize("view", VIEWS)
-def test_blender_render_matches_rasterizer(renders, view, artifacts):
-    import cv2
+@pytest.mark.parametrize("engine, view, sh_degree", [("cycles", VIEWS[0], 3), ("cycles", VIEWS[1], 3),
+                                                      ("eevee", VIEWS[0], 0)])
+def test_blender_render_matches_rasterizer(renders, engine, view, sh_degree, artifacts):
     from PIL import Image
 
     tmp, ply, facts = renders
-    bgr = cv2.imread(str(tmp / f"blender_{view:03d}.png"), cv2.IMREAD_UNCHANGED)
-    blender = bgr[..., ::-1].astype(np.float64) / 65535.0
-    ref, (x0, x1, y0, y1) = _rasterize(ply, view, sh_degree=3)
+    name = f"{engine}_{view:03d}"
+    blender = _read16(tmp / f"{name}.png")
+    ref, (x0, x1, y0, y1) = _rasterize(ply, view, sh_degree=sh_degree)
     assert x1 - x0 > 30 and y1 - y0 > 30  # the head fills a real part of the frame
     psnr = _psnr(blender[y0:y1, x0:x1], ref[y0:y1, x0:x1])
     coverage = float((ref[y0:y1, x0:x1].max(-1) > 0.05).mean())
-    shutil.copy(tmp / f"blender_{view:03d}.png", artifacts / f"splat_fidelity_{view:03d}_blender.png")
-    Image.fromarray((ref * 255 + 0.5).astype(np.uint8)).save(artifacts / f"splat_fidelity_{view:03d}_rasterizer.png")
-    print(f"view {view}: PSNR {psnr:.2f} dB over box x[{x0},{x1}) y[{y0},{y1}), coverage {coverage:.2f}, "
-          f"import {facts['import_s']} s, render {facts[f'render_{view}_s']} s")
+    Image.fromarray((blender * 255 + 0.5).astype(np.uint8)).save(artifacts / f"splat_fidelity_{name}_blender.png")
+    Image.fromarray((ref * 255 + 0.5).astype(np.uint8)).save(artifacts / f"splat_fidelity_{name}_rasterizer.png")
+    print(f"{engine} view {view}: PSNR {psnr:.2f} dB over box x[{x0},{x1}) y[{y0},{y1}), coverage {coverage:.2f}, "
+          f"import {facts[name]['import_s']} s, render {facts[name]['render_s']} s")
     assert coverage > 0.4
     assert psnr >= PSNR_MIN, psnr
