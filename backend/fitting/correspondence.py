@@ -35,7 +35,11 @@ def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 5
     hits = np.zeros(n_points, np.int64)
     for a in ids:
         verts = model.vertices(identity=a)
-        centre = verts[model.landmarks_68].mean(axis=0)
+        if model.landmarks_68 is not None:
+            centre = verts[model.landmarks_68].mean(axis=0)
+        else:  # the front half's middle: the face sits around there
+            front = verts[verts[:, 1] < np.median(verts[:, 1])]
+            centre = np.array([0.0, 0.0, 0.5 * (front[:, 2].min() + front[:, 2].max())])
         verts_c = verts - centre
         for el, az in views:
             w2c = np.linalg.inv(cameras.orbit_c2w_opencv(el, az, radius=1.2))
@@ -63,11 +67,36 @@ def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 5
     return {"tri": tri.astype(np.int64), "bary": bary.astype(np.float64), "hits": hits}
 
 
+_COMPUTED: dict = {}
+
+
 def load_mediapipe_correspondence(model) -> tuple[np.ndarray, np.ndarray]:
-    """(tri (478,), bary (478, 3)) for ICT-FaceKit Light, from the stored file."""
+    """(tri (478,), bary (478, 3)): for ICT-FaceKit Light from the stored file; for another model (FLAME)
+    computed on first use and cached beside its file (`<file>.mediapipe478.npz`)."""
     from ..errors import ModelMissingError
 
-    if model.name != "ict-facekit-light" or not ICT_MP_FILE.is_file():
+    if model.name != "ict-facekit-light":
+        src = model.info.get("file")
+        key = (model.name, src, model.n_vertices)
+        if key not in _COMPUTED:
+            cache = Path(str(src) + ".mediapipe478.npz") if src else None
+            if cache is not None and cache.is_file():
+                z = np.load(cache)
+                _COMPUTED[key] = (z["tri"].astype(np.int64), z["bary"].astype(np.float64))
+            else:
+                try:
+                    c = compute_mediapipe_correspondence(model, n_identities=2, log=lambda *a: None)
+                except RuntimeError as e:
+                    raise ModelMissingError(f"MediaPipe does not find a face on renders of {model.name}: {e}.",
+                                            code="model.no_correspondence") from e
+                _COMPUTED[key] = (c["tri"], c["bary"])
+                if cache is not None:
+                    try:
+                        np.savez_compressed(cache, tri=c["tri"], bary=c["bary"].astype(np.float32))
+                    except OSError:
+                        pass  # a read-only folder: recomputed next time
+        return _COMPUTED[key]
+    if not ICT_MP_FILE.is_file():
         raise ModelMissingError(f"No MediaPipe correspondence for head model {model.name!r}.",
                                 code="model.no_correspondence",
                                 hint="Use the 68-point landmarks, or compute one with "

@@ -61,6 +61,7 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     import cv2
 
     pts = np.ascontiguousarray(np.asarray(points_2d, np.float64)[:, :2])
+    n_identity = min(n_identity, model.n_identity)
     N = len(pts)
     if N < 6 or not np.isfinite(pts).all():
         raise FaceError("Too few usable face landmarks to fit the head model.", code="rig.no_landmarks")

@@ -93,18 +93,18 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
         mats[name] = len(gl.materials)
         gl.materials.append(g.Material(name=name, **kw))
 
-    if texture_png is not None:
+    used = {p.material for p in rig.primitives}
+    if "skin" in used and texture_png is not None:
         gl.images.append(g.Image(bufferView=binbuf.view(np.frombuffer(texture_png, np.uint8)), mimeType="image/png",
                                  name="skin"))
         gl.samplers.append(g.Sampler(magFilter=9729, minFilter=9987, wrapS=33071, wrapT=33071))
         gl.textures.append(g.Texture(sampler=0, source=0))
         material("skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
             baseColorTexture=g.TextureInfo(index=0), metallicFactor=0.0, roughnessFactor=0.7))
-    else:
+    elif "skin" in used:
         material("skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
             baseColorFactor=[0.8, 0.62, 0.52, 1.0], metallicFactor=0.0, roughnessFactor=0.7))
-    used = {p.material for p in rig.primitives}
-    for name, rough in (("eye", 0.15), ("mouth", 0.6), ("gums", 0.4), ("teeth", 0.3), ("lashes", 0.8)):
+    for name, rough in (("skin_flat", 0.7), ("eye", 0.15), ("mouth", 0.6), ("gums", 0.4), ("teeth", 0.3), ("lashes", 0.8)):
         if name in used:
             material(name, pbrMetallicRoughness=g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=rough))
 

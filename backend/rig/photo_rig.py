@@ -50,6 +50,9 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
         w[list(MP_FACE_OVAL)] = 0.3
         holes = [pts[list(MP_INNER_LIPS)], pts[list(MP_EYE_R)], pts[list(MP_EYE_L)]]
         return Landmarks("mediapipe478", pts, tri, bary, w, MP_EYES, holes, pts[list(MP_IRIS)])
+    if l68 is not None and model.landmarks_68 is None and model.name != "ict-facekit-light":
+        raise FaceError(f"{model.name} has no 68-point landmark definition; it needs MediaPipe's 478 points "
+                        "from the face stage.", code="rig.no_landmarks")
     if l68 is not None:
         pts = np.asarray(l68, np.float64)[:, :2]
         if pts.shape != (68, 2):
@@ -104,6 +107,20 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
     fit: PhotoFit = fit_photo(model, lm.points, lm.tri, lm.bary, (W, H), weights=lm.weights,
                               eye_pairs=lm.eye_pairs, n_identity=n_identity)
     t_fit = time.time()
+    if model.uv is None:  # FLAME: no UVs in its file; a flat skin colour from the photo, ARKit keys transferred
+        from .flame_rig import build_flame_rig
+
+        progress(0.5, "Building the rig (ARKit keys carried over from ICT-FaceKit)")
+        import cv2
+
+        hull = np.zeros((H, W), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lm.points).astype(np.int32)), 1)
+        hull &= ~hole_mask((H, W), lm.holes)
+        skin_rgb = tuple(np.median(photo[hull.astype(bool)][:, :3], axis=0) / 255.0) if hull.any() else (0.8, 0.62, 0.52)
+        rig = build_flame_rig(model, fit.identity, skin_rgb=skin_rgb)
+        info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "rig": time.time() - t_fit},
+                "texture": None, "reprojection_error_iod": fit.error_iod, **fit.stats}
+        return rig, None, fit, lm, info
     progress(0.4, "Projecting the photo onto the skin")
     shaped = model.vertices(fit.identity, fit.expression)
     exclude = hole_mask((H, W), lm.holes)

@@ -65,7 +65,8 @@ def run_rig(ctx) -> dict:
     if ctx.mode == "full" and not any(present.values()):
         ctx.note("No splat or mesh was found: the rig was fitted to the photo alone.")
     ctx.progress(0.88, "Writing rig/head_rigged.glb")
-    arkit_expr = ict_weights_to_arkit(fit.expression, model.expression_names)
+    # the portrait's expression, removed from the Basis: as ARKit weights for ICT, as PCA coefficients for FLAME
+    arkit_expr = ict_weights_to_arkit(fit.expression, model.expression_names) if model.uv is not None else None
     record = {
         "format": RIG_FORMAT,
         "head_model": {"name": model.name, "licence": model.info.get("licence"), "identity_modes": len(fit.identity)},
@@ -75,17 +76,19 @@ def run_rig(ctx) -> dict:
                   for j, (n, p) in enumerate(zip(BONES, BONE_PARENTS))],
         "jaw": {"axis": rig.jaw_axis.tolist(), "open_angle_deg": float(np.degrees(rig.jaw_open_angle))},
         "fit": {"landmarks": lm.kind, "identity": fit.identity.tolist(),
-                "portrait_expression_arkit": arkit_expr, "camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
+                "portrait_expression_arkit": arkit_expr, "portrait_expression": fit.expression.tolist(),
+                "camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
                 "reprojection_error_iod": info["reprojection_error_iod"],
                 "inter_ocular_px": fit.inter_ocular_px},
         "neutralised": True,
         "inputs_used": {"photo": True, **present},
         "texture": info["texture"],
     }
-    gl = rig_to_gltf(rig, png_bytes(atlas), extras={"headforge": {"rig_format": RIG_FORMAT,
-                                                                  "head_model": model.name}})
+    gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
+                     extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}})
     write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
-    write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
+    if atlas is not None:
+        write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
     write_json(ctx.path("rig/rig.json"), record)
     ctx.progress(1.0, f"Rigged head: {len(rig.key_names)} shape keys, {len(BONES)} bones")
     return {"reprojection_error_iod": round(info["reprojection_error_iod"], 4), "landmarks": lm.kind,
@@ -100,6 +103,11 @@ def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: fl
     from ..rig.gltf import png_bytes, rig_to_gltf
     from ..rig.mesh_rig import load_textured_glb, rig_from_mesh
 
+    if model.uv is None:
+        from ..errors import JobError
+
+        raise JobError("Fitting FLAME to a reconstructed mesh is not supported yet; use head_model 'ict' in full "
+                       "mode (FLAME works in instant mode).", code="rig.flame_full_unsupported")
     mesh = load_textured_glb(ctx.path("mesh/head.glb"))
     rig, atlas, fit, hair, info = rig_from_mesh(model, mesh, texture_size=opts.texture_size,
                                                 n_identity=max(opts.identity_modes, 100),

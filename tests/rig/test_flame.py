@@ -142,3 +142,78 @@ def test_wrong_version_and_tampered_files_are_refused(tmp_path):
     with pytest.raises(ModelMissingError) as e:
         load_flame(tmp_path / "absent.pkl")
     assert e.value.code == "model.flame_missing"
+
+
+def write_flame_from_ict(path, ict, n_shape=10):
+    """A FLAME-format pickle whose head is ICT-FaceKit's (face, head, eyes): a face MediaPipe can find, with
+    FLAME's five joints and skinning; expression space = ICT's 53 shapes padded to 100."""
+    from headforge.backend.headmodel.frames import YUP_TO_WORLD
+    from headforge.backend.rig.build import build_rig
+
+    keep = np.concatenate([ict.groups[g] for g in ("face", "head_and_neck", "eye_socket_left", "eye_socket_right",
+                                                   "eyeball_left", "eyeball_right")])
+    keep = np.unique(keep)
+    remap = -np.ones(ict.n_vertices, np.int64)
+    remap[keep] = np.arange(len(keep))
+    faces = remap[ict.faces]
+    faces = faces[(faces >= 0).all(axis=1)]
+    to_flame = lambda a: np.asarray(a, np.float64) @ YUP_TO_WORLD  # world → +Y up (metres)  # noqa: E731
+    v = to_flame(ict.neutral[keep])
+    V = len(v)
+    shapedirs = np.zeros((V, 3, n_shape + 100))
+    for k in range(n_shape):
+        shapedirs[:, :, k] = to_flame(ict.identity_basis[k][keep])
+    for k in range(ict.n_expression):
+        shapedirs[:, :, n_shape + k] = to_flame(ict.expression_basis[k][keep])
+    rig = build_rig(ict, np.zeros(1))
+    W = rig.weights[keep]  # root, neck, head, jaw, eye_L, eye_R
+    weights = np.stack([W[:, 0] + W[:, 1], W[:, 2], W[:, 3], W[:, 4], W[:, 5]], axis=1)
+    Jreg = np.zeros((5, V))
+    world_v = ict.neutral[keep].astype(np.float64)
+    for j, target in enumerate([rig.joints[1], rig.joints[2], rig.joints[3], rig.joints[4], rig.joints[5]]):
+        near = np.argsort(np.linalg.norm(world_v - target, axis=1))[:1]
+        Jreg[j, near] = 1.0
+    data = {"v_template": v, "f": faces.astype(np.uint32), "shapedirs": _Ch(shapedirs),
+            "posedirs": np.zeros((V, 3, 36)), "J_regressor": sp.csc_matrix(Jreg), "weights": weights,
+            "kintree_table": np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], np.int64)}
+    fake = types.ModuleType("chumpy.ch")
+    fake.Ch = _Ch
+    _Ch.__module__, _Ch.__qualname__ = "chumpy.ch", "Ch"
+    sys.modules["chumpy"], sys.modules["chumpy.ch"] = types.ModuleType("chumpy"), fake
+    try:
+        with open(path, "wb") as fh:
+            pickle.dump(data, fh, protocol=2)
+    finally:
+        del sys.modules["chumpy.ch"], sys.modules["chumpy"]
+
+
+def test_flame_rig_from_a_photo(tmp_path, ict, astronaut_path, gltf_validator):
+    """FLAME in instant mode: MediaPipe correspondence computed on renders of the FLAME file, photo fit, ARKit
+    keys carried over from ICT, FLAME's joints and weights, a valid glb."""
+    from PIL import Image
+
+    from headforge.backend.fitting.landmarks import mediapipe_478
+    from headforge.backend.headmodel import ARKIT_52
+    from headforge.backend.rig.gltf import write_rig_glb
+    from headforge.backend.rig.photo_rig import rig_from_photo
+
+    p = tmp_path / "flame_from_ict.pkl"
+    write_flame_from_ict(p, ict)
+    m = load_flame(p)
+    photo = np.asarray(Image.open(astronaut_path).convert("RGB"))
+    analysis = {"image_size": [512, 512], "face": {"landmarks_478": mediapipe_478(photo).tolist(),
+                                                    "landmarks_68": None}}
+    rig, atlas, fit, lm, info = rig_from_photo(m, photo, analysis)
+    assert atlas is None and (tmp_path / "flame_from_ict.pkl.mediapipe478.npz").is_file()
+    print(f"FLAME-format head on the astronaut: landmark error {100 * fit.error_iod:.2f}% IOD, "
+          f"ARKit transfer mean distance {1000 * rig.extras['transfer']['mean_distance_m']:.2f} mm")
+    assert fit.error_iod < 0.05
+    assert tuple(rig.key_names) == ARKIT_52
+    jo = rig.deltas[ARKIT_52.index("jawOpen")]
+    assert -jo[:, 2].min() > 0.01  # the transferred jawOpen lowers the chin by more than 1 cm
+    bl = np.linalg.norm(rig.deltas[ARKIT_52.index("eyeBlinkLeft")], axis=1)
+    assert bl[rig.basis[:, 0] > 0.01].max() > 0.004 and bl[rig.basis[:, 0] < -0.01].max() < 0.001
+    out = tmp_path / "flame_rig.glb"
+    write_rig_glb(out, rig, None)
+    report = gltf_validator(out)
+    assert report["errors"] == 0, report["messages"]
