@@ -86,6 +86,7 @@ class FitResult:
     splat: dict  # the ply.py splat dict (numpy)
     metrics: dict  # held-out (and training) image metrics, counts, timings
     history: list = field(default_factory=list)  # (step, loss, n_gaussians, seconds)
+    curve: list = field(default_factory=list)  # (step, seconds, held-out PSNR) every `eval_every` steps
 
 
 ProgressFn = Callable[[int, int, dict, "np.ndarray | None"], None]  # step, total, info, preview [H, W, 3] uint8
@@ -149,6 +150,7 @@ def fit(views: Tensor, viewmats: Tensor, Ks: Tensor, config: FitConfig, *, on_pr
         init_metrics = {}
     t0 = time.time() - elapsed
     done = start  # steps completed
+    curve = []  # (step, seconds, held-out PSNR) every eval_every steps
     try:
         for step in range(start, cfg.steps):
             if check_cancel is not None:
@@ -180,6 +182,11 @@ def fit(views: Tensor, viewmats: Tensor, Ks: Tensor, config: FitConfig, *, on_pr
             done = step + 1
             if checkpoint is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
                 _save_checkpoint(checkpoint, cfg, params, optimizers, strat_state, done, history, time.time() - t0)
+            if cfg.eval_every and test and done % cfg.eval_every == 0:  # not counted in the fit's time
+                t_eval = time.time()
+                curve.append((done, round(t_eval - t0, 3),
+                              evaluate(params, views, viewmats, Ks, test, cfg.sh_degree)["psnr"]))
+                t0 += time.time() - t_eval
             if on_progress is not None and (done % cfg.preview_every == 0 or done == cfg.steps):
                 prev = _preview(params, viewmats, Ks, preview_view, W, H, cfg.sh_degree)
                 on_progress(done, cfg.steps, {"loss": float(loss.detach()), "n_gaussians": len(params["means"]),
@@ -195,7 +202,7 @@ def fit(views: Tensor, viewmats: Tensor, Ks: Tensor, config: FitConfig, *, on_pr
     metrics.update(evaluate(params, views, viewmats, Ks, test, cfg.sh_degree, prefix="test_"))
     metrics.update(evaluate(params, views, viewmats, Ks, train[:: max(len(train) // 8, 1)], cfg.sh_degree,
                             prefix="train_"))
-    return FitResult(splat_from_params(params), metrics, history)
+    return FitResult(splat_from_params(params), metrics, history, curve)
 
 
 def _render(params, viewmats, Ks, W, H, sh_degree, bg):

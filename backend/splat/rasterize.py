@@ -196,27 +196,28 @@ def _pixel_pairs(attrs: Tensor, cam_ids: Tensor, W: int, H: int) -> tuple[Tensor
     into V) and pix [M] (int32 flat pixel index over cameras), sorted by pixel, then by depth rank.
     """
     V, device = attrs.shape[0], attrs.device
-    m2, conic, op = attrs[:, 0:2], attrs[:, 2:5], attrs[:, 5]
-    det_inv = (conic[:, 0] * conic[:, 2] - conic[:, 1] ** 2).clamp_min(1e-30)
-    var = torch.stack([conic[:, 2], conic[:, 0]], 1) / det_inv[:, None]  # [V, 2] diagonal of Σ2
-    extend = torch.sqrt(2.0 * torch.log((op / ALPHA_THRESHOLD).clamp_min(1.0))).clamp_max(EXTEND_MAX)
-    r = torch.ceil(extend[:, None] * torch.sqrt(var))  # [V, 2]
-    lo = torch.ceil(m2 - r - 0.5).clamp_min(0).long()  # pixel x covers centre x + 0.5
-    hi = torch.minimum(torch.floor(m2 + r - 0.5).long(), torch.tensor([W - 1, H - 1], device=device))
-    ext = (hi - lo + 1).clamp_min(0)  # [V, 2]
-    counts = ext[:, 0] * ext[:, 1]  # [V]
-    pair_v = torch.repeat_interleave(torch.arange(V, device=device), counts)  # [M0], by depth rank
-    local = torch.arange(pair_v.numel(), device=device) - (torch.cumsum(counts, 0) - counts)[pair_v]
-    ew = ext[:, 0].index_select(0, pair_v)
-    px = lo[:, 0].index_select(0, pair_v) + local % ew
-    py = lo[:, 1].index_select(0, pair_v) + local // ew
-    # Drop pairs outside the alpha >= 1/255 ellipse before the sort (about a quarter of the boxes).
-    dx = px.to(attrs.dtype) + 0.5 - m2[:, 0].index_select(0, pair_v)
-    dy = py.to(attrs.dtype) + 0.5 - m2[:, 1].index_select(0, pair_v)
-    c = conic.index_select(0, pair_v)
-    sigma = 0.5 * (c[:, 0] * dx * dx + c[:, 2] * dy * dy) + c[:, 1] * dx * dy
-    hit = (sigma >= 0) & (op.index_select(0, pair_v) * torch.exp(-sigma) >= ALPHA_THRESHOLD)
-    pair_v, px, py = pair_v[hit], px[hit], py[hit]
+    m2, (ca, cb, cc), op = attrs[:, 0:2].double(), attrs[:, 2:5].double().unbind(1), attrs[:, 5].double()
+    # alpha >= 1/255  <=>  σ = ½a·dx² + b·dx·dy + ½c·dy² <= L = ln(255·o): an ellipse, scanned row by row.
+    L = torch.log((op / ALPHA_THRESHOLD).clamp_min(1.0))  # [V]
+    det = (ca * cc - cb * cb).clamp_min(1e-30)
+    half_y = torch.sqrt(2.0 * L * ca / det)  # the ellipse's half height (a / det = Σ2_yy)
+    y_lo = torch.ceil(m2[:, 1] - half_y - 0.5).clamp_min(0).long()  # pixel y covers centre y + 0.5
+    y_hi = torch.minimum(torch.floor(m2[:, 1] + half_y - 0.5).long(), torch.tensor(H - 1, device=device))
+    n_rows = (y_hi - y_lo + 1).clamp_min(0)  # [V]
+    row_v = torch.repeat_interleave(torch.arange(V, device=device), n_rows)  # [R]
+    py = y_lo[row_v] + torch.arange(row_v.numel(), device=device) - (torch.cumsum(n_rows, 0) - n_rows)[row_v]
+    dy = py.double() + 0.5 - m2[row_v, 1]
+    a_r, b_r = ca[row_v], cb[row_v]
+    disc = (b_r * dy) ** 2 - a_r * (cc[row_v] * dy * dy - 2.0 * L[row_v])  # of ½a·dx² + b·dy·dx + (½c·dy² − L)
+    root = torch.sqrt(disc.clamp_min(0.0))
+    x_mid = m2[row_v, 0] - b_r * dy / a_r
+    slack = 1e-4  # a hair wider than exact: the compositor's own alpha test rejects the extra pixels
+    x_lo = torch.ceil(x_mid - root / a_r - 0.5 - slack).clamp_min(0).long()
+    x_hi = torch.minimum(torch.floor(x_mid + root / a_r - 0.5 + slack).long(), torch.tensor(W - 1, device=device))
+    n_px = torch.where(disc >= 0, (x_hi - x_lo + 1).clamp_min(0), torch.zeros_like(x_hi))  # [R]
+    pair_r = torch.repeat_interleave(torch.arange(row_v.numel(), device=device), n_px)  # [M]
+    px = x_lo[pair_r] + torch.arange(pair_r.numel(), device=device) - (torch.cumsum(n_px, 0) - n_px)[pair_r]
+    pair_v, py = row_v[pair_r], py[pair_r]
     pix = ((cam_ids.index_select(0, pair_v) * H + py) * W + px)
     if _fits_int32(pix):
         pix = pix.int()
