@@ -16,8 +16,9 @@ def rasterize(xy: np.ndarray, depth: np.ndarray, faces: np.ndarray, height: int,
     """xy (N, 2) pixel coordinates, depth (N,), faces (F, 3) → (tri_id (H, W) int64, −1 where empty;
     bary (H, W, 3) float32; zbuf (H, W) float32, inf where empty).
 
-    With `cull_backfaces`, triangles wound clockwise on screen (x right, y down: a front face seen by a
-    camera with OpenCV axes has positive signed area in this convention... see `_signed_area`) are dropped.
+    With `cull_backfaces`, back faces are dropped: a triangle wound counter-clockwise seen from outside (the
+    convention of ICT, FLAME and glTF) has a negative signed area in pixel coordinates (y down) when it faces
+    the camera.
     """
     xy = np.asarray(xy, np.float64)
     depth = np.asarray(depth, np.float64)

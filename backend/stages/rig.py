@@ -1,7 +1,9 @@
 """Stage `rig`: fit a head model (ICT-FaceKit Light by default, FLAME from a user's file) to the portrait,
 neutralise its expression, texture it, and write the rigged head: rig/head_rigged.glb + rig/rig.json.
 
-Mode "instant" needs only input/ and face/ (a FaceBuilder-style head from one photo on the CPU in seconds).
+Mode "instant" needs only input/ and face/ (a FaceBuilder-style head from one photo on the CPU in seconds);
+with head_model "flame" the user's FLAME file is fitted instead and carries ARKit keys transferred from ICT
+(flat skin colour: FLAME's pickle has no UVs).
 Mode "full" with mesh/head.glb fits the model to the reconstructed surface (3D landmarks from renders of it +
 its points), refines the face toward it, transfers its texture and keeps hair as a separate mesh; without a
 mesh it falls back to the photo fit and notes so.

@@ -4,7 +4,6 @@ mesh/head.glb (real size, world frame), and must come back as a fitted, refined,
 import json
 
 import numpy as np
-import pytest
 
 
 def _lps_world(shared):
