@@ -64,7 +64,9 @@ def visible_colours(points: Tensor, images: Tensor, viewmats: Tensor, Ks: Tensor
         zbuf = torch.full((H * W,), float("inf")).scatter_reduce(0, pix, z[ok], reduce="amin")
         seen = torch.zeros_like(ok)
         seen[ok] = z[ok] <= zbuf[pix] + depth_tol
-        total[seen] += images[v].reshape(-1, 3)[(w * W + u)[seen]].float()
+        colour = images[v].reshape(-1, 3)[(w * W + u).clamp(0, H * W - 1)].float()  # [P, 3]
+        seen &= torch.isfinite(colour).all(-1)
+        total[seen] += colour[seen]
         count[seen] += 1
     out = torch.full_like(total, 0.5)
     hit = count > 0

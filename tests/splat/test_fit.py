@@ -136,3 +136,34 @@ def test_bad_views_raise_typed_errors(tmp_path):
     with pytest.raises(StageError) as e:
         run_job(rgb, options=_opts(), mode="views", until="splat")
     assert e.value.code == "splat.no_alpha"
+
+
+def test_load_views_resize_keeps_projection_consistent(tmp_path):
+    from headforge.backend.stages.splat import load_views
+
+    cams = _write_views(tmp_path / "views", [0, 20])
+    views, viewmats, Ks, _ = load_views(tmp_path / "views", 16)
+    assert views.shape == (2, 16, 16, 4)
+    point = np.array([[0.02, -0.01, 0.03]])
+    for cam, K in zip(cams, Ks):
+        uv, _ = cameras.project(point, cam)
+        uv_small, _ = cameras.project(point, {**cam, "K": K.double().numpy()})
+        np.testing.assert_allclose(uv_small, (uv + 0.5) * 0.5 - 0.5, atol=1e-5)  # pixel centres at integers
+
+
+def test_nan_loss_stops_with_typed_error_and_keeps_checkpoint(tmp_path):
+    from headforge.backend.splat.optimize import FitConfig, fit
+
+    torch.set_num_threads(1)
+    _write_views(tmp_path / "views", VIEWS[:12])
+    from headforge.backend.stages.splat import load_views
+
+    views, viewmats, Ks, _ = load_views(tmp_path / "views")
+    views[5, 10:12, 10:12, :3] = float("nan")  # a corrupt training view
+    cfg = FitConfig.ours(60, init_points=300, holdout_every=0, checkpoint_every=1, device="cpu", sh_degree=0)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(StageError) as e:
+        fit(views, viewmats, Ks, cfg, checkpoint=ckpt)
+    assert e.value.code == "splat.nan_loss"
+    blob = torch.load(ckpt, weights_only=True)
+    assert 0 < blob["step"] < 60 and all(torch.isfinite(v).all() for v in blob["params"].values())
