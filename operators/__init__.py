@@ -1,10 +1,10 @@
 """bpy operators, one module per user action."""
 import bpy
 
-from . import export, generate, import_head, import_splat
+from . import export, generate, import_head, import_splat, install
 
 _register, _unregister = bpy.utils.register_classes_factory(
-    generate.CLASSES + import_splat.CLASSES + import_head.CLASSES + export.CLASSES)
+    generate.CLASSES + install.CLASSES + import_splat.CLASSES + import_head.CLASSES + export.CLASSES)
 _IMPORT_MENUS = (import_splat.menu_import, import_head.menu_import)
 _EXPORT_MENUS = (import_splat.menu_export, export.menu_export)
 

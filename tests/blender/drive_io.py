@@ -68,6 +68,12 @@ out_ply = work / "roundtrip.ply"
 facts["export_splat"] = call(bpy.ops.headforge.export_splat, filepath=str(out_ply))
 facts["roundtrip_identical"] = out_ply.read_bytes() == ply.read_bytes()
 
+res = call(bpy.ops.headforge.import_splat, filepath=str(ply), colour="SH", render_method="BLENDED")
+hq = bpy.context.active_object
+facts["import_splat_hq"] = {"result": res, "material": hq.material_slots[0].material.name,
+                            "render_method": hq.material_slots[0].material.surface_render_method,
+                            "nodes": len(hq.material_slots[0].material.node_tree.nodes)}
+
 # 2. Bad PLYs: a typed error each, nothing created.
 good = ply.read_bytes()
 end = good.index(b"end_header\n") + len(b"end_header\n")

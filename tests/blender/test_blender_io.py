@@ -55,6 +55,13 @@ def test_splat_import_keeps_standard_names_and_builds_drawing(run):
     print(f"splat operator import (1000 splats, SH3 file): {f['import_splat_s']} s")
 
 
+def test_high_quality_option_blends_with_view_dependent_colour(run):
+    hq = run[1]["import_splat_hq"]
+    assert hq["result"] == [["FINISHED"], ""]
+    assert hq["material"].startswith("HeadForge Splat SH3") and hq["render_method"] == "BLENDED"
+    assert hq["nodes"] > 150  # the degree-3 SH evaluation is built in
+
+
 def test_viewport_draws_a_subsample(run):
     # max_preview_splats=100 of 1000: each point kept with p = 0.1 (binomial: 100 ± 9.5).
     assert 60 <= run[1]["viewport_instances"] <= 140, run[1]["viewport_instances"]
