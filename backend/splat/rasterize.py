@@ -163,21 +163,11 @@ def _rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, widt
     alpha = torch.clamp_max(op * torch.exp(-sigma), ALPHA_MAX)
     alpha = torch.where((sigma >= 0) & (alpha >= ALPHA_THRESHOLD), alpha, torch.zeros_like(alpha))
 
-    # Front-to-back transmittance per pixel: segment-wise exclusive cumulative sum of log(1 − alpha).
+    # Front-to-back compositing per pixel (pairs sorted by pixel, then depth), with a hand-written backward.
     with torch.no_grad():
         seg_pix, seg_len = torch.unique_consecutive(pix, return_counts=True)  # [P], [P]
-        seg_first = torch.cumsum(seg_len, 0) - seg_len
-    log1m = torch.log1p(-alpha.double())  # [M]
-    cs = torch.cumsum(log1m, 0)
-    base = (cs[seg_first] - log1m[seg_first]).repeat_interleave(seg_len)  # sum before the pixel's first pair
-    log_t_incl = cs - base
-    keep = log_t_incl.detach() > math.log(T_MIN)
-    trans = torch.exp(log_t_incl - log1m).to(dtype)  # transmittance before this Gaussian
-    weight = torch.where(keep, alpha * trans, torch.zeros_like(alpha))  # [M]
-
     pix = pix.long()
-    out = torch.zeros(C * H * W, D + 2, dtype=dtype, device=device)
-    out = out.index_add(0, pix, torch.cat([weight[:, None] * fv, weight[:, None]], 1))
+    out = _Composite.apply(alpha, fv, pix, seg_len, C * H * W)  # [C*H*W, D + 2]: Σw·f, Σw
     out = out.reshape(C, H, W, D + 2)
     rgb, acc_depth, alpha_img = out[..., :D], out[..., D:D + 1], out[..., D + 1:]
     if backgrounds is not None:
@@ -186,6 +176,45 @@ def _rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, widt
     info = {"means2d": means2d, "radii": radii, "depths": depths, "width": W, "height": H, "n_cameras": C,
             "gaussian_ids": None, "n_pairs": int(pix.numel()), "n_pixels_hit": int(seg_pix.numel())}
     return rgb, alpha_img, depth, info
+
+
+class _Composite(torch.autograd.Function):
+    """Σ_i w_i·[f_i, 1] per pixel with w_i = α_i·Π_{j<i}(1 − α_j), cut before transmittance reaches T_MIN.
+
+    alpha [M], feats [M, F] for pairs sorted by pixel then depth; pix [M] (int64), seg_len [P] pairs per hit
+    pixel. Backward: ∂/∂f_i = w_i·g, ∂/∂α_i = T_i·(g·f_i + g_a) − (Σ_{k>i} w_k·(g·f_k + g_a)) / (1 − α_i).
+    """
+
+    @staticmethod
+    def forward(ctx, alpha, feats, pix, seg_len, n_pixels):
+        log1m = torch.log1p(-alpha.double())  # [M]
+        cs = torch.cumsum(log1m, 0)
+        first = torch.cumsum(seg_len, 0) - seg_len
+        log_t_incl = cs - (cs[first] - log1m[first]).repeat_interleave(seg_len)
+        keep = log_t_incl > math.log(T_MIN)
+        trans = torch.where(keep, torch.exp(log_t_incl - log1m), 0.0).to(alpha.dtype)  # T_i (0 when cut)
+        weight = alpha * trans  # [M]
+        out = torch.zeros(n_pixels, feats.shape[1] + 1, dtype=alpha.dtype, device=alpha.device)
+        out.index_add_(0, pix, torch.cat([weight[:, None] * feats, weight[:, None]], 1))
+        ctx.save_for_backward(alpha, feats, pix, seg_len, trans)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        alpha, feats, pix, seg_len, trans = ctx.saved_tensors
+        g = grad_out.index_select(0, pix)  # [M, F + 1]
+        gf, ga = g[:, :-1], g[:, -1]
+        weight = alpha * trans
+        grad_feats = weight[:, None] * gf if ctx.needs_input_grad[1] else None
+        grad_alpha = None
+        if ctx.needs_input_grad[0]:
+            per = (gf * feats).sum(1) + ga  # [M] g·f_i + g_a
+            s = (weight * per).double()
+            cs = torch.cumsum(s, 0)
+            last = torch.cumsum(seg_len, 0) - 1
+            after = cs[last].repeat_interleave(seg_len) - cs  # Σ_{k>i} in the same pixel
+            grad_alpha = torch.where(trans > 0, trans * per - (after / (1.0 - alpha.double())).to(alpha.dtype), 0.0)
+        return grad_alpha, grad_feats, None, None, None
 
 
 @torch.no_grad()
