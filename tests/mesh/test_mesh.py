@@ -172,3 +172,22 @@ def test_bad_options_are_refused(tmp_path):
         run_mesh(_ctx(tmp_path, MeshOptions(texture_size=1000)))
     with pytest.raises(JobError):
         run_mesh(_ctx(tmp_path, MeshOptions(voxel_size=0.5)))
+
+
+def test_normal_map_of_the_surface_itself_is_flat_and_of_a_bumpier_one_is_not():
+    import trimesh
+
+    from headforge.backend.mesh.normalmap import bake_normal_map
+    from headforge.backend.mesh.texture import texel_surface, unwrap
+
+    low = trimesh.creation.icosphere(2, radius=0.1)
+    v, f, uv, vmap = unwrap(low.vertices, low.faces, 256)
+    normals = np.asarray(low.vertex_normals)[vmap]
+    texels = texel_surface(v, f, uv, normals, 256)
+    fine = trimesh.creation.icosphere(5, radius=0.1)
+    flat = bake_normal_map(v, f, uv, normals, texels, fine)[texels.rows, texels.cols] / 255.0 * 2 - 1
+    assert np.median(flat[:, 2]) > 0.98  # the fine sphere's normals agree with the interpolated low normals
+    bumpy = fine.copy()
+    bumpy.vertices = bumpy.vertices * (1 + 0.05 * np.sin(200 * bumpy.vertices[:, :1]))
+    rough = bake_normal_map(v, f, uv, normals, texels, bumpy)[texels.rows, texels.cols] / 255.0 * 2 - 1
+    assert rough[:, 2].mean() < flat[:, 2].mean() - 0.05
