@@ -7,7 +7,6 @@ CLIP vision model (GELU for open_clip, QuickGELU for OpenAI CLIP) through `keyma
 from __future__ import annotations
 
 import torch
-from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -48,6 +47,10 @@ def clip_normalize(x: torch.Tensor) -> torch.Tensor:
 def clip_token_input(frame: torch.Tensor) -> torch.Tensor:
     """[-1, 1] frame [B, 3, H, W] -> ViT input [B, 3, 224, 224]: antialiased bicubic (kornia-equivalent),
     then [0, 1] and CLIP normalisation (SPEC 4.4 #0)."""
+    # diffusers' SVD helper reproduces the reference's kornia resize exactly (SPEC 6); imported here because its
+    # module pulls in the whole SVD pipeline
+    from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import _resize_with_antialiasing
+
     x = _resize_with_antialiasing(frame, (224, 224))
     return clip_normalize((x + 1.0) / 2.0)
 
