@@ -302,13 +302,18 @@ def run_multiview(ctx, pipeline=None) -> dict:
         if r_i > 0 and opts.other_rings == "splat":
             ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°): fitting Gaussians "
                          f"to {len(done_rgba)} ring(s) for its input view")
-            source = splat_seed_view(done_rgba, e, azimuth, opts, check_cancel=ctx.check_cancel)
-            seed_path = views_dir / "seeds" / f"ring_{e}.png"  # the input view this ring was generated from
-            from PIL import Image
+            try:
+                source = splat_seed_view(done_rgba, e, azimuth, opts, check_cancel=ctx.check_cancel)
+            except StageError as exc:  # e.g. empty masks or hull: this ring falls back to the portrait
+                ctx.warn(f"ring {e}: no seed view from Gaussians ({exc.message}); using the portrait crop",
+                         code="multiview.seed_fallback")
+            else:
+                seed_path = views_dir / "seeds" / f"ring_{e}.png"  # the input view this ring was generated from
+                from PIL import Image
 
-            write_image(seed_path, Image.fromarray(source))
+                write_image(seed_path, Image.fromarray(source))
+                ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e}: input view rendered", preview=seed_path)
             seed_timings.append(round(time.time() - started, 3))
-            ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e}: input view rendered", preview=seed_path)
 
         def on_step(stage_name, step, n, r_i=r_i, e=e):
             k = r_i * stages_per_ring * n + (0 if stage_name == "low" else n) + step + 1

@@ -176,3 +176,18 @@ def test_resume_keeps_finished_rings(tmp_path, small_models):
     for i in range(96):
         a = np.asarray(Image.open(job.path(f"views/{i:03d}.png")))
         assert np.array_equal(a, np.asarray(Image.open(ref_job.path(f"views/{i:03d}.png")))), i
+
+
+def test_seed_fit_failure_falls_back_to_portrait(tmp_path, small_models, monkeypatch):
+    from headforge.backend.errors import StageError
+    from headforge.backend.stages import multiview
+
+    def no_fit(*args, **kw):
+        raise StageError("Every view's alpha mask is empty: nothing to reconstruct.", code="splat.empty_masks")
+
+    monkeypatch.setattr(multiview, "splat_seed_view", no_fit)
+    job, events = _job(tmp_path), []
+    ctx = _ctx(job, events, models_dir=str(small_models), steps=1)
+    metrics = run_multiview(ctx)
+    assert metrics["views"] == 96
+    assert sum(e.kind == "warning" and e.data["code"] == "multiview.seed_fallback" for e in events) == 5
