@@ -59,7 +59,9 @@ def _fit_worker(method: str, views_dir: str, size: int, steps: int, device: str,
     m["wall_seconds"] = round(wall, 1)
     if torch.cuda.is_available() and m["device"].startswith("cuda"):
         m["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated() / 2**20)
-    m["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    m["peak_rss_mib"] = round(ru.ru_maxrss / 1024)
+    m["cpu_seconds"] = round(ru.ru_utime + ru.ru_stime, 1)  # this process's CPU time (shared machines)
     m["curve"] = res.curve
     q.put(m)
 
@@ -73,6 +75,7 @@ def run(method, views_dir, args, extra) -> dict:
     p.start()
     m = q.get()
     p.join()
+    print(f"{method}: " + json.dumps({k: v for k, v in m.items() if k != "curve"}), flush=True)
     return m
 
 
@@ -112,7 +115,7 @@ def main(argv=None) -> int:
     print(f"\nsplat_fit: Lee Perry-Smith, {args.size} px, 96 views (84 train / 12 held out), "
           f"device {rows['ours']['device']}, torch threads {args.threads or 'default'}")
     head = (f"{'method':8} {'steps':>6} {'PSNR':>7} {'SSIM':>6} {'PSNR_m':>7} {'SSIM_m':>7} {'IoU':>6} "
-            f"{'gauss':>8} {'fit_s':>7} {'wall_s':>8} {'peak_MiB':>9} {'t_to_base_s':>11}")
+            f"{'gauss':>8} {'fit_s':>7} {'wall_s':>8} {'cpu_s':>7} {'peak_MiB':>9} {'t_to_base_s':>11}")
     print(head)
     print("-" * len(head))
     for name, m in rows.items():
@@ -120,7 +123,7 @@ def main(argv=None) -> int:
         tt = time_to(m["curve"], target) if target is not None else None
         print(f"{name:8} {m['steps']:>6} {m['test_psnr']:>7.2f} {m['test_ssim']:>6.4f} {m['test_psnr_masked']:>7.2f} "
               f"{m['test_ssim_masked']:>7.4f} {m['test_alpha_iou']:>6.3f} {m['n_gaussians']:>8} {m['fit_seconds']:>7.1f} "
-              f"{m['wall_seconds']:>8.1f} {peak:>9} {('%.1f' % tt) if tt is not None else '-':>11}")
+              f"{m['wall_seconds']:>8.1f} {m['cpu_seconds']:>7.1f} {peak:>9} {('%.1f' % tt) if tt is not None else '-':>11}")
     for name, m in rows.items():
         print(f"{name} held-out PSNR curve (step, s, dB): " +
               ", ".join(f"({s}, {t:.0f}, {p:.2f})" for s, t, p in m["curve"]))

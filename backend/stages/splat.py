@@ -18,13 +18,14 @@ from ..fileio import write_image, write_json
 from ..job import stage
 
 SPLAT_FORMAT = 1
+CPU_SIZE = 128  # default fitting size without a GPU: the PyTorch rasterizer is ~100x slower than gsplat's
 
 
 @dataclass
 class SplatOptions:
     steps: int = 3000
     sh_degree: int = 3
-    size: int = 0  # fit at this image size in pixels (0: the views' own size)
+    size: int = 0  # fit at most this image width in pixels (0: the views' own on CUDA, CPU_SIZE on the CPU)
     init_points: int = 20_000
     max_gaussians: int = 200_000
     holdout_every: int = 8  # hold out every 8th view for the reported metrics (0: fit on all)
@@ -36,12 +37,17 @@ class SplatOptions:
 
 @stage("splat", inputs=("views",), outputs=("splat/head.ply", "splat/splat.json"), options=SplatOptions)
 def run_splat(ctx) -> dict:
-    from ..splat.optimize import FitConfig, fit
+    from ..splat.optimize import FitConfig, choose_device, fit
     from ..splat.ply import write_ply
 
     opts: SplatOptions = ctx.options
     ctx.progress(0.0, "Reading views")
-    views, viewmats, Ks, cams = load_views(ctx.path("views"), opts.size or None)
+    size = opts.size or None
+    if choose_device(opts.device).type != "cuda":
+        ctx.note("No CUDA device with gsplat's kernels: fitting on the CPU with the PyTorch rasterizer"
+                 + ("" if size else f" at {CPU_SIZE} px") + ".")
+        size = size or CPU_SIZE
+    views, viewmats, Ks, cams = load_views(ctx.path("views"), size)
     cfg = FitConfig.ours(opts.steps, sh_degree=opts.sh_degree, init_points=opts.init_points,
                          max_gaussians=opts.max_gaussians, holdout_every=opts.holdout_every, seed=opts.seed,
                          device=opts.device, preview_every=opts.preview_every,
@@ -77,7 +83,7 @@ def run_splat(ctx) -> dict:
 def load_views(views_dir, size: int | None = None):
     """views/ → (views [V, S, S, 4] float32 straight RGBA, viewmats [V, 4, 4], Ks [V, 3, 3], cameras list).
 
-    Resizes to `size` (area filter) and scales the intrinsics to match. Raises StageError on missing or
+    Downscales views wider than `size` (area filter) and scales the intrinsics to match. Raises StageError on missing or
     inconsistent views.
     """
     import torch
@@ -113,7 +119,7 @@ def load_views(views_dir, size: int | None = None):
         if img.size != (int(cam["width"]), int(cam["height"])):
             raise StageError(f"View {p.name} is {img.size[0]}×{img.size[1]} but cameras.json says "
                              f"{cam['width']}×{cam['height']}.", code="splat.inconsistent_views")
-        if size and img.size != (size, size):
+        if size and img.size[0] > size:  # only ever downscale
             scales.append(size / img.size[0])
             img = img.resize((size, round(img.size[1] * size / img.size[0])), Image.Resampling.BOX)
         else:
