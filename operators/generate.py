@@ -46,8 +46,10 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
         state.stage, state.preview, state.job_dir = "", "", str(job_dir)
         state.faces, state.imported = 0, ""
         options = {"face": {"face": settings.face_index}} if _face_option_needed(job_dir, settings) else None
-        self._runner = runner.JobRunner(str(job_dir), inputs={"photo": str(photo)}, options=options,
-                                        mode=settings.mode, until=settings.until or None)
+        from ..addon import external
+
+        self._runner = external.make_runner(prefs, str(job_dir), inputs={"photo": str(photo)}, options=options,
+                                            mode=settings.mode, until=settings.until or None)
         if bpy.app.background:  # timers never fire without a UI: run to the end right here
             self._runner.run_blocking()
             return self._finish(context)

@@ -40,6 +40,14 @@ state = bpy.context.window_manager.headforge
 facts["state"] = {"progress": state.progress, "message": state.message, "job_dir": state.job_dir,
                   "error": state.error, "running": state.running}
 
+# External-Python mode: the same operator runs the job through `headforge --json run` in a child process.
+prefs.backend_mode, prefs.external_python = "EXTERNAL", sys.executable
+scene.headforge.photo = str(photo)
+facts["generate_external"] = list(bpy.ops.headforge.generate())
+st = bpy.context.window_manager.headforge
+facts["external_state"] = {"progress": st.progress, "error": st.error, "message": st.message}
+prefs.backend_mode = "IN_PROCESS"
+
 # A bad photo: the operator reports the backend's typed error and the state says why.
 bad = jobs_root / "not_a_photo.jpg"
 bad.write_text("hello")

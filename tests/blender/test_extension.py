@@ -43,6 +43,12 @@ def test_generate_runs_the_job_blocking_in_background(facts):
     assert record["stages"]["input"]["metrics"]["width"] == 512
 
 
+def test_external_python_mode_runs_the_same_job(facts):
+    # The job folder of this photo already has its input stage: the external CLI resumes it and finishes.
+    assert facts["generate_external"] == ["FINISHED"], facts["external_state"]
+    assert facts["external_state"]["progress"] == 1.0 and facts["external_state"]["error"] == ""
+
+
 def test_bad_photo_reports_typed_error(facts):
     assert "not_image" in " ".join(facts["generate_bad"]) or "not an image" in facts["bad_error"]
     assert "not an image" in facts["bad_error"]
