@@ -28,7 +28,8 @@ class MeshOptions:
     depth_size: int = 512  # long side (px) of the splat depth renders
     smooth_iterations: int = 10  # Taubin passes on the marching-cubes surface
     bake_power: float = 4.0  # view weight = cos(view angle) ** bake_power
-    min_opacity: float = 0.05  # Gaussians below this opacity are ignored for the surface
+    min_opacity: float = 0.005  # Gaussians below this opacity are ignored for the surface
+    depth_opacity_gain: float = 30.0  # opacity sharpening for the depth renders (1: plain expected depth)
     normal_map: bool = False  # bake a tangent-space normal map from the high-resolution surface
     device: str = "auto"  # "auto" | "cpu" | "cuda"
 
@@ -48,6 +49,8 @@ def validate(opts: MeshOptions) -> None:
         bad(f"trunc_voxels={opts.trunc_voxels}; use 1..20.")
     if not 32 <= int(opts.depth_size) <= 4096:
         bad(f"depth_size={opts.depth_size}; use 32..4096.")
+    if not 1.0 <= float(opts.depth_opacity_gain) <= 1000.0:
+        bad(f"depth_opacity_gain={opts.depth_opacity_gain}; use 1..1000.")
     if opts.device not in ("auto", "cpu", "cuda"):
         bad(f"device={opts.device!r}; use auto, cpu or cuda.")
 
@@ -87,7 +90,7 @@ def load_views(views_dir: Path, with_images: bool = True):
     return cams, colour
 
 
-@stage("mesh", inputs=("splat/head.ply", "views"), outputs=("mesh/head.glb",), options=MeshOptions, version="1")
+@stage("mesh", inputs=("splat/head.ply", "views"), outputs=("mesh/head.glb",), options=MeshOptions, version="2")
 def run_mesh(ctx) -> dict:
     import torch
 
@@ -107,7 +110,8 @@ def run_mesh(ctx) -> dict:
         ctx.note(f"{sel.counts['floaters'] + sel.counts['outside_box']} stray Gaussians ignored for the surface.")
     cams, colour_views = load_views(ctx.path("views"))
     ctx.progress(0.02, f"rendering depth of {sel.counts['kept']} Gaussians from {len(cams)} views")
-    depth_views = render_depth_views(splat, sel.keep, cams, opts.depth_size, device, ctx.check_cancel,
+    depth_views = render_depth_views(splat, sel.keep, cams, opts.depth_size, device, opts.depth_opacity_gain,
+                                     ctx.check_cancel,
                                      lambda f: ctx.progress(0.02 + 0.23 * f, "rendering splat depth"))
     bounds = surface_bounds(splat, sel.keep)
     low, high, fig = surface_from_depth(
