@@ -1,6 +1,5 @@
 """Shared test set-up: offline hubs, throw-away Blender/torch folders, the read-only data in ../shared."""
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -55,5 +54,3 @@ def has_module(name: str) -> bool:
 
     return importlib.util.find_spec(name) is not None
 
-
-sys.path.insert(0, str(Path(__file__).parent))

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from headforge.backend import cameras as rig
-from conftest import has_module
+from tests.conftest import has_module
 
 pytestmark = pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")
 

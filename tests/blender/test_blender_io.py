@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, has_module
+from tests.conftest import REPO, has_module
 from splat_data import head_splat
 
 pytestmark = pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, has_module
+from tests.conftest import REPO, has_module
 
 pytestmark = pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")
 

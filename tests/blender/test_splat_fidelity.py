@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import has_module
+from tests.conftest import has_module
 from splat_data import head_splat
 
 pytestmark = pytest.mark.skipif(not (has_module("bpy") and has_module("torch")), reason="needs bpy and torch")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import has_module
+from tests.conftest import has_module
 
 pytestmark = pytest.mark.skipif(not has_module("bpy"), reason="the add-on package imports bpy")
 
