@@ -86,8 +86,13 @@ class Reporter:
         return self
 
     def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        """Stop the live bars so that what is printed next comes after them."""
         if self._progress:
             self._progress.stop()
+            self._progress = None
 
     def __call__(self, e: ProgressEvent) -> None:
         if self.as_json:
@@ -140,6 +145,7 @@ def cmd_demo(args, report: Reporter) -> int:
               f"stages {' → '.join(pipeline(mode))}")
     args.photo, args.until, args.mode, args.set, args.force = str(photo), None, mode, [], []
     code = cmd_run(args, report)
+    report.close()
     if not args.json:
         print(f"Result: {out} (job.json lists every stage, its outputs, timings and notes)")
     return code

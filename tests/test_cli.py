@@ -61,3 +61,14 @@ def test_face_shortcut_is_recorded_as_face_option(tmp_path, astronaut_path):
     p = headforge("run", str(astronaut_path), "-o", str(tmp_path / "j"), "--until", "input", "--face", "2")
     assert p.returncode == 0, p.stderr
     assert json.loads((tmp_path / "j/job.json").read_text())["options"]["face"] == {"face": 2}
+
+
+def test_demo_runs_instant_mode_on_the_astronaut(tmp_path):
+    p = headforge("--json", "demo", "-o", str(tmp_path / "demo"), "--mode", "instant", timeout=600)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    events = [ProgressEvent.from_json(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    done = [e.stage for e in events if e.kind == "stage_done"]
+    assert done == ["input", "face", "rig"] and events[-1].kind == "job_done"
+    record = json.loads((tmp_path / "demo/job.json").read_text())
+    assert record["inputs"]["photo"].endswith("astronaut.png") and record["mode"] == "instant"
+    assert (tmp_path / "demo/rig/head_rigged.glb").stat().st_size > 100_000
