@@ -167,3 +167,16 @@ def test_nan_loss_stops_with_typed_error_and_keeps_checkpoint(tmp_path):
     assert e.value.code == "splat.nan_loss"
     blob = torch.load(ckpt, weights_only=True)
     assert 0 < blob["step"] < 60 and all(torch.isfinite(v).all() for v in blob["params"].values())
+
+
+def test_inconsistent_or_missing_cameras_raise_typed_errors(tmp_path):
+    cams = _write_views(tmp_path / "a" / "views", [0, 1])
+    Image.new("RGBA", (SIZE + 4, SIZE), (0, 0, 0, 255)).save(tmp_path / "a" / "views" / f"{cams[1]['index']:03d}.png")
+    with pytest.raises(StageError) as e:
+        run_job(tmp_path / "a", options=_opts(), mode="views", until="splat")
+    assert e.value.code == "splat.inconsistent_views"
+    _write_views(tmp_path / "b" / "views", [0, 1])
+    (tmp_path / "b" / "views" / "cameras.json").unlink()
+    with pytest.raises(StageError) as e:
+        run_job(tmp_path / "b", options=_opts(), mode="views", until="splat")
+    assert e.value.code == "splat.missing_cameras"
