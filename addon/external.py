@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -44,18 +43,16 @@ def run_arguments(job_dir: str, inputs: dict | None, options: dict | None, mode:
     return args
 
 
-class ExternalRunner:
+class ExternalRunner(_runner.BackgroundTask):
+    """`headforge --json run ...` in a child process; the Generate/Cancel operators see it as the running job."""
+
+    thread_name = "headforge-external"
+
     def __init__(self, job_dir: str, *, executable: str, inputs: dict | None = None, options: dict | None = None,
                  mode: str = "full", until: str | None = None, env: dict | None = None):
-        from ..backend.events import CancelToken
-
+        super().__init__()
         self.job_dir, self.inputs, self.options, self.mode, self.until = job_dir, inputs, options, mode, until
         self.executable, self.env = executable, env
-        self.events: queue.Queue = queue.Queue()
-        self.cancel_token = CancelToken()
-        self.thread: threading.Thread | None = None
-        self.error = None
-        self.finished = threading.Event()
         self.stderr_tail: list[str] = []
         self._proc: subprocess.Popen | None = None
 
@@ -115,27 +112,8 @@ class ExternalRunner:
         else:
             proc.send_signal(signal.SIGINT)
 
-    def start(self) -> "ExternalRunner":
-        self.thread = threading.Thread(target=self._work, name="headforge-external", daemon=True)
-        _runner._active = self  # the Generate/Cancel operators' poll() reads runner.active()
-        self.thread.start()
-        return self
-
-    def run_blocking(self) -> "ExternalRunner":
-        _runner._active = self
-        self._work()
-        return self
-
-    def drain(self) -> list:
-        out = []
-        while True:
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                return out
-
     def cancel(self) -> None:
-        self.cancel_token.cancel()
+        super().cancel()
         self._interrupt()
 
 

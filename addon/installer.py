@@ -13,14 +13,14 @@ import contextlib
 import json
 import os
 import platform
-import queue
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from .runner import BackgroundTask
 
 # Mirrors pyproject.toml's [project] dependencies (tests/blender/test_installer.py checks they agree).
 BACKEND_REQUIREMENTS = (
@@ -153,7 +153,7 @@ def remove(target: Path) -> bool:
 _active: "Installer | None" = None
 
 
-class Installer:
+class Installer(BackgroundTask):
     """pip in a child process, its output turned into ProgressEvents on `events` (stage 'install').
 
     Same shape as runner.JobRunner: start() in a thread or run_blocking(); drain(); cancel(); `error` and
@@ -162,19 +162,13 @@ class Installer:
 
     def __init__(self, target: Path, requirements=BACKEND_REQUIREMENTS, *, find_links: str | None = None,
                  no_index: bool = False, gpu: dict | None = None, log_path: Path | None = None):
-        from ..backend.events import CancelToken
-
+        super().__init__()
         self.target = Path(target)
         self.requirements = tuple(requirements)
         self.find_links, self.no_index = find_links, no_index
         self.variant, self.index_url = torch_build(gpu)
         self.log_path = Path(log_path) if log_path else self.target.with_name(f"install-{python_tag()}.log")
-        self.events: queue.Queue = queue.Queue()
-        self.cancel_token = CancelToken()
         self.log: list[str] = []
-        self.error = None
-        self.finished = threading.Event()
-        self.thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
 
     def _emit(self, kind: str, fraction: float, message: str) -> None:
@@ -256,29 +250,14 @@ class Installer:
             raise DependencyError(f"pip failed: {tail}", code="install.failed",
                                   hint=f"The full pip log is in {self.log_path}.")
 
-    def start(self) -> "Installer":
+    thread_name = "headforge-install"
+
+    def _activate(self) -> None:
         global _active
         _active = self
-        self.thread = threading.Thread(target=self._work, name="headforge-install", daemon=True)
-        self.thread.start()
-        return self
-
-    def run_blocking(self) -> "Installer":
-        global _active
-        _active = self
-        self._work()
-        return self
-
-    def drain(self) -> list:
-        out = []
-        while True:
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                return out
 
     def cancel(self) -> None:
-        self.cancel_token.cancel()
+        super().cancel()
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.terminate()

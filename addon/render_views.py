@@ -8,7 +8,6 @@ Writes `NNN.png` (RGBA, transparent background), `NNN_depth.npy` (float32 (H, W)
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -199,7 +198,7 @@ def render_views(asset: Path, out: Path, size: int = 256, rings=None, samples: i
     meshes, axes = import_asset(asset)
     T = normalise(meshes)
     cam_obj = setup_scene(size, samples, device)
-    cams = rig_cams = rig.rig_cameras(size, rings=rings)
+    cams = rig.rig_cameras(size, rings=rings)
     scene = bpy.context.scene
     n, timings = len(cams), {}
     passes = [("color", None), ("depth", aux_material("depth")), ("normal", aux_material("normal"))]

@@ -8,20 +8,64 @@ from __future__ import annotations
 import queue
 import threading
 
-_active: "JobRunner | None" = None
+_active: "BackgroundTask | None" = None
 
 
-class JobRunner:
-    def __init__(self, job_dir: str, *, inputs: dict | None = None, options: dict | None = None,
-                 mode: str = "full", until: str | None = None):
+class BackgroundTask:
+    """Work done in a worker thread (or blocking) that reports only through `events`, a queue of ProgressEvents.
+
+    Subclasses define `_work()` (which must set `finished` at its end) and `_activate()` (which slot of
+    "the running one" they occupy, read by the operators' poll()).
+    """
+
+    thread_name = "headforge-task"
+
+    def __init__(self):
         from ..backend.events import CancelToken
 
-        self.job_dir, self.inputs, self.options, self.mode, self.until = job_dir, inputs, options, mode, until
         self.events: queue.Queue = queue.Queue()
         self.cancel_token = CancelToken()
         self.thread: threading.Thread | None = None
-        self.error = None  # a HeadForgeError once the job failed or was cancelled
+        self.error = None  # a HeadForgeError once the work failed or was cancelled
         self.finished = threading.Event()
+
+    def _activate(self) -> None:
+        global _active
+        _active = self
+
+    def start(self):
+        self._activate()
+        self.thread = threading.Thread(target=self._work, name=self.thread_name, daemon=True)
+        self.thread.start()
+        return self
+
+    def run_blocking(self):
+        """Background mode (no timers fire there): run in this thread, events are drained afterwards."""
+        self._activate()
+        self._work()
+        return self
+
+    def drain(self) -> list:
+        out = []
+        while True:
+            try:
+                out.append(self.events.get_nowait())
+            except queue.Empty:
+                return out
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+
+class JobRunner(BackgroundTask):
+    """The backend's `run_job` in this process."""
+
+    thread_name = "headforge-job"
+
+    def __init__(self, job_dir: str, *, inputs: dict | None = None, options: dict | None = None,
+                 mode: str = "full", until: str | None = None):
+        super().__init__()
+        self.job_dir, self.inputs, self.options, self.mode, self.until = job_dir, inputs, options, mode, until
         self.deps = _private_deps_folder()  # resolved here: bpy is not to be called from the worker thread
 
     def _work(self) -> None:
@@ -43,31 +87,6 @@ class JobRunner:
         finally:
             self.finished.set()
 
-    def start(self) -> "JobRunner":
-        global _active
-        self.thread = threading.Thread(target=self._work, name="headforge-job", daemon=True)
-        _active = self
-        self.thread.start()
-        return self
-
-    def run_blocking(self) -> "JobRunner":
-        """Background mode (no timers fire there): run in this thread, events are drained afterwards."""
-        global _active
-        _active = self
-        self._work()
-        return self
-
-    def drain(self) -> list:
-        out = []
-        while True:
-            try:
-                out.append(self.events.get_nowait())
-            except queue.Empty:
-                return out
-
-    def cancel(self) -> None:
-        self.cancel_token.cancel()
-
 
 def _private_deps_folder():
     """The installer's dependency folder when it exists (None for a plain module install or no install)."""
@@ -81,7 +100,7 @@ def _private_deps_folder():
     return folder if folder.is_dir() else None
 
 
-def active() -> JobRunner | None:
+def active() -> BackgroundTask | None:
     return _active if _active is not None and not _active.finished.is_set() else None
 
 
