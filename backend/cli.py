@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("photo", nargs="?", help="portrait (JPEG/PNG/WebP/TIFF); omitted on resume of an existing job")
     r.add_argument("-o", "--output", required=True, help="job folder")
     r.add_argument("--until", help="stop after this stage")
-    r.add_argument("--mode", default="full", choices=["full", "instant"])
+    r.add_argument("--mode", default="full", choices=["full", "instant", "views"],
+                   help="full: from the photo; instant: CPU head-model fit; views: from existing views/ (render-views)")
     r.add_argument("--set", action="append", default=[], metavar="STAGE.OPTION=VALUE",
                    help="stage option, e.g. --set face.detector=yunet (JSON values accepted)")
     r.add_argument("--force", action="append", default=[], metavar="STAGE", help="re-run this stage")
@@ -119,7 +120,7 @@ def cmd_run(args, report: Reporter) -> int:
     from .job import run_job
 
     inputs = {"photo": str(Path(args.photo).resolve())} if args.photo else None
-    if inputs is None and not (Path(args.output) / "job.json").exists():
+    if inputs is None and args.mode != "views" and not (Path(args.output) / "job.json").exists():
         raise HeadForgeError("Give a photo: `headforge run PHOTO -o JOBDIR`.", code="cli.no_photo")
     cancel = CancelToken()
     signal.signal(signal.SIGINT, lambda *a: cancel.cancel())

@@ -44,6 +44,10 @@ def run_rig(ctx) -> dict:
 
     opts: RigOptions = ctx.options
     t0 = time.time()
+    present = {p: ctx.path(p).exists() for p in ("splat/head.ply", "mesh/head.glb")}
+    if ctx.mode in ("full", "views") and present["mesh/head.glb"]:
+        ctx.progress(0.02, "Loading the head model")
+        return _rig_from_reconstruction(ctx, load_head_model(opts), opts, present, t0)
     analysis_path = ctx.path("face/analysis.json")
     if not analysis_path.is_file():
         raise FaceError("face/analysis.json is missing: run the face stage first.", code="rig.no_analysis")
@@ -54,9 +58,6 @@ def run_rig(ctx) -> dict:
     photo = np.asarray(Image.open(ctx.path("input/portrait.png")).convert("RGB"))
     ctx.progress(0.02, "Loading the head model")
     model = load_head_model(opts)
-    present = {p: ctx.path(p).exists() for p in ("splat/head.ply", "mesh/head.glb")}
-    if ctx.mode == "full" and present["mesh/head.glb"]:
-        return _rig_from_reconstruction(ctx, model, opts, present, t0)
     rig, atlas, fit, lm, info = rig_from_photo(model, photo, analysis, landmarks=opts.landmarks,
                                                texture_size=opts.texture_size, n_identity=opts.identity_modes,
                                                progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
