@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ModelMissingError
+from ..headmodel.ict_convert import EXPRESSION_NAMES as ICT_EXPRESSIONS
 
 # Commercial use, as far as the upstream licence text says.
 COMMERCIAL_YES, COMMERCIAL_NO, COMMERCIAL_CONDITIONAL, COMMERCIAL_UNKNOWN = "yes", "no", "conditional", "unknown"
@@ -252,13 +253,15 @@ ASSETS: dict[str, ModelAsset] = {a.id: a for a in (
         folder="ict_facekit",
         files=(ModelFile(name=f"ICT-FaceKit-{ICT_COMMIT}.zip",
                          url=f"https://github.com/ICT-VGL/ICT-FaceKit/archive/{ICT_COMMIT}.zip",
-                         unpack=("generic_neutral_mesh.obj", "vertex_indices.json", "LICENSE")),),
+                         unpack=("generic_neutral_mesh.obj", "vertex_indices.json", "LICENSE",
+                                 *(f"identity{i:03d}.obj" for i in range(100)),
+                                 *(f"{n}.obj" for n in ICT_EXPRESSIONS))),),
         licence="MIT, Copyright (c) 2020 USC Institute for Creative Technologies; keep the notice when "
                 "redistributing, and cite Li et al., CVPR 2020.",
         licence_url="https://github.com/ICT-VGL/ICT-FaceKit/blob/master/LICENSE", commercial=COMMERCIAL_YES,
         accept_terms=False, homepage="https://github.com/ICT-VGL/ICT-FaceKit", approx_size="about 260 MB archive",
-        note="The rig stage reads the converted archive ict_facekit/ict_face_light.npz; the OBJ → npz converter is "
-             "not part of the registry."),
+        note="The rig stage converts these OBJs once into ict_facekit/ict_face_light.npz on first use "
+             "(backend/headmodel/ict_convert.py)."),
     ModelAsset(
         id="flame", title="FLAME 2023 head model (user-supplied)",
         purpose="optional head model of the rig stage", folder="flame",
