@@ -38,7 +38,7 @@ def run_rig(ctx) -> dict:
     from PIL import Image
 
     from ..headmodel.arkit import ict_weights_to_arkit
-    from ..rig.build import BONE_PARENTS, BONES
+    from ..rig.build import BONES
     from ..rig.gltf import png_bytes, rig_to_gltf
     from ..rig.photo_rig import rig_from_photo
 
@@ -71,13 +71,7 @@ def run_rig(ctx) -> dict:
     # the portrait's expression, removed from the Basis: as ARKit weights for ICT, as PCA coefficients for FLAME
     arkit_expr = ict_weights_to_arkit(fit.expression, model.expression_names) if model.uv is not None else None
     record = {
-        "format": RIG_FORMAT,
-        "head_model": {"name": model.name, "licence": model.info.get("licence"), "identity_modes": len(fit.identity)},
-        "units": "metres", "frame": "world: +Z up, face toward -Y, +X the subject's left (glb: glTF +Y up)",
-        "shape_keys": list(rig.key_names),
-        "bones": [{"name": n, "parent": BONES[p] if p >= 0 else None, "head": rig.joints[j].tolist()}
-                  for j, (n, p) in enumerate(zip(BONES, BONE_PARENTS))],
-        "jaw": {"axis": rig.jaw_axis.tolist(), "open_angle_deg": float(np.degrees(rig.jaw_open_angle))},
+        **_rig_record(rig, model, fit),
         "fit": {"landmarks": lm.kind, "identity": fit.identity.tolist(),
                 "portrait_expression_arkit": arkit_expr, "portrait_expression": fit.expression.tolist(),
                 "camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
@@ -98,11 +92,25 @@ def run_rig(ctx) -> dict:
             "seconds": round(time.time() - t0, 2)}
 
 
+def _rig_record(rig, model, fit) -> dict:
+    """The parts of rig/rig.json common to photo and reconstruction fits."""
+    from ..rig.build import BONE_PARENTS, BONES
+
+    return {
+        "format": RIG_FORMAT,
+        "head_model": {"name": model.name, "licence": model.info.get("licence"), "identity_modes": len(fit.identity)},
+        "units": "metres", "frame": "world: +Z up, face toward -Y, +X the subject's left (glb: glTF +Y up)",
+        "shape_keys": list(rig.key_names),
+        "bones": [{"name": n, "parent": BONES[p] if p >= 0 else None, "head": rig.joints[j].tolist()}
+                  for j, (n, p) in enumerate(zip(BONES, BONE_PARENTS))],
+        "jaw": {"axis": rig.jaw_axis.tolist(), "open_angle_deg": float(np.degrees(rig.jaw_open_angle))},
+    }
+
+
 def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: float) -> dict:
     """Full mode with mesh/head.glb: fit to the reconstructed surface, refine, transfer its texture, split hair."""
     from PIL import Image
 
-    from ..rig.build import BONE_PARENTS, BONES
     from ..rig.gltf import png_bytes, rig_to_gltf
     from ..rig.mesh_rig import load_textured_glb, rig_from_mesh
 
@@ -116,13 +124,7 @@ def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: fl
                                                 n_identity=max(opts.identity_modes, 100),
                                                 progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
     record = {
-        "format": RIG_FORMAT,
-        "head_model": {"name": model.name, "licence": model.info.get("licence"), "identity_modes": len(fit.identity)},
-        "units": "metres", "frame": "world: +Z up, face toward -Y, +X the subject's left (glb: glTF +Y up)",
-        "shape_keys": list(rig.key_names),
-        "bones": [{"name": n, "parent": BONES[p] if p >= 0 else None, "head": rig.joints[j].tolist()}
-                  for j, (n, p) in enumerate(zip(BONES, BONE_PARENTS))],
-        "jaw": {"axis": rig.jaw_axis.tolist(), "open_angle_deg": float(np.degrees(rig.jaw_open_angle))},
+        **_rig_record(rig, model, fit),
         "fit": {"source": "mesh/head.glb", "identity": fit.identity.tolist(),
                 "expression": fit.expression.tolist(), **{k: v for k, v in info.items() if k != "seconds"}},
         # rig frame → the reconstruction's frame (where the splat and mesh/head.glb live)
