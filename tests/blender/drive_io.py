@@ -12,17 +12,13 @@ import time
 from pathlib import Path
 
 import bpy  # noqa: E402  (first: Embree)
-import addon_utils
+import extension_setup  # beside this script
 import numpy as np
 
 repo, work, ply, head_glb, photo = (Path(a) for a in sys.argv[1:6])
 facts = {}
-target = Path(bpy.utils.user_resource("EXTENSIONS", path="user_default", create=True)) / "headforge"
-shutil.copytree(repo, target, ignore=shutil.ignore_patterns(".venv", ".git", "tests", "benchmarks", "__pycache__",
-                                                            "test-artifacts", "*.egg-info", "demo-job"))
-bpy.ops.extensions.repo_refresh_all()
-module = "bl_ext.user_default.headforge"
-addon_utils.enable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+module = extension_setup.install(repo)
+extension_setup.enable(module)
 bpy.context.preferences.addons[module].preferences.jobs_root = str(work / "jobs")
 facts["classes"] = sorted(n for n in dir(bpy.types) if n.startswith("HEADFORGE_"))
 
@@ -238,6 +234,6 @@ r2 = runner.JobRunner(str(work / "cancel_job"), mode="full").run_blocking()
 rec = json.loads((work / "cancel_job" / "job.json").read_text())
 facts["resumed"] = {"error": str(r2.error) if r2.error else "", "status": rec["stages"]["iotest_busy"]["status"]}
 
-addon_utils.disable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+extension_setup.disable(module)
 facts["after_disable"] = sorted(n for n in dir(bpy.types) if n.startswith("HEADFORGE_"))
 print("FACTS " + json.dumps(facts))

@@ -3,20 +3,16 @@
 argv: REPO PHOTO JOBS_ROOT
 """
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import bpy  # noqa: E402  (must come before anything that loads Embree)
-import addon_utils
+
+import extension_setup  # beside this script
 
 repo, photo, jobs_root = (Path(a) for a in sys.argv[1:4])
 facts = {}
-target = Path(bpy.utils.user_resource("EXTENSIONS", path="user_default", create=True)) / "headforge"
-shutil.copytree(repo, target, ignore=shutil.ignore_patterns(".venv", ".git", "tests", "benchmarks", "__pycache__",
-                                                            "test-artifacts", "*.egg-info", "demo-job"))
-bpy.ops.extensions.repo_refresh_all()
-module = "bl_ext.user_default.headforge"
+module = extension_setup.install(repo)
 
 
 def ours():
@@ -24,7 +20,7 @@ def ours():
 
 
 before = ours()
-addon_utils.enable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+extension_setup.enable(module)
 facts["enabled_classes"] = ours()
 facts["props_enabled"] = [hasattr(bpy.types.Scene, "headforge"), hasattr(bpy.types.WindowManager, "headforge")]
 facts["operators"] = [hasattr(bpy.ops.headforge, n) for n in ("generate", "cancel")]
@@ -58,8 +54,8 @@ except RuntimeError as e:  # operator errors reported with {'ERROR'} surface as 
     facts["generate_bad"] = ["RuntimeError", str(e)]
 facts["bad_error"] = bpy.context.window_manager.headforge.error
 
-addon_utils.disable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
-addon_utils.disable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+extension_setup.disable(module)
+extension_setup.disable(module)
 facts["after_disable"] = ours()
 facts["before"] = before
 facts["props_left"] = [hasattr(bpy.types.Scene, "headforge"), hasattr(bpy.types.WindowManager, "headforge")]

@@ -43,19 +43,15 @@ def write_wheel(folder: Path, name: str = "hf_tinypkg", version: str = "1.0") ->
 
 
 DRIVER = textwrap.dedent('''
-    import importlib, json, shutil, site, sys, threading, time
+    import importlib, json, site, sys, threading, time
     from pathlib import Path
     import bpy
-    import addon_utils
+    import extension_setup  # tests/blender, on PYTHONPATH
 
     repo, wheels, work = (Path(a) for a in sys.argv[1:4])
     facts = {}
-    target = Path(bpy.utils.user_resource("EXTENSIONS", path="user_default", create=True)) / "headforge"
-    shutil.copytree(repo, target, ignore=shutil.ignore_patterns(".venv", ".git", "tests", "benchmarks", "__pycache__",
-                                                                "test-artifacts", "*.egg-info", "demo-job"))
-    bpy.ops.extensions.repo_refresh_all()
-    module = "bl_ext.user_default.headforge"
-    addon_utils.enable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+    module = extension_setup.install(repo)
+    extension_setup.enable(module)
     installer = importlib.import_module(module + ".addon.installer")
     prefs_mod = importlib.import_module(module + ".addon.preferences")
     registry = importlib.import_module(module + ".backend.models.registry")
@@ -150,7 +146,7 @@ DRIVER = textwrap.dedent('''
 
     facts["remove"] = call(bpy.ops.headforge.remove_backend)
     facts["after_remove"] = deps.exists()
-    addon_utils.disable(module, default_set=True, handle_error=lambda e: (_ for _ in ()).throw(e))
+    extension_setup.disable(module)
     facts["classes_left"] = sorted(n for n in dir(bpy.types) if n.startswith("HEADFORGE_"))
     print("FACTS " + json.dumps(facts, default=str))
 ''')
@@ -166,7 +162,8 @@ def facts(tmp_path_factory):
     work.mkdir()
     driver = tmp / "drive_installer.py"
     driver.write_text(DRIVER)
-    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "blender"), "PIP_CONFIG_FILE": os.devnull}
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "blender"), "PIP_CONFIG_FILE": os.devnull,
+           "PYTHONPATH": str(Path(__file__).parent)}
     env.pop("HEADFORGE_MODELS", None)
     proc = subprocess.run([sys.executable, str(driver), str(REPO), str(wheels), str(work)], capture_output=True,
                           text=True, env=env, timeout=600)
