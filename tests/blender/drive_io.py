@@ -7,7 +7,6 @@ import importlib
 import json
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
