@@ -144,11 +144,14 @@ def _now() -> str:
 
 
 def _versions() -> dict:
+    """Versions of the main dependencies, read from package metadata (importing torch here would cost seconds)."""
+    from importlib import metadata
+
     v = {"headforge": __version__, "python": platform.python_version()}
-    for mod in ("torch", "numpy", "diffusers", "gsplat"):
+    for dist in ("torch", "numpy", "diffusers", "gsplat"):
         try:
-            v[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001  (absent or broken optional dependency: just not recorded)
+            v[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:  # optional dependency absent: just not recorded
             pass
     return v
 

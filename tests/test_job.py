@@ -144,3 +144,18 @@ def test_corrupt_job_record_is_a_clear_error(tmp_path):
     with pytest.raises(JobError) as e:
         J.Job(tmp_path).load()
     assert e.value.code == "job.corrupt_record"
+
+
+def test_recording_versions_imports_nothing_heavy(tmp_path):
+    """Each finished stage records dependency versions; reading them must not import torch (seconds of start-up
+    in instant mode, which otherwise never needs it)."""
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    code = ("import sys, json; from headforge.backend.job import _versions; v = _versions(); "
+            "print(json.dumps([v, sorted(m for m in ('torch', 'diffusers', 'gsplat') if m in sys.modules)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    versions, imported = json.loads(out)
+    assert imported == []
+    assert versions["torch"] == metadata.version("torch") and versions["numpy"] == metadata.version("numpy")
