@@ -63,7 +63,7 @@ def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarr
            landmark_bary: np.ndarray | None = None, surface: np.ndarray | None = None,
            surface_normals: np.ndarray | None = None, fit_faces: np.ndarray | None = None,
            n_identity: int = 100, identity_prior: float = 1e-9, expression_prior: float = 1e-8,
-           landmark_weight: float = 1.0, iterations: int = 12, trim_m: float = 0.01,
+           landmark_weight: float | np.ndarray = 1.0, iterations: int = 12, trim_m: float = 0.01,
            init: tuple | None = None, solve_expression: bool = True) -> Fit3D:
     """Fit `model` to 3D landmarks (L, 3) at model surface points (landmark_tri, landmark_bary) and/or a
     surface point set (M, 3). `fit_faces` limits the model triangles that surface points may match (default:
@@ -109,12 +109,13 @@ def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarr
         if landmarks is not None:
             q = (landmarks - t) @ R / s  # targets in the model frame
             X = lm_mean + np.tensordot(a, lm_id, 1) + (np.tensordot(b, lm_ex, 1) if Ke else 0)
-            wl = np.sqrt(landmark_weight / len(q))
+            w_lm = np.broadcast_to(np.asarray(landmark_weight, np.float64), (len(q),)) / len(q)
+            wl = np.repeat(np.sqrt(w_lm), 3)[:, None]
             # point-to-point: rows per axis
             Jl = np.concatenate([lm_id.transpose(1, 2, 0), lm_ex.transpose(1, 2, 0)[..., :Ke]], axis=2)
             rows.append(wl * Jl.reshape(-1, Ka + Ke))
-            rhs.append(wl * (q - lm_mean).reshape(-1))
-            src_pts.append(X), dst_pts.append(landmarks), wts.append(np.full(len(q), landmark_weight / len(q)))
+            rhs.append(wl[:, 0] * (q - lm_mean).reshape(-1))
+            src_pts.append(X), dst_pts.append(landmarks), wts.append(w_lm)
         if surface is not None:
             qs = (surface - t) @ R / s
             query = SurfaceQuery(V, Ff, k=8)

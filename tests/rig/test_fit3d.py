@@ -44,3 +44,34 @@ def test_synthetic_head_from_landmarks_and_surface(ict):
     print(f"synthetic 3D fit: face RMS {1000 * rms:.3f} mm, expression error {err:.4f}")
     assert rms < 0.002
     assert err < 0.1
+
+
+def test_per_landmark_weights(ict):
+    """A scalar weight and the same weight per point fit alike; down-weighted corrupt landmarks barely count."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal(100)
+    T = ict.vertices(a)
+    tri, bary = vertex_landmarks(ict.landmarks_68, ict)
+    L = T[ict.landmarks_68].copy()
+    bad = np.arange(68) % 2 == 1
+    L[bad] += rng.normal(0, 0.01, (int(bad.sum()), 3))  # half of them off by ~1.7 cm
+    kw = dict(landmark_tri=tri, landmark_bary=bary, iterations=6, solve_expression=False)
+    lm_err = lambda f: 1000 * np.linalg.norm(  # noqa: E731
+        f.transform(ict.vertices(f.identity))[ict.landmarks_68][~bad] - T[ict.landmarks_68][~bad], axis=1).mean()
+    scalar = fit_3d(ict, landmarks=L, landmark_weight=0.7, **kw)
+    array = fit_3d(ict, landmarks=L, landmark_weight=np.full(68, 0.7), **kw)
+    assert np.allclose(scalar.identity, array.identity) and np.isclose(scalar.scale, array.scale)
+    weighted = fit_3d(ict, landmarks=L, landmark_weight=np.where(bad, 1e-4, 1.0), **kw)
+    print(f"clean-landmark error: equal weights {lm_err(scalar):.2f} mm, corrupt ones down-weighted "
+          f"{lm_err(weighted):.2f} mm")
+    assert lm_err(weighted) < 0.3 * lm_err(scalar)
+
+
+def test_lee_perry_smith_fit_to_triangulated_landmarks_and_surface(shared):
+    """The benchmark's scan fit (benchmarks/rig_fit.py), asserted loosely: face Chamfer and 68-landmark error."""
+    from benchmarks.rig_fit import lps
+
+    chamfer, lm_err = lps()
+    assert chamfer < 0.0012  # measured 0.566 mm
+    assert np.nanmean(lm_err) < 0.0035  # measured 1.962 mm (jaw line across the view)
+    assert np.isfinite(lm_err).sum() >= 55
