@@ -10,10 +10,13 @@ from ..headmodel.arkit import ARKIT_52
 from .build import BONES, Primitive, Rig, fit_jaw_rotation
 
 
-def build_flame_rig(model, identity: np.ndarray, skin_rgb=(0.8, 0.62, 0.52), landmarks: np.ndarray | None = None):
+def build_flame_rig(model, identity: np.ndarray, skin_rgb=(0.8, 0.62, 0.52), landmarks: np.ndarray | None = None,
+                    refine: np.ndarray | None = None, vertex_rgb: np.ndarray | None = None):
+    """`refine` (V, 3): per-vertex offsets added to the identity shape (toward a reconstructed surface);
+    `vertex_rgb` (V, 3) in 0..1: skin colours per vertex instead of one `skin_rgb`."""
     from .transfer import transfer_arkit
 
-    basis = model.vertices(identity=identity)
+    basis = model.vertices(identity=identity) + (0.0 if refine is None else refine)
     deltas, info = transfer_arkit(basis, model.faces.astype(np.int64), landmarks)
     J = model.joint_regressor.astype(np.float64) @ basis  # (5, 3): global, neck, jaw, eye, eye
     names = model.joint_names
@@ -47,7 +50,10 @@ def build_flame_rig(model, identity: np.ndarray, skin_rgb=(0.8, 0.62, 0.52), lan
         if not len(F):
             continue
         vids, local = np.unique(F, return_inverse=True)
-        col = np.tile(np.asarray(skin_rgb if mat == "skin_flat" else (0.9, 0.88, 0.86), np.float64), (len(vids), 1))
+        if mat == "skin_flat" and vertex_rgb is not None:
+            col = np.asarray(vertex_rgb, np.float64)[vids]
+        else:
+            col = np.tile(np.asarray(skin_rgb if mat == "skin_flat" else (0.9, 0.88, 0.86), np.float64), (len(vids), 1))
         prims.append(Primitive(name, mat, vids, local.reshape(-1, 3), colour=col))
     return Rig(basis=basis.astype(np.float32), deltas=deltas, key_names=ARKIT_52, joints=joints, weights=W,
                primitives=prims, jaw_axis=np.array([1.0, 0.0, 0.0]), jaw_open_angle=float(angle),

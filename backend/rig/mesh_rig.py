@@ -4,6 +4,7 @@ The head model is fitted to 3D landmarks found on renders of the textured mesh a
 shoulders and accessories trimmed away); the face region is then pulled toward the surface by a smooth
 per-vertex refinement; the skin texture is transferred from the mesh's texture through closest points; what
 lies well outside the fitted head above the chin (hair, hats) becomes a separate mesh parented to the head.
+FLAME (no UVs in its file) gets per-vertex colours from the mesh's texture instead of a skin atlas.
 """
 from __future__ import annotations
 
@@ -62,8 +63,8 @@ def _laplacian_smooth_offsets(offsets, faces, movable, iterations=20):
 
 def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_identity: int = 100,
                   refine_max_m: float = 0.006, progress=lambda f, m: None):
-    """→ (rig, atlas, fit (Fit3D), hair (dict | None), info)."""
-    from ..fitting.correspondence import load_mediapipe_correspondence
+    """→ (rig, atlas (None for FLAME: per-vertex colours), fit (Fit3D), hair (dict | None), info)."""
+    from ..fitting.correspondence import landmark_points, load_mediapipe_correspondence
     from ..fitting.fit3d import fit_3d, sample_surface
     from ..fitting.landmarks import mediapipe_478
     from ..fitting.multiview import landmarks_on_mesh
@@ -97,32 +98,44 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
     cp, dist, _ = target.closest(posed)
     face = np.zeros(model.n_vertices, bool)
     face[model.face_region()] = True
+    flame = model.uv is None
+    if flame:  # FLAME's "face" is the whole head: keep the eyeballs rigid
+        eyes = [model.joint_names.index(n) for n in ("eye_L", "eye_R")]
+        face &= model.skin_weights[:, eyes].sum(axis=1) < 0.5
     close = dist < refine_max_m * fit.scale
     off_world = np.where((face & close)[:, None], cp - posed, 0.0)
     off_model = off_world @ fit.R / fit.scale
     refine = _laplacian_smooth_offsets(off_model, model.faces, face.astype(np.float64))
 
-    # texture transfer from the mesh's own texture
-    progress(0.7, "Transferring the texture")
-    faces_sel = skin_faces(model)
-    mask, pos, _, _ = texel_surface(model, shaped + refine, faces_sel, texture_size)
-    P = fit.transform(pos[mask])
-    cpt, _, ti = target.closest(P)
-    b = barycentric(cpt, mesh.verts[mesh.faces[ti]])
-    uv = np.einsum("nk,nkc->nc", b, mesh.uv_corner[ti])
-    tex = mesh.texture.astype(np.float32)
-    col = sample_bilinear(tex, uv * [tex.shape[1], tex.shape[0]] - 0.5)
-    atlas = np.zeros((texture_size, 2 * texture_size, 3), np.float32)
-    atlas[mask] = col
-    atlas = np.clip(pull_push(atlas, mask) + 0.5, 0, 255).astype(np.uint8)
+    def mesh_colour(points_world):  # closest point on the mesh → its texture colour (N, 3) in 0..255
+        cpt, _, ti = target.closest(points_world)
+        b = barycentric(cpt, mesh.verts[mesh.faces[ti]])
+        uv = np.einsum("nk,nkc->nc", b, mesh.uv_corner[ti])
+        tex = mesh.texture.astype(np.float32)
+        return sample_bilinear(tex, uv * [tex.shape[1], tex.shape[0]] - 0.5)
 
-    # hair and accessories: mesh triangles well outside the fitted head, above the chin
+    progress(0.7, "Transferring the texture")
+    if flame:
+        from .flame_rig import build_flame_rig
+
+        atlas = None
+        colours = mesh_colour(fit.transform(shaped + refine)) / 255.0
+        rig = build_flame_rig(model, fit.identity, refine=refine, vertex_rgb=np.clip(colours, 0, 1))
+        skin_all = model.faces
+    else:
+        faces_sel = skin_faces(model)
+        mask, pos, _, _ = texel_surface(model, shaped + refine, faces_sel, texture_size)
+        atlas = np.zeros((texture_size, 2 * texture_size, 3), np.float32)
+        atlas[mask] = mesh_colour(fit.transform(pos[mask]))
+        atlas = np.clip(pull_push(atlas, mask) + 0.5, 0, 255).astype(np.uint8)
+        rig = build_rig(model, fit.identity, refine=refine)
+        skin_all = model.faces[skin_faces(model)]
+
+    # hair and accessories: mesh triangles well outside the fitted head, above the chin (MediaPipe point 152)
     progress(0.85, "Separating hair")
-    rig = build_rig(model, fit.identity, refine=refine)
-    skin_all = model.faces[skin_faces(model)]
-    head_surface = SurfaceQuery(fit.transform(rig.basis.astype(np.float64) + 0.0), skin_all)
+    head_surface = SurfaceQuery(fit.transform(rig.basis.astype(np.float64)), skin_all)
     dv = head_surface.closest(mesh.verts)[1] / fit.scale
-    chin_z = fit.transform(rig.basis[model.landmarks_68[8]][None].astype(np.float64))[0, 2]
+    chin_z = fit.transform(landmark_points(model, rig.basis.astype(np.float64), tri[152:153], bary[152:153]))[0, 2]
     outside = (dv > 0.012) & (mesh.verts[:, 2] > chin_z)  # hair adds more than 1 cm of volume
     hair_faces = np.nonzero(outside[mesh.faces].all(axis=1))[0]
     hair = None

@@ -3,7 +3,7 @@ neutralise its expression, texture it, and write the rigged head: rig/head_rigge
 
 Mode "instant" needs only input/ and face/ (a FaceBuilder-style head from one photo on the CPU in seconds);
 with head_model "flame" the user's FLAME file is fitted instead and carries ARKit keys transferred from ICT
-(flat skin colour: FLAME's pickle has no UVs).
+(FLAME's pickle has no UVs: a flat skin colour from the photo, or per-vertex colours from the mesh).
 Mode "full" with mesh/head.glb fits the model to the reconstructed surface (3D landmarks from renders of it +
 its points), refines the face toward it, transfers its texture and keeps hair as a separate mesh; without a
 mesh it falls back to the photo fit and notes so.
@@ -114,11 +114,6 @@ def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: fl
     from ..rig.gltf import png_bytes, rig_to_gltf
     from ..rig.mesh_rig import load_textured_glb, rig_from_mesh
 
-    if model.uv is None:
-        from ..errors import JobError
-
-        raise JobError("Fitting FLAME to a reconstructed mesh is not supported yet; use head_model 'ict' in full "
-                       "mode (FLAME works in instant mode).", code="rig.flame_full_unsupported")
     mesh = load_textured_glb(ctx.path("mesh/head.glb"))
     rig, atlas, fit, hair, info = rig_from_mesh(model, mesh, texture_size=opts.texture_size,
                                                 n_identity=max(opts.identity_modes, 100),
@@ -134,10 +129,12 @@ def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: fl
         "hair_mesh": hair is not None,
     }
     ctx.progress(0.9, "Writing rig/head_rigged.glb")
-    gl = rig_to_gltf(rig, png_bytes(atlas), extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
+    gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
+                     extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
                      attachments=[hair] if hair else None)
     write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
-    write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
+    if atlas is not None:  # FLAME carries per-vertex colours instead
+        write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
     write_json(ctx.path("rig/rig.json"), record)
     ctx.progress(1.0, f"Rigged head from the reconstruction ({info['landmarks_3d']} landmarks)")
     return {"source": "mesh", "landmarks_3d": info["landmarks_3d"], "hair_triangles": info["hair_triangles"],
