@@ -81,17 +81,44 @@ def hole_mask(shape: tuple[int, int], polygons: list) -> np.ndarray:
     return m.astype(bool)
 
 
-def iris_colour(photo: np.ndarray, lm: Landmarks) -> tuple:
-    if lm.iris is None:
-        return (0.3, 0.2, 0.12)
-    r = max(1, int(0.04 * np.linalg.norm(lm.iris[0] - lm.iris[1])))  # iris radius ≈ 0.09 × IPD
-    cols = []
-    for x, y in lm.iris:
-        xi, yi = int(round(x)), int(round(y))
-        patch = photo[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1, :3].reshape(-1, 3)
-        if len(patch):
-            cols.append(patch.mean(axis=0) / 255.0)
-    return tuple(np.mean(cols, axis=0)) if cols else (0.3, 0.2, 0.12)
+def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
+    """Iris and sclera colours (0..1 RGB) seen in the photo, so the unlit eyeballs match the photo's light
+    (a textbook white sclera glows next to skin that carries the photo's shading).
+
+    Inside each eye's outline: the iris is the disc around its centre (MediaPipe's iris point, else the
+    outline's darkest third); the sclera is the brighter half of the rest (lashes, lids and shadow are darker)."""
+    import cv2
+
+    H, W = photo.shape[:2]
+    img = photo[..., :3].astype(np.float64) / 255.0
+    iris_px, sclera_px = [], []
+    for k, poly in enumerate(lm.holes[1:3]):
+        if poly is None or len(poly) < 3 or not np.isfinite(poly).all():
+            continue
+        mask = np.zeros((H, W), np.uint8)
+        cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
+        ys, xs = np.nonzero(mask)
+        if len(xs) < 6:
+            continue
+        px = img[ys, xs]
+        lum = px @ [0.299, 0.587, 0.114]
+        width = np.ptp(poly[:, 0])
+        if lm.iris is not None:
+            cx, cy = min(lm.iris, key=lambda c: np.hypot(*(c - poly.mean(axis=0))))
+            in_iris = np.hypot(xs - cx, ys - cy) < 0.22 * width  # iris diameter ≈ 0.45 of the eye's width
+        else:
+            in_iris = lum < np.percentile(lum, 33)
+        iris_px.append(px[in_iris])
+        rest = px[~in_iris]
+        if len(rest):
+            rl = rest @ [0.299, 0.587, 0.114]
+            sclera_px.append(rest[rl >= np.median(rl)])
+    out = {"iris_rgb": (0.3, 0.2, 0.12), "sclera_rgb": (0.92, 0.9, 0.88)}
+    if iris_px and sum(map(len, iris_px)):
+        out["iris_rgb"] = tuple(np.concatenate(iris_px).mean(axis=0))
+    if sclera_px and sum(map(len, sclera_px)):
+        out["sclera_rgb"] = tuple(np.median(np.concatenate(sclera_px), axis=0))
+    return out
 
 
 def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str = "auto", texture_size: int = 512,
@@ -131,8 +158,9 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
     atlas, tex_stats = bake_photo_texture(model, shaped, fit.K, fit.w2c, photo, res=texture_size, exclude=exclude)
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
-    rig = build_rig(model, fit.identity, iris_rgb=iris_colour(photo, lm))
+    eyes = eye_colours_from_photo(photo, lm)
+    rig = build_rig(model, fit.identity, **eyes)
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
                                               "rig": time.time() - t_tex},
-            "texture": tex_stats, "reprojection_error_iod": fit.error_iod, **fit.stats}
+            "texture": tex_stats, "eyes": {k: [round(float(c), 4) for c in v] for k, v in eyes.items()}, "reprojection_error_iod": fit.error_iod, **fit.stats}
     return rig, atlas, fit, lm, info

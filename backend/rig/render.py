@@ -12,7 +12,8 @@ HIDDEN_GROUPS = ("lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left"
 # the lash line instead.)
 
 
-def eye_colours(model, verts: np.ndarray, iris_rgb=(0.3, 0.2, 0.12)) -> dict[str, np.ndarray]:
+def eye_colours(model, verts: np.ndarray, iris_rgb=(0.3, 0.2, 0.12),
+                sclera_rgb=(0.92, 0.9, 0.88)) -> dict[str, np.ndarray]:
     """Per-vertex colours of each eyeball (sclera, iris, pupil by angle from the eye's forward axis −Y)."""
     out = {}
     for side in ("left", "right"):
@@ -24,7 +25,7 @@ def eye_colours(model, verts: np.ndarray, iris_rgb=(0.3, 0.2, 0.12)) -> dict[str
         c = eye_centre(p)
         d = (p - c) / np.maximum(np.linalg.norm(p - c, axis=1, keepdims=True), 1e-12)
         cosang = -d[:, 1]  # forward is −Y
-        col = np.tile([0.92, 0.9, 0.88], (len(idx), 1))
+        col = np.tile(np.asarray(sclera_rgb, np.float64), (len(idx), 1))
         col[cosang > np.cos(np.radians(33))] = iris_rgb
         col[cosang > np.cos(np.radians(13))] = (0.03, 0.03, 0.03)
         out[g] = col
@@ -118,9 +119,11 @@ def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return 10 * np.log10(1.0 / max(mse, 1e-12))
 
 
-def photo_consistency(job_dir) -> dict:
+def photo_consistency(job_dir, photo_eyes: bool = True) -> dict:
     """Render an instant-mode rig from its fitted camera, with the portrait's expression, and compare it with
-    the photo over the face (rendered skin inside the landmarks' hull): {psnr_db, pixels, render, photo}."""
+    the photo over the face (rendered skin inside the landmarks' hull) and over the eyes (eyeball pixels inside
+    the eye outlines): {psnr_db, pixels, eyes_psnr_db, eye_pixels, render, photo, mask}. `photo_eyes=False`
+    renders textbook eye colours instead of those the rig read from the photo."""
     import json
     from pathlib import Path
 
@@ -129,20 +132,26 @@ def photo_consistency(job_dir) -> dict:
 
     from ..headmodel import load_ict
     from .build import build_rig
+    from .photo_rig import MP_EYE_L, MP_EYE_R, hole_mask
 
     job = Path(job_dir)
     rec = json.loads((job / "rig" / "rig.json").read_text())
     model = load_ict()
-    rig = build_rig(model, np.array(rec["fit"]["identity"]))
+    eyes = (rec.get("eyes") or {}) if photo_eyes else {}
+    rig = build_rig(model, np.array(rec["fit"]["identity"]), **{k: tuple(v) for k, v in eyes.items()})
     atlas = np.asarray(Image.open(job / "rig" / "skin.png"))
     photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB")).astype(np.float32) / 255
     K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
     img, skin = render_rig(rig, atlas, K, w2c, photo.shape[1::-1],
                            shape_keys=rec["fit"]["portrait_expression_arkit"])
     analysis = json.loads((job / "face" / "analysis.json").read_text())
-    pts = np.asarray(analysis["face"]["landmarks_478"] or analysis["face"]["landmarks_68"])[:, :2]
+    mp = analysis["face"]["landmarks_478"]
+    pts = np.asarray(mp or analysis["face"]["landmarks_68"])[:, :2]
     hull = np.zeros(skin.shape, np.uint8)
     cv2.fillConvexPoly(hull, cv2.convexHull(np.round(pts).astype(np.int32)), 1)
     mask = skin & hull.astype(bool)
+    outlines = [pts[list(MP_EYE_R)], pts[list(MP_EYE_L)]] if mp else [pts[36:42], pts[42:48]]
+    eye_mask = hole_mask(skin.shape, outlines) & ~skin & (img.sum(axis=-1) > 0)
     return {"psnr_db": masked_psnr(img, photo, mask), "pixels": int(mask.sum()), "render": img, "photo": photo,
-            "mask": mask}
+            "mask": mask, "eyes_psnr_db": masked_psnr(img, photo, eye_mask) if eye_mask.any() else float("nan"),
+            "eye_pixels": int(eye_mask.sum())}

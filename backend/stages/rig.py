@@ -80,6 +80,7 @@ def run_rig(ctx) -> dict:
         "neutralised": True,
         "inputs_used": {"photo": True, **present},
         "texture": info["texture"],
+        "eyes": info.get("eyes"),  # iris and sclera colours read from the photo
     }
     gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
                      extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}})

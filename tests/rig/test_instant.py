@@ -55,3 +55,9 @@ def test_instant_fit_matches_the_photo(instant_job, artifacts):
           f"over {pc['pixels']} px")
     assert pc["pixels"] > 5000
     assert pc["psnr_db"] > 22.0
+    # the eyeballs take the photo's iris and sclera colours: closer to the photo than textbook white
+    textbook = photo_consistency(job, photo_eyes=False)
+    print(f"  eyes: {pc['eyes_psnr_db']:.2f} dB with the photo's colours, {textbook['eyes_psnr_db']:.2f} dB with "
+          f"textbook ones, over {pc['eye_pixels']} px; {rig_rec['eyes']}")
+    assert pc["eye_pixels"] > 50
+    assert pc["eyes_psnr_db"] > textbook["eyes_psnr_db"] + 1.0
