@@ -46,6 +46,12 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
                                     description="A python with headforge installed, or the headforge executable")
     wheel_folder: StringProperty(name="Offline wheels", subtype="DIR_PATH", default="",
                                  description="Install from this folder of wheels only (no internet); empty: PyPI")
+    head_model: EnumProperty(name="Head model", default="ICT", description="The head model the rig is built on",
+                             items=[("ICT", "ICT-FaceKit Light", "MIT licence; downloaded on first use"),
+                                    ("FLAME", "FLAME (your file)", "The FLAME model you registered for and "
+                                                                   "downloaded (non-commercial licence)")])
+    flame_file: StringProperty(name="FLAME file", subtype="FILE_PATH", default="",
+                               description="FLAME 2020, 2023 or 2023 Open pickle (flame.is.tue.mpg.de)")
     model_folder_import: StringProperty(name="Import models from", subtype="DIR_PATH", default="",
                                         description="Local-folder mode: copy model files from this folder instead of "
                                                     "downloading them")
@@ -100,6 +106,9 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
         from ..backend.models import registry, store
 
         box.label(text="Models", icon="FILE_3D")
+        box.prop(self, "head_model")
+        if self.head_model == "FLAME":
+            box.prop(self, "flame_file")
         box.prop(self, "model_folder_import")
         st = STATE["download"]
         if st["message"]:
@@ -138,3 +147,10 @@ def get(context=None) -> "HEADFORGE_AP_preferences":
 
 
 CLASSES = (HEADFORGE_AP_preferences,)
+
+
+def rig_options(prefs) -> dict:
+    """The rig stage's head-model options from the preferences (always passed, so switching back resets them)."""
+    if prefs.head_model == "FLAME":
+        return {"head_model": "flame", "head_model_path": bpy.path.abspath(prefs.flame_file) if prefs.flame_file else ""}
+    return {"head_model": "ict", "head_model_path": ""}

@@ -40,7 +40,8 @@ class Stage:
     outputs: tuple[str, ...]  # job-relative files or folders written (must exist after a run)
     options: type | None = None  # a dataclass of options with defaults
     version: str = "1"  # bump when the stage's results change for the same inputs
-    external_inputs: Callable[[dict], dict] | None = None  # job inputs -> {name: path outside the job} to hash
+    # (job inputs, stage options) -> {name: path outside the job}: files whose contents the fingerprint covers
+    external_inputs: Callable[[dict, dict], dict] | None = None
 
     def default_options(self) -> dict:
         return dataclasses.asdict(self.options()) if self.options else {}
@@ -162,7 +163,7 @@ def _fingerprint(st: Stage, job: Job, options: dict) -> str:
     for rel in st.inputs:
         h.update(rel.encode() + b"=" + sha256_tree(job.path(rel)).encode())
     if st.external_inputs:
-        for name, p in sorted(st.external_inputs(job.load().get("inputs", {})).items()):
+        for name, p in sorted(st.external_inputs(job.load().get("inputs", {}), options).items()):
             h.update(name.encode() + b"=" + sha256_tree(p).encode())
     return h.hexdigest()
 

@@ -41,11 +41,17 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
             self.report({"ERROR"}, "Choose a portrait photo first." if photo is None else f"{photo} does not exist.")
             return {"CANCELLED"}
         prefs = preferences.get(context)
+        rig = preferences.rig_options(prefs)
+        if rig["head_model"] == "flame" and not Path(rig["head_model_path"]).is_file():
+            self.report({"ERROR"}, "Head model FLAME: choose your FLAME file in HeadForge's preferences.")
+            return {"CANCELLED"}
         job_dir = job_dir_for(photo, prefs.jobs_root)
         state.running, state.error, state.progress, state.message = True, "", 0.0, "Starting…"
         state.stage, state.preview, state.job_dir = "", "", str(job_dir)
         state.faces, state.imported = 0, ""
-        options = {"face": {"face": settings.face_index}} if _face_option_needed(job_dir, settings) else None
+        options = {"rig": rig}
+        if _face_option_needed(job_dir, settings):
+            options["face"] = {"face": settings.face_index}
         from ..addon import external
 
         self._runner = external.make_runner(prefs, str(job_dir), inputs={"photo": str(photo)}, options=options,

@@ -26,7 +26,7 @@ class InputOptions:
 
 
 
-def _photo(inputs: dict) -> dict:
+def _photo(inputs: dict, options: dict) -> dict:
     return {"photo": inputs["photo"]} if inputs.get("photo") else {}
 
 @stage("input", inputs=(), outputs=("input/portrait.png",), options=InputOptions, external_inputs=_photo)

@@ -32,8 +32,14 @@ class RigOptions:
     texture_size: int = 512  # skin atlas height in px (width is twice)
 
 
+def _head_model_file(inputs: dict, options: dict) -> dict:
+    """A user-supplied head model (a FLAME file): replacing it re-runs the rig."""
+    return {"head_model": options["head_model_path"]} if options.get("head_model_path") else {}
+
+
 @stage("rig", inputs=("input/portrait.png", "face/analysis.json", "mesh/head.glb"),
-       outputs=("rig/head_rigged.glb", "rig/rig.json"), options=RigOptions, version="1")
+       outputs=("rig/head_rigged.glb", "rig/rig.json"), options=RigOptions, version="1",
+       external_inputs=_head_model_file)
 def run_rig(ctx) -> dict:
     from PIL import Image
 

@@ -44,6 +44,20 @@ st = bpy.context.window_manager.headforge
 facts["external_state"] = {"progress": st.progress, "error": st.error, "message": st.message}
 prefs.backend_mode = "IN_PROCESS"
 
+# Head model FLAME: refused without the user's file; with one, the rig options reach the job record.
+prefs.head_model, prefs.flame_file = "FLAME", ""
+try:
+    facts["generate_flame_nofile"] = list(bpy.ops.headforge.generate())
+except RuntimeError as e:
+    facts["generate_flame_nofile"] = ["RuntimeError", str(e)]
+flame_file = jobs_root / "my_flame.pkl"
+flame_file.write_bytes(b"not read before the rig stage")
+prefs.flame_file = str(flame_file)
+facts["generate_flame"] = list(bpy.ops.headforge.generate())
+facts["flame_options"] = json.loads((Path(bpy.context.window_manager.headforge.job_dir) / "job.json")
+                                    .read_text())["options"].get("rig")
+prefs.head_model = "ICT"
+
 # A bad photo: the operator reports the backend's typed error and the state says why.
 bad = jobs_root / "not_a_photo.jpg"
 bad.write_text("hello")

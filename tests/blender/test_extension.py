@@ -52,6 +52,10 @@ def test_external_python_mode_runs_the_same_job(facts):
 def test_bad_photo_reports_typed_error(facts):
     assert "not_image" in " ".join(facts["generate_bad"]) or "not an image" in facts["bad_error"]
     assert "not an image" in facts["bad_error"]
+    assert facts["generate_flame_nofile"][0] == "RuntimeError" and "FLAME file" in facts["generate_flame_nofile"][1]
+    assert facts["generate_flame"] == ["FINISHED"]
+    assert facts["flame_options"]["head_model"] == "flame"
+    assert facts["flame_options"]["head_model_path"].endswith("my_flame.pkl")
 
 
 def test_disable_twice_leaves_nothing(facts):
