@@ -159,3 +159,18 @@ def test_recording_versions_imports_nothing_heavy(tmp_path):
     versions, imported = json.loads(out)
     assert imported == []
     assert versions["torch"] == metadata.version("torch") and versions["numpy"] == metadata.version("numpy")
+
+
+def test_rig_fingerprint_covers_the_users_head_model_file(tmp_path):
+    """Replacing the FLAME file at the same path re-runs the rig (its contents are hashed, not just its path)."""
+    import headforge.backend.stages  # noqa: F401  (registers the stages)
+
+    st, job = J.STAGES["rig"], J.Job(tmp_path / "job")
+    flame = tmp_path / "flame.pkl"
+    flame.write_bytes(b"version one")
+    opts = {"head_model": "flame", "head_model_path": str(flame)}
+    first = J._fingerprint(st, job, opts)
+    assert J._fingerprint(st, job, opts) == first
+    flame.write_bytes(b"version two")
+    assert J._fingerprint(st, job, opts) != first
+    assert J._fingerprint(st, job, {"head_model": "ict", "head_model_path": ""}) != first
