@@ -68,9 +68,16 @@ def sample_surface(vertices, faces, count: int, seed: int = 0) -> tuple[np.ndarr
     return np.asarray(pts), np.asarray(mesh.face_normals[fid])
 
 
-def chamfer_and_normals(pred_v, pred_f, ref_v, ref_f, count: int = 100_000, seed: int = 0) -> dict:
+def chamfer_and_normals(pred_v, pred_f, ref_v, ref_f, count: int = 100_000, seed: int = 0,
+                        observed=None) -> dict:
     """Symmetric Chamfer (mean of the two mean nearest-neighbour distances, metres), both one-sided means,
-    normal consistency (mean |cos| between nearest-neighbour normals, both ways) and the 95th percentile."""
+    normal consistency (mean |cos| between nearest-neighbour normals, both ways) and the 95th percentile.
+
+    `observed` (optional): a function of reference surface points [N, 3] → bool [N], True where some camera
+    sees the point (see `observed_points`). Then the result also holds `observed_fraction`,
+    `completeness_observed` (reference → prediction over the observed reference samples only) and
+    `chamfer_observed` = ½(accuracy + completeness_observed): the DTU-style observation mask applied to the
+    reference side. Accuracy stays over the whole prediction either way."""
     from scipy.spatial import cKDTree
 
     pa, na = sample_surface(pred_v, pred_f, count, seed)
@@ -78,8 +85,44 @@ def chamfer_and_normals(pred_v, pred_f, ref_v, ref_f, count: int = 100_000, seed
     da, ia = cKDTree(pb).query(pa, workers=-1)  # pred → ref (accuracy)
     db, ib = cKDTree(pa).query(pb, workers=-1)  # ref → pred (completeness)
     nc = 0.5 * (np.abs((na * nb[ia]).sum(1)).mean() + np.abs((nb * na[ib]).sum(1)).mean())
-    return {"chamfer": 0.5 * (da.mean() + db.mean()), "accuracy": da.mean(), "completeness": db.mean(),
-            "p95": float(np.percentile(np.concatenate([da, db]), 95)), "normal_consistency": float(nc)}
+    out = {"chamfer": 0.5 * (da.mean() + db.mean()), "accuracy": da.mean(), "completeness": db.mean(),
+           "p95": float(np.percentile(np.concatenate([da, db]), 95)), "normal_consistency": float(nc)}
+    if observed is not None:
+        seen = np.asarray(observed(pb), bool)
+        out["observed_fraction"] = float(seen.mean())
+        out["completeness_observed"] = float(db[seen].mean()) if seen.any() else float("nan")
+        out["completeness_unobserved"] = float(db[~seen].mean()) if (~seen).any() else 0.0
+        out["chamfer_observed"] = 0.5 * (out["accuracy"] + out["completeness_observed"])
+    return out
+
+
+def observed_points(points: np.ndarray, vertices, faces, cameras: list[dict], tolerance: float = 0.001) -> np.ndarray:
+    """bool [N]: True where a surface point of the mesh (vertices, faces) is visible from at least one camera
+    ({K, w2c, width, height}): it projects into the image and is no more than `tolerance` (metres) behind the
+    mesh's own depth there. Surface that no camera sees (cavities, internal shells, a cut-off base facing
+    away from every camera) cannot be reconstructed from the views; this is the observation mask."""
+    import torch
+
+    from .raster import render_depth
+
+    pts = np.asarray(points, np.float64)
+    seen = np.zeros(len(pts), bool)
+    for cam in cameras:
+        h, w = int(cam["height"]), int(cam["width"])
+        K, w2c = np.asarray(cam["K"], np.float64), np.asarray(cam["w2c"], np.float64)
+        zbuf = render_depth(vertices, faces, K, w2c, h, w).depth
+        zbuf = (zbuf.numpy() if isinstance(zbuf, torch.Tensor) else np.asarray(zbuf)).astype(np.float64)
+        pc = pts @ w2c[:3, :3].T + w2c[:3, 3]
+        z = pc[:, 2]
+        ok = z > 1e-6
+        u = np.full(len(pts), -1)
+        v = np.full(len(pts), -1)
+        u[ok] = np.round(K[0, 0] * pc[ok, 0] / z[ok] + K[0, 2]).astype(int)
+        v[ok] = np.round(K[1, 1] * pc[ok, 1] / z[ok] + K[1, 2]).astype(int)
+        ins = ok & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        idx = np.flatnonzero(ins)
+        seen[idx[z[idx] <= zbuf[v[idx], u[idx]] + tolerance]] = True
+    return seen
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:

@@ -6,6 +6,7 @@ largest-component step after marching cubes removes whatever still gets through.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,13 +83,20 @@ def surface_bounds(splat: dict, keep: np.ndarray, margin: float = 0.01, half_ext
 @torch.no_grad()
 def render_depth_views(splat: dict, keep: np.ndarray, cameras: list[dict], size: int, device: str = "cpu",
                        opacity_gain: float = 30.0, check_cancel=lambda: None,
-                       on_progress=lambda f: None) -> list[DepthView]:
-    """Expected depth and alpha of the kept Gaussians from each camera ({K, w2c, width, height}), rendered at
-    `size` px on the long side (intrinsics rescaled).
+                       on_progress=lambda f: None, mode: str = "median") -> list[DepthView]:
+    """Depth and alpha of the kept Gaussians from each camera ({K, w2c, width, height}), rendered at `size` px
+    on the long side (intrinsics rescaled).
 
-    Fitted splats build their surfaces from stacks of semi-transparent Gaussians, so plain expected depth
-    lies several millimetres inside the head. Opacities are sharpened for the depth renders,
-    o' = 1 − (1 − o)^opacity_gain, which moves the expected depth to the front-most layer."""
+    Fitted splats build their surfaces from stacks of semi-transparent, millimetre-thick Gaussians, so plain
+    expected depth lies several millimetres inside the head. Opacities are sharpened for the depth renders,
+    o' = 1 − (1 − o)^opacity_gain, which moves the surface to the front-most layer. Then, per pixel:
+
+    - "median" (default): the depth where the ray's transmittance through the sharpened Gaussians falls to ½,
+      each Gaussian attenuating the ray along its own 3D extent (see `median_depth`);
+    - "expected": the alpha-weighted mean of the Gaussians' centre depths, which sits about one standard
+      deviation of a Gaussian behind the surface it draws (1–2 mm on a splat fitted at 128–256 px)."""
+    if mode not in ("median", "expected"):
+        raise ValueError(f"mode must be 'median' or 'expected', not {mode!r}")
     from ..splat.ply import render_args
     from ..splat.rasterize import rasterize
 
@@ -104,13 +112,100 @@ def render_depth_views(splat: dict, keep: np.ndarray, cameras: list[dict], size:
         s = size / max(w0, h0)
         w, h = max(int(round(w0 * s)), 1), max(int(round(h0 * s)), 1)
         K = scale_intrinsics(np.asarray(cam["K"], np.float64), w / w0, h / h0)
-        _, alpha, depth = rasterize(args["means"], args["quats"], args["scales"], args["opacities"], feats,
-                                    torch.as_tensor(np.asarray(cam["w2c"])[None], dtype=torch.float32, device=device),
-                                    torch.as_tensor(K[None], dtype=torch.float32, device=device), w, h)
-        out.append(DepthView(depth[0, ..., 0].cpu().numpy(), alpha[0, ..., 0].cpu().numpy(), K,
-                             np.asarray(cam["w2c"], np.float64)))
+        w2c = torch.as_tensor(np.asarray(cam["w2c"]), dtype=torch.float32, device=device)
+        Kt = torch.as_tensor(K, dtype=torch.float32, device=device)
+        if mode == "median":
+            depth, alpha = median_depth(args["means"], args["quats"], args["scales"], args["opacities"], w2c, Kt, w, h)
+        else:
+            _, alpha, depth = rasterize(args["means"], args["quats"], args["scales"], args["opacities"], feats,
+                                        w2c[None], Kt[None], w, h)
+            depth, alpha = depth[0, ..., 0], alpha[0, ..., 0]
+        out.append(DepthView(depth.cpu().numpy(), alpha.cpu().numpy(), K, np.asarray(cam["w2c"], np.float64)))
         on_progress((i + 1) / len(cameras))
     return out
+
+
+@torch.no_grad()
+def median_depth(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor, opacities: torch.Tensor,
+                 w2c: torch.Tensor, K: torch.Tensor, width: int, height: int, level: float = 0.5,
+                 iterations: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """Median depth of a splat from one camera → (depth (H, W), 0 where the pixel's alpha < 1 − level;
+    alpha (H, W)).
+
+    The Gaussians are composited as the rasterizer does (same pixel footprints, per-pixel alphas α_i, cut
+    once transmittance reaches T_MIN). Each Gaussian's attenuation is spread along the pixel's ray as the 3D
+    Gaussian lies on it: optical depth τ_i = −ln(1 − α_i), centred on the depth t_i where the ray passes
+    closest to the Gaussian's centre (in its own metric), with the standard deviation σ_i of its 1D profile
+    along the ray. The pixel's depth is where T(t) = exp(−Σ_i τ_i Φ((t − t_i) / σ_i)) falls to `level`,
+    found by bisection. Unlike the expected centre depth, this does not put the surface at the centre of
+    the front-most Gaussians but where the ray is half blocked, and it follows tilted Gaussians across their
+    footprint instead of giving every pixel of one the same depth. Depth is camera z (planar), metres."""
+    from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
+
+    from ..splat.rasterize import (ALPHA_MAX, ALPHA_THRESHOLD, T_MIN, _opacity_aware_radii, _pixel_centre_shift,
+                                   _pixel_pairs)
+
+    dev, dt = means.device, means.dtype
+    n_pix = height * width
+    depth = torch.zeros(n_pix, dtype=dt, device=dev)
+    alpha_img = torch.zeros(n_pix, dtype=dt, device=dev)
+    covars, precis = _quat_scale_to_covar_preci(quats, scales, compute_covar=True, compute_preci=True)
+    _, means2d, depths, conics, _ = _fully_fused_projection(means, covars, w2c[None], _pixel_centre_shift(K[None]),
+                                                            width, height, 0.3, 0.01, 1e10)
+    radii = _opacity_aware_radii(means2d, depths, conics, opacities, width, height, 0.01, 1e10)
+    vis = torch.nonzero((radii[0] > 0).all(-1)).squeeze(1)
+    if vis.numel() == 0:
+        return depth.view(height, width), alpha_img.view(height, width)
+    g = vis[torch.argsort(depths[0, vis], stable=True)]  # visible Gaussians, front to back by centre depth
+    attrs = torch.cat([means2d[0, g], conics[0, g], opacities[g, None]], 1)
+    pair_g, pix = _pixel_pairs(attrs, torch.zeros(len(g), dtype=torch.long, device=dev), width, height)
+    pix = pix.long()
+    mx, my, ca, cb, cc, op = attrs.index_select(0, pair_g).unbind(1)
+    px, py = (pix % width).to(dt), (pix // width).to(dt)
+    dx, dy = px + 0.5 - mx, py + 0.5 - my  # gsplat's pixel centres
+    sig = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
+    a = torch.clamp_max(op * torch.exp(-sig), ALPHA_MAX)
+    tau = torch.where((sig >= 0) & (a >= ALPHA_THRESHOLD), -torch.log1p(-a), torch.zeros_like(a)).double()
+    # the rasterizer's early stop: drop pairs behind the point where transmittance has reached T_MIN
+    seg_pix, seg_len = torch.unique_consecutive(pix, return_counts=True)
+    first = torch.cumsum(seg_len, 0) - seg_len
+    cs = torch.cumsum(tau, 0)
+    before = cs - tau - (cs - tau)[first].repeat_interleave(seg_len)
+    use = torch.nonzero((tau > 0) & (before < -math.log(T_MIN))).squeeze(1)
+    if use.numel() == 0:
+        return depth.view(height, width), alpha_img.view(height, width)
+    pix, pair_g, tau, px, py = pix[use], pair_g[use], tau[use].to(dt), px[use], py[use]
+    seg_pix, seg_len = torch.unique_consecutive(pix, return_counts=True)
+    n_seg = seg_pix.numel()
+    seg = torch.repeat_interleave(torch.arange(n_seg, device=dev), seg_len)
+    # ray r = (x, y, 1) in camera space meets Gaussian g at planar depth t* = rᵀPμ / rᵀPr, σ = 1/√(rᵀPr)
+    R, tr = w2c[:3, :3], w2c[:3, 3]
+    P = R @ precis[g] @ R.T  # [G, 3, 3] camera-space precision
+    mu = means[g] @ R.T + tr
+    q = (P @ mu[:, :, None])[..., 0]
+    x = (px - K[0, 2]) / K[0, 0]
+    y = (py - K[1, 2]) / K[1, 1]
+    Pp, qp = P[pair_g], q[pair_g]
+    rPr = (Pp[:, 0, 0] * x * x + 2 * Pp[:, 0, 1] * x * y + 2 * Pp[:, 0, 2] * x + Pp[:, 1, 1] * y * y
+           + 2 * Pp[:, 1, 2] * y + Pp[:, 2, 2]).clamp_min(1e-12)
+    t0 = (qp[:, 0] * x + qp[:, 1] * y + qp[:, 2]) / rPr
+    sd = torch.rsqrt(rPr)
+    del Pp, qp, rPr, x, y, px, py
+    total = torch.zeros(n_seg, dtype=torch.float64, device=dev).index_add_(0, seg, tau.double())
+    lo = torch.full((n_seg,), float("inf"), dtype=dt, device=dev).scatter_reduce_(0, seg, t0 - 5 * sd, "amin")
+    hi = torch.full((n_seg,), -float("inf"), dtype=dt, device=dev).scatter_reduce_(0, seg, t0 + 5 * sd, "amax")
+    target = -math.log(level)
+    inv = 1.0 / (sd * math.sqrt(2.0))
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        f = torch.zeros(n_seg, dtype=dt, device=dev).index_add_(0, seg, tau * 0.5 * torch.erfc((t0 - mid[seg]) * inv))
+        above = f > target
+        hi = torch.where(above, mid, hi)
+        lo = torch.where(above, lo, mid)
+    seen = total > target
+    depth[seg_pix] = torch.where(seen, 0.5 * (lo + hi), torch.zeros_like(lo))
+    alpha_img[seg_pix] = (1.0 - torch.exp(-total)).to(dt)
+    return depth.view(height, width), alpha_img.view(height, width)
 
 
 def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:

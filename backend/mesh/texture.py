@@ -18,12 +18,14 @@ from .raster import project_vertices, rasterize, render_depth
 
 @dataclass
 class ColorView:
-    """A calibrated view: image (H, W, 3) float32 in [0, 1] (sRGB), alpha (H, W) or None, K (3, 3), w2c (4, 4)."""
+    """A calibrated view: image (H, W, 3) float32 in [0, 1] (sRGB), alpha (H, W) or None, K (3, 3), w2c (4, 4),
+    and the index of its camera in the job's cameras.json when it was loaded from one."""
 
     image: np.ndarray
     alpha: np.ndarray | None
     K: np.ndarray
     w2c: np.ndarray
+    camera_index: int | None = None
 
 
 @dataclass

@@ -1,9 +1,11 @@
 """Stage `mesh`: the fitted splat (`splat/head.ply`) + the views → `mesh/head.glb`.
 
-Depth and alpha of the splat's Gaussians are rendered from the views' cameras, fused into a TSDF, meshed by
-marching cubes, reduced to the largest component, smoothed (Taubin), decimated (quadric), made watertight,
-UV-unwrapped (xatlas) and textured from the views. The glb is in DESIGN's world frame (+Z up, metres, facing
-−Y); `mesh/head_albedo.png` (and `mesh/head_normal.png` with `normal_map`) hold the maps also embedded in it.
+Depth (the median depth of the opacity-sharpened Gaussians, `depth_mode`) and alpha of the splat's Gaussians
+are rendered from the views' cameras and fused into a TSDF (pixels that the view's own alpha matte, where it
+has one, or the splat's alpha calls background carve free space); the surface is meshed by marching cubes,
+reduced to the largest component, smoothed (Taubin), decimated (quadric), made watertight, UV-unwrapped
+(xatlas) and textured from the views. The glb is in DESIGN's world frame (+Z up, metres, facing −Y);
+`mesh/head_albedo.png` (and `mesh/head_normal.png` with `normal_map`) hold the maps also embedded in it.
 """
 from __future__ import annotations
 
@@ -29,7 +31,9 @@ class MeshOptions:
     smooth_iterations: int = 10  # Taubin passes on the marching-cubes surface
     bake_power: float = 4.0  # view weight = cos(view angle) ** bake_power
     min_opacity: float = 0.005  # Gaussians below this opacity are ignored for the surface
-    depth_opacity_gain: float = 30.0  # opacity sharpening for the depth renders (1: plain expected depth)
+    depth_opacity_gain: float = 30.0  # opacity sharpening for the depth renders (1: none)
+    depth_mode: str = "median"  # "median": where the ray is half blocked | "expected": mean Gaussian-centre depth
+    carve_with_view_alpha: bool = True  # the views' alpha mattes also mark free space for the fusion
     normal_map: bool = False  # bake a tangent-space normal map from the high-resolution surface
     device: str = "auto"  # "auto" | "cpu" | "cuda"
 
@@ -51,12 +55,15 @@ def validate(opts: MeshOptions) -> None:
         bad(f"depth_size={opts.depth_size}; use 32..4096.")
     if not 1.0 <= float(opts.depth_opacity_gain) <= 1000.0:
         bad(f"depth_opacity_gain={opts.depth_opacity_gain}; use 1..1000.")
+    if opts.depth_mode not in ("median", "expected"):
+        bad(f"depth_mode={opts.depth_mode!r}; use median or expected.")
     if opts.device not in ("auto", "cpu", "cuda"):
         bad(f"device={opts.device!r}; use auto, cpu or cuda.")
 
 
 def load_views(views_dir: Path, with_images: bool = True):
-    """cameras.json + NNN.png → (cameras, ColorViews). Images may be RGBA (alpha used) or RGB."""
+    """cameras.json + NNN.png → (cameras, ColorViews). Images may be RGBA (alpha used) or RGB. Each ColorView
+    carries `camera_index`, its position in the cameras list (views whose image is missing are skipped)."""
     from PIL import Image
 
     from ..cameras import load_cameras_json
@@ -74,7 +81,7 @@ def load_views(views_dir: Path, with_images: bool = True):
         raise StageError(f"{cams_path} lists no views.", code="mesh.no_views")
     colour = []
     if with_images:
-        for cam in cams:
+        for ci, cam in enumerate(cams):
             p = views_dir / cam.get("file", f"{cam['index']:03d}.png")
             if not p.is_file():
                 continue
@@ -84,13 +91,13 @@ def load_views(views_dir: Path, with_images: bool = True):
             alpha = rgba[..., 3] if img.mode in ("RGBA", "LA", "PA") else None
             h, w = rgba.shape[:2]
             K = scale_intrinsics(cam["K"], w / cam["width"], h / cam["height"])
-            colour.append(ColorView(rgba[..., :3], alpha, K, cam["w2c"]))
+            colour.append(ColorView(rgba[..., :3], alpha, K, cam["w2c"], ci))
         if not colour:
             raise StageError(f"No view images found in {views_dir}.", code="mesh.no_views")
     return cams, colour
 
 
-@stage("mesh", inputs=("splat/head.ply", "views"), outputs=("mesh/head.glb",), options=MeshOptions, version="2")
+@stage("mesh", inputs=("splat/head.ply", "views"), outputs=("mesh/head.glb",), options=MeshOptions, version="3")
 def run_mesh(ctx) -> dict:
     import torch
 
@@ -112,7 +119,9 @@ def run_mesh(ctx) -> dict:
     ctx.progress(0.02, f"rendering depth of {sel.counts['kept']} Gaussians from {len(cams)} views")
     depth_views = render_depth_views(splat, sel.keep, cams, opts.depth_size, device, opts.depth_opacity_gain,
                                      ctx.check_cancel,
-                                     lambda f: ctx.progress(0.02 + 0.23 * f, "rendering splat depth"))
+                                     lambda f: ctx.progress(0.02 + 0.23 * f, "rendering splat depth"),
+                                     mode=opts.depth_mode)
+    carved = carve_with_mattes(depth_views, colour_views) if opts.carve_with_view_alpha else 0
     bounds = surface_bounds(splat, sel.keep)
     low, high, fig = surface_from_depth(
         depth_views, bounds, opts.voxel_size, opts.trunc_voxels * opts.voxel_size, opts.target_triangles,
@@ -132,8 +141,33 @@ def run_mesh(ctx) -> dict:
     ctx.progress(1.0, f"{len(head.faces)} triangles, {opts.texture_size}² texture", preview=preview)
     return {"triangles": int(len(head.faces)), "vertices": int(len(head.vertices)),
             "watertight": bool(low.is_watertight), "surface_area_m2": round(float(low.area), 5),
-            "volume_m3": round(float(low.volume), 7), "gaussians": sel.counts, **fig, **head.figures,
+            "volume_m3": round(float(low.volume), 7), "gaussians": sel.counts,
+            "depth_mode": opts.depth_mode, "matte_carved_views": carved, **fig, **head.figures,
             "seconds": round(time.time() - t0, 2)}
+
+
+def carve_with_mattes(depth_views: list, colour_views: list) -> int:
+    """Where a view's own alpha matte says background, the fusion sees free space whatever the splat drew there.
+
+    A fitted splat's silhouettes are soft: its alpha ≥ ½ region runs a pixel or more past the matte it was fitted
+    to, and the depth there lies in front of the true surface. The matte is the observation itself, so it takes
+    precedence: each depth view's alpha becomes min(splat alpha, matte resampled to the depth size). Views
+    without alpha are left as they are. Returns how many depth views were changed."""
+    from PIL import Image
+
+    changed = 0
+    for cv in colour_views:
+        ci = cv.camera_index
+        if cv.alpha is None or ci is None or ci >= len(depth_views):
+            continue
+        dv = depth_views[ci]
+        h, w = dv.alpha.shape
+        matte = np.asarray(cv.alpha, np.float32)
+        if matte.shape != (h, w):
+            matte = np.asarray(Image.fromarray(matte).resize((w, h), Image.BILINEAR), np.float32)
+        dv.alpha = np.minimum(np.asarray(dv.alpha, np.float32), matte)
+        changed += 1
+    return changed
 
 
 def _preview(path: Path, head, cam: dict) -> Path:

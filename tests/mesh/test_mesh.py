@@ -13,12 +13,12 @@ from headforge.backend.events import CancelToken
 from headforge.backend.job import Job, StageContext
 from headforge.backend.mesh.extract import surface_from_depth
 from headforge.backend.mesh.glb import read_head_glb
-from headforge.backend.mesh.metrics import chamfer_and_normals, psnr
+from headforge.backend.mesh.metrics import chamfer_and_normals, observed_points, psnr
 from headforge.backend.mesh.raster import render_depth
-from headforge.backend.mesh.splat_depth import SplatInputError, select_gaussians
+from headforge.backend.mesh.splat_depth import SplatInputError, render_depth_views, select_gaussians
 from headforge.backend.mesh.texture import pull_push, render_textured
 from headforge.backend.splat.ply import write_ply
-from headforge.backend.stages.mesh import MeshOptions, run_mesh
+from headforge.backend.stages.mesh import MeshOptions, carve_with_mattes, run_mesh
 from helpers import add_floaters, surface_splat, write_views
 
 SMALL = dict(voxel_size=0.003, depth_size=96, texture_size=512, target_triangles=5000)
@@ -191,3 +191,66 @@ def test_normal_map_of_the_surface_itself_is_flat_and_of_a_bumpier_one_is_not():
     bumpy.vertices = bumpy.vertices * (1 + 0.05 * np.sin(200 * bumpy.vertices[:, :1]))
     rough = bake_normal_map(v, f, uv, normals, texels, bumpy)[texels.rows, texels.cols] / 255.0 * 2 - 1
     assert rough[:, 2].mean() < flat[:, 2].mean() - 0.05
+
+
+def _depth_errors(splat, lps, mode, size=128):
+    """Median and mean absolute (splat depth − scan depth) in metres over the pixels both cover, 4 views."""
+    cams = rig.rig_cameras(size, rings=(1,))[::4]
+    keep = np.ones(len(splat["means"]), bool)
+    signed = []
+    for cam, dv in zip(cams, render_depth_views(splat, keep, cams, size, mode=mode)):
+        fr = render_depth(lps.vertices, lps.faces, cam["K"], cam["w2c"], size, size)
+        both = fr.mask.numpy() & (dv.depth > 0)
+        signed.append(dv.depth[both] - fr.depth.numpy()[both])
+    signed = np.concatenate(signed)
+    return float(np.median(signed)), float(np.abs(signed).mean())
+
+
+def test_median_depth_of_a_surface_splat_lies_on_the_surface(lps):
+    med, mae = _depth_errors(surface_splat(lps, 20000), lps, "median")
+    print("flat Gaussians: median", med, "mean abs", mae)
+    assert abs(med) < 0.0006 and mae < 0.0015  # 128-px views: a pixel spans 2 mm at the head
+
+
+def test_median_depth_of_thick_gaussians_is_in_front_of_their_centres(lps):
+    """Round 3-mm Gaussians centred on the surface: the expected (centre) depth cannot see their thickness;
+    the median depth puts the surface where the rays are half blocked, further in front."""
+    s = surface_splat(lps, 20000)
+    s["log_scales"] = np.full_like(s["log_scales"], np.log(0.003))
+    s["opacity_logits"] = np.full_like(s["opacity_logits"], 0.0)
+    med_m, _ = _depth_errors(s, lps, "median")
+    med_e, _ = _depth_errors(s, lps, "expected")
+    print("thick Gaussians: median depth", med_m, "expected depth", med_e)
+    assert med_m < med_e - 0.001
+
+
+def test_mattes_carve_free_space():
+    from headforge.backend.mesh.fusion import DepthView
+    from headforge.backend.mesh.texture import ColorView
+
+    dv = [DepthView(np.ones((8, 8), np.float32), np.ones((8, 8), np.float32), np.eye(3), np.eye(4)) for _ in range(2)]
+    matte = np.zeros((16, 16), np.float32)
+    matte[:, :8] = 1.0
+    cv = [ColorView(np.zeros((16, 16, 3), np.float32), matte, np.eye(3), np.eye(4), 1),
+          ColorView(np.zeros((16, 16, 3), np.float32), None, np.eye(3), np.eye(4), 0)]
+    assert carve_with_mattes(dv, cv) == 1
+    assert (dv[0].alpha == 1).all()  # no matte: unchanged
+    assert (dv[1].alpha[:, :3] == 1).all() and (dv[1].alpha[:, 5:] == 0).all()
+
+
+def test_observation_mask_leaves_out_a_hidden_inner_shell():
+    import trimesh
+
+    outer = trimesh.creation.icosphere(4, radius=0.1)
+    inner = trimesh.creation.icosphere(4, radius=0.05)
+    both = trimesh.util.concatenate([outer, inner])
+    cams = rig.rig_cameras(96, rings=(1, 4))
+    pts = np.concatenate([outer.vertices, inner.vertices])
+    seen = observed_points(pts, both.vertices, both.faces, cams)
+    n = len(outer.vertices)
+    assert seen[n:].sum() == 0  # the inner shell is never visible
+    assert seen[:n].mean() > 0.9  # nearly all the outer sphere is (rings at 0° and 30° miss the bottom pole)
+    q = chamfer_and_normals(outer.vertices, outer.faces, both.vertices, both.faces, count=20000,
+                            observed=lambda p: observed_points(p, both.vertices, both.faces, cams))
+    assert q["completeness"] > 0.01  # the inner shell is 5 cm from the prediction
+    assert q["completeness_observed"] < 0.002 and 0.7 < q["observed_fraction"] < 0.81  # outer: 80 % of the area
