@@ -137,7 +137,8 @@ DRIVER = textwrap.dedent('''
         p = prefs
         p_layout = Layout()
         type(prefs).draw(type("P", (), {"layout": p_layout, "bl_idname": module, **{k: getattr(prefs, k) for k in (
-            "backend_mode", "wheel_folder", "models_dir", "model_folder_import", "external_python")},
+            "backend_mode", "wheel_folder", "models_dir", "model_folder_import", "external_python", "head_model",
+            "flame_file")},
             "_draw_backend": type(prefs)._draw_backend, "_draw_models": type(prefs)._draw_models,
             "_draw_doctor": type(prefs)._draw_doctor})(), bpy.context)
         facts["draw"] = "ok"
