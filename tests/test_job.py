@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import pytest
 
+import headforge.backend.stages  # noqa: F401  (registers the real stages before any test swaps the registry)
 from headforge.backend import job as J
 from headforge.backend.errors import Cancelled, JobError, StageError
 from headforge.backend.events import CancelToken
@@ -163,11 +164,7 @@ def test_recording_versions_imports_nothing_heavy(tmp_path):
 
 def test_rig_fingerprint_covers_the_users_head_model_file(tmp_path):
     """Replacing the FLAME file at the same path re-runs the rig (its contents are hashed, not just its path)."""
-    from headforge.backend.stages import rig
-
-    # the rig stage as registered (built here: other tests swap the registry while the stages first import)
-    st = J.Stage("rig", rig.run_rig, (), (), rig.RigOptions, "1", rig._head_model_file)
-    job = J.Job(tmp_path / "job")
+    st, job = J.STAGES["rig"], J.Job(tmp_path / "job")
     flame = tmp_path / "flame.pkl"
     flame.write_bytes(b"version one")
     opts = {"head_model": "flame", "head_model_path": str(flame)}

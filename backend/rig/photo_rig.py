@@ -92,7 +92,7 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
     H, W = photo.shape[:2]
     img = photo[..., :3].astype(np.float64) / 255.0
     iris_px, sclera_px = [], []
-    for k, poly in enumerate(lm.holes[1:3]):
+    for poly in lm.holes[1:3]:  # the two eye outlines
         if poly is None or len(poly) < 3 or not np.isfinite(poly).all():
             continue
         mask = np.zeros((H, W), np.uint8)
@@ -162,5 +162,6 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
     rig = build_rig(model, fit.identity, **eyes)
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
                                               "rig": time.time() - t_tex},
-            "texture": tex_stats, "eyes": {k: [round(float(c), 4) for c in v] for k, v in eyes.items()}, "reprojection_error_iod": fit.error_iod, **fit.stats}
+            "texture": tex_stats, "eyes": {k: [round(float(c), 4) for c in v] for k, v in eyes.items()},
+            "reprojection_error_iod": fit.error_iod, **fit.stats}
     return rig, atlas, fit, lm, info

@@ -38,7 +38,7 @@ def _head_model_file(inputs: dict, options: dict) -> dict:
 
 
 @stage("rig", inputs=("input/portrait.png", "face/analysis.json", "mesh/head.glb"),
-       outputs=("rig/head_rigged.glb", "rig/rig.json"), options=RigOptions, version="1",
+       outputs=("rig/head_rigged.glb", "rig/rig.json"), options=RigOptions, version="2",
        external_inputs=_head_model_file)
 def run_rig(ctx) -> dict:
     from PIL import Image
