@@ -111,6 +111,24 @@ def load_cameras_json(path) -> list[dict]:
     return [{**v, "K": np.array(v["K"]), "w2c": np.array(v["w2c"])} for v in data["views"]]
 
 
+def view_file(views_dir, cam: dict) -> Path:
+    """The image file of one cameras.json entry: `file` (default NNN.png from `index`), which must stay inside
+    `views_dir` once resolved (no "..", absolute paths or symlinks that lead out). Raises JobError otherwise."""
+    from .errors import JobError
+
+    name = cam.get("file", f"{int(cam['index']):03d}.png")
+    root = Path(views_dir).resolve()
+    if not isinstance(name, str) or not name:
+        raise JobError(f"cameras.json in {root} names a view file {name!r}, which is not a file name.",
+                       code="views.bad_file")
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise JobError(f"cameras.json names the view {name!r}, which leads to {path}, outside the views folder "
+                       f"{root}; views are only read from inside views/.", code="views.outside_folder",
+                       hint="Give each view's \"file\" relative to views/ (e.g. \"016.png\").")
+    return path
+
+
 def project(points: np.ndarray, cam: dict) -> tuple[np.ndarray, np.ndarray]:
     """World points (N, 3) → pixel coordinates (N, 2) (OpenCV: pixel centres at integers) and depth z (N,)."""
     pc = points @ cam["w2c"][:3, :3].T + cam["w2c"][:3, 3]

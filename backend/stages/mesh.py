@@ -66,7 +66,7 @@ def load_views(views_dir: Path, with_images: bool = True):
     carries `camera_index`, its position in the cameras list (views whose image is missing are skipped)."""
     from PIL import Image
 
-    from ..cameras import load_cameras_json
+    from ..cameras import load_cameras_json, view_file
     from ..mesh.splat_depth import scale_intrinsics
     from ..mesh.texture import ColorView
 
@@ -82,7 +82,7 @@ def load_views(views_dir: Path, with_images: bool = True):
     colour = []
     if with_images:
         for ci, cam in enumerate(cams):
-            p = views_dir / cam.get("file", f"{cam['index']:03d}.png")
+            p = view_file(views_dir, cam)
             if not p.is_file():
                 continue
             img = Image.open(p)

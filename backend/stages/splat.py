@@ -89,7 +89,7 @@ def load_views(views_dir, size: int | None = None):
     import torch
     from PIL import Image
 
-    from ..cameras import load_cameras_json
+    from ..cameras import load_cameras_json, view_file
     from ..splat.optimize import scaled_intrinsics
 
     views_dir = Path(views_dir)
@@ -105,7 +105,7 @@ def load_views(views_dir, size: int | None = None):
         raise StageError(f"{cam_path} lists no views.", code="splat.no_views")
     images, scales = [], []
     for cam in cams:
-        p = views_dir / cam.get("file", f"{cam['index']:03d}.png")
+        p = view_file(views_dir, cam)
         if not p.is_file():
             raise StageError(f"View {p.name} listed in cameras.json is missing.", code="splat.missing_view")
         try:
