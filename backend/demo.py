@@ -17,20 +17,8 @@ def demo_photo(folder: Path) -> Path:
     return path
 
 
-def choose_mode() -> str:
-    """The full pipeline needs a CUDA GPU and the multi-view weights; otherwise the instant CPU mode."""
-    from .job import pipeline
+def choose_mode(models_dir: str = "", device: str = "auto") -> str:
+    """"full" where it can run here (multiview.full_mode_readiness: CUDA and the ID-TS weights), else "instant"."""
+    from .stages.multiview import full_mode_readiness
 
-    try:
-        import torch
-
-        cuda = torch.cuda.is_available()
-    except ImportError:
-        cuda = False
-    if cuda and "multiview" in pipeline("full"):
-        from .stages import multiview
-
-        ready = getattr(multiview, "weights_present", lambda: False)
-        if ready():
-            return "full"
-    return "instant"
+    return "full" if full_mode_readiness(models_dir, device)[0] else "instant"

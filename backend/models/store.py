@@ -36,8 +36,14 @@ def models_root(root: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "headforge" / "models"
 
 
+def model_path(*parts: str, root: str | os.PathLike | None = None) -> Path:
+    """Where a model file or folder lives: `parts` under the models root. Every model lookup in the backend
+    goes through here (or `asset_dir`), so the add-on's models folder and $HEADFORGE_MODELS apply to all."""
+    return models_root(root).joinpath(*parts)
+
+
 def asset_dir(asset, root=None) -> Path:
-    return models_root(root) / asset.folder
+    return model_path(asset.folder, root=root)
 
 
 def _key(asset, name: str) -> str:

@@ -21,7 +21,6 @@ Weights: converted folders `<models>/idts/low_stage` and `high_stage`
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,11 +54,40 @@ class MultiviewOptions:
     matte: str = "auto"  # auto | birefnet | white: the views' alpha (auto: BiRefNet when installed, else white key)
 
 
+def weights_dir(models_dir: str = "") -> Path:
+    """The converted ID-TS folders (low_stage/, high_stage/): `multiview.models_dir`, else <models root>/idts
+    (the model store's root: the add-on's models folder, else $HEADFORGE_MODELS, else the default)."""
+    if models_dir:
+        return Path(models_dir).expanduser()
+    from ..models import store
+
+    return store.model_path("idts")
+
+
 def _models_dir(opts: MultiviewOptions) -> Path:
-    if opts.models_dir:
-        return Path(opts.models_dir).expanduser()
-    root = os.environ.get("HEADFORGE_MODELS", str(Path.home() / ".cache" / "headforge" / "models"))
-    return Path(root).expanduser() / "idts"
+    return weights_dir(opts.models_dir)
+
+
+def full_mode_readiness(models_dir: str = "", device: str = "auto") -> tuple[bool, str]:
+    """Whether the full pipeline can run here, and why (not): it needs a CUDA GPU (torch) and the converted
+    ID-TS weights of both stages. `device` is the user's choice (auto | cuda | cuda:N | cpu). The one decision
+    used by `headforge demo`, the CLI's `--mode auto`, `headforge doctor` and the Blender panel's Auto mode."""
+    if device == "cpu":
+        return False, "the device is set to CPU; full mode needs a CUDA GPU"
+    try:
+        import torch
+    except ImportError:
+        return False, "torch is not installed; full mode needs torch with CUDA"
+    if not torch.cuda.is_available():
+        return False, "no CUDA GPU here; full mode needs an NVIDIA GPU"
+    from ..idts.pipeline import missing_files
+
+    folder = weights_dir(models_dir)
+    missing = [m for s in ("low", "high") for m in missing_files(folder / f"{s}_stage")]
+    if missing:
+        return False, (f"the ID-TS multi-view weights are not in {folder} ({len(missing)} file(s) missing, "
+                       f"e.g. {missing[0]}); convert HQ-Head's checkpoints into it")
+    return True, f"CUDA GPU and the ID-TS weights in {folder}"
 
 
 def viewpoint_from_analysis(path: Path) -> tuple[float, float, str]:

@@ -1,0 +1,76 @@
+"""One decision for "can full mode run here" (CUDA + converted ID-TS weights), used by the demo, the CLI's
+--mode auto, doctor and the Blender panel; the weights are looked up through the model store's root."""
+import pytest
+
+from headforge.backend import demo
+from headforge.backend.models import store
+from headforge.backend.stages import multiview
+
+torch = pytest.importorskip("torch")
+
+
+def converted_weights(root, stages=("low", "high")):
+    """The file layout idts.converter writes (configs and safetensors per component), empty files."""
+    from headforge.backend.idts.pipeline import COMPONENTS
+
+    for s in stages:
+        folder = root / "idts" / f"{s}_stage"
+        for comp in COMPONENTS:
+            (folder / comp).mkdir(parents=True, exist_ok=True)
+            (folder / comp / "config.json").write_text("{}")
+            (folder / comp / "diffusion_pytorch_model.safetensors").write_bytes(b"")
+        (folder / "idts_stage.json").write_text("{}")
+    return root
+
+
+@pytest.fixture
+def models(tmp_path, monkeypatch):
+    monkeypatch.setenv("HEADFORGE_MODELS", str(tmp_path / "models"))
+    monkeypatch.setattr(store, "_override", None)
+    return tmp_path / "models"
+
+
+def test_no_cuda_runs_instant_and_says_why(models, monkeypatch):
+    converted_weights(models)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    ready, reason = multiview.full_mode_readiness()
+    assert not ready and "CUDA" in reason
+    assert demo.choose_mode() == "instant"
+
+
+def test_cuda_and_weights_run_full(models, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    converted_weights(models)
+    ready, reason = multiview.full_mode_readiness()
+    assert ready, reason
+    assert str(models / "idts") in reason
+    assert demo.choose_mode() == "full"
+    # The user's device choice CPU rules full mode out even with a GPU.
+    assert multiview.full_mode_readiness(device="cpu") == (False, "the device is set to CPU; full mode needs a "
+                                                                  "CUDA GPU")
+    assert demo.choose_mode(device="cpu") == "instant"
+
+
+def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    converted_weights(models, stages=("low",))
+    ready, reason = multiview.full_mode_readiness()
+    assert not ready and "high_stage" in reason and str(models / "idts") in reason
+    assert demo.choose_mode() == "instant"
+
+
+def test_models_folder_of_the_preferences_reaches_the_multiview_stage(tmp_path, models, monkeypatch):
+    """store.set_root (what the add-on's Models folder sets) wins over $HEADFORGE_MODELS for the weights."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    prefs_folder = converted_weights(tmp_path / "prefs-models")
+    assert not multiview.full_mode_readiness()[0]  # $HEADFORGE_MODELS holds nothing
+    store.set_root(prefs_folder)
+    try:
+        assert multiview.weights_dir() == prefs_folder / "idts"
+        assert multiview.full_mode_readiness()[0]
+        assert multiview._models_dir(multiview.MultiviewOptions()) == prefs_folder / "idts"
+    finally:
+        store.set_root(None)
+    # An explicit multiview.models_dir still wins.
+    assert multiview.weights_dir(str(prefs_folder / "idts")) == prefs_folder / "idts"
+    assert multiview.full_mode_readiness(str(prefs_folder / "idts"))[0]
