@@ -7,9 +7,6 @@ Gaussian window, σ = 1.5, K1 = 0.01, K2 = 0.03) and is differentiable, so the f
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -67,10 +64,12 @@ def lpips(img: Tensor, ref: Tensor) -> float | None:
         import lpips as _lpips  # noqa: F401
     except ImportError:
         return None
-    weights = Path(os.environ.get("HEADFORGE_MODELS", "~/.headforge/models")).expanduser() / "lpips"
-    if not weights.is_dir():
+    from .models import store
+
+    weights = store.model_path("lpips", "alex.pth")
+    if not weights.is_file():
         return None
-    net = _lpips.LPIPS(net="alex", pretrained=True, model_path=str(weights / "alex.pth"), verbose=False)
+    net = _lpips.LPIPS(net="alex", pretrained=True, model_path=str(weights), verbose=False)
     with torch.no_grad():
         return float(net(_bchw(img) * 2 - 1, _bchw(ref) * 2 - 1).mean())
 

@@ -13,6 +13,11 @@ os.environ.setdefault("BLENDER_USER_RESOURCES", str(_TMP / "blender"))
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(_TMP / "torch_extensions"))
 os.environ.setdefault("HEADFORGE_MODELS", str(_TMP / "models"))
 os.environ.setdefault("HEADFORGE_JOBS", str(_TMP / "jobs"))
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HEADFORGE_SHARED", REPO.parent / "shared")).resolve()
+# The backend never looks in a development checkout: the tests hand it the team's ICT-FaceKit Light explicitly
+# (the face detectors in SHARED/models come through the face stage's models_root option, tests/face/conftest.py).
+os.environ.setdefault("HEADFORGE_ICT", str(SHARED / "data" / "ict_facekit" / "ict_face_light.npz"))
 
 # bpy and pymeshlab both bundle Embree: bpy must be imported first or it breaks.
 try:
@@ -20,8 +25,6 @@ try:
 except ImportError:
     pass
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HEADFORGE_SHARED", REPO.parent / "shared")).resolve()
 ARTIFACTS = REPO / "test-artifacts"  # images tests keep for people to look at (git-ignored)
 
 

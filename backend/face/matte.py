@@ -6,7 +6,6 @@ All functions return a float32 matte (H, W) in [0, 1] at the photo's resolution.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,32 +19,16 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 # --- BiRefNet (ONNX export, e.g. rembg's BiRefNet-portrait) ---------------------------------------------------
 
 def find_birefnet(models_root=None) -> Path | None:
-    """The BiRefNet ONNX file: from the model registry when it knows one, else under the models folders."""
-    try:  # the registry (backend/models) is optional here: absent or failing means "look in folders"
-        from ..models import registry  # type: ignore[attr-defined]
+    """The BiRefNet ONNX file, in `models_root` (the face stage's option) when given, then under the model store's
+    root (the add-on's models folder, else $HEADFORGE_MODELS, else the default): the registry's folders first
+    (birefnet-portrait, then birefnet), then any other birefnet*/ folder or birefnet*.onnx file there."""
+    from ..models import registry, store
 
-        for model_id in BIREFNET_IDS:
-            for fn_name in ("local_path", "path"):
-                fn = getattr(registry, fn_name, None)
-                if fn is None:
-                    continue
-                try:
-                    p = fn(model_id)
-                except Exception:  # noqa: BLE001  (unknown id or not downloaded)
-                    continue
-                if p:
-                    p = Path(p)
-                    found = sorted(p.glob("*.onnx")) if p.is_dir() else [p]
-                    if found and found[0].is_file():
-                        return found[0]
-    except Exception:  # noqa: BLE001
-        pass
-    roots = [Path(models_root).expanduser()] if models_root else []
-    if os.environ.get("HEADFORGE_MODELS"):
-        roots.append(Path(os.environ["HEADFORGE_MODELS"]).expanduser())
-    roots.append(Path.home() / ".u2net")  # rembg's download folder
+    roots = ([Path(models_root).expanduser()] if models_root else []) + [store.models_root()]
+    patterns = [f"{registry.get(i).folder}/*.onnx" for i in BIREFNET_IDS]
+    patterns += ["birefnet*/*.onnx", "BiRefNet*/*.onnx", "birefnet*.onnx", "BiRefNet*.onnx"]
     for root in roots:
-        for pattern in ("birefnet*/*.onnx", "BiRefNet*/*.onnx", "birefnet*.onnx", "BiRefNet*.onnx"):
+        for pattern in patterns:
             found = sorted(root.glob(pattern))
             if found:
                 return found[0]

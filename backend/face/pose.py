@@ -91,18 +91,13 @@ def ict_landmarks_68() -> np.ndarray:
 
 
 def _ict_path() -> Path:
-    import os
+    """ICT-FaceKit Light's .npz, found by the head model's own lookup ($HEADFORGE_ICT, else the model store)."""
+    from ..headmodel.ict import default_ict_path
 
-    here = Path(__file__).resolve()
-    candidates = [Path(os.environ["HEADFORGE_SHARED"]) / "data/ict_facekit/ict_face_light.npz"] \
-        if os.environ.get("HEADFORGE_SHARED") else []
-    candidates += [p / "shared/data/ict_facekit/ict_face_light.npz" for p in here.parents]
-    if os.environ.get("HEADFORGE_MODELS"):
-        candidates.insert(0, Path(os.environ["HEADFORGE_MODELS"]) / "ict_facekit/ict_face_light.npz")
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise FileNotFoundError("ICT-FaceKit archive (ict_face_light.npz) not found")
+    path = default_ict_path()
+    if path is None or not path.is_file():
+        raise FileNotFoundError("ICT-FaceKit archive (ict_face_light.npz) not found")
+    return path
 
 
 def _solve_pnp(obj: np.ndarray, img: np.ndarray, image_size: tuple[int, int], source: str) -> dict | None:

@@ -1,6 +1,6 @@
 """ICT-FaceKit Light (MIT, USC ICT) from its compact .npz, converted to the world frame.
 
-The archive's arrays, units and axes are documented in `../shared/data/ict_facekit/README.md`: centimetres,
+The archive's arrays, units and axes are documented in ict_facekit/README.md of the team's data: centimetres,
 +Y up, face toward +Z, +X the subject's left; 100 identity modes scaled to N(0, 1) coefficients and 57
 expression blendshapes with ARKit-style `_L`/`_R` names (53 of them are upstream's own set).
 """
@@ -22,37 +22,23 @@ REQUIRED = ("neutral", "faces", "identity_basis", "expression_basis", "expressio
             "group_ranges", "landmarks_68", "uv", "face_uv", "tri_material", "material_names")
 
 
+ICT_HINT = ("Download it (MIT licence): `headforge models download ict-facekit`; in Blender: Preferences → "
+            "HeadForge → Models → download ICT-FaceKit Light. Or set HEADFORGE_ICT to a converted .npz.")
+
+
 def default_ict_path() -> Path | None:
-    """Where the converted model is looked for: $HEADFORGE_ICT, the models folder (registry asset
-    `ict-facekit`), then ../shared/data/ict_facekit (tests, development checkouts)."""
-    cands = []
+    """$HEADFORGE_ICT when set, else <models root>/ict_facekit/ict_face_light.npz from the model store (the
+    registry asset `ict-facekit`, converted from its downloaded sources on first use); None when absent."""
     if os.environ.get("HEADFORGE_ICT"):
-        cands.append(Path(os.environ["HEADFORGE_ICT"]))
-    try:
-        from ..models.store import models_root
+        return Path(os.environ["HEADFORGE_ICT"]).expanduser()
+    from ..models import store
 
-        cands.append(models_root() / "ict_facekit" / ICT_FILENAME)
-    except ImportError:  # the registry is optional here
-        pass
-    here = Path(__file__).resolve()
-    for parent in here.parents[1:5]:
-        cands.append(parent.parent / "shared" / "data" / "ict_facekit" / ICT_FILENAME)
-        cands.append(parent / "shared" / "data" / "ict_facekit" / ICT_FILENAME)
-    if os.environ.get("HEADFORGE_SHARED"):
-        cands.insert(0, Path(os.environ["HEADFORGE_SHARED"]) / "data" / "ict_facekit" / ICT_FILENAME)
-    for c in cands:
-        if c.is_file():
-            return c
-    return _convert_downloaded()
+    path = store.model_path("ict_facekit", ICT_FILENAME)
+    return path if path.is_file() else _convert_downloaded(path.parent)
 
 
-def _convert_downloaded() -> Path | None:
+def _convert_downloaded(folder: Path) -> Path | None:
     """Convert the registry's downloaded upstream files (models folder/ict_facekit) into the .npz, once."""
-    try:
-        from ..models.store import models_root
-    except ImportError:
-        return None
-    folder = models_root() / "ict_facekit"
     if not (folder / "generic_neutral_mesh.obj").is_file():
         return None
     from .ict_convert import convert_ict
@@ -112,5 +98,5 @@ def load_ict(path: str | os.PathLike | None = None, n_identity: int = 100) -> He
             f"ICT-FaceKit Light ({ICT_FILENAME}) was not found"
             + (f" at {p}" if p is not None else "") + ".",
             code="model.ict_missing",
-            hint="Set HEADFORGE_ICT to the converted .npz or place it under $HEADFORGE_MODELS/ict_facekit/.")
+            hint=ICT_HINT)
     return _load_cached(str(p.resolve()), int(n_identity))
