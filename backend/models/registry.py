@@ -146,65 +146,24 @@ def _insightface(pack: str) -> ModelAsset:
 
 ICT_COMMIT = "da5f95a607f5e6b37755b38d3385d7f2853732e5"
 
+# In the order the add-on and `models list` offer them: the head model instant mode needs first, then the face
+# detectors and mattes, then the multi-view weights full mode needs (converted by backend/idts/converter.py).
 ASSETS: dict[str, ModelAsset] = {a.id: a for a in (
     ModelAsset(
-        id="hqhead-stage1", title="HQ-Head stage-1 multi-view diffusion (256 px)",
-        purpose="ID-TS stage 1: 16 views per ring at 256² (multiview stage)", folder="hqhead",
-        files=(_hq("low_stage.pt"),), licence=_HQ_LICENCE, licence_url=f"https://huggingface.co/{HQ_REPO}",
-        commercial=COMMERCIAL_CONDITIONAL, accept_terms=True, homepage="https://github.com/Biggaoga/HQ-Head-Generation",
-        approx_size="about 5.6 GB in fp16 (2.82 G elements; dtype of the release not inspected)",
-        note="DeepSpeed model-states file; read with torch.load(weights_only=True) and converted by idts.converter."),
-    ModelAsset(
-        id="hqhead-stage2", title="HQ-Head stage-2 multi-view diffusion (512 px)",
-        purpose="ID-TS stage 2: 16 views per ring at 512² (multiview stage)", folder="hqhead",
-        files=(_hq("high_stage.pt"),), licence=_HQ_LICENCE, licence_url=f"https://huggingface.co/{HQ_REPO}",
-        commercial=COMMERCIAL_CONDITIONAL, accept_terms=True, homepage="https://github.com/Biggaoga/HQ-Head-Generation",
-        approx_size="about 5.6 GB in fp16 (same layout as stage 1)"),
-    ModelAsset(
-        id="hqhead-lgm", title="HQ-Head LGM reconstructor",
-        purpose="Gaussian initialisation from 4 generated views (splat stage)", folder="hqhead",
-        files=(_hq("recon.safetensors"),),
-        licence="LGM is MIT; HQ-Head's fine-tune is released with the Apache-2.0 code.",
-        licence_url="https://github.com/3DTopia/LGM/blob/main/LICENSE", commercial=COMMERCIAL_YES,
-        accept_terms=False, homepage="https://github.com/Biggaoga/HQ-Head-Generation",
-        approx_size="about 1.7 GB in fp32 (415 M parameters)"),
-    ModelAsset(
-        id="hqhead-arcface", title="IR-SE-50 ArcFace (HQ-Head's identity encoder)",
-        purpose="identity token of the multi-view model (idts.identity)", folder="hqhead",
-        files=(_hq("trained_arcface.pth"),),
-        licence="Released with HQ-Head (Apache-2.0 code); IR-SE-50 face-recognition weights are usually trained "
-                "on MS-Celeb-1M-derived data, which is distributed for research only. Treat as non-commercial "
-                "unless the authors say otherwise.",
-        licence_url=f"https://huggingface.co/{HQ_REPO}", commercial=COMMERCIAL_UNKNOWN, accept_terms=True,
-        approx_size="about 175 MB (43.8 M parameters)"),
-    ModelAsset(
-        id="clip-vit-h14", title="OpenCLIP ViT-H-14 image encoder",
-        purpose="CLIP image token of the multi-view model (idts.clip)", folder="hqhead",
-        files=(_hq("open_clip_pytorch_model.bin"),),
-        licence="OpenCLIP weights (LAION-2B): MIT.", licence_url="https://github.com/mlfoundations/open_clip",
-        commercial=COMMERCIAL_YES, accept_terms=False, approx_size="about 3.9 GB"),
-    ModelAsset(
-        id="clip-vit-l14", title="OpenAI CLIP ViT-L/14",
-        purpose="image features of the aesthetic predictor (idts.aesthetic)", folder="hqhead",
-        files=(_hq("ViT-L-14.pt"),),
-        licence="OpenAI CLIP: MIT.", licence_url="https://github.com/openai/CLIP/blob/main/LICENSE",
-        commercial=COMMERCIAL_YES, accept_terms=False, approx_size="about 890 MB"),
-    ModelAsset(
-        id="aesthetic-predictor", title="LAION aesthetic predictor (sac+logos+ava1, linear MSE)",
-        purpose="aesthetic score of the conditioning vector (idts.aesthetic)", folder="hqhead",
-        files=(_hq("sac+logos+ava1-l14-linearMSE.pth"),),
-        licence="improved-aesthetic-predictor: Apache-2.0.",
-        licence_url="https://github.com/christophschuhmann/improved-aesthetic-predictor",
-        commercial=COMMERCIAL_YES, accept_terms=False, approx_size="about 4 MB"),
-    ModelAsset(
-        id="hqhead-birefnet", title="BiRefNet (PyTorch, as HQ-Head loads it)",
-        purpose="background matte exactly as the reference computes it (SPEC 4.1)", folder="hqhead/BiRefNet",
-        files=tuple(ModelFile(name=n, hf=("ZhengPeng7/BiRefNet", n)) for n in
-                    ("config.json", "model.safetensors", "birefnet.py", "BiRefNet_config.py")),
-        licence="BiRefNet: MIT.", licence_url="https://github.com/ZhengPeng7/BiRefNet/blob/main/LICENSE",
-        commercial=COMMERCIAL_YES, accept_terms=False, approx_size="about 900 MB",
-        note="The reference's ckpts/ZhengPeng7/BiRefNet is a snapshot of this hub repository (transformers "
-             "remote code)."),
+        id="ict-facekit", title="ICT-FaceKit (ICT Face Model Light sources)",
+        purpose="the default head model of the rig stage: neutral, identity and ARKit-style expression shapes",
+        folder="ict_facekit",
+        files=(ModelFile(name=f"ICT-FaceKit-{ICT_COMMIT}.zip",
+                         url=f"https://github.com/ICT-VGL/ICT-FaceKit/archive/{ICT_COMMIT}.zip",
+                         unpack=("generic_neutral_mesh.obj", "vertex_indices.json", "LICENSE",
+                                 *(f"identity{i:03d}.obj" for i in range(100)),
+                                 *(f"{n}.obj" for n in ICT_EXPRESSIONS))),),
+        licence="MIT, Copyright (c) 2020 USC Institute for Creative Technologies; keep the notice when "
+                "redistributing, and cite Li et al., CVPR 2020.",
+        licence_url="https://github.com/ICT-VGL/ICT-FaceKit/blob/master/LICENSE", commercial=COMMERCIAL_YES,
+        accept_terms=False, homepage="https://github.com/ICT-VGL/ICT-FaceKit", approx_size="about 260 MB archive",
+        note="The rig stage converts these OBJs once into ict_facekit/ict_face_light.npz on first use "
+             "(backend/headmodel/ict_convert.py)."),
     ModelAsset(
         id="birefnet-portrait", title="BiRefNet portrait matting (ONNX, rembg's export)",
         purpose="portrait matte for the face stage (face.matte)", folder="birefnet-portrait",
@@ -224,19 +183,6 @@ ASSETS: dict[str, ModelAsset] = {a.id: a for a in (
         licence_url="https://github.com/ZhengPeng7/BiRefNet/blob/main/LICENSE", commercial=COMMERCIAL_YES,
         accept_terms=False, approx_size="about 930 MB"),
     ModelAsset(
-        id="svd-xt", title="Stable Video Diffusion img2vid-xt (configs and VAE)",
-        purpose="diffusers configs (UNet, VAE, scheduler) the converted HQ-Head models follow",
-        folder="svd-xt",
-        files=tuple(ModelFile(name=n, hf=("stabilityai/stable-video-diffusion-img2vid-xt", n)) for n in
-                    ("model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
-                     "vae/config.json", "vae/diffusion_pytorch_model.fp16.safetensors",
-                     "feature_extractor/preprocessor_config.json")),
-        licence="Stability AI Community Licence: free for research and for commercial use by organisations under "
-                "USD 1M annual revenue; above that an enterprise licence is needed. Gated on Hugging Face: accept "
-                "the terms on the model page and log in (HF_TOKEN) first.",
-        licence_url="https://huggingface.co/stabilityai/stable-video-diffusion-img2vid-xt",
-        commercial=COMMERCIAL_CONDITIONAL, accept_terms=True, approx_size="about 200 MB"),
-    ModelAsset(
         id="yunet", title="YuNet face detector (OpenCV Zoo, 2023mar)",
         purpose="licence-clean face detection (face stage)", folder="opencv_zoo/face_detection_yunet",
         files=(ModelFile(name="face_detection_yunet_2023mar.onnx",
@@ -248,20 +194,40 @@ ASSETS: dict[str, ModelAsset] = {a.id: a for a in (
         commercial=COMMERCIAL_YES, accept_terms=False),
     *(_insightface(p) for p in _IF_PACKS),
     ModelAsset(
-        id="ict-facekit", title="ICT-FaceKit (ICT Face Model Light sources)",
-        purpose="the default head model of the rig stage: neutral, identity and ARKit-style expression shapes",
-        folder="ict_facekit",
-        files=(ModelFile(name=f"ICT-FaceKit-{ICT_COMMIT}.zip",
-                         url=f"https://github.com/ICT-VGL/ICT-FaceKit/archive/{ICT_COMMIT}.zip",
-                         unpack=("generic_neutral_mesh.obj", "vertex_indices.json", "LICENSE",
-                                 *(f"identity{i:03d}.obj" for i in range(100)),
-                                 *(f"{n}.obj" for n in ICT_EXPRESSIONS))),),
-        licence="MIT, Copyright (c) 2020 USC Institute for Creative Technologies; keep the notice when "
-                "redistributing, and cite Li et al., CVPR 2020.",
-        licence_url="https://github.com/ICT-VGL/ICT-FaceKit/blob/master/LICENSE", commercial=COMMERCIAL_YES,
-        accept_terms=False, homepage="https://github.com/ICT-VGL/ICT-FaceKit", approx_size="about 260 MB archive",
-        note="The rig stage converts these OBJs once into ict_facekit/ict_face_light.npz on first use "
-             "(backend/headmodel/ict_convert.py)."),
+        id="hqhead-stage1", title="HQ-Head stage-1 multi-view diffusion (256 px)",
+        purpose="ID-TS stage 1: 16 views per ring at 256² (multiview stage)", folder="hqhead",
+        files=(_hq("low_stage.pt"),), licence=_HQ_LICENCE, licence_url=f"https://huggingface.co/{HQ_REPO}",
+        commercial=COMMERCIAL_CONDITIONAL, accept_terms=True, homepage="https://github.com/Biggaoga/HQ-Head-Generation",
+        approx_size="about 5.6 GB in fp16 (2.82 G elements; dtype of the release not inspected)",
+        note="DeepSpeed model-states file; read with torch.load(weights_only=True) and converted by idts.converter."),
+    ModelAsset(
+        id="hqhead-stage2", title="HQ-Head stage-2 multi-view diffusion (512 px)",
+        purpose="ID-TS stage 2: 16 views per ring at 512² (multiview stage)", folder="hqhead",
+        files=(_hq("high_stage.pt"),), licence=_HQ_LICENCE, licence_url=f"https://huggingface.co/{HQ_REPO}",
+        commercial=COMMERCIAL_CONDITIONAL, accept_terms=True, homepage="https://github.com/Biggaoga/HQ-Head-Generation",
+        approx_size="about 5.6 GB in fp16 (same layout as stage 1)"),
+    ModelAsset(
+        id="hqhead-arcface", title="IR-SE-50 ArcFace (HQ-Head's identity encoder)",
+        purpose="identity token of the multi-view model (idts.identity)", folder="hqhead",
+        files=(_hq("trained_arcface.pth"),),
+        licence="Released with HQ-Head (Apache-2.0 code); IR-SE-50 face-recognition weights are usually trained "
+                "on MS-Celeb-1M-derived data, which is distributed for research only. Treat as non-commercial "
+                "unless the authors say otherwise.",
+        licence_url=f"https://huggingface.co/{HQ_REPO}", commercial=COMMERCIAL_UNKNOWN, accept_terms=True,
+        approx_size="about 175 MB (43.8 M parameters)"),
+    ModelAsset(
+        id="clip-vit-h14", title="OpenCLIP ViT-H-14 image encoder",
+        purpose="CLIP image token of the multi-view model (idts.clip)", folder="hqhead",
+        files=(_hq("open_clip_pytorch_model.bin"),),
+        licence="OpenCLIP weights (LAION-2B): MIT.", licence_url="https://github.com/mlfoundations/open_clip",
+        commercial=COMMERCIAL_YES, accept_terms=False, approx_size="about 3.9 GB"),
+    ModelAsset(
+        id="aesthetic-predictor", title="LAION aesthetic predictor (sac+logos+ava1, linear MSE)",
+        purpose="aesthetic score of the conditioning vector (idts.aesthetic)", folder="hqhead",
+        files=(_hq("sac+logos+ava1-l14-linearMSE.pth"),),
+        licence="improved-aesthetic-predictor: Apache-2.0.",
+        licence_url="https://github.com/christophschuhmann/improved-aesthetic-predictor",
+        commercial=COMMERCIAL_YES, accept_terms=False, approx_size="about 4 MB"),
     ModelAsset(
         id="flame", title="FLAME 2023 head model (user-supplied)",
         purpose="optional head model of the rig stage", folder="flame",

@@ -61,13 +61,12 @@ def test_models_cli_list_path_verify(tmp_path, capsys, monkeypatch):
     assert main(["--json", "models", "--root", root, "list"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     ids = {r["id"]: r for r in rows}
-    assert {"hqhead-stage1", "hqhead-stage2", "hqhead-lgm", "hqhead-arcface", "clip-vit-h14", "clip-vit-l14",
-            "aesthetic-predictor", "hqhead-birefnet", "svd-xt", "insightface-buffalo_l", "ict-facekit",
-            "flame"} <= set(ids)
+    assert {"hqhead-stage1", "hqhead-stage2", "hqhead-arcface", "clip-vit-h14", "aesthetic-predictor",
+            "insightface-buffalo_l", "ict-facekit", "flame"} <= set(ids)
     assert ids["hqhead-stage1"]["files"][0]["source"] == "hf://BarryGao/HQ-Head/low_stage.pt@main"
     assert ids["flame"]["user_supplied"] and ids["flame"]["commercial"] == "no"
     assert ids["insightface-buffalo_l"]["accept_terms"] and ids["insightface-buffalo_l"]["commercial"] == "no"
-    assert ids["hqhead-lgm"]["hash"] == "pin on first verified download"
+    assert ids["hqhead-stage1"]["hash"] == "pin on first verified download"
     assert ids["yunet"]["hash"] == "known" and all(r["status"] == "missing" for r in rows)
 
     assert main(["models", "--root", root, "list"]) == 0

@@ -332,7 +332,7 @@ def test_offline_messages(root, monkeypatch):
     assert e.value.code == "model.online_access_off" and "Blender" in e.value.message
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(dl.DownloadError) as e:
-        dl.download("clip-vit-l14", root=root)
+        dl.download("aesthetic-predictor", root=root)
     assert e.value.code == "model.offline" and "HF_HUB_OFFLINE" in str(e.value)
 
 
