@@ -56,7 +56,33 @@ def diagnose(models_dir: str | os.PathLike | None = None, jobs_dir: str | os.Pat
         checks.append(_folder(label, folder))
     if models:
         checks.extend(_models(models_dir))
+    checks.append(can_run(models_dir, torch_ok=any(c["check"] == "torch" and c["status"] == "ok" for c in checks)))
     return checks
+
+
+def can_run(models_dir: Path | None = None, *, torch_ok: bool = True, device: str = "auto") -> dict:
+    """The last line: which modes this machine can run (instant / full / views) and the one step to run more.
+
+    instant needs ICT-FaceKit Light; views (from existing views/) also needs torch; full needs those and
+    multiview.full_mode_readiness (a CUDA GPU and the converted ID-TS weights)."""
+    from .headmodel.ict import default_ict_path
+    from .models import store
+    from .stages.multiview import full_mode_readiness
+
+    ict = default_ict_path(models_dir, convert=False) is not None
+    full, why = full_mode_readiness(str(store.model_path("idts", root=models_dir)), device) if ict and torch_ok \
+        else (False, "")
+    modes = [m for m, ok in (("instant", ict), ("full", full), ("views", ict and torch_ok)) if ok]
+    if not ict:
+        step = "headforge models download ict-facekit  (ICT-FaceKit Light, MIT: the head model every mode needs)"
+    elif not torch_ok:
+        step = "install torch (the backend's requirements) for the views and full modes"
+    else:
+        step = "" if full else why.split("; ", 1)[-1]
+    detail = ("this machine can run: " + ", ".join(modes)) if modes else "this machine can run no mode yet"
+    if not full and modes:
+        detail += f" (not full: {why.split('; ', 1)[0]})" if why else " (not full)"
+    return _check("can run", "ok" if full else "warn", detail, step)
 
 
 def _blender() -> dict:
@@ -75,10 +101,11 @@ def _blender() -> dict:
 
 
 def _models(root: Path) -> list[dict]:
-    """One line per registry asset: present, missing, partial, corrupt or unverified (quick check, no re-hash)."""
+    """One line per model that is present or has a problem (partial, corrupt, unverified; quick check, no
+    re-hash), then one line listing the optional models not downloaded."""
     from .models import registry, store
 
-    out = []
+    out, missing = [], []
     for asset in registry.ASSETS.values():
         try:
             check = store.check_asset(asset, root, deep=False)
@@ -87,14 +114,14 @@ def _models(root: Path) -> list[dict]:
             continue
         status = check["status"]
         bad = [f for f in check["files"] if f["status"] != "present"]
-        detail = f"not downloaded ({asset.purpose})" if status == "missing" else \
-            f"{status}: " + "; ".join(f"{f['name']} {f['detail']}" for f in bad[:2])
+        detail = f"{status}: " + "; ".join(f"{f['name']} {f['detail']}" for f in bad[:2])
         terms = " --accept-terms" if asset.accept_terms and not asset.user_supplied else ""
         if status == "present":
             out.append(_check(f"model {asset.id}", "ok", "present, verified"))
-        elif status == "missing" and asset.user_supplied:
-            out.append(_check(f"model {asset.id}", "ok", "not supplied (optional, user-supplied only)"))
-        elif status in ("missing", "partial"):
+        elif status == "missing":  # ICT-FaceKit's absence is the "can run" line's business
+            if asset.id != "ict-facekit":
+                missing.append(asset.id + (" (yours to supply)" if asset.user_supplied else ""))
+        elif status == "partial":
             out.append(_check(f"model {asset.id}", "warn", detail, f"headforge models download {asset.id}{terms}"))
         elif status == "unverified":
             out.append(_check(f"model {asset.id}", "warn", detail, f"headforge models verify {asset.id}"))
@@ -102,6 +129,9 @@ def _models(root: Path) -> list[dict]:
             fix = (f"headforge models download {asset.id} --from FOLDER" if asset.user_supplied else
                    f"headforge models download {asset.id}{terms}  (re-fetches the bad file)")
             out.append(_check(f"model {asset.id}", "error", detail, fix))
+    if missing:
+        out.append(_check("models", "ok", f"optional, not downloaded: {', '.join(missing)}",
+                          "`headforge models list` says what each is for; `headforge models download ID`"))
     return out
 
 

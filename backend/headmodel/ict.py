@@ -26,15 +26,20 @@ ICT_HINT = ("Download it (MIT licence): `headforge models download ict-facekit`;
             "HeadForge → Models → download ICT-FaceKit Light. Or set HEADFORGE_ICT to a converted .npz.")
 
 
-def default_ict_path() -> Path | None:
+def default_ict_path(root: str | os.PathLike | None = None, *, convert: bool = True) -> Path | None:
     """$HEADFORGE_ICT when set, else <models root>/ict_facekit/ict_face_light.npz from the model store (the
-    registry asset `ict-facekit`, converted from its downloaded sources on first use); None when absent."""
+    registry asset `ict-facekit`, converted from its downloaded sources on first use); None when absent.
+    convert=False (doctor): never convert; the .npz path is returned when its sources are there to convert."""
     if os.environ.get("HEADFORGE_ICT"):
         return Path(os.environ["HEADFORGE_ICT"]).expanduser()
     from ..models import store
 
-    path = store.model_path("ict_facekit", ICT_FILENAME)
-    return path if path.is_file() else _convert_downloaded(path.parent)
+    path = store.model_path("ict_facekit", ICT_FILENAME, root=root)
+    if path.is_file():
+        return path
+    if not convert:
+        return path if (path.parent / "generic_neutral_mesh.obj").is_file() else None
+    return _convert_downloaded(path.parent)
 
 
 def _convert_downloaded(folder: Path) -> Path | None:

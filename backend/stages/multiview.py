@@ -70,23 +70,29 @@ def _models_dir(opts: MultiviewOptions) -> Path:
 
 def full_mode_readiness(models_dir: str = "", device: str = "auto") -> tuple[bool, str]:
     """Whether the full pipeline can run here, and why (not): it needs a CUDA GPU (torch) and the converted
-    ID-TS weights of both stages. `device` is the user's choice (auto | cuda | cuda:N | cpu). The one decision
-    used by `headforge demo`, the CLI's `--mode auto`, `headforge doctor` and the Blender panel's Auto mode."""
+    ID-TS weights of both stages. `device` is the user's choice (auto | cuda | cuda:N | cpu). The reason reads
+    "<what is missing>; <the one step that fixes it>". The one decision used by `headforge demo`, the CLI's
+    `--mode auto`, `headforge doctor` and the Blender panel's Auto mode."""
     if device == "cpu":
-        return False, "the device is set to CPU; full mode needs a CUDA GPU"
+        return False, "the device is set to CPU; choose Automatic or CUDA as the device"
     try:
         import torch
     except ImportError:
-        return False, "torch is not installed; full mode needs torch with CUDA"
+        return False, "torch is not installed; install the backend (torch with CUDA)"
     if not torch.cuda.is_available():
-        return False, "no CUDA GPU here; full mode needs an NVIDIA GPU"
+        return False, "no CUDA GPU here; full mode needs a machine with an NVIDIA GPU"
     from ..idts.pipeline import missing_files
 
     folder = weights_dir(models_dir)
     missing = [m for s in ("low", "high") for m in missing_files(folder / f"{s}_stage")]
     if missing:
-        return False, (f"the ID-TS multi-view weights are not in {folder} ({len(missing)} file(s) missing, "
-                       f"e.g. {missing[0]}); convert HQ-Head's checkpoints into it")
+        from ..models import registry, store
+
+        low, high = (store.asset_dir(registry.get(i)) / f"{s}_stage.pt" for i, s in
+                     (("hqhead-stage1", "low"), ("hqhead-stage2", "high")))
+        return False, (f"the ID-TS multi-view weights are not in {folder} ({len(missing)} file(s) missing, e.g. "
+                       f"{missing[0]}); `headforge models download hqhead-stage1 hqhead-stage2 --accept-terms`, "
+                       f"then `python -m headforge.backend.idts.converter --low {low} --high {high} --out {folder}`")
     return True, f"CUDA GPU and the ID-TS weights in {folder}"
 
 

@@ -31,8 +31,9 @@ def test_doctor_reports_each_model_and_folder(tmp_path, monkeypatch):
     assert checks["model yunet"]["advice"] == "headforge models download yunet  (re-fetches the bad file)"
     sc = checks["model insightface-buffalo_sc"]
     assert sc["status"] == "warn" and sc["detail"].startswith("partial") and "--accept-terms" in sc["advice"]
-    assert checks["model hqhead-stage1"]["status"] == "warn"
-    assert checks["model flame"]["status"] == "ok"
+    assert "model hqhead-stage1" not in checks and "model flame" not in checks  # missing: one compact line
+    assert checks["models"]["status"] == "ok" and "hqhead-stage1" in checks["models"]["detail"]
+    assert "flame (yours to supply)" in checks["models"]["detail"]
     assert checks["jobs folder"]["status"] == "error" and "NOT writable" in checks["jobs folder"]["detail"]
     assert checks["jobs folder"]["blocking"]
     assert checks["models folder"]["status"] == "ok" and "GiB free" in checks["models folder"]["detail"]
@@ -96,3 +97,36 @@ def test_registry_entries_are_complete(model_id):
         assert f.sha256 is None or len(f.sha256) == 64
     if a.size is None:
         assert a.approx_size or a.user_supplied
+
+
+def test_doctor_ends_with_what_this_machine_can_run(tmp_path, monkeypatch, shared):
+    import torch
+
+    from tests.models.test_full_mode import converted_weights
+
+    root = tmp_path / "models"
+    monkeypatch.delenv("HEADFORGE_ICT", raising=False)
+    checks = doctor.diagnose(root, tmp_path / "jobs")
+    report = doctor.format_report(checks)
+    assert len([line for line in report.splitlines() if "not downloaded" in line]) == 1  # was one per asset
+    last = checks[-1]
+    assert last["check"] == "can run" and last["detail"] == "this machine can run no mode yet"
+    assert last["advice"].startswith("headforge models download ict-facekit")
+    assert report.splitlines()[-2].split()[:3] == ["warn", "can", "run"]
+
+    monkeypatch.setenv("HEADFORGE_ICT", str(shared / "data/ict_facekit/ict_face_light.npz"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    last = doctor.diagnose(root, tmp_path / "jobs")[-1]
+    assert last["detail"] == "this machine can run: instant, views (not full: no CUDA GPU here)"
+    assert "NVIDIA GPU" in last["advice"]
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, without running on it
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (40 * 2**30, 80 * 2**30))
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "test GPU")
+    monkeypatch.setattr(doctor, "_gsplat", lambda: doctor._check("gsplat", "ok", "not checked here"))
+    last = doctor.diagnose(root, tmp_path / "jobs")[-1]
+    assert last["status"] == "warn" and last["detail"].startswith("this machine can run: instant, views (not full: ")
+    assert "headforge models download hqhead-stage1 hqhead-stage2" in last["advice"]
+    converted_weights(root)
+    last = doctor.diagnose(root, tmp_path / "jobs")[-1]
+    assert (last["status"], last["detail"], last["advice"]) == ("ok", "this machine can run: instant, full, views", "")

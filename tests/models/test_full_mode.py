@@ -46,8 +46,8 @@ def test_cuda_and_weights_run_full(models, monkeypatch):
     assert str(models / "idts") in reason
     assert demo.choose_mode() == "full"
     # The user's device choice CPU rules full mode out even with a GPU.
-    assert multiview.full_mode_readiness(device="cpu") == (False, "the device is set to CPU; full mode needs a "
-                                                                  "CUDA GPU")
+    ready, reason = multiview.full_mode_readiness(device="cpu")
+    assert not ready and reason.startswith("the device is set to CPU; ")
     assert demo.choose_mode(device="cpu") == "instant"
 
 
@@ -56,6 +56,10 @@ def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
     converted_weights(models, stages=("low",))
     ready, reason = multiview.full_mode_readiness()
     assert not ready and "high_stage" in reason and str(models / "idts") in reason
+    # The one step names the downloads and the converter command with this machine's paths.
+    step = reason.split("; ", 1)[1]
+    assert "headforge models download hqhead-stage1 hqhead-stage2" in step
+    assert f"--low {models / 'hqhead' / 'low_stage.pt'}" in step and f"--out {models / 'idts'}" in step
     assert demo.choose_mode() == "instant"
 
 
