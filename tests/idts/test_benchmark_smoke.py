@@ -2,6 +2,7 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
 from headforge.backend.idts.builders import build_components
@@ -9,14 +10,33 @@ from headforge.backend.idts.builders import build_components
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "idts_speed.py"
 
 
-def test_benchmark_small_cpu():
+def _bench():
     spec = importlib.util.spec_from_file_location("idts_speed", BENCH)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    out = mod.main(["--size", "small", "--device", "cpu", "--steps", "2", "--rings", "1"])
+    return mod
+
+
+def test_benchmark_small_cpu_counts_what_the_stage_runs_between_rings():
+    mod = _bench()
+    out = mod.main(["--size", "small", "--device", "cpu", "--steps", "2", "--rings", "1", "--seed-fit-steps", "5",
+                    "--matte", "white"])
     assert out["unet_calls_per_ring"] == 4 and out["unet_eval_s"] > 0
-    assert out["views_96_projected"] and out["views_96_s"] > out["ring_s"] > 0
     assert set(out["per_stage_ring_s"]) == {"low", "high"}
+    # the stage ran one ring, matted its 16 views and fitted the seed of the next ring before it was stopped
+    assert out["rings_run"] == 1 and out["mattes"] == 16 and out["matte_method"] == "white"
+    assert out["seed_fits"] == 1 and out["seed_fit_rings"] == [1] and out["seed_fallbacks"] == 0
+    assert out["seed_fit_s"][0] > 0 and out["matte_ring_s"] > 0
+    # 96 views: 6 rings with their mattes plus 5 seed fits, not 6 x one ring
+    assert out["views_96_projected"]
+    expected = 6 * (out["ring_s"] + out["matte_ring_s"] + out["other_ring_s"]) + 5 * out["seed_fit_s"][0]
+    assert out["views_96_s"] == pytest.approx(expected, rel=1e-3, abs=2e-3)
+    assert out["views_96_s"] >= out["rings_only_96_s"] + 5 * out["seed_fit_s"][0] - 1e-2
+
+
+def test_benchmark_rejects_a_ring_count_the_rig_lacks():
+    with pytest.raises(SystemExit):
+        _bench().main(["--size", "small", "--device", "cpu", "--rings", "7"])
 
 
 def test_full_size_models_build_from_real_configs():
