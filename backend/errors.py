@@ -51,6 +51,12 @@ class JobError(HeadForgeError):
     code = "job.invalid"
 
 
+class StorageError(HeadForgeError):
+    """A file could not be written: a full disk (`storage.full`), no permission, a read-only folder."""
+
+    code = "storage.failed"
+
+
 class DependencyError(HeadForgeError):
     """An optional dependency (bpy, CUDA, gsplat kernels, ...) is missing for the requested action."""
 

@@ -1,27 +1,62 @@
-"""Atomic file writes: a reader never sees a half-written artifact, a crash leaves the old one or none."""
+"""Atomic file writes: a reader never sees a half-written artifact, a crash leaves the old one or none.
+
+A write that fails (full disk, no permission) raises StorageError with a code; the temporary files a killed
+process leaves (`.NAME.tmp-PID.EXT`) are removed by `remove_stale_temps` on the job's next run.
+"""
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
+
+from .errors import StorageError
+
+_TEMP = re.compile(r"^\..+\.tmp-\d+(\.[^.]*)?$")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside `path`; on success rename it over `path`, on failure delete it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         if not tmp.exists():
-            raise FileNotFoundError(f"nothing was written to {tmp}")
+            raise StorageError(f"Nothing was written to {tmp}.", code="storage.nothing_written")
         os.replace(tmp, path)
+    except OSError as e:
+        raise storage_error(e, path) from e
     finally:
-        if tmp.exists():
+        with contextlib.suppress(OSError):
             tmp.unlink()
+
+
+def storage_error(e: OSError, path) -> StorageError:
+    """A coded error for a failed write of `path`."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StorageError(f"The disk is full: {path} could not be written. Free some space and run again "
+                            "(finished stages are kept).", code="storage.full")
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return StorageError(f"{path} cannot be written ({e.strerror}); choose a folder you can write to.",
+                            code="storage.denied")
+    return StorageError(f"{path} could not be written: {e.strerror or e}.", code="storage.failed")
+
+
+def remove_stale_temps(root) -> list[Path]:
+    """Delete the temporary files of atomic writes under `root` (a killed run's leftovers); return them.
+    Only call it while no other process writes under `root` (the job lock)."""
+    removed = []
+    for p in Path(root).rglob(".*.tmp-*"):
+        if _TEMP.match(p.name) and p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
 
 
 def write_bytes(path, data: bytes) -> None:

@@ -1,8 +1,10 @@
 """Job folders and the stage runner: resume, cancel, progress, and a faithful `job.json`.
 
 A stage is a plain function `run(ctx) -> dict | None` registered with `@stage(...)`, declaring the job-relative
-paths it reads (`inputs`) and writes (`outputs`) and a dataclass of options. The runner skips a stage whose
-recorded fingerprint (stage version + options + hashes of its inputs) is unchanged and whose outputs exist.
+paths it reads (`inputs`) and writes (`outputs`, which must exist after a run; `optional_outputs`, written only
+in some cases) and a dataclass of options. The runner skips a stage whose recorded fingerprint (stage version +
+options + hashes of its inputs) is unchanged and whose outputs still hash to what it wrote. One run at a time
+holds a job folder (`.headforge.lock`).
 """
 from __future__ import annotations
 
@@ -10,7 +12,10 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
+import math
+import os
 import platform
+import socket
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,9 +25,13 @@ from typing import Any, Callable
 from . import __version__
 from .errors import Cancelled, HeadForgeError, JobError, StageError
 from .events import CancelToken, EventCallback, ProgressEvent
-from .fileio import sha256_tree, write_json
+from .fileio import remove_stale_temps, sha256_tree, write_json
 
 JOB_FORMAT = 1
+LOCK_NAME = ".headforge.lock"
+FULL_MODE_NEEDS = ("full mode needs an NVIDIA GPU (torch with CUDA) and the HQ-Head weights: `headforge models "
+                   "download hqhead-stage1 hqhead-stage2 --accept-terms`, then `python -m "
+                   "headforge.backend.idts.converter`")
 
 # Stage order of each mode. Stages not registered (not built yet, or their module failed to import) are absent.
 PIPELINES: dict[str, tuple[str, ...]] = {
@@ -30,6 +39,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "instant": ("input", "face", "rig"),
     "views": ("splat", "mesh", "rig"),  # a job folder whose views/ already exist (render-views, external views)
 }
+MODES = ("auto", *PIPELINES)  # auto: full where it can run (multiview.full_mode_readiness), else instant
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,13 @@ class Stage:
     run: Callable[["StageContext"], dict | None]
     inputs: tuple[str, ...]  # job-relative files or folders read (hashed for resume)
     outputs: tuple[str, ...]  # job-relative files or folders written (must exist after a run)
-    options: type | None = None  # a dataclass of options with defaults
+    options: type | None = None  # a dataclass of options with defaults (field metadata: "range", "choices")
     version: str = "1"  # bump when the stage's results change for the same inputs
     # (job inputs, stage options) -> {name: path outside the job}: files whose contents the fingerprint covers
     external_inputs: Callable[[dict, dict], dict] | None = None
+    optional_outputs: tuple[str, ...] = ()  # written in some cases only; removed when a run no longer writes them
+    # new job inputs -> None, raising a coded error: cheap checks made before the inputs are saved
+    check_inputs: Callable[[dict], None] | None = None
 
     def default_options(self) -> dict:
         return dataclasses.asdict(self.options()) if self.options else {}
@@ -50,11 +63,13 @@ class Stage:
 STAGES: dict[str, Stage] = {}
 
 
-def stage(name: str, *, inputs=(), outputs=(), options=None, version="1", external_inputs=None):
+def stage(name: str, *, inputs=(), outputs=(), options=None, version="1", external_inputs=None,
+          optional_outputs=(), check_inputs=None):
     """Register a stage function under `name` (decorator)."""
 
     def wrap(fn):
-        STAGES[name] = Stage(name, fn, tuple(inputs), tuple(outputs), options, version, external_inputs)
+        STAGES[name] = Stage(name, fn, tuple(inputs), tuple(outputs), options, version, external_inputs,
+                             tuple(optional_outputs), check_inputs)
         return fn
 
     return wrap
@@ -64,31 +79,62 @@ def pipeline(mode: str = "full") -> list[str]:
     from . import stages  # noqa: F401  (imports every stage module, which registers it)
 
     if mode not in PIPELINES:
-        raise JobError(f"Unknown mode {mode!r}; choose one of: {', '.join(PIPELINES)}.", code="job.bad_mode")
+        raise JobError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.", code="job.bad_mode")
     return [name for name in PIPELINES[mode] if name in STAGES]
+
+
+def choose_mode(options: dict | None = None) -> tuple[str, str]:
+    """Mode "auto": ("full", why) where full mode can run here, else ("instant", why and what full mode needs).
+    `options` are the job's stage options (multiview.models_dir and multiview.device count)."""
+    mv = (options or {}).get("multiview", {})
+    try:
+        from .stages.multiview import full_mode_readiness
+
+        ready, why = full_mode_readiness(mv.get("models_dir", ""), mv.get("device", "auto"))
+    except ImportError as e:  # the multiview stage's dependencies are not installed
+        ready, why = False, f"the multi-view stage cannot load ({e})"
+    if ready:
+        return "full", f"mode auto → full: {why}."
+    return "instant", f"mode auto → instant: {why}; {FULL_MODE_NEEDS}."
 
 
 class Job:
     """A job folder and its `job.json` (the single record of inputs, options, versions, stage states)."""
 
     def __init__(self, root: str | Path):
-        self.root = Path(root).resolve()
+        if not str(root).strip():
+            raise JobError("The job folder is an empty name; give one with -o FOLDER.", code="job.bad_folder")
+        try:
+            self.root = Path(root).expanduser().resolve()
+        except (OSError, RuntimeError) as e:  # a symlink loop
+            raise JobError(f"The job folder {root} cannot be resolved ({e}).", code="job.bad_folder") from e
+        if self.root == Path(self.root.anchor):
+            raise JobError(f"{self.root} is a filesystem root; give a folder of its own for the job.",
+                           code="job.bad_folder")
         self.record_path = self.root / "job.json"
 
     def path(self, rel: str) -> Path:
         return self.root / rel
 
     def load(self) -> dict:
+        if self.root.exists() and not self.root.is_dir():
+            raise JobError(f"{self.root} is a file, not a job folder; choose another -o.", code="job.not_a_folder")
         if not self.record_path.exists():
             return {"format": JOB_FORMAT, "created": _now(), "inputs": {}, "options": {}, "stages": {}}
         try:
-            record = json.loads(self.record_path.read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            record = json.loads(self.record_path.read_bytes().decode("utf-8"))
+        except (OSError, ValueError) as e:  # ValueError: undecodable bytes or bad JSON
             raise JobError(f"{self.record_path} is unreadable ({e}); remove it to start the job afresh.",
                            code="job.corrupt_record") from e
+        if not isinstance(record, dict) or not all(isinstance(record.get(k, {}), dict)
+                                                   for k in ("inputs", "options", "stages")):
+            raise JobError(f"{self.record_path} is not a job record (it holds {type(record).__name__} "
+                           f"{str(record)[:40]}); remove it to start the job afresh.", code="job.corrupt_record")
         if record.get("format") != JOB_FORMAT:
             raise JobError(f"{self.root} holds a job of format {record.get('format')!r}, not {JOB_FORMAT}.",
                            code="job.bad_format")
+        for key in ("inputs", "options", "stages"):
+            record.setdefault(key, {})
         return record
 
     def save(self, record: dict) -> None:
@@ -102,6 +148,65 @@ class Job:
 
     def stage_state(self, name: str) -> dict:
         return self.load().get("stages", {}).get(name, {})
+
+
+class JobLock:
+    """The one run allowed in a job folder at a time: an OS lock on `.headforge.lock` (holding the pid, host and
+    start time of its run). The OS drops the lock when its process dies, so a killed run's lock is taken over."""
+
+    def __init__(self, root: Path):
+        self.path = root / LOCK_NAME
+        self._fd: int | None = None
+
+    def __enter__(self) -> "JobLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(fd)
+        except OSError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise JobError(f"{self.path.parent} is in use by another run: process {holder.get('pid', '?')} on "
+                           f"{holder.get('host', '?')}, started {holder.get('started', '?')}. Wait for it to "
+                           "finish, or stop that process.", code="job.locked") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            _unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        holder = json.loads(os.pread(fd, 4096, 0).decode())
+        return holder if isinstance(holder, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+try:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+except ImportError:  # Windows: lock one byte far past the holder record, which stays readable
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 1 << 20, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 @dataclass
@@ -157,94 +262,234 @@ def _versions() -> dict:
     return v
 
 
-def _fingerprint(st: Stage, job: Job, options: dict) -> str:
+def _external_hashes(st: Stage, inputs: dict, options: dict, prev: dict | None = None) -> dict:
+    """{name: {"path", "sha256"}} of the stage's files outside the job. A file that is gone since the stage last
+    ran keeps its recorded hash: the job's own copy of what was made from it stands (e.g. a deleted photo)."""
+    if not st.external_inputs:
+        return {}
+    before = (prev or {}).get("external", {})
+    out = {}
+    for name, p in sorted(st.external_inputs(inputs, options).items()):
+        digest = sha256_tree(p)
+        old = before.get(name) or {}
+        if not digest and old.get("path") == str(p):
+            digest = old.get("sha256", "")
+        out[name] = {"path": str(p), "sha256": digest}
+    return out
+
+
+def _fingerprint(st: Stage, job: Job, options: dict, external: dict | None = None) -> str:
+    if external is None:
+        external = _external_hashes(st, job.load().get("inputs", {}), options)
     h = hashlib.sha256()
     h.update(json.dumps({"stage": st.name, "version": st.version, "options": options}, sort_keys=True).encode())
     for rel in st.inputs:
         h.update(rel.encode() + b"=" + sha256_tree(job.path(rel)).encode())
-    if st.external_inputs:
-        for name, p in sorted(st.external_inputs(job.load().get("inputs", {}), options).items()):
-            h.update(name.encode() + b"=" + sha256_tree(p).encode())
+    for name, ext in sorted(external.items()):
+        h.update(name.encode() + b"=" + ext["sha256"].encode())
     return h.hexdigest()
 
 
-def _make_options(st: Stage, given: dict) -> tuple[Any, dict]:
+def _output_hashes(st: Stage, job: Job) -> dict:
+    return {rel: sha256_tree(job.path(rel)) for rel in st.outputs + st.optional_outputs}
+
+
+def _outputs_intact(st: Stage, job: Job, prev: dict) -> bool:
+    """Every required output exists and every output still hashes as when the stage wrote it."""
+    if not all(job.path(o).exists() for o in st.outputs):
+        return False
+    recorded = prev.get("outputs")
+    if recorded is None:  # recorded before output hashes were kept: existence is all there is to check
+        return True
+    return _output_hashes(st, job) == {rel: recorded.get(rel, "") for rel in st.outputs + st.optional_outputs}
+
+
+def check_options(st: Stage, given: dict) -> dict:
+    """`given` options of stage `st`, checked for name, type and range, with strings (from the command line)
+    read as JSON for non-text options; returns the normalised values. Raises JobError job.bad_option."""
+    if not given:
+        return {}
     if st.options is None:
-        return dict(given), dict(given)
-    names = {f.name for f in dataclasses.fields(st.options)}
-    unknown = set(given) - names
-    if unknown:
-        raise JobError(f"Unknown option(s) for stage {st.name!r}: {', '.join(sorted(unknown))}. "
-                       f"Known: {', '.join(sorted(names))}.", code="job.bad_option")
-    obj = st.options(**given)
+        raise JobError(f"Stage {st.name!r} takes no options (given: {', '.join(sorted(given))}).",
+                       code="job.bad_option")
+    fields = {f.name: f for f in dataclasses.fields(st.options)}
+    defaults = st.default_options()
+    out = {}
+    for name, value in given.items():
+        if name not in fields:
+            raise JobError(f"Unknown option {st.name}.{name}. Known: {', '.join(sorted(fields))}.",
+                           code="job.bad_option", hint=f"drop a saved one with --unset {st.name}.{name}")
+        out[name] = _check_value(f"{st.name}.{name}", value, defaults[name], fields[name].metadata)
+    return out
+
+
+_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
+
+
+def _check_value(key: str, value, default, meta) -> Any:
+    kind = type(default)
+
+    def bad(why: str):
+        return JobError(f"Option {key} {why}.", code="job.bad_option",
+                        hint=f"`headforge stages` lists the options and their defaults; --unset {key} drops it")
+
+    if isinstance(value, str) and kind is not str:
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise bad(f"must be {_KINDS.get(kind, kind.__name__)}, not {value!r}") from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        value = int(value)
+    if type(value) is not kind:
+        raise bad(f"must be {_KINDS.get(kind, kind.__name__)}, not {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise bad(f"must be a finite number, not {value!r}")
+    lo, hi = meta.get("range", (None, None))
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise bad(f"must be between {lo} and {hi}, not {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise bad(f"must be one of {', '.join(map(str, meta['choices']))}, not {value!r}")
+    return value
+
+
+def _make_options(st: Stage, given: dict) -> tuple[Any, dict]:
+    checked = check_options(st, given)
+    if st.options is None:
+        return checked, checked
+    obj = st.options(**checked)
     return obj, dataclasses.asdict(obj)
 
 
-def run_job(job_dir: str | Path, *, inputs: dict | None = None, options: dict | None = None,
-            mode: str = "full", until: str | None = None, force: tuple[str, ...] = (),
+def merge_options(saved: dict, given: dict | None, unset=()) -> dict:
+    """The job's options after dropping `unset` ("STAGE.OPTION") and applying `given` ({stage: {option: v}}),
+    every stage's options checked (JobError before anything is saved)."""
+    merged = {name: dict(opts) for name, opts in saved.items() if isinstance(opts, dict)}
+    for key in unset:
+        name, dot, opt = key.partition(".")
+        if not dot or not opt:
+            raise JobError(f"--unset {key!r}: expected STAGE.OPTION.", code="job.bad_option")
+        merged.get(name, {}).pop(opt, None)
+    for name, opts in (given or {}).items():
+        if name not in STAGES:
+            raise JobError(f"Options given for unknown stage {name!r}; stages: {', '.join(STAGES)}.",
+                           code="job.bad_stage")
+        merged.setdefault(name, {}).update(opts)
+    for name in list(merged):
+        if name in STAGES:  # options of a stage that is not available here stay as saved
+            merged[name] = check_options(STAGES[name], merged[name])
+        if not merged[name]:
+            del merged[name]
+    return merged
+
+
+def run_job(job_dir: str | Path, *, inputs: dict | None = None, options: dict | None = None, unset=(),
+            mode: str | None = None, until: str | None = None, force: tuple[str, ...] = (),
             on_event: EventCallback | None = None, cancel: CancelToken | None = None) -> dict:
     """Run (or resume) the pipeline of `mode` in `job_dir`, returning the final job record.
 
-    `inputs` are stored once in job.json (e.g. {"photo": "/path/to/portrait.jpg"}) and read by stages from
-    `ctx.job.load()["inputs"]`. `options` maps stage name -> {option: value}; omitted options keep the value
-    of the previous run of the job, then the stage's default. `until` stops after that stage.
+    `mode` None keeps the job's recorded mode (a new job: "auto"). `inputs` are stored once in job.json (e.g.
+    {"photo": "/path/to/portrait.jpg"}) and read by stages from `ctx.job.load()["inputs"]`. `options` maps stage
+    name -> {option: value}; omitted options keep the value of the previous run of the job, then the stage's
+    default; `unset` ("STAGE.OPTION", ...) drops saved ones. Everything is checked before anything is saved.
+    `until` stops after that stage.
     """
     job, cancel = Job(job_dir), cancel or CancelToken()
     emit = on_event or (lambda e: None)
-    names = pipeline(mode)
-    if until is not None and until not in names:
-        raise JobError(f"--until {until!r} is not a stage of mode {mode!r}; stages: {', '.join(names)}.",
-                       code="job.bad_stage")
-    if until is not None:
-        names = names[: names.index(until) + 1]
-    job.root.mkdir(parents=True, exist_ok=True)
+    job.load()  # a file in the way, an unreadable record: refused before the folder or its lock is made
+    with JobLock(job.root):
+        record = job.load()
+        pipeline("full")  # registers the stages
+        mode = mode or record.get("mode") or "auto"
+        why = None
+        if mode == "auto":
+            mode, why = choose_mode(merge_options(record["options"], options, unset))
+        names = pipeline(mode)
+        if until is not None and until not in names:
+            raise JobError(f"--until {until!r} is not a stage of mode {mode!r}; stages: {', '.join(names)}.",
+                           code="job.bad_stage")
+        if until is not None:
+            names = names[: names.index(until) + 1]
+        merged = merge_options(record["options"], options, unset)
+        for name in names:
+            if inputs and STAGES[name].check_inputs:
+                STAGES[name].check_inputs(inputs)
+        remove_stale_temps(job.root)  # left by a killed run: the lock says no other run is writing here
 
-    def init(record):
-        record["inputs"].update(inputs or {})
-        record["mode"] = mode
-        for name, opts in (options or {}).items():
-            if name not in STAGES:
-                raise JobError(f"Options given for unknown stage {name!r}.", code="job.bad_stage")
-            record["options"].setdefault(name, {}).update(opts)
+        def init(r):
+            r["inputs"].update(inputs or {})
+            r["mode"], r["options"] = mode, merged
 
-    record = job.update(init)
-    for i, name in enumerate(names):
-        st = STAGES[name]
-        opts_obj, opts = _make_options(st, record["options"].get(name, {}))
-        fp = _fingerprint(st, job, opts)
-        prev = record["stages"].get(name, {})
-        outputs_exist = all(job.path(o).exists() for o in st.outputs)
-        if prev.get("status") == "done" and prev.get("fingerprint") == fp and outputs_exist and name not in force:
-            emit(ProgressEvent("stage_skipped", name, 1.0, (i + 1) / len(names), "unchanged, kept"))
-            continue
-        overall = (lambda f, i=i: (i + f) / len(names))
-        ctx = StageContext(job, name, opts_obj, mode, emit, cancel, overall)
-        started = time.time()
-        record = job.update(lambda r: r["stages"].__setitem__(name, {
-            "status": "running", "started": _now(), "options": opts, "version": st.version}))
-        emit(ProgressEvent("stage_start", name, 0.0, overall(0.0), f"{name}: started"))
-        try:
-            ctx.check_cancel()
-            metrics = st.run(ctx) or {}
-            missing = [o for o in st.outputs if not job.path(o).exists()]
-            if missing:
-                raise StageError(f"Stage {name!r} finished without writing {', '.join(missing)}.",
-                                 code="stage.missing_output")
-        except HeadForgeError as e:
-            status = "cancelled" if isinstance(e, Cancelled) else "failed"
-            _finish(job, name, status, started, ctx, error=e.to_dict())
-            emit(ProgressEvent("error", name, 0.0, overall(0.0), e.message, data=e.to_dict()))
-            raise
-        except Exception as e:  # noqa: BLE001  (unexpected: recorded with its traceback, re-raised typed)
-            err = StageError(f"Stage {name!r} crashed: {type(e).__name__}: {e}", code="stage.crashed")
-            _finish(job, name, "failed", started, ctx, error={**err.to_dict(), "traceback": traceback.format_exc()})
-            emit(ProgressEvent("error", name, 0.0, overall(0.0), err.message, data=err.to_dict()))
-            raise err from e
-        record = _finish(job, name, "done", started, ctx, fingerprint=fp, metrics=metrics)
-        emit(ProgressEvent("stage_done", name, 1.0, overall(1.0), f"{name}: done in {time.time() - started:.1f} s",
-                           data={"metrics": metrics}))
-    emit(ProgressEvent("job_done", names[-1] if names else "", 1.0, 1.0, f"Job folder: {job.root}"))
-    return job.load()
+        record = job.update(init)
+        if why:
+            emit(ProgressEvent("info", "", message=why, data={"mode": mode}))
+        for i, name in enumerate(names):
+            record = _run_stage(job, STAGES[name], i, len(names), record, mode, name in force, emit, cancel)
+        emit(ProgressEvent("job_done", names[-1] if names else "", 1.0, 1.0, f"Job folder: {job.root}"))
+        return job.load()
+
+
+def _run_stage(job: Job, st: Stage, i: int, n: int, record: dict, mode: str, forced: bool, emit, cancel) -> dict:
+    name = st.name
+    opts_obj, opts = _make_options(st, record["options"].get(name, {}))
+    prev = record["stages"].get(name, {})
+    external = _external_hashes(st, record["inputs"], opts, prev)
+    fp = _fingerprint(st, job, opts, external)
+    if prev.get("status") == "done" and prev.get("fingerprint") == fp and not forced and _outputs_intact(st, job, prev):
+        gone = [e["path"] for e in external.values() if not Path(e["path"]).exists()]
+        emit(ProgressEvent("stage_skipped", name, 1.0, (i + 1) / n, "unchanged, kept" + (
+            f" ({', '.join(gone)} is gone; the job keeps its own copy)" if gone else "")))
+        return record
+    overall = (lambda f: (i + f) / n)
+    ctx = StageContext(job, name, opts_obj, mode, emit, cancel, overall)
+    started = time.time()
+    before = {rel: _identity(job.path(rel)) for rel in st.optional_outputs}
+    job.update(lambda r: r["stages"].__setitem__(name, {
+        "status": "running", "started": _now(), "options": opts, "version": st.version}))
+    emit(ProgressEvent("stage_start", name, 0.0, overall(0.0), f"{name}: started"))
+    try:
+        ctx.check_cancel()
+        metrics = st.run(ctx) or {}
+        missing = [o for o in st.outputs if not job.path(o).exists()]
+        if missing:
+            raise StageError(f"Stage {name!r} finished without writing {', '.join(missing)}.",
+                             code="stage.missing_output")
+    except HeadForgeError as e:
+        status = "cancelled" if isinstance(e, Cancelled) else "failed"
+        _finish_quietly(job, name, status, started, ctx, error=e.to_dict())
+        emit(ProgressEvent("error", name, 0.0, overall(0.0), e.message, data=e.to_dict()))
+        raise
+    except Exception as e:  # noqa: BLE001  (unexpected: recorded with its traceback, re-raised typed)
+        err = StageError(f"Stage {name!r} crashed: {type(e).__name__}: {e}", code="stage.crashed")
+        _finish_quietly(job, name, "failed", started, ctx, error={**err.to_dict(), "traceback": traceback.format_exc()})
+        emit(ProgressEvent("error", name, 0.0, overall(0.0), err.message, data=err.to_dict()))
+        raise err from e
+    for rel, ident in before.items():  # an optional output this run did not write is a stale one
+        if ident is not None and _identity(job.path(rel)) == ident:
+            job.path(rel).unlink()
+    record = _finish(job, name, "done", started, ctx, fingerprint=fp, metrics=metrics, external=external,
+                     outputs=_output_hashes(st, job))
+    emit(ProgressEvent("stage_done", name, 1.0, overall(1.0), f"{name}: done in {time.time() - started:.1f} s",
+                       data={"metrics": metrics}))
+    return record
+
+
+def _identity(path: Path):
+    """(inode, mtime) of a file, None when absent: atomic writes replace the file, so a written one changes."""
+    try:
+        s = path.stat()
+    except OSError:
+        return None
+    return (s.st_ino, s.st_mtime_ns) if path.is_file() else None
+
+
+def _finish_quietly(job: Job, name: str, status: str, started: float, ctx: StageContext, **extra) -> None:
+    """Record a failure if job.json can be written (a full disk may be what failed): the error itself matters more."""
+    try:
+        _finish(job, name, status, started, ctx, **extra)
+    except HeadForgeError:
+        pass
 
 
 def _finish(job: Job, name: str, status: str, started: float, ctx: StageContext, **extra) -> dict:

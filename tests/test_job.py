@@ -1,6 +1,6 @@
 """The job framework: resume, re-run on changed inputs or options, cancel, progress, typed errors."""
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -71,12 +71,39 @@ def test_changed_option_reruns_only_that_stage(toy, tmp_path):
     assert rec["stages"]["t_scaled"]["metrics"] == {"sum": 66}
 
 
-def test_changed_input_file_reruns_downstream(toy, tmp_path):
+def test_damaged_output_is_remade_and_its_consumer_kept(toy, tmp_path):
+    """An output overwritten after its stage ran (garbage, a hand edit) no longer matches its recorded hash: the
+    stage that wrote it runs again; what it makes is identical, so its consumer (inputs hashed) is kept."""
     J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
-    write_json(tmp_path / "a/source.json", {"value": 10})  # edited by hand: the consumer must notice
+    (tmp_path / "a/source.json").write_bytes(b"\x00garbage")
     rec = J.run_job(tmp_path, mode="toy")
-    assert calls == ["source", "scaled", "scaled"]
-    assert rec["stages"]["t_scaled"]["metrics"] == {"sum": 86}
+    assert calls == ["source", "scaled", "source"]
+    assert json.loads((tmp_path / "a/source.json").read_text()) == {"value": 3}
+    # A damaged file inside an output folder counts too.
+    (tmp_path / "b/part2.json").write_text("{}")
+    rec = J.run_job(tmp_path, mode="toy")
+    assert calls[-1] == "scaled" and json.loads((tmp_path / "b/part2.json").read_text()) == {"v": 8}
+    assert rec["stages"]["t_scaled"]["outputs"]["b"] == J.sha256_tree(tmp_path / "b")
+
+
+def test_optional_output_is_checked_and_a_stale_one_removed(toy, tmp_path, monkeypatch):
+    def maybe_extra(ctx):
+        calls.append("extra")
+        write_json(ctx.path("c/main.json"), {})
+        if ctx.job.load()["inputs"].get("extra"):
+            write_json(ctx.path("c/extra.json"), {"x": 1})
+
+    monkeypatch.setitem(J.STAGES, "t_extra", J.Stage("t_extra", maybe_extra, (), ("c/main.json",),
+                                                     optional_outputs=("c/extra.json",)))
+    monkeypatch.setitem(J.PIPELINES, "extra", ("t_extra",))
+    J.run_job(tmp_path, inputs={"extra": True}, mode="extra")
+    (tmp_path / "c/extra.json").write_text("garbage")
+    J.run_job(tmp_path, mode="extra")
+    assert calls == ["extra", "extra"] and json.loads((tmp_path / "c/extra.json").read_text()) == {"x": 1}
+    J.run_job(tmp_path, inputs={"extra": False}, mode="extra", force=("t_extra",))
+    assert not (tmp_path / "c/extra.json").exists()  # not written by the last run: not left as if it were
+    J.run_job(tmp_path, mode="extra")
+    assert calls == ["extra"] * 3
 
 
 def test_missing_output_reruns_stage(toy, tmp_path):
@@ -140,11 +167,185 @@ def test_atomic_path_keeps_old_file_on_failure(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
-def test_corrupt_job_record_is_a_clear_error(tmp_path):
-    (tmp_path / "job.json").write_text("{not json")
+@pytest.mark.parametrize("content", [b"{not json", b"[]", b"null", b'"text"', b"{}"[:1],
+                                     '{"format": 1, "inputs": {"photo": "caf\u00e9"}}'.encode("latin-1"),
+                                     b'{"format": 1, "stages": []}'])
+def test_corrupt_job_record_is_a_clear_error(tmp_path, content):
+    (tmp_path / "job.json").write_bytes(content)
     with pytest.raises(JobError) as e:
         J.Job(tmp_path).load()
-    assert e.value.code == "job.corrupt_record"
+    assert e.value.code == "job.corrupt_record" and "job.json" in e.value.message
+
+
+@pytest.mark.parametrize("where", ["", "/"])
+def test_refuses_empty_and_root_job_folders(where):
+    with pytest.raises(JobError) as e:
+        J.run_job(where, inputs={"value": 1}, mode="instant")
+    assert e.value.code == "job.bad_folder"
+
+
+def test_refuses_a_file_as_job_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(JobError) as e:
+        J.run_job(tmp_path / "notes.txt", inputs={"value": 1}, mode="instant")
+    assert e.value.code == "job.not_a_folder" and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_resume_keeps_the_recorded_mode(toy, tmp_path):
+    J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
+    events = []
+    rec = J.run_job(tmp_path, on_event=events.append)  # no mode: the job's own
+    assert rec["mode"] == "toy" and [e.kind for e in events] == ["stage_skipped", "stage_skipped", "job_done"]
+
+
+@pytest.mark.parametrize("ready", [False, True])
+def test_auto_mode_says_what_it_chose_and_why(tmp_path, monkeypatch, ready):
+    from PIL import Image
+    from skimage import data
+
+    from headforge.backend.stages import multiview
+
+    asked = []
+
+    def readiness(models_dir="", device="auto"):
+        asked.append((models_dir, device))
+        return (True, "CUDA GPU and the ID-TS weights") if ready else (False, "no CUDA GPU here")
+
+    monkeypatch.setattr(multiview, "full_mode_readiness", readiness)
+    Image.fromarray(data.astronaut()).save(tmp_path / "a.png")
+    events = []
+    rec = J.run_job(tmp_path / "job", inputs={"photo": str(tmp_path / "a.png")}, until="input",
+                    options={"multiview": {"device": "cuda:1"}}, on_event=events.append)
+    info = [e for e in events if e.kind == "info"]
+    assert asked == [("", "cuda:1")] and len(info) == 1
+    if ready:
+        assert rec["mode"] == "full" and "full" in info[0].message
+    else:
+        assert rec["mode"] == "instant" and "no CUDA GPU here" in info[0].message
+        assert "hqhead-stage1" in info[0].message  # what to install for full mode
+    # Resumed: the mode chosen is kept, not chosen again.
+    J.run_job(tmp_path / "job", until="input")
+    assert len(asked) == 1 and J.Job(tmp_path / "job").load()["mode"] == rec["mode"]
+
+
+@dataclass
+class RangedOptions:
+    factor: int = field(default=2, metadata={"range": (1, 10)})
+    label: str = field(default="a", metadata={"choices": ("a", "b")})
+    weight: float = 1.0
+
+
+@pytest.mark.parametrize("bad,code_word", [({"factor": 1000}, "between"), ({"factor": "x"}, "integer"),
+                                           ({"factor": 2.5}, "integer"), ({"factor": True}, "integer"),
+                                           ({"label": "c"}, "one of"), ({"label": 3}, "text"),
+                                           ({"weight": "nan"}, "number"), ({"weight": float("inf")}, "finite"),
+                                           ({"nope": 1}, "Unknown")])
+def test_refused_option_is_never_saved(toy, tmp_path, monkeypatch, bad, code_word):
+    monkeypatch.setitem(toy, "t_scaled", J.Stage("t_scaled", make_scaled, ("a/source.json",), ("b",), RangedOptions))
+    J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
+    before = (tmp_path / "job.json").read_bytes()
+    with pytest.raises(JobError) as e:
+        J.run_job(tmp_path, mode="toy", options={"t_scaled": bad})
+    assert e.value.code == "job.bad_option" and code_word in e.value.message
+    assert (tmp_path / "job.json").read_bytes() == before  # nothing saved: the next run is unaffected
+    J.run_job(tmp_path, mode="toy")
+    assert calls == ["source", "scaled"]
+
+
+def test_options_from_the_command_line_take_their_types_and_unset_drops_one(toy, tmp_path, monkeypatch):
+    monkeypatch.setitem(toy, "t_scaled", J.Stage("t_scaled", make_scaled, ("a/source.json",), ("b",), RangedOptions))
+    rec = J.run_job(tmp_path, inputs={"value": 3}, mode="toy",
+                    options={"t_scaled": {"factor": "5", "label": "b", "weight": "2"}})
+    assert rec["options"]["t_scaled"] == {"factor": 5, "label": "b", "weight": 2.0}
+    assert rec["stages"]["t_scaled"]["metrics"] == {"sum": 66}
+    rec = J.run_job(tmp_path, mode="toy", unset=("t_scaled.factor",))
+    assert rec["options"]["t_scaled"] == {"label": "b", "weight": 2.0}
+    assert rec["stages"]["t_scaled"]["metrics"] == {"sum": 30} and calls == ["source", "scaled", "scaled"]
+
+
+def test_a_poisoned_saved_option_is_named_and_unset_repairs_it(toy, tmp_path):
+    J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
+    J.Job(tmp_path).update(lambda r: r["options"].__setitem__("t_scaled", {"foo": 1, "factor": 3}))
+    with pytest.raises(JobError) as e:
+        J.run_job(tmp_path, mode="toy")
+    assert e.value.code == "job.bad_option" and "--unset t_scaled.foo" in str(e.value)
+    rec = J.run_job(tmp_path, mode="toy", unset=("t_scaled.foo",))
+    assert rec["options"]["t_scaled"] == {"factor": 3} and rec["stages"]["t_scaled"]["metrics"] == {"sum": 42}
+
+
+def test_real_rig_options_have_ranges(tmp_path):
+    for bad in ({"texture_size": 10**9}, {"texture_size": "1e9"}, {"foo": 1}, {"identity_modes": 0},
+                {"head_model": "flam"}):
+        with pytest.raises(JobError) as e:
+            J.check_options(J.STAGES["rig"], bad)
+        assert e.value.code == "job.bad_option"
+    assert J.check_options(J.STAGES["rig"], {"texture_size": "1024"}) == {"texture_size": 1024}
+
+
+def test_full_disk_is_a_coded_error_and_loses_nothing(toy, tmp_path, monkeypatch):
+    import errno
+
+    from headforge.backend import fileio
+    from headforge.backend.errors import StorageError
+
+    J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
+    before = (tmp_path / "job.json").read_bytes()
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    with pytest.raises(StorageError) as e:
+        J.run_job(tmp_path, mode="toy", options={"t_scaled": {"factor": 5}})
+    assert e.value.code == "storage.full" and "disk is full" in e.value.message
+    assert (tmp_path / "job.json").read_bytes() == before
+    assert not list(tmp_path.rglob(".*tmp*"))
+
+
+def test_stale_temporary_files_are_removed(toy, tmp_path):
+    J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
+    stale = [tmp_path / "a/.source.tmp-999999.json", tmp_path / ".job.tmp-123.json", tmp_path / "b/.part0.tmp-7"]
+    for p in stale:
+        p.write_bytes(b"x" * 1000)
+    (tmp_path / "b/.keep.json").write_text("{}")  # a hidden file that is no temporary: left alone
+    J.run_job(tmp_path, mode="toy")
+    assert not any(p.exists() for p in stale) and (tmp_path / "b/.keep.json").exists()
+
+
+LOCK_HOLDER = """
+import sys, time
+from headforge.backend import job as J
+
+def slow(ctx):
+    print("running", flush=True)
+    time.sleep(120)
+
+J.pipeline("full")
+J.STAGES["t_slow"] = J.Stage("t_slow", slow, (), ("slow.json",))
+J.PIPELINES["slow"] = ("t_slow",)
+J.run_job(sys.argv[1], inputs={"value": 1}, mode="slow")
+"""
+
+
+def test_one_run_at_a_time_and_a_killed_runs_lock_is_taken_over(toy, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "running"
+        with pytest.raises(JobError) as e:
+            J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
+        assert e.value.code == "job.locked" and f"process {holder.pid}" in e.value.message
+        assert calls == [] and json.loads((tmp_path / "job.json").read_text())["mode"] == "slow"
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    rec = J.run_job(tmp_path, inputs={"value": 3}, mode="toy")  # the killed run's lock is stale: taken over
+    assert calls == ["source", "scaled"] and rec["stages"]["t_scaled"]["status"] == "done"
+    assert json.loads((tmp_path / J.LOCK_NAME).read_text())["pid"] == os.getpid()
 
 
 def test_recording_versions_imports_nothing_heavy(tmp_path):

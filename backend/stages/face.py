@@ -43,7 +43,7 @@ face.no_mesh.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +60,18 @@ from ..job import stage
 class FaceOptions:
     detector: str = "auto"  # auto | scrfd | yunet | mediapipe (auto: SCRFD if its pack is present, else YuNet...)
     pack: str = "buffalo_m"  # insightface model pack for SCRFD (and ArcFace when the pack has a recogniser)
-    face: int = -1  # which detected face (left-to-right number); -1 = the largest
+    # which detected face (left-to-right number); -1 = the largest
+    face: int = field(default=-1, metadata={"range": (-1, 999)})
     models_root: str = ""  # extra folder holding insightface/ and opencv_zoo/ (else $HEADFORGE_MODELS, ~/.insightface)
     matte: str = "auto"  # auto | alpha | birefnet | mediapipe (auto: the photo's alpha, else BiRefNet, else MediaPipe)
     identity: str = "auto"  # auto | arcface | dlib
-    min_face_px: float = _quality.MIN_FACE_PX
-    threshold: float = 0.5  # detector confidence
+    min_face_px: float = field(default=_quality.MIN_FACE_PX, metadata={"range": (1.0, 10_000.0)})
+    threshold: float = field(default=0.5, metadata={"range": (0.0, 1.0)})  # detector confidence
 
 
 CONFIRM_SCORE = 0.7  # detections below this score must be confirmed by MediaPipe's mesh
-OUTPUTS = ("face/analysis.json", "face/crop.png", "face/identity.npy", "face/matte.png")
+OUTPUTS = ("face/analysis.json", "face/crop.png", "face/crop_matte.png", "face/faces.png", "face/identity.npy",
+           "face/matte.png")
 
 
 @stage("face", inputs=("input/portrait.png", "input/alpha.png"), outputs=OUTPUTS, options=FaceOptions, version="1")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,11 +25,14 @@ RIG_FORMAT = 1
 
 @dataclass
 class RigOptions:
-    head_model: str = "ict"  # "ict" (ICT-FaceKit Light, MIT) or "flame" (needs head_model_path)
+    # "ict" (ICT-FaceKit Light, MIT) or "flame" (needs head_model_path)
+    head_model: str = field(default="ict", metadata={"choices": ("ict", "flame")})
     head_model_path: str = ""  # a converted ICT .npz or the user's FLAME pickle; empty: the default ICT file
-    landmarks: str = "auto"  # "auto" (MediaPipe 478 when present), "mediapipe478" or "ibug68"
-    identity_modes: int = 60  # identity coefficients fitted
-    texture_size: int = 512  # skin atlas height in px (width is twice)
+    # "auto" (MediaPipe 478 when present), "mediapipe478" or "ibug68"
+    landmarks: str = field(default="auto", metadata={"choices": ("auto", "mediapipe478", "ibug68")})
+    identity_modes: int = field(default=60, metadata={"range": (1, 300)})  # identity coefficients fitted
+    # skin atlas height in px (width is twice)
+    texture_size: int = field(default=512, metadata={"range": (64, 8192)})
 
 
 def _head_model_file(inputs: dict, options: dict) -> dict:
@@ -38,7 +41,8 @@ def _head_model_file(inputs: dict, options: dict) -> dict:
 
 
 @stage("rig", inputs=("input/portrait.png", "face/analysis.json", "mesh/head.glb"),
-       outputs=("rig/head_rigged.glb", "rig/rig.json"), options=RigOptions, version="2",
+       outputs=("rig/head_rigged.glb", "rig/rig.json"), optional_outputs=("rig/skin.png",), options=RigOptions,
+       version="2",
        external_inputs=_head_model_file)
 def run_rig(ctx) -> dict:
     from PIL import Image
