@@ -33,6 +33,11 @@ SHARED = Path(os.environ.get("HEADFORGE_SHARED", REPO.parent / "shared"))
 LPS_UNIT_M = 0.05
 
 
+def ict_path():
+    """$HEADFORGE_ICT when set (None: the model store's lookup), else the shared data's ICT-FaceKit Light."""
+    return None if os.environ.get("HEADFORGE_ICT") else SHARED / "data" / "ict_facekit" / "ict_face_light.npz"
+
+
 def synthetic(trials: int, seed: int = 0, samples: int = 6000, iterations: int = 20):
     from scipy.spatial.transform import Rotation
 
@@ -40,7 +45,7 @@ def synthetic(trials: int, seed: int = 0, samples: int = 6000, iterations: int =
     from headforge.backend.fitting.photo import vertex_landmarks
     from headforge.backend.headmodel import load_ict
 
-    m = load_ict()
+    m = load_ict(ict_path())
     rng = np.random.default_rng(seed)
     face = m.face_region()
     inside = np.zeros(m.n_vertices, bool)
@@ -66,7 +71,8 @@ def synthetic(trials: int, seed: int = 0, samples: int = 6000, iterations: int =
         rms_all.append(rms)
         expr_all.append(err)
         print(f"  synthetic head {k}: face RMS {1000 * rms:.3f} mm, expression error {err:.4f} "
-              f"({time.time() - t0:.1f} s)")
+              f"({fit.stats['iterations']} iterations, {'converged' if fit.stats['converged'] else 'NOT converged'}, "
+              f"{time.time() - t0:.1f} s)")
     print(f"synthetic ICT heads ({trials}): face-region RMS vertex error mean {1000 * np.mean(rms_all):.3f} mm "
           f"(max {1000 * np.max(rms_all):.3f}); expression-coefficient error mean {np.mean(expr_all):.4f} "
           f"(max {np.max(expr_all):.4f})")
@@ -98,7 +104,7 @@ def lps(iterations: int = 15, samples: int = 8000):
     from headforge.backend.headmodel import load_ict
     from headforge.backend.rig.photo_rig import MP_FACE_OVAL
 
-    m = load_ict()
+    m = load_ict(ict_path())
     v, f, uvc, tex = load_lps()
     # centre the head at the origin (landmark centroid of a first frontal detection is refined below)
     centre = np.array([0.0, 0.0, v[:, 2].max() - 0.12])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FaceError
+from .solve import bounded_lstsq
 
 
 @dataclass
@@ -116,6 +117,7 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     mu = 1e-3
     r, X, Xc = residual(R, tv, a, b)
     c = cost(r, a, b)
+    converged = False
     for it in range(iterations):
         rigid_only = it < 5
         z = Xc[:, 2:3]
@@ -143,7 +145,7 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
         lb[6 + Ka:], ub[6 + Ka:] = lo - b, hi - b
         if rigid_only:
             lb[6:], ub[6:] = 0.0, 0.0
-        step = _bounded_lstsq(A, rhs, lb, ub)
+        step = bounded_lstsq(A, rhs, lb, ub)
         dR, _ = cv2.Rodrigues(step[:3])
         R_new, tv_new = dR @ R, tv + step[3:6]
         a_new, b_new = a + step[6:6 + Ka], np.clip(b + step[6 + Ka:], lo, hi)
@@ -151,10 +153,10 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
         c_new = cost(r_new, a_new, b_new)
         if c_new <= c:
             R, tv, a, b, r, X, Xc = R_new, tv_new, a_new, b_new, r_new, X_new, Xc_new
-            done = c - c_new < 1e-5 * max(c, 1e-12) and not rigid_only
+            converged = c - c_new < 1e-5 * max(c, 1e-12) and not rigid_only
             c = c_new
             mu = max(mu / 3, 1e-7)
-            if done:
+            if converged:
                 break
         else:
             mu *= 10
@@ -164,43 +166,7 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     w2c[:3, :3], w2c[:3, 3] = R, tv
     return PhotoFit(K=K, w2c=w2c, identity=a, expression=b, residual_px=np.linalg.norm(r, axis=1), weights=w,
                     inter_ocular_px=iod, stats={"focal_px": f, "visible_landmarks": int(vis.sum()), "landmarks": N,
-                                                "final_cost": c, "iterations": it + 1})
-
-
-def _bounded_lstsq(A, rhs, lb, ub, passes: int = 8):
-    """min ||A x − rhs|| subject to lb ≤ x ≤ ub, by an active-set loop on the normal equations (small P).
-
-    Variables whose unconstrained optimum leaves the box are pinned to the bound they cross and the rest are
-    solved again; pinned ones are released when their gradient points back inside."""
-    AtA, Atb = A.T @ A, A.T @ rhs
-    P = len(lb)
-    pinned = lb >= ub
-    x = np.where(pinned, lb, 0.0)
-    for _ in range(passes):
-        free = ~pinned
-        rhs_f = Atb[free] - AtA[np.ix_(free, pinned)] @ x[pinned]
-        x[free] = np.linalg.solve(AtA[np.ix_(free, free)] + 1e-12 * np.eye(free.sum()), rhs_f)
-        low, high = free & (x < lb), free & (x > ub)
-        grad = AtA @ x - Atb  # gradient of ½||Ax − b||²
-        release = pinned & (lb < ub) & (((x <= lb) & (grad > 0)) | ((x >= ub) & (grad < 0)))
-        if low.any() or high.any():
-            x[low], x[high] = lb[low], ub[high]
-            pinned |= low | high
-        elif release.any():
-            pinned &= ~release
-        else:
-            break
-    return np.clip(x, lb, ub) if P else x
-
-
-def _rodrigues(rv):
-    import torch
-
-    theta = torch.sqrt((rv**2).sum() + 1e-24)
-    k = rv / theta
-    Kx = torch.zeros(3, 3, dtype=rv.dtype)
-    Kx[0, 1], Kx[0, 2], Kx[1, 0], Kx[1, 2], Kx[2, 0], Kx[2, 1] = -k[2], k[1], k[2], -k[0], -k[1], k[0]
-    return torch.eye(3, dtype=rv.dtype) + torch.sin(theta) * Kx + (1 - torch.cos(theta)) * Kx @ Kx
+                                                "final_cost": c, "iterations": it + 1, "converged": converged})
 
 
 def _facing(model, tri, bary, rvec, tvec) -> np.ndarray:
