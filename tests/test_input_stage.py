@@ -116,14 +116,61 @@ def test_bad_files_have_specific_errors(tmp_path, astro):
         assert name.split(".")[0] in e.value.message or "megapixels" in e.value.message or name in e.value.message
 
 
-def test_bad_photo_job_records_error_and_keeps_previous_result(tmp_path, astro):
+def test_bad_photo_is_refused_before_the_job_records_it(tmp_path, astro):
+    """A bad photo given to an existing job is refused by its header before anything is saved: the job keeps
+    its photo, its portrait and its record (nothing lost)."""
     Image.fromarray(astro).save(tmp_path / "good.png")
     run_job(tmp_path / "job", inputs={"photo": str(tmp_path / "good.png")}, until="input")
     before = (tmp_path / "job/input/portrait.png").read_bytes()
+    record = (tmp_path / "job/job.json").read_bytes()
     (tmp_path / "bad.jpg").write_bytes(b"")
-    with pytest.raises(InputImageError):
+    with pytest.raises(InputImageError) as e:
         run_job(tmp_path / "job", inputs={"photo": str(tmp_path / "bad.jpg")}, until="input")
-    rec = json.loads((tmp_path / "job/job.json").read_text())
-    assert rec["stages"]["input"]["status"] == "failed"
-    assert rec["stages"]["input"]["error"]["code"] == "input.empty"
-    assert (tmp_path / "job/input/portrait.png").read_bytes() == before  # nothing lost
+    assert e.value.code == "input.empty"
+    assert (tmp_path / "job/job.json").read_bytes() == record
+    assert (tmp_path / "job/input/portrait.png").read_bytes() == before
+
+
+def test_moved_photo_keeps_the_job_resumable(tmp_path, astro):
+    """Once the input stage has run, the job's own input/portrait.png is the source: moving or deleting the
+    original keeps the stage done (and the job resumable); a different photo at that path re-runs it."""
+    photo = tmp_path / "photo.png"
+    Image.fromarray(astro).save(photo)
+    run_job(tmp_path / "job", inputs={"photo": str(photo)}, until="input", mode="instant")
+    photo.rename(tmp_path / "moved.png")
+    events = []
+    rec = run_job(tmp_path / "job", until="input", on_event=events.append)
+    assert [e.kind for e in events] == ["stage_skipped", "job_done"] and str(photo) in events[0].message
+    assert rec["stages"]["input"]["status"] == "done"
+    Image.fromarray(astro[:, ::-1]).save(photo)  # a new photo at the old path: read again
+    rec = run_job(tmp_path / "job", until="input")
+    assert rec["stages"]["input"]["metrics"]["sha256"] == sha256_file(photo)
+
+
+def test_huge_non_image_is_refused_by_its_header(tmp_path):
+    """A 2 GB file that is no image is refused after reading its header, not after reading it whole."""
+    import tracemalloc
+
+    big = tmp_path / "video.jpg"
+    with open(big, "wb") as f:
+        f.write(b"this is no image\n" * 4)
+        f.truncate(2 << 30)  # sparse: 2 GB long, a few bytes on disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputImageError) as e:
+            load_portrait(big)
+        with pytest.raises(InputImageError):
+            run_job(tmp_path / "job", inputs={"photo": str(big)}, until="input", mode="instant")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert e.value.code == "input.not_image"
+    assert peak < 64 << 20, f"{peak / 2**20:.0f} MiB allocated to refuse it"
+
+
+def test_symlink_loop_is_named(tmp_path):
+    loop = tmp_path / "loop.jpg"
+    loop.symlink_to(loop)
+    with pytest.raises(InputImageError) as e:
+        load_portrait(loop)
+    assert e.value.code == "input.not_found" and "symbolic link" in e.value.message

@@ -5,6 +5,7 @@ An alpha channel, when the photo has one, is composited over white and also kept
 """
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,16 @@ class InputOptions:
 def _photo(inputs: dict, options: dict) -> dict:
     return {"photo": inputs["photo"]} if inputs.get("photo") else {}
 
-@stage("input", inputs=(), outputs=("input/portrait.png",), options=InputOptions, external_inputs=_photo)
+
+def check_photo(inputs: dict) -> None:
+    """A new photo is checked by its header (existence, format, pixel count) before the job records it."""
+    if inputs.get("photo"):
+        with _open_header(Path(inputs["photo"])):
+            pass
+
+
+@stage("input", inputs=(), outputs=("input/portrait.png",), optional_outputs=("input/alpha.png",),
+       options=InputOptions, external_inputs=_photo, check_inputs=check_photo)
 def run_input(ctx) -> dict:
     photo = ctx.job.load()["inputs"].get("photo")
     if not photo:
@@ -42,51 +52,66 @@ def run_input(ctx) -> dict:
 
     rgb = Image.fromarray(composite_over_white(np.asarray(image))) if image.mode == "RGBA" else image
     write_image(ctx.path("input/portrait.png"), rgb)
-    alpha_path = ctx.path("input/alpha.png")
     if image.mode == "RGBA":
-        write_image(alpha_path, image.getchannel("A"))
-    elif alpha_path.exists():
-        alpha_path.unlink()
+        write_image(ctx.path("input/alpha.png"), image.getchannel("A"))
     ctx.progress(1.0, f"{image.width}×{image.height} from {info['format']}", preview=ctx.path("input/portrait.png"))
     return info
 
 
+@contextlib.contextmanager
+def _open_header(path: Path):
+    """Open `path` with Pillow reading only its header (a 2 GB non-image is refused after a few bytes) and
+    check the format and pixel count; yields the lazily decoded image. Raises InputImageError."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if not path.is_file():  # is_file() is False for a symlink loop too: name it
+            if path.is_symlink():
+                raise InputImageError(f"{path} is a symbolic link to nothing readable (missing target or a loop).",
+                                      code="input.not_found")
+            raise InputImageError(f"{path} does not exist or is not a file.", code="input.not_found")
+        if path.stat().st_size == 0:
+            raise InputImageError(f"{path.name} is empty (0 bytes).", code="input.empty")
+        f = open(path, "rb")
+    except OSError as e:
+        raise InputImageError(f"{path} cannot be read ({e.strerror or e}).", code="input.unreadable") from e
+    with f:
+        try:
+            img = Image.open(f)
+        except UnidentifiedImageError as e:
+            raise InputImageError(f"{path.name} is not an image HeadForge can read; use JPEG, PNG, WebP or TIFF.",
+                                  code="input.not_image") from e
+        except Image.DecompressionBombError as e:
+            raise InputImageError(f"{path.name} is absurdly large; HeadForge accepts up to "
+                                  f"{MAX_PIXELS // 1_000_000} megapixels.", code="input.too_large") from e
+        except (OSError, SyntaxError, ValueError) as e:
+            raise InputImageError(f"{path.name} is corrupt: its header cannot be read ({e}).",
+                                  code="input.corrupt") from e
+        fmt = img.format
+        if fmt not in ACCEPTED_FORMATS:
+            raise InputImageError(f"{path.name} is a {fmt} image; HeadForge accepts JPEG, PNG, WebP or TIFF.",
+                                  code="input.unsupported_format")
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise InputImageError(f"{path.name} is {w}×{h} ({w * h / 1e6:.0f} megapixels); HeadForge accepts up "
+                                  f"to {MAX_PIXELS // 1_000_000} megapixels. Downscale it first.",
+                                  code="input.too_large")
+        if w == 0 or h == 0:
+            raise InputImageError(f"{path.name} has no pixels ({w}×{h}).", code="input.empty")
+        yield img
+
+
 def load_portrait(path: str | Path):
     """Open any accepted photo and return (PIL image in mode RGB or RGBA, info dict). Raises InputImageError."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import ImageOps
 
     path = Path(path)
-    if not path.is_file():
-        raise InputImageError(f"{path} does not exist or is not a file.", code="input.not_found")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputImageError(f"{path.name} is empty (0 bytes).", code="input.empty")
-    data = path.read_bytes()
-    try:
-        img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as e:
-        raise InputImageError(f"{path.name} is not an image HeadForge can read; use JPEG, PNG, WebP or TIFF.",
-                              code="input.not_image") from e
-    except Image.DecompressionBombError as e:
-        raise InputImageError(f"{path.name} is absurdly large; HeadForge accepts up to {MAX_PIXELS // 1_000_000} "
-                              "megapixels.", code="input.too_large") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise InputImageError(f"{path.name} is corrupt: its header cannot be read ({e}).",
-                              code="input.corrupt") from e
-    fmt = img.format
-    if fmt not in ACCEPTED_FORMATS:
-        raise InputImageError(f"{path.name} is a {fmt} image; HeadForge accepts JPEG, PNG, WebP or TIFF.",
-                              code="input.unsupported_format")
-    w, h = img.size
-    if w * h > MAX_PIXELS:
-        raise InputImageError(f"{path.name} is {w}×{h} ({w * h / 1e6:.0f} megapixels); HeadForge accepts up to "
-                              f"{MAX_PIXELS // 1_000_000} megapixels. Downscale it first.", code="input.too_large")
-    if w == 0 or h == 0:
-        raise InputImageError(f"{path.name} has no pixels ({w}×{h}).", code="input.empty")
-    try:
-        img.load()
-    except (OSError, SyntaxError, ValueError) as e:
-        raise InputImageError(f"{path.name} is corrupt or truncated ({e}).", code="input.corrupt") from e
+    with _open_header(path) as img:
+        fmt = img.format
+        try:
+            img.load()
+        except (OSError, SyntaxError, ValueError) as e:
+            raise InputImageError(f"{path.name} is corrupt or truncated ({e}).", code="input.corrupt") from e
     icc = img.info.get("icc_profile")
     exif_orientation = img.getexif().get(0x0112, 1)
     img = ImageOps.exif_transpose(img)
@@ -98,7 +123,7 @@ def load_portrait(path: str | Path):
     img = to_srgb8(img, icc)
     return img, {"format": ACCEPTED_FORMATS[fmt], "original_mode": original_mode, "width": w, "height": h,
                  "exif_orientation": int(exif_orientation), "had_alpha": img.mode == "RGBA",
-                 "icc_profile": bool(icc), "sha256": sha256_file(path), "bytes": size}
+                 "icc_profile": bool(icc), "sha256": sha256_file(path), "bytes": path.stat().st_size}
 
 
 def to_srgb8(img, icc: bytes | None = None):
