@@ -6,11 +6,16 @@ Sign convention (DESIGN's world frame: +X the subject's left, +Z up, the face lo
   roll  > 0: the head tilts toward the subject's left shoulder (the crown moves toward +X)
 The head rotation H (head frame → world, camera looking along +Y at the face) is H = Rz(yaw)·Rx(−pitch)·Ry(roll).
 `rotation_cam` is the head → OpenCV-camera rotation R = R0·H, where R0 maps world axes to camera axes for a
-camera that faces the subject (camera x = +X, camera y = −Z, camera z = +Y).
+camera that faces the subject (camera x = +X, camera y = −Z, camera z = +Y). Zero is ICT-FaceKit's neutral head
+seen from straight in front (the frame the head model, the rig and the multi-view rings share).
 
 Angles are relative to the line of sight to the face (as the face appears in the photo), not to the lens's
-unknown optical axis. Three estimators, best first: MediaPipe's 478-point mesh (its own relative depth, works to near-profile),
-dlib's 68 points against ICT-FaceKit's 3D landmarks (PnP), and the detector's 5 keypoints (PnP).
+unknown optical axis. Every estimator is a PnP fit of 2D points to the 3D points where the same detector puts
+them on ICT-FaceKit's neutral head (`POSE_POINTS`: measured on renders of the model, so a detector's own
+conventions, e.g. where it puts the nose tip or MediaPipe's points inside its face crop, do not bias the angles).
+Best first: MediaPipe's 478-point mesh (its rigid interior: eyes, brows, nose, cheeks; works to near-profile),
+dlib's 68 points (nose, eyes, mouth corners) and the detector's 5 keypoints.
+`python -m headforge.backend.face.pose MODELS_ROOT` re-measures `POSE_POINTS` (`build_pose_points`).
 """
 from __future__ import annotations
 
@@ -21,10 +26,8 @@ import numpy as np
 
 R0 = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # world → camera for a camera facing the subject
 
-# Symmetric MediaPipe mesh pairs (subject's right, subject's left): outer eye corners, cheek edges, mouth
-# corners, inner eye corners, brow ends.
-_MESH_PAIRS = [(33, 263), (234, 454), (61, 291), (133, 362), (70, 300), (127, 356)]
-_MESH_UP = (152, 10)  # chin → top of the forehead
+POSE_POINTS = Path(__file__).resolve().parents[1] / "headmodel" / "data" / "ict_pose_points.npz"
+SOURCES = {"mesh478": 478, "dlib68": 68, "kps5": 5}
 _RIGID_68 = list(range(27, 48)) + [48, 54]  # nose, eyes, mouth corners (no jaw contour, no brows)
 
 
@@ -52,33 +55,48 @@ def _result(r_cam: np.ndarray, source: str, **extra) -> dict:
     return out
 
 
-def pose_from_mesh(mesh: np.ndarray) -> dict:
-    """Pose from MediaPipe's (478, 3) mesh: the face's left-right and up axes measured directly in 3D.
+def _rigid_mesh_points() -> np.ndarray:
+    """MediaPipe mesh indices the pose uses (`mesh478_rigid`, chosen by `rigid_mesh_subset` when measured)."""
+    return np.load(POSE_POINTS)["mesh478_rigid"]
 
-    "Up" is measured from the mouth corners to the outer eye corners, a line that leans back from vertical in a
-    neutral head by the angle ICT-FaceKit's neutral head gives it (`_eye_mouth_tilt`, 12.8°).
-    """
-    m = np.asarray(mesh, dtype=np.float64)
-    x = np.mean([m[l] - m[r] for r, l in _MESH_PAIRS], axis=0)  # toward the subject's left
-    d = (m[33] + m[263]) / 2 - (m[61] + m[291]) / 2  # mouth-corner midpoint → outer-eye-corner midpoint
-    x /= np.linalg.norm(x)
-    d = d - (d @ x) * x
-    d /= np.linalg.norm(d)
-    t = np.radians(_eye_mouth_tilt())
-    up = np.cos(t) * d + np.sin(t) * np.cross(x, d)
-    back = np.cross(up, x)  # the head's +Y (out of the back of the head) = Z × X
-    return _result(np.stack([x, back, up], axis=1), "mesh478")
+
+def rigid_mesh_subset(hits: np.ndarray) -> np.ndarray:
+    """Mesh indices seen on every calibration render, not on the face oval (a silhouette, view-dependent), the
+    lips (expressions) or the irises (gaze). Needs `mediapipe.solutions` (build time only)."""
+    from mediapipe.python.solutions.face_mesh_connections import (FACEMESH_FACE_OVAL, FACEMESH_IRISES,
+                                                                  FACEMESH_LIPS)
+
+    skip = {i for edges in (FACEMESH_FACE_OVAL, FACEMESH_LIPS, FACEMESH_IRISES) for e in edges for i in e}
+    return np.array([i for i in range(468) if hits[i] == hits.max() and i not in skip], np.int64)
 
 
 @functools.lru_cache(maxsize=1)
-def _eye_mouth_tilt() -> float:
-    """Degrees the mouth-corner → outer-eye-corner line leans back from vertical in ICT-FaceKit's neutral head."""
+def model_points() -> dict[str, np.ndarray]:
+    """{source: (N, 3)} where each detector's points lie on ICT-FaceKit's neutral head, world frame, metres.
+    Raises FileNotFoundError without the ICT-FaceKit archive."""
+    from ..headmodel.ict import load_ict
+
+    model = load_ict(_ict_path())
+    z = np.load(POSE_POINTS)
+    v = model.neutral.astype(np.float64)
+    return {name: np.einsum("nk,nkc->nc", z[f"{name}_bary"].astype(np.float64), v[model.faces[z[f"{name}_tri"]]])
+            for name in SOURCES}
+
+
+def pose_from_mesh(mesh: np.ndarray, image_size: tuple[int, int] | None = None) -> dict:
+    """Pose from MediaPipe's (478, ≥2) mesh (pixel x, y). Without `image_size` the lens is assumed from the
+    face's size (a face a third of the frame wide). Raises ModelMissingError without ICT-FaceKit."""
+    from ..errors import ModelMissingError
+
     try:
-        t = ict_landmarks_68()
-    except FileNotFoundError:
-        return 12.84  # the value the archive gives, for installs without it
-    v = (t[36] + t[45]) / 2 - (t[48] + t[54]) / 2
-    return float(np.degrees(np.arctan2(v[1], v[2])))
+        obj = model_points()["mesh478"]
+    except FileNotFoundError as e:
+        raise ModelMissingError("The head pose needs ICT-FaceKit Light (its 3D face points), which is not "
+                                "installed.", code="model.ict_missing",
+                                hint="headforge models download ict-facekit, or set HEADFORGE_ICT.") from e
+    idx = _rigid_mesh_points()
+    img = np.asarray(mesh, dtype=np.float64)[idx, :2]
+    return _solve_pnp(obj[idx], img, image_size, "mesh478")
 
 
 @functools.lru_cache(maxsize=1)
@@ -100,13 +118,14 @@ def _ict_path() -> Path:
     return path
 
 
-def _solve_pnp(obj: np.ndarray, img: np.ndarray, image_size: tuple[int, int], source: str) -> dict | None:
+def _solve_pnp(obj: np.ndarray, img: np.ndarray, image_size: tuple[int, int] | None, source: str) -> dict | None:
     import cv2
 
-    w, h = image_size
-    f = 1.2 * max(w, h)  # an assumed ~50 mm-equivalent lens; pose angles depend on it only weakly
+    # An assumed ~50 mm-equivalent lens (1.2 × the frame's long side; without the frame's size, a face a third
+    # of the frame wide); pose angles depend on it only weakly.
+    f = 1.2 * max(image_size) if image_size else 3.6 * max(np.ptp(img, axis=0))
     # Principal point on the face: the pose is measured relative to the line of sight to the face (how the face
-    # appears), the same as the mesh estimate, not relative to the unknown optical axis.
+    # appears), not relative to the unknown optical axis.
     c = img.mean(0)
     k = np.array([[f, 0, c[0]], [0, f, c[1]], [0, 0, 1]], dtype=np.float64)
     # Start from a frontal head 10 face-widths away so the iterative solver cannot flip behind the camera.
@@ -124,16 +143,66 @@ def _solve_pnp(obj: np.ndarray, img: np.ndarray, image_size: tuple[int, int], so
 
 def pose_from_68(lm68: np.ndarray, image_size: tuple[int, int]) -> dict | None:
     try:
-        obj = ict_landmarks_68()[_RIGID_68]
+        obj = model_points()["dlib68"][_RIGID_68]
     except FileNotFoundError:
         return None
     return _solve_pnp(obj, np.asarray(lm68, dtype=np.float64)[_RIGID_68], image_size, "dlib68")
 
 
 def pose_from_kps5(kps5: np.ndarray, image_size: tuple[int, int]) -> dict | None:
+    """Pose from the detector's 5 keypoints (subject's right eye, left eye, nose tip, right and left mouth corner)."""
     try:
-        t = ict_landmarks_68()
+        obj = model_points()["kps5"]
     except FileNotFoundError:
         return None
-    obj = np.stack([t[36:42].mean(0), t[42:48].mean(0), t[30], t[48], t[54]])  # (5, 3) subject R, L, nose, ...
     return _solve_pnp(obj, np.asarray(kps5, dtype=np.float64), image_size, "kps5")
+
+
+def build_pose_points(models_root: str | None = None, n_identities: int = 4, size: int = 512, log=print) -> dict:
+    """Measure where the face stage's own detectors put their points on ICT-FaceKit Light: render the model
+    (several identities, slight view changes; backend/fitting/correspondence.py), run detection, MediaPipe's mesh
+    in its face window, dlib's 68 points in the detector's box and the detector's 5 keypoints exactly as the
+    face stage does, and snap each point's mean hit on the neutral head to its surface.
+    → {f"{source}_tri", f"{source}_bary", f"{source}_hits"} for each of SOURCES, and "mesh478_rigid"."""
+    from ..fitting.correspondence import compute_mediapipe_correspondence
+    from ..headmodel.ict import load_ict
+    from ..stages.face import FaceOptions, detect_upright
+    from . import detect as _detect
+    from . import landmarks as _landmarks
+
+    model = load_ict(_ict_path())
+    opts = FaceOptions(models_root=models_root or "")
+    cache: dict = {}
+
+    def points(rgb: np.ndarray) -> dict | None:
+        key = rgb.tobytes()
+        if key not in cache:
+            faces, k, _, _ = detect_upright(rgb, opts)
+            if not faces or k:
+                cache[key] = None
+            else:
+                face = faces[_detect.choose_face(faces, -1)]
+                mesh = _landmarks.mesh_478(rgb, face.bbox)
+                lm68, _ = _landmarks.dlib_68(rgb, face.kps5)
+                cache[key] = None if mesh is None else {"mesh478": mesh, "dlib68": lm68,
+                                                         "kps5": np.asarray(face.kps5, np.float64)}
+        return cache[key]
+
+    out = {}
+    for name, n in SOURCES.items():
+        c = compute_mediapipe_correspondence(model, n_identities=n_identities, size=size, log=log, n_points=n,
+                                             detector=lambda rgb, name=name: (points(rgb) or {}).get(name))
+        out.update({f"{name}_tri": c["tri"], f"{name}_bary": c["bary"].astype(np.float32),
+                    f"{name}_hits": c["hits"]})
+    out["mesh478_rigid"] = rigid_mesh_subset(out["mesh478_hits"])
+    return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    pts = build_pose_points(sys.argv[1] if len(sys.argv) > 1 else None)
+    POSE_POINTS.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(POSE_POINTS, **pts)
+    print(f"wrote {POSE_POINTS}: " + ", ".join(f"{s} hits {int(pts[s + '_hits'].min())}..{int(pts[s + '_hits'].max())}"
+                                              for s in SOURCES))

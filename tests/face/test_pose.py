@@ -1,5 +1,6 @@
-"""Head pose: the sign convention on a synthetic projection of ICT-FaceKit's landmarks, and the estimators on
-real photos (in-plane rotation is roll, mirroring flips yaw and roll, estimators agree)."""
+"""Head pose: the sign convention on a synthetic projection of the 68 model points, accuracy against ground truth
+(renders of ICT-FaceKit heads at known yaw and pitch through the face stage), the reference's frontal portraits,
+and the estimators on real photos (in-plane rotation is roll, mirroring flips yaw and roll, estimators agree)."""
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from headforge.backend.face import pose
 
 def _project(yaw, pitch, roll, size=512, f=600.0, dist=0.6):
     h = pose.head_rotation_from_euler(yaw, pitch, roll)
-    pts = pose.ict_landmarks_68() @ h.T  # head → world, (68, 3)
+    pts = pose.model_points()["dlib68"] @ h.T  # head → world, (68, 3)
     cam = pts @ pose.R0.T
     cam += np.array([0, 0, dist]) - cam[27:48].mean(0)  # the face on the optical axis (= the line of sight)
     return f * cam[:, :2] / cam[:, 2:] + size / 2
@@ -59,3 +60,58 @@ def test_side_view_cameraman(run_analyse):
     q = run_analyse(np.ascontiguousarray(img[:, ::-1])).analysis["face"]["pose"]
     assert 35 < p["yaw_deg"] < 65 and -65 < q["yaw_deg"] < -35, (p, q)
     assert abs(p["yaw_deg"] + q["yaw_deg"]) < 6
+
+
+def _render_head(model, identity, yaw, pitch, size=256, dist=0.7):
+    """The ICT head with `identity` turned by (yaw, pitch) (pose.py conventions), its face centre on the optical
+    axis of a camera in front (so the line of sight is the optical axis); the backend's numpy renderer, Lambert
+    shading with eye colours, a light from the upper right, a light grey background → (size, size, 3) uint8."""
+    from headforge.backend.rig.render import render_shaded
+
+    v = model.vertices(identity=identity)
+    face = v[model.landmarks_68][27:48].mean(0)
+    vw = (v - face) @ pose.head_rotation_from_euler(yaw, pitch, 0.0).T
+    w2c = np.eye(4)
+    w2c[:3, :3] = pose.R0
+    w2c[:3, 3] = -pose.R0 @ np.array([0.0, -dist, 0.0])
+    f = 2.4 * size  # a ~100 mm-equivalent lens: the face about half the frame
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1]])
+    rgb, *_ = render_shaded(model, vw, K, w2c, (size, size), background=0.9, light=(0.2, -1.0, 0.3))
+    return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def test_pose_matches_ground_truth_on_rendered_heads(run_analyse):
+    """3 random ICT identities × 6 known poses through the face stage: the chosen (MediaPipe) pose within 3° on
+    average in yaw and pitch, no single error over 6°; dlib's 68 points within 3.5° on average."""
+    from headforge.backend.headmodel.ict import load_ict
+
+    model = load_ict(pose._ict_path())
+    rng = np.random.default_rng(11)  # not the identities build_pose_points measured the model points on
+    errors = {}
+    for _ in range(3):
+        identity = rng.standard_normal(model.n_identity)
+        for yaw, pitch in [(0, 0), (25, 0), (-20, 10), (0, -15), (0, 15), (30, -10)]:
+            p = run_analyse(_render_head(model, identity, yaw, pitch)).analysis["face"]["pose"]
+            assert p["source"] == "mesh478"
+            for q in [p] + p["alternatives"]:
+                errors.setdefault(q["source"], []).append((q["yaw_deg"] - yaw, q["pitch_deg"] - pitch))
+    err = {k: np.abs(np.array(v)) for k, v in errors.items()}
+    print({k: f"mean |yaw| {e[:, 0].mean():.2f}°, |pitch| {e[:, 1].mean():.2f}°, max {e.max(0).round(1)}"
+           for k, e in err.items()})
+    assert len(err["mesh478"]) == 18
+    assert err["mesh478"].mean(0).max() <= 3.0 and err["mesh478"].max() <= 6.0
+    assert err["dlib68"].mean(0).max() <= 3.5
+
+
+@pytest.mark.parametrize("name", ["0002.png", "0003.png"])
+def test_reference_frontal_portraits_read_level(run_analyse, shared, name):
+    """The reference's own frontal examples read within 5° of level, so the multiview stage conditions ID-TS on
+    the 0° ring as the reference does (the rings are 10° apart). (0001.png, a stylised face, reads −14° with all
+    three estimators and is left out.)"""
+    from PIL import Image
+
+    rgba = np.asarray(Image.open(shared / "fixtures/idts/framing" / name).convert("RGBA")).astype(np.float64)
+    a = rgba[..., 3:] / 255.0
+    rgb = np.clip(rgba[..., :3] * a + 255.0 * (1 - a) + 0.5, 0, 255).astype(np.uint8)
+    p = run_analyse(rgb).analysis["face"]["pose"]
+    assert abs(p["pitch_deg"]) < 5.0 and abs(p["yaw_deg"]) < 5.0, p
