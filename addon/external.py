@@ -38,8 +38,8 @@ def run_arguments(job_dir: str, inputs: dict | None, options: dict | None, mode:
     if until:
         args += ["--until", until]
     for stage, opts in (options or {}).items():
-        for key, value in opts.items():
-            args += ["--set", f"{stage}.{key}={json.dumps(value)}"]
+        for key, value in opts.items():  # the CLI takes text as is and reads other values as JSON
+            args += ["--set", f"{stage}.{key}={value if isinstance(value, str) else json.dumps(value)}"]
     return args
 
 
@@ -118,7 +118,14 @@ class ExternalRunner(_runner.BackgroundTask):
 
 
 def make_runner(prefs, job_dir: str, **kw):
-    """The runner the preferences ask for: in-process JobRunner, or ExternalRunner in External-Python mode."""
+    """The runner the preferences ask for: in-process JobRunner, or ExternalRunner in External-Python mode.
+
+    Both read models from the model store's root (the preferences' Models folder once preferences.get() ran):
+    in-process through store.set_root, the external CLI through $HEADFORGE_MODELS. The device travels in the
+    job options (preferences.job_options)."""
     if getattr(prefs, "backend_mode", "IN_PROCESS") == "EXTERNAL":
-        return ExternalRunner(job_dir, executable=prefs.external_python, **kw)
+        from ..backend.models import store
+
+        return ExternalRunner(job_dir, executable=prefs.external_python,
+                              env={"HEADFORGE_MODELS": str(store.models_root())}, **kw)
     return _runner.JobRunner(job_dir, **kw)

@@ -1,6 +1,7 @@
 """Add-on preferences: folders, device, how the backend runs (installed here or an external Python), the
 backend installer, model downloads and the doctor report. Drawing only reads state; operators change it."""
 import os
+import textwrap
 from pathlib import Path
 
 import bpy
@@ -25,8 +26,13 @@ def _models_dir_changed(self, context):
 STATE = {"doctor": [], "install": {"message": "", "fraction": 0.0, "log": []},
          "download": {"message": "", "fraction": 0.0, "id": ""}}
 
+# Step 2 of the preferences: the one model every mode needs. Step 3: optional models, in the registry's order
+# (better detection and mattes, then the HQ-Head files full mode converts); FLAME is chosen as a file above.
+HEAD_MODEL_ID = "ict-facekit"
 _FEATURED = ("yunet", "birefnet-portrait", "insightface-buffalo_l", "hqhead-stage1", "hqhead-stage2",
-             "hqhead-lgm", "hqhead-arcface", "clip-vit-h14", "clip-vit-l14", "aesthetic-predictor")
+             "hqhead-arcface", "clip-vit-h14", "aesthetic-predictor")
+DEVICES = {"AUTO": "auto", "CUDA": "cuda", "CPU": "cpu"}
+DEVICE_STAGES = ("multiview", "splat", "mesh")  # the stages that take a `device` option
 
 
 class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
@@ -57,11 +63,9 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
                                                     "downloading them")
 
     def draw(self, context):
+        """The first run, in order: 1. install the backend, 2. download ICT-FaceKit Light (instant mode needs
+        nothing else), 3. optional models; then the folders, the device and the doctor."""
         layout = self.layout
-        col = layout.column()
-        col.prop(self, "models_dir")
-        col.prop(self, "jobs_root")
-        col.prop(self, "device")
         online = getattr(bpy.app, "online_access", True)
         if not online:
             box = layout.box()
@@ -70,12 +74,17 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
             box.label(text="Preferences → System → Network → Allow Online Access")
         self._draw_backend(layout.box())
         self._draw_models(layout.box())
+        col = layout.box().column()
+        col.label(text="Settings", icon="PREFERENCES")
+        col.prop(self, "models_dir")
+        col.prop(self, "jobs_root")
+        col.prop(self, "device")
         self._draw_doctor(layout.box())
 
     def _draw_backend(self, box):
         from . import installer
 
-        box.label(text="Backend", icon="SCRIPT")
+        box.label(text="1. Install the backend", icon="SCRIPT")
         box.prop(self, "backend_mode", expand=True)
         if self.backend_mode == "EXTERNAL":
             box.prop(self, "external_python")
@@ -103,19 +112,33 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
             box.label(text=line[:120])
 
     def _draw_models(self, box):
+        from ..backend.headmodel.ict import default_ict_path
         from ..backend.models import registry, store
 
-        box.label(text="Models", icon="FILE_3D")
+        ict = registry.get(HEAD_MODEL_ID)
+        found = default_ict_path(convert=False)
+        downloaded = store.check_asset(ict, deep=False)["status"] == "present"
+        box.label(text="2. Download the head model (all Instant mode needs)", icon="FILE_3D")
+        row = box.row()
+        row.label(text=ict.title, icon="CHECKMARK" if found else "ERROR")
+        if downloaded or found is None:
+            row.operator("headforge.download_model", text="Verify" if downloaded else "Download").model_id = ict.id
+        else:
+            row.label(text=f"found: {found}"[:80])
+        for line in textwrap.wrap(f"Licence: {ict.licence}", 100):
+            box.label(text=line)
         box.prop(self, "head_model")
         if self.head_model == "FLAME":
             box.prop(self, "flame_file")
-        box.prop(self, "model_folder_import")
         st = STATE["download"]
         if st["message"]:
             if hasattr(box, "progress") and 0 < st["fraction"] < 1:
                 box.progress(factor=st["fraction"], type="BAR", text=st["message"][:80])
             else:
                 box.label(text=st["message"][:120])
+        box.separator()
+        box.label(text="3. Optional models (better detection and mattes; Full mode's weights)", icon="PACKAGE")
+        box.prop(self, "model_folder_import")
         for model_id in _FEATURED:
             asset = registry.get(model_id)
             status = store.check_asset(asset, deep=False)["status"]
@@ -147,6 +170,13 @@ def get(context=None) -> "HEADFORGE_AP_preferences":
 
 
 CLASSES = (HEADFORGE_AP_preferences,)
+
+
+def job_options(prefs) -> dict:
+    """Options every job gets from the preferences, always passed so that switching back resets them: the
+    device of the stages that run models, and the rig's head model."""
+    device = DEVICES[prefs.device]
+    return {"rig": rig_options(prefs), **{stage: {"device": device} for stage in DEVICE_STAGES}}
 
 
 def rig_options(prefs) -> dict:

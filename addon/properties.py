@@ -5,7 +5,8 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, Po
 
 class HEADFORGE_PG_settings(bpy.types.PropertyGroup):
     photo: StringProperty(name="Photo", subtype="FILE_PATH", description="Portrait photo (JPEG, PNG, WebP, TIFF)")
-    mode: EnumProperty(name="Mode", default="full", items=[
+    mode: EnumProperty(name="Mode", default="auto", items=[
+        ("auto", "Auto", "Full where this machine can run it (CUDA GPU and the multi-view weights), else Instant"),
         ("full", "Full", "Multi-view diffusion, Gaussian splat, mesh and rig (needs a CUDA GPU)"),
         ("instant", "Instant", "Fit the head model to the photo on the CPU in seconds")])
     until: StringProperty(name="Stop after", default="", description="Stop after this stage (empty: run all)")
@@ -27,7 +28,10 @@ class HEADFORGE_PG_state(bpy.types.PropertyGroup):
     message: StringProperty(default="")
     preview: StringProperty(default="", subtype="FILE_PATH")
     job_dir: StringProperty(default="", subtype="DIR_PATH")
-    error: StringProperty(default="")
+    error: StringProperty(default="")  # one short sentence
+    error_code: StringProperty(default="")  # the typed error's code: which fix the panel offers
+    error_hint: StringProperty(default="")  # what fixes it
+    mode_note: StringProperty(default="")  # Auto: which mode ran and why
     faces: IntProperty(default=0)  # faces the face stage found in the photo (the chooser shows when > 1)
     imported: StringProperty(default="")  # the collection the last results went into
 

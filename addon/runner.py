@@ -114,6 +114,8 @@ def cancel_active(wait: float = 5.0) -> None:
 
 def apply_event(state, event) -> None:
     """Copy one event into the window manager's job state (main thread only)."""
+    if event.kind == "info" and event.data.get("mode"):  # mode auto: which mode runs, and why
+        state.mode_note = mode_note(event.data["mode"], event.message)
     if event.stage:
         state.stage = event.stage
     state.progress = event.overall
@@ -122,4 +124,17 @@ def apply_event(state, event) -> None:
     if event.preview:
         state.preview = event.preview
     if event.kind == "error":
-        state.error = event.message
+        show_error(state, event.message, event.data.get("code", ""), event.data.get("hint") or "")
+
+
+def mode_note(mode: str, why: str) -> str:
+    """"Auto: instant mode (no CUDA GPU here)" from run_job's "mode auto → instant: no CUDA GPU here; …"."""
+    reason = why.split(": ", 1)[-1].split(";")[0].strip().rstrip(".")
+    return f"Auto: {mode} mode" + (f" ({reason})" if reason and mode != "full" else "")
+
+
+def show_error(state, message: str, code: str = "", hint: str = "") -> None:
+    """The panel's error: one short sentence (the message's first), its code (which fix button the panel
+    offers) and the hint that fixes it."""
+    first = message.strip().split(". ", 1)[0].rstrip(".")
+    state.error, state.error_code, state.error_hint = first + ".", code, hint or ""

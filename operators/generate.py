@@ -34,22 +34,34 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
     def poll(cls, context):
         return runner.active() is None
 
+    def _refuse(self, state, message: str, code: str, hint: str):
+        """A problem found before the job starts: the panel shows it with its fix, the operator reports it."""
+        runner.show_error(state, message, code, hint)
+        state.message = ""
+        self.report({"ERROR"}, f"{message} {hint}")
+        return {"CANCELLED"}
+
     def execute(self, context):
         settings, state = context.scene.headforge, context.window_manager.headforge
         photo = Path(bpy.path.abspath(settings.photo)) if settings.photo else None
         if photo is None or not photo.is_file():
-            self.report({"ERROR"}, "Choose a portrait photo first." if photo is None else f"{photo} does not exist.")
-            return {"CANCELLED"}
+            return self._refuse(state, "Choose a portrait photo first." if photo is None else
+                                f"{photo.name} does not exist.", "input.no_photo", "Pick a photo in the Photo field.")
         prefs = preferences.get(context)
-        rig = preferences.rig_options(prefs)
+        options = preferences.job_options(prefs)
+        rig = options["rig"]
         if rig["head_model"] == "flame" and not Path(rig["head_model_path"]).is_file():
-            self.report({"ERROR"}, "Head model FLAME: choose your FLAME file in HeadForge's preferences.")
-            return {"CANCELLED"}
+            return self._refuse(state, "Head model FLAME needs your FLAME file.", "model.flame_missing",
+                                "Choose it in Preferences → HeadForge → Models, or pick ICT-FaceKit there.")
+        if rig["head_model"] == "ict" and settings.until in ("", "rig") and not _ict_installed():
+            from ..backend.headmodel.ict import ICT_HINT
+
+            return self._refuse(state, "ICT-FaceKit Light is not downloaded.", "model.ict_missing", ICT_HINT)
         job_dir = job_dir_for(photo, prefs.jobs_root)
         state.running, state.error, state.progress, state.message = True, "", 0.0, "Starting…"
+        state.error_code = state.error_hint = state.mode_note = ""
         state.stage, state.preview, state.job_dir = "", "", str(job_dir)
         state.faces, state.imported = 0, ""
-        options = {"rig": rig}
         if _face_option_needed(job_dir, settings):
             options["face"] = {"face": settings.face_index}
         from ..addon import external
@@ -91,9 +103,17 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
                 _import_results(self, context, state)
             self.report({"INFO"}, state.message)
             return {"FINISHED"}
-        state.error = state.message = str(err)
+        runner.show_error(state, err.message, err.code, err.hint or "")
+        state.message = state.error
         self.report({"WARNING"} if err.code == "cancelled" else {"ERROR"}, f"[{err.code}] {err}")
         return {"CANCELLED"}
+
+
+def _ict_installed() -> bool:
+    """ICT-FaceKit Light is where the backend looks (the model store's root, or $HEADFORGE_ICT)."""
+    from ..backend.headmodel.ict import default_ict_path
+
+    return default_ict_path(convert=False) is not None
 
 
 def _face_option_needed(job_dir: Path, settings) -> bool:
@@ -118,7 +138,8 @@ def _import_results(op, context, state) -> None:
         out = results.import_job_results(state.job_dir, max_preview=settings.max_preview_splats,
                                          colour=settings.splat_colour)
     except HeadForgeError as e:
-        state.error = state.message = f"Job done, import failed: {e}"
+        runner.show_error(state, f"Job done, import failed: {e.message}", e.code, e.hint or "")
+        state.message = state.error
         op.report({"WARNING"}, f"[{e.code}] {e}")
         return
     state.imported = out["collection"].name

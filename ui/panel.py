@@ -14,6 +14,8 @@ class HEADFORGE_PT_main(bpy.types.Panel):
         settings, state = context.scene.headforge, context.window_manager.headforge
         layout.prop(settings, "photo")
         layout.prop(settings, "mode", expand=True)
+        if settings.mode == "auto" and state.mode_note:
+            layout.label(text=state.mode_note, icon="INFO")
         row = layout.row(align=True)
         row.scale_y = 1.4
         row.operator("headforge.generate", icon="OUTLINER_OB_ARMATURE")
@@ -24,14 +26,38 @@ class HEADFORGE_PT_main(bpy.types.Panel):
                 layout.progress(factor=state.progress, type="BAR", text=text)
             else:
                 layout.label(text=text)
-        if state.error:  # the typed error's message, never a traceback
+        if state.error:  # one short sentence from the typed error, never a traceback, and what fixes it
             box = layout.box()
             for i, line in enumerate(_wrap(state.error, 48)):
                 box.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+            draw_fix(box, state.error_code, state.error_hint)
         elif state.message:
             layout.label(text=state.message, icon="INFO")
         if state.job_dir:
             layout.label(text=f"Job: {state.job_dir}", icon="FILE_FOLDER")
+
+
+def draw_fix(layout, code: str, hint: str) -> None:
+    """The button that fixes an error (a model to download, the preferences to open), else its hint."""
+    import re
+
+    from ..addon import ADDON_ID
+
+    model = re.search(r"headforge models download ([\w.-]+)", hint or "")
+    if code.startswith("model.") and model:
+        from ..backend.models import registry
+
+        asset = registry.ASSETS.get(model.group(1))
+        if asset is not None:
+            layout.operator("headforge.download_model", text=f"Download {asset.title}",
+                            icon="IMPORT").model_id = asset.id
+            return
+    if code.startswith(("model.", "external.", "dependency.")):
+        layout.operator("preferences.addon_show", text="Open HeadForge Preferences",
+                        icon="PREFERENCES").module = ADDON_ID
+    if hint:
+        for line in _wrap(hint.split(". ")[0].rstrip(".") + ".", 48):
+            layout.label(text=line, icon="BLANK1")
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -150,7 +150,7 @@ ICT_COMMIT = "da5f95a607f5e6b37755b38d3385d7f2853732e5"
 # detectors and mattes, then the multi-view weights full mode needs (converted by backend/idts/converter.py).
 ASSETS: dict[str, ModelAsset] = {a.id: a for a in (
     ModelAsset(
-        id="ict-facekit", title="ICT-FaceKit (ICT Face Model Light sources)",
+        id="ict-facekit", title="ICT-FaceKit Light",
         purpose="the default head model of the rig stage: neutral, identity and ARKit-style expression shapes",
         folder="ict_facekit",
         files=(ModelFile(name=f"ICT-FaceKit-{ICT_COMMIT}.zip",

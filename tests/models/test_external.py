@@ -65,6 +65,7 @@ def test_headforge_executable_is_run_directly(tmp_path):
     exe = Path(sys.executable).with_name("headforge")
     assert cli_command(str(exe)) == [str(exe)]
     assert cli_command(sys.executable)[1:] == ["-m", "headforge.backend.cli"]
-    args = run_arguments("J", {"photo": "p.png"}, {"face": {"detector": "yunet"}}, "instant", "face")
+    args = run_arguments("J", {"photo": "p.png"}, {"face": {"detector": "yunet", "face": 2},
+                                                   "rig": {"head_model_path": ""}}, "instant", "face")
     assert args == ["--json", "run", "p.png", "-o", "J", "--mode", "instant", "--until", "face",
-                    "--set", 'face.detector="yunet"']
+                    "--set", "face.detector=yunet", "--set", "face.face=2", "--set", "rig.head_model_path="]
