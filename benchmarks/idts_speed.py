@@ -67,6 +67,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed-fit-steps", type=int, default=None, help="steps of each seed fit (default: the stage's)")
     ap.add_argument("--matte", choices=["auto", "birefnet", "white"], default="auto", help="the stage's matte option")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    ap.add_argument("--build-on", choices=["device", "cpu"], default="device",
+                    help="where the seeded models are initialised (on the GPU it takes seconds, not minutes); with "
+                    "--memory balanced/low they are then moved to the CPU, where loaded weights start")
     args = ap.parse_args(argv)
     if not 1 <= args.rings <= 6:
         ap.error("--rings must be 1..6")
@@ -83,9 +86,12 @@ def main(argv=None) -> dict:
                                       matte=args.matte)
 
     t0 = time.perf_counter()
-    build_device = "cpu" if args.memory != "fast" else device
+    build_device = device if args.build_on == "device" else torch.device("cpu")
     low = builders.build_stage("low", args.size, seed=0, device=build_device, dtype=dtype)
     high = builders.build_stage("high", args.size, seed=0, device=build_device, dtype=dtype)
+    if args.memory != "fast" and build_device.type != "cpu":  # where loading leaves them: the pipeline moves them
+        low.to("cpu"), high.to("cpu")
+        torch.cuda.empty_cache()
     build_s = time.perf_counter() - t0
     pipe = pipeline.IDTSPipeline(low, high, num_steps=args.steps, device=device, memory=args.memory,
                                  on_warning=lambda m: print("warning:", m, file=sys.stderr))
