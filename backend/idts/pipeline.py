@@ -1,8 +1,9 @@
 """ID-TS ring generation: portrait crop -> 16 views of one elevation ring (stage 1 at 256 px, stage 2 at 512 px).
 
 `StageModels` holds one stage's converted models (a folder written by `converter.convert_checkpoint`);
-`IDTSPipeline.generate_ring` runs SPEC 4.2-4.9 with a CPU generator (seedable, device-independent noise):
-stage 1: cond-frame noise, initial noise; stage 2: cond-frame noise, posterior eps, initial noise.
+`IDTSPipeline.generate_ring` runs SPEC 4.2-4.9 with a CPU generator (seedable, device-independent noise), drawn
+in the reference's order: stage 1: cond-frame noise, initial noise; stage 2: cond-frame noise, posterior eps,
+initial noise (`run_stage` takes the draws from any `noise(shape)` source: the parity tests feed the fixtures').
 Memory modes (`MEMORY_MODES`): "fast" keeps both stages on the device; "balanced" (default) keeps only the
 running stage there (model CPU offload between stages) and runs the VAE on 4 frames at a time; "low" also runs
 the guidance halves as two UNet calls and the VAE on one frame at a time. Out of GPU memory, a ring is retried
@@ -170,10 +171,12 @@ class IDTSPipeline:
 
     # -- one stage ------------------------------------------------------------------------------------
     @torch.no_grad()
-    def run_stage(self, models: StageModels, image_u8: np.ndarray, elevation: float, generator: torch.Generator,
-                  stage1_frames: np.ndarray | None = None,
+    def run_stage(self, models: StageModels, image_u8: np.ndarray, elevation: float,
+                  noise: Callable[[tuple[int, ...]], torch.Tensor], stage1_frames: np.ndarray | None = None,
                   callback: Callable[[int, int], None] | None = None) -> np.ndarray:
         """One stage on a prepared RGB frame image_u8 [R, R, 3] -> frames [T, R, R, 3] uint8.
+
+        noise(shape) -> standard-normal CPU tensor: the stage's random draws, in order (see the module docstring).
 
         stage1_frames [T, r, r, 3]: the stage-2 hand-off (upscaled, encoded, posterior-sampled, mixed 50/50 with noise).
         callback(step, num_steps) runs after every sampler step (raise from it to cancel).
@@ -183,9 +186,8 @@ class IDTSPipeline:
         dev, T = self.device, self.num_frames
         image = to_signed(image_u8)[None].to(dev)  # [1, 3, R, R]
         cdtype = next(models.conditioner.identity_encoder.parameters()).dtype
-        noise = torch.randn(image.shape, generator=generator).to(dev)
         cond_aug = torch.tensor([COND_AUG])
-        cond_frames = image + cond_aug.to(dev) * noise
+        cond_frames = image + cond_aug.to(dev) * noise(tuple(image.shape)).to(dev)
         cond, uncond = models.conditioner(image.to(cdtype), cond_frames.to(cdtype), torch.tensor([elevation]),
                                           cond_aug, T, score=self.aesthetic_score)
         cond.crossattn, uncond.crossattn = cond.crossattn.float(), uncond.crossattn.float()
@@ -194,10 +196,10 @@ class IDTSPipeline:
         init_bias = None
         if stage1_frames is not None:
             video = to_signed(resize_u8(stage1_frames, image.shape[-1])).to(dev, models.vae.dtype)  # [T, 3, R, R]
-            eps = torch.randn((T, 4, h, w), generator=generator).to(dev)
+            eps = noise((T, 4, h, w)).to(dev)
             init_bias = torch.cat([encode_sample(models.vae, v, e) for v, e in
                                    zip(video.split(self._chunk()), eps.split(self._chunk()))]).float()
-        init = torch.randn((T, 4, h, w), generator=generator).to(dev)
+        init = noise((T, 4, h, w)).to(dev)
         if init_bias is not None:
             init = 0.5 * init + 0.5 * init_bias
         clock.append(self._now())
@@ -243,11 +245,12 @@ class IDTSPipeline:
 
     def _generate_ring(self, portrait_rgb, elevation, seed, callback) -> RingResult:
         gen = torch.Generator().manual_seed(int(seed))
+        noise = lambda shape: torch.randn(shape, generator=gen)  # noqa: E731
         cb = (lambda name: None if callback is None else (lambda i, n: callback(name, i, n)))
         low_img = prepare_frame(portrait_rgb, self.low.resolution)
-        low = self.run_stage(self.low, low_img, elevation, gen, callback=cb("low"))
+        low = self.run_stage(self.low, low_img, elevation, noise, callback=cb("low"))
         high = None
         if self.high is not None:
             high_img = prepare_frame(portrait_rgb, self.high.resolution)
-            high = self.run_stage(self.high, high_img, elevation, gen, stage1_frames=low, callback=cb("high"))
+            high = self.run_stage(self.high, high_img, elevation, noise, stage1_frames=low, callback=cb("high"))
         return RingResult(float(elevation), low, high)

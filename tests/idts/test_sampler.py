@@ -74,3 +74,55 @@ def test_sampler_tiny(fixtures, tiny_unet, tiny_vaes, st):
     assert errs["samples"] < 5e-5 and errs.get("decoded", 0.0) < 5e-5
     # truncation to uint8 turns float round-off into rare 1-level differences (SPEC 8)
     assert diff.max().item() <= 1 and (diff > 0).float().mean().item() < 1e-3
+
+
+class _StandInTokens(torch.nn.Module):
+    """The fixture's crossattn stand-in (random tokens for [CLIP, ArcFace]; SPEC 7.3) in place of the two encoders,
+    which `test_conditioning` checks against their own fixtures. Everything else in the conditioner is real."""
+
+    def __init__(self, tokens):
+        super().__init__()
+        self.register_buffer("tokens", tokens)
+        self.weight = torch.nn.Parameter(torch.zeros(1))  # the pipeline reads the conditioner's dtype from it
+
+    @property
+    def dtype(self):
+        return self.weight.dtype
+
+
+@pytest.mark.parametrize("memory", ["fast", "low"])
+def test_run_stage_reproduces_sampler_tiny(fixtures, tiny_unet, tiny_vaes, memory):
+    """`IDTSPipeline.run_stage`, the code the multiview stage runs, on the fixture's inputs and noise draws:
+    stage 1, then stage 2 from the fixture's stage-1 frames, give the fixture's uint8 frames (SPEC 8: a
+    difference of 1 in rare values), and it asks for noise in the reference's order and shapes."""
+    from headforge.backend.idts.conditioner import IDTSConditioner
+    from headforge.backend.idts.pipeline import IDTSPipeline, StageModels
+
+    t = fixtures("sampler_tiny").t
+    vae, concat_vae = tiny_vaes
+
+    class FixtureConditioner(IDTSConditioner):
+        def crossattn(self, image):
+            return self.identity_encoder.tokens.expand(image.shape[0], -1, -1)
+
+    stages = {}
+    for st, name in (("s1", "low"), ("s2", "high")):
+        cond = FixtureConditioner(None, None, None, _StandInTokens(t[f"{st}_c_crossattn"]), concat_vae, chunk=16)
+        stages[st] = StageModels(tiny_unet, vae, cond.eval(), name, t[f"{st}_image_u8"].shape[0])
+    pipe = IDTSPipeline(stages["s1"], stages["s2"], num_frames=4, num_steps=5, memory=memory, aesthetic_score=6.0)
+    for st, draws in (("s1", ["cond_frames_noise", "randn"]), ("s2", ["cond_frames_noise", "vae_posterior_eps", "randn"])):
+        queue = [t[f"{st}_{d}"] for d in draws]
+        asked = []
+
+        def noise(shape):
+            asked.append(tuple(shape))
+            return queue.pop(0)
+
+        frames = pipe.run_stage(stages[st], t[f"{st}_image_u8"].numpy(), 0.0, noise,
+                                stage1_frames=t["s1_frames_u8"].numpy() if st == "s2" else None)
+        assert asked == [tuple(t[f"{st}_{d}"].shape) for d in draws] and not queue
+        diff = np.abs(frames.astype(np.int32) - t[f"{st}_frames_u8"].numpy().astype(np.int32))
+        print(f"run_stage {st} ({memory}): u8 max {diff.max()}, {(diff > 0).mean() * 100:.3f}% off by 1")
+        assert frames.shape == tuple(t[f"{st}_frames_u8"].shape) and frames.dtype == np.uint8
+        assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    assert pipe.unet_calls == (2 * 5) * (2 if memory == "low" else 1)
