@@ -5,6 +5,11 @@ a child process (`sys.executable -m pip install --target <staging>`); the stagin
 only when pip succeeded, so a cancel or a failure leaves the previous install (or none) untouched. The folder
 joins `sys.path` only inside `backend_path()`, while the add-on needs the backend.
 
+pip gets the requirement set of the running Python (BACKEND_REQUIREMENTS: markers pick 3.11/3.12 or 3.13), the
+constraints with -c (one numpy, every OpenCV at 4.11.0.86), and binary wheels only: a package without a wheel for
+this Python is an `install.no_wheel` error naming it, never a compile. On Python 3.13 MediaPipe's face models are
+copied out of the mediapipe 0.10.21 wheel afterwards (no 3.13 mediapipe carries them; backend/face/blaze.py).
+
 Nothing here imports torch; bpy is imported only where an extension folder must be resolved.
 """
 from __future__ import annotations
@@ -22,15 +27,27 @@ from pathlib import Path
 
 from .runner import BackgroundTask
 
-# Mirrors pyproject.toml's [project] dependencies (tests/blender/test_installer.py checks they agree).
+# Mirrors pyproject.toml's [project] dependencies, environment markers included: pip keeps the lines for the
+# running Python, so this one list is the requirement set of 3.11, 3.12 and 3.13 (tests/blender/test_installer.py
+# checks it agrees with pyproject.toml, and resolves it for 3.12 and 3.13 to binary wheels).
 BACKEND_REQUIREMENTS = (
-    "torch==2.13.0", "numpy==1.26.4", "diffusers==0.42.1", "transformers==5.23.0", "accelerate==1.15.0",
-    "safetensors==0.8.0", "huggingface_hub==2.4.0", "gsplat==1.5.3", "insightface==2.1", "onnxruntime==1.32.0",
-    "opencv-python-headless==4.11.0.86", "mediapipe==0.10.21", "dlib-bin==20.0.1.post1",
-    "face-recognition-models==0.3.0", "trimesh==5.2.0", "pymeshlab==2025.7.post1", "xatlas==0.0.11",
-    "pygltflib==1.16.5", "scikit-image==0.26.0", "scipy==1.17.1", "pillow==13.0.0", "rich==15.0.0",
-    "setuptools<81",
+    "torch==2.13.0", "numpy==1.26.4; python_version < '3.13'", "numpy>=2.2,<3; python_version >= '3.13'",
+    "diffusers==0.42.1", "transformers==5.23.0", "accelerate==1.15.0", "safetensors==0.8.0", "huggingface_hub==2.4.0",
+    "gsplat==1.5.3", "insightface==2.1", "onnxruntime==1.32.0", "opencv-python-headless==4.11.0.86",
+    "mediapipe==0.10.21; python_version < '3.13'", "dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0",
+    "trimesh==5.2.0", "pymeshlab==2025.7.post1", "xatlas==0.0.11", "pygltflib==1.16.5", "scikit-image==0.26.0",
+    "scipy==1.17.1", "pillow==13.0.0", "rich==15.0.0", "setuptools<81",
 )
+# The lines of constraints.txt (same check): passed to pip with -c, so no dependency can pull in another numpy or
+# a second OpenCV.
+CONSTRAINTS = (
+    "torch==2.13.0", 'numpy==1.26.4; python_version < "3.13"', 'numpy>=2.2,<3; python_version >= "3.13"',
+    "opencv-python==4.11.0.86", "opencv-python-headless==4.11.0.86", "opencv-contrib-python==4.11.0.86",
+    "opencv-contrib-python-headless==4.11.0.86", 'protobuf<5; python_version < "3.13"',
+)
+# Binary wheels only: a package without a wheel for this Python is reported by name, never compiled. The one
+# exception is a data-only source package (dlib's model files; nothing to compile).
+SOURCE_ALLOWED = ("face-recognition-models",)
 TORCH_INDEX = "https://download.pytorch.org/whl/{}"
 CUDA_BUILDS = ((12, 8, "cu128"), (12, 6, "cu126"))  # newest first: the driver's CUDA version must reach it
 MARKER = "headforge-deps.json"
@@ -102,10 +119,22 @@ def pip_base() -> list[str]:
     return [sys.executable, str(bundled[-1] / "pip")]
 
 
+def binary_options() -> list[str]:
+    return ["--only-binary=:all:"] + [f"--no-binary={name}" for name in SOURCE_ALLOWED]
+
+
+def write_constraints(folder: Path) -> Path:
+    path = Path(folder) / "headforge-constraints.txt"
+    path.write_text("\n".join(CONSTRAINTS) + "\n", encoding="utf-8")
+    return path
+
+
 def pip_command(target: Path, requirements, *, extra_index_url: str | None = None, find_links: str | None = None,
-                no_index: bool = False) -> list[str]:
+                no_index: bool = False, constraints: Path | None = None) -> list[str]:
     cmd = pip_base() + ["install", "--target", str(target), "--upgrade", "--no-input", "--progress-bar", "off",
-                        "--disable-pip-version-check", "--no-warn-script-location"]
+                        "--disable-pip-version-check", "--no-warn-script-location", *binary_options()]
+    if constraints:
+        cmd += ["-c", str(constraints)]
     if no_index:
         cmd.append("--no-index")
     if find_links:
@@ -113,6 +142,36 @@ def pip_command(target: Path, requirements, *, extra_index_url: str | None = Non
     if extra_index_url and not no_index:
         cmd += ["--extra-index-url", extra_index_url]
     return cmd + list(requirements)
+
+
+def missing_wheel(log_lines) -> str | None:
+    """The requirement pip found no installable (binary) distribution for, from its log; None when not that."""
+    for line in log_lines:
+        m = re.match(r"ERROR: (?:Could not find a version that satisfies the requirement|"
+                     r"No matching distribution found for) ([^\s(]+)", line)
+        if m:
+            return m[1]
+    return None
+
+
+def needs_mediapipe_models() -> bool:
+    """Python 3.13+: no mediapipe wheel keeps `mediapipe.solutions`, so the face stage runs MediaPipe's model
+    files through OpenCV; they come from the last wheel that carries them (backend/face/blaze.py)."""
+    return sys.version_info >= (3, 13)
+
+
+def models_download_command(dest: Path, *, find_links: str | None = None, no_index: bool = False) -> list[str]:
+    """pip download of the legacy mediapipe wheel (for Python 3.12: any platform's wheel carries the same
+    .tflite files); nothing of it is installed, `blaze.extract_models` copies the four model files out."""
+    from ..backend.face.blaze import WHEEL
+
+    cmd = pip_base() + ["download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12", "--dest",
+                        str(dest), "--no-input", "--progress-bar", "off", "--disable-pip-version-check"]
+    if no_index:
+        cmd.append("--no-index")
+    if find_links:
+        cmd += ["--find-links", str(find_links)]
+    return cmd + [WHEEL]
 
 
 def installed_info(target: Path) -> dict | None:
@@ -161,10 +220,14 @@ class Installer(BackgroundTask):
     """
 
     def __init__(self, target: Path, requirements=BACKEND_REQUIREMENTS, *, find_links: str | None = None,
-                 no_index: bool = False, gpu: dict | None = None, log_path: Path | None = None):
+                 no_index: bool = False, gpu: dict | None = None, log_path: Path | None = None,
+                 models: bool | None = None):
         super().__init__()
         self.target = Path(target)
         self.requirements = tuple(requirements)
+        # MediaPipe's model files: by default with the backend's own set on Python 3.13 (not with a test's set)
+        self.with_models = (self.requirements == BACKEND_REQUIREMENTS and needs_mediapipe_models()) \
+            if models is None else models
         self.find_links, self.no_index = find_links, no_index
         self.variant, self.index_url = torch_build(gpu)
         self.log_path = Path(log_path) if log_path else self.target.with_name(f"install-{python_tag()}.log")
@@ -184,10 +247,13 @@ class Installer(BackgroundTask):
             if staging.exists():
                 shutil.rmtree(staging)
             staging.parent.mkdir(parents=True, exist_ok=True)
+            constraints = write_constraints(staging.parent)
             cmd = pip_command(staging, self.requirements, extra_index_url=self.index_url,
-                              find_links=self.find_links, no_index=self.no_index)
+                              find_links=self.find_links, no_index=self.no_index, constraints=constraints)
             self._emit("stage_start", 0.0, f"Installing {len(self.requirements)} packages (torch: {self.variant})")
             self._run_pip(cmd)
+            if self.with_models:
+                self._install_models(staging)
             if self.cancel_token.cancelled:
                 raise Cancelled("Install cancelled; nothing was changed.")
             (staging / MARKER).write_text(json.dumps({
@@ -212,13 +278,23 @@ class Installer(BackgroundTask):
                 self._emit("error", 0.0, str(self.error))
             self.finished.set()
 
-    def _run_pip(self, cmd: list[str]) -> None:
+    def _install_models(self, staging: Path) -> None:
+        from ..backend.face.blaze import extract_models
+
+        download = staging / "_mediapipe_wheel"
+        self._emit("progress", 0.96, "MediaPipe's face models (from the mediapipe 0.10.21 wheel)")
+        self._run_pip(models_download_command(download, find_links=self.find_links, no_index=self.no_index),
+                      append=True)
+        extract_models(next(download.glob("mediapipe-*.whl")), staging)
+        shutil.rmtree(download, ignore_errors=True)
+
+    def _run_pip(self, cmd: list[str], append: bool = False) -> None:
         from ..backend.errors import Cancelled, DependencyError
 
         env = {**os.environ, "PYTHONNOUSERSITE": "1", "PIP_NO_INPUT": "1", "PYTHONUNBUFFERED": "1"}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         seen, expected = 0, max(1, len(self.requirements) * 3)  # pins pull in about two more each
-        with open(self.log_path, "w", encoding="utf-8") as log:
+        with open(self.log_path, "a" if append else "w", encoding="utf-8") as log:
             log.write("$ " + " ".join(cmd) + "\n")
             self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                           env=env, bufsize=1)
@@ -246,6 +322,13 @@ class Installer(BackgroundTask):
                 raise Cancelled("Install cancelled; nothing was changed.")
             code = self._proc.wait()
         if code != 0:
+            missing = missing_wheel(self.log)
+            if missing:
+                raise DependencyError(
+                    f"No binary wheel of {missing} for Python {platform.python_version()} on {platform.system()} "
+                    f"{platform.machine()}; HeadForge installs wheels only and compiles nothing.",
+                    code="install.no_wheel", hint=f"The full pip log is in {self.log_path}. Use a Blender whose Python "
+                    "HeadForge supports (3.11 or 3.13), or External Python mode.")
             tail = next((ln for ln in reversed(self.log) if ln.startswith("ERROR")), f"pip exited with {code}")
             raise DependencyError(f"pip failed: {tail}", code="install.failed",
                                   hint=f"The full pip log is in {self.log_path}.")

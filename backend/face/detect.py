@@ -1,4 +1,5 @@
-"""Face detectors: SCRFD (insightface packs), YuNet (OpenCV Zoo, MIT) and MediaPipe (Apache-2.0, bundled).
+"""Face detectors: SCRFD (insightface packs), YuNet (OpenCV Zoo, MIT) and MediaPipe (Apache-2.0, bundled; through
+its own graphs or through OpenCV, see landmarks.mediapipe_runtime).
 
 Every detector returns `Detection`s in the pixel coordinates of the image it was given, with five keypoints in
 image order: the eye on the image's left, the eye on the image's right, the nose tip, the mouth corner on the
@@ -197,19 +198,31 @@ def _mp_detector():
     return mp.solutions.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.3)
 
 
+def _mediapipe_boxes(rgb: np.ndarray, threshold: float):
+    """[(box, score, keypoints whose first two are the eyes, or None)]: the solutions' full-range detector, or (OpenCV runtime, Python
+    3.13) BlazeFace short-range, which finds faces larger than about a fifth of the photo."""
+    from .landmarks import mediapipe_runtime
+
+    if mediapipe_runtime() == "opencv":
+        from . import blaze
+
+        return blaze.detect(rgb, threshold)
+    h, w = rgb.shape[:2]
+    out = []
+    for d in _mp_detector().process(np.ascontiguousarray(rgb)).detections or []:
+        rb = d.location_data.relative_bounding_box
+        box = np.array([rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h])
+        if float(d.score[0]) >= threshold:
+            out.append((box, float(d.score[0]), None))
+    return out
+
+
 def _detect_mediapipe(rgb: np.ndarray, threshold: float) -> list[Detection]:
     from .landmarks import MESH_KPS5, mesh_478
 
-    h, w = rgb.shape[:2]
-    result = _mp_detector().process(np.ascontiguousarray(rgb))
     out = []
-    for d in result.detections or []:
-        score = float(d.score[0])
-        if score < threshold:
-            continue
-        rb = d.location_data.relative_bounding_box
-        box = np.array([rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h])
-        mesh = mesh_478(rgb, box)
+    for box, score, eyes in _mediapipe_boxes(rgb, threshold):
+        mesh = mesh_478(rgb, box, eyes)
         if mesh is None:
             continue  # the mesh cannot place eyes and mouth: not a usable face
         kps = mesh[MESH_KPS5, :2]

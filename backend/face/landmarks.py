@@ -2,12 +2,19 @@
 
 Both run on the face the detector found (its box and five keypoints), not on detectors of their own, so the
 landmarks always belong to the chosen face. Coordinates are pixels of the image given.
+
+MediaPipe runs one of two ways (`mediapipe_runtime()`): its own `mediapipe.solutions` (legacy wheels, Python
+≤ 3.12: the attention mesh), or its model files through OpenCV (backend/face/blaze.py: every Python, the only
+way on 3.13). $HEADFORGE_MEDIAPIPE_RUNTIME = solutions | opencv chooses; unset, `solutions` when importable.
 """
 from __future__ import annotations
 
 import functools
+import os
 
 import numpy as np
+
+from ..errors import FaceError
 
 # MediaPipe mesh indices of the five detector keypoints, image order for a subject facing the camera:
 # iris centre (subject's right), iris centre (subject's left), nose tip, mouth corner right, mouth corner left.
@@ -50,6 +57,31 @@ def dlib_68(rgb: np.ndarray, kps5: np.ndarray):
     return pts, shape
 
 
+RUNTIMES = ("solutions", "opencv")
+
+
+@functools.lru_cache(maxsize=1)
+def _has_solutions() -> bool:
+    try:
+        from mediapipe import solutions  # noqa: F401  (gone from mediapipe ≥ 0.10.30)
+    except (ImportError, AttributeError):
+        return False
+    return True
+
+
+def mediapipe_runtime() -> str:
+    """'solutions' (the mediapipe package's own graphs) or 'opencv' (its model files through OpenCV's DNN)."""
+    want = os.environ.get("HEADFORGE_MEDIAPIPE_RUNTIME", "").strip().lower()
+    if want and want not in RUNTIMES:
+        raise FaceError(f"HEADFORGE_MEDIAPIPE_RUNTIME={want!r}; choose one of {', '.join(RUNTIMES)}.",
+                        code="face.bad_option")
+    if want == "solutions" and not _has_solutions():
+        raise FaceError("HEADFORGE_MEDIAPIPE_RUNTIME=solutions, but the installed mediapipe has no "
+                        "`mediapipe.solutions` (removed in 0.10.30; no wheel for Python 3.13 has it).",
+                        code="face.bad_option", hint="Unset it: the OpenCV runtime runs the same models.")
+    return want or ("solutions" if _has_solutions() else "opencv")
+
+
 @functools.lru_cache(maxsize=1)
 def _mp_face_mesh():
     import mediapipe as mp
@@ -77,9 +109,14 @@ def crop_window(rgb: np.ndarray, window, size: int, border_value=(0, 0, 0)) -> n
                           borderValue=border_value)
 
 
-def mesh_478(rgb: np.ndarray, bbox: np.ndarray, size: int = 384) -> np.ndarray | None:
+def mesh_478(rgb: np.ndarray, bbox: np.ndarray, kps5: np.ndarray | None = None, size: int = 384) -> np.ndarray | None:
     """MediaPipe's refined face mesh (478, 3) for the face in `bbox`: x, y pixels, z relative depth in pixels
-    (MediaPipe's scale: same units as x, smaller = nearer the camera). None when the mesh finds no face."""
+    (MediaPipe's scale: same units as x, smaller = nearer the camera). None when the mesh finds no face.
+    `kps5` (the detector's keypoints) sets the OpenCV runtime's first region's rotation."""
+    if mediapipe_runtime() == "opencv":
+        from . import blaze
+
+        return blaze.face_mesh(rgb, bbox, None if kps5 is None else np.asarray(kps5)[:2])
     window = face_window(np.asarray(bbox, dtype=np.float64), 2.0)
     patch = crop_window(rgb, window, size)
     result = _mp_face_mesh().process(patch)

@@ -91,7 +91,14 @@ def mediapipe_matte(rgb: np.ndarray, bbox: np.ndarray) -> np.ndarray:
 
 
 def _segment(rgb: np.ndarray) -> np.ndarray:
-    mask = _selfie_segmenter().process(rgb).segmentation_mask.astype(np.float32)  # (H, W) in [0, 1]
+    from .landmarks import mediapipe_runtime
+
+    if mediapipe_runtime() == "opencv":  # the same model through OpenCV (Python 3.13: no mediapipe.solutions)
+        from .blaze import selfie_mask
+
+        mask = selfie_mask(rgb)
+    else:
+        mask = _selfie_segmenter().process(rgb).segmentation_mask.astype(np.float32)  # (H, W) in [0, 1]
     return guided_filter(rgb.astype(np.float32) / 255.0, mask, radius=max(2, max(rgb.shape[:2]) // 64), eps=1e-3)
 
 

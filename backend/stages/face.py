@@ -147,7 +147,7 @@ def detect_upright(photo: np.ndarray, opts: FaceOptions):
     def found(img):
         faces = _detect.detect_faces(img, kind, opts.pack, opts.models_root or None, opts.threshold)
         return [f for f in faces if f.score >= CONFIRM_SCORE or kind == "mediapipe" or
-                mesh_478(img, f.bbox) is not None]
+                mesh_478(img, f.bbox, f.kps5) is not None]
 
     for k in (0, 1, 3, 2):
         img = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
@@ -159,7 +159,7 @@ def detect_upright(photo: np.ndarray, opts: FaceOptions):
             continue  # a sideways face found by a detector that tolerates it: the turned photo does better
         if k == 0 and kind != "scrfd":
             # YuNet and MediaPipe also report sideways faces with upright-looking keypoints; the mesh knows.
-            mesh = mesh_478(img, best.bbox)
+            mesh = mesh_478(img, best.bbox, best.kps5)
             if mesh is not None:
                 v = (mesh[61, :2] + mesh[291, :2]) / 2 - (mesh[468, :2] + mesh[473, :2]) / 2
                 if abs(np.degrees(np.arctan2(-v[0], v[1]))) > 50:
@@ -240,7 +240,7 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     kps_work = _detect._image_order(_framing.apply_affine(to_work, face.kps5))
     bbox_work = face.transformed(lambda p: _framing.apply_affine(to_work, p)).bbox
     lm68_work, _ = _landmarks.dlib_68(work, kps_work)
-    mesh_work = _landmarks.mesh_478(work, bbox_work)
+    mesh_work = _landmarks.mesh_478(work, bbox_work, kps_work)
     timings["landmarks"] = time.perf_counter() - t0
     to_photo = _inv(to_work)
     lm68 = _framing.apply_affine(to_photo, lm68_work)

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import tomllib
 import zipfile
 from pathlib import Path
 
@@ -20,26 +19,47 @@ from tests.conftest import REPO, has_module
 pytestmark = pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")
 
 
-def write_wheel(folder: Path, name: str = "hf_tinypkg", version: str = "1.0") -> Path:
-    """A valid pure-Python wheel (PEP 427): module, METADATA, WHEEL and a RECORD with sha256 digests."""
-    files = {
-        f"{name}/__init__.py": f"ANSWER = 42\nVERSION = {version!r}\n",
+def write_wheel(folder: Path, name: str = "hf_tinypkg", version: str = "1.0", files: dict | None = None) -> Path:
+    """A valid pure-Python wheel (PEP 427): module (or `files`: path -> bytes), METADATA, WHEEL and a RECORD with
+    sha256 digests."""
+    files = {k: v if isinstance(v, bytes) else v.encode() for k, v in (files or {
+        f"{name}/__init__.py": f"ANSWER = 42\nVERSION = {version!r}\n"}).items()}
+    files.update({
         f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
-                                                f"Version: {version}\nSummary: HeadForge installer test package\n",
-        f"{name}-{version}.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: headforge-tests\nRoot-Is-Purelib: true\n"
-                                             "Tag: py3-none-any\n",
-    }
+                                                f"Version: {version}\nSummary: HeadForge installer test package\n".encode(),
+        f"{name}-{version}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: headforge-tests\nRoot-Is-Purelib: true\n"
+                                             b"Tag: py3-none-any\n",
+    })
     record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
     record.append(f"{name}-{version}.dist-info/RECORD,,")
-    files[f"{name}-{version}.dist-info/RECORD"] = "\n".join(record) + "\n"
+    files[f"{name}-{version}.dist-info/RECORD"] = ("\n".join(record) + "\n").encode()
     wheel = folder / f"{name}-{version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
+        for path, data in files.items():
+            z.writestr(path, data)
     return wheel
+
+
+def write_sdist(folder: Path, name: str = "hf_srconly", version: str = "1.0") -> Path:
+    """A pure-Python source distribution (setup.py): pip would build it if it were allowed to."""
+    import io
+    import tarfile
+
+    base = f"{name}-{version}"
+    files = {f"{base}/setup.py": f"from setuptools import setup\nsetup(name={name.replace('_', '-')!r}, "
+                                 f"version={version!r}, packages=[{name!r}])\n",
+             f"{base}/{name}/__init__.py": "ANSWER = 42\n",
+             f"{base}/PKG-INFO": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\nVersion: {version}\n"}
+    sdist = folder / f"{base}.tar.gz"
+    with tarfile.open(sdist, "w:gz") as t:
+        for path, text in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(text.encode())
+            t.addfile(info, io.BytesIO(text.encode()))
+    return sdist
 
 
 DRIVER = textwrap.dedent('''
@@ -186,6 +206,8 @@ def test_install_into_private_per_python_folder(facts):
     assert facts["marker"]["requirements"] == ["hf-tinypkg==1.0"]
     assert facts["marker"]["torch_build"] in ("cpu", "cu126", "cu128", "default")
     assert "Successfully installed hf-tinypkg-1.0" in facts["log_file"] and "--no-index" in facts["log_file"]
+    command = facts["log_file"].splitlines()[0]
+    assert "--only-binary=:all:" in command and " -c " in command and "headforge-constraints.txt" in command
     assert facts["install_state"]["fraction"] == 1.0
     assert facts["in_site_packages"] == []  # never into Blender's (or the user's) site-packages
 
@@ -199,7 +221,8 @@ def test_folder_on_sys_path_only_while_needed(facts):
 
 
 def test_failed_install_keeps_previous_and_reports(facts):
-    assert facts["install_missing"][0] == "RuntimeError" and "install.failed" in facts["install_missing"][1]
+    assert facts["install_missing"][0] == "RuntimeError" and "install.no_wheel" in facts["install_missing"][1]
+    assert "hf-notthere==9.9" in facts["install_missing"][1]  # the message names the package
     assert facts["after_failure_marker"]
     assert all(not n.endswith((".staging", ".old")) for n in facts["after_failure_listing"])
 
@@ -234,11 +257,66 @@ def test_remove_and_disable(facts):
     assert facts["classes_left"] == []
 
 
-def test_pinned_requirements_match_pyproject():
-    from headforge.addon.installer import BACKEND_REQUIREMENTS
+def _install(tmp_path, requirements, wheels, **kw):
+    from headforge.addon import installer
 
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert list(BACKEND_REQUIREMENTS) == deps
+    target = tmp_path / "deps-test"
+    inst = installer.Installer(target, requirements, find_links=str(wheels), no_index=True,
+                               log_path=tmp_path / "install.log", **kw)
+    inst.run_blocking()
+    return inst, target, (tmp_path / "install.log").read_text()
+
+
+def test_constraints_keep_every_opencv_at_4_11(tmp_path):
+    """An unpinned OpenCV (as a dependency asks for it) comes at 4.11.0.86 although 5.1 is on offer."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    for version in ("4.11.0.86", "5.1.0.0"):
+        write_wheel(wheels, "opencv_python", version, {"cv2_fake/__init__.py": f"V = {version!r}\n"})
+    inst, target, log = _install(tmp_path, ["opencv-python"], wheels)
+    assert inst.error is None, log
+    assert (target / "opencv_python-4.11.0.86.dist-info").is_dir(), sorted(p.name for p in target.iterdir())
+
+
+def test_missing_wheel_is_named_never_compiled(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    write_sdist(wheels)
+    inst, target, log = _install(tmp_path, ["hf-srconly==1.0"], wheels)
+    assert inst.error is not None and inst.error.code == "install.no_wheel", log
+    assert "hf-srconly==1.0" in inst.error.message and "compiles nothing" in inst.error.message
+    assert "Building wheel" not in log and "setup.py" not in log
+    assert not target.exists()
+
+
+def test_py313_install_adds_mediapipe_models(tmp_path, monkeypatch):
+    """Python 3.13's extra step: the legacy mediapipe wheel is fetched (here from the wheel folder) and its four
+    model files land in the install, where the OpenCV runtime finds them and meshes the astronaut."""
+    import importlib.util
+
+    import numpy as np
+    from skimage import data
+
+    from headforge.backend.face import blaze
+
+    spec = importlib.util.find_spec("mediapipe")
+    modules = Path(next(iter(spec.submodule_search_locations))) / "modules" if spec else None
+    if modules is None or not (modules / blaze.FILES["mesh"]).is_file():
+        pytest.skip("needs the legacy mediapipe wheel's model files (Python <= 3.12) to build the test wheel")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    write_wheel(wheels)
+    write_wheel(wheels, "mediapipe", "0.10.21",
+                {f"mediapipe/modules/{f}": (modules / f).read_bytes() for f in blaze.FILES.values()})
+    inst, target, log = _install(tmp_path, ["hf-tinypkg==1.0"], wheels, models=True)
+    assert inst.error is None, log
+    folder = target / blaze.FOLDER
+    assert all((folder / f).read_bytes() == (modules / f).read_bytes() for f in blaze.FILES.values())
+    assert not list(target.glob("_mediapipe_wheel")) and not (target / "mediapipe").exists()
+    monkeypatch.setenv(blaze.ENV, str(folder))
+    assert blaze.models_dir() == folder
+    mesh = blaze.face_mesh(data.astronaut(), [180.8, 55.7, 270.8, 178.4])
+    assert mesh.shape == (478, 3) and np.abs(mesh[[468, 473], :2] - [[204.4, 100.8], [247.3, 103.1]]).max() < 4
 
 
 @pytest.mark.parametrize("cuda,system,variant", [((12, 9), "Linux", "cu128"), ((12, 6), "Windows", "cu126"),

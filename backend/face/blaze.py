@@ -1,0 +1,261 @@
+"""MediaPipe's face models (BlazeFace short-range detector, 468-point face mesh, iris landmarks, selfie segmenter;
+Apache-2.0) run through OpenCV's DNN module: the face stage's path where `mediapipe.solutions` is gone
+(mediapipe ≥ 0.10.30, every mediapipe for Python 3.13).
+
+The .tflite files are the ones the legacy mediapipe wheels carry (`mediapipe/modules/...`); `models_dir()` says
+where they are looked for. Pre- and post-processing follow MediaPipe's graphs: a rotated square region of
+interest resampled to the model's input (values 0..1, or −1..1 for the detector), outputs mapped back through
+the same affine. Coordinates returned are pixels of the image given; mesh z is MediaPipe's relative depth in the
+same pixel scale (smaller = nearer the camera).
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelMissingError
+
+FILES = {
+    "detector": "face_detection/face_detection_short_range.tflite",
+    "mesh": "face_landmark/face_landmark.tflite",
+    "iris": "iris_landmark/iris_landmark.tflite",
+    "selfie": "selfie_segmentation/selfie_segmentation.tflite",
+}
+FOLDER = "mediapipe_legacy_models"  # what `extract_models` writes beside the other packages (3.13 installs)
+WHEEL = "mediapipe==0.10.21"  # the last mediapipe whose wheels carry the models (cp39–cp312)
+ENV = "HEADFORGE_MEDIAPIPE_MODELS"
+LEFT_EYE, RIGHT_EYE = (33, 133), (362, 263)  # eye corners (image left eye first), MediaPipe's iris ROI landmarks
+MESH_SCORE = 0.5  # MediaPipe's face-presence threshold
+
+
+def _candidates() -> list[Path]:
+    out = [Path(os.environ[ENV]).expanduser()] if os.environ.get(ENV) else []
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is not None and spec.submodule_search_locations:
+        out += [Path(p) / "modules" for p in spec.submodule_search_locations]
+    out += [Path(p) / FOLDER for p in sys.path if p]
+    return out
+
+
+def models_dir() -> Path:
+    """The folder holding FILES: $HEADFORGE_MEDIAPIPE_MODELS, the installed legacy mediapipe's modules/, or a
+    `mediapipe_legacy_models/` folder on sys.path (written by `extract_models`)."""
+    for d in _candidates():
+        if all((d / f).is_file() for f in FILES.values()):
+            return d
+    raise ModelMissingError(
+        "MediaPipe's face models (face_landmark.tflite, iris_landmark.tflite, selfie_segmentation.tflite, "
+        "face_detection_short_range.tflite) were not found.", code="model.missing",
+        hint=f"Reinstall the backend (its installer extracts them from the {WHEEL} wheel), or point ${ENV} "
+        "at a folder holding mediapipe/modules/ from that wheel.")
+
+
+def extract_models(wheel: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Copy FILES out of a legacy mediapipe wheel into `dest`/mediapipe_legacy_models/; returns that folder."""
+    import zipfile
+
+    out = Path(dest) / FOLDER
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        missing = [f for f in FILES.values() if f"mediapipe/modules/{f}" not in names]
+        if missing:
+            raise ModelMissingError(f"{Path(wheel).name} does not carry {', '.join(missing)}.",
+                                    code="model.missing", hint=f"Use the {WHEEL} wheel.")
+        for f in FILES.values():
+            (out / f).parent.mkdir(parents=True, exist_ok=True)
+            (out / f).write_bytes(z.read(f"mediapipe/modules/{f}"))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _net(path: str):
+    import cv2
+
+    return cv2.dnn.readNetFromTFLite(path)
+
+
+def _run(kind: str, blob: np.ndarray) -> dict[str, np.ndarray]:
+    net = _net(str(models_dir() / FILES[kind]))
+    net.setInput(blob)
+    names = net.getUnconnectedOutLayersNames()
+    return {n: o for n, o in zip(names, net.forward(names))}
+
+
+# --- rotated square regions of interest -----------------------------------------------------------------------
+
+def roi_affine(centre, side: float, angle: float, size: int) -> np.ndarray:
+    """2×3 affine from image pixels to the size×size tensor of the square ROI (centre, side, rotation `angle`
+    radians: the ROI's x axis points along (cos, sin) in the image)."""
+    c, s = np.cos(angle), np.sin(angle)
+    r_t = np.array([[c, s], [-s, c]])  # image → ROI axes
+    a = r_t * (size / side)
+    return np.hstack([a, (size / 2 - a @ np.asarray(centre, np.float64))[:, None]])
+
+
+def _crop(rgb: np.ndarray, affine: np.ndarray, size: int, flip: bool = False) -> np.ndarray:
+    import cv2
+
+    if flip:
+        affine = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]]) @ np.vstack([affine, [0, 0, 1]])
+    return cv2.warpAffine(rgb, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def _back(affine: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    inv = np.linalg.inv(np.vstack([affine, [0, 0, 1]]))[:2]
+    return pts[:, :2] @ inv[:, :2].T + inv[:, 2]
+
+
+def _blob(patch: np.ndarray, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
+    x = patch.astype(np.float32) * ((hi - lo) / 255.0) + lo
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def _roi_from_points(pts: np.ndarray, start: int, end: int, scale: float):
+    """MediaPipe's landmarks → ROI: rotation from landmark `start` to `end`, the points' box in the rotated
+    frame, `scale` times its longer side."""
+    d = pts[end, :2] - pts[start, :2]
+    angle = float(np.arctan2(d[1], d[0]))
+    c, s = np.cos(angle), np.sin(angle)
+    local = pts[:, :2] @ np.array([[c, -s], [s, c]])  # coordinates along the ROI axes
+    lo, hi = local.min(0), local.max(0)
+    centre = np.array([[c, -s], [s, c]]) @ ((lo + hi) / 2)
+    return centre, scale * float((hi - lo).max()), angle
+
+
+# --- face mesh ------------------------------------------------------------------------------------------------
+
+def _mesh_pass(rgb: np.ndarray, centre, side: float, angle: float):
+    size = 192
+    aff = roi_affine(centre, side, angle, size)
+    out = _run("mesh", _blob(_crop(rgb, aff, size)))
+    flat = [o.ravel() for o in out.values()]
+    pts = next(f for f in flat if f.size == 468 * 3).reshape(468, 3).astype(np.float64)
+    score = 1.0 / (1.0 + np.exp(-float(next(f for f in flat if f.size == 1)[0])))
+    xy = _back(aff, pts)
+    return np.column_stack([xy, pts[:, 2] * side / size]), score
+
+
+def _iris(rgb: np.ndarray, mesh: np.ndarray, corners, flip: bool) -> np.ndarray:
+    """The five iris points (centre first) of one eye: MediaPipe's iris ROI (the eye corners' box, ×2.3), the
+    right eye mirrored so the model sees a left eye."""
+    size = 64
+    centre, side, angle = _roi_from_points(mesh[list(corners)], 0, 1, 2.3)
+    aff = roi_affine(centre, side, angle, size)
+    out = _run("iris", _blob(_crop(rgb, aff, size, flip)))
+    iris = next(o for o in out.values() if o.size == 15).reshape(5, 3).astype(np.float64)
+    if flip:  # un-mirror: x back, and the rim points on the two sides trade places
+        iris[:, 0] = size - iris[:, 0]
+        iris = iris[[0, 3, 2, 1, 4]]
+    xy = _back(aff, iris)
+    z = iris[:, 2] * side / size + mesh[list(corners), 2].mean()
+    return np.column_stack([xy, z])
+
+
+def face_mesh(rgb: np.ndarray, bbox, eyes=None, passes: int = 3) -> np.ndarray | None:
+    """(478, 3) refined face mesh (MediaPipe's layout: 468 mesh points, then the iris centre and rim of the image
+    left eye, then of the image right eye) for the face in `bbox` (any detector's box; `eyes` (2, 2), the
+    detector's eye keypoints in image order, set the first ROI's rotation when BlazeFace finds no face in the
+    box's window). None when the model says there is no face."""
+    rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
+    x1, y1, x2, y2 = np.asarray(bbox, np.float64)
+    centre, side = np.array([(x1 + x2) / 2, (y1 + y2) / 2]), 1.5 * max(x2 - x1, y2 - y1)
+    # As MediaPipe's face mesh does: BlazeFace in a window twice the box finds the face's own eyes (a detector
+    # may report a turned face with upright-looking keypoints), and its box starts the mesh.
+    window = roi_affine(centre, 2 * max(x2 - x1, y2 - y1), 0.0, 256)
+    found = detect(_crop(rgb, window, 256), 0.5)
+    if found:
+        box, _, kps = max(found, key=lambda d: d[1])
+        box, eyes = _back(window, box.reshape(2, 2)).ravel(), _back(window, kps[:2])
+        centre, side = box.reshape(2, 2).mean(0), 1.5 * max(box[2] - box[0], box[3] - box[1])
+    angle = 0.0
+    if eyes is not None:
+        d = np.asarray(eyes, np.float64)[1] - np.asarray(eyes, np.float64)[0]
+        angle = float(np.arctan2(d[1], d[0]))
+    for i in range(passes):  # MediaPipe's tracking loop: the ROI re-derived from the landmarks it gave
+        mesh, score = _mesh_pass(rgb, centre, side, angle)
+        if score < MESH_SCORE and i > 0:
+            return None
+        centre, side, angle = _roi_from_points(mesh, LEFT_EYE[0], RIGHT_EYE[1], 1.5)
+    if score < MESH_SCORE:
+        return None
+    return np.vstack([mesh, _iris(rgb, mesh, LEFT_EYE, False), _iris(rgb, mesh, RIGHT_EYE, True)])
+
+
+# --- BlazeFace short-range detector ---------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _anchors() -> np.ndarray:
+    """(896, 2) anchor centres of the short-range model: 16² cells × 2 (stride 8), 8² cells × 6 (stride 16)."""
+    out = []
+    for cells, per in ((16, 2), (8, 6)):
+        yy, xx = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
+        c = np.stack([(xx + 0.5) / cells, (yy + 0.5) / cells], -1).reshape(-1, 1, 2)
+        out.append(np.repeat(c, per, axis=1).reshape(-1, 2))
+    return np.concatenate(out)
+
+
+def detect(rgb: np.ndarray, threshold: float = 0.5, nms: float = 0.3):
+    """[(bbox (4,), score, keypoints (6, 2))] in image pixels: BlazeFace on the photo letterboxed to 128²
+    (finds faces larger than about a fifth of the photo's longer side). Keypoints: eye on the image's left,
+    the other eye, nose tip, mouth centre, two ear tragions."""
+    size = 128
+    h, w = rgb.shape[:2]
+    side = float(max(h, w))
+    aff = roi_affine(((w - 1) / 2, (h - 1) / 2), side, 0.0, size)
+    out = _run("detector", _blob(_crop(np.ascontiguousarray(rgb[..., :3]), aff, size), -1.0, 1.0))
+    reg = next(o for o in out.values() if o.shape[-1] == 16).reshape(-1, 16).astype(np.float64)
+    logit = next(o for o in out.values() if o.shape[-1] == 1).reshape(-1).astype(np.float64)
+    score = 1.0 / (1.0 + np.exp(-np.clip(logit, -100, 100)))
+    keep = np.nonzero(score >= threshold)[0]
+    if keep.size == 0:
+        return []
+    anchors = _anchors()[keep] * size
+    r = reg[keep]
+    cx, cy = anchors[:, 0] + r[:, 0], anchors[:, 1] + r[:, 1]
+    boxes = np.stack([cx - r[:, 2] / 2, cy - r[:, 3] / 2, cx + r[:, 2] / 2, cy + r[:, 3] / 2], 1)
+    kps = r[:, 4:].reshape(-1, 6, 2) + anchors[:, None, :]
+    return [(_back(aff, b.reshape(2, 2)).ravel(), s, _back(aff, k)) for b, s, k in
+            _weighted_nms(boxes, score[keep], kps, nms)]
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt, rb = np.maximum(a[:2], b[:, :2]), np.minimum(a[2:], b[:, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
+    area = lambda x: np.prod(x[..., 2:] - x[..., :2], axis=-1)  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def _weighted_nms(boxes, scores, kps, thr):
+    """MediaPipe's weighted non-maximum suppression: overlapping detections are averaged, weighted by score."""
+    order = np.argsort(-scores)
+    boxes, scores, kps = boxes[order], scores[order], kps[order]
+    left = np.ones(len(scores), bool)
+    out = []
+    for i in range(len(scores)):
+        if not left[i]:
+            continue
+        group = left & (_iou(boxes[i], boxes) > thr)
+        group[i] = True
+        wgt = scores[group] / scores[group].sum()
+        out.append(((boxes[group] * wgt[:, None]).sum(0), float(scores[i]),
+                    (kps[group] * wgt[:, None, None]).sum(0)))
+        left &= ~group
+    return out
+
+
+# --- selfie segmentation --------------------------------------------------------------------------------------
+
+def selfie_mask(rgb: np.ndarray) -> np.ndarray:
+    """(H, W) float32 person probability: MediaPipe's general selfie segmenter (256² input, whole image
+    stretched to it as MediaPipe does), resized back bilinearly."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    patch = cv2.resize(np.ascontiguousarray(rgb[..., :3]), (256, 256), interpolation=cv2.INTER_AREA)
+    out = next(iter(_run("selfie", _blob(patch)).values())).reshape(256, 256).astype(np.float32)
+    return np.clip(cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)

@@ -1,0 +1,155 @@
+"""MediaPipe's face models through OpenCV (backend/face/blaze.py), the face stage's path on Python 3.13 where no
+mediapipe has `mediapipe.solutions`: the same mesh, irises, detector and selfie matte as MediaPipe's own graphs
+(compared where those exist), the bad-photo catalogue's outcomes, and the stage itself run by a Python 3.13
+with numpy 2 giving what this Python gives."""
+import json
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+
+from headforge.backend.errors import FaceError, ModelMissingError
+from headforge.backend.face import blaze, landmarks
+
+from .catalogue import ASTRO_EYES, CASES, astronaut, group_t1
+
+ASTRO_BOX = [180.8, 55.7, 270.8, 178.4]  # SCRFD 2.5G (shared/models/README.md)
+
+
+def solutions_or_skip():
+    if not landmarks._has_solutions():
+        pytest.skip("this mediapipe has no mediapipe.solutions to compare with (Python 3.13 / mediapipe >= 0.10.30)")
+
+
+def _run(monkeypatch, runtime, fn, *args):
+    monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", runtime)
+    return fn(*args)
+
+
+@pytest.mark.parametrize("case", ["astronaut", "astronaut_turned_90", "greyscale", "group_t1"])
+def test_mesh_matches_mediapipe_solutions(case, models_root, monkeypatch):
+    """Same 478 points as MediaPipe's refined mesh (its attention model; ours: mesh + iris models) on every face,
+    sideways ones included (the mesh's own detector finds the eyes YuNet misplaces)."""
+    solutions_or_skip()
+    from headforge.backend.face.detect import detect_faces
+
+    img = CASES[case][0]()
+    errs = []
+    for f in detect_faces(img, "yunet", models_root=models_root):
+        ref = _run(monkeypatch, "solutions", landmarks.mesh_478, img, f.bbox, f.kps5)
+        got = _run(monkeypatch, "opencv", landmarks.mesh_478, img, f.bbox, f.kps5)
+        if ref is None:
+            continue
+        assert got is not None and got.shape == (478, 3)
+        d = np.linalg.norm(ref[:, :2] - got[:, :2], axis=1) / f.size_px  # in face sizes
+        errs.append((d[:468].mean(), d[468:].max(), np.corrcoef(ref[:468, 2], got[:468, 2])[0, 1]))
+    print(f"{case}: mesh error / face size, mean per face {[round(e[0], 4) for e in errs]}, "
+          f"iris max {[round(e[1], 4) for e in errs]}, depth correlation {[round(e[2], 4) for e in errs]}")
+    assert errs and max(e[0] for e in errs) < 0.02 and max(e[1] for e in errs) < 0.03
+    assert min(e[2] for e in errs) > 0.98
+
+
+def test_selfie_matte_matches_mediapipe_solutions(monkeypatch):
+    solutions_or_skip()
+    from headforge.backend.face import matte
+
+    img = astronaut()
+    ref = _run(monkeypatch, "solutions", matte._segment, img) > 0.5
+    got = _run(monkeypatch, "opencv", matte._segment, img) > 0.5
+    iou = (ref & got).sum() / (ref | got).sum()
+    print(f"selfie matte IoU, OpenCV vs MediaPipe: {iou:.4f}")
+    assert iou > 0.98
+
+
+def test_blazeface_detector(monkeypatch):
+    from headforge.backend.face.detect import detect_faces
+
+    faces = _run(monkeypatch, "opencv", detect_faces, astronaut(), "mediapipe")
+    assert len(faces) == 1 and faces[0].detector == "mediapipe" and faces[0].score > 0.7
+    x1, y1, x2, y2 = faces[0].bbox
+    inter = max(0, min(x2, ASTRO_BOX[2]) - max(x1, ASTRO_BOX[0])) * max(0, min(y2, ASTRO_BOX[3]) - max(y1, ASTRO_BOX[1]))
+    union = (x2 - x1) * (y2 - y1) + (ASTRO_BOX[2] - ASTRO_BOX[0]) * (ASTRO_BOX[3] - ASTRO_BOX[1]) - inter
+    assert inter / union > 0.6
+    assert np.abs(faces[0].kps5[:2] - np.array(ASTRO_EYES)).max() < 4.0  # iris centres on the eyes
+    from skimage import data
+
+    assert _run(monkeypatch, "opencv", detect_faces, data.coffee(), "mediapipe") == []
+
+
+def test_runtime_choice_and_missing_models(monkeypatch, tmp_path):
+    monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", "tflite")
+    with pytest.raises(FaceError) as e:
+        landmarks.mediapipe_runtime()
+    assert e.value.code == "face.bad_option"
+    monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", "")
+    assert landmarks.mediapipe_runtime() == ("solutions" if landmarks._has_solutions() else "opencv")
+    monkeypatch.setattr(blaze, "_candidates", lambda: [tmp_path])
+    with pytest.raises(ModelMissingError) as e:
+        blaze.models_dir()
+    assert e.value.code == "model.missing" and "mediapipe==0.10.21" in e.value.hint
+
+
+@pytest.mark.parametrize("name", ["astronaut", "astronaut_turned_90", "astronaut_upside_down", "small_offcentre_head",
+                                  "sunglasses", "surgical_mask", "painted", "cameraman_side_view", "group_t1",
+                                  "face_cut_top", "coffee"])
+def test_catalogue_with_the_opencv_runtime(name, run_analyse, monkeypatch):
+    monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", "opencv")
+    build, expected = CASES[name]
+    if "error" in expected:
+        with pytest.raises(FaceError) as e:
+            run_analyse(build())
+        assert e.value.code == expected["error"]
+        return
+    a = run_analyse(build()).analysis
+    codes = {w["code"] for w in a["warnings"]}
+    assert len(a["faces"]) == expected["faces"] and a["chosen"] == expected.get("chosen", a["chosen"])
+    assert expected.get("warn", set()) <= codes and not (expected.get("no_warn", set()) & codes), codes
+    assert a["face"]["landmarks_478"] is not None and a["matte"]["source"] == "mediapipe"
+
+
+STAGE_313 = textwrap.dedent('''
+    import json, sys
+    import numpy as np
+    from skimage import data
+    from headforge.backend.face.landmarks import mediapipe_runtime
+    from headforge.backend.stages.face import FaceOptions, analyse
+    r = analyse(data.astronaut(), FaceOptions(models_root=sys.argv[1]))
+    print("RESULT " + json.dumps({"python": list(sys.version_info[:2]), "numpy": np.__version__,
+          "runtime": mediapipe_runtime(), "analysis": r.analysis, "identity": r.identity.tolist(),
+          "matte": float(r.matte8.mean()), "crop": float(r.crop.mean())}))
+''')
+
+
+@pytest.mark.slow
+def test_face_stage_on_python_313(models_root, run_analyse, monkeypatch, tmp_path):
+    """The face stage in the Python 3.13 venv (numpy 2, no mediapipe.solutions) gives the astronaut's face,
+    landmarks, pose, matte, crop and identity as this Python's OpenCV runtime does."""
+    import sys
+
+    sys.path.insert(0, str(__import__("tests.conftest", fromlist=["REPO"]).REPO / "tests" / "blender"))
+    try:
+        from pythons import env, py313
+    finally:
+        sys.path.pop(0)
+    python, why = py313()
+    if python is None:
+        pytest.skip(why)
+    script = tmp_path / "stage313.py"
+    script.write_text(STAGE_313)
+    proc = subprocess.run([python, str(script), models_root], capture_output=True, text=True, timeout=600,
+                          env=env(tmp_path, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    got = json.loads(lines[-1][7:])
+    assert got["python"] == [3, 13] and got["numpy"].startswith("2.") and got["runtime"] == "opencv"
+    monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", "opencv")
+    ref = run_analyse(astronaut())
+    a, b = got["analysis"]["face"], ref.analysis["face"]
+    assert np.allclose(a["bbox"], b["bbox"], atol=0.05) and np.allclose(a["kps5"], b["kps5"], atol=0.05)
+    assert np.abs(np.array(a["landmarks_478"]) - np.array(b["landmarks_478"])).max() < 0.1
+    assert np.abs(np.array(a["landmarks_68"]) - np.array(b["landmarks_68"])).max() < 0.1
+    assert all(abs(a["pose"][k] - b["pose"][k]) < 0.05 for k in ("yaw_deg", "pitch_deg", "roll_deg"))
+    assert abs(got["matte"] - ref.matte8.mean()) < 0.5 and abs(got["crop"] - ref.crop.mean()) < 0.5
+    assert np.linalg.norm(np.array(got["identity"]) - ref.identity) < 0.01
+    assert {w["code"] for w in got["analysis"]["warnings"]} == {w["code"] for w in ref.analysis["warnings"]}
