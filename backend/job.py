@@ -397,24 +397,10 @@ def run_job(job_dir: str | Path, *, inputs: dict | None = None, options: dict | 
     """
     job, cancel = Job(job_dir), cancel or CancelToken()
     emit = on_event or (lambda e: None)
-    job.load()  # a file in the way, an unreadable record: refused before the folder or its lock is made
+    # Everything is checked before the folder, its lock or its record is touched; again under the lock.
+    mode, why, _, _ = _plan(job, inputs, options, unset, mode, until)
     with JobLock(job.root):
-        record = job.load()
-        pipeline("full")  # registers the stages
-        mode = mode or record.get("mode") or "auto"
-        why = None
-        if mode == "auto":
-            mode, why = choose_mode(merge_options(record["options"], options, unset))
-        names = pipeline(mode)
-        if until is not None and until not in names:
-            raise JobError(f"--until {until!r} is not a stage of mode {mode!r}; stages: {', '.join(names)}.",
-                           code="job.bad_stage")
-        if until is not None:
-            names = names[: names.index(until) + 1]
-        merged = merge_options(record["options"], options, unset)
-        for name in names:
-            if inputs and STAGES[name].check_inputs:
-                STAGES[name].check_inputs(inputs)
+        _, _, names, merged = _plan(job, inputs, options, unset, mode, until)
         remove_stale_temps(job.root)  # left by a killed run: the lock says no other run is writing here
 
         def init(r):
@@ -430,6 +416,27 @@ def run_job(job_dir: str | Path, *, inputs: dict | None = None, options: dict | 
         return job.load()
 
 
+def _plan(job: Job, inputs, options, unset, mode, until) -> tuple[str, str | None, list[str], dict]:
+    """(mode, why "auto" chose it, the stages to run, the job's options after this run's changes), checked."""
+    record = job.load()
+    pipeline("full")  # registers the stages
+    mode = mode or record.get("mode") or "auto"
+    why = None
+    if mode == "auto":
+        mode, why = choose_mode(merge_options(record["options"], options, unset))
+    names = pipeline(mode)
+    if until is not None and until not in names:
+        raise JobError(f"--until {until!r} is not a stage of mode {mode!r}; stages: {', '.join(names)}.",
+                       code="job.bad_stage")
+    if until is not None:
+        names = names[: names.index(until) + 1]
+    merged = merge_options(record["options"], options, unset)
+    for name in names:
+        if inputs and STAGES[name].check_inputs:
+            STAGES[name].check_inputs(inputs)
+    return mode, why, names, merged
+
+
 def _run_stage(job: Job, st: Stage, i: int, n: int, record: dict, mode: str, forced: bool, emit, cancel) -> dict:
     name = st.name
     opts_obj, opts = _make_options(st, record["options"].get(name, {}))
@@ -437,6 +444,8 @@ def _run_stage(job: Job, st: Stage, i: int, n: int, record: dict, mode: str, for
     external = _external_hashes(st, record["inputs"], opts, prev)
     fp = _fingerprint(st, job, opts, external)
     if prev.get("status") == "done" and prev.get("fingerprint") == fp and not forced and _outputs_intact(st, job, prev):
+        if external != prev.get("external"):  # same contents at another path: the path to check next time
+            record = job.update(lambda r: r["stages"][name].__setitem__("external", external))
         gone = [e["path"] for e in external.values() if not Path(e["path"]).exists()]
         emit(ProgressEvent("stage_skipped", name, 1.0, (i + 1) / n, "unchanged, kept" + (
             f" ({', '.join(gone)} is gone; the job keeps its own copy)" if gone else "")))
