@@ -52,7 +52,9 @@ def draw_fix(layout, code: str, hint: str) -> None:
             layout.operator("headforge.download_model", text=f"Download {asset.title}",
                             icon="IMPORT").model_id = asset.id
             return
-    if code.startswith(("model.", "external.", "dependency.")):
+    if code == "cancelled":
+        hint = hint or "Generate resumes where it stopped."
+    elif code.startswith(("model.", "external.", "dependency.")) or not hint:  # the doctor is there too
         layout.operator("preferences.addon_show", text="Open HeadForge Preferences",
                         icon="PREFERENCES").module = ADDON_ID
     if hint:

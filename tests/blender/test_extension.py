@@ -157,6 +157,12 @@ DRIVER = textwrap.dedent('''
     facts["noict_state"] = {"error": state.error, "code": state.error_code, "running": state.running}
     facts["noict_panel"] = draw_panel()
     facts["prefs_log"] = draw_prefs()  # the first run: nothing downloaded
+    facts["fixes"] = {}
+    for code, hint in (("cancelled", ""), ("stage.crashed", ""), ("input.not_image", "Choose a JPEG or PNG. More."),
+                       ("model.missing", "Download it with `headforge models download yunet`, or choose another.")):
+        log = []
+        panel.draw_fix(Recorder(log), code, hint)
+        facts["fixes"][code] = log
 
     extension_setup.disable(module)
     print("FACTS " + json.dumps(facts, default=str))
@@ -229,3 +235,12 @@ def test_missing_ict_is_one_sentence_and_a_download_button(first_run):
     buttons = [entry for kind, entry in facts["noict_panel"] if kind == "operator"]
     fix = [b for b in buttons if b["op"] == "headforge.download_model"]
     assert len(fix) == 1 and fix[0]["model_id"] == "ict-facekit" and fix[0]["text"].startswith("Download ICT-FaceKit")
+
+
+def test_every_error_gets_a_fix(first_run):
+    fixes = first_run[0]["fixes"]
+    assert fixes["cancelled"] == [["label", "Generate resumes where it stopped."]]
+    assert [kind for kind, _ in fixes["stage.crashed"]] == ["operator"]  # the preferences (doctor) button
+    assert fixes["stage.crashed"][0][1]["op"] == "preferences.addon_show"
+    assert fixes["input.not_image"] == [["label", "Choose a JPEG or PNG."]]
+    assert fixes["model.missing"][0][0] == "operator" and fixes["model.missing"][0][1]["model_id"] == "yunet"

@@ -1,8 +1,8 @@
-"""One decision for "can full mode run here" (CUDA + converted ID-TS weights), used by the demo, the CLI's
---mode auto, doctor and the Blender panel; the weights are looked up through the model store's root."""
+"""One decision for "can full mode run here" (CUDA + converted ID-TS weights), used by mode auto (job.choose_mode:
+the demo, the CLI, the Blender panel) and doctor; the weights are looked up through the model store's root."""
 import pytest
 
-from headforge.backend import demo
+from headforge.backend import job
 from headforge.backend.models import store
 from headforge.backend.stages import multiview
 
@@ -35,7 +35,7 @@ def test_no_cuda_runs_instant_and_says_why(models, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     ready, reason = multiview.full_mode_readiness()
     assert not ready and "CUDA" in reason
-    assert demo.choose_mode() == "instant"
+    assert job.choose_mode()[0] == "instant"
 
 
 def test_cuda_and_weights_run_full(models, monkeypatch):
@@ -44,11 +44,11 @@ def test_cuda_and_weights_run_full(models, monkeypatch):
     ready, reason = multiview.full_mode_readiness()
     assert ready, reason
     assert str(models / "idts") in reason
-    assert demo.choose_mode() == "full"
+    assert job.choose_mode()[0] == "full"
     # The user's device choice CPU rules full mode out even with a GPU.
     ready, reason = multiview.full_mode_readiness(device="cpu")
     assert not ready and reason.startswith("the device is set to CPU; ")
-    assert demo.choose_mode(device="cpu") == "instant"
+    assert job.choose_mode({"multiview": {"device": "cpu"}})[0] == "instant"
 
 
 def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
@@ -60,7 +60,7 @@ def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
     step = reason.split("; ", 1)[1]
     assert "headforge models download hqhead-stage1 hqhead-stage2" in step
     assert f"--low {models / 'hqhead' / 'low_stage.pt'}" in step and f"--out {models / 'idts'}" in step
-    assert demo.choose_mode() == "instant"
+    assert job.choose_mode()[0] == "instant"
 
 
 def test_models_folder_of_the_preferences_reaches_the_multiview_stage(tmp_path, models, monkeypatch):
