@@ -11,6 +11,7 @@ The rig stage writes mesh + skin + morph targets; Blender's glTF importer makes 
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -124,6 +125,7 @@ def import_head(path, *, name: str | None = None, collection=None, root=None) ->
         raise HeadImportError(f"{path} does not exist.", code="head.not_found")
     if path.suffix.lower() not in (".glb", ".gltf"):
         raise HeadImportError(f"{path.name}: a rigged head is a .glb or .gltf file.", code="head.bad_format")
+    placed = to_reconstruction(path)  # checked before anything is imported
     name = name or path.stem
     before = set(bpy.data.objects)
     if bpy.context.object is not None and bpy.context.object.mode != "OBJECT":
@@ -135,8 +137,9 @@ def import_head(path, *, name: str | None = None, collection=None, root=None) ->
         raise HeadImportError(f"{path.name} could not be read as glTF: {str(e).strip().splitlines()[-1]}",
                               code="head.bad_gltf") from e
     new = [ob for ob in bpy.data.objects if ob not in before]
-    bone_shapes = {pb.custom_shape for ob in new if ob.type == "ARMATURE" for pb in ob.pose.bones}
-    meshes = [ob for ob in new if ob.type == "MESH" and ob not in bone_shapes]
+    _remove_bone_shapes([ob for ob in new if ob.type == "ARMATURE"])
+    new = [ob for ob in bpy.data.objects if ob not in before]
+    meshes = [ob for ob in new if ob.type == "MESH"]
     if result != {"FINISHED"} or not meshes:
         _remove(set(new))
         raise HeadImportError(f"{path.name} holds no mesh.", code="head.no_mesh")
@@ -195,9 +198,12 @@ def import_head(path, *, name: str | None = None, collection=None, root=None) ->
             coll.objects.unlink(ob)
         collection.objects.link(ob)
     mw = arm.matrix_world.copy()
+    if placed is not None:  # the rig frame → the reconstruction's frame, where the job's splat lives
+        mw = placed @ mw
     arm.parent = root
     arm.matrix_world = mw
     root["headforge_head"] = str(path.resolve())
+    baked = [m for ob in meshes for m in bake_vertex_colours(ob)]
 
     keys = [kb.name for ob in meshes if ob.data.shape_keys for kb in ob.data.shape_keys.key_blocks[1:]]
     bones = {b.name for b in arm.data.bones}
@@ -207,8 +213,142 @@ def import_head(path, *, name: str | None = None, collection=None, root=None) ->
              "shape_keys": len(keys), "arkit_keys": len({arkit_name(k) for k in keys} - {None}),
              "textured_materials": sorted({s.material.name for ob in meshes for s in ob.material_slots
                                            if s.material and _has_texture(s.material)}),
+             "baked_vertex_colours": sorted(baked), "to_reconstruction": placed is not None,
              "seconds": {"gltf": round(t_gltf - t0, 3), "total": round(time.perf_counter() - t0, 3)}}
     return {"collection": collection, "root": root, "armature": arm, "meshes": meshes, "facts": facts}
+
+
+def to_reconstruction(glb: Path) -> Matrix | None:
+    """The similarity rig frame → reconstruction frame from the rig.json beside a HeadForge rig (full and views
+    modes fit the head model to the reconstructed mesh: x_rec = s·R·x + t), None when there is none."""
+    p = glb.with_name("rig.json")
+    try:
+        record = json.loads(p.read_text()) if p.is_file() else {}
+    except (OSError, ValueError) as e:
+        raise HeadImportError(f"{p} cannot be read: {e}", code="head.bad_rig_json") from e
+    tr = record.get("to_reconstruction")
+    if not tr:
+        return None
+    try:
+        s, R, t = float(tr["scale"]), np.asarray(tr["R"], np.float64), np.asarray(tr["t"], np.float64)
+        ok = R.shape == (3, 3) and t.shape == (3,) and s > 0 and np.allclose(R @ R.T, np.eye(3), atol=1e-4) \
+            and np.linalg.det(R) > 0 and np.isfinite([s, *R.ravel(), *t]).all()
+    except (KeyError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise HeadImportError(f"{p}: to_reconstruction is not a similarity (scale > 0, rotation R, translation t).",
+                              code="head.bad_rig_json")
+    M = np.eye(4)
+    M[:3, :3], M[:3, 3] = s * R, t
+    return Matrix(M.tolist())
+
+
+def _remove_bone_shapes(armatures) -> None:
+    """The glTF importer's bone display shapes (an `Icosphere` in a hidden `glTF_not_exported` collection) pile up
+    with every import: drop them (bones draw as octahedra)."""
+    shapes = {pb.custom_shape for arm in armatures for pb in arm.pose.bones if pb.custom_shape is not None}
+    for arm in armatures:
+        for pb in arm.pose.bones:
+            pb.custom_shape = None
+    for ob in shapes:
+        colls, data = list(ob.users_collection), ob.data
+        bpy.data.objects.remove(ob)
+        if data is not None and data.users == 0:
+            bpy.data.meshes.remove(data)
+        for coll in colls:
+            if coll.name.startswith("glTF_not_exported") and not coll.all_objects and not coll.children:
+                bpy.data.collections.remove(coll)
+
+
+_SRGB_BREAK = 0.0031308
+
+
+def _linear_to_srgb(c: np.ndarray) -> np.ndarray:
+    c = np.clip(c, 0.0, 1.0)
+    return np.where(c <= _SRGB_BREAK, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
+
+
+def _colour_source(mat):
+    """(Principled BSDF, the node feeding its Base Color from a colour attribute, the attribute's name or "" for
+    the active one) or None when the colour is not a bare colour attribute. Blender's glTF importer uses a
+    Color Attribute node up to 5.2 and an Attribute node from 5.3."""
+    if mat is None or mat.node_tree is None:
+        return None
+    for node in mat.node_tree.nodes:
+        if node.type == "BSDF_PRINCIPLED":
+            links = node.inputs["Base Color"].links
+            src = links[0].from_node if links else None
+            if src is not None and src.type == "VERTEX_COLOR":
+                return node, src, src.layer_name
+            if src is not None and src.type == "ATTRIBUTE" and src.attribute_type == "GEOMETRY" and \
+                    links[0].from_socket.name == "Color":
+                return node, src, src.attribute_name
+    return None
+
+
+def bake_vertex_colours(ob) -> list[str]:
+    """Materials coloured by a colour attribute (the rig's eyes, mouth, teeth; FLAME's skin) get that colour as
+    a small image instead: FBX keeps no such link (the parts came back white) and engines differ on vertex
+    colours. Each face's colour (the mean of its corners) is one texel, and the face's corners map to that
+    texel's centre in the UV map (faces of these materials have no texture coordinates of their own), so the
+    exported texture shows exactly the per-face colour. Returns the names of the materials changed."""
+    me = ob.data
+    slots = [(i, s.material, _colour_source(s.material)) for i, s in enumerate(ob.material_slots)]
+    slots = [(i, m, src) for i, m, src in slots if src is not None]
+    if not slots or not len(me.polygons):
+        return []
+    n_faces, n_loops = len(me.polygons), len(me.loops)
+    mat_index = np.zeros(n_faces, np.int32)
+    me.polygons.foreach_get("material_index", mat_index)
+    loop_start = np.zeros(n_faces, np.int64)
+    me.polygons.foreach_get("loop_start", loop_start)
+    loop_total = np.zeros(n_faces, np.int64)
+    me.polygons.foreach_get("loop_total", loop_total)
+    uv_layer = me.uv_layers.active or me.uv_layers.new(name="UVMap")
+    uv = np.zeros(n_loops * 2, np.float32)
+    uv_layer.uv.foreach_get("vector", uv)
+    uv = uv.reshape(-1, 2)
+    done = []
+    for i, mat, (bsdf, node, attr_name) in slots:
+        attr = me.color_attributes.get(attr_name) if attr_name else \
+            me.color_attributes.active_color or (me.color_attributes[0] if me.color_attributes else None)
+        if attr is None:
+            continue
+        col = np.zeros(len(attr.data) * 4, np.float32)
+        attr.data.foreach_get("color", col)  # linear RGBA for both byte and float attributes
+        col = col.reshape(-1, 4)[:, :3]
+        if attr.domain == "POINT":
+            vi = np.zeros(n_loops, np.int32)
+            me.loops.foreach_get("vertex_index", vi)
+            col = col[vi]
+        faces = np.nonzero(mat_index == i)[0]
+        if not len(faces):
+            continue
+        face_col = np.add.reduceat(col, loop_start)[faces] / loop_total[faces, None]
+        side = int(np.ceil(np.sqrt(len(faces))))
+        img = bpy.data.images.new(f"{mat.name} colours", side, side, alpha=False)
+        px = np.ones((side * side, 4), np.float32)
+        px[: len(faces), :3] = _linear_to_srgb(face_col)
+        img.pixels.foreach_set(px.ravel())
+        img.pack()
+        img.filepath_raw = f"//{bpy.path.clean_name(img.name)}.png"  # the name exporters embed it under
+        slot_uv = (np.stack([np.arange(len(faces)) % side, np.arange(len(faces)) // side], 1) + 0.5) / side
+        loops = np.repeat(np.arange(len(faces)), loop_total[faces])
+        starts = np.repeat(loop_start[faces], loop_total[faces])
+        offsets = np.arange(len(loops)) - np.repeat(np.cumsum(loop_total[faces]) - loop_total[faces], loop_total[faces])
+        uv[starts + offsets] = slot_uv[loops]
+        if mat.users > 1:  # another object keeps the original
+            mat = mat.copy()
+            ob.material_slots[i].material = mat
+            bsdf, node, _ = _colour_source(mat)
+        nt = mat.node_tree
+        tex = nt.nodes.new("ShaderNodeTexImage")
+        tex.image, tex.interpolation, tex.location = img, "Closest", node.location
+        nt.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+        nt.nodes.remove(node)
+        done.append(mat.name)
+    uv_layer.uv.foreach_set("vector", uv.ravel())
+    return done
 
 
 def _has_texture(mat) -> bool:

@@ -1,14 +1,24 @@
-"""3DGS PLY ⇄ a Blender mesh of points that keeps the standard attribute names.
+"""3DGS PLY ⇄ Blender, through the one PLY reader (`backend/splat/ply.py`: numpy only, no per-splat Python).
 
-Reading is numpy only (no per-splat Python): the body is read in row blocks and split into one float32 column
-per PLY property, each handed to Blender with one `foreach_set`. Two derived point attributes drive the
-drawing (see `splat_material.py`):
+Two ways to draw the splat, chosen by what the running Blender offers (`method="AUTO"`):
+
+NATIVE (Blender ≥ 5.3): a POINTCLOUD of type GAUSSIAN_SPLAT, the layout Blender's own `wm.ply_import` makes and
+Cycles, EEVEE and Workbench render: `position`, `scale` = exp(scale_i), `rotation` = the unit quaternion,
+`radiance:base` FLOAT4 = (f_dc_0, f_dc_1, f_dc_2, sigmoid(opacity)), `radiance:sh_{k}` = (f_rest_k,
+f_rest_{K−1+k}, f_rest_{2(K−1)+k}) for k < K−1, K = (degree + 1)². The file's own logit, log-scale and
+quaternion are kept beside them (`hf_opacity`, `hf_log_scale`, `hf_rot`) so that an unedited splat writes back
+byte for byte; any other float property is kept under its PLY name.
+
+QUADS (Blender 4.2–5.2): a mesh of points drawn by a Geometry Nodes modifier instancing one quad per Gaussian
+with the splat material (`splat_material.py`). Two derived point attributes place the quads:
     hf_quad_rot    QUATERNION  the Gaussian's rotation with its axes re-ordered by decreasing scale, so the
                                quad lies in the plane of the two largest axes (local Z = the smallest)
     hf_quad_scale  FLOAT_VECTOR  QUAD_EXTENT · σ along those axes (σ = exp(scale_i)), Z clamped away from 0
 Everything else (x y z → position, f_dc_*, f_rest_*, opacity, scale_*, rot_*, any extra float property) is
-stored under its PLY name, and the file's property list is kept on the object, so `write_splat_ply` writes
-an unedited splat back byte for byte.
+stored under its PLY name.
+
+Either way the file's property list is kept on the object, so `write_splat_ply` writes an unedited splat back
+byte for byte. Any failure while building removes everything the import made and raises a HeadForgeError.
 """
 from __future__ import annotations
 
@@ -20,106 +30,26 @@ from pathlib import Path
 import bpy
 import numpy as np
 
-from ..backend.splat.ply import SplatFileError
-from ..backend.fileio import atomic_path
+from ..backend.errors import HeadForgeError
+from ..backend.splat.ply import SplatFileError, read_columns, read_groups, read_header, write_columns
 
 QUAD_EXTENT = 3.0  # quad half-size in standard deviations (exp(-0.5·3²) = 1.1 %: below gsplat's 1/255 cut)
 MIN_THICKNESS = 1e-3  # smallest axis kept ≥ this fraction of the largest (a singular instance matrix breaks shading)
 PROP_KEY = "headforge_splat"  # object custom property: JSON with the PLY layout and import facts
-REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
-            "rot_0", "rot_1", "rot_2", "rot_3")
-_PLY_TYPES = {"float": "f4", "float32": "f4", "double": "f8", "float64": "f8", "uchar": "u1", "uint8": "u1",
-              "char": "i1", "int8": "i1", "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
-              "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4"}
-_BLOCK_ROWS = 4096  # 1 MB blocks of a 62-float file: the transposed copy stays in cache
+METHODS = ("AUTO", "NATIVE", "QUADS")
+RAW = {"opacity": "hf_opacity", "scale": "hf_log_scale", "rot": "hf_rot"}  # the file's values beside native ones
 
 
-def read_header(path: Path) -> dict:
-    """Parse a binary PLY header → {format, n, props [(name, ply type)], dtype, body_offset}. Raises SplatFileError."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1 << 16)
-            size = f.seek(0, 2)
-    except OSError as e:
-        raise SplatFileError(f"Cannot read splat file {path}: {e}", code="splat.ply_missing") from e
-    end = head.find(b"end_header")
-    if not head.startswith(b"ply") or end < 0:
-        raise SplatFileError(f"{path.name} is not a PLY file.")
-    body = head.index(b"\n", end) + 1 if b"\n" in head[end:] else len(head)
-    fmt, elements = None, []
-    for line in head[:end].decode("ascii", errors="replace").splitlines()[1:]:
-        parts = line.split()
-        if not parts or parts[0] in ("comment", "obj_info"):
-            continue
-        if parts[0] == "format":
-            fmt = parts[1]
-        elif parts[0] == "element" and len(parts) == 3:
-            elements.append([parts[1], int(parts[2]), []])
-        elif parts[0] == "property" and elements:
-            if parts[1] == "list" or parts[1] not in _PLY_TYPES:
-                raise SplatFileError(f"{path.name}: property {' '.join(parts[1:])!r} is not part of a 3DGS PLY.",
-                                     code="splat.bad_type")
-            elements[-1][2].append((parts[2], parts[1]))
-    if fmt not in ("binary_little_endian", "binary_big_endian"):
-        raise SplatFileError(f"{path.name}: PLY format {fmt!r} is not supported (3DGS PLYs are binary).",
-                             code="splat.bad_format")
-    if not elements or elements[0][0] != "vertex":
-        raise SplatFileError(f"{path.name}: the first element must be 'vertex'.")
-    _, n, props = elements[0]
-    names = [p[0] for p in props]
-    missing = [m for m in REQUIRED if m not in names]
-    if missing:
-        raise SplatFileError(f"{path.name} is not a 3DGS splat: missing {', '.join(missing)}.",
-                             code="splat.not_gaussians")
-    bad = [f"{p} ({t})" for p, t in props if _PLY_TYPES[t] not in ("f4", "f8")]
-    if bad:
-        raise SplatFileError(f"{path.name}: splat properties must be float, not {', '.join(bad)}.",
-                             code="splat.bad_type")
-    n_rest = sum(1 for m in names if m.startswith("f_rest_"))
-    k = 1 + n_rest // 3
-    if n_rest % 3 or math.isqrt(k) ** 2 != k or k > 16 or any(f"f_rest_{j}" not in names for j in range(n_rest)):
-        raise SplatFileError(f"{path.name}: {n_rest} f_rest properties do not form SH coefficients of degree ≤ 3.",
-                             code="splat.not_gaussians")
-    if n <= 0:
-        raise SplatFileError(f"{path.name} holds no splats.", code="splat.empty")
-    order = "<" if fmt == "binary_little_endian" else ">"
-    dtype = np.dtype([(name, order + _PLY_TYPES[t]) for name, t in props])
-    if size - body < n * dtype.itemsize:
-        raise SplatFileError(f"{path.name} is truncated: {n} splats need {n * dtype.itemsize} bytes, "
-                             f"the file holds {size - body}.", code="splat.ply_truncated")
-    return {"format": fmt, "n": n, "props": props, "dtype": dtype, "body_offset": body,
-            "sh_degree": math.isqrt(k) - 1}
+class SplatImportError(HeadForgeError):
+    """Blender could not build the splat object (the file itself was fine)."""
+
+    code = "splat.import_failed"
 
 
-def read_columns(path: Path, header: dict) -> dict[str, np.ndarray]:
-    """The vertex body as {property: float32 [N]}, read in 1 MB row blocks, each transposed in cache and
-    spread over the columns. Separate column arrays let the importer free each once Blender has it, so the
-    peak stays near one copy of the body. Raises SplatFileError on NaN/inf in the Gaussian parameters."""
-    n, dtype = header["n"], header["dtype"]
-    names = dtype.names
-    uniform = all(dtype[name] == dtype[names[0]] for name in names)  # all float32 (or all float64)
-    columns = [np.empty(n, np.float32) for _ in names]
-    with open(path, "rb") as f:
-        f.seek(header["body_offset"])
-        for start in range(0, n, _BLOCK_ROWS):
-            rows = min(_BLOCK_ROWS, n - start)
-            block = np.fromfile(f, dtype=dtype, count=rows)
-            if block.shape[0] != rows:
-                raise SplatFileError(f"{path.name} is truncated at splat {start + block.shape[0]}.",
-                                     code="splat.ply_truncated")
-            if uniform:
-                bt = np.ascontiguousarray(block.view(dtype[names[0]]).reshape(rows, len(names)).T)
-                for col, row in zip(columns, bt):
-                    col[start:start + rows] = row
-            else:
-                for col, name in zip(columns, names):
-                    col[start:start + rows] = block[name]
-    cols = dict(zip(names, columns))
-    if not all(np.isfinite(cols[r]).all() for r in REQUIRED):  # one contiguous pass per column
-        bad = ~np.logical_and.reduce([np.isfinite(cols[r]) for r in REQUIRED])
-        raise SplatFileError(f"{path.name}: {int(bad.sum())} of {n} splats hold NaN or infinite values "
-                             f"(first at splat {int(np.argmax(bad))}).", code="splat.not_finite")
-    return cols
+def native_splats_available() -> bool:
+    """Whether this Blender has Gaussian splat point clouds (5.3 and later)."""
+    prop = bpy.types.PointCloud.bl_rna.properties.get("type")
+    return prop is not None and "GAUSSIAN_SPLAT" in prop.enum_items.keys()
 
 
 # Rotations that permute the local axes (X, Y, ±Z) → quaternion (w, x, y, z); keyed by the axis order.
@@ -184,90 +114,250 @@ def quad_frames(rot: np.ndarray, log_scale: np.ndarray) -> tuple[np.ndarray, np.
 _ORDER_OF_CODE = {0: (0, 1, 2), 1: (1, 0, 2), 3: (1, 2, 0), 4: (0, 2, 1), 6: (2, 0, 1), 7: (2, 1, 0)}
 
 
-def import_splat(path, *, name: str | None = None, collection=None, max_preview: int = 200_000,
-                 colour: str = "SH0", render_method: str = "DITHERED") -> bpy.types.Object:
-    """Read a 3DGS PLY and create the splat object (points + Geometry Nodes quads + splat material).
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
 
-    colour: "SH0" (degree-0 colour) or "SH" (view-dependent, up to the file's degree).
-    render_method: EEVEE's "DITHERED" (default) or "BLENDED" (sorted, higher quality).
-    """
+
+def _unit_quats(q: np.ndarray) -> np.ndarray:
+    """[N, 4] → unit quaternions (float32; a zero quaternion becomes the identity)."""
+    norm = np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
+    out = np.where(norm > 1e-20, q / np.maximum(norm, 1e-20), np.array([1, 0, 0, 0], np.float32))
+    return out.astype(np.float32)
+
+
+def _set(data, attr_name, kind, values, key) -> None:
+    data.attributes.new(attr_name, kind, "POINT").data.foreach_set(key, np.ascontiguousarray(values).ravel())
+
+
+def _stack(cols: dict, names) -> np.ndarray:
+    out = np.empty((len(cols[names[0]]), len(names)), np.float32)
+    for i, name in enumerate(names):
+        out[:, i] = cols.pop(name)
+    return out
+
+
+def _sh_rest(sh_degree: int) -> list[list[str]]:
+    """[[f_rest_k, f_rest_{K−1+k}, f_rest_{2(K−1)+k}] for each higher SH coefficient k] (channel-major file)."""
+    per = (sh_degree + 1) ** 2 - 1
+    return [[f"f_rest_{c * per + k}" for c in range(3)] for k in range(per)]
+
+
+def _native_groups(header: dict) -> dict[str, list[str]]:
+    """The PLY columns of each native attribute, in its component order."""
+    groups = {"position": ["x", "y", "z"], "radiance:base": ["f_dc_0", "f_dc_1", "f_dc_2", "opacity"],
+              RAW["scale"]: ["scale_0", "scale_1", "scale_2"], RAW["rot"]: ["rot_0", "rot_1", "rot_2", "rot_3"]}
+    groups.update({f"radiance:sh_{k}": names for k, names in enumerate(_sh_rest(header["sh_degree"]))})
+    known = {c for cols in groups.values() for c in cols}
+    groups.update({p: [p] for p, _ in header["props"] if p not in known})  # nx ny nz, other float properties
+    return groups
+
+
+def _build_native(name: str, header: dict, groups: dict):
+    """A GAUSSIAN_SPLAT point cloud in Blender's own attribute layout (see the module docstring) from
+    `read_groups(…, _native_groups(header))`; the groups are consumed."""
+    pc = bpy.data.pointclouds.new(name)
+    pc.resize(header["n"])
+    pc.type = "GAUSSIAN_SPLAT"
+    pc.attributes["position"].data.foreach_set("vector", groups.pop("position").ravel())
+    rgba = groups.pop("radiance:base")
+    _set(pc, RAW["opacity"], "FLOAT", rgba[:, 3], "value")
+    rgba[:, 3] = _sigmoid(rgba[:, 3])
+    _set(pc, "radiance:base", "FLOAT4", rgba, "vector")
+    del rgba
+    log_scale = groups.pop(RAW["scale"])
+    _set(pc, RAW["scale"], "FLOAT_VECTOR", log_scale, "vector")
+    _set(pc, "scale", "FLOAT_VECTOR", np.exp(log_scale), "vector")
+    del log_scale
+    rot = groups.pop(RAW["rot"])
+    _set(pc, RAW["rot"], "FLOAT4", rot, "vector")
+    _set(pc, "rotation", "QUATERNION", _unit_quats(rot), "value")
+    del rot
+    for attr_name in list(groups):
+        arr = groups.pop(attr_name)
+        if arr.ndim == 1:
+            _set(pc, attr_name, "FLOAT", arr, "value")
+        else:
+            _set(pc, attr_name, "FLOAT_VECTOR", arr, "vector")
+    return pc
+
+
+def _build_quads(name: str, header: dict, cols: dict, colour: str, render_method: str, max_preview: int):
+    """A mesh of points drawn as Geometry Nodes quads with the splat material; returns (mesh, finish(ob))."""
     from . import splat_material
 
-    t0 = time.perf_counter()
-    path = Path(path)
-    header = read_header(path)
-    cols = read_columns(path, header)  # everything is validated before any Blender data is made
-    n = header["n"]
     quad_rot, quad_scale = quad_frames([cols[f"rot_{i}"] for i in range(4)], [cols[f"scale_{i}"] for i in range(3)])
-    t_read = time.perf_counter()
-
-    name = name or path.stem
     me = bpy.data.meshes.new(name)
-    me.vertices.add(n)
-    me.attributes["position"].data.foreach_set("vector", np.stack([cols.pop("x"), cols.pop("y"), cols.pop("z")],
-                                                                   1).ravel())
-    for prop in header["dtype"].names:
-        if prop in ("x", "y", "z"):
-            continue
-        me.attributes.new(prop, "FLOAT", "POINT").data.foreach_set("value", cols.pop(prop))
-    me.attributes.new("hf_quad_rot", "QUATERNION", "POINT").data.foreach_set("value", quad_rot.ravel())
-    me.attributes.new("hf_quad_scale", "FLOAT_VECTOR", "POINT").data.foreach_set("vector", quad_scale.ravel())
+    me.vertices.add(header["n"])
+    me.attributes["position"].data.foreach_set("vector", _stack(cols, ("x", "y", "z")).ravel())
+    for prop in list(cols):
+        _set(me, prop, "FLOAT", cols.pop(prop), "value")
+    _set(me, "hf_quad_rot", "QUATERNION", quad_rot, "value")
+    _set(me, "hf_quad_scale", "FLOAT_VECTOR", quad_scale, "vector")
     del quad_rot, quad_scale
     me.update()
 
-    ob = bpy.data.objects.new(name, me)
-    (collection or bpy.context.collection).objects.link(ob)
-    ob[PROP_KEY] = json.dumps({"source": str(path.resolve()), "format": header["format"],
-                               "properties": header["props"], "count": n, "sh_degree": header["sh_degree"]})
-    sh_degree = header["sh_degree"] if colour == "SH" else 0
-    mat = splat_material.splat_material(sh_degree, render_method, (header["sh_degree"] + 1) ** 2 - 1)
-    me.materials.append(mat)
-    splat_material.add_splat_modifier(ob, mat, max_preview)
-    ob.visible_shadow = False  # splats carry baked radiance: they neither cast nor take light
-    ob["headforge_import_seconds"] = {"read": round(t_read - t0, 3), "total": round(time.perf_counter() - t0, 3)}
+    def finish(ob):
+        sh_degree = header["sh_degree"] if colour == "SH" else 0
+        mat = splat_material.splat_material(sh_degree, render_method, (header["sh_degree"] + 1) ** 2 - 1)
+        me.materials.append(mat)
+        splat_material.add_splat_modifier(ob, mat, max_preview)
+        ob.visible_shadow = False  # splats carry baked radiance: they neither cast nor take light
+
+    return me, finish
+
+
+def import_splat(path, *, name: str | None = None, collection=None, max_preview: int = 200_000,
+                 colour: str = "SH0", render_method: str = "DITHERED", method: str = "AUTO") -> bpy.types.Object:
+    """Read a 3DGS PLY and create the splat object; raises SplatFileError (bad file) or SplatImportError.
+
+    method: "AUTO" (native Gaussian splats where Blender has them, else quads), "NATIVE" or "QUADS".
+    Quads only: colour "SH0" (degree-0 colour) or "SH" (view-dependent, up to the file's degree);
+    render_method EEVEE's "DITHERED" (default) or "BLENDED" (sorted); max_preview caps the viewport's splats.
+    Native splats always carry the file's SH (Blender evaluates them) and the viewport draws them all.
+    """
+    t0 = time.perf_counter()
+    path = Path(path)
+    if method not in METHODS:
+        raise SplatImportError(f"Unknown splat drawing method {method!r} (one of {', '.join(METHODS)}).",
+                               code="splat.bad_method")
+    native = native_splats_available()
+    if method == "NATIVE" and not native:
+        raise SplatImportError(f"Blender {bpy.app.version_string} has no native Gaussian splats (5.3 and later "
+                               f"do); import them as quads instead.", code="splat.native_unavailable")
+    native = native and method != "QUADS"
+    header = read_header(path)
+    # Everything is read and validated before any Blender data is made.
+    cols = read_groups(path, header, _native_groups(header)) if native else read_columns(path, header)
+    t_read = time.perf_counter()
+
+    name = name or path.stem
+    made = _Made()
+    try:
+        if native:
+            data = _build_native(name, header, cols)
+            finish = None
+        else:
+            data, finish = _build_quads(name, header, cols, colour, render_method, max_preview)
+        ob = bpy.data.objects.new(name, data)
+        (collection or bpy.context.collection).objects.link(ob)
+        ob[PROP_KEY] = json.dumps({"source": str(path.resolve()), "format": header["format"],
+                                   "properties": header["props"], "count": header["n"],
+                                   "sh_degree": header["sh_degree"], "method": "NATIVE" if native else "QUADS"})
+        if finish is not None:
+            finish(ob)
+        ob["headforge_import_seconds"] = {"read": round(t_read - t0, 3), "total": round(time.perf_counter() - t0, 3)}
+    except Exception as e:
+        made.remove()
+        if isinstance(e, HeadForgeError):
+            raise
+        raise SplatImportError(f"Blender could not build the splat from {path.name} ({type(e).__name__}: {e}); "
+                               f"nothing was added to the scene.") from e
     return ob
 
 
+class _Made:
+    """The data-blocks an import adds, found by difference, so that a failure can remove them all."""
+
+    KINDS = ("objects", "meshes", "pointclouds", "materials", "node_groups")
+
+    def __init__(self):
+        self.before = {k: set(getattr(bpy.data, k)) for k in self.KINDS}
+
+    def remove(self) -> None:
+        for kind in self.KINDS:  # objects first: they use the rest
+            coll = getattr(bpy.data, kind)
+            for block in [b for b in coll if b not in self.before[kind]]:
+                coll.remove(block)
+
+
+def is_native_splat(ob) -> bool:
+    return ob is not None and ob.type == "POINTCLOUD" and getattr(ob.data, "type", "") == "GAUSSIAN_SPLAT"
+
+
 def splat_info(ob) -> dict | None:
-    """The stored PLY layout of a splat object (None for other objects)."""
+    """The PLY layout of a splat object: the one stored at import, or for a native Gaussian splat made
+    elsewhere (Blender's own PLY importer) the standard 3DGS layout of its attributes. None for other objects."""
     raw = ob.get(PROP_KEY) if ob is not None else None
-    return json.loads(raw) if raw else None
+    if raw:
+        return json.loads(raw)
+    if not is_native_splat(ob):
+        return None
+    k = 1 + sum(1 for a in ob.data.attributes if a.name.startswith("radiance:sh_"))
+    degree = math.isqrt(k) - 1
+    props = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", *(f"f_rest_{j}" for j in range(3 * ((degree + 1) ** 2 - 1))),
+             "opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"]
+    return {"format": "binary_little_endian", "properties": [(p, "float") for p in props],
+            "count": len(ob.data.points), "sh_degree": degree, "method": "NATIVE"}
+
+
+def _get(data, attr_name: str, width: int, where: str) -> np.ndarray:
+    attr = data.attributes.get(attr_name)
+    if attr is None or attr.domain != "POINT":
+        raise SplatFileError(f"{where} lost its {attr_name!r} attribute; cannot write a 3DGS PLY.",
+                             code="splat.attribute_missing")
+    n = len(attr.data)
+    out = np.empty(n * width, np.float32)
+    key = {"FLOAT": "value", "QUATERNION": "value"}.get(attr.data_type, "vector")
+    if attr.data_type == "FLOAT_COLOR":
+        key = "color"
+    if (1 if attr.data_type == "FLOAT" else 4 if attr.data_type in ("QUATERNION", "FLOAT4", "FLOAT_COLOR")
+            else 3) != width:
+        raise SplatFileError(f"{where}: attribute {attr_name!r} is {attr.data_type}, not a 3DGS value.",
+                             code="splat.attribute_missing")
+    attr.data.foreach_get(key, out)
+    return out.reshape(n, width) if width > 1 else out
+
+
+def _native_columns(ob, info: dict) -> dict[str, np.ndarray]:
+    """The PLY columns of a native splat: the file's own values where the native ones are unedited."""
+    pc, where = ob.data, ob.name
+    cols = dict(zip("xyz", _get(pc, "position", 3, where).T))
+    base = _get(pc, "radiance:base", 4, where)
+    cols.update({f"f_dc_{c}": base[:, c] for c in range(3)})
+    alpha = np.clip(base[:, 3], 1e-7, 1 - 1e-7)
+    logit = np.log(alpha / (1 - alpha)).astype(np.float32)
+    scale = _get(pc, "scale", 3, where)
+    log_scale = np.log(np.maximum(scale, 1e-30)).astype(np.float32)
+    rot = _get(pc, "rotation", 4, where)
+    if pc.attributes.get(RAW["opacity"]) is not None:  # our import: keep the file's values where unchanged
+        raw = _get(pc, RAW["opacity"], 1, where)
+        logit = np.where(_sigmoid(raw) == base[:, 3], raw, logit)
+    if pc.attributes.get(RAW["scale"]) is not None:
+        raw = _get(pc, RAW["scale"], 3, where)
+        log_scale = np.where(np.exp(raw) == scale, raw, log_scale)
+    if pc.attributes.get(RAW["rot"]) is not None:
+        raw = _get(pc, RAW["rot"], 4, where)
+        rot = np.where((_unit_quats(raw) == rot).all(1, keepdims=True), raw, rot)
+    cols["opacity"] = logit
+    cols.update({f"scale_{i}": log_scale[:, i] for i in range(3)})
+    cols.update({f"rot_{i}": rot[:, i] for i in range(4)})
+    for k, names in enumerate(_sh_rest(info["sh_degree"])):
+        sh = _get(pc, f"radiance:sh_{k}", 3, where)
+        cols.update({name: sh[:, c] for c, name in enumerate(names)})
+    for p, _ in info["properties"]:
+        if p not in cols:
+            cols[p] = _get(pc, p, 1, where)
+    return cols
 
 
 def write_splat_ply(ob, path) -> int:
-    """Write a splat object back as a 3DGS PLY in its file's property order and types; returns the count.
-
-    Unedited splats come back byte for byte; points added or deleted in Blender are written as they are.
-    """
+    """Write a splat object (ours, either method, or any native Gaussian splat) as a 3DGS PLY in its file's
+    property order and types; returns the count. Unedited splats come back byte for byte; points added or
+    deleted in Blender are written as they are."""
     info = splat_info(ob)
     if info is None:
-        raise SplatFileError(f"{ob.name} is not a HeadForge splat (import a PLY first).", code="splat.not_a_splat")
-    me = ob.data
-    n = len(me.vertices)
+        raise SplatFileError(f"{ob.name if ob else 'Nothing'} is not a Gaussian splat (import a PLY first).",
+                             code="splat.not_a_splat")
+    if is_native_splat(ob):
+        n = len(ob.data.points)
+        cols = _native_columns(ob, info) if n else {}
+    else:
+        me = ob.data
+        n = len(me.vertices)
+        cols = dict(zip("xyz", _get(me, "position", 3, ob.name).T)) if n else {}
+        for p, _ in info["properties"]:
+            if n and p not in cols:
+                cols[p] = _get(me, p, 1, ob.name)
     if n == 0:
         raise SplatFileError(f"{ob.name} holds no splats.", code="splat.empty")
-    order = "<" if info["format"] == "binary_little_endian" else ">"
-    props = [tuple(p) for p in info["properties"]]
-    table = np.empty(n, dtype=[(p, order + _PLY_TYPES[t]) for p, t in props])
-    pos = np.empty(n * 3, np.float32)
-    me.attributes["position"].data.foreach_get("vector", pos)
-    pos = pos.reshape(n, 3)
-    buf = np.empty(n, np.float32)
-    for i, axis in enumerate("xyz"):
-        table[axis] = pos[:, i]
-    for p, _ in props:
-        if p in ("x", "y", "z"):
-            continue
-        attr = me.attributes.get(p)
-        if attr is None or attr.domain != "POINT" or attr.data_type != "FLOAT":
-            raise SplatFileError(f"{ob.name} lost its {p!r} attribute; cannot write a 3DGS PLY.",
-                                 code="splat.attribute_missing")
-        attr.data.foreach_get("value", buf)
-        table[p] = buf
-    header = ["ply", f"format {info['format']} 1.0", f"element vertex {n}"]
-    header += [f"property {t} {p}" for p, t in props] + ["end_header"]
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(("\n".join(header) + "\n").encode("ascii"))
-            table.tofile(f)
-    return n
+    return write_columns(path, cols, info["properties"], info["format"])

@@ -247,5 +247,9 @@ def set_max_preview(ob, max_preview: int) -> None:
     mod = ob.modifiers.get("HeadForge Splats")
     key = next(i.identifier for i in mod.node_group.interface.items_tree
                if getattr(i, "in_out", "") == "INPUT" and i.name == MAX_PREVIEW_INPUT)
-    mod[key] = int(max_preview)
+    props = getattr(mod, "properties", None)  # Blender ≥ 5.3: inputs are RNA properties, not ID properties
+    if props is not None and hasattr(props, "inputs"):
+        getattr(props.inputs, key).value = int(max_preview)
+    else:
+        mod[key] = int(max_preview)
     ob.update_tag()

@@ -40,7 +40,8 @@ class HEADFORGE_OT_import_splat(bpy.types.Operator, ImportHelper):
             other.select_set(False)
         ob.select_set(True)
         context.view_layer.objects.active = ob
-        self.report({"INFO"}, f"Imported {len(ob.data.vertices):,} splats in {time.perf_counter() - t0:.2f} s")
+        n = len(ob.data.attributes["position"].data)  # a mesh (quads) or a Gaussian splat point cloud (5.3+)
+        self.report({"INFO"}, f"Imported {n:,} splats in {time.perf_counter() - t0:.2f} s")
         return {"FINISHED"}
 
 

@@ -61,79 +61,173 @@ def write_ply(path, splat: dict) -> None:
     columns.update({f"scale_{i}": log_scales[:, i] for i in range(3)})
     columns.update({f"rot_{i}": quats[:, i] for i in range(4)})
     columns.update({name: v for name, v in extra.items() if name not in columns})
-    table = np.empty(n, dtype=[(name, "<f4") for name in columns])
-    for name, v in columns.items():
-        table[name] = v
-    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
-    header += [f"property float {name}" for name in columns] + ["end_header"]
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(("\n".join(header) + "\n").encode("ascii"))
-            f.write(table.tobytes())
+    write_columns(path, columns)
 
 
-def read_ply(path) -> dict:
-    """Read a 3DGS PLY into a splat dict (float32 numpy arrays). Raises SplatFileError."""
+REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
+            "rot_0", "rot_1", "rot_2", "rot_3")
+_BLOCK_ROWS = 4096  # 1 MB blocks of a 62-float file: the transposed copy stays in cache
+
+
+def read_header(path) -> dict:
+    """Parse and check a 3DGS PLY header → {format, n, props [(name, ply type)], dtype, body_offset, sh_degree}.
+
+    Everything a reader needs to trust the body is checked here (binary, the 3DGS properties, float types, SH
+    count, size on disk). Raises SplatFileError with a specific code."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)
+            size = f.seek(0, 2)
     except OSError as e:
         raise SplatFileError(f"Cannot read splat file {path}: {e}", code="splat.ply_missing") from e
-    end = data.find(b"end_header")
-    if not data.startswith(b"ply") or end < 0:
+    end = head.find(b"end_header")
+    if not head.startswith(b"ply") or end < 0:
         raise SplatFileError(f"{path.name} is not a PLY file.")
-    body_start = data.index(b"\n", end) + 1
-    lines = data[:end].decode("ascii", errors="replace").splitlines()
+    body = head.index(b"\n", end) + 1 if b"\n" in head[end:] else len(head)
     fmt, elements = None, []
-    for line in lines[1:]:
+    for line in head[:end].decode("ascii", errors="replace").splitlines()[1:]:
         parts = line.split()
         if not parts or parts[0] in ("comment", "obj_info"):
             continue
         if parts[0] == "format":
             fmt = parts[1]
-        elif parts[0] == "element":
+        elif parts[0] == "element" and len(parts) == 3:
             elements.append([parts[1], int(parts[2]), []])
         elif parts[0] == "property" and elements:
-            if parts[1] == "list":
-                raise SplatFileError(f"{path.name}: list properties are not part of a 3DGS PLY.")
-            if parts[1] not in _PLY_TYPES:
-                raise SplatFileError(f"{path.name}: unknown property type {parts[1]!r}.")
-            elements[-1][2].append((parts[2], _PLY_TYPES[parts[1]]))
+            if parts[1] == "list" or parts[1] not in _PLY_TYPES:
+                raise SplatFileError(f"{path.name}: property {' '.join(parts[1:])!r} is not part of a 3DGS PLY.",
+                                     code="splat.bad_type")
+            elements[-1][2].append((parts[2], parts[1]))
     if fmt not in ("binary_little_endian", "binary_big_endian"):
-        raise SplatFileError(f"{path.name}: PLY format {fmt!r} is not supported (binary PLYs only).")
+        raise SplatFileError(f"{path.name}: PLY format {fmt!r} is not supported (3DGS PLYs are binary).",
+                             code="splat.bad_format")
     if not elements or elements[0][0] != "vertex":
         raise SplatFileError(f"{path.name}: the first element must be 'vertex'.")
     _, n, props = elements[0]
-    order = "<" if fmt == "binary_little_endian" else ">"
-    dtype = np.dtype([(name, order + t) for name, t in props])
-    if len(data) - body_start < n * dtype.itemsize:
-        raise SplatFileError(f"{path.name} is truncated: {n} vertices need {n * dtype.itemsize} bytes, "
-                             f"the file holds {len(data) - body_start}.", code="splat.ply_truncated")
-    table = np.frombuffer(data, dtype=dtype, count=n, offset=body_start)
-    names = set(dtype.names)
-    needed = ["x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"] + [f"scale_{i}" for i in range(3)] + \
-        [f"rot_{i}" for i in range(4)]
-    missing = [m for m in needed if m not in names]
+    names = [p[0] for p in props]
+    missing = [m for m in REQUIRED if m not in names]
     if missing:
         raise SplatFileError(f"{path.name} is not a 3DGS splat: missing {', '.join(missing)}.",
                              code="splat.not_gaussians")
+    bad = [f"{p} ({t})" for p, t in props if _PLY_TYPES[t] not in ("f4", "f8")]
+    if bad:
+        raise SplatFileError(f"{path.name}: splat properties must be float, not {', '.join(bad)}.",
+                             code="splat.bad_type")
     n_rest = sum(1 for m in names if m.startswith("f_rest_"))
     k = 1 + n_rest // 3
-    if n_rest % 3 or math.isqrt(k) ** 2 != k or any(f"f_rest_{j}" not in names for j in range(n_rest)):
-        raise SplatFileError(f"{path.name}: {n_rest} f_rest properties do not form SH coefficients.",
+    if n_rest % 3 or math.isqrt(k) ** 2 != k or k > 16 or any(f"f_rest_{j}" not in names for j in range(n_rest)):
+        raise SplatFileError(f"{path.name}: {n_rest} f_rest properties do not form SH coefficients of degree ≤ 3.",
                              code="splat.not_gaussians")
+    if n <= 0:
+        raise SplatFileError(f"{path.name} holds no splats.", code="splat.empty")
+    order = "<" if fmt == "binary_little_endian" else ">"
+    dtype = np.dtype([(name, order + _PLY_TYPES[t]) for name, t in props])
+    if size - body < n * dtype.itemsize:
+        raise SplatFileError(f"{path.name} is truncated: {n} splats need {n * dtype.itemsize} bytes, "
+                             f"the file holds {size - body}.", code="splat.ply_truncated")
+    return {"format": fmt, "n": n, "props": props, "dtype": dtype, "body_offset": body,
+            "sh_degree": math.isqrt(k) - 1}
 
-    def col(*cols):
-        return np.stack([table[c].astype(np.float32) for c in cols], 1)
+
+def read_columns(path, header: dict | None = None) -> dict[str, np.ndarray]:
+    """The vertex body as {property: float32 [N]} in file order (see `read_groups`)."""
+    header = header or read_header(path)
+    return read_groups(path, header, {name: [name] for name in header["dtype"].names})
+
+
+def read_groups(path, header: dict, groups: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Gather the vertex body straight into the arrays a caller hands on: {group: float32 [N, len(names)]}
+    ([N] for one name), the columns in the order given. Properties in no group are skipped.
+
+    The body is read in 1 MB row blocks, each spread over the groups while it is in cache, so every byte is
+    copied once from the file and once into its group, and the peak stays near one copy of what is kept.
+    Raises SplatFileError (also on NaN/inf in the Gaussian parameters)."""
+    path = Path(path)
+    n, dtype = header["n"], header["dtype"]
+    names = dtype.names
+    index = {name: i for i, name in enumerate(names)}
+    unknown = [c for cols in groups.values() for c in cols if c not in index]
+    if unknown:
+        raise SplatFileError(f"{path.name} has no {', '.join(unknown)}.", code="splat.not_gaussians")
+    uniform = all(dtype[name] == dtype[names[0]] for name in names)  # all float32 (or all float64)
+    plan = []  # (output, column indices or names, single)
+    out = {}
+    for g, cols in groups.items():
+        single = len(cols) == 1
+        out[g] = np.empty(n if single else (n, len(cols)), np.float32)
+        idx = [index[c] for c in cols]
+        step = idx[1] - idx[0] if len(idx) > 1 else 1
+        evenly = step > 0 and idx == list(range(idx[0], idx[0] + step * len(idx), step))  # e.g. SH's f_rest
+        sel = idx[0] if single else slice(idx[0], idx[0] + step * (len(idx) - 1) + 1, step) if evenly else idx
+        plan.append((out[g], sel, cols, single))
+    with open(path, "rb") as f:
+        f.seek(header["body_offset"])
+        for start in range(0, n, _BLOCK_ROWS):
+            rows = min(_BLOCK_ROWS, n - start)
+            block = np.fromfile(f, dtype=dtype, count=rows)
+            if block.shape[0] != rows:
+                raise SplatFileError(f"{path.name} is truncated at splat {start + block.shape[0]}.",
+                                     code="splat.ply_truncated")
+            if uniform:
+                flat = block.view(dtype[names[0]]).reshape(rows, len(names))
+                for arr, sel, _, _ in plan:
+                    arr[start:start + rows] = flat[:, sel]
+            else:
+                for arr, _, cols, single in plan:
+                    if single:
+                        arr[start:start + rows] = block[cols[0]]
+                    else:
+                        for j, c in enumerate(cols):
+                            arr[start:start + rows, j] = block[c]
+    bad = np.zeros(n, bool)
+    for arr, _, cols, _ in plan:
+        if any(c in REQUIRED for c in cols) and not np.isfinite(arr).all():  # one contiguous pass per group
+            keep = [j for j, c in enumerate(cols) if c in REQUIRED]
+            bad |= ~np.isfinite(arr.reshape(n, -1)[:, keep]).all(1)
+    if bad.any():
+        raise SplatFileError(f"{path.name}: {int(bad.sum())} of {n} splats hold NaN or infinite values "
+                             f"(first at splat {int(np.argmax(bad))}).", code="splat.not_finite")
+    return out
+
+
+def write_columns(path, columns: dict, props: list | None = None, fmt: str = "binary_little_endian") -> int:
+    """Write {property: [N]} as a binary PLY vertex element, atomically; returns N.
+
+    props: [(name, ply type)] in file order (default: every column as float, in dict order)."""
+    props = [tuple(p) for p in props] if props is not None else [(name, "float") for name in columns]
+    n = len(columns[props[0][0]])
+    order = "<" if fmt == "binary_little_endian" else ">"
+    table = np.empty(n, dtype=[(name, order + _PLY_TYPES[t]) for name, t in props])
+    for name, _ in props:
+        table[name] = columns[name]
+    header = ["ply", f"format {fmt} 1.0", f"element vertex {n}"]
+    header += [f"property {t} {name}" for name, t in props] + ["end_header"]
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(("\n".join(header) + "\n").encode("ascii"))
+            table.tofile(f)
+    return n
+
+
+def read_ply(path) -> dict:
+    """Read a 3DGS PLY into a splat dict (float32 numpy arrays). Raises SplatFileError."""
+    header = read_header(path)
+    cols = read_columns(path, header)
+    n = header["n"]
+    k = (header["sh_degree"] + 1) ** 2
+
+    def stack(*names):
+        return np.stack([cols[c] for c in names], 1)
 
     sh = np.empty((n, k, 3), np.float32)
-    sh[:, 0] = col("f_dc_0", "f_dc_1", "f_dc_2")
+    sh[:, 0] = stack("f_dc_0", "f_dc_1", "f_dc_2")
     if k > 1:
-        sh[:, 1:] = col(*[f"f_rest_{j}" for j in range(n_rest)]).reshape(n, 3, k - 1).transpose(0, 2, 1)
-    known = set(needed) | {f"f_rest_{j}" for j in range(n_rest)}
-    return {"means": col("x", "y", "z"), "quats": col(*[f"rot_{i}" for i in range(4)]),
-            "log_scales": col(*[f"scale_{i}" for i in range(3)]), "opacity_logits": table["opacity"].astype(np.float32),
-            "sh": sh, "extra": {m: table[m].astype(np.float32) for m in dtype.names if m not in known}}
+        sh[:, 1:] = stack(*[f"f_rest_{j}" for j in range(3 * (k - 1))]).reshape(n, 3, k - 1).transpose(0, 2, 1)
+    known = set(REQUIRED) | {f"f_rest_{j}" for j in range(3 * (k - 1))}
+    return {"means": stack("x", "y", "z"), "quats": stack(*[f"rot_{i}" for i in range(4)]),
+            "log_scales": stack(*[f"scale_{i}" for i in range(3)]), "opacity_logits": cols["opacity"],
+            "sh": sh, "extra": {m: cols[m] for m in header["dtype"].names if m not in known}}
 
 
 def sh_degree_of(splat: dict) -> int:

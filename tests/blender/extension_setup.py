@@ -7,7 +7,7 @@ import bpy
 import addon_utils
 
 MODULE = "bl_ext.user_default.headforge"
-_SKIP = shutil.ignore_patterns(".venv", ".git", "tests", "benchmarks", "__pycache__", "test-artifacts",
+_SKIP = shutil.ignore_patterns(".venv*", ".git", "tests", "benchmarks", "__pycache__", "test-artifacts",
                                "*.egg-info", "demo-job")
 
 
