@@ -29,9 +29,8 @@ from .fileio import remove_stale_temps, sha256_tree, write_json
 
 JOB_FORMAT = 1
 LOCK_NAME = ".headforge.lock"
-FULL_MODE_NEEDS = ("full mode needs an NVIDIA GPU (torch with CUDA) and the HQ-Head weights: `headforge models "
-                   "download hqhead-stage1 hqhead-stage2 --accept-terms`, then `python -m "
-                   "headforge.backend.idts.converter`")
+FULL_MODE_NEEDS = ("full mode also needs the HQ-Head weights: `headforge models download hqhead-stage1 "
+                   "hqhead-stage2 --accept-terms`, then `python -m headforge.backend.idts.converter`")
 
 # Stage order of each mode. Stages not registered (not built yet, or their module failed to import) are absent.
 PIPELINES: dict[str, tuple[str, ...]] = {
@@ -84,8 +83,9 @@ def pipeline(mode: str = "full") -> list[str]:
 
 
 def choose_mode(options: dict | None = None) -> tuple[str, str]:
-    """Mode "auto": ("full", why) where full mode can run here, else ("instant", why and what full mode needs).
-    `options` are the job's stage options (multiview.models_dir and multiview.device count)."""
+    """Mode "auto": ("full", why) where full mode can run here, else ("instant", why and what full mode needs),
+    as one line "mode auto → MODE: REASON; ...". `options` are the job's stage options (multiview.models_dir and
+    multiview.device count)."""
     mv = (options or {}).get("multiview", {})
     try:
         from .stages.multiview import full_mode_readiness

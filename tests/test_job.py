@@ -282,8 +282,12 @@ def test_real_rig_options_have_ranges(tmp_path):
     assert J.check_options(J.STAGES["rig"], {"texture_size": "1024"}) == {"texture_size": 1024}
 
 
-def test_full_disk_is_a_coded_error_and_loses_nothing(toy, tmp_path, monkeypatch):
+@pytest.mark.parametrize("err,code,words", [(28, "storage.full", "disk is full"),
+                                            (13, "storage.denied", "cannot be written")])
+def test_full_disk_or_unwritable_job_is_a_coded_error_and_loses_nothing(toy, tmp_path, monkeypatch, err, code,
+                                                                         words):
     import errno
+    import os
 
     from headforge.backend import fileio
     from headforge.backend.errors import StorageError
@@ -291,13 +295,14 @@ def test_full_disk_is_a_coded_error_and_loses_nothing(toy, tmp_path, monkeypatch
     J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
     before = (tmp_path / "job.json").read_bytes()
 
-    def full(fd):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def failing(fd):
+        raise OSError(err, os.strerror(err))
 
-    monkeypatch.setattr(fileio.os, "fsync", full)
+    assert errno.ENOSPC == 28 and errno.EACCES == 13
+    monkeypatch.setattr(fileio.os, "fsync", failing)
     with pytest.raises(StorageError) as e:
         J.run_job(tmp_path, mode="toy", options={"t_scaled": {"factor": 5}})
-    assert e.value.code == "storage.full" and "disk is full" in e.value.message
+    assert e.value.code == code and words in e.value.message
     assert (tmp_path / "job.json").read_bytes() == before
     assert not list(tmp_path.rglob(".*tmp*"))
 
