@@ -25,8 +25,9 @@ def _check(name, status, detail, advice="", blocking=False) -> dict:
 
 
 def diagnose(models_dir: str | os.PathLike | None = None, jobs_dir: str | os.PathLike | None = None,
-             *, models: bool = True) -> list[dict]:
-    """Every check, in reading order. The folders default to the models store's root and $HEADFORGE_JOBS."""
+             *, models: bool = True, device: str = "auto") -> list[dict]:
+    """Every check, in reading order, the last saying what this machine can run with `device` (auto | cuda |
+    cpu). The folders default to the models store's root and $HEADFORGE_JOBS."""
     checks = [_check("python", "ok", f"{platform.python_version()} ({platform.platform()})"), _blender()]
     try:
         import torch
@@ -56,7 +57,8 @@ def diagnose(models_dir: str | os.PathLike | None = None, jobs_dir: str | os.Pat
         checks.append(_folder(label, folder))
     if models:
         checks.extend(_models(models_dir))
-    checks.append(can_run(models_dir, torch_ok=any(c["check"] == "torch" and c["status"] == "ok" for c in checks)))
+    torch_ok = any(c["check"] == "torch" and c["status"] == "ok" for c in checks)
+    checks.append(can_run(models_dir, torch_ok=torch_ok, device=device))
     return checks
 
 

@@ -15,12 +15,6 @@ def _package() -> str:
     return preferences.HEADFORGE_AP_preferences.bl_idname
 
 
-def sync_models_root(prefs) -> None:
-    from ..backend.models import store
-
-    store.set_root(bpy.path.abspath(prefs.models_dir) if prefs.models_dir else None)
-
-
 def _redraw(context) -> None:
     wm = context.window_manager if context else None
     for window in (wm.windows if wm else ()):
@@ -217,7 +211,6 @@ class HEADFORGE_OT_download_model(_Modal, bpy.types.Operator):
         from ..backend.models import registry
 
         prefs = preferences.get(context)
-        sync_models_root(prefs)
         asset = registry.get(self.model_id)
         folder = bpy.path.abspath(prefs.model_folder_import) if prefs.model_folder_import else None
         if asset.accept_terms and not self.accept_terms and not folder:
@@ -250,10 +243,10 @@ class HEADFORGE_OT_run_doctor(bpy.types.Operator):
         from ..backend import doctor
 
         prefs = preferences.get(context)
-        sync_models_root(prefs)
         with installer.backend_path(installer.deps_dir(_package(), create=False)):
             checks = doctor.diagnose(bpy.path.abspath(prefs.models_dir) or None,
-                                     bpy.path.abspath(prefs.jobs_root) or None)
+                                     bpy.path.abspath(prefs.jobs_root) or None,
+                                     device=preferences.DEVICES[prefs.device])
         preferences.STATE["doctor"] = checks
         problems = [c for c in checks if c["status"] != "ok"]
         self.report({"INFO"}, f"Doctor: {len(checks)} checks, {len(problems)} to look at.")

@@ -130,3 +130,6 @@ def test_doctor_ends_with_what_this_machine_can_run(tmp_path, monkeypatch, share
     converted_weights(root)
     last = doctor.diagnose(root, tmp_path / "jobs")[-1]
     assert (last["status"], last["detail"], last["advice"]) == ("ok", "this machine can run: instant, full, views", "")
+    last = doctor.diagnose(root, tmp_path / "jobs", device="cpu")[-1]  # the Blender preferences' Device: CPU
+    assert last["detail"] == "this machine can run: instant, views (not full: the device is set to CPU)"
+    assert last["advice"] == "choose Automatic or CUDA as the device"
