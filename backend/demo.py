@@ -16,9 +16,3 @@ def demo_photo(folder: Path) -> Path:
         write_image(path, Image.fromarray(data.astronaut()))
     return path
 
-
-def choose_mode(models_dir: str = "", device: str = "auto") -> str:
-    """"full" where it can run here (multiview.full_mode_readiness: CUDA and the ID-TS weights), else "instant"."""
-    from .stages.multiview import full_mode_readiness
-
-    return "full" if full_mode_readiness(models_dir, device)[0] else "instant"
