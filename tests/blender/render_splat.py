@@ -1,8 +1,9 @@
 """Run in a fresh Python (subprocess): import splat PLYs with HeadForge's importer and render rig views.
 
 argv: SPEC.json — {"size": S, "renders": [{"ply", "out", "engine" (CYCLES|BLENDER_EEVEE), "colour" (SH0|SH),
-"render_method" (DITHERED|BLENDED), "samples", "view"}]}. Each render writes its "out" PNG (16-bit RGB over
-black, Standard view transform). Prints FACTS {json} with import and render seconds.
+"render_method" (DITHERED|BLENDED), "method" (AUTO|NATIVE|QUADS), "samples", "view"}]}. Each render writes its
+"out" PNG (16-bit RGB over black, Standard view transform). Prints FACTS {json} with the Blender version, whether
+it has native splats, and import and render seconds.
 """
 import json
 import sys
@@ -17,12 +18,14 @@ from headforge.backend import cameras as rig
 spec = json.loads(Path(sys.argv[1]).read_text())
 size = spec["size"]
 by_index = {c["index"]: c for c in rig.rig_cameras(size)}
-facts = {"renders": []}
+facts = {"blender": bpy.app.version_string, "native": splat_import.native_splats_available(), "renders": []}
 for job in spec["renders"]:
     bpy.ops.wm.read_factory_settings(use_empty=True)
     t0 = time.perf_counter()
+    if job.get("method") == "NATIVE" and not facts["native"]:
+        continue
     splat_import.import_splat(job["ply"], colour=job.get("colour", "SH0"),
-                              render_method=job.get("render_method", "DITHERED"))
+                              render_method=job.get("render_method", "DITHERED"), method=job.get("method", "AUTO"))
     import_s = time.perf_counter() - t0
     scene = bpy.context.scene
     cam_obj = render_views.setup_scene(size, job["samples"], "cpu")
