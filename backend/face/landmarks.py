@@ -58,6 +58,11 @@ def dlib_68(rgb: np.ndarray, kps5: np.ndarray):
 
 
 RUNTIMES = ("solutions", "opencv")
+# MediaPipe's face oval (FACEMESH_FACE_OVAL) as a closed loop from the top of the forehead, the subject's left
+# side first: the silhouette points, which slide along the cheek contour. Kept here because mediapipe ≥ 0.10.30
+# has no `solutions` module to read it from.
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148, 176,
+             149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 
 
 @functools.lru_cache(maxsize=1)
@@ -126,3 +131,26 @@ def mesh_478(rgb: np.ndarray, bbox: np.ndarray, kps5: np.ndarray | None = None, 
     pts = np.array([[p.x, p.y, p.z] for p in lm], dtype=np.float64)  # (478, 3) in [0, 1] of the patch
     x0, y0, side = window
     return np.stack([x0 + pts[:, 0] * side, y0 + pts[:, 1] * side, pts[:, 2] * side], axis=1)
+
+
+def image_mesh_478(rgb: np.ndarray) -> np.ndarray | None:
+    """(478, 3) refined mesh of the largest face MediaPipe's own detector finds in the whole image, in either
+    runtime (the OpenCV one's detector finds faces larger than about a fifth of the image), or None."""
+    rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
+    if mediapipe_runtime() == "opencv":
+        from . import blaze
+
+        found = blaze.detect(rgb, 0.3)
+        if not found:
+            return None
+        box, _, kps = max(found, key=lambda d: (d[0][2] - d[0][0]) * (d[0][3] - d[0][1]))
+        return blaze.face_mesh(rgb, box, kps[:2])
+    import mediapipe as mp
+
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
+                                         min_detection_confidence=0.3) as fm:
+        res = fm.process(rgb)
+    if not res.multi_face_landmarks:
+        return None
+    h, w = rgb.shape[:2]
+    return np.array([[p.x * w, p.y * h, p.z * w] for p in res.multi_face_landmarks[0].landmark], np.float64)
