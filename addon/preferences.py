@@ -124,7 +124,8 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
         if downloaded or found is None:
             row.operator("headforge.download_model", text="Verify" if downloaded else "Download").model_id = ict.id
         else:
-            row.label(text=f"found: {found}"[:80])
+            shown = str(found) if len(str(found)) <= 72 else "…" + str(found)[-71:]
+            row.label(text=f"found: {shown}")  # e.g. $HEADFORGE_ICT
         for line in textwrap.wrap(f"Licence: {ict.licence}", 100):
             box.label(text=line)
         box.prop(self, "head_model")
