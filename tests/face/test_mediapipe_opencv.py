@@ -191,3 +191,18 @@ def test_whole_image_mesh_and_face_oval(monkeypatch):
         assert set(zip(landmarks.FACE_OVAL, landmarks.FACE_OVAL[1:] + landmarks.FACE_OVAL[:1])) == oval
         ref = _run(monkeypatch, "solutions", landmarks.image_mesh_478, img)
         assert np.linalg.norm(ref[:, :2] - got[:, :2], axis=1)[:468].mean() < 2.0
+
+
+def test_opencv_runtime_ignores_the_thread_count():
+    import cv2
+
+    before = cv2.getNumThreads()
+    out = {}
+    try:
+        for n in (1, 4):
+            cv2.setNumThreads(n)
+            out[n] = (blaze.face_mesh(astronaut(), ASTRO_BOX, np.array(ASTRO_EYES)), blaze.selfie_mask(astronaut()),
+                      blaze.detect(astronaut())[0][2])
+    finally:
+        cv2.setNumThreads(before)
+    assert all(np.array_equal(a, b) for a, b in zip(out[1], out[4]))
