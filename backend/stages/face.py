@@ -32,6 +32,7 @@ analysis.json:
   "identity": {"model": "dlib_resnet_v1" | "arcface:<file>", "dim": D}
   "orientation": {"upright_deg": 0/90/180/270}: how far a sideways photo was turned for the detectors
   "detector": {"name", "file", "pack"}
+  "mediapipe": {"runtime": "solutions" | "opencv"}: how MediaPipe's mesh and matte ran (face/landmarks.py)
   "warnings": [{"code", "message"}]
 Expression coefficients come from the rig stage's single-photo fit, not from here.
 
@@ -323,6 +324,7 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
         "orientation": {"upright_deg": k * 90},
         "detector": {"name": det_kind, "file": str(det_path) if det_path else "mediapipe (bundled)",
                      "pack": opts.pack if det_kind == "scrfd" else None},
+        "mediapipe": {"runtime": _landmarks.mediapipe_runtime()},
         "timings_s": {n: round(t, 4) for n, t in timings.items()},
         "warnings": warnings,
     }

@@ -162,6 +162,7 @@ def test_face_stage_on_python_313(models_root, run_analyse, monkeypatch, tmp_pat
     assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-3000:]
     got = json.loads(lines[-1][7:])
     assert got["python"] == [3, 13] and got["numpy"].startswith("2.") and got["runtime"] == "opencv"
+    assert got["analysis"]["mediapipe"] == {"runtime": "opencv"}
     monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", "opencv")
     ref = run_analyse(astronaut())
     a, b = got["analysis"]["face"], ref.analysis["face"]
