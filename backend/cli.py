@@ -287,8 +287,8 @@ def cmd_render_views(args, report: Reporter) -> int:
     return proc.wait()
 
 
-COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages, "render-views": cmd_render_views,
-            "models": models_cli.cmd_models}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages,
+            "render-views": cmd_render_views, "models": models_cli.cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:

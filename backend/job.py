@@ -95,7 +95,8 @@ def choose_mode(options: dict | None = None) -> tuple[str, str]:
         ready, why = False, f"the multi-view stage cannot load ({e})"
     if ready:
         return "full", f"mode auto → full: {why}."
-    return "instant", f"mode auto → instant: {why}; {FULL_MODE_NEEDS}."
+    needs = "" if "hqhead-stage1" in why else f"; {FULL_MODE_NEEDS}"  # the reason may name the weights' step
+    return "instant", f"mode auto → instant: {why}{needs}."
 
 
 class Job:
