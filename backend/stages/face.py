@@ -37,7 +37,7 @@ analysis.json:
 Expression coefficients come from the rig stage's single-photo fit, not from here.
 
 Refusals (FaceError, nothing written): face.none, face.too_small, face.cut_by_border, face.bad_choice,
-face.bad_option. Warnings: face.multiple, face.small, face.head_cut, face.blurry, face.dark, face.overexposed,
+face.bad_option, face.no_pose. Warnings: face.multiple, face.small, face.head_cut, face.blurry, face.dark, face.overexposed,
 face.weak_detection, face.eyes_covered, face.mouth_covered, face.profile, face.sideways, face.matte_fallback,
 face.no_mesh.
 """
@@ -253,6 +253,11 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
              "framing use the 68-point landmarks instead.")
     poses = [p for p in (_pose.pose_from_mesh(mesh) if mesh is not None else None,
                          _pose.pose_from_68(lm68, (w, h)), _pose.pose_from_kps5(face.kps5, (w, h))) if p]
+    if not poses:  # no mesh, and the 68/5-point poses need ICT-FaceKit's model points
+        raise FaceError("MediaPipe's mesh could not place its points on this face, and the 68-point and 5-point "
+                        "head poses need ICT-FaceKit's model points, which are not installed.", code="face.no_pose",
+                        hint="Download ICT-FaceKit Light (`headforge models download ict-facekit`), or use a photo "
+                        "where the face is clearly visible.")
     pose = dict(poses[0])
     pose["alternatives"] = [{k2: p[k2] for k2 in ("source", "yaw_deg", "pitch_deg", "roll_deg")} for p in poses[1:]]
     if abs(pose["yaw_deg"]) > 60:

@@ -139,3 +139,18 @@ def test_without_the_mesh_the_68_points_carry_pose_and_framing(run_analyse, monk
     assert abs(a["face"]["pose"]["yaw_deg"] - full["face"]["pose"]["yaw_deg"]) < 8
     s = [np.sqrt(abs(np.linalg.det(np.array(x["crop"]["affine_photo_to_crop"])[:, :2]))) for x in (a, full)]
     assert s[0] == pytest.approx(s[1], rel=0.1)  # 2D eye–mouth distance, corrected by pose ≈ the mesh's 3D one
+
+
+def test_no_mesh_and_no_ict_is_a_coded_refusal(run_analyse, monkeypatch, tmp_path):
+    """Without the mesh the pose comes from the 68 or 5 points, which need ICT-FaceKit: without it, a clear
+    refusal (not an IndexError)."""
+    from headforge.backend.face import landmarks, pose
+
+    def no_ict():
+        raise FileNotFoundError(tmp_path / "ict_face_light.npz")
+
+    monkeypatch.setattr(landmarks, "mesh_478", lambda *a, **k: None)
+    monkeypatch.setattr(pose, "model_points", no_ict)  # as without the archive (the real one is cached)
+    with pytest.raises(FaceError) as e:
+        run_analyse(astronaut())
+    assert e.value.code == "face.no_pose" and "ICT-FaceKit" in e.value.message and e.value.hint
