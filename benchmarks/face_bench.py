@@ -14,13 +14,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_data.py, also when loaded by path
+from _data import SHARED_MODELS, use_shared_ict  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--models", default=str(REPO.parent / "shared" / "models"))
+    p.add_argument("--models", default=str(SHARED_MODELS))
     p.add_argument("--runs", type=int, default=5)
     args = p.parse_args()
+    use_shared_ict()  # the face stage's pose reads ICT-FaceKit
 
     from face.catalogue import CASES, astronaut, group_t1  # tests/face/catalogue.py
 

@@ -18,12 +18,16 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_data.py, also when loaded by path
+from _data import use_shared_ict  # noqa: E402
+
 
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--photo")
     args = p.parse_args(argv)
+    use_shared_ict()  # the `headforge run` subprocesses inherit it
     tmp = Path(tempfile.mkdtemp(prefix="hf-instant-"))
     photo = args.photo
     if photo is None:

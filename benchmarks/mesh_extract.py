@@ -37,8 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_data.py, also when loaded by path
+from _data import SHARED  # noqa: E402
+
 ASSET = SHARED / "data/heads/lee_perry_smith/LeePerrySmith_textured.glb"
 REAL_HEAD_LENGTH_M = 0.197
 

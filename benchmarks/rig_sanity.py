@@ -3,15 +3,21 @@ eyeBlinkLeft on each eye, the smallest key, jaw-bone vs jawOpen agreement, the g
 
     .venv/bin/python benchmarks/rig_sanity.py
 """
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_data.py, also when loaded by path
+from _data import use_shared_ict  # noqa: E402
 
 from headforge.backend.headmodel import ARKIT_52, load_ict
 from headforge.backend.rig.build import _rot, build_rig, skin_vertices
 
 
 def main():
+    use_shared_ict()
     m = load_ict()
     t = time.time()
     rig = build_rig(m, np.random.default_rng(3).standard_normal(40) * 0.7)
