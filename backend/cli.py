@@ -16,7 +16,6 @@ from pathlib import Path
 
 from .errors import HeadForgeError
 from .events import ProgressEvent
-from .models import cli as models_cli
 
 EXIT_ERROR, EXIT_CANCELLED, EXIT_BLOCKING = 1, 130, 2
 LIBRARY_LOG = "libraries.log"
@@ -52,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--mode", default="auto", choices=["auto", "full", "instant"])
 
     sub.add_parser("doctor", help="check Python, torch, CUDA, gsplat, bpy, model and job folders")
+    from .models import cli as models_cli  # here, not at import: see the module's docstring
+
     models_cli.add_parser(sub)
     sub.add_parser("stages", help="list the stages of each mode and their options")
 
@@ -287,8 +288,14 @@ def cmd_render_views(args, report: Reporter) -> int:
     return proc.wait()
 
 
+def cmd_models(args, report: Reporter) -> int:
+    from .models import cli as models_cli
+
+    return models_cli.cmd_models(args, report)
+
+
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages,
-            "render-views": cmd_render_views, "models": models_cli.cmd_models}
+            "render-views": cmd_render_views, "models": cmd_models}
 
 
 def main(argv: list[str] | None = None) -> int:
