@@ -1,6 +1,9 @@
 """Rig-fitting benchmark: synthetic ICT heads and the Lee Perry-Smith scan. Prints the measured figures.
 
-    .venv/bin/python benchmarks/rig_fit.py [--trials 5] [--skip-lps] [--skip-synthetic]
+    .venv/bin/python benchmarks/rig_fit.py [--trials 5] [--skip-lps] [--skip-synthetic] [--threads 1,2,8]
+
+Each figure is measured once per BLAS/OpenMP thread count, each run in a fresh process (the thread count is
+fixed when the BLAS library loads); the runs must agree to 0.05 mm (exit status 1 otherwise).
 
 Synthetic: random identity (100 modes, N(0, 1)), random sparse expression (4 of 53 in [0.2, 1]), random
 similarity (scale 0.8–1.25, any small rotation, translation); targets are the 68 landmark positions and 6000
@@ -21,7 +24,9 @@ frontal viewing direction (X and Z). The plain 3D mean over all 68 is printed to
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -164,16 +169,66 @@ def lps(iterations: int = 15, samples: int = 8000):
     return chamfer, lm_err
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+CHILD_ENV = "HEADFORGE_RIG_FIT_CHILD"
+
+
+def run(args) -> dict:
+    """The benchmark in this process → its figures (metres, coefficients) for the thread-count comparison."""
+    out = {}
+    if not args.skip_synthetic:
+        rms, expr = synthetic(args.trials)
+        out["synthetic face RMS (mm)"] = [1000 * r for r in rms]
+        out["synthetic expression error"] = expr
+    if not args.skip_lps:
+        chamfer, lm_err = lps()
+        out["LPS face Chamfer (mm)"] = [1000 * chamfer]
+        out["LPS 68-landmark error (mm)"] = [1000 * float(np.nanmean(lm_err))]
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=5)
     p.add_argument("--skip-lps", action="store_true")
     p.add_argument("--skip-synthetic", action="store_true")
+    p.add_argument("--threads", default="1,2,8",
+                   help="BLAS/OpenMP thread counts, comma-separated: the benchmark runs once per count in a fresh "
+                        "process (OMP/OPENBLAS/MKL_NUM_THREADS set) and the figures are compared (default 1,2,8)")
     args = p.parse_args(argv)
-    if not args.skip_synthetic:
-        synthetic(args.trials)
-    if not args.skip_lps:
-        lps()
+    counts = [int(c) for c in args.threads.split(",") if c.strip()]
+    if os.environ.get(CHILD_ENV):
+        print("RESULT " + json.dumps(run(args)), flush=True)
+        return 0
+    results = {}
+    for n in counts:
+        print(f"== {n} thread{'s' if n > 1 else ''} (OMP/OPENBLAS/MKL_NUM_THREADS={n})", flush=True)
+        env = dict(os.environ, **{v: str(n) for v in THREAD_VARS}, **{CHILD_ENV: "1"})
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--trials", str(args.trials)]
+        cmd += ["--skip-lps"] * args.skip_lps + ["--skip-synthetic"] * args.skip_synthetic
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
+        for line in proc.stdout:
+            if line.startswith("RESULT "):
+                results[n] = json.loads(line[len("RESULT "):])
+            else:
+                print(line, end="", flush=True)
+        if proc.wait() != 0 or n not in results:
+            print(f"the run with {n} threads failed (exit status {proc.returncode})")
+            return 1
+    if len(results) < 2:
+        return 0
+    print(f"== thread counts {', '.join(map(str, counts))}: largest difference between runs")
+    worst_mm = 0.0
+    for key in results[counts[0]]:
+        runs = np.array([results[n][key] for n in counts])  # (threads, trials)
+        spread = float((runs.max(axis=0) - runs.min(axis=0)).max())
+        means = " / ".join(f"{np.mean(r):.4f}" for r in runs)
+        print(f"  {key}: mean per thread count {means}; largest difference {spread:.2g}")
+        if "(mm)" in key:
+            worst_mm = max(worst_mm, spread)
+    same = worst_mm <= 0.05
+    print(f"figures agree across thread counts to 0.05 mm: {'yes' if same else 'NO'} (largest {worst_mm:.2g} mm)")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

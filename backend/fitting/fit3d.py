@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..rig.raster import vertex_normals
 from .geometry import SurfaceQuery, barycentric
 from .solve import bounded_lstsq
 
@@ -145,10 +146,11 @@ def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarr
         n_sw = 0
         if surface is not None:
             qs = (surface - t) @ R / s
-            cp, dist, ti = SurfaceQuery(V, Ff, k=8).closest(qs)
+            cp, dist, ti = SurfaceQuery(V, Ff).closest(qs)
             tri = fit_faces[ti]
-            tv = V[model.faces[tri]]
-            n = np.cross(tv[:, 1] - tv[:, 0], tv[:, 2] - tv[:, 0])
+            bary = barycentric(cp, V[model.faces[tri]])
+            # interpolated vertex normals: the plane turns smoothly as a closest point crosses an edge
+            n = np.einsum("nk,nkc->nc", bary, vertex_normals(V, model.faces)[model.faces[tri]])
             n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
             w = _surface_weights(dist, trim_m, robust=it >= 2)
             if surface_normals is not None:  # opposite-facing pairs do not count (ramp 0.2 → 0.4 in cosine)
@@ -156,8 +158,7 @@ def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarr
             sel = np.nonzero(w > 0)[0]
             n_sw = len(sel)
             if n_sw:
-                sel_tri, sel_n, sel_q, sel_cp = tri[sel], n[sel], qs[sel], cp[sel]
-                sel_b = barycentric(sel_cp, V[model.faces[sel_tri]])
+                sel_tri, sel_b, sel_n, sel_q, sel_cp = tri[sel], bary[sel], n[sel], qs[sel], cp[sel]
                 m_id, m_ex = at(idb, sel_tri, sel_b), at(exb, sel_tri, sel_b)
                 # point-to-plane: n · (p + J Δ − q) = 0 at the closest point p
                 Jp = np.einsum("nc,nck->nk", sel_n, pose_jacobian(sel_cp))

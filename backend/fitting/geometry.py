@@ -1,4 +1,4 @@
-"""Closest points on triangle meshes (numpy + a KD-tree of triangle centroids; no rtree needed)."""
+"""Closest points on triangle meshes (numpy + KD-trees of triangle centroids; no rtree needed)."""
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +41,13 @@ def closest_point_on_triangles(p: np.ndarray, a: np.ndarray, b: np.ndarray, c: n
 
 
 class SurfaceQuery:
-    """Closest-point queries against a fixed triangle mesh (verts (V, 3), faces (F, 3))."""
+    """Exact closest-point queries against a fixed triangle mesh (verts (V, 3), faces (F, 3)).
+
+    The k triangles with the nearest centroids give a first distance d; every triangle whose centroid lies
+    within d + its bounding radius (the only ones that can hold a closer point) is then checked too, found by
+    ball queries on KD-trees of triangles grouped by size (so a few large triangles do not widen the search
+    for all). Equal distances go to the lowest triangle index: the answer is the true closest point and does
+    not depend on the order candidates come in."""
 
     def __init__(self, verts: np.ndarray, faces: np.ndarray, k: int = 12):
         from scipy.spatial import cKDTree
@@ -50,23 +56,58 @@ class SurfaceQuery:
         self.faces = np.asarray(faces, np.int64)
         tri = self.verts[self.faces]
         self.centroids = tri.mean(axis=1)
-        self.radius = np.linalg.norm(tri - self.centroids[:, None], axis=2).max()
+        self.radii = np.linalg.norm(tri - self.centroids[:, None], axis=2).max(axis=1)
+        self.radius = float(self.radii.max()) if len(self.radii) else 0.0
         self.tree = cKDTree(self.centroids)
         self.k = min(k, len(self.faces))
+        size_class = np.ceil(np.log2(np.maximum(self.radii / max(np.median(self.radii), 1e-30), 1.0))).astype(int)
+        self.groups = []  # (triangle indices, KD-tree of their centroids, their largest radius)
+        for c in np.unique(size_class):
+            idx = np.nonzero(size_class == c)[0]
+            self.groups.append((idx, cKDTree(self.centroids[idx]), float(self.radii[idx].max())))
+
+    def _distances(self, p: np.ndarray, rows: np.ndarray, tris: np.ndarray):
+        f = self.faces[tris]
+        q = closest_point_on_triangles(p[rows], self.verts[f[:, 0]], self.verts[f[:, 1]], self.verts[f[:, 2]])
+        return q, np.linalg.norm(q - p[rows], axis=1)
 
     def closest(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """points (N, 3) → (closest (N, 3), distance (N,), triangle (N,))."""
-        p = np.asarray(points, np.float64)
-        _, cand = self.tree.query(p, k=self.k)  # (N, k)
-        cand = cand.reshape(len(p), -1)
-        f = self.faces[cand]  # (N, k, 3)
-        P = np.repeat(p, cand.shape[1], axis=0)
-        q = closest_point_on_triangles(P, self.verts[f[..., 0]].reshape(-1, 3), self.verts[f[..., 1]].reshape(-1, 3),
-                                       self.verts[f[..., 2]].reshape(-1, 3)).reshape(len(p), -1, 3)
-        d = np.linalg.norm(q - p[:, None], axis=2)
-        j = d.argmin(axis=1)
-        r = np.arange(len(p))
-        return q[r, j], d[r, j], cand[r, j]
+        import itertools
+
+        p = np.asarray(points, np.float64).reshape(-1, 3)
+        n = len(p)
+        dk, cand = self.tree.query(p, k=self.k)
+        dk = dk.reshape(n, -1)[:, -1]  # triangles not among the k have their centroids at least this far
+        rows = np.repeat(np.arange(n), self.k)
+        tris = cand.reshape(-1)
+        q, d = self._distances(p, rows, tris)
+        bound = np.full(n, np.inf)
+        np.minimum.at(bound, rows, d)  # the closest point is no farther than this
+        if self.k < len(self.faces):
+            more_rows, more_tris = [], []
+            for idx, tree, r in self.groups:
+                open_ = np.nonzero(dk - r < bound)[0]  # points for which this size class may hold a closer one
+                found = tree.query_ball_point(p[open_], bound[open_] + r)
+                lens = np.fromiter(map(len, found), np.int64, len(open_))
+                t = idx[np.fromiter(itertools.chain.from_iterable(found), np.int64, int(lens.sum()))]
+                rr = np.repeat(open_, lens)
+                near = np.linalg.norm(p[rr] - self.centroids[t], axis=1) - self.radii[t] < bound[rr]
+                more_rows.append(rr[near])
+                more_tris.append(t[near])
+            rows2, tris2 = np.concatenate(more_rows), np.concatenate(more_tris)
+            q2, d2 = self._distances(p, rows2, tris2)
+            rows, tris = np.concatenate([rows, rows2]), np.concatenate([tris, tris2])
+            q, d = np.concatenate([q, q2]), np.concatenate([d, d2])
+        best = np.full(n, np.inf)
+        np.minimum.at(best, rows, d)
+        tie = d == best[rows]  # the nearest; equal distances go to the lowest triangle index
+        tri = np.full(n, len(self.faces))
+        np.minimum.at(tri, rows[tie], tris[tie])
+        pick = np.empty(n, np.int64)
+        hit = np.nonzero(tie & (tris == tri[rows]))[0]
+        pick[rows[hit]] = hit  # duplicates of one (point, triangle) pair carry the same closest point
+        return q[pick], d[pick], tri
 
 
 def barycentric(points: np.ndarray, tri: np.ndarray) -> np.ndarray:
