@@ -81,8 +81,8 @@ def parse_sets(items: list[str]) -> dict:
 class Reporter:
     """Prints events: JSON lines, or a rich progress bar for people."""
 
-    def __init__(self, as_json: bool):
-        self.as_json = as_json
+    def __init__(self, as_json: bool, verbose: bool = False):
+        self.as_json, self.verbose = as_json, verbose
         self._progress = self._task = None
         self.err = sys.stderr  # the terminal's stderr, kept when the libraries' fd 2 goes to a log
 
@@ -101,7 +101,8 @@ class Reporter:
 
             self._progress = Progress(TextColumn("{task.description:<10}"), BarColumn(),
                                       TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                                      TextColumn("{task.fields[msg]}"), transient=False)
+                                      TextColumn("{task.fields[msg]}"), transient=False,
+                                      redirect_stderr=self.verbose)  # else Python's stderr joins the log
             self._progress.start()
         return self
 
@@ -304,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.verbose:
             for key, value in QUIET_ENV.items():
                 os.environ.setdefault(key, value)
-        report = Reporter(args.json)
+        report = Reporter(args.json, args.verbose)
         try:
             with report:
                 return COMMANDS[args.command](args, report)

@@ -258,3 +258,34 @@ def test_ctrl_c_at_any_moment_is_a_clean_cancel(tmp_path, astronaut_path, delay)
     assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
     if proc.returncode == 130:
         assert "error [cancelled]" in err
+
+
+NOISY_STAGE = """
+import sys, warnings
+from headforge.backend import job as J
+from headforge.backend.fileio import write_json
+
+def noisy(ctx):
+    warnings.warn("a library's Python warning")
+    print("a library's Python stderr line", file=sys.stderr, flush=True)
+    write_json(ctx.path("x.json"), {})
+
+J.pipeline("full")
+J.STAGES["noisy"] = J.Stage("noisy", noisy, (), ("x.json",))
+J.PIPELINES["instant"] = ("noisy",)
+from headforge.backend.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_python_level_library_output_is_kept_in_the_log_too(tmp_path, astronaut_path, verbose):
+    p = subprocess.run([sys.executable, "-c", NOISY_STAGE, *(["--verbose"] if verbose else []), "run",
+                        str(astronaut_path), "-o", str(tmp_path / "j"), "--mode", "instant"], capture_output=True,
+                       text=True, timeout=300, env={**_env(), "FORCE_COLOR": "1"})  # rich as on a terminal
+    assert p.returncode == 0, p.stderr
+    shown = p.stdout + p.stderr
+    assert ("library's Python" in shown) == verbose, shown
+    if not verbose:
+        log = (tmp_path / "j/libraries.log").read_text()
+        assert "a library's Python warning" in log and "a library's Python stderr line" in log
