@@ -5,8 +5,9 @@ Apache-2.0) run through OpenCV's DNN module: the face stage's path where `mediap
 The .tflite files are the ones the legacy mediapipe wheels carry (`mediapipe/modules/...`); `models_dir()` says
 where they are looked for. Pre- and post-processing follow MediaPipe's graphs: a rotated square region of
 interest resampled to the model's input (values 0..1, or −1..1 for the detector), outputs mapped back through
-the same affine. Coordinates returned are pixels of the image given; mesh z is MediaPipe's relative depth in the
-same pixel scale (smaller = nearer the camera).
+the same affine. Coordinates returned are pixels of the image given, indexed like OpenCV's warps and the face
+stage's rotations (a pixel's centre at an integer); mesh z is MediaPipe's relative depth in the same pixel scale
+(smaller = nearer the camera).
 """
 from __future__ import annotations
 
