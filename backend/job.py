@@ -445,8 +445,11 @@ def _run_stage(job: Job, st: Stage, i: int, n: int, record: dict, mode: str, for
     external = _external_hashes(st, record["inputs"], opts, prev)
     fp = _fingerprint(st, job, opts, external)
     if prev.get("status") == "done" and prev.get("fingerprint") == fp and not forced and _outputs_intact(st, job, prev):
-        if external != prev.get("external"):  # same contents at another path: the path to check next time
-            record = job.update(lambda r: r["stages"][name].__setitem__("external", external))
+        news = {"external": external} if external != prev.get("external") else {}  # same contents, another path
+        if "outputs" not in prev:  # recorded before output hashes were kept: from now on they are
+            news["outputs"] = _output_hashes(st, job)
+        if news:
+            record = job.update(lambda r: r["stages"][name].update(news))
         gone = [e["path"] for e in external.values() if not Path(e["path"]).exists()]
         emit(ProgressEvent("stage_skipped", name, 1.0, (i + 1) / n, "unchanged, kept" + (
             f" ({', '.join(gone)} is gone; the job keeps its own copy)" if gone else "")))

@@ -379,3 +379,14 @@ def test_rig_fingerprint_covers_the_users_head_model_file(tmp_path):
     flame.write_bytes(b"version two")
     assert J._fingerprint(st, job, opts) != first
     assert J._fingerprint(st, job, {"head_model": "ict", "head_model_path": ""}) != first
+
+
+def test_a_record_without_output_hashes_gains_them_on_resume(toy, tmp_path):
+    """Jobs recorded before output hashes existed: resumed as they are, then protected like new ones."""
+    J.run_job(tmp_path, inputs={"value": 3}, mode="toy")
+    J.Job(tmp_path).update(lambda r: [s.pop("outputs") for s in r["stages"].values()])
+    J.run_job(tmp_path, mode="toy")
+    assert calls == ["source", "scaled"]
+    (tmp_path / "a/source.json").write_text('{"value": 99}')
+    J.run_job(tmp_path, mode="toy")
+    assert calls == ["source", "scaled", "source"]
