@@ -171,7 +171,8 @@ class JobLock:
                            f"{holder.get('host', '?')}, started {holder.get('started', '?')}. Wait for it to "
                            "finish, or stop that process.", code="job.locked") from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}).encode(), 0)
+        os.lseek(fd, 0, os.SEEK_SET)  # (os.pwrite and os.pread do not exist on Windows)
+        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}).encode())
         self._fd = fd
         return self
 
@@ -184,7 +185,8 @@ class JobLock:
 
 def _read_holder(fd: int) -> dict:
     try:
-        holder = json.loads(os.pread(fd, 4096, 0).decode())
+        os.lseek(fd, 0, os.SEEK_SET)
+        holder = json.loads(os.read(fd, 4096).decode())
         return holder if isinstance(holder, dict) else {}
     except (OSError, ValueError):
         return {}
