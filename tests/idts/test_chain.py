@@ -70,14 +70,14 @@ def test_photo_to_mesh_through_every_stage(shared, tmp_path, small_models):
     shifted = np.mean([_psnr(r, t) for r, t in zip(rgb, np.roll(target, 1, axis=0))])
     flat = np.mean([_psnr(np.broadcast_to(t.mean((0, 1)), t.shape), t) for t in target])
     fit = record["stages"]["splat"]["metrics"]
+    mesh = record["stages"]["mesh"]["metrics"]
     print(f"chain: pose {pose['yaw_deg']:.1f}/{pose['pitch_deg']:.1f}°, splat PSNR {psnr:.2f} dB (fit says "
-          f"{fit['train_psnr']:.2f}, flat colour {flat:.2f}, neighbouring view {shifted:.2f}), mesh {record['stages']['mesh']['metrics']['triangles']}"
-          f" triangles, {record['stages']['mesh']['metrics']['volume_m3']} m³")
+          f"{fit['train_psnr']:.2f}, flat colour {flat:.2f}, neighbouring view {shifted:.2f}), mesh "
+          f"{mesh['triangles']} triangles, {mesh['volume_m3']} m³")
     assert fit["n_train_views"] == 16 and abs(psnr - fit["train_psnr"]) < 0.3
     assert psnr > flat + 0.3 and psnr > shifted + 0.4
 
     # mesh: a closed surface inside the rig's object box, its texture baked from the views
-    mesh = record["stages"]["mesh"]["metrics"]
     assert mesh["watertight"] and mesh["triangles"] > 1000 and 0 < mesh["volume_m3"] < 0.4 ** 3
     import trimesh
 

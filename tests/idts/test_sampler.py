@@ -110,7 +110,8 @@ def test_run_stage_reproduces_sampler_tiny(fixtures, tiny_unet, tiny_vaes, memor
         cond = FixtureConditioner(None, None, None, _StandInTokens(t[f"{st}_c_crossattn"]), concat_vae, chunk=16)
         stages[st] = StageModels(tiny_unet, vae, cond.eval(), name, t[f"{st}_image_u8"].shape[0])
     pipe = IDTSPipeline(stages["s1"], stages["s2"], num_frames=4, num_steps=5, memory=memory, aesthetic_score=6.0)
-    for st, draws in (("s1", ["cond_frames_noise", "randn"]), ("s2", ["cond_frames_noise", "vae_posterior_eps", "randn"])):
+    draw_order = {"s1": ["cond_frames_noise", "randn"], "s2": ["cond_frames_noise", "vae_posterior_eps", "randn"]}
+    for st, draws in draw_order.items():
         queue = [t[f"{st}_{d}"] for d in draws]
         asked = []
 
