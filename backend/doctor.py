@@ -46,11 +46,12 @@ def diagnose(models_dir: str | os.PathLike | None = None, jobs_dir: str | os.Pat
     checks.append(_gsplat())
     for mod, why in (("bpy", "Blender as a module: render-views and the Blender tests"),
                      ("diffusers", "multi-view diffusion"), ("insightface", "SCRFD face detection"),
-                     ("mediapipe", "face mesh and selfie matting"), ("trimesh", "meshes"),
+                     ("trimesh", "meshes"),
                      ("pymeshlab", "mesh clean-up"), ("xatlas", "UV unwrapping")):
         spec = importlib.util.find_spec(mod)
         checks.append(_check(mod, "ok" if spec else "warn", "present" if spec else f"missing ({why})",
                              "" if spec else f"pip install the pinned {mod} (requirements.lock)"))
+    checks.append(_face_mesh())
     models_dir = Path(models_dir) if models_dir else default_models_dir()
     for label, folder in (("models folder", models_dir), ("jobs folder", Path(jobs_dir) if jobs_dir else
                                                            default_jobs_dir())):
@@ -135,6 +136,19 @@ def _models(root: Path) -> list[dict]:
         out.append(_check("models", "ok", f"optional, not downloaded: {', '.join(missing)}",
                           "`headforge models list` says what each is for; `headforge models download ID`"))
     return out
+
+
+def _face_mesh() -> dict:
+    """MediaPipe's face mesh and matte: its own graphs (Python ≤ 3.12) or its model files through OpenCV (3.13)."""
+    from .errors import HeadForgeError
+    from .face import blaze, landmarks
+
+    try:
+        runtime = landmarks.mediapipe_runtime()
+        where = "mediapipe.solutions" if runtime == "solutions" else f"OpenCV DNN, models in {blaze.models_dir()}"
+        return _check("face mesh", "ok", where)
+    except HeadForgeError as e:
+        return _check("face mesh", "error", e.message, e.hint, blocking=True)
 
 
 def _gsplat() -> dict:

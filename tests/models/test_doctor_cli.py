@@ -133,3 +133,24 @@ def test_doctor_ends_with_what_this_machine_can_run(tmp_path, monkeypatch, share
     last = doctor.diagnose(root, tmp_path / "jobs", device="cpu")[-1]  # the Blender preferences' Device: CPU
     assert last["detail"] == "this machine can run: instant, views (not full: the device is set to CPU)"
     assert last["advice"] == "choose Automatic or CUDA as the device"
+
+
+def test_doctor_face_mesh_without_mediapipe_solutions(tmp_path, monkeypatch):
+    """Python 3.13 has no mediapipe.solutions: the doctor reports the OpenCV runtime and where its models are,
+    and a blocking error naming the fix when they are absent (not a warning about the mediapipe module)."""
+    import importlib.util
+
+    from headforge.backend.face import blaze, landmarks
+
+    modules = blaze.models_dir()  # this venv's legacy mediapipe carries them
+    monkeypatch.setattr(landmarks, "_has_solutions", lambda: False)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "mediapipe" else real_find_spec(n, *a))
+    monkeypatch.setattr(blaze.sys, "path", [])
+    monkeypatch.setenv(blaze.ENV, str(modules))
+    mesh = by_name(doctor.diagnose(tmp_path, tmp_path / "jobs", models=False))["face mesh"]
+    assert mesh["status"] == "ok" and "OpenCV" in mesh["detail"] and str(modules) in mesh["detail"]
+    monkeypatch.setenv(blaze.ENV, str(tmp_path / "empty"))
+    mesh = by_name(doctor.diagnose(tmp_path, tmp_path / "jobs", models=False))["face mesh"]
+    assert mesh["status"] == "error" and mesh["blocking"] and "face_landmark.tflite" in mesh["detail"]
+    assert "Reinstall the backend" in mesh["advice"]
