@@ -173,6 +173,31 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CHILD_ENV = "HEADFORGE_RIG_FIT_CHILD"
 
 
+def blas_threads() -> list[int]:
+    """Thread counts the OpenBLAS libraries loaded in this process report (numpy's, scipy's; Linux), [] when
+    none says. OpenBLAS caps a requested count at the machine's cores."""
+    import ctypes
+
+    import numpy.linalg  # noqa: F401  (loads numpy's BLAS)
+    import scipy.linalg  # noqa: F401
+
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = sorted({line.split()[-1] for line in fh if "openblas" in line.lower()})
+    except OSError:
+        return []
+    out = []
+    for lib in libs:
+        for sym in ("openblas_get_num_threads64_", "scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+                    "openblas_get_num_threads"):
+            try:
+                out.append(int(getattr(ctypes.CDLL(lib), sym)()))
+                break
+            except (AttributeError, OSError):
+                continue
+    return out
+
+
 def run(args) -> dict:
     """The benchmark in this process → its figures (metres, coefficients) for the thread-count comparison."""
     out = {}
@@ -198,6 +223,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     counts = [int(c) for c in args.threads.split(",") if c.strip()]
     if os.environ.get(CHILD_ENV):
+        print(f"  (OpenBLAS reports {blas_threads() or 'no'} thread count(s))", flush=True)
         print("RESULT " + json.dumps(run(args)), flush=True)
         return 0
     results = {}

@@ -79,8 +79,8 @@ def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarr
     after `iterations` steps. Costs are in the model's units: the landmark term is the weighted mean squared
     landmark distance, the surface term the robust-weighted mean squared point-to-plane distance. Surface
     points farther than `trim_m` (hair, shoulders) do not count; the rest get Tukey weights whose cut-off
-    shrinks smoothly with the median distance (never below `trim_m` / 5), so no point flips in or out of
-    the fit abruptly. Priors weigh squared coefficients against those mean squared distances (model units²):
+    shrinks with the median distance after two steps (never below `trim_m` / 5), so no point flips in or out
+    of the fit abruptly. Priors weigh squared coefficients against those mean squared distances (model units²):
     1e-9 ≈ a unit identity coefficient costs as much as (0.03 mm)² of mean error; the firmer expression
     prior keeps identity and expression from trading shapes (ICT's bases overlap)."""
     Ka = min(n_identity, model.n_identity)
@@ -152,7 +152,7 @@ def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarr
             # interpolated vertex normals: the plane turns smoothly as a closest point crosses an edge
             n = np.einsum("nk,nkc->nc", bary, vertex_normals(V, model.faces)[model.faces[tri]])
             n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
-            w = _surface_weights(dist, trim_m, robust=it >= 2)
+            w = _surface_weights(dist, trim_m, adaptive=it >= 2)
             if surface_normals is not None:  # opposite-facing pairs do not count (ramp 0.2 → 0.4 in cosine)
                 w *= np.clip(((surface_normals @ R) * n).sum(1) / 0.2 - 1.0, 0.0, 1.0)
             sel = np.nonzero(w > 0)[0]
@@ -197,13 +197,10 @@ def fit_3d(model, *, landmarks: np.ndarray | None = None, landmark_tri: np.ndarr
                         "max_move_m": moves})
 
 
-def _surface_weights(dist: np.ndarray, trim_m: float, robust: bool) -> np.ndarray:
-    """Weights (N,) of surface pairs at distances `dist`: 0 beyond `trim_m`; once `robust`, Tukey's biweight
-    with the cut-off c = clip(4 × median distance of the pairs within trim_m, trim_m / 5, trim_m)."""
-    inside = dist < trim_m
-    if not robust or not inside.any():
-        return inside.astype(np.float64)
-    c = float(np.clip(4.0 * np.median(dist[inside]), 0.2 * trim_m, trim_m))
+def _surface_weights(dist: np.ndarray, trim_m: float, adaptive: bool) -> np.ndarray:
+    """Tukey biweights (N,) of surface pairs at distances `dist`, 0 from the cut-off on: `trim_m` at first, then
+    (`adaptive`) 4 × the median distance, kept within [trim_m / 5, trim_m]. Continuous in the distances."""
+    c = float(np.clip(4.0 * np.median(dist), 0.2 * trim_m, trim_m)) if adaptive else trim_m
     u = np.minimum(dist / c, 1.0)
     return (1.0 - u**2) ** 2
 

@@ -33,7 +33,10 @@ def bounded_lstsq(A: np.ndarray, b: np.ndarray, lb: np.ndarray, ub: np.ndarray) 
     z = Q.T @ rhs
     lo, hi = lb[free] * norm, ub[free] * norm
     if np.isfinite(lo).any() or np.isfinite(hi).any():
-        y = lsq_linear(R, z, (lo, hi), method="bvls", tol=1e-12).x
+        res = lsq_linear(R, z, (lo, hi), method="bvls", tol=1e-12, max_iter=10 * len(lo) + 10)
+        if res.status < 1:  # BVLS ends in finitely many steps: this is a bug, not a property of the input
+            raise RuntimeError(f"bounded least squares did not converge: {res.message}")
+        y = res.x
     else:
         y = np.linalg.lstsq(R, z, rcond=None)[0]
     x[free] = np.clip(y / norm, lb[free], ub[free])

@@ -55,22 +55,15 @@ def test_synthetic_head_from_landmarks_and_surface(ict):
 
 
 _THREAD_CHILD = """
-import ctypes, json, sys
+import json, sys
 import numpy as np
+from benchmarks.rig_fit import blas_threads
 from headforge.backend.headmodel import load_ict
 from tests.rig.test_fit3d import _synthetic_fit
 
 fit, rms, err = _synthetic_fit(load_ict(sys.argv[1]))
-blas = []  # the thread counts the loaded OpenBLAS libraries report (when they say)
-for lib in sorted({line.split()[-1] for line in open("/proc/self/maps") if "openblas" in line.lower()}):
-    for sym in ("openblas_get_num_threads64_", "openblas_get_num_threads", "scipy_openblas_get_num_threads64_"):
-        try:
-            blas.append(int(getattr(ctypes.CDLL(lib), sym)()))
-            break
-        except (AttributeError, OSError):
-            pass
 np.savez(sys.argv[2], identity=fit.identity, expression=fit.expression, scale=fit.scale, R=fit.R, t=fit.t)
-print(json.dumps({"rms": rms, "err": err, "blas_threads": blas}))
+print(json.dumps({"rms": rms, "err": err, "blas_threads": blas_threads()}))
 """
 
 
