@@ -62,7 +62,12 @@ venv313:
 	@if [ -n "$(PYTHON313)" ]; then $(MAKE) --no-print-directory $(STAMP313); \
 	else echo "make: no Python 3.13 found (python3.13 on PATH, ~/.pyenv/versions/3.13*): the Python 3.13 / bpy 5.3 tests will be skipped. Set PYTHON313=/path/to/python3.13 to run them."; fi
 
+# Instant mode needs ICT-FaceKit Light (MIT): a development checkout beside ../shared uses its copy (the CLI and the
+# extension never look there themselves), any other machine downloads it once into the models folder.
+SHARED_ICT := $(wildcard $(CURDIR)/../shared/data/ict_facekit/ict_face_light.npz)
 demo: $(STAMP)
+	if [ -n "$$HEADFORGE_ICT" ]; then :; elif [ -n "$(SHARED_ICT)" ]; then export HEADFORGE_ICT="$(SHARED_ICT)"; \
+	else $(PY) -m headforge.backend models download ict-facekit; fi; \
 	$(PY) -m headforge.backend demo -o demo-job
 
 test: $(STAMP) venv313

@@ -23,10 +23,10 @@ import torch
 from .conditioner import COND_AUG, IDTSConditioner
 from .frames import prepare_frame, resize_u8, to_signed
 from .sampler import edm_sigmas, guidance_scale, sample_euler
+from .stage_folder import COMPONENTS, missing_files
 from .vae import decode, encode_sample, to_uint8
 
 MEMORY_MODES = ("fast", "balanced", "low")
-COMPONENTS = ("unet", "vae", "concat_vae", "image_encoder", "aesthetic_encoder", "aesthetic_mlp", "identity_encoder")
 STAGE_RESOLUTION = {"low": 256, "high": 512}
 
 
@@ -36,19 +36,6 @@ class ModelFilesMissing(FileNotFoundError):
     def __init__(self, message: str, missing: list[str]):
         super().__init__(message)
         self.missing = missing
-
-
-def missing_files(folder: str | Path) -> list[str]:
-    """Paths a converted stage folder lacks (empty when complete)."""
-    folder = Path(folder)
-    out = [] if (folder / "idts_stage.json").is_file() else [str(folder / "idts_stage.json")]
-    for comp in COMPONENTS:
-        d = folder / comp
-        if not (d / "config.json").is_file():
-            out.append(str(d / "config.json"))
-        if not any(d.glob("*.safetensors")):
-            out.append(str(d / "*.safetensors"))
-    return out
 
 
 @dataclass

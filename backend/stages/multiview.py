@@ -21,6 +21,7 @@ Weights: converted folders `<models>/idts/low_stage` and `high_stage`
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from .. import cameras as rig
 from ..errors import JobError, ModelMissingError, StageError
 from ..fileio import write_image, write_json
+from ..idts.stage_folder import missing_files
 from ..job import stage
 
 CONVERT_HINT = ("Convert HQ-Head's released checkpoints once: python -m headforge.backend.idts.converter "
@@ -68,6 +70,12 @@ def _models_dir(opts: MultiviewOptions) -> Path:
     return weights_dir(opts.models_dir)
 
 
+def nvidia_driver_present() -> bool:
+    """False where no NVIDIA driver is loaded (Linux: no /proc/driver/nvidia), so CUDA cannot be there; True
+    elsewhere, where torch has the last word."""
+    return not sys.platform.startswith("linux") or Path("/proc/driver/nvidia").exists()
+
+
 def full_mode_readiness(models_dir: str = "", device: str = "auto") -> tuple[bool, str]:
     """Whether the full pipeline can run here, and why (not): it needs a CUDA GPU (torch) and the converted
     ID-TS weights of both stages. `device` is the user's choice (auto | cuda | cuda:N | cpu). The reason reads
@@ -75,14 +83,8 @@ def full_mode_readiness(models_dir: str = "", device: str = "auto") -> tuple[boo
     `--mode auto`, `headforge doctor` and the Blender panel's Auto mode."""
     if device == "cpu":
         return False, "the device is set to CPU; choose Automatic or CUDA as the device"
-    try:
-        import torch
-    except ImportError:
-        return False, "torch is not installed; install the backend (torch with CUDA)"
-    if not torch.cuda.is_available():
+    if not nvidia_driver_present():
         return False, "no CUDA GPU here; full mode needs a machine with an NVIDIA GPU"
-    from ..idts.pipeline import missing_files
-
     folder = weights_dir(models_dir)
     missing = [m for s in ("low", "high") for m in missing_files(folder / f"{s}_stage")]
     if missing:
@@ -93,6 +95,12 @@ def full_mode_readiness(models_dir: str = "", device: str = "auto") -> tuple[boo
         return False, (f"the ID-TS multi-view weights are not in {folder} ({len(missing)} file(s) missing, e.g. "
                        f"{missing[0]}); `headforge models download hqhead-stage1 hqhead-stage2 --accept-terms`, "
                        f"then `python -m headforge.backend.idts.converter --low {low} --high {high} --out {folder}`")
+    try:
+        import torch  # only now: importing it costs seconds, and most machines stop at the checks above
+    except ImportError:
+        return False, "torch is not installed; install the backend (torch with CUDA)"
+    if not torch.cuda.is_available():
+        return False, "no CUDA GPU here; full mode needs a machine with an NVIDIA GPU"
     return True, f"CUDA GPU and the ID-TS weights in {folder}"
 
 
@@ -136,7 +144,7 @@ def _device_and_dtype(opts: MultiviewOptions):
 
 def load_pipeline(opts: MultiviewOptions, on_warning=None):
     """The ID-TS pipeline from the converted folders; ModelMissingError naming what is absent."""
-    from ..idts.pipeline import IDTSPipeline, ModelFilesMissing, StageModels, missing_files
+    from ..idts.pipeline import IDTSPipeline, ModelFilesMissing, StageModels
 
     folder = _models_dir(opts)
     needed = ["low"] + (["high"] if opts.stage2 else [])

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 
 def converted_weights(root, stages=("low", "high")):
     """The file layout idts.converter writes (configs and safetensors per component), empty files."""
-    from headforge.backend.idts.pipeline import COMPONENTS
+    from headforge.backend.idts.stage_folder import COMPONENTS
 
     for s in stages:
         folder = root / "idts" / f"{s}_stage"
@@ -40,6 +40,7 @@ def test_no_cuda_runs_instant_and_says_why(models, monkeypatch):
 
 def test_cuda_and_weights_run_full(models, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(multiview, "nvidia_driver_present", lambda: True)
     converted_weights(models)
     ready, reason = multiview.full_mode_readiness()
     assert ready, reason
@@ -53,6 +54,7 @@ def test_cuda_and_weights_run_full(models, monkeypatch):
 
 def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(multiview, "nvidia_driver_present", lambda: True)
     converted_weights(models, stages=("low",))
     ready, reason = multiview.full_mode_readiness()
     assert not ready and "high_stage" in reason and str(models / "idts") in reason
@@ -66,6 +68,7 @@ def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
 def test_models_folder_of_the_preferences_reaches_the_multiview_stage(tmp_path, models, monkeypatch):
     """store.set_root (what the add-on's Models folder sets) wins over $HEADFORGE_MODELS for the weights."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(multiview, "nvidia_driver_present", lambda: True)
     prefs_folder = converted_weights(tmp_path / "prefs-models")
     assert not multiview.full_mode_readiness()[0]  # $HEADFORGE_MODELS holds nothing
     store.set_root(prefs_folder)
@@ -78,3 +81,18 @@ def test_models_folder_of_the_preferences_reaches_the_multiview_stage(tmp_path, 
     # An explicit multiview.models_dir still wins.
     assert multiview.weights_dir(str(prefs_folder / "idts")) == prefs_folder / "idts"
     assert multiview.full_mode_readiness(str(prefs_folder / "idts"))[0]
+
+
+def test_deciding_imports_no_torch_without_a_gpu_or_weights(tmp_path):
+    """Mode auto's check must not cost a torch import (seconds) where full mode cannot run anyway."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from headforge.backend.stages import multiview as m; "
+            "m.nvidia_driver_present = lambda: sys.argv[1] == 'gpu'; "
+            "ready, why = m.full_mode_readiness(); print(ready, 'torch' in sys.modules, why)")
+    for driver, says in (("none", "no CUDA GPU"), ("gpu", "weights are not in")):
+        out = subprocess.run([sys.executable, "-c", code, driver], capture_output=True, text=True, check=True,
+                             env={**os.environ, "HEADFORGE_MODELS": str(tmp_path)}).stdout
+        assert out.startswith("False False ") and says in out, out
