@@ -1,6 +1,7 @@
 """Export the rigged head (armature + meshes with shape keys) to glTF/GLB and FBX through Blender's exporters.
 
 Shape keys survive because the meshes' only modifier is the Armature and modifiers are not applied on export.
+A head placed onto its job's splat (rig.json's to_reconstruction) is exported in the rig's own frame and size.
 `arkit_names=True` writes Apple's spelling for keys stored under an alias (`eyeBlink_L` → `eyeBlinkLeft`):
 what game engines' ARKit/LiveLink face mappings match by name. The Blender data keeps its names.
 """
@@ -13,7 +14,9 @@ from pathlib import Path
 import bpy
 
 from ..backend.errors import HeadForgeError
-from .head_import import arkit_name
+from mathutils import Matrix
+
+from .head_import import PLACED_KEY, arkit_name
 
 # Presets of the "Export for game engines" operator: file format and FBX/glTF choices per engine.
 GAME_TARGETS = {
@@ -64,6 +67,24 @@ def arkit_spelling(objects, enabled: bool = True):
 
 
 @contextlib.contextmanager
+def rig_frame(objects):
+    """Temporarily undo the placement onto the reconstruction (rig.json's to_reconstruction, a similarity with
+    scale ≠ 1) so that an exported head has the rig's true size (metres) and frame."""
+    moved = []
+    for ob in objects:
+        placed = ob.get(PLACED_KEY) if ob.type == "ARMATURE" else None
+        if placed is not None and len(placed) == 16:
+            M = Matrix([placed[i:i + 4] for i in range(0, 16, 4)])
+            moved.append((ob, ob.matrix_world.copy()))
+            ob.matrix_world = M.inverted() @ ob.matrix_world
+    try:
+        yield len(moved)
+    finally:
+        for ob, mw in moved:
+            ob.matrix_world = mw
+
+
+@contextlib.contextmanager
 def _selected(objects):
     view_layer = bpy.context.view_layer
     before = list(bpy.context.selected_objects), view_layer.objects.active
@@ -99,7 +120,7 @@ def export_head(objects, path, *, fmt: str | None = None, arkit_names: bool = Fa
     if fmt not in ("GLB", "GLTF_SEPARATE", "FBX"):
         raise ExportError(f"{path.name}: export writes .glb, .gltf or .fbx.", code="export.bad_format")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _selected(objects), arkit_spelling(objects, arkit_names) as renamed:
+    with _selected(objects), rig_frame(objects), arkit_spelling(objects, arkit_names) as renamed:
         if fmt == "FBX":
             res = bpy.ops.export_scene.fbx(
                 filepath=str(path), use_selection=True, object_types={"ARMATURE", "MESH"}, use_mesh_modifiers=False,

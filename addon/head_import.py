@@ -24,6 +24,7 @@ from ..backend.errors import HeadForgeError
 from ..backend.headmodel.arkit import ARKIT_52, ict_to_arkit_name
 
 BONE_ROLES = ("root", "neck", "head", "jaw", "eye_L", "eye_R")
+PLACED_KEY = "headforge_to_reconstruction"  # armature property: the 4×4 (row-major) applied from rig.json
 _LEFT = re.compile(r"(left|_l$|\.l$|_l_|l_eye)", re.I)
 _RIGHT = re.compile(r"(right|_r$|\.r$|_r_|r_eye)", re.I)
 
@@ -200,6 +201,7 @@ def import_head(path, *, name: str | None = None, collection=None, root=None) ->
     mw = arm.matrix_world.copy()
     if placed is not None:  # the rig frame → the reconstruction's frame, where the job's splat lives
         mw = placed @ mw
+        arm[PLACED_KEY] = [x for row in placed for x in row]  # exports take the head back to the rig frame
     arm.parent = root
     arm.matrix_world = mw
     root["headforge_head"] = str(path.resolve())

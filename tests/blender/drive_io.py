@@ -308,6 +308,17 @@ dist = np.array([tree.find(c)[2] for c in centres])
 facts["align"] = {"median_mm": round(1000 * float(np.median(dist)), 3), "p95_mm": round(1000 * float(np.percentile(
     dist, 95)), 3), "same_collection": splat_ob.name in coll.all_objects and bool(head_meshes),
     "head_height_m": round(float(np.ptp(head_pts[:, 2])), 4), "splat_height_m": round(float(np.ptp(centres[:, 2])), 4)}
+arm = next(o for o in coll.all_objects if o.type == "ARMATURE")
+bpy.ops.object.select_all(action="DESELECT")
+arm.select_set(True)
+bpy.context.view_layer.objects.active = arm
+facts["export_placed"] = call(bpy.ops.headforge.export_head, filepath=str(work / "placed.glb"), format="GLB")
+fresh_scene()
+bpy.ops.import_scene.gltf(filepath=str(work / "placed.glb"))
+exported_pts = np.concatenate([world_points(o) for o in bpy.data.objects if o.type == "MESH"
+                               and not o.users_collection[0].name.startswith("glTF_not")])
+facts["export_placed_extent"] = {"rig_frame_m": [round(float(x), 4) for x in np.ptp(surface, 0)],
+                                 "exported_m": [round(float(x), 4) for x in np.ptp(exported_pts, 0)]}
 
 # 6. Job flow: Generate runs a job whose last stage "makes" a splat and a rigged head (copies of the test
 # files) and reports two faces; the operator imports the results into one collection under one root.
@@ -333,6 +344,7 @@ job_mod.PIPELINES["full"] = ("input", "iotest_results")
 fresh_scene()
 scene = bpy.context.scene
 scene.headforge.photo = str(photo)
+scene.headforge.mode = "full"  # the patched pipeline (Auto would pick instant on a machine without a GPU)
 t = time.perf_counter()
 facts["generate"] = call(bpy.ops.headforge.generate)
 facts["generate_s"] = round(time.perf_counter() - t, 3)

@@ -306,6 +306,14 @@ def test_views_mode_head_lines_up_with_the_splat(run):
     assert a["median_mm"] < 0.1 and a["p95_mm"] < 0.5, a
 
 
+def test_placed_head_exports_in_the_rigs_own_size(run):
+    """Placing the head on its splat does not shrink what game engines get: the export is the rig's frame."""
+    f = run[1]
+    assert f["export_placed"] == [["FINISHED"], ""]
+    e = f["export_placed_extent"]
+    np.testing.assert_allclose(e["exported_m"], e["rig_frame_m"], rtol=1e-3)
+
+
 def test_generate_imports_results_under_one_root(run):
     _, f = run
     assert f["generate"] == [["FINISHED"], ""], f["state"]
