@@ -188,8 +188,8 @@ def blas_threads() -> list[int]:
         return []
     out = []
     for lib in libs:
-        for sym in ("openblas_get_num_threads64_", "scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
-                    "openblas_get_num_threads"):
+        for sym in ("openblas_get_num_threads64_", "openblas_get_num_threads", "scipy_openblas_get_num_threads64_",
+                    "scipy_openblas_get_num_threads"):
             try:
                 out.append(int(getattr(ctypes.CDLL(lib), sym)()))
                 break
