@@ -291,7 +291,8 @@ shutil.copy(head_glb, align_job / "rig" / "head_rigged.glb")
                                                                               "t": t_rec.tolist()}}))
 ply_mod.write_ply(align_job / "splat" / "head.ply", {
     "means": (s_rec * picked @ R.T + t_rec).astype(np.float32), "quats": np.tile([1, 0, 0, 0], (n_pick, 1)),
-    "log_scales": np.full((n_pick, 3), np.log(0.002)), "opacity_logits": np.zeros(n_pick), "sh": np.zeros((n_pick, 1, 3))})
+    "log_scales": np.full((n_pick, 3), np.log(0.002)), "opacity_logits": np.zeros(n_pick),
+    "sh": np.zeros((n_pick, 1, 3))})
 fresh_scene()
 imported = results.import_job_results(align_job)
 coll = imported["collection"]

@@ -1,7 +1,6 @@
 """The colour each face of a Blender mesh shows, per material, read from its shader: for checking that colours
 survive export and re-import (run inside Blender; numpy only)."""
 import numpy as np
-import bpy
 
 
 def _srgb_to_linear(c):

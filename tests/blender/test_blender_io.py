@@ -1,10 +1,11 @@
-"""HeadForge's Blender side headless: splat import/export, bad PLYs, rigged head import, glTF/FBX export checked
-by the Khronos validator and by re-import, and the job → results flow (installed as an extension)."""
+"""HeadForge's Blender side headless: splat import/export (native Gaussian splats on 5.3+, quads on every
+version), bad PLYs and failures midway, rigged head import (bone shapes, placement on the splat, colours),
+glTF/FBX export checked by the Khronos validator and by re-import, the job → results flow (installed as an
+extension), and the manifest through Blender's extension tool. Each runs on this venv's bpy and, when the Python
+3.13 venv is there, on bpy 5.3 (pythons.py)."""
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
