@@ -29,6 +29,15 @@ def test_views_mode_reconstructs_and_rigs_lee_perry_smith(shared, tmp_path):
     assert stages["splat"]["metrics"]["test_psnr"] > 22, stages["splat"]["metrics"]  # held-out views
     rig = json.loads((tmp_path / "job/rig/rig.json").read_text())
     assert len(rig["shape_keys"]) == 52 and rig["fit"]["source"] == "mesh/head.glb"
+    # every file the splat, mesh and rig stages wrote is declared (so a damaged one is made again)
+    from headforge.backend.job import LOCK_NAME, STAGES, pipeline
+
+    job = tmp_path / "job"
+    declared = ["views"] + [o for n in pipeline("views") for o in STAGES[n].outputs + STAGES[n].optional_outputs]
+    written = sorted(str(p.relative_to(job)) for p in job.rglob("*") if p.is_file())
+    undeclared = [w for w in written if w not in ("job.json", LOCK_NAME, "libraries.log")
+                  and not any(w == d or w.startswith(d + "/") for d in declared)]
+    assert undeclared == [] and "mesh/head_albedo.png" in written and "mesh/preview.png" in written
 
 
 def _views_job(tmp_path, outside: str):

@@ -97,7 +97,9 @@ def load_views(views_dir: Path, with_images: bool = True):
     return cams, colour
 
 
-@stage("mesh", inputs=("splat/head.ply", "views"), outputs=("mesh/head.glb",), options=MeshOptions, version="3")
+@stage("mesh", inputs=("splat/head.ply", "views"),
+       outputs=("mesh/head.glb", "mesh/head_albedo.png", "mesh/preview.png"),
+       optional_outputs=("mesh/head_normal.png",), options=MeshOptions, version="3")
 def run_mesh(ctx) -> dict:
     import torch
 

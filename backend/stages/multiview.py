@@ -30,7 +30,7 @@ import numpy as np
 
 from .. import cameras as rig
 from ..errors import JobError, ModelMissingError, StageError
-from ..fileio import write_image, write_json
+from ..fileio import sha256_file, write_image, write_json
 from ..idts.stage_folder import missing_files
 from ..job import stage
 
@@ -254,13 +254,20 @@ def _rings_fingerprint(ctx, opts: MultiviewOptions) -> str:
     return h.hexdigest()
 
 
-def _load_ring(views_dir: Path, ring: int) -> np.ndarray | None:
-    """The 16 RGBA views (16, S, S, 4) uint8 of a ring written before, or None if any is missing or unreadable."""
+def _ring_files(views_dir: Path, ring: int) -> list[Path]:
+    return [views_dir / f"{rig.view_index(ring, k):03d}.png" for k in range(rig.VIEWS_PER_RING)]
+
+
+def _load_ring(views_dir: Path, ring: int, hashes: list[str] | None) -> np.ndarray | None:
+    """The 16 RGBA views (16, S, S, 4) uint8 of a ring written before, or None if any is missing, unreadable or
+    no longer the file that was written (`hashes`: their sha256 as recorded then)."""
     from PIL import Image
 
+    files = _ring_files(views_dir, ring)
+    if hashes is None or [sha256_file(f) if f.is_file() else "" for f in files] != hashes:
+        return None
     try:
-        views = [np.asarray(Image.open(views_dir / f"{rig.view_index(ring, k):03d}.png").convert("RGBA"))
-                 for k in range(rig.VIEWS_PER_RING)]
+        views = [np.asarray(Image.open(f).convert("RGBA")) for f in files]
     except OSError:
         return None
     return np.stack(views) if len({v.shape for v in views}) == 1 else None
@@ -279,7 +286,7 @@ def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
     return out
 
 
-@stage("multiview", inputs=("face/crop.png", "face/analysis.json"), outputs=("views/cameras.json",),
+@stage("multiview", inputs=("face/crop.png", "face/analysis.json"), outputs=("views",),
        options=MultiviewOptions, version="1")
 def run_multiview(ctx, pipeline=None) -> dict:
     opts: MultiviewOptions = ctx.options
@@ -332,7 +339,7 @@ def run_multiview(ctx, pipeline=None) -> dict:
     matte_used = None
     for r_i, e in enumerate(rings):
         started = time.time()
-        kept = _load_ring(views_dir, e) if str(e) in state["rings"] else None
+        kept = _load_ring(views_dir, e, state["rings"][str(e)].get("sha256")) if str(e) in state["rings"] else None
         if kept is not None:
             done_rgba[e], done_rings[e] = kept, kept[..., :3]
             matte_used = state["rings"][str(e)]["matte"]
@@ -374,7 +381,8 @@ def run_multiview(ctx, pipeline=None) -> dict:
         done_rings[e] = frames
         done_rgba[e] = np.concatenate([frames, np.clip(alphas * 255.0 + 0.5, 0, 255).astype(np.uint8)[..., None]], 3)
         timings.append(round(time.time() - started, 3))
-        state["rings"][str(e)] = {"matte": matte_used, "seconds": timings[-1]}
+        state["rings"][str(e)] = {"matte": matte_used, "seconds": timings[-1],
+                                  "sha256": [sha256_file(f) for f in _ring_files(views_dir, e)]}
         write_json(progress_path, state)
         ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) written",
                      preview=views_dir / f"{rig.view_index(e, 0):03d}.png")

@@ -35,7 +35,8 @@ class SplatOptions:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
 
 
-@stage("splat", inputs=("views",), outputs=("splat/head.ply", "splat/splat.json"), options=SplatOptions)
+@stage("splat", inputs=("views",), outputs=("splat/head.ply", "splat/splat.json"),
+       optional_outputs=("splat/preview.png",), options=SplatOptions)
 def run_splat(ctx) -> dict:
     from ..splat.optimize import FitConfig, choose_device, fit
     from ..splat.ply import write_ply

@@ -191,3 +191,20 @@ def test_seed_fit_failure_falls_back_to_portrait(tmp_path, small_models, monkeyp
     metrics = run_multiview(ctx)
     assert metrics["views"] == 96
     assert sum(e.kind == "warning" and e.data["code"] == "multiview.seed_fallback" for e in events) == 5
+
+
+def test_resume_remakes_a_ring_whose_view_was_replaced(tmp_path, small_models):
+    """A finished ring is kept only while its 16 files are the ones written: a view replaced by another valid
+    image (a damaged output the runner re-runs the stage for) makes its ring again, identical to the first run."""
+    opts = dict(models_dir=str(small_models), steps=1, other_rings="none", seed=7)
+    job = _job(tmp_path, yaw=0.0, pitch=0.0)
+    run_multiview(_ctx(job, [], **opts))
+    first = np.asarray(Image.open(job.path("views/021.png")))
+    Image.fromarray(np.zeros_like(first)).save(job.path("views/021.png"))
+    events = []
+    run_multiview(_ctx(job, events, **opts))
+    assert not any("kept from the interrupted run" in e.message for e in events)
+    assert np.array_equal(np.asarray(Image.open(job.path("views/021.png"))), first)
+    events = []
+    run_multiview(_ctx(job, events, **opts))  # untouched: kept
+    assert sum("kept from the interrupted run" in e.message for e in events) == 1
