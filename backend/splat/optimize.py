@@ -91,7 +91,8 @@ class FitResult:
     splat: dict  # the ply.py splat dict (numpy)
     metrics: dict  # held-out (and training) image metrics, counts, timings
     history: list = field(default_factory=list)  # (step, loss, n_gaussians, seconds)
-    curve: list = field(default_factory=list)  # (step, seconds, held-out PSNR) every `eval_every` steps
+    # (step, seconds, held-out PSNR, held-out PSNR inside the views' masks, CPU seconds) every `eval_every` steps
+    curve: list = field(default_factory=list)
 
 
 ProgressFn = Callable[[int, int, dict, "np.ndarray | None"], None]  # step, total, info, preview [H, W, 3] uint8
@@ -154,8 +155,9 @@ def fit(views: Tensor, viewmats: Tensor, Ks: Tensor, config: FitConfig, *, on_pr
     else:
         init_metrics = {}
     t0 = time.time() - elapsed
+    c0 = time.process_time()  # this process's CPU time of the fit (this call's part of it; shared machines)
     done = start  # steps completed
-    curve = []  # (step, seconds, held-out PSNR) every eval_every steps
+    curve = []  # (step, seconds, held-out PSNR, held-out PSNR in the masks, CPU seconds) every eval_every steps
     try:
         for step in range(start, cfg.steps):
             if check_cancel is not None:
@@ -188,10 +190,11 @@ def fit(views: Tensor, viewmats: Tensor, Ks: Tensor, config: FitConfig, *, on_pr
             if checkpoint is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:
                 _save_checkpoint(checkpoint, cfg, params, optimizers, strat_state, done, history, time.time() - t0)
             if cfg.eval_every and test and done % cfg.eval_every == 0:  # not counted in the fit's time
-                t_eval = time.time()
-                curve.append((done, round(t_eval - t0, 3),
-                              evaluate(params, views, viewmats, Ks, test, cfg.sh_degree)["psnr"]))
+                t_eval, c_eval = time.time(), time.process_time()
+                ev = evaluate(params, views, viewmats, Ks, test, cfg.sh_degree)
+                curve.append((done, round(t_eval - t0, 3), ev["psnr"], ev["psnr_masked"], round(c_eval - c0, 3)))
                 t0 += time.time() - t_eval
+                c0 += time.process_time() - c_eval
             if on_progress is not None and (done % cfg.preview_every == 0 or done == cfg.steps):
                 prev = _preview(params, viewmats, Ks, preview_view, W, H, cfg.sh_degree)
                 on_progress(done, cfg.steps, {"loss": float(loss.detach()), "n_gaussians": len(params["means"]),
@@ -200,8 +203,9 @@ def fit(views: Tensor, viewmats: Tensor, Ks: Tensor, config: FitConfig, *, on_pr
         if checkpoint is not None:
             _save_checkpoint(checkpoint, cfg, params, optimizers, strat_state, done, history, time.time() - t0)
         raise
-    seconds = time.time() - t0
+    seconds, cpu_seconds = time.time() - t0, time.process_time() - c0
     metrics = {"n_gaussians": len(params["means"]), "steps": cfg.steps, "fit_seconds": round(seconds, 2),
+               "fit_cpu_seconds": round(cpu_seconds, 2),
                "device": str(device), "n_train_views": len(train), "n_test_views": len(test)}
     metrics.update({k: v for k, v in init_metrics.items() if k in ("init_test_psnr", "init_test_alpha_iou")})
     metrics.update(evaluate(params, views, viewmats, Ks, test, cfg.sh_degree, prefix="test_"))
