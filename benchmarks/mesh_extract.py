@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -79,14 +81,7 @@ def main() -> int:
     held = [c for c in cams if c["index"] % 8 == 0]
     train = [c for c in cams if c["index"] % 8 != 0]
     job = a.out / f"job_{a.source}"
-    (job / "views").mkdir(parents=True, exist_ok=True)
-    for c in train:
-        dst = job / "views" / c["file"]
-        if not dst.exists():
-            dst.symlink_to((a.views / c["file"]).resolve())
-    from headforge.backend.cameras import save_cameras_json
-
-    save_cameras_json(job / "views" / "cameras.json", train)
+    training_views(a.views, train, job / "views")
     figures = {"views_train": len(train), "views_held_out": len(held), "render_size": cams[0]["width"],
                "torch_threads": torch.get_num_threads()}
 
@@ -146,6 +141,24 @@ def main() -> int:
     print(json.dumps(figures, indent=1))
     (a.out / f"figures_{a.source}.json").write_text(json.dumps(figures, indent=1))
     return 0
+
+
+def training_views(views: Path, train: list[dict], dest: Path) -> None:
+    """The training views as a views folder of their own: their files (hard links, else copies; the stages read
+    no view file that leads out of views/, so no symlinks) and a cameras.json listing only them."""
+    from headforge.backend.cameras import save_cameras_json
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for c in train:
+        dst = dest / c["file"]
+        if dst.is_symlink():  # an older run's link
+            dst.unlink()
+        if not dst.exists():
+            try:
+                os.link(views / c["file"], dst)
+            except OSError:
+                shutil.copyfile(views / c["file"], dst)
+    save_cameras_json(dest / "cameras.json", train)
 
 
 def head_length(ref) -> float:
