@@ -28,9 +28,12 @@ def artifacts_of(job_dir) -> dict:
     return {"splat": job / SPLAT if (job / SPLAT).is_file() else None, "head": head}
 
 
-def _clear_collection(coll) -> None:
+def _remove_collection(coll) -> None:
     for ob in list(coll.all_objects):
         bpy.data.objects.remove(ob)
+    for child in list(coll.children_recursive):
+        bpy.data.collections.remove(child)
+    bpy.data.collections.remove(coll)
 
 
 def import_job_results(job_dir, *, max_preview: int = 200_000, colour: str = "SH0",
@@ -48,26 +51,33 @@ def import_job_results(job_dir, *, max_preview: int = 200_000, colour: str = "SH
         raise HeadForgeError(f"{job} has no splat or head yet (run the splat, mesh or rig stage first).",
                              code="import.nothing")
     name = job.name
-    coll = bpy.data.collections.get(f"HeadForge {name}")
-    if coll is not None and coll.get("headforge_job") == str(job.resolve()):
-        _clear_collection(coll)
-    else:
-        coll = bpy.data.collections.new(f"HeadForge {name}")
-        coll["headforge_job"] = str(job.resolve())
-        bpy.context.scene.collection.children.link(coll)
-    root = bpy.data.objects.new(name, None)
-    root.empty_display_type, root.empty_display_size = "PLAIN_AXES", 0.1
-    root["headforge_job"] = str(job.resolve())
-    coll.objects.link(root)
-    out = {"collection": coll, "root": root}
-    if found["head"] is not None:
-        head = head_import.import_head(found["head"], name=f"{name}_head", collection=coll, root=root)
-        root["headforge_head"] = str(found["head"])
-        out["head"] = head["facts"]
-    if found["splat"] is not None:
-        ob = splat_import.import_splat(found["splat"], name=f"{name}_splat", collection=coll,
-                                       max_preview=max_preview, colour=colour, render_method=render_method)
-        ob.parent = root
-        out["splat"] = ob
+    key = str(job.resolve())
+    # Built beside the previous import of this job, which is replaced only once the new one is complete: a
+    # failure leaves the scene as it was.
+    previous = [c for c in bpy.data.collections if c.get("headforge_job") == key]
+    coll = bpy.data.collections.new(f"HeadForge {name}")
+    coll["headforge_job"] = key
+    bpy.context.scene.collection.children.link(coll)
+    try:
+        root = bpy.data.objects.new(name, None)
+        root.empty_display_type, root.empty_display_size = "PLAIN_AXES", 0.1
+        root["headforge_job"] = key
+        coll.objects.link(root)
+        out = {"collection": coll, "root": root}
+        if found["head"] is not None:
+            head = head_import.import_head(found["head"], name=f"{name}_head", collection=coll, root=root)
+            root["headforge_head"] = str(found["head"])
+            out["head"] = head["facts"]
+        if found["splat"] is not None:
+            ob = splat_import.import_splat(found["splat"], name=f"{name}_splat", collection=coll,
+                                           max_preview=max_preview, colour=colour, render_method=render_method)
+            ob.parent = root
+            out["splat"] = ob
+    except BaseException:
+        _remove_collection(coll)
+        raise
+    for old in previous:
+        _remove_collection(old)
+    coll.name = f"HeadForge {name}"
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out

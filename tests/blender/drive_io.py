@@ -321,6 +321,28 @@ exported_pts = np.concatenate([world_points(o) for o in bpy.data.objects if o.ty
 facts["export_placed_extent"] = {"rig_frame_m": [round(float(x), 4) for x in np.ptp(surface, 0)],
                                  "exported_m": [round(float(x), 4) for x in np.ptp(exported_pts, 0)]}
 
+# 5b. Re-importing a job replaces its collection only once the new import is complete: a damaged splat leaves the
+# first import as it was and nothing half-built.
+fresh_scene()
+first = results.import_job_results(align_job)
+first_names = sorted(o.name for o in first["collection"].all_objects)
+before = (sorted(o.name for o in bpy.data.objects), sorted(c.name for c in bpy.data.collections))
+good_ply = (align_job / "splat" / "head.ply").read_bytes()
+(align_job / "splat" / "head.ply").write_bytes(good_ply[:len(good_ply) // 2])  # truncated
+try:
+    results.import_job_results(align_job)
+    code = None
+except Exception as e:  # noqa: BLE001
+    code = getattr(e, "code", type(e).__name__)
+after = (sorted(o.name for o in bpy.data.objects), sorted(c.name for c in bpy.data.collections))
+first_intact = sorted(o.name for o in first["collection"].all_objects) == first_names
+(align_job / "splat" / "head.ply").write_bytes(good_ply)
+again = results.import_job_results(align_job)
+facts["reimport"] = {"failure_code": code, "scene_unchanged_by_failure": before == after,
+                     "first_intact": first_intact,
+                     "replaced": [c.name for c in bpy.data.collections if c.get("headforge_job")] ==
+                     [again["collection"].name] == [f"HeadForge {align_job.name}"]}
+
 # 6. Job flow: Generate runs a job whose last stage "makes" a splat and a rigged head (copies of the test
 # files) and reports two faces; the operator imports the results into one collection under one root.
 hf = importlib.import_module(module)

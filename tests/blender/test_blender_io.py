@@ -307,6 +307,14 @@ def test_views_mode_head_lines_up_with_the_splat(run):
     assert a["median_mm"] < 0.1 and a["p95_mm"] < 0.5, a
 
 
+def test_failed_reimport_keeps_the_previous_import(run):
+    """Import Job Results again on a job whose splat is now damaged: a coded error, the scene exactly as before
+    (the earlier import intact, no half-built collection); once the file is good the import is replaced."""
+    r = run[1]["reimport"]
+    assert r["failure_code"] and r["failure_code"].startswith("splat."), r
+    assert r["scene_unchanged_by_failure"] and r["first_intact"] and r["replaced"], r
+
+
 def test_placed_head_exports_in_the_rigs_own_size(run):
     """Placing the head on its splat does not shrink what game engines get: the export is the rig's frame."""
     f = run[1]
