@@ -3,7 +3,10 @@ test_first_run.py): install the extension into the empty user folder, install th
 operator from a local wheel folder, download ICT-FaceKit Light with the preferences' operator (its archive served
 on 127.0.0.1), press Generate on a photo, print JSON facts about the imported head.
 
-argv: REPO WHEELS REQUIREMENTS(space-separated) ICT_URL PHOTO
+Then a views-mode job folder made by the CLI (`headforge run --mode views`: the panel's Generate offers Auto, Full
+and Instant) is imported with the Import Job Results operator: how far the head lies from its splat.
+
+argv: REPO WHEELS REQUIREMENTS(space-separated) ICT_URL PHOTO VIEWS_JOB
 """
 import json
 import sys
@@ -16,7 +19,7 @@ import bpy  # noqa: E402
 
 import extension_setup  # noqa: E402  (beside this script)
 
-repo, wheels, requirements, ict_url, photo = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+repo, wheels, requirements, ict_url, photo, views_job = sys.argv[1:7]
 facts = {"python": list(sys.version_info[:2]), "blender": bpy.app.version_string}
 
 
@@ -94,4 +97,44 @@ facts["new_objects"] = [{"name": ob.name, "type": ob.type, "collections": [c.nam
 facts["arkit_keys"] = sorted({head_import.arkit_name(k) for o in facts["new_objects"] for k in o["keys"]} - {None})
 facts["orphan_meshes"] = sorted(m.name for m in bpy.data.meshes if m.users == 0)
 facts["deps_on_path_after"] = str(deps) in sys.path
+
+# 4. a views-mode job's results: the head on its splat
+import numpy as np  # noqa: E402
+
+
+def world_vertices(ob):
+    ev = ob.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    me = ev.to_mesh()
+    co = np.empty(len(me.vertices) * 3, np.float64)
+    me.vertices.foreach_get("co", co)
+    ev.to_mesh_clear()
+    mw = np.array(ev.matrix_world)
+    return co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3]
+
+
+before_collections = {c.name for c in bpy.data.collections}
+facts["import_views"] = call(bpy.ops.headforge.import_results, directory=views_job)
+new = [c for c in bpy.data.collections if c.name not in before_collections]
+facts["views_collections"] = [c.name for c in new]
+if new:
+    coll = new[0]
+    splat = next(ob for ob in coll.all_objects if ob.name.endswith("_splat"))
+    pos = splat.data.attributes["position"]
+    centres = np.empty(len(pos.data) * 3, np.float32)
+    pos.data.foreach_get("vector", centres)
+    mw = np.array(splat.matrix_world)
+    centres = centres.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3]
+    face = [ob for ob in coll.all_objects if ob.type == "MESH" and ob is not splat and ob.data.shape_keys]
+    head = np.concatenate([world_vertices(ob) for ob in face])
+    from mathutils.kdtree import KDTree
+
+    tree = KDTree(len(centres))
+    for i, co in enumerate(centres):
+        tree.insert(co, i)
+    tree.balance()
+    dist = np.array([tree.find(co)[2] for co in head])  # head vertex → nearest splat centre
+    facts["views_align"] = {"median_mm": round(1000 * float(np.median(dist)), 2),
+                            "p90_mm": round(1000 * float(np.percentile(dist, 90)), 2),
+                            "head_vertices": len(head), "splats": len(centres),
+                            "objects": sorted(ob.type for ob in coll.all_objects)}
 print("FACTS " + json.dumps(facts, default=str))

@@ -12,8 +12,9 @@ Blender user folder and home, no ../shared beside the installed extension, no HE
   the team's .npz and served on 127.0.0.1; the registry entry's URL is the only thing the driver changes.
 - Generate (mode Auto as the panel defaults) runs on the astronaut; the imported head is checked.
 
-Views mode (splat + head alignment) needs torch, which this offline install leaves out; tests/blender/
-test_blender_io.py checks that alignment on the test venv.
+- Views mode: the panel's Generate offers Auto/Full/Instant, and views mode needs torch, which this offline install
+  leaves out; so a views-mode job made by the CLI (render-views of the Lee Perry-Smith scan at 64 px, small splat
+  and mesh settings) is imported with the Import Job Results operator and the head is measured against its splat.
 """
 import functools
 import http.server
@@ -117,8 +118,23 @@ def _run(cmd, **kw):
     return proc.stdout
 
 
+@pytest.fixture(scope="module")
+def views_job(tmp_path_factory, shared):
+    """`headforge render-views` of the scan, then `headforge run --mode views` (small settings), in this venv."""
+    job = tmp_path_factory.mktemp("views_job") / "lps"
+    cli = [sys.executable, "-m", "headforge.backend", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    _run(cli + ["render-views", str(shared / "data/heads/lee_perry_smith/LeePerrySmith_textured.glb"), "-o",
+                str(job / "views"), "--size", "64", "--samples", "2"], timeout=600, env=env)
+    small = ["splat.steps=120", "splat.init_points=4000", "mesh.voxel_size=0.004", "mesh.depth_size=64",
+             "mesh.texture_size=256", "mesh.target_triangles=3000"]
+    _run(cli + ["run", "-o", str(job), "--mode", "views", *[a for s in small for a in ("--set", s)]], timeout=900,
+         env=env)
+    return job
+
+
 @pytest.fixture(scope="module", params=pythons.params())
-def first_run(request, tmp_path_factory, ict_url, astronaut_path):
+def first_run(request, tmp_path_factory, ict_url, astronaut_path, views_job):
     python = request.param
     tmp = tmp_path_factory.mktemp("first_run")
     info = json.loads(_run([python, "-c", "import json, sys, sysconfig; print(json.dumps([sys._base_executable, "
@@ -150,7 +166,7 @@ def first_run(request, tmp_path_factory, ict_url, astronaut_path):
         env["HEADFORGE_MEDIAPIPE_MODELS"] = str(Path(purelib) / "mediapipe_legacy_models")
     (tmp / "home").mkdir()
     proc = subprocess.run([str(bare / "bin" / "python"), str(HERE / "drive_first_run.py"), str(REPO), str(wheels),
-                           " ".join(requirements), ict_url, str(astronaut_path)],
+                           " ".join(requirements), ict_url, str(astronaut_path), str(views_job)],
                           capture_output=True, text=True, env=env, timeout=900, cwd=tmp)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("FACTS ")]
     assert proc.returncode == 0 and lines, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -203,3 +219,11 @@ def test_generate_auto_runs_instant_and_imports_the_head(first_run):
     assert sorted(first_run["arkit_keys"]) == sorted(ARKIT_52)
     assert max(len(o["keys"]) for o in objects) >= 52
     assert first_run["orphan_meshes"] == []
+
+
+def test_views_job_head_sits_on_its_splat(first_run):
+    assert first_run["import_views"] == ["FINISHED"] and len(first_run["views_collections"]) == 1
+    a = first_run["views_align"]
+    print(f"views job in Blender {first_run['blender']}: head vertex → nearest splat centre median {a['median_mm']} "
+          f"mm, 90th percentile {a['p90_mm']} mm ({a['head_vertices']} vertices, {a['splats']} splats)")
+    assert a["median_mm"] < 6.0 and a["p90_mm"] < 15.0, a  # the frames apart (no to_reconstruction): ~80 mm
