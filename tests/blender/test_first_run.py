@@ -201,6 +201,9 @@ def test_without_ict_generate_says_how_to_get_it(first_run):
 
 
 def test_ict_downloaded_through_the_registry(first_run):
+    # Blender starts with online access off: the download says so, and works once the artist allows it
+    assert first_run["download_offline"][0] == "RuntimeError"
+    assert "model.online_access_off" in first_run["download_offline"][1]
     assert first_run["download"] == ["FINISHED"] and first_run["ict_after"] is True
 
 
