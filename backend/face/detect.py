@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FaceError, ModelMissingError
+from ..models.store import open_model
 
 DETECTORS = ("auto", "scrfd", "yunet", "mediapipe")
 SCRFD_PACKS = {  # pack name -> detector file inside <root>/models/<pack>/
@@ -101,14 +102,28 @@ def find_yunet(models_root=None) -> Path | None:
     return None
 
 
-def resolve_detector(detector: str, pack: str, models_root=None) -> tuple[str, Path | None]:
-    """`auto` → SCRFD when its pack is present, else YuNet when present, else MediaPipe (always bundled)."""
+def resolve_detector(detector: str, pack: str, models_root=None, warn=None) -> tuple[str, Path | None]:
+    """`auto` → SCRFD when its pack is present and loads, else YuNet when present and loads, else MediaPipe
+    (always bundled); `warn(message)` hears why an installed detector was passed over. A named detector whose
+    file is missing or does not load is a ModelMissingError."""
     if detector not in DETECTORS:
         raise FaceError(f"Unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}.",
                         code="face.bad_option")
+
+    def loads(kind, path) -> bool:
+        try:
+            _load(kind, path, pack)
+        except ModelMissingError as e:
+            if detector != "auto":
+                raise
+            if warn is not None:
+                warn(f"{e.message} {e.hint} Another detector was used.")
+            return False
+        return True
+
     if detector in ("auto", "scrfd"):
         path = find_scrfd(pack, models_root)
-        if path:
+        if path and loads("scrfd", path):
             return "scrfd", path
         if detector == "scrfd":
             raise ModelMissingError(
@@ -118,13 +133,20 @@ def resolve_detector(detector: str, pack: str, models_root=None) -> tuple[str, P
                 "` (non-commercial licence), or choose --set face.detector=yunet or mediapipe.")
     if detector in ("auto", "yunet"):
         path = find_yunet(models_root)
-        if path:
+        if path and loads("yunet", path):
             return "yunet", path
         if detector == "yunet":
             raise ModelMissingError("The YuNet detector (face_detection_yunet_*.onnx) was not found.",
                                     code="model.missing", hint="Download it with `headforge models download yunet`, "
                                     "or choose --set face.detector=mediapipe.")
     return "mediapipe", None
+
+
+def _load(kind: str, path: Path, pack: str):
+    """The detector's model, loaded once; ModelMissingError model.corrupt when its file does not load."""
+    if kind == "scrfd":
+        return open_model(path, _scrfd_model, (f"insightface-{pack}",))
+    return open_model(path, _yunet_model, ("yunet",))
 
 
 def detect_faces(rgb: np.ndarray, detector: str = "auto", pack: str = "buffalo_m", models_root=None,

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.store import open_model
+
 ARCFACE_FILES = ("w600k_r50.onnx", "w600k_mbf.onnx", "glintr100.onnx")
 DLIB_SAME_PERSON = 0.6  # dlib's documented threshold on the Euclidean distance
 
@@ -81,7 +83,8 @@ def arcface_embedding(rgb: np.ndarray, kps5: np.ndarray, path: Path) -> np.ndarr
     from insightface.utils import face_align
 
     aligned = face_align.norm_crop(np.ascontiguousarray(rgb[..., ::-1]), landmark=np.asarray(kps5, np.float32))
-    return np.asarray(_arcface_model(str(path)).get_feat(aligned), dtype=np.float32).ravel()
+    model = open_model(path, _arcface_model, (f"insightface-{Path(path).parent.name}",))
+    return np.asarray(model.get_feat(aligned), dtype=np.float32).ravel()
 
 
 def embed(rgb: np.ndarray, kps5: np.ndarray, method: str = "auto",

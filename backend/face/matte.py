@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models.store import open_model
+
 MATTE_SOURCES = ("auto", "alpha", "birefnet", "mediapipe")
 BIREFNET_IDS = ("birefnet-portrait", "birefnet")  # registry ids, preferred first
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
@@ -50,7 +52,7 @@ def birefnet_matte(rgb: np.ndarray, path: str | Path, size: int = 1024) -> np.nd
     h, w = rgb.shape[:2]
     x = np.asarray(Image.fromarray(rgb).resize((size, size), Image.BILINEAR), dtype=np.float32) / 255.0
     x = ((x - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[None]  # (1, 3, size, size)
-    sess = _birefnet_session(str(path))
+    sess = open_model(path, _birefnet_session, BIREFNET_IDS)
     outs = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})
     # The finest map: the first output at the input's resolution (rembg's export puts it first).
     fine = next((o for o in outs if o.ndim == 4 and o.shape[-1] == size), outs[0])

@@ -164,3 +164,24 @@ def check_asset(asset, root=None, *, deep: bool = True, cancel=None) -> dict:
     else:
         status = "present"
     return {"id": asset.id, "status": status, "folder": str(asset_dir(asset, root)), "files": files}
+
+
+def open_model(path, loader, asset_ids=()):
+    """`loader(path)`, or ModelMissingError `model.corrupt` naming the file and the commands that check and
+    replace it when it cannot be loaded (truncated, damaged, replaced: the libraries' own messages name neither).
+    `asset_ids`: the registry assets the file may belong to, for the hint."""
+    from ..errors import ModelMissingError
+
+    ids = " ".join(asset_ids) or "ID"
+    hint = (f"Check it with `headforge models verify {ids}` and download it again with "
+            f"`headforge models download {ids}`.")
+    try:
+        model = loader(str(path))
+    except Exception as e:  # noqa: BLE001  (onnxruntime, OpenCV, insightface: each raises its own types)
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise ModelMissingError(f"The model file {path} could not be loaded ({why}).", code="model.corrupt",
+                                hint=hint) from e
+    if model is None:  # insightface's model zoo answers None for a file it cannot place
+        raise ModelMissingError(f"The model file {path} is not a model this library knows.", code="model.corrupt",
+                                hint=hint)
+    return model

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FaceError
+from ..errors import FaceError, ModelMissingError
 from ..face import detect as _detect
 from ..face import framing as _framing
 from ..face import quality as _quality
@@ -133,7 +133,7 @@ def _tilt_deg(d: _detect.Detection) -> float:
     return float(np.degrees(np.arctan2(-v[0], v[1])))
 
 
-def detect_upright(photo: np.ndarray, opts: FaceOptions):
+def detect_upright(photo: np.ndarray, opts: FaceOptions, warn=None):
     """Detect faces; when none is found upright (or the best lies sideways), try the photo turned by 90°, 270°,
     180°; when still none, try it on a grey margin (finds faces cut by the photo's edge, which the caller then
     measures). Weak detections (score < CONFIRM_SCORE) count only when MediaPipe's mesh also finds a face there.
@@ -142,7 +142,7 @@ def detect_upright(photo: np.ndarray, opts: FaceOptions):
 
     from ..face.landmarks import mesh_478
 
-    kind, path = _detect.resolve_detector(opts.detector, opts.pack, opts.models_root or None)
+    kind, path = _detect.resolve_detector(opts.detector, opts.pack, opts.models_root or None, warn=warn)
     h, w = photo.shape[:2]
 
     def found(img):
@@ -195,7 +195,7 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     # --- detection ---------------------------------------------------------------------------------------
     progress(0.05, "Detecting faces")
     t0 = time.perf_counter()
-    faces, k, det_kind, det_path = detect_upright(photo, opts)
+    faces, k, det_kind, det_path = detect_upright(photo, opts, lambda m: warn("face.detector_fallback", m))
     timings["detect"] = time.perf_counter() - t0
     if not faces:
         raise FaceError("No face was found in the photo.", code="face.none",
@@ -353,10 +353,18 @@ def _make_matte(photo, work, k, bbox_work, opts: FaceOptions, alpha: Path | None
     if want in ("auto", "alpha", "birefnet"):
         path = _matte.find_birefnet(opts.models_root or None)
         if path is not None:
-            m = _matte.birefnet_matte(work, path)
-            return (np.ascontiguousarray(np.rot90(m, -k)) if k else m), "birefnet"
-        warn("face.matte_fallback", "BiRefNet's weights are not installed; the matte comes from MediaPipe's selfie "
-             "segmenter (coarser around hair). Download them with `headforge models download birefnet-portrait`.")
+            try:
+                m = _matte.birefnet_matte(work, path)
+                return (np.ascontiguousarray(np.rot90(m, -k)) if k else m), "birefnet"
+            except ModelMissingError as e:  # a damaged file: said, and the bundled segmenter does the matte
+                if want == "birefnet":
+                    raise
+                warn("face.matte_fallback", f"{e.message} {e.hint} The matte comes from MediaPipe's selfie "
+                     "segmenter instead.")
+        else:
+            warn("face.matte_fallback", "BiRefNet's weights are not installed; the matte comes from MediaPipe's "
+                 "selfie segmenter (coarser around hair). Download them with `headforge models download "
+                 "birefnet-portrait`.")
     m = _matte.mediapipe_matte(work, bbox_work)
     return (np.ascontiguousarray(np.rot90(m, -k)) if k else m), "mediapipe"
 
