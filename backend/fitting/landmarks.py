@@ -9,20 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FaceError
+from ..face.landmarks import image_mesh_478
 
 
 def mediapipe_478(image: np.ndarray) -> np.ndarray | None:
-    """RGB uint8 (H, W, 3) → (478, 3) [x px, y px, z px-scaled] of the largest face, or None when none is found."""
-    import mediapipe as mp
-
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,
-                                         min_detection_confidence=0.3) as fm:
-        res = fm.process(np.ascontiguousarray(image[..., :3]))
-    if not res.multi_face_landmarks:
-        return None
-    h, w = image.shape[:2]
-    lm = res.multi_face_landmarks[0].landmark
-    return np.array([[p.x * w, p.y * h, p.z * w] for p in lm], np.float64)
+    """RGB uint8 (H, W, 3) → (478, 3) [x px, y px, z px-scaled] of the largest face, or None when none is found
+    (MediaPipe's mesh in whichever runtime this Python has: face/landmarks.py)."""
+    return image_mesh_478(image)
 
 
 def dlib_68(image: np.ndarray) -> np.ndarray | None:
@@ -39,15 +32,6 @@ def dlib_68(image: np.ndarray) -> np.ndarray | None:
     r = max(rects, key=lambda r: r.width() * r.height())
     s = pred(img, r)
     return np.array([[s.part(i).x, s.part(i).y] for i in range(68)], np.float64)
-
-
-# MediaPipe face-oval (silhouette) landmark indices, from FACEMESH_FACE_OVAL; down-weighted in fits because
-# they slide along the cheek contour.
-def mediapipe_contour_indices() -> np.ndarray:
-    import mediapipe as mp
-
-    edges = mp.solutions.face_mesh_connections.FACEMESH_FACE_OVAL
-    return np.array(sorted({i for e in edges for i in e}), np.int64)
 
 
 def require(points, what: str):

@@ -1,5 +1,5 @@
 """Convert ICT-FaceKit's upstream files (FaceXModel/*.obj + vertex_indices.json, MIT) once into the compact
-`ict_face_light.npz` the rig stage reads (the array layout of ../shared/data/ict_facekit/README.md).
+`ict_face_light.npz` the rig stage reads (its arrays: `ict.REQUIRED`; units and axes: headmodel/ict.py).
 
     python -m headforge.backend.headmodel.ict_convert FOLDER_OR_ZIP OUT.npz
 
