@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from headforge.backend import cameras as rig
-from headforge.backend.errors import Cancelled, ModelMissingError
+from headforge.backend.errors import Cancelled, JobError, ModelMissingError
 from headforge.backend.events import CancelToken
 from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components, save_stage
 from headforge.backend.job import Job, StageContext
@@ -23,7 +23,7 @@ def small_models(tmp_path_factory):
     return root
 
 
-def _job(tmp_path, yaw=20.0, pitch=-12.0):
+def _job(tmp_path, yaw=20.0, pitch=-22.0):
     job = Job(tmp_path / "job")
     (job.root / "face").mkdir(parents=True)
     rng = np.random.RandomState(0)
@@ -52,16 +52,16 @@ def test_writes_96_views_in_rig_layout(tmp_path, small_models):
 
     loaded, viewmats, Ks, _ = load_views(job.path("views"))
     assert tuple(loaded.shape) == (96, size, size, 4) and tuple(viewmats.shape) == (96, 4, 4)
-    # pitch -12 (looking down) puts the camera 12° above: nearest ring is 10° (ring 2); input ring first
-    assert metrics["input_ring"] == 2 and metrics["ring_order"] == [2, 1, 3, 0, 4, 5]
+    # pitch -22 (looking down) puts the camera 22° above: nearest ring is 20° (ring 3); input ring first
+    assert metrics["input_ring"] == 3 and metrics["ring_order"] == [3, 2, 4, 1, 5, 0]
     cams = json.loads(job.path("views/cameras.json").read_text())
     assert cams["convention"] == "opencv" and len(cams["views"]) == 96
     assert [v["file"] for v in cams["views"]] == views
     # frame 0 of the input ring sits at the portrait's viewpoint: azimuth -yaw, i.e. toward the subject's right (-X)
-    c2w = np.linalg.inv(np.array(cams["views"][rig.view_index(2, 0)]["w2c"]))
+    c2w = np.linalg.inv(np.array(cams["views"][rig.view_index(3, 0)]["w2c"]))
     eye = c2w[:3, 3]
     assert np.isclose(np.degrees(np.arctan2(eye[0], -eye[1])), -20.0, atol=1e-6)
-    assert np.isclose(np.degrees(np.arcsin(eye[2] / np.linalg.norm(eye))), 10.0, atol=1e-6)
+    assert np.isclose(np.degrees(np.arcsin(eye[2] / np.linalg.norm(eye))), 20.0, atol=1e-6)
     previews = [e.preview for e in events if e.preview]
     assert len(previews) >= 6 and all(p.endswith(".png") for p in previews)
     assert any("seeded by renders of Gaussians" in n for n in ctx.notes)
@@ -69,6 +69,21 @@ def test_writes_96_views_in_rig_layout(tmp_path, small_models):
     assert set(metrics["cross_ring_l1"]) == {"-10/0", "0/10", "10/20", "20/30", "30/40"}
     assert metrics["unet_calls"] == 6 * 2 * 2
     print("multiview small e2e:", {k: metrics[k] for k in ("seconds_per_ring", "cross_ring_l1")})
+
+
+def test_input_ring_choice():
+    """Auto keeps the frontal ring within 15° of level (the pose estimator reads the reference's frontal examples up
+    to 13.8° off level), beyond that the nearest ring; multiview.elevation overrides the pose."""
+    from headforge.backend.stages.multiview import choose_input_ring
+
+    assert [choose_input_ring(e)[0] for e in (0.0, 4.0, -6.0, 13.8, -14.9)] == [1] * 5
+    assert [choose_input_ring(e)[0] for e in (15.0, 16.0, 27.0, 36.0, 80.0, -15.0, -40.0)] == [2, 3, 4, 5, 5, 0, 0]
+    assert choose_input_ring(13.8, "10")[0] == 2 and choose_input_ring(-30.0, "0")[0] == 1
+    from headforge.backend.job import STAGES, check_options
+
+    assert check_options(STAGES["multiview"], {"elevation": "-10"}) == {"elevation": "-10"}
+    with pytest.raises(JobError, match="must be one of auto, -10, 0, 10"):
+        check_options(STAGES["multiview"], {"elevation": "5"})
 
 
 def test_input_ring_only_is_deterministic(tmp_path, small_models):
