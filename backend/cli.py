@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .models import cli as models_cli  # here, not at import: see the module's docstring
 
     models_cli.add_parser(sub)
+    from .batch import cli as batch_cli
+
+    batch_cli.add_parser(sub)
     sub.add_parser("stages", help="list the stages of each mode and their options")
 
     v = sub.add_parser("render-views", help="render a head asset from the 96-view rig with Blender (Cycles)")
@@ -295,8 +298,15 @@ def cmd_models(args, report: Reporter) -> int:
     return models_cli.cmd_models(args, report)
 
 
+def cmd_batch(args, report: Reporter) -> int:
+    from .batch import cli as batch_cli
+
+    return batch_cli.cmd_batch(args, report)
+
+
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages,
-            "render-views": cmd_render_views, "models": cmd_models}
+            "render-views": cmd_render_views, "models": cmd_models,
+            "batch": cmd_batch}
 
 
 def main(argv: list[str] | None = None) -> int:
