@@ -29,7 +29,7 @@ def main():
 
     from headforge.backend.errors import HeadForgeError
     from headforge.backend.face.identity import identity_distance
-    from headforge.backend.stages.face import FaceOptions, analyse
+    from headforge.backend.face.analysis import FaceOptions, analyse
 
     opts = FaceOptions(models_root=args.models)
     img = astronaut()

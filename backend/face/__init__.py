@@ -1,6 +1,6 @@
-"""Face analysis for the `face` stage (backend/stages/face.py): detection (`detect`), dense landmarks
-(`landmarks`), head pose (`pose`), matting (`matte`), the multi-view model's framing (`framing`), identity
-embeddings (`identity`) and photo-quality measures (`quality`). Pure Python; no bpy.
+"""Face analysis for the `face` stage (backend/stages/face.py), run as a whole by `analysis.analyse`: detection
+(`detect`), dense landmarks (`landmarks`), head pose (`pose`), matting (`matte`), the multi-view model's framing
+(`framing`), identity embeddings (`identity`) and photo-quality measures (`quality`). Pure Python; no bpy.
 
 Face chooser in the Blender panel (for the add-on's UI; the backend side is done):
   * After the `face` stage, read `face/analysis.json`: `faces` is the list of every detection, numbered left to

@@ -13,7 +13,7 @@ def models_root(shared):
 
 @pytest.fixture(scope="session")
 def run_analyse(models_root):
-    from headforge.backend.stages.face import FaceOptions, analyse
+    from headforge.backend.face.analysis import FaceOptions, analyse
 
     def run(img: np.ndarray, **opts):
         opts.setdefault("models_root", models_root)

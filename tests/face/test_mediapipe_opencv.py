@@ -131,7 +131,7 @@ STAGE_313 = textwrap.dedent('''
     import numpy as np
     from skimage import data
     from headforge.backend.face.landmarks import mediapipe_runtime
-    from headforge.backend.stages.face import FaceOptions, analyse
+    from headforge.backend.face.analysis import FaceOptions, analyse
     r = analyse(data.astronaut(), FaceOptions(models_root=sys.argv[1]))
     print("RESULT " + json.dumps({"python": list(sys.version_info[:2]), "numpy": np.__version__,
           "runtime": mediapipe_runtime(), "analysis": r.analysis, "identity": r.identity.tolist(),
