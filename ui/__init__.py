@@ -1,9 +1,10 @@
 """Panels: drawing only."""
 import bpy
 
-from . import panel, previews, results_panel
+from . import animation_panel, panel, previews, results_panel
 
-_register, _unregister = bpy.utils.register_classes_factory(panel.CLASSES + results_panel.CLASSES)
+_register, _unregister = bpy.utils.register_classes_factory(
+    panel.CLASSES + results_panel.CLASSES + animation_panel.CLASSES)
 
 
 def register():

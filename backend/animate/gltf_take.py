@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from .take import AnimationError, Take, matrix_to_euler
 _DTYPES = {5120: np.int8, 5121: np.uint8, 5122: np.int16, 5123: np.uint16, 5125: np.uint32, 5126: np.float32}
 _NCOMP = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
 _LOWER = {n.lower(): n for n in ARKIT_52}
+_LEFT = re.compile(r"(left|_l$|\.l$|_l_)", re.I)
+_RIGHT = re.compile(r"(right|_r$|\.r$|_r_)", re.I)
 
 
 def _arkit(name: str) -> str | None:
@@ -212,18 +215,21 @@ def read_gltf_take(path, animation: int | str | None = None) -> Take:
         p = parents[p]
         ancestors.append(p)
     head_node = next((a for a in ancestors if a in rot_ch), None)
+    if head_node is None:  # a skeleton: the joint named `head`
+        head_node = next((n for n in rot_ch if str(nodes[n].get("name", "")).lower() == "head"), None)
     eye_nodes = {}
-    for n_idx in rot_ch:
-        nm = str(nodes[n_idx].get("name", "")).lower()
-        if "eye" in nm and n_idx != head_node:
-            side = "eye_left" if "left" in nm else "eye_right" if "right" in nm else None
+    for n_idx in sorted(rot_ch):
+        nm = str(nodes[n_idx].get("name", ""))
+        if "eye" in nm.lower() and n_idx != head_node:
+            side = "eye_left" if _LEFT.search(nm) else "eye_right" if _RIGHT.search(nm) else None
             if side and side not in eye_nodes:
                 eye_nodes[side] = n_idx
+    joints = {j for skin in g.json.get("skins", []) for j in skin.get("joints", [])}
     rot = {}
     for key, n_idx in [("head", head_node)] + list(eye_nodes.items()):
         if n_idx is None:
             continue
-        rot[key] = _rotation_track(g, n_idx, rot_ch[n_idx], parents, times)
+        rot[key] = _rotation_track(g, n_idx, rot_ch[n_idx], parents, times, joint=n_idx in joints)
     t0 = times[0]
     dt = np.median(np.diff(times)) if len(times) > 1 else 1 / 30
     fps = float(np.round(1.0 / dt, 3))
@@ -246,14 +252,19 @@ def _world_rot(g: _Gltf, n_idx: int, parents) -> np.ndarray:
     return M
 
 
-def _rotation_track(g: _Gltf, n_idx: int, sampler, parents, times) -> np.ndarray:
-    """(T, 3) yaw/pitch/roll of a node's animated rotation about its parent's axes, in world axes."""
+def _rotation_track(g: _Gltf, n_idx: int, sampler, parents, times, joint: bool = False) -> np.ndarray:
+    """(T, 3) yaw/pitch/roll of a node's animated rotation about its parent's axes, in world axes. A skin joint's
+    rotation is taken relative to its rest (bind) rotation, the node's static one; a capture's transform node
+    (no skin) has none: its animated rotation is the head's."""
     from scipy.spatial.transform import Rotation
 
     t = g.accessor(sampler["input"])[:, 0]
     q = _sample(t, g.accessor(sampler["output"]), sampler.get("interpolation", "LINEAR"), times)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
     R_local = Rotation.from_quat(q).as_matrix()  # (T, 3, 3) about the parent's axes
+    if joint:
+        rest = g.node_matrix(n_idx)[:3, :3]
+        R_local = R_local @ (rest / np.linalg.norm(rest, axis=0)).T
     P = _world_rot(g, parents[n_idx], parents) if n_idx in parents else np.eye(3)
     C = YUP_TO_WORLD @ P  # parent axes → world axes
     R_world = np.einsum("ij,tjk,lk->til", C, R_local, C)

@@ -1,0 +1,148 @@
+"""Run in a fresh Python with bpy (subprocess): key takes onto heads, keep existing actions, export with
+animation and re-import; print JSON facts (`FACTS {...}`) and write the exported files into WORK.
+
+argv: WORK RIG_GLB FACECAP_GLB BAD_CSV
+"""
+import json
+import sys
+from pathlib import Path
+
+import bpy  # noqa: F401  (first: Embree)
+import numpy as np
+
+from headforge.addon import animation, export, head_import
+from headforge.backend.animate.take import AnimationError, euler_to_matrix
+from headforge.backend.errors import HeadForgeError
+
+work, rig_glb, facecap_glb, bad_csv = (Path(a) for a in sys.argv[1:5])
+facts = {}
+
+
+def fresh(fps=24):
+    bpy.ops.wm.read_homefile(use_empty=True)
+    sc = bpy.context.scene
+    sc.render.fps, sc.render.fps_base = fps, 1.0
+    sc.frame_start, sc.frame_end = 1, 50
+    return sc
+
+
+def head_mesh(objs):
+    return next(o for o in objs if o.type == "MESH" and o.data.shape_keys and len(o.data.shape_keys.key_blocks) > 50)
+
+
+def shape_key_error(keys, take_rs, start):
+    """Max |keyed value − take value| over every frame and name, evaluated through the depsgraph."""
+    sc = bpy.context.scene
+    err = 0.0
+    names = {animation._arkit_of(kb.name): kb.name for kb in keys.key_blocks[1:]}
+    for i in range(0, take_rs.n_frames, 7):
+        sc.frame_set(start + i)
+        for a, kb in names.items():
+            if a in take_rs.names:
+                err = max(err, abs(keys.key_blocks[kb].value - take_rs.weight(a)[i]))
+    return err
+
+
+take = animation.read_take(facecap_glb)
+
+# 1. our rig at 24 fps: every key matched, values and head/eye rotations as in the take (resampled)
+sc = fresh(24)
+objs = list(head_import.import_head(rig_glb)["meshes"]) + [bpy.data.objects["Armature"]]
+mesh = head_mesh(objs)
+keys = mesh.data.shape_keys
+# an animation the artist already has: kept, not overwritten
+keys.animation_data_create()
+prev = bpy.data.actions.new("artist_blink")
+keys.animation_data.action = prev
+fc = prev.fcurve_ensure_for_datablock(keys, 'key_blocks["eyeBlink_L"].value')
+fc.keyframe_points.insert(1, 0.0)
+fc.keyframe_points.insert(10, 1.0)
+rep = animation.apply_take(take, objs, scene=sc, frame_start=1)
+facts["ours"] = {k: rep[k] for k in ("action", "fps", "frames", "frame_range", "missing", "bones", "kept", "resampled")}
+facts["ours"]["matched"] = len(rep["matched"])
+rs = take.resample(24)
+facts["ours"]["shape_key_max_err"] = shape_key_error(keys, rs, 1)
+arm = animation.find_armature(objs)
+rot_err = {"head": 0.0, "eye_left": 0.0, "eye_right": 0.0}
+rot_max = dict(rot_err)  # how far each bone turns: the errors mean something
+for i in range(0, rs.n_frames, 11):
+    sc.frame_set(1 + i)
+    for r, b in (("head", "head"), ("eye_left", "eye_L"), ("eye_right", "eye_R")):
+        pb = arm.pose.bones[b]
+        rest = np.array(pb.bone.matrix_local.to_3x3().normalized())
+        if r == "head":
+            posed = np.array(pb.matrix.to_3x3().normalized())
+            want = euler_to_matrix(rs.head[i])
+        else:  # relative to the posed head
+            hb = arm.pose.bones["head"]
+            head_R = np.array(hb.matrix.to_3x3().normalized()) @ np.array(hb.bone.matrix_local.to_3x3().normalized()).T
+            posed = head_R.T @ np.array(pb.matrix.to_3x3().normalized())
+            want = euler_to_matrix(getattr(rs, r)[i])
+        R = posed @ rest.T
+        ang = np.degrees(np.arccos(np.clip((np.trace(R @ want.T) - 1) / 2, -1, 1)))
+        rot_err[r] = max(rot_err[r], float(ang))
+        rot_max[r] = max(rot_max[r], float(np.degrees(np.arccos(np.clip((np.trace(R) - 1) / 2, -1, 1)))))
+facts["ours"]["rotation_max_err_deg"] = rot_err
+facts["ours"]["rotation_max_deg"] = rot_max
+facts["ours"]["nla_tracks"] = [t.name for t in keys.animation_data.nla_tracks]
+facts["ours"]["prev_action_users"] = prev.users
+facts["ours"]["scene_frame_end"] = sc.frame_end
+# a second take: a second Action; the first stays (NLA), so takes can be mixed
+rep2 = animation.apply_take(take, objs, scene=sc, frame_start=300, name="take2")
+facts["ours"]["second"] = {"action": rep2["action"], "kept": rep2["kept"],
+                           "actions": sorted(a.name for a in bpy.data.actions)}
+
+# 2. a bad CSV leaves everything as it was
+before = keys.animation_data.action.name
+try:
+    animation.apply_take(animation.read_take(bad_csv), objs, scene=sc)
+    facts["bad_csv"] = "no error"
+except AnimationError as e:
+    facts["bad_csv"] = e.code
+facts["bad_csv_action_kept"] = keys.animation_data.action.name == before and len(bpy.data.actions) == 3
+
+# 3. export with the take (glTF and FBX) and re-import
+sc = fresh(30)
+objs = list(head_import.import_head(rig_glb)["meshes"]) + [bpy.data.objects["Armature"]]
+short = take.resample(30)
+short.times, short.weights = short.times[:60], short.weights[:60]
+short.head, short.eye_left, short.eye_right = short.head[:60], short.eye_left[:60], short.eye_right[:60]
+rep = animation.apply_take(short, objs, scene=sc, frame_start=1)
+sc.frame_start, sc.frame_end = 1, 60
+heads = [o for o in bpy.context.scene.objects if o.type in ("MESH", "ARMATURE")]
+facts["export_glb"] = export.export_head(heads, work / "take.glb", animations=True, arkit_names=True)["format"]
+facts["export_fbx"] = export.export_head(heads, work / "take.fbx", animations=True, arkit_names=True)["format"]
+want = {n: short.weight(n) for n in ("jawOpen", "eyeBlinkLeft", "mouthSmileRight", "browInnerUp")}
+for fmt in ("glb", "fbx"):
+    fresh(30)
+    if fmt == "glb":
+        bpy.ops.import_scene.gltf(filepath=str(work / "take.glb"))
+    else:
+        bpy.ops.import_scene.fbx(filepath=str(work / "take.fbx"))
+    m = head_mesh(bpy.context.scene.objects)
+    k = m.data.shape_keys
+    err = {}
+    for n, w in want.items():
+        vals = []
+        for i in range(60):
+            bpy.context.scene.frame_set(1 + i)
+            vals.append(k.key_blocks[n].value)
+        err[n] = float(np.abs(np.array(vals) - w).max())
+    facts[f"reimport_{fmt}_err"] = err
+
+# 4. a head with only some ARKit keys (another tool's names), no armature: matched by name, the rest reported
+fresh(30)
+bpy.ops.mesh.primitive_uv_sphere_add()
+ob = bpy.context.active_object
+ob.shape_key_add(name="Basis")
+for n in ("EyeBlinkLeft", "jawOpen", "mouth_smile_left_custom", "MouthSmile_L"):
+    ob.shape_key_add(name=n)
+rep = animation.apply_take(take, [ob], scene=bpy.context.scene)
+facts["partial"] = {"matched": rep["matched"], "missing": len(rep["missing"]), "bones": rep["bones"]}
+bpy.ops.mesh.primitive_cube_add()
+try:
+    animation.apply_take(take, [bpy.context.active_object], scene=bpy.context.scene)
+    facts["no_keys"] = "no error"
+except HeadForgeError as e:
+    facts["no_keys"] = e.code
+print("FACTS " + json.dumps(facts, default=str))

@@ -1,0 +1,106 @@
+"""Takes keyed onto heads in Blender (bpy, in a fresh subprocess): values and rotations as in the take at the
+scene's frame rate, the artist's action kept, a bad CSV changes nothing, export to glTF (Khronos validator) and
+FBX with the take, re-imported curves equal to the take's."""
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, has_module
+
+pytestmark = [pytest.mark.blender, pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")]
+VALIDATOR_VERSION = "2.0.0-dev.3.10"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, shared):
+    from headforge.backend.animate.livelink import format_livelink_csv
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.build import build_rig
+    from headforge.backend.rig.gltf import rig_to_gltf
+    from tests.animate.test_take import _random_take
+
+    tmp = tmp_path_factory.mktemp("animate_blender")
+    rig = build_rig(load_ict(shared / "data/ict_facekit/ict_face_light.npz"), np.zeros(1))
+    (tmp / "rig.glb").write_bytes(b"".join(rig_to_gltf(rig, None).save_to_bytes()))
+    lines = format_livelink_csv(_random_take(n=70)).splitlines()
+    lines[5] = lines[5] + ",0.5"  # one value too many
+    (tmp / "bad.csv").write_text("\n".join(lines) + "\n")
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("drive_animation.py")), str(tmp),
+                           str(tmp / "rig.glb"), str(shared / "data/heads/facecap/facecap.glb"), str(tmp / "bad.csv")],
+                          capture_output=True, text=True, cwd=tmp, timeout=900,
+                          env={**__import__("os").environ, "BLENDER_USER_RESOURCES": str(tmp / "blender"),
+                               "PYTHONPATH": str(REPO.parent) if (REPO.parent / "headforge").exists() else ""})
+    facts = [ln for ln in proc.stdout.splitlines() if ln.startswith("FACTS ")]
+    assert proc.returncode == 0 and facts, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return tmp, json.loads(facts[-1][6:])
+
+
+def test_take_keys_our_rig_at_scene_fps(run):
+    _, f = run
+    o = f["ours"]
+    assert o["matched"] == 52 and o["missing"] == [] and o["fps"] == 24.0 and o["resampled"]
+    assert o["frames"] == 268 and o["frame_range"] == [1, 268] and o["scene_frame_end"] == 268  # 11.13 s at 24 fps
+    assert o["shape_key_max_err"] < 1e-6
+    assert o["bones"] == {"head": "head", "eye_left": "eye_L", "eye_right": "eye_R"}
+    for r, err in o["rotation_max_err_deg"].items():
+        assert err < 0.05 and o["rotation_max_deg"][r] > 2.0, (r, err, o["rotation_max_deg"][r])
+
+
+def test_existing_actions_are_kept_for_the_nla(run):
+    _, f = run
+    o = f["ours"]
+    assert o["kept"] == [{"action": "artist_blink", "kept_as": "NLA track HF artist_blink"}]
+    assert o["nla_tracks"] == ["HF artist_blink"] and o["prev_action_users"] >= 1
+    assert o["second"]["action"] == "take2" and o["second"]["actions"] == ["artist_blink", "facecap", "take2"]
+    assert f["bad_csv"] == "animate.csv_count" and f["bad_csv_action_kept"]
+
+
+def test_partial_heads_report_missing_names(run):
+    _, f = run
+    assert f["partial"] == {"matched": ["eyeBlinkLeft", "jawOpen"], "missing": 50, "bones": {}}
+    assert f["no_keys"] == "animate.no_target"
+
+
+def _validator() -> Path:
+    if not (shutil.which("node") and shutil.which("npm")):
+        pytest.skip("node/npm not installed")
+    root = Path(tempfile.gettempdir()) / "headforge-gltf-validator"
+    if not (root / "node_modules" / "gltf-validator").is_dir():
+        root.mkdir(exist_ok=True)
+        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent",
+                               f"gltf-validator@{VALIDATOR_VERSION}"], cwd=root, capture_output=True, text=True,
+                              timeout=300)
+        if proc.returncode != 0:
+            pytest.skip(f"npm could not install gltf-validator: {proc.stderr[-300:]}")
+    script = root / "validate_anim.js"
+    script.write_text("const fs = require('fs'); const v = require('gltf-validator');\n"
+                      "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[2])), {maxIssues: 500})\n"
+                      "  .then(r => console.log(JSON.stringify(r))).catch(e => { console.error(e); process.exit(2); });\n")
+    return script
+
+
+def test_export_carries_the_take(run, shared):
+    from headforge.backend.animate.gltf_take import read_gltf_take
+
+    tmp, f = run
+    assert f["export_glb"] == "GLB" and f["export_fbx"] == "FBX"
+    proc = subprocess.run(["node", str(_validator()), str(tmp / "take.glb")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    issues = json.loads(proc.stdout)["issues"]
+    assert issues["numErrors"] == 0, [m for m in issues["messages"] if m["severity"] == 0][:5]
+    # the exported morph-weight animation read back by our own reader: the take's first 60 frames at 30 fps
+    src = read_gltf_take(shared / "data/heads/facecap/facecap.glb").resample(30)
+    out = read_gltf_take(tmp / "take.glb")
+    assert out.n_frames == 60 and abs(out.fps - 30) < 1e-3 and len(out.names) == 52
+    assert np.abs(out.arkit_weights() - src.arkit_weights()[:60]).max() < 1e-6
+    for r in ("head", "eye_left", "eye_right"):  # the bones' rotation channels, relative to their rest
+        assert np.degrees(np.abs(getattr(out, r) - getattr(src, r)[:60])).max() < 1e-3, r
+    for fmt in ("glb", "fbx"):
+        assert max(f[f"reimport_{fmt}_err"].values()) < 1e-5, (fmt, f[f"reimport_{fmt}_err"])
