@@ -121,9 +121,20 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
     return out
 
 
+def parse_summary(parse) -> dict:
+    """Fractions of the photo's pixels by label, for rig.json."""
+    from .photo_parse import LABEL_NAMES
+
+    counts = np.bincount(parse.labels.ravel(), minlength=len(LABEL_NAMES)) / parse.labels.size
+    return {n: round(float(c), 4) for n, c in zip(LABEL_NAMES, counts)}
+
+
 def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str = "auto", texture_size: int = 512,
-                   n_identity: int = 60, progress=lambda f, m: None):
-    """→ (rig, atlas (res, 2res, 3) uint8, fit: PhotoFit, lm: Landmarks, info dict)."""
+                   n_identity: int = 60, matte: np.ndarray | None = None, progress=lambda f, m: None):
+    """→ (rig, atlas (res, 2res, 3) uint8, fit: PhotoFit, lm: Landmarks, info dict).
+
+    `matte` (H, W) in [0, 1]: the face stage's person matte; with MediaPipe's landmarks the photo's pixels are
+    labelled (photo_parse) so that only the head's skin and hair reach the texture."""
     from .build import build_rig
     from .texture import bake_photo_texture
 
@@ -155,7 +166,14 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
     import cv2
 
     exclude = cv2.dilate(exclude.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
-    atlas, tex_stats = bake_photo_texture(model, shaped, fit.K, fit.w2c, photo, res=texture_size, exclude=exclude)
+    parse = None
+    if lm.kind == "mediapipe478":
+        from .photo_parse import parse_photo
+
+        parse = parse_photo(photo, lm.points, matte)
+    atlas, tex_stats = bake_photo_texture(model, shaped, fit.K, fit.w2c, photo, res=texture_size, exclude=exclude,
+                                          parse=parse)
+    tex_stats["photo_labels"] = None if parse is None else parse_summary(parse)
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
     eyes = eye_colours_from_photo(photo, lm)

@@ -79,9 +79,11 @@ def render_shaded(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, size
 
 
 def render_rig(rig, atlas: np.ndarray | None, K: np.ndarray, w2c: np.ndarray, size: tuple[int, int],
-               shape_keys: dict[str, float] | None = None, rotations: dict | None = None, background=0.0):
-    """Unlit render of a Rig (H, W, 3) float in [0, 1] with its skin atlas (the texture carries the photo's
-    light) + a mask (H, W) of pixels showing the face skin."""
+               shape_keys: dict[str, float] | None = None, rotations: dict | None = None, background=0.0,
+               light: tuple | None = None):
+    """Unlit render of a Rig (H, W, 3) float in [0, 1] with its skin atlas + a mask (H, W) of pixels showing
+    the face skin. `light` = (SH1 coefficients (4,), their mean over the seen skin), as the texture bake
+    recorded them: the skin is shaded by the photo's light again (the atlas is an albedo)."""
     from .build import skin_vertices
     from .texture import sample_bilinear
 
@@ -102,7 +104,11 @@ def render_rig(rig, atlas: np.ndarray | None, K: np.ndarray, w2c: np.ndarray, si
         off += n
     xy, z, F = np.concatenate(xy_all), np.concatenate(z_all), np.concatenate(faces_all)
     tid, bary, _ = rasterize(xy, z, F, h, w, cull_backfaces=True)
-    attr = interpolate(tid, bary, F, np.concatenate([np.concatenate(col_all), np.concatenate(uv_all)], axis=1))
+    extra = [np.concatenate(col_all), np.concatenate(uv_all)]
+    if light is not None:
+        ids = np.concatenate([p.vertex_ids for p in rig.primitives])
+        extra.append(vertex_normals(verts, np.concatenate([p.vertex_ids[p.faces] for p in rig.primitives]))[ids])
+    attr = interpolate(tid, bary, F, np.concatenate(extra, axis=1))
     skin = np.concatenate(is_skin)
     skin_px = (tid >= 0) & skin[np.maximum(tid, 0)]
     img = np.where((tid >= 0)[..., None], attr[..., :3], background).astype(np.float32)
@@ -110,6 +116,12 @@ def render_rig(rig, atlas: np.ndarray | None, K: np.ndarray, w2c: np.ndarray, si
         A = atlas.astype(np.float32) / 255.0
         uv = attr[skin_px][:, 3:5]
         img[skin_px] = sample_bilinear(A, uv * [A.shape[1], A.shape[0]] - 0.5)
+        if light is not None:
+            from .texture_complete import shading_ratio
+
+            n = attr[skin_px][:, 5:8].astype(np.float64)
+            n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+            img[skin_px] /= shading_ratio(n, np.asarray(light[0], np.float64), float(light[1]))[:, None]
     return np.clip(img, 0, 1), skin_px
 
 
@@ -120,8 +132,8 @@ def masked_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 
 def photo_consistency(job_dir, photo_eyes: bool = True) -> dict:
-    """Render an instant-mode rig from its fitted camera, with the portrait's expression, and compare it with
-    the photo over the face (rendered skin inside the landmarks' hull) and over the eyes (eyeball pixels inside
+    """Render an instant-mode rig from its fitted camera, with the portrait's expression and light, and compare
+    it with the photo over the face (rendered skin inside the landmarks' hull) and over the eyes (eyeball pixels inside
     the eye outlines): {psnr_db, pixels, eyes_psnr_db, eye_pixels, render, photo, mask}. `photo_eyes=False`
     renders textbook eye colours instead of those the rig read from the photo."""
     import json
@@ -142,8 +154,10 @@ def photo_consistency(job_dir, photo_eyes: bool = True) -> dict:
     atlas = np.asarray(Image.open(job / "rig" / "skin.png"))
     photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB")).astype(np.float32) / 255
     K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    tex = rec.get("texture") or {}
+    light = (tex["light_sh1"], tex["light_mean"]) if tex.get("light_sh1") else None  # the photo's light again
     img, skin = render_rig(rig, atlas, K, w2c, photo.shape[1::-1],
-                           shape_keys=rec["fit"]["portrait_expression_arkit"])
+                           shape_keys=rec["fit"]["portrait_expression_arkit"], light=light)
     analysis = json.loads((job / "face" / "analysis.json").read_text())
     mp = analysis["face"]["landmarks_478"]
     pts = np.asarray(mp or analysis["face"]["landmarks_68"])[:, :2]

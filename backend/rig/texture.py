@@ -60,13 +60,17 @@ def texel_surface(model, verts: np.ndarray, faces_sel: np.ndarray, res: int):
 
 def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, photo: np.ndarray,
                        res: int = 512, occluders: np.ndarray | None = None,
-                       exclude: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+                       exclude: np.ndarray | None = None, parse=None) -> tuple[np.ndarray, dict]:
     """Atlas (res, 2·res, 3) uint8 for the skin, from `photo` (H, W, 3) uint8 seen by (K, w2c) with the head
     at `verts` (V, 3) (the fitted, not yet neutralised, shape). `exclude` (H, W) bool marks photo pixels that
-    must not colour the skin (open mouth, eyeballs). Returns (atlas, coverage stats)."""
+    must not colour the skin (open mouth, eyeballs). `parse` (photo_parse.PhotoParse) labels the photo: only
+    its skin colours the skin, its hair only the scalp, and the texture is completed (light divided out, hair
+    region, unseen skin synthesised); without it every unexcluded pixel is projected and the rest diffused.
+    Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
     from .render import visible_faces
 
     from ..headmodel.base import mirror_map
+    from .photo_parse import HAIR, SKIN
 
     Hp, Wp = photo.shape[:2]
     faces_sel = skin_faces(model)
@@ -82,27 +86,106 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     mirror = mirror_map(model.neutral)
     cam_centre = -w2c[:3, :3].T @ w2c[:3, 3]
     photo_f = photo[..., :3].astype(np.float32)
+    labels = None
+    if parse is not None:  # skin pixels eroded by one so bilinear samples never mix in a neighbour label
+        import cv2
+
+        lab = parse.labels
+        skin_ok = cv2.erode((lab == SKIN).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        labels = np.where(skin_ok, SKIN, np.where(lab == HAIR, HAIR, 255)).astype(np.uint8)
 
     def lookup(P, Nn, vis):
-        """Colours (M, 3) and weights (M,) of surface points P with normals Nn, `vis` (M,) whether seen."""
+        """Colours (M, 3), weights (M,) and photo labels (M,) of surface points P with normals Nn, `vis` (M,)
+        whether seen."""
         pxy, _ = project(P, K, w2c)
         view = cam_centre - P
         view /= np.linalg.norm(view, axis=1, keepdims=True)
         facing = (Nn * view).sum(axis=1)
         inside = (pxy[:, 0] >= 0) & (pxy[:, 0] <= Wp - 1) & (pxy[:, 1] >= 0) & (pxy[:, 1] <= Hp - 1)
         ok = inside & vis & (facing > 0.15)
+        xi = np.clip(np.round(pxy[:, 0]).astype(int), 0, Wp - 1)
+        yi = np.clip(np.round(pxy[:, 1]).astype(int), 0, Hp - 1)
         if exclude is not None:  # per texel too: a seen triangle may still reach into an excluded region
-            xi = np.clip(np.round(pxy[:, 0]).astype(int), 0, Wp - 1)
-            yi = np.clip(np.round(pxy[:, 1]).astype(int), 0, Hp - 1)
             ok &= ~exclude[yi, xi]
+        lab = labels[yi, xi] if labels is not None else np.full(len(P), SKIN, np.uint8)
         col = sample_bilinear(photo_f, pxy)
-        return col, np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0)
+        return col, np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab
 
     P, Nn = pos[mask], nrm[mask]
     corners = model.faces[faces_sel[tri[mask]]]  # (M, 3) vertices of each texel's triangle
-    col, wgt = lookup(P, Nn, seen_v[corners].all(axis=1))
+    col, wgt, lab = lookup(P, Nn, seen_v[corners].all(axis=1))
     flip = np.array([-1.0, 1.0, 1.0])
-    col_m, wgt_m = lookup(P * flip, Nn * flip, seen_v[mirror[corners]].all(axis=1))
+    col_m, wgt_m, lab_m = lookup(P * flip, Nn * flip, seen_v[mirror[corners]].all(axis=1))
+    if parse is None:
+        return _diffused(res, mask, col, wgt, col_m, wgt_m)
+
+    # the scalp: the hairline on the neutral head, its front where the photo's hair meets the forehead
+    from .render import eye_centre
+    from .texture_complete import complete_atlas, fit_shading, hair_weight, hairline_height, head_axis, \
+        shading_ratio, sh1
+
+    Pn = texel_surface(model, model.neutral, faces_sel, res)[1][mask]
+    eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
+                   + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
+    axis_y = head_axis(model.neutral, eye_z)
+    hair_w = np.zeros(len(P))
+    front_dz = None
+    if parse.hair_rgb is not None:
+        phi = np.degrees(np.arctan2(np.abs(Pn[:, 0]), -(Pn[:, 1] - axis_y)))
+        fore = (wgt > 0.1) & (phi < 35) & (Pn[:, 2] > eye_z + 0.03)
+        fh, fs = fore & (lab == HAIR), fore & (lab == SKIN)
+        if fh.sum() > 20:  # the hairline sits between the forehead's highest skin and its lowest hair
+            lo = np.percentile(Pn[fh, 2], 5)
+            hi = np.percentile(Pn[fs, 2], 95) if fs.sum() > 20 else lo
+            front_dz = float(np.clip((lo + min(hi, lo)) / 2 - eye_z, 0.035, 0.11))
+        hair_w = hair_weight(Pn, hairline_height(Pn, axis_y, eye_z, front_dz))
+    # a texel takes a photo colour when the pixel is skin, or hair on the scalp
+    scalp = hair_w > 0.5
+    use = lambda lb: (lb == SKIN) | ((lb == HAIR) & scalp)  # noqa: E731
+    wgt, wgt_m = np.where(use(lab), wgt, 0.0), np.where(use(lab_m), wgt_m, 0.0)
+    use_m = (wgt < 0.05) & (wgt_m > wgt)
+    colour = np.where(use_m[:, None], col_m, col)
+    weight = np.where(use_m, wgt_m, wgt)
+    n_src = np.where(use_m[:, None], Nn * flip, Nn)  # the normal where the colour was lit
+    lab_src = np.where(use_m, lab_m, lab)
+    known = weight > 0.02
+    # divide out the photo's light, fitted on well-seen skin
+    fit_sel = known & (weight > 0.3) & (lab_src == SKIN) & ~use_m
+    light, mean_s = None, None
+    if fit_sel.sum() > 200:
+        light = fit_shading(colour[fit_sel], n_src[fit_sel])
+        mean_s = float((sh1(n_src[fit_sel]) @ light).mean())
+        colour = colour * shading_ratio(n_src, light, mean_s)[:, None]
+    skin_sel = known & (lab_src == SKIN) & (hair_w < 0.05)
+    skin_rgb = np.median(colour[skin_sel], axis=0) if skin_sel.sum() > 50 else parse.skin_rgb * 255
+    hair_rgb = None
+    if parse.hair_rgb is not None:
+        hair_sel = known & (lab_src == HAIR)
+        hair_rgb = np.median(colour[hair_sel], axis=0) if hair_sel.sum() > 50 else parse.hair_rgb * 255
+    atlas = np.zeros((res, 2 * res, 3), np.float32)
+    have = np.zeros((res, 2 * res), bool)
+    conf = np.zeros((res, 2 * res), np.float32)
+    hair_map = np.zeros((res, 2 * res), np.float32)
+    idx = np.nonzero(mask)
+    atlas[idx[0][known], idx[1][known]] = colour[known]
+    have[idx] = known
+    conf[idx] = weight
+    hair_map[idx] = hair_w
+    filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb)
+    n = max(int(mask.sum()), 1)
+    stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
+             "mirrored": float((known & use_m).sum() / n), "completed": float((~known).sum() / n),
+             "hair_region": float((hair_w > 0.5).sum() / n),
+             "hairline_front_m_above_eyes": front_dz,
+             "light_sh1": None if light is None else [round(float(c), 4) for c in light],
+             "light_mean": None if light is None else round(mean_s, 4),
+             "skin_albedo_rgb": [round(float(c) / 255, 4) for c in skin_rgb],
+             "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb]}
+    return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
+
+
+def _diffused(res, mask, col, wgt, col_m, wgt_m):
+    """Without a parse of the photo: seen and mirrored colours, the rest diffused (pull-push)."""
     use_m = (wgt < 0.05) & (wgt_m > wgt)
     colour = np.where(use_m[:, None], col_m, col)
     weight = np.where(use_m, wgt_m, wgt)
@@ -113,8 +196,9 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     atlas[idx[0][known], idx[1][known]] = colour[known]
     have[idx[0][known], idx[1][known]] = True
     filled = pull_push(atlas, have)
-    stats = {"texels": int(mask.sum()), "from_photo": float((wgt > 0.02).sum() / max(mask.sum(), 1)),
-             "mirrored": float((use_m & known).sum() / max(mask.sum(), 1))}
+    n = max(int(mask.sum()), 1)
+    stats = {"texels": int(mask.sum()), "from_photo": float((wgt > 0.02).sum() / n),
+             "mirrored": float((use_m & known).sum() / n), "completed": 0.0}
     # dilate a little beyond the islands so bilinear lookups at seams do not bleed black
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
 

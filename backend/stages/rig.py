@@ -40,9 +40,9 @@ def _head_model_file(inputs: dict, options: dict) -> dict:
     return {"head_model": options["head_model_path"]} if options.get("head_model_path") else {}
 
 
-@stage("rig", inputs=("input/portrait.png", "face/analysis.json", "mesh/head.glb"),
+@stage("rig", inputs=("input/portrait.png", "face/analysis.json", "face/matte.png", "mesh/head.glb"),
        outputs=("rig/head_rigged.glb", "rig/rig.json"), optional_outputs=("rig/skin.png",), options=RigOptions,
-       version="2",
+       version="3",
        external_inputs=_head_model_file)
 def run_rig(ctx) -> dict:
     from PIL import Image
@@ -68,8 +68,13 @@ def run_rig(ctx) -> dict:
     photo = np.asarray(Image.open(ctx.path("input/portrait.png")).convert("RGB"))
     ctx.progress(0.02, "Loading the head model")
     model = load_head_model(opts)
+    matte_path = ctx.path("face/matte.png")
+    matte = (np.asarray(Image.open(matte_path).convert("L"), np.float32) / 255.0) if matte_path.is_file() else None
+    if matte is not None and matte.shape != photo.shape[:2]:
+        matte = None  # a matte of another photo: label without it
     rig, atlas, fit, lm, info = rig_from_photo(model, photo, analysis, landmarks=opts.landmarks,
                                                texture_size=opts.texture_size, n_identity=opts.identity_modes,
+                                               matte=matte,
                                                progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
     if info["reprojection_error_iod"] > 0.08:
         ctx.warn(f"The head model matches the landmarks loosely ({100 * info['reprojection_error_iod']:.1f}% of "

@@ -1,0 +1,137 @@
+"""Complete a partly seen skin atlas: the photo's light divided out (an albedo), the scalp's hair region, and
+every unseen texel synthesised from the person's own skin (tone + fine detail) or hair, joined to the seen part
+without seams.
+
+Light: the seen skin's luminance fitted by first-order spherical harmonics of the surface normal (ambient + one
+direction, Ramamoorthi & Hanrahan's low-frequency irradiance), robustly (beard, brows and shadows are outliers);
+albedo = colour × (mean shading / shading), so the seen face keeps its mean brightness and loses its gradient.
+
+Hair: a hairline on the model's neutral head, a height per angle around the head's vertical axis (forehead,
+temples above the ears, nape), its front raised or lowered to where the photo's hair meets the forehead.
+
+Joining: the synthesised base plus the seen texels' difference from it, diffused (pull-push) and fading with
+the distance from the seen region, so the seen colours continue smoothly into the completion.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# hairline heights (m) above the eyes' centres on ICT's neutral head, by angle from the front (deg)
+HAIRLINE_DEG = np.array([0.0, 55.0, 80.0, 100.0, 125.0, 150.0, 180.0])
+HAIRLINE_DZ = np.array([0.075, 0.07, 0.04, 0.035, 0.0, -0.055, -0.06])
+
+
+def sh1(normals: np.ndarray) -> np.ndarray:
+    """First-order SH basis (N, 4) of unit normals (N, 3): 1, x, y, z."""
+    return np.concatenate([np.ones((len(normals), 1)), normals], axis=1)
+
+
+def fit_shading(colour: np.ndarray, normals: np.ndarray, iterations: int = 4) -> np.ndarray:
+    """Coefficients (4,) of luminance ≈ sh1(n) · c over seen skin texels (colour (N, 3) 0..255, normals (N, 3)),
+    Tukey-reweighted so dark hair, brows and stubble do not bend the light."""
+    Y = colour @ np.array([0.299, 0.587, 0.114])
+    A = sh1(normals)
+    w = np.ones(len(Y))
+    c = np.zeros(4)
+    for _ in range(iterations):
+        sw = np.sqrt(w)
+        c, *_ = np.linalg.lstsq(A * sw[:, None], Y * sw, rcond=None)
+        r = Y - A @ c
+        s = 1.4826 * np.median(np.abs(r)) + 1e-6
+        u = np.clip(r / (4.685 * s), -1, 1)
+        w = (1 - u**2) ** 2
+    return c
+
+
+def shading_ratio(normals: np.ndarray, coeffs: np.ndarray, mean_shading: float) -> np.ndarray:
+    """mean shading / shading (N,), bounded to [0.6, 1.8] (grazing and shadowed texels are not blown up)."""
+    s = sh1(normals) @ coeffs
+    return np.clip(mean_shading / np.maximum(s, 0.2 * mean_shading), 0.6, 1.8)
+
+
+def head_axis(neutral: np.ndarray, eye_z: float) -> float:
+    """y (m) of the head's vertical axis at the eyes' height on the neutral head (V, 3)."""
+    band = neutral[(neutral[:, 2] > eye_z) & (neutral[:, 2] < eye_z + 0.05)]
+    return float((band[:, 1].min() + band[:, 1].max()) / 2)
+
+
+def hairline_height(pos: np.ndarray, axis_y: float, eye_z: float, front_dz: float | None = None) -> np.ndarray:
+    """The hairline's height (M,) at texel positions (M, 3) of the neutral head, by their angle around it."""
+    phi = np.degrees(np.arctan2(np.abs(pos[:, 0]), -(pos[:, 1] - axis_y)))
+    dz = HAIRLINE_DZ.copy()
+    if front_dz is not None:  # the photo's forehead: move the front and temples, keep the nape
+        shift = front_dz - dz[0]
+        dz[:3] += shift * np.array([1.0, 1.0, 0.5])
+    return eye_z + np.interp(phi, HAIRLINE_DEG, dz)
+
+
+def hair_weight(pos: np.ndarray, line: np.ndarray, soft_m: float = 0.006) -> np.ndarray:
+    """0 below the hairline, 1 above, a soft edge of ±soft_m."""
+    t = np.clip((pos[:, 2] - line + soft_m) / (2 * soft_m), 0, 1)
+    return t * t * (3 - 2 * t)
+
+
+def _detail_tile(atlas: np.ndarray, known: np.ndarray, size: int) -> np.ndarray | None:
+    """High-pass (size, size, 3) of the smoothest fully seen square of the atlas (a cheek or the forehead)."""
+    import cv2
+
+    H, W = known.shape
+    if size < 8 or H < size or W < size:
+        return None
+    k = known.astype(np.float32)
+    full = cv2.boxFilter(k, -1, (size, size), normalize=True, borderType=cv2.BORDER_CONSTANT)
+    lum = atlas @ np.array([0.299, 0.587, 0.114], np.float32)
+    m1 = cv2.boxFilter(lum, -1, (size, size))
+    m2 = cv2.boxFilter(lum * lum, -1, (size, size))
+    var = m2 - m1 * m1
+    half = size // 2
+    ok = full > 0.999
+    ok[:half], ok[H - half:], ok[:, :half], ok[:, W - half:] = False, False, False, False
+    if not ok.any():
+        return None
+    y, x = np.unravel_index(np.argmin(np.where(ok, var, np.inf)), var.shape)
+    patch = atlas[y - half:y - half + size, x - half:x - half + size].astype(np.float32)
+    return patch - cv2.GaussianBlur(patch, (0, 0), size / 6)
+
+
+def _tile_to(tile: np.ndarray, H: int, W: int) -> np.ndarray:
+    """Tile (h, w, C) repeated with mirrored copies (seamless by construction) to (H, W, C)."""
+    quad = np.concatenate([np.concatenate([tile, tile[:, ::-1]], 1),
+                           np.concatenate([tile[::-1], tile[::-1, ::-1]], 1)], 0)
+    reps = (-(-H // quad.shape[0]), -(-W // quad.shape[1]), 1)
+    return np.tile(quad, reps)[:H, :W]
+
+
+def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray, texels: np.ndarray,
+                   hair: np.ndarray, skin_rgb: np.ndarray, hair_rgb: np.ndarray | None,
+                   seed: int = 0) -> np.ndarray:
+    """Fill the atlas (H, W, 3) float 0..255.
+
+    known (H, W) bool: texels with a colour (photo or mirror); confidence (H, W) in [0, 1] of those colours;
+    texels (H, W) bool: the skin's texels; hair (H, W) in [0, 1]: the hair region's weight; skin_rgb, hair_rgb
+    (3,) 0..255 albedo tones."""
+    import cv2
+
+    from .texture import pull_push
+
+    H, W = known.shape
+    rng = np.random.default_rng(seed)
+    base = np.broadcast_to(np.asarray(skin_rgb, np.float32), (H, W, 3)).copy()
+    tile = _detail_tile(atlas, known & (hair < 0.05), max(8, H // 10))
+    if tile is not None:
+        base += 0.9 * _tile_to(tile, H, W)
+    if hair_rgb is not None and hair.max() > 0:
+        streaks = rng.standard_normal((H, W)).astype(np.float32)
+        streaks = cv2.GaussianBlur(streaks, (0, 0), sigmaX=0.6, sigmaY=max(2.0, H / 96))
+        streaks /= max(streaks.std(), 1e-6)
+        h = np.asarray(hair_rgb, np.float32) * (1 + 0.12 * streaks[..., None])
+        base = base * (1 - hair[..., None]) + h * hair[..., None]
+    resid = np.where(known[..., None], atlas - base, 0).astype(np.float32)
+    resid_fill = pull_push(resid, known)
+    dist = cv2.distanceTransform((~known).astype(np.uint8), cv2.DIST_L2, 3)
+    fade = np.exp(-dist / max(2.0, 0.03 * H))[..., None]
+    smooth = cv2.GaussianBlur(resid_fill, (0, 0), max(1.0, H / 256))
+    filled = base + fade * np.where(known[..., None], smooth, resid_fill)
+    a = np.clip(confidence / 0.35, 0, 1)[..., None] * known[..., None]
+    out = a * atlas + (1 - a) * filled
+    return np.where(texels[..., None], out, pull_push(out, texels))

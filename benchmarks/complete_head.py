@@ -1,0 +1,288 @@
+"""A complete head from one photo, against ground truth: the Lee Perry-Smith scan (known albedo) rendered at yaw 0
+over a striped blue/green background with a white collar across its neck, run through `headforge run --mode
+instant`, and the rigged result rendered at ±45°, ±90° and 180° against the scan's own albedo at those views.
+
+    .venv/bin/python benchmarks/complete_head.py [--size 384] [--out DIR] [--sheets DIR]
+
+Prints, per view, masked PSNR and SSIM (pixels both heads cover; the scan's albedo vs the rig's unlit texture),
+the texture's leak (fraction of skin texels coloured like the background or the collar: blue/green dominant or
+near white, which the scan's albedo never is), the texel sources the rig records (photo, mirrored, completed)
+and the fraction left to plain diffusion, and the wall time of the run. Saves a contact sheet
+(truth over result) as complete_head_lps.png in --out (default: a temporary folder).
+
+--sheets DIR also runs the astronaut, two faces of insightface's group photo (t1) and scikit-image's cameraman
+(a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there.
+
+The photo is the scan's albedo times a Lambert light from the upper left plus ambient, so an albedo texture
+(the light divided out) scores higher than the photo's shading baked in.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_data.py, also when loaded by path
+from _data import SHARED, use_shared_ict  # noqa: E402
+
+LPS_UNIT_M = 0.05  # metres per file unit (data/heads/README.md)
+VIEWS_DEG = (0, 45, -45, 90, -90, 180)
+LIGHT = np.array([-0.5, -1.0, 0.6])  # toward the light: the subject's right (−X), front (−Y), above
+RADIUS_M = 0.9
+
+
+def load_lps():
+    """The scan in the world frame, top of the head at z = 0.12 m: verts (V, 3), faces (F, 3), per-corner glTF
+    uv (F, 3, 2), albedo texture (h, w, 3) uint8."""
+    import trimesh
+
+    from headforge.backend.headmodel.frames import yup_to_world
+
+    mesh = trimesh.load(SHARED / "data" / "heads" / "lee_perry_smith" / "LeePerrySmith_textured.glb", force="mesh",
+                        process=False)
+    v = yup_to_world(np.asarray(mesh.vertices), LPS_UNIT_M).astype(np.float64)
+    v -= [0.0, 0.0, v[:, 2].max() - 0.12]
+    f = np.asarray(mesh.faces, np.int64)
+    uv = np.asarray(mesh.visual.uv, np.float64)
+    uvc = np.stack([uv[f][..., 0], 1.0 - uv[f][..., 1]], axis=-1)
+    return v, f, uvc, np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"))
+
+
+def camera(size: int):
+    """(K, w2c) of the yaw-0 photo: 25° lens (the fit's default focal), head centre at the origin."""
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.fitting.photo import default_focal
+
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    return K, np.linalg.inv(orbit_c2w_opencv(0.0, 0.0, radius=RADIUS_M))
+
+
+def yaw_about(centre: np.ndarray, deg: float) -> np.ndarray:
+    """(4, 4) rotation of the object by −deg about the vertical through `centre`: seen by the yaw-0 camera it
+    shows the head as a camera at azimuth +deg would."""
+    a = np.radians(-deg)
+    R = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+    M = np.eye(4)
+    M[:3, :3] = R
+    M[:3, 3] = centre - R @ centre
+    return M
+
+
+def render_lps(lps, K, w2c, size, light: bool):
+    """Albedo (or lit) image (H, W, 3) in [0, 1] and mask (H, W) of the scan."""
+    from headforge.backend.rig.raster import interpolate, project, rasterize, vertex_normals
+    from headforge.backend.rig.texture import sample_bilinear
+
+    v, f, uvc, tex = lps
+    xy, z = project(v, K, w2c)
+    tid, bary, _ = rasterize(xy, z, f, size, size, cull_backfaces=True)
+    mask = tid >= 0
+    corner = np.arange(3 * len(f)).reshape(-1, 3)
+    uv = interpolate(tid, bary, corner, uvc.reshape(-1, 2))[mask]
+    img = np.zeros((size, size, 3), np.float32)
+    img[mask] = sample_bilinear(tex.astype(np.float32) / 255, uv * [tex.shape[1], tex.shape[0]] - 0.5)
+    if light:
+        n = interpolate(tid, bary, f, vertex_normals(v, f))[mask]
+        L = LIGHT / np.linalg.norm(LIGHT)  # world frame: the scan is lit, not the camera
+        img[mask] *= (0.45 + 0.65 * np.clip(n @ L, 0, 1))[:, None]
+    return np.clip(img, 0, 1), mask
+
+
+def make_photo(lps, size):
+    """The yaw-0 photo over stripes with a white collar, and the truth's head mask (collar excluded)."""
+    import cv2
+
+    K, w2c = camera(size)
+    lit, mask = render_lps(lps, K, w2c, size, light=True)
+    bg = np.zeros((size, size, 3), np.float32)
+    stripes = [(0.12, 0.25, 0.8), (0.15, 0.65, 0.25), (0.2, 0.2, 0.22), (0.85, 0.85, 0.9)]
+    w = max(8, size // 12)
+    for i in range(0, size, w):
+        bg[:, i:i + w] = stripes[(i // w) % len(stripes)]
+    img = np.where(mask[..., None], lit, bg)
+    rows = np.nonzero(mask.any(axis=1))[0]
+    bottom = rows.max()
+    top = int(bottom - 0.12 * (bottom - rows.min()))
+    cols = np.nonzero(mask[top])[0]
+    cx, half = (cols.min() + cols.max()) / 2, (cols.max() - cols.min()) / 2
+    collar = np.zeros((size, size), np.uint8)
+    poly = np.array([[cx - 1.6 * half, size], [cx - 1.1 * half, top], [cx, top + 0.06 * size],
+                     [cx + 1.1 * half, top], [cx + 1.6 * half, size]], np.int32)
+    cv2.fillPoly(collar, [poly], 1)
+    img[collar.astype(bool)] = (0.96, 0.96, 0.95)
+    return img, mask & ~collar.astype(bool), K, w2c
+
+
+def leak_fraction(atlas: np.ndarray, texel_mask: np.ndarray) -> float:
+    """Skin texels coloured like the background or collar: blue or green above red, or near white."""
+    a = atlas[texel_mask].astype(np.int32)
+    bad = (a[:, 2] > a[:, 0] + 8) | (a[:, 1] > a[:, 0] + 8) | (a.min(axis=1) > 215)
+    return float(bad.mean())
+
+
+def masked_ssim(a, b, mask) -> float:
+    from skimage.metrics import structural_similarity
+
+    _, s = structural_similarity(a, b, channel_axis=2, data_range=1.0, full=True)
+    return float(s.mean(axis=2)[mask].mean())
+
+
+def run_instant(photo_path: Path, job: Path) -> float:
+    """`headforge run PHOTO --mode instant` into a fresh job folder; wall seconds."""
+    if job.exists():
+        shutil.rmtree(job)
+    exe = Path(sys.executable).with_name("headforge")
+    t = time.time()
+    subprocess.run([str(exe), "--json", "run", str(photo_path), "-o", str(job), "--mode", "instant"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.time() - t
+
+
+def load_rig(job: Path):
+    """(rig, atlas, rig.json) of an instant-mode job."""
+    from PIL import Image
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.build import build_rig
+
+    rec = json.loads((job / "rig" / "rig.json").read_text())
+    eyes = rec.get("eyes") or {}
+    rig = build_rig(load_ict(), np.array(rec["fit"]["identity"]),
+                    **{k: tuple(v) for k, v in eyes.items() if k in ("iris_rgb", "sclera_rgb")})
+    return rig, np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB")), rec
+
+
+def contact_sheet(job: Path, size: int = 256) -> np.ndarray:
+    """Row (size, 7·size, 3) uint8: the rig at yaw 0, 35, 90, 180 (orbit camera, 25° lens), then jawOpen,
+    smile and blink from the front; unlit (the texture is the albedo)."""
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.fitting.photo import default_focal
+    from headforge.backend.rig.render import render_rig
+
+    rig, atlas, _ = load_rig(job)
+    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    centre = (b.min(axis=0) + b.max(axis=0)) / 2
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    T = np.eye(4)
+    T[:3, 3] = -centre
+    tiles = []
+    for deg, keys in ((0, None), (35, None), (90, None), (180, None), (0, {"jawOpen": 0.8}),
+                      (0, {"mouthSmileLeft": 0.9, "mouthSmileRight": 0.9}),
+                      (0, {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0})):
+        w2c = np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+        img, _ = render_rig(rig, atlas, K, w2c, (size, size), shape_keys=keys, background=0.25)
+        tiles.append(img)
+    return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
+
+
+def sheets(out: Path) -> None:
+    """Contact sheets of real photos: the astronaut, two faces of the group photo, the cameraman's side view."""
+    from PIL import Image
+    from skimage import data
+
+    photos = {"astronaut": data.astronaut(), "cameraman_side": np.repeat(data.camera()[..., None], 3, axis=2)}
+    try:
+        from insightface.data import get_image
+
+        group = np.ascontiguousarray(get_image("t1", to_rgb=True))
+    except Exception:  # noqa: BLE001  (insightface absent: no group photo)
+        group = None
+    if group is not None:
+        h, w = group.shape[:2]
+        for i, (x0, x1) in enumerate(((0.0, 0.36), (0.33, 0.67))):  # two people's halves, upscaled
+            crop = group[:, int(x0 * w):int(x1 * w)]
+            photos[f"group_t1_{i}"] = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 2, h * 2),
+                                                                               Image.LANCZOS))
+    for name, img in photos.items():
+        p = out / f"{name}.png"
+        Image.fromarray(img).save(p)
+        try:
+            wall = run_instant(p, out / f"job_{name}")
+        except subprocess.CalledProcessError as e:
+            print(f"  {name}: instant mode failed ({e.returncode})")
+            continue
+        row = contact_sheet(out / f"job_{name}")
+        thumb = np.asarray(Image.fromarray(img).resize((int(img.shape[1] * 256 / img.shape[0]), 256)))
+        Image.fromarray(np.concatenate([thumb, row], axis=1)).save(out / f"complete_head_{name}.png")
+        print(f"  {name}: {wall:.1f} s, contact sheet {out / f'complete_head_{name}.png'}")
+
+
+def main(argv=None):
+    from PIL import Image
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--size", type=int, default=384)
+    p.add_argument("--out")
+    p.add_argument("--sheets")
+    args = p.parse_args(argv)
+    use_shared_ict()
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="hf-complete-"))
+    out.mkdir(parents=True, exist_ok=True)
+    size = args.size
+    lps = load_lps()
+    photo, head_mask, K, w2c = make_photo(lps, size)
+    Image.fromarray((photo * 255).round().astype(np.uint8)).save(out / "lps_photo.png")
+    job = out / "job"
+    wall = run_instant(out / "lps_photo.png", job)
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.render import masked_psnr, render_rig
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    model = load_ict()
+    rig, atlas, rec = load_rig(job)
+    Kf, w2c_f = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    A = np.linalg.inv(w2c_f) @ w2c  # scan world → rig world (both seen alike by the photo's camera)
+    v = lps[0]
+    upper = v[v[:, 2] > -0.06]
+    centre = np.array([(upper[:, 0].min() + upper[:, 0].max()) / 2, (upper[:, 1].min() + upper[:, 1].max()) / 2,
+                       0.0])
+    ru = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]  # above the head bone's pivot
+    c = np.array([(ru[:, 0].min() + ru[:, 0].max()) / 2, (ru[:, 1].min() + ru[:, 1].max()) / 2, centre[2]])
+    centre_rig = (np.linalg.inv(A) @ np.append(c, 1.0))[:3]  # in the scan's frame
+    centre_rig[2] = centre[2]
+    rows, tiles = [], []
+    for deg in VIEWS_DEG:
+        M = yaw_about(centre, deg)
+        truth, tmask = render_lps(lps, K, w2c @ M, size, light=False)
+        # the rig turns about its own centre (its fitted depth differs from the scan's by their sizes)
+        w2c_rig = w2c @ yaw_about(centre_rig, deg) @ np.linalg.inv(A)
+        img, _ = render_rig(rig, atlas, Kf, w2c_rig, (size, size))
+        rmask = img.sum(axis=-1) > 0
+        m = tmask & rmask
+        psnr, ssim = masked_psnr(img, truth, m), masked_ssim(img, truth, m)
+        rows.append((deg, psnr, ssim, int(m.sum())))
+        tiles.append(np.concatenate([truth, img], axis=0))
+    tex_mask = texel_surface(model, rig.basis, skin_faces(model), atlas.shape[0])[0]
+    leak = leak_fraction(atlas, tex_mask)
+    Image.fromarray((np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)).save(out / "complete_head_lps.png")
+    print(f"Lee Perry-Smith, one photo at yaw 0 ({size} px), instant mode {wall:.1f} s wall")
+    print("  view    PSNR dB   SSIM    pixels")
+    for deg, psnr, ssim, n in rows:
+        print(f"  {deg:+4d}°   {psnr:6.2f}   {ssim:.3f}   {n}")
+    novel = [r for r in rows if r[0] != 0]
+    print(f"  novel views mean: PSNR {np.mean([r[1] for r in novel]):.2f} dB, SSIM {np.mean([r[2] for r in novel]):.3f}")
+    tex = rec.get("texture") or {}
+    photo_f, mirror = tex.get("from_photo", float("nan")), tex.get("mirrored", float("nan"))
+    completed = tex.get("completed", 0.0)
+    left = max(0.0, 1.0 - photo_f - mirror - completed) if np.isfinite(photo_f) else float("nan")
+    print(f"  texels: from the photo {100 * photo_f:.1f}%, mirrored {100 * mirror:.1f}%, completed (skin/hair "
+          f"synthesis) {100 * completed:.1f}%, plain diffusion only {100 * left:.1f}%")
+    print(f"  leak: {100 * leak:.2f}% of skin texels coloured like the background/collar "
+          f"(the photo's head mask covers {100 * head_mask.mean():.1f}% of it)")
+    print(f"  contact sheet (truth over result, views {VIEWS_DEG}): {out / 'complete_head_lps.png'}")
+    if args.sheets:
+        sheets(Path(args.sheets))
+
+
+if __name__ == "__main__":
+    main()

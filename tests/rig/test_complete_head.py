@@ -1,0 +1,127 @@
+"""A complete head from one photo, against ground truth: the Lee Perry-Smith scan (known albedo) lit and
+rendered over blue/green stripes with a white collar (benchmarks/complete_head.py's scene, smaller). Only the
+head's pixels may reach the texture, every texel is coloured, and the result seen from the side and the back is
+closer to the scan's albedo than the photo's colours diffused."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+SIZE = 256
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("complete_head", BENCH / "complete_head.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def scene(shared):
+    """(benchmark module, scan, photo uint8, truth head mask, K, w2c, analysis, matte)."""
+    from headforge.backend.face.matte import mediapipe_matte
+    from headforge.backend.fitting.landmarks import mediapipe_478
+
+    bench = _bench()
+    lps = bench.load_lps()
+    photo, head, K, w2c = bench.make_photo(lps, SIZE)
+    photo8 = (photo * 255).round().astype(np.uint8)
+    mp = mediapipe_478(photo8)
+    assert mp is not None, "MediaPipe finds no face in the scan's render"
+    pts = mp[:, :2]
+    bbox = np.array([*pts.min(axis=0), *pts.max(axis=0)])
+    analysis = {"image_size": [SIZE, SIZE], "face": {"bbox": bbox.tolist(), "landmarks_478": mp.tolist(),
+                                                     "landmarks_68": None}}
+    return bench, lps, photo8, head, K, w2c, analysis, mediapipe_matte(photo8, bbox)
+
+
+def test_only_head_pixels_are_labelled_skin(scene):
+    from headforge.backend.rig.photo_parse import HAIR, SKIN, parse_photo
+
+    bench, lps, photo, head, K, w2c, analysis, matte = scene
+    parse = parse_photo(photo, np.array(analysis["face"]["landmarks_478"]), matte)
+    skin = parse.labels == SKIN
+    precision = (skin & head).sum() / skin.sum()
+    recall = (skin & head).sum() / head.sum()
+    print(f"skin label vs the scan's mask: precision {precision:.4f}, recall {recall:.3f}; "
+          f"hair fraction {parse.hair_fraction:.3f}")
+    assert precision > 0.995  # stripes and collar are never skin
+    assert recall > 0.6  # most of the head (the shadowed neck under the jaw is left out)
+    assert parse.hair_rgb is None  # a shaved head: no hair colour
+    assert not (parse.labels[~head & (photo.min(axis=2) > 235)] == SKIN).any()  # the white collar
+    assert (parse.labels == HAIR).sum() < 0.05 * head.sum()
+
+
+@pytest.fixture(scope="module")
+def completed(scene, ict):
+    from headforge.backend.rig.photo_rig import rig_from_photo
+
+    bench, lps, photo, head, K, w2c, analysis, matte = scene
+    from headforge.backend.rig.texture import bake_photo_texture
+
+    rig, atlas, fit, lm, info = rig_from_photo(ict, photo, analysis, texture_size=256, matte=matte)
+    # without the photo's labels: every pixel projected, the rest diffused
+    before = bake_photo_texture(ict, ict.vertices(fit.identity, fit.expression), fit.K, fit.w2c, photo, res=256)
+    return rig, atlas, fit, info, before[0], before[1]
+
+
+def _novel_psnr(scene, rig, atlas, fit, degs=(90, -90, 180)):
+    from headforge.backend.rig.render import masked_psnr, render_rig
+
+    bench, lps, photo, head, K, w2c, analysis, matte = scene
+    A = np.linalg.inv(fit.w2c) @ w2c
+    v = lps[0]
+    up = v[v[:, 2] > -0.06]
+    centre = np.array([(up[:, 0].min() + up[:, 0].max()) / 2, (up[:, 1].min() + up[:, 1].max()) / 2, 0.0])
+    ru = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    c_rig = (np.linalg.inv(A) @ np.append((ru.min(axis=0) + ru.max(axis=0)) / 2, 1.0))[:3]
+    c_rig[2] = 0.0
+    out = []
+    for deg in degs:
+        truth, tmask = bench.render_lps(lps, K, w2c @ bench.yaw_about(centre, deg), SIZE, light=False)
+        img, _ = render_rig(rig, atlas, fit.K, w2c @ bench.yaw_about(c_rig, deg) @ np.linalg.inv(A), (SIZE, SIZE))
+        out.append(masked_psnr(img, truth, tmask & (img.sum(axis=-1) > 0)))
+    return np.array(out)
+
+
+def test_every_texel_coloured_and_nothing_leaks(scene, completed, ict):
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    bench = scene[0]
+    rig, atlas, fit, info, atlas_before, info_before = completed
+    tex = info["texture"]
+    assert tex["from_photo"] + tex["mirrored"] + tex["completed"] == pytest.approx(1.0, abs=1e-6)
+    assert tex["from_photo"] > 0.25
+    texels = texel_surface(ict, rig.basis, skin_faces(ict), atlas.shape[0])[0]
+    leak, leak_before = bench.leak_fraction(atlas, texels), bench.leak_fraction(atlas_before, texels)
+    print(f"leak: {100 * leak:.2f}% of texels background/collar coloured (every pixel projected: "
+          f"{100 * leak_before:.2f}%)")
+    assert leak_before > 0.05  # the scene does tempt: projecting everything paints stripes and collar
+    assert leak < 0.003
+    assert tex["light_sh1"] is not None and tex["light_sh1"][1] < 0  # lit from the subject's right (−X)
+
+
+def test_side_and_back_views_match_the_scan(scene, completed):
+    rig, atlas, fit, info, atlas_before, _ = completed
+    after, before = _novel_psnr(scene, rig, atlas, fit), _novel_psnr(scene, rig, atlas_before, fit)
+    print(f"masked PSNR at +90, -90, 180: {np.round(after, 2)} dB (photo projected and diffused: "
+          f"{np.round(before, 2)} dB)")
+    assert after.mean() > before.mean() + 4.0
+    assert after.min() > 18.0
+
+
+def test_shading_fit_recovers_the_light():
+    from headforge.backend.rig.texture_complete import fit_shading, sh1
+
+    rng = np.random.default_rng(0)
+    n = rng.standard_normal((4000, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    n = n[n[:, 1] < 0.2]  # the side a camera on −Y sees
+    c_true = np.array([150.0, -30.0, -40.0, 20.0])
+    grey = (sh1(n) @ c_true)[:, None] * np.ones(3)
+    grey[:200] *= 0.3  # a beard and brows: dark outliers
+    c = fit_shading(grey, n)
+    assert np.abs(c - c_true).max() < 2.0, c
