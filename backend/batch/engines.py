@@ -8,7 +8,8 @@ driver puts its job back in the queue.
   address) or a local Ray started for the batch. Ray is an optional extra (`pip install headforge[ray]`).
 
 An engine's interface: `free()` idle slots, `busy()` running jobs, `submit(task)` → worker pid, `poll(timeout)` →
-finished results, `cancel()` stops the running jobs (their "cancelled" results come back from it or from poll), `close()`.
+finished results, `cancel()` stops the running jobs (their "cancelled" results come back from it or from poll),
+`close()`.
 """
 from __future__ import annotations
 
