@@ -67,10 +67,10 @@ def can_run(models_dir: Path | None = None, *, torch_ok: bool = True, device: st
     """The last line: which modes this machine can run (instant / full / views) and the one step to run more.
 
     instant needs ICT-FaceKit Light; views (from existing views/) also needs torch; full needs those and
-    multiview.full_mode_readiness (a CUDA GPU and the converted ID-TS weights)."""
+    idts.readiness.full_mode_readiness (a CUDA GPU and the converted ID-TS weights)."""
     from .headmodel.ict import default_ict_path
     from .models import store
-    from .stages.multiview import full_mode_readiness
+    from .idts.readiness import full_mode_readiness
 
     ict = default_ict_path(models_dir, convert=False) is not None
     full, why = full_mode_readiness(str(store.model_path("idts", root=models_dir)), device) if ict and torch_ok \

@@ -26,6 +26,7 @@ from . import __version__
 from .errors import Cancelled, HeadForgeError, JobError, StageError
 from .events import CancelToken, EventCallback, ProgressEvent
 from .fileio import remove_stale_temps, sha256_tree, write_json
+from .idts import readiness
 
 JOB_FORMAT = 1
 LOCK_NAME = ".headforge.lock"
@@ -38,7 +39,7 @@ PIPELINES: dict[str, tuple[str, ...]] = {
     "instant": ("input", "face", "rig"),
     "views": ("splat", "mesh", "rig"),  # a job folder whose views/ already exist (render-views, external views)
 }
-MODES = ("auto", *PIPELINES)  # auto: full where it can run (multiview.full_mode_readiness), else instant
+MODES = ("auto", *PIPELINES)  # auto: full where it can run (idts.readiness.full_mode_readiness), else instant
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,7 @@ def choose_mode(options: dict | None = None) -> tuple[str, str]:
     as one line "mode auto → MODE: REASON; ...". `options` are the job's stage options (multiview.models_dir and
     multiview.device count)."""
     mv = (options or {}).get("multiview", {})
-    try:
-        from .stages.multiview import full_mode_readiness
-
-        ready, why = full_mode_readiness(mv.get("models_dir", ""), mv.get("device", "auto"))
-    except ImportError as e:  # the multiview stage's dependencies are not installed
-        ready, why = False, f"the multi-view stage cannot load ({e})"
+    ready, why = readiness.full_mode_readiness(mv.get("models_dir", ""), mv.get("device", "auto"))
     if ready:
         return "full", f"mode auto → full: {why}."
     needs = "" if "hqhead-stage1" in why else f"; {FULL_MODE_NEEDS}"  # the reason may name the weights' step

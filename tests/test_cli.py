@@ -179,7 +179,7 @@ def test_rig_again_after_the_photo_moved(instant_job, tmp_path):
 
 
 def test_new_job_mode_auto_says_what_it_chose(tmp_path, astronaut_path):
-    from headforge.backend.stages.multiview import full_mode_readiness
+    from headforge.backend.idts.readiness import full_mode_readiness
 
     ready, why = full_mode_readiness()
     p = headforge("run", str(astronaut_path), "-o", str(tmp_path / "j"), "--until", "input")

@@ -203,15 +203,15 @@ def test_auto_mode_says_what_it_chose_and_why(tmp_path, monkeypatch, ready):
     from PIL import Image
     from skimage import data
 
-    from headforge.backend.stages import multiview
+    from headforge.backend.idts import readiness
 
     asked = []
 
-    def readiness(models_dir="", device="auto"):
+    def fake_readiness(models_dir="", device="auto"):
         asked.append((models_dir, device))
         return (True, "CUDA GPU and the ID-TS weights") if ready else (False, "no CUDA GPU here")
 
-    monkeypatch.setattr(multiview, "full_mode_readiness", readiness)
+    monkeypatch.setattr(readiness, "full_mode_readiness", fake_readiness)
     Image.fromarray(data.astronaut()).save(tmp_path / "a.png")
     events = []
     rec = J.run_job(tmp_path / "job", inputs={"photo": str(tmp_path / "a.png")}, until="input",

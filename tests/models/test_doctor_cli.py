@@ -102,7 +102,7 @@ def test_registry_entries_are_complete(model_id):
 def test_doctor_ends_with_what_this_machine_can_run(tmp_path, monkeypatch, shared):
     import torch
 
-    from headforge.backend.stages import multiview
+    from headforge.backend.idts import readiness
     from tests.models.test_full_mode import converted_weights
 
     root = tmp_path / "models"
@@ -122,7 +122,7 @@ def test_doctor_ends_with_what_this_machine_can_run(tmp_path, monkeypatch, share
     assert "NVIDIA GPU" in last["advice"]
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine, without running on it
-    monkeypatch.setattr(multiview, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(readiness, "nvidia_driver_present", lambda: True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda *a: (40 * 2**30, 80 * 2**30))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "test GPU")
     monkeypatch.setattr(doctor, "_gsplat", lambda: doctor._check("gsplat", "ok", "not checked here"))

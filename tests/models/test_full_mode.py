@@ -4,6 +4,7 @@ import pytest
 
 from headforge.backend import job
 from headforge.backend.models import store
+from headforge.backend.idts import readiness
 from headforge.backend.stages import multiview
 
 torch = pytest.importorskip("torch")
@@ -33,30 +34,30 @@ def models(tmp_path, monkeypatch):
 def test_no_cuda_runs_instant_and_says_why(models, monkeypatch):
     converted_weights(models)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    ready, reason = multiview.full_mode_readiness()
+    ready, reason = readiness.full_mode_readiness()
     assert not ready and "CUDA" in reason
     assert job.choose_mode()[0] == "instant"
 
 
 def test_cuda_and_weights_run_full(models, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(multiview, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(readiness, "nvidia_driver_present", lambda: True)
     converted_weights(models)
-    ready, reason = multiview.full_mode_readiness()
+    ready, reason = readiness.full_mode_readiness()
     assert ready, reason
     assert str(models / "idts") in reason
     assert job.choose_mode()[0] == "full"
     # The user's device choice CPU rules full mode out even with a GPU.
-    ready, reason = multiview.full_mode_readiness(device="cpu")
+    ready, reason = readiness.full_mode_readiness(device="cpu")
     assert not ready and reason.startswith("the device is set to CPU; ")
     assert job.choose_mode({"multiview": {"device": "cpu"}})[0] == "instant"
 
 
 def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(multiview, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(readiness, "nvidia_driver_present", lambda: True)
     converted_weights(models, stages=("low",))
-    ready, reason = multiview.full_mode_readiness()
+    ready, reason = readiness.full_mode_readiness()
     assert not ready and "high_stage" in reason and str(models / "idts") in reason
     # The one step names the downloads and the converter command with this machine's paths.
     step = reason.split("; ", 1)[1]
@@ -68,19 +69,19 @@ def test_cuda_without_stage2_weights_runs_instant(models, monkeypatch):
 def test_models_folder_of_the_preferences_reaches_the_multiview_stage(tmp_path, models, monkeypatch):
     """store.set_root (what the add-on's Models folder sets) wins over $HEADFORGE_MODELS for the weights."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(multiview, "nvidia_driver_present", lambda: True)
+    monkeypatch.setattr(readiness, "nvidia_driver_present", lambda: True)
     prefs_folder = converted_weights(tmp_path / "prefs-models")
-    assert not multiview.full_mode_readiness()[0]  # $HEADFORGE_MODELS holds nothing
+    assert not readiness.full_mode_readiness()[0]  # $HEADFORGE_MODELS holds nothing
     store.set_root(prefs_folder)
     try:
-        assert multiview.weights_dir() == prefs_folder / "idts"
-        assert multiview.full_mode_readiness()[0]
+        assert readiness.weights_dir() == prefs_folder / "idts"
+        assert readiness.full_mode_readiness()[0]
         assert multiview._models_dir(multiview.MultiviewOptions()) == prefs_folder / "idts"
     finally:
         store.set_root(None)
     # An explicit multiview.models_dir still wins.
-    assert multiview.weights_dir(str(prefs_folder / "idts")) == prefs_folder / "idts"
-    assert multiview.full_mode_readiness(str(prefs_folder / "idts"))[0]
+    assert readiness.weights_dir(str(prefs_folder / "idts")) == prefs_folder / "idts"
+    assert readiness.full_mode_readiness(str(prefs_folder / "idts"))[0]
 
 
 def test_deciding_imports_no_torch_without_a_gpu_or_weights(tmp_path):
@@ -89,7 +90,7 @@ def test_deciding_imports_no_torch_without_a_gpu_or_weights(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from headforge.backend.stages import multiview as m; "
+    code = ("import sys; from headforge.backend.idts import readiness as m; "
             "m.nvidia_driver_present = lambda: sys.argv[1] == 'gpu'; "
             "ready, why = m.full_mode_readiness(); print(ready, 'torch' in sys.modules, why)")
     for driver, says in (("none", "no CUDA GPU"), ("gpu", "weights are not in")):
