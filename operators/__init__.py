@@ -1,12 +1,12 @@
 """bpy operators, one module per user action."""
 import bpy
 
-from . import animate, export, generate, import_head, import_splat, install
+from . import animate, export, generate, import_batch, import_head, import_splat, install
 
 _register, _unregister = bpy.utils.register_classes_factory(
     generate.CLASSES + install.CLASSES + import_splat.CLASSES + import_head.CLASSES + export.CLASSES
-    + animate.CLASSES)
-_IMPORT_MENUS = (import_splat.menu_import, import_head.menu_import, animate.menu_import)
+    + animate.CLASSES + import_batch.CLASSES)
+_IMPORT_MENUS = (import_splat.menu_import, import_head.menu_import, animate.menu_import, import_batch.menu_import)
 _EXPORT_MENUS = (import_splat.menu_export, export.menu_export)
 
 

@@ -95,3 +95,24 @@ class BatchState:
             return False
         ran = job.get("stages") or []
         return bool(ran) and all(stages.get(s, {}).get("status") == "done" for s in ran)
+
+
+def finished_jobs(out) -> list[str]:
+    """Names of the batch's finished jobs, in the batch's order ([] when `out` holds no batch.json)."""
+    out = Path(out)
+    try:
+        record = json.loads((out / STATE_NAME).read_text(encoding="utf-8"))
+        jobs = record["jobs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    order = [n for n in record.get("order", jobs) if n in jobs]
+    return [n for n in order if jobs[n].get("status") == DONE and (out / n).is_dir()]
+
+
+def grid_positions(n: int, columns: int = 0, spacing: float = 0.45) -> list[tuple[float, float, float]]:
+    """Blender locations (x, y, z) of n heads in a grid facing −Y: columns along +X, rows downward along −Z,
+    centred on x = 0; `columns` 0 chooses a near-square grid."""
+    import math
+
+    cols = columns or max(1, math.ceil(math.sqrt(n)))
+    return [((i % cols - (min(n, cols) - 1) / 2) * spacing, 0.0, -(i // cols) * spacing) for i in range(n)]
