@@ -156,7 +156,7 @@ def load_rig(job: Path):
     rec = json.loads((job / "rig" / "rig.json").read_text())
     eyes = rec.get("eyes") or {}
     rig = build_rig(load_ict(), np.array(rec["fit"]["identity"]),
-                    **{k: tuple(v) for k, v in eyes.items() if k in ("iris_rgb", "sclera_rgb")})
+                    **{k: (tuple(v) if isinstance(v, list) else v) for k, v in eyes.items()})
     return rig, np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB")), rec
 
 
@@ -182,6 +182,35 @@ def contact_sheet(job: Path, size: int = 256) -> np.ndarray:
         img, _ = render_rig(rig, atlas, K, w2c, (size, size), shape_keys=keys, background=0.25)
         tiles.append(img)
     return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
+
+
+def iris_delta_e(job: Path) -> float:
+    """CIEDE2000 between the photo's iris and the rig's, rendered from the fitted camera with the portrait's
+    expression: medians over the iris ring (0.4–0.9 of MediaPipe's iris radius, inside the eye's outline) of
+    both eyes; the render's iris must be the photo's colour and sit where the photo's is."""
+    import cv2
+    from PIL import Image
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from headforge.backend.rig.photo_rig import MP_EYE_L, MP_EYE_R
+    from headforge.backend.rig.render import render_rig
+
+    rig, atlas, rec = load_rig(job)
+    photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB")).astype(np.float32) / 255
+    pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
+    K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], shape_keys=rec["fit"]["portrait_expression_arkit"])
+    ring = np.zeros(photo.shape[:2], bool)
+    ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+    for outline, c, edge in ((MP_EYE_R, 468, slice(469, 473)), (MP_EYE_L, 473, slice(474, 478))):
+        m = np.zeros(photo.shape[:2], np.uint8)
+        cv2.fillPoly(m, [np.round(pts[list(outline)]).astype(np.int32)], 1)
+        r = np.linalg.norm(pts[edge] - pts[c], axis=1).mean()
+        d = np.hypot(xs - pts[c][0], ys - pts[c][1])
+        ring |= m.astype(bool) & (d > 0.4 * r) & (d < 0.9 * r)
+    a = rgb2lab(np.median(photo[ring], axis=0)[None, None])
+    b = rgb2lab(np.median(img[ring], axis=0)[None, None])
+    return float(deltaE_ciede2000(a, b)[0, 0])
 
 
 def sheets(out: Path) -> None:
@@ -213,7 +242,8 @@ def sheets(out: Path) -> None:
         row = contact_sheet(out / f"job_{name}")
         thumb = np.asarray(Image.fromarray(img).resize((int(img.shape[1] * 256 / img.shape[0]), 256)))
         Image.fromarray(np.concatenate([thumb, row], axis=1)).save(out / f"complete_head_{name}.png")
-        print(f"  {name}: {wall:.1f} s, contact sheet {out / f'complete_head_{name}.png'}")
+        print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(out / f'job_{name}'):.1f}, contact sheet "
+              f"{out / f'complete_head_{name}.png'}")
 
 
 def main(argv=None):

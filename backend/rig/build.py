@@ -66,7 +66,7 @@ def fit_jaw_rotation(points: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray,
 
 
 def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, iris_rgb=(0.3, 0.2, 0.12),
-              sclera_rgb=(0.92, 0.9, 0.88)) -> Rig:
+              sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0) -> Rig:
     """The rig of `model` shaped by `identity` coefficients, plus an optional per-vertex refinement (V, 3)."""
     basis = model.vertices(identity=identity)
     if refine is not None:
@@ -110,7 +110,7 @@ def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, 
 
     # --- primitives ---------------------------------------------------------------------------------------
     prims = [_skin_primitive(model)]
-    eye_cols = eye_colours(model, basis, iris_rgb, sclera_rgb)
+    eye_cols = eye_colours(model, basis, iris_rgb, sclera_rgb, iris_deg)
     hidden = set(HIDDEN_GROUPS)
     flat = [("eyes", "eye", ("eyeball_left", "eyeball_right")),
             ("mouth", "mouth", ("mouth_socket",)),

@@ -83,15 +83,20 @@ def hole_mask(shape: tuple[int, int], polygons: list) -> np.ndarray:
 
 def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
     """Iris and sclera colours (0..1 RGB) seen in the photo, so the unlit eyeballs match the photo's light
-    (a textbook white sclera glows next to skin that carries the photo's shading).
+    (a textbook white sclera glows next to skin that carries the photo's shading), and the iris radius in px.
 
-    Inside each eye's outline: the iris is the disc around its centre (MediaPipe's iris point, else the
-    outline's darkest third); the sclera is the brighter half of the rest (lashes, lids and shadow are darker)."""
+    Inside each eye's outline: the iris is the ring between the pupil (0.4 of the radius) and 0.9 of the radius
+    around its centre, the radius from MediaPipe's four iris-edge points (else 0.22 of the eye's width), without
+    lashes and highlights (its darkest and brightest tenth); its colour is the median. The sclera is the brighter
+    half of the rest (lashes, lids and shadow are darker)."""
     import cv2
 
     H, W = photo.shape[:2]
     img = photo[..., :3].astype(np.float64) / 255.0
-    iris_px, sclera_px = [], []
+    iris_px, sclera_px, radii = [], [], []
+    edges = None
+    if lm.kind == "mediapipe478" and len(lm.points) >= 478:
+        edges = {0: (lm.points[468], lm.points[469:473]), 1: (lm.points[473], lm.points[474:478])}
     for poly in lm.holes[1:3]:  # the two eye outlines
         if poly is None or len(poly) < 3 or not np.isfinite(poly).all():
             continue
@@ -105,20 +110,46 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
         width = np.ptp(poly[:, 0])
         if lm.iris is not None:
             cx, cy = min(lm.iris, key=lambda c: np.hypot(*(c - poly.mean(axis=0))))
-            in_iris = np.hypot(xs - cx, ys - cy) < 0.22 * width  # iris diameter ≈ 0.45 of the eye's width
+            r = 0.22 * width
+            if edges is not None:
+                centre, ring = min(edges.values(), key=lambda e: np.hypot(*(e[0] - poly.mean(axis=0))))
+                r = float(np.mean(np.linalg.norm(ring - centre, axis=1)))
+                radii.append(r)
+            d = np.hypot(xs - cx, ys - cy)
+            in_iris = d < 0.9 * r
+            ring_sel = in_iris & (d > 0.4 * r)
+            if ring_sel.sum() >= 6:
+                lo, hi = np.percentile(lum[ring_sel], [10, 90])
+                ring_sel &= (lum >= lo) & (lum <= hi)
+            iris_px.append(px[ring_sel if ring_sel.sum() >= 3 else in_iris])
         else:
             in_iris = lum < np.percentile(lum, 33)
-        iris_px.append(px[in_iris])
+            iris_px.append(px[in_iris])
         rest = px[~in_iris]
         if len(rest):
             rl = rest @ [0.299, 0.587, 0.114]
             sclera_px.append(rest[rl >= np.median(rl)])
     out = {"iris_rgb": (0.3, 0.2, 0.12), "sclera_rgb": (0.92, 0.9, 0.88)}
     if iris_px and sum(map(len, iris_px)):
-        out["iris_rgb"] = tuple(np.concatenate(iris_px).mean(axis=0))
+        out["iris_rgb"] = tuple(np.median(np.concatenate(iris_px), axis=0))
     if sclera_px and sum(map(len, sclera_px)):
         out["sclera_rgb"] = tuple(np.median(np.concatenate(sclera_px), axis=0))
+    if radii:
+        out["iris_radius_px"] = float(np.mean(radii))
     return out
+
+
+def iris_angle_deg(model, identity: np.ndarray, iris_radius_px: float, inter_ocular_px: float) -> float:
+    """Half-angle (deg) of the iris cap on the fitted eyeball: the photo's iris radius in metres (px × the
+    fitted eyes' distance / the photo's) over the eyeball's radius; bounded to human irises (20–40°)."""
+    from .render import eye_centre
+
+    v = model.vertices(identity=identity)
+    pl, pr = v[model.groups["eyeball_left"]], v[model.groups["eyeball_right"]]
+    cl, cr = eye_centre(pl), eye_centre(pr)
+    radius_m = float(np.linalg.norm(pl - cl, axis=1).mean())
+    r_m = iris_radius_px * float(np.linalg.norm(cl - cr)) / max(inter_ocular_px, 1e-6)
+    return float(np.clip(np.degrees(np.arcsin(np.clip(r_m / radius_m, 0, 1))), 20.0, 40.0))
 
 
 def parse_summary(parse) -> dict:
@@ -177,9 +208,13 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
     eyes = eye_colours_from_photo(photo, lm)
+    r_px = eyes.pop("iris_radius_px", None)
+    if r_px is not None:
+        eyes["iris_deg"] = iris_angle_deg(model, fit.identity, r_px, fit.inter_ocular_px)
     rig = build_rig(model, fit.identity, **eyes)
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
                                               "rig": time.time() - t_tex},
-            "texture": tex_stats, "eyes": {k: [round(float(c), 4) for c in v] for k, v in eyes.items()},
+            "texture": tex_stats, "eyes": {k: [round(float(c), 4) for c in v] if isinstance(v, tuple) else round(float(v), 2)
+                     for k, v in eyes.items()},
             "reprojection_error_iod": fit.error_iod, **fit.stats}
     return rig, atlas, fit, lm, info

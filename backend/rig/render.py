@@ -13,8 +13,9 @@ HIDDEN_GROUPS = ("lacrimal_fluid_left", "lacrimal_fluid_right", "eye_blend_left"
 
 
 def eye_colours(model, verts: np.ndarray, iris_rgb=(0.3, 0.2, 0.12),
-                sclera_rgb=(0.92, 0.9, 0.88)) -> dict[str, np.ndarray]:
-    """Per-vertex colours of each eyeball (sclera, iris, pupil by angle from the eye's forward axis −Y)."""
+                sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0) -> dict[str, np.ndarray]:
+    """Per-vertex colours of each eyeball (sclera, iris, pupil by angle from the eye's forward axis −Y); the
+    iris is a cap of half-angle `iris_deg`, the pupil 0.4 of it."""
     out = {}
     for side in ("left", "right"):
         g = f"eyeball_{side}"
@@ -26,8 +27,8 @@ def eye_colours(model, verts: np.ndarray, iris_rgb=(0.3, 0.2, 0.12),
         d = (p - c) / np.maximum(np.linalg.norm(p - c, axis=1, keepdims=True), 1e-12)
         cosang = -d[:, 1]  # forward is −Y
         col = np.tile(np.asarray(sclera_rgb, np.float64), (len(idx), 1))
-        col[cosang > np.cos(np.radians(33))] = iris_rgb
-        col[cosang > np.cos(np.radians(13))] = (0.03, 0.03, 0.03)
+        col[cosang > np.cos(np.radians(iris_deg))] = iris_rgb
+        col[cosang > np.cos(np.radians(0.4 * iris_deg))] = (0.03, 0.03, 0.03)
         out[g] = col
     return out
 
@@ -150,7 +151,8 @@ def photo_consistency(job_dir, photo_eyes: bool = True) -> dict:
     rec = json.loads((job / "rig" / "rig.json").read_text())
     model = load_ict()
     eyes = (rec.get("eyes") or {}) if photo_eyes else {}
-    rig = build_rig(model, np.array(rec["fit"]["identity"]), **{k: tuple(v) for k, v in eyes.items()})
+    rig = build_rig(model, np.array(rec["fit"]["identity"]),
+                    **{k: (tuple(v) if isinstance(v, list) else v) for k, v in eyes.items()})
     atlas = np.asarray(Image.open(job / "rig" / "skin.png"))
     photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB")).astype(np.float32) / 255
     K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])

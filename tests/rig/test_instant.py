@@ -61,3 +61,38 @@ def test_instant_fit_matches_the_photo(instant_job, artifacts):
           f"textbook ones, over {pc['eye_pixels']} px; {rig_rec['eyes']}")
     assert pc["eye_pixels"] > 50
     assert pc["eyes_psnr_db"] > textbook["eyes_psnr_db"] + 1.0
+
+
+def test_astronaut_texture_has_her_hair_and_no_suit_or_flag(instant_job):
+    """The scalp takes the photo's hair colour; the orange suit, the black collar and the flag's blue stay out."""
+    job, _, _ = instant_job
+    tex = json.loads((job / "rig" / "rig.json").read_text())["texture"]
+    print(f"astronaut texture: {tex['hair_region']:.3f} hair region, hair {tex['hair_rgb']}, skin "
+          f"{tex['skin_albedo_rgb']}, photo labels {tex['photo_labels']}")
+    assert tex["hair_rgb"] is not None and tex["hair_region"] > 0.15
+    r, g, b = tex["hair_rgb"]
+    assert r > g > b and r < 0.75  # dark blonde, not skin or white
+    assert tex["from_photo"] + tex["mirrored"] + tex["completed"] == pytest.approx(1.0, abs=1e-6)
+    atlas = np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB")).astype(np.int32)
+    blue = atlas[..., 2] > atlas[..., 0] + 8
+    orange = (atlas[..., 0] > 200) & (atlas[..., 1] < 110)  # the suit (r ≈ 230, g ≈ 90)
+    print(f"  blue texels {100 * blue.mean():.2f}%, suit-orange texels {100 * orange.mean():.2f}%")
+    assert blue.mean() < 0.005 and orange.mean() < 0.005
+
+
+def test_iris_matches_the_photo(instant_job):
+    """The rendered iris (fitted camera, portrait expression) has the photo's iris colour where the photo has it."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "complete_head", Path(__file__).resolve().parents[2] / "benchmarks" / "complete_head.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    job, _, _ = instant_job
+    eyes = json.loads((job / "rig" / "rig.json").read_text())["eyes"]
+    de = bench.iris_delta_e(job)
+    print(f"astronaut iris: ΔE2000 {de:.2f}, {eyes}")
+    assert 20.0 <= eyes["iris_deg"] <= 30.0  # a human iris on a 12 mm eyeball: ≈ 26°
+    assert de < 2.0
+    assert sum(eyes["iris_rgb"]) < 0.6 * sum(eyes["sclera_rgb"])  # dark brown eyes, not pale
