@@ -61,7 +61,11 @@ def _renders(out: Path, name: str) -> dict[str, Path]:
         for old in folder.glob(f"{name}.*.png") if folder.is_dir() else ():
             if old.name.split(".")[-2] != key:
                 old.unlink(missing_ok=True)
-        for view, img in render_job(out / name, THUMB).items():
+        try:
+            pictures = render_job(out / name, THUMB)
+        except Exception:  # noqa: BLE001  (a head the renderer cannot read must not cost the whole report)
+            pictures = {}
+        for view, img in pictures.items():
             buf = io.BytesIO()
             Image.fromarray(img).save(buf, format="PNG")
             write_bytes(paths[view], buf.getvalue())

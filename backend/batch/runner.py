@@ -144,7 +144,7 @@ class _Run:
 def _drive(state, runner, queue, mode, retries, emit, cancel, listed, t0) -> int:
     run = _Run(state, queue, retries, emit, listed)
     stopping = False
-    while queue or runner.busy():
+    while (queue and not stopping) or runner.busy():
         if cancel.cancelled and not stopping:
             stopping = True
             queue.clear()
