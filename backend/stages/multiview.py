@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import cameras as rig
+from .. import cameras
 from ..errors import JobError, ModelMissingError, StageError
 from ..fileio import sha256_file, write_image, write_json
 from ..idts.readiness import weights_dir
@@ -55,7 +55,8 @@ class MultiviewOptions:
     aesthetic_score: float = -1.0  # < 0: predicted from the image, as the reference does
     matte: str = "auto"  # auto | birefnet | white: the views' alpha (auto: BiRefNet when installed, else white key)
     # the input ring's elevation in degrees; auto: from the head pose (choose_input_ring)
-    elevation: str = field(default="auto", metadata={"choices": ("auto",) + tuple(f"{e:g}" for e in rig.ELEVATIONS_DEG)})
+    elevation: str = field(default="auto",
+                           metadata={"choices": ("auto",) + tuple(f"{e:g}" for e in cameras.ELEVATIONS_DEG)})
 
 
 def _models_dir(opts: MultiviewOptions) -> Path:
@@ -86,18 +87,18 @@ def choose_input_ring(elevation: float, setting: str = "auto") -> tuple[int, str
     """The ring (index into cameras.ELEVATIONS_DEG) that ID-TS is conditioned on, and why, for a portrait seen from
     `elevation` degrees. `setting` is multiview.elevation: "auto", or a ring's elevation that overrides the pose."""
     if setting != "auto":
-        return rig.ELEVATIONS_DEG.index(float(setting)), "set by multiview.elevation"
+        return cameras.ELEVATIONS_DEG.index(float(setting)), "set by multiview.elevation"
     if abs(elevation) < LEVEL_WINDOW_DEG:
-        return rig.ELEVATIONS_DEG.index(0.0), (f"within {LEVEL_WINDOW_DEG:g}° of level: the frontal ring; "
+        return cameras.ELEVATIONS_DEG.index(0.0), (f"within {LEVEL_WINDOW_DEG:g}° of level: the frontal ring; "
                                               "--set multiview.elevation=N picks another")
-    return int(np.argmin([abs(e - elevation) for e in rig.ELEVATIONS_DEG])), "the nearest ring"
+    return int(np.argmin([abs(e - elevation) for e in cameras.ELEVATIONS_DEG])), "the nearest ring"
 
 
 def ring_order(input_ring: int, rings: str) -> list[int]:
     """The input ring first, then the others by distance in elevation (ties: the lower ring first)."""
     if rings == "input":
         return [input_ring]
-    return sorted(range(len(rig.ELEVATIONS_DEG)), key=lambda e: (abs(e - input_ring), e))
+    return sorted(range(len(cameras.ELEVATIONS_DEG)), key=lambda e: (abs(e - input_ring), e))
 
 
 def _device_and_dtype(opts: MultiviewOptions):
@@ -192,7 +193,7 @@ def splat_seed_view(rings_rgba: dict[int, np.ndarray], ring: int, yaw_deg: float
 
     done = sorted(rings_rgba)
     size = int(rings_rgba[done[0]].shape[1])
-    cams = rig.rig_cameras(size=size, rings=done, yaw_deg=yaw_deg)
+    cams = cameras.rig_cameras(size=size, rings=done, yaw_deg=yaw_deg)
     views = torch.from_numpy(np.concatenate([rings_rgba[e] for e in done])).float() / 255.0  # [V, S, S, 4]
     views[..., :3] *= (views[..., 3:] > 0)
     viewmats = torch.tensor(np.stack([c["w2c"] for c in cams]), dtype=torch.float32)
@@ -202,7 +203,7 @@ def splat_seed_view(rings_rgba: dict[int, np.ndarray], ring: int, yaw_deg: float
                          seed=opts.seed, device=device, preview_every=10 ** 9, checkpoint_every=0,
                          hull_resolution=min(64, max(16, size // 2)))
     sp = fit(views, viewmats, Ks, cfg, check_cancel=check_cancel).splat
-    target = rig.rig_cameras(size=size, rings=[ring], yaw_deg=yaw_deg)[0]
+    target = cameras.rig_cameras(size=size, rings=[ring], yaw_deg=yaw_deg)[0]
     dev = choose_device(cfg.device)
     t = {k: torch.from_numpy(np.ascontiguousarray(v)).to(dev) for k, v in sp.items()}
     with torch.no_grad():
@@ -230,7 +231,7 @@ def _rings_fingerprint(ctx, opts: MultiviewOptions) -> str:
 
 
 def _ring_files(views_dir: Path, ring: int) -> list[Path]:
-    return [views_dir / f"{rig.view_index(ring, k):03d}.png" for k in range(rig.VIEWS_PER_RING)]
+    return [views_dir / f"{cameras.view_index(ring, k):03d}.png" for k in range(cameras.VIEWS_PER_RING)]
 
 
 def _load_ring(views_dir: Path, ring: int, hashes: list[str] | None) -> np.ndarray | None:
@@ -257,7 +258,7 @@ def cross_ring_l1(rings: dict[int, np.ndarray]) -> dict[str, float]:
             a, b = rings[e].astype(np.float32) / 255.0, rings[e + 1].astype(np.float32) / 255.0
             if a.shape != b.shape:
                 continue
-            out[f"{rig.ELEVATIONS_DEG[e]:g}/{rig.ELEVATIONS_DEG[e + 1]:g}"] = float(np.abs(a - b).mean())
+            out[f"{cameras.ELEVATIONS_DEG[e]:g}/{cameras.ELEVATIONS_DEG[e + 1]:g}"] = float(np.abs(a - b).mean())
     return out
 
 
@@ -283,7 +284,8 @@ def run_multiview(ctx, pipeline=None) -> dict:
         ctx.note(pose_note)
     input_ring, why = choose_input_ring(elevation, opts.elevation)
     ctx.note(f"input view at azimuth {azimuth:.1f}°, elevation {elevation:.1f}° → input ring {input_ring} "
-             f"(elevation {rig.ELEVATIONS_DEG[input_ring]:g}°, {why}); the orbit is turned by {azimuth:.1f}° about +Z")
+             f"(elevation {cameras.ELEVATIONS_DEG[input_ring]:g}°, {why}); the orbit is turned by {azimuth:.1f}° "
+             "about +Z")
     rings = ring_order(input_ring, "input" if opts.other_rings == "none" else opts.rings)
     if len(rings) > 1 and opts.other_rings == "portrait":
         ctx.note("rings other than the input ring were generated from the portrait crop conditioned on their own "
@@ -319,13 +321,13 @@ def run_multiview(ctx, pipeline=None) -> dict:
             done_rgba[e], done_rings[e] = kept, kept[..., :3]
             matte_used = state["rings"][str(e)]["matte"]
             timings.append(0.0)
-            ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) kept from "
-                         "the interrupted run", preview=views_dir / f"{rig.view_index(e, 0):03d}.png")
+            ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({cameras.ELEVATIONS_DEG[e]:g}°) kept from "
+                         "the interrupted run", preview=views_dir / f"{cameras.view_index(e, 0):03d}.png")
             continue
         source = crop
         if r_i > 0 and opts.other_rings == "splat":
-            ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°): fitting Gaussians "
-                         f"to {len(done_rgba)} ring(s) for its input view")
+            ctx.progress(0.02 + 0.96 * r_i / len(rings), f"ring {e} ({cameras.ELEVATIONS_DEG[e]:g}°): fitting "
+                         f"Gaussians to {len(done_rgba)} ring(s) for its input view")
             try:
                 source = splat_seed_view(done_rgba, e, azimuth, opts, check_cancel=ctx.check_cancel)
             except StageError as exc:  # e.g. empty masks or hull: this ring falls back to the portrait
@@ -341,35 +343,35 @@ def run_multiview(ctx, pipeline=None) -> dict:
 
         def on_step(stage_name, step, n, r_i=r_i, e=e):
             k = r_i * stages_per_ring * n + (0 if stage_name == "low" else n) + step + 1
-            ctx.progress(0.02 + 0.96 * k / total, f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°), {stage_name} stage, "
+            ctx.progress(0.02 + 0.96 * k / total, f"ring {e} ({cameras.ELEVATIONS_DEG[e]:g}°), {stage_name} stage, "
                          f"step {step + 1}/{n}")  # also checks for cancel between steps
 
-        result = pipe.generate_ring(source, rig.ELEVATIONS_DEG[e], seed=opts.seed + 1000 * e, callback=on_step)
+        result = pipe.generate_ring(source, cameras.ELEVATIONS_DEG[e], seed=opts.seed + 1000 * e, callback=on_step)
         frames = result.frames
         alphas, matte_used = view_mattes(frames, opts.matte)
         from PIL import Image
 
-        for k in range(rig.VIEWS_PER_RING):
+        for k in range(cameras.VIEWS_PER_RING):
             a8 = np.clip(alphas[k] * 255.0 + 0.5, 0, 255).astype(np.uint8)[..., None]
             rgba = np.concatenate([frames[k], a8], axis=2)  # straight RGBA: colour as generated (over white)
-            write_image(views_dir / f"{rig.view_index(e, k):03d}.png", Image.fromarray(rgba, "RGBA"))
+            write_image(views_dir / f"{cameras.view_index(e, k):03d}.png", Image.fromarray(rgba, "RGBA"))
         done_rings[e] = frames
         done_rgba[e] = np.concatenate([frames, np.clip(alphas * 255.0 + 0.5, 0, 255).astype(np.uint8)[..., None]], 3)
         timings.append(round(time.time() - started, 3))
         state["rings"][str(e)] = {"matte": matte_used, "seconds": timings[-1],
                                   "sha256": [sha256_file(f) for f in _ring_files(views_dir, e)]}
         write_json(progress_path, state)
-        ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({rig.ELEVATIONS_DEG[e]:g}°) written",
-                     preview=views_dir / f"{rig.view_index(e, 0):03d}.png")
+        ctx.progress(0.02 + 0.96 * (r_i + 1) / len(rings), f"ring {e} ({cameras.ELEVATIONS_DEG[e]:g}°) written",
+                     preview=views_dir / f"{cameras.view_index(e, 0):03d}.png")
 
     size = int(next(iter(done_rings.values())).shape[1])
-    cams = rig.rig_cameras(size=size, rings=sorted(done_rings), yaw_deg=azimuth)
-    rig.save_cameras_json(views_dir / "cameras.json", cams, input_ring=input_ring, ring_order=rings,
+    cams = cameras.rig_cameras(size=size, rings=sorted(done_rings), yaw_deg=azimuth)
+    cameras.save_cameras_json(views_dir / "cameras.json", cams, input_ring=input_ring, ring_order=rings,
                           generator="ID-TS (HQ-Head on diffusers)", input_view_azimuth=azimuth,
                           input_view_elevation=elevation, other_rings=opts.other_rings, matte=matte_used)
-    ctx.progress(1.0, f"{len(done_rings) * rig.VIEWS_PER_RING} views written",
-                 preview=views_dir / f"{rig.view_index(input_ring, 0):03d}.png")
-    return {"views": len(done_rings) * rig.VIEWS_PER_RING, "size": size, "input_ring": input_ring,
+    ctx.progress(1.0, f"{len(done_rings) * cameras.VIEWS_PER_RING} views written",
+                 preview=views_dir / f"{cameras.view_index(input_ring, 0):03d}.png")
+    return {"views": len(done_rings) * cameras.VIEWS_PER_RING, "size": size, "input_ring": input_ring,
             "ring_order": rings, "seconds_per_ring": timings, "seed_fit_seconds": seed_timings,
             "unet_calls": pipe.unet_calls,
             "memory_mode": pipe.memory, "matte": matte_used, "cross_ring_l1": cross_ring_l1(done_rings)}
