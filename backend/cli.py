@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .batch import cli as batch_cli
 
     batch_cli.add_parser(sub)
+    from .animate import cli as animate_cli
+
+    animate_cli.add_parser(sub)
     sub.add_parser("stages", help="list the stages of each mode and their options")
 
     v = sub.add_parser("render-views", help="render a head asset from the 96-view rig with Blender (Cycles)")
@@ -304,9 +307,15 @@ def cmd_batch(args, report: Reporter) -> int:
     return batch_cli.cmd_batch(args, report)
 
 
+def cmd_animate(args, report: Reporter) -> int:
+    from .animate import cli as animate_cli
+
+    return animate_cli.cmd_animate(args, report)
+
+
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages,
             "render-views": cmd_render_views, "models": cmd_models,
-            "batch": cmd_batch}
+            "batch": cmd_batch, "animate": cmd_animate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,449 @@
+"""Face video → Take: per-frame MediaPipe landmarks, our head-model fit of the ARKit weights, head pose and gaze.
+
+1. Decode (OpenCV's FFmpeg backend: any size, the common containers; frame times from the stream, so variable
+   frame rates keep their timing) and find MediaPipe's 478 landmarks in every frame (the face library's mesh,
+   in tracking mode where `mediapipe.solutions` exists, else its models through OpenCV: backend/face).
+2. The identity of the head model (ICT-FaceKit) is fitted once, on a few frames (fitting/photo.py), then kept.
+3. Every frame: head rotation + translation and the model's expression weights by damped Gauss-Newton with box
+   bounds (fitting/solve.py), warm-started from the previous frame; the iris centres then give each eye's
+   yaw/pitch about its eyeball centre. Expression weights map to the 52 ARKit names (headmodel/arkit.py).
+4. One-Euro smoothing (strength 0 = none): its cutoff rises with speed, and the eyelid channels get a high
+   speed gain, so blinks and fast mouth closures survive. Frames without a face hold the last pose, then ease
+   to neutral; they are reported (take.info["lost_frames"]).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Cancelled
+from ..events import CancelToken, ProgressEvent
+from ..headmodel.arkit import ARKIT_52, arkit_sources
+from ..rig.photo_rig import MP_FACE_OVAL
+from .take import AnimationError, Take, matrix_to_euler
+
+STAGE = "animate"
+IRIS = (468, 473)  # MediaPipe iris centres
+R_FRONT = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # world → OpenCV camera of a frontal view
+BLINK_NAMES = ("eyeBlinkLeft", "eyeBlinkRight", "mouthClose", "jawOpen")
+
+
+@dataclass
+class FrameFit:
+    R: np.ndarray  # (3, 3) model → camera
+    t: np.ndarray  # (3,)
+    expression: np.ndarray  # (E,)
+    cost: float
+
+
+# ---------------------------------------------------------------- video
+
+def open_video(path):
+    """(cv2.VideoCapture, info dict); AnimationError for a missing, unreadable or audio-only file."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise AnimationError(f"{path.name} does not exist.", code="animate.video_missing")
+    if path.stat().st_size == 0:
+        raise AnimationError(f"{path.name} is empty.", code="animate.video_unreadable")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not cap.isOpened() and _audio_only(path):
+        raise AnimationError(f"{path.name} is an audio file: there is no picture to track.",
+                             code="animate.video_audio_only", hint="Choose the video of the performance.")
+    if not cap.isOpened():
+        raise AnimationError(f"{path.name} cannot be opened as a video (corrupt, or audio only?).",
+                             code="animate.video_unreadable",
+                             hint="Use a video file with a picture track (MP4, MOV, MKV, AVI, WebM).")
+    info = {"frames": int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), "fps": float(cap.get(cv2.CAP_PROP_FPS) or 0.0),
+            "width": int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), "height": int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))}
+    if info["width"] <= 0 or info["height"] <= 0:
+        cap.release()
+        raise AnimationError(f"{path.name} has no picture track (an audio-only file?).",
+                             code="animate.video_no_picture")
+    return cap, info
+
+
+def _audio_only(path: Path) -> bool:
+    """WAV, MP3, FLAC or an M4A/AAC container, by its first bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    return (head[:4] == b"RIFF" and head[8:12] == b"WAVE") or head[:3] == b"ID3" or head[:4] == b"fLaC" \
+        or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf1", b"\xff\xf9") \
+        or (head[4:8] == b"ftyp" and head[8:11] in (b"M4A", b"M4B"))
+
+
+def video_frames(path, max_frames: int | None = None):
+    """Yield (seconds, RGB uint8 (H, W, 3)) for each decoded frame; the first item is the info dict."""
+    import cv2
+
+    cap, info = open_video(path)
+    yield info
+    try:
+        n = 0
+        last_t = -1.0
+        while max_frames is None or n < max_frames:
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                break
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            if not np.isfinite(t) or t <= last_t:  # containers without timestamps: the nominal rate
+                t = last_t + 1.0 / (info["fps"] or 30.0) if last_t >= 0 else 0.0
+            last_t = t
+            n += 1
+            yield t, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+
+
+# ---------------------------------------------------------------- landmarks
+
+class MeshTracker:
+    """MediaPipe's 478-point mesh frame after frame (its tracking graph where `mediapipe.solutions` exists)."""
+
+    def __init__(self):
+        from ..face.landmarks import mediapipe_runtime
+
+        self.runtime = mediapipe_runtime()
+        self._mesh = None
+        if self.runtime == "solutions":
+            import mediapipe as mp
+
+            self._mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                         refine_landmarks=True, min_detection_confidence=0.5,
+                                                         min_tracking_confidence=0.5)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
+        if self._mesh is None:
+            from ..face.landmarks import image_mesh_478
+
+            return image_mesh_478(rgb)
+        res = self._mesh.process(np.ascontiguousarray(rgb))
+        if not res.multi_face_landmarks:
+            return None
+        h, w = rgb.shape[:2]
+        return np.array([[p.x * w, p.y * h, p.z * w] for p in res.multi_face_landmarks[0].landmark], np.float64)
+
+    def close(self):
+        if self._mesh is not None:
+            self._mesh.close()
+
+
+# ---------------------------------------------------------------- per-frame fit
+
+class FaceFitter:
+    """Pose + expression of a fixed identity from 478 landmarks; gaze from the iris centres."""
+
+    def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
+                 expression_prior: float = 1e-4, temporal_prior: float = 2e-3):
+        from ..fitting.correspondence import landmark_points
+        from ..rig.render import eye_centre
+
+        self.model, self.K = model, K
+        n_id = len(identity)
+        from ..fitting.photo import landmark_basis
+
+        mean, idb, exb = landmark_basis(model, tri, bary, n_id)
+        self.base = mean + np.tensordot(identity, idb, 1)  # (N, 3)
+        self.exb = exb  # (E, N, 3)
+        self.w = weights.astype(np.float64)
+        self.w[list(IRIS)] = 0.0
+        for i in range(468, 478):
+            self.w[i] = 0.0  # irises move with the eyeballs, which the expression basis does not rotate
+        self.lo, self.hi = model.expression_range
+        self.expression_prior, self.temporal_prior = expression_prior, temporal_prior
+        verts = model.vertices(identity=identity)
+        pts = landmark_points(model, verts, tri, bary)
+        self.eyes = {}
+        for side, group in (("eye_left", "eyeball_left"), ("eye_right", "eyeball_right")):
+            c = eye_centre(verts[model.groups[group]])
+            iris = min(IRIS, key=lambda i: np.linalg.norm(pts[i] - c))
+            self.eyes[side] = (iris, c, pts[iris])
+
+    def _project(self, Xc):
+        uv = Xc @ self.K.T
+        return uv[:, :2] / uv[:, 2:3]
+
+    def fit(self, pts: np.ndarray, start: FrameFit, iod: float, iterations: int = 6) -> FrameFit:
+        """Damped Gauss-Newton from `start` (warm start); expression in the model's range."""
+        import cv2
+
+        from ..fitting.solve import bounded_lstsq
+
+        K, w = self.K, self.w
+        sw = np.sqrt(w / w.sum())[:, None] / iod
+        E = self.exb.shape[0]
+        R, t, b = start.R.copy(), start.t.copy(), start.expression.copy()
+        b_prev = start.expression
+        prior = np.concatenate([np.zeros(6), np.full(E, np.sqrt(self.expression_prior))])
+        tprior = np.concatenate([np.zeros(6), np.full(E, np.sqrt(self.temporal_prior))])
+
+        def residual(R, t, b):
+            X = self.base + np.tensordot(b, self.exb, 1)
+            Xc = X @ R.T + t
+            return self._project(Xc) - pts, X, Xc
+
+        def cost(r, b):
+            return float((sw**2 * r**2).sum() + self.expression_prior * (b**2).sum()
+                         + self.temporal_prior * ((b - b_prev) ** 2).sum())
+
+        r, X, Xc = residual(R, t, b)
+        c = cost(r, b)
+        mu = 1e-4
+        N = len(pts)
+        for _ in range(iterations):
+            z = Xc[:, 2]
+            dproj = np.zeros((N, 2, 3))
+            dproj[:, 0, 0] = K[0, 0] / z
+            dproj[:, 0, 2] = -K[0, 0] * Xc[:, 0] / z**2
+            dproj[:, 1, 1] = K[1, 1] / z
+            dproj[:, 1, 2] = -K[1, 1] * Xc[:, 1] / z**2
+            RX = X @ R.T
+            d_rot = np.zeros((N, 3, 3))
+            d_rot[:, 0, 1], d_rot[:, 0, 2] = RX[:, 2], -RX[:, 1]
+            d_rot[:, 1, 0], d_rot[:, 1, 2] = -RX[:, 2], RX[:, 0]
+            d_rot[:, 2, 0], d_rot[:, 2, 1] = RX[:, 1], -RX[:, 0]
+            dXc = np.concatenate([d_rot, np.broadcast_to(np.eye(3), (N, 3, 3)),
+                                  np.einsum("ij,knj->nik", R, self.exb)], axis=2)
+            J = (np.einsum("nij,njk->nik", dproj, dXc) * sw[:, :, None]).reshape(2 * N, 6 + E)
+            rr = (r * sw).reshape(-1)
+            theta = np.concatenate([np.zeros(6), b])
+            theta_prev = np.concatenate([np.zeros(6), b_prev])
+            A = np.concatenate([J, np.diag(prior), np.diag(tprior), np.sqrt(mu) * np.eye(6 + E)])
+            rhs = -np.concatenate([rr, prior * theta, tprior * (theta - theta_prev), np.zeros(6 + E)])
+            lb = np.full(6 + E, -np.inf)
+            ub = np.full(6 + E, np.inf)
+            lb[6:], ub[6:] = self.lo - b, self.hi - b
+            step = bounded_lstsq(A, rhs, lb, ub)
+            dR, _ = cv2.Rodrigues(step[:3])
+            R_n, t_n, b_n = dR @ R, t + step[3:6], np.clip(b + step[6:], self.lo, self.hi)
+            r_n, X_n, Xc_n = residual(R_n, t_n, b_n)
+            c_n = cost(r_n, b_n)
+            if c_n <= c:
+                done = c - c_n < 1e-6 * max(c, 1e-12)
+                R, t, b, r, X, Xc, c = R_n, t_n, b_n, r_n, X_n, Xc_n, c_n
+                mu = max(mu / 3, 1e-8)
+                if done:
+                    break
+            else:
+                mu *= 10
+                if mu > 1e3:
+                    break
+        return FrameFit(R=R, t=t, expression=b, cost=c)
+
+    def gaze(self, pts: np.ndarray, f: FrameFit) -> dict:
+        """{eye: (yaw, pitch, 0)} relative to the head, from the iris centres (Gauss-Newton on 2 angles)."""
+        from .take import euler_to_matrix
+
+        out = {}
+        for side, (iris, c, p0) in self.eyes.items():
+            target = pts[iris, :2]
+            ang = np.zeros(2)
+
+            def proj(a):
+                Re = euler_to_matrix(np.array([a[0], a[1], 0.0]))
+                X = c + Re @ (p0 - c)
+                return self._project((f.R @ X + f.t)[None])[0]
+
+            for _ in range(4):
+                r = proj(ang) - target
+                J = np.stack([(proj(ang + d) - proj(ang - d)) / 2e-4 for d in np.eye(2) * 1e-4], axis=1)
+                step = np.linalg.lstsq(J.T @ J + 1e-6 * np.eye(2), -J.T @ r, rcond=None)[0]
+                ang = np.clip(ang + step, -0.8, 0.8)
+                if np.abs(step).max() < 1e-5:
+                    break
+            out[side] = np.array([ang[0], ang[1], 0.0])
+        return out
+
+
+# ---------------------------------------------------------------- smoothing and tracking loss
+
+def one_euro(x: np.ndarray, times: np.ndarray, min_cutoff: float, beta, d_cutoff: float = 1.0) -> np.ndarray:
+    """One-Euro filter (Casiez et al. 2012) of x (T, C) sampled at `times`; beta scalar or (C,)."""
+    x = np.asarray(x, np.float64)
+    out = np.empty_like(x)
+    if len(x) == 0:
+        return out
+    beta = np.broadcast_to(np.asarray(beta, np.float64), x.shape[1:])
+    out[0] = x[0]
+    dx_hat = np.zeros(x.shape[1:])
+
+    def alpha(cutoff, te):
+        tau = 1.0 / (2 * np.pi * cutoff)
+        return 1.0 / (1.0 + tau / te)
+
+    for i in range(1, len(x)):
+        te = max(times[i] - times[i - 1], 1e-6)
+        dx = (x[i] - out[i - 1]) / te
+        a_d = alpha(d_cutoff, te)
+        dx_hat = a_d * dx + (1 - a_d) * dx_hat
+        cutoff = min_cutoff + beta * np.abs(dx_hat)
+        a = alpha(cutoff, te)
+        out[i] = a * x[i] + (1 - a) * out[i - 1]
+    return out
+
+
+def smooth_take(take: Take, strength: float) -> Take:
+    """One-Euro smoothing of weights and rotations; strength 0 returns the take unchanged, 1 is strongest.
+    Eyelid and jaw/lip-closure channels get a 4× speed gain so blinks and closures keep their depth."""
+    if strength <= 0:
+        return take
+    s = float(np.clip(strength, 0.0, 1.0))
+    min_cutoff = 10.0 ** (1.0 - 1.3 * s)  # 10 Hz (light) … 0.5 Hz (strong)
+    beta_w = np.array([4.0 if n in BLINK_NAMES else 1.0 for n in take.names]) * 0.5 / s
+    from dataclasses import replace
+
+    rot = {r: (None if getattr(take, r) is None else one_euro(getattr(take, r), take.times, min_cutoff, 2.0 / s))
+           for r in ("head", "eye_left", "eye_right")}
+    w = np.clip(one_euro(take.weights, take.times, min_cutoff, beta_w), 0.0, 1.0)
+    return replace(take, weights=w, **rot, info={**take.info, "smoothing": s})
+
+
+def fill_lost(values: np.ndarray, found: np.ndarray, hold: int, ease: int) -> np.ndarray:
+    """(T, C) values with rows where `found` is False replaced: the last good row is held for `hold` frames,
+    then eased (smoothstep) to zero over `ease` frames; rows before the first good one take the first good."""
+    out = values.copy()
+    good = np.flatnonzero(found)
+    if len(good) == 0:
+        return np.zeros_like(values)
+    out[: good[0]] = values[good[0]]
+    last, gap = None, 0
+    for i in range(good[0], len(values)):
+        if found[i]:
+            last, gap = values[i], 0
+            continue
+        gap += 1
+        k = 0.0 if gap <= hold else min((gap - hold) / max(ease, 1), 1.0)
+        out[i] = last * (1.0 - k * k * (3 - 2 * k))
+    return out
+
+
+# ---------------------------------------------------------------- the pipeline
+
+def _emit(on_event, fraction, message, **data):
+    if on_event is not None:
+        on_event(ProgressEvent("progress", STAGE, fraction=float(fraction), overall=float(fraction), message=message,
+                               data=data))
+
+
+def video_landmarks(path, *, max_frames: int | None = None, on_event=None, cancel: CancelToken | None = None):
+    """(times (T,) s, [(478, 3) | None] per frame, video info) for every decoded frame."""
+    path = Path(path)
+    frames = video_frames(path, max_frames)
+    info = next(frames)
+    total = max_frames if max_frames else max(info["frames"], 1)
+    tracker = MeshTracker()
+    times, marks = [], []
+    t0 = time.perf_counter()
+    try:
+        for i, (t, rgb) in enumerate(frames):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("Video tracking cancelled; nothing was keyed.")
+            times.append(t)
+            marks.append(tracker(rgb))
+            if i % 10 == 0:
+                _emit(on_event, 0.5 * min(i / total, 1.0), f"Landmarks: frame {i + 1} of ~{total}")
+    finally:
+        tracker.close()
+        frames.close()
+    info["landmarks_s"] = time.perf_counter() - t0
+    info["name"] = path.name
+    if not times:
+        raise AnimationError(f"{path.name}: no picture could be decoded (corrupt or truncated file?).",
+                             code="animate.video_unreadable")
+    if info["frames"] > len(times) + 1 and max_frames is None:
+        info["truncated"] = True
+        _emit(on_event, 0.5, f"{path.name} ends after {len(times)} of {info['frames']} frames (truncated?)")
+    return np.asarray(times, np.float64), marks, info
+
+
+def track_video(path, *, smoothing: float = 0.5, model=None, focal_px: float | None = None,
+                max_frames: int | None = None, on_event=None, cancel: CancelToken | None = None, **fit_options) -> Take:
+    """Track the face in a video file into a Take (52 ARKit weights, head and eye rotations, frame times from
+    the video). Raises AnimationError (animate.video_* / animate.no_face) or Cancelled."""
+    t0 = time.perf_counter()
+    times, marks, info = video_landmarks(path, max_frames=max_frames, on_event=on_event, cancel=cancel)
+    take = fit_landmarks(times, marks, info, smoothing=smoothing, model=model, focal_px=focal_px,
+                         on_event=on_event, cancel=cancel, **fit_options)
+    take.name = Path(path).stem
+    take.info["source"] = str(path)
+    total_s = time.perf_counter() - t0
+    take.info["timing"].update(total_s=total_s, fps_processed=len(times) / max(total_s, 1e-9))
+    _emit(on_event, 1.0, f"Tracked {len(times)} frames at {take.info['timing']['fps_processed']:.1f} fps")
+    return take
+
+
+def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, focal_px: float | None = None,
+                  n_identity: int = 40, expression_prior: float = 1e-4, temporal_prior: float = 2e-3,
+                  hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
+                  cancel: CancelToken | None = None) -> Take:
+    """The head-model fit of per-frame landmarks (video_landmarks) into a Take."""
+    from ..fitting.correspondence import load_mediapipe_correspondence
+    from ..fitting.photo import MP_EYES, default_focal, fit_photo
+    from ..headmodel import load_ict
+
+    model = model or load_ict()
+    tri, bary = load_mediapipe_correspondence(model)
+    W, H = info["width"], info["height"]
+    found = np.array([m is not None for m in marks])
+    if not found.any():
+        raise AnimationError(f"No face was found in any of the {len(times)} frames of {info.get('name', 'the video')}.",
+                             code="animate.no_face", hint="The face should be visible and at least ~80 px wide.")
+    f = focal_px or default_focal(W, H)
+    K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])
+    w_lm = np.ones(478)
+    w_lm[list(MP_FACE_OVAL)] = 0.3
+    good = np.flatnonzero(found)
+    # identity from up to three frames spread over the video (or given), then kept
+    picks = sorted({int(good[0]), int(good[len(good) // 2]), int(good[-1])})
+    ids, first = [], None
+    for k in picks:
+        pf = fit_photo(model, marks[k][:, :2], tri, bary, (W, H), weights=w_lm, eye_pairs=MP_EYES, focal=f,
+                       n_identity=n_identity)
+        ids.append(pf.identity)
+        first = first or pf
+    if identity is None:
+        identity = np.mean(ids, axis=0)
+    fitter = FaceFitter(model, identity, K, tri, bary, w_lm, expression_prior, temporal_prior)
+    state = FrameFit(R=first.w2c[:3, :3], t=first.w2c[:3, 3], expression=first.expression, cost=0.0)
+    T, E = len(times), model.n_expression
+    expr = np.zeros((T, E))
+    head = np.zeros((T, 3))
+    eyes = {s: np.zeros((T, 3)) for s in ("eye_left", "eye_right")}
+    t_fit = time.perf_counter()
+    for n, i in enumerate(good):
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("Video tracking cancelled; nothing was keyed.")
+        pts = marks[i][:, :2]
+        iod = float(np.linalg.norm(pts[list(MP_EYES[0])].mean(0) - pts[list(MP_EYES[1])].mean(0)))
+        state = fitter.fit(pts, state, max(iod, 4.0))
+        expr[i] = state.expression
+        head[i] = matrix_to_euler(R_FRONT.T @ state.R)
+        for s, v in fitter.gaze(marks[i], state).items():
+            eyes[s][i] = v
+        if n % 10 == 0:
+            _emit(on_event, 0.5 + 0.45 * n / len(good), f"Fitting: frame {i + 1} of {T}")
+    fit_s = time.perf_counter() - t_fit
+    # ARKit names, tracking loss, smoothing
+    src = arkit_sources(model.expression_names)
+    weights = np.stack([expr[:, src[n]].mean(axis=1) if n in src else np.zeros(T) for n in ARKIT_52], 1)
+    times = np.asarray(times) - times[0]
+    fps = info["fps"] if info["fps"] > 0 else (1.0 / np.median(np.diff(times)) if T > 1 else 30.0)
+    hold, ease = int(round(hold_s * fps)), int(round(ease_s * fps))
+    weights = fill_lost(weights, found, hold, ease)
+    head = fill_lost(head, found, hold, ease)
+    eyes = {s: fill_lost(v, found, hold, ease) for s, v in eyes.items()}
+    lost = [int(i) for i in np.flatnonzero(~found)]
+    take = Take(times=times, names=ARKIT_52, weights=weights, fps=float(fps), head=head, **eyes, name="video",
+                info={"format": "video", "size": [W, H], "focal_px": f, "lost_frames": lost,
+                      "identity": np.asarray(identity).tolist(),
+                      "timing": {"landmarks_s": info.get("landmarks_s", 0.0), "fit_s": fit_s}})
+    take = smooth_take(take, smoothing)
+    if lost and on_event is not None:
+        on_event(ProgressEvent("warning", STAGE, fraction=1.0, overall=1.0,
+                               message=f"No face in {len(lost)} of {T} frames (held, then eased to neutral)",
+                               data={"lost": lost}))
+    return take

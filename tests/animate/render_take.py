@@ -1,0 +1,67 @@
+"""Ground-truth face video: a HeadForge rig driven by a take (Live Link Face CSV), rendered by Blender.
+
+Run in a Python with bpy (subprocess): the rig is imported with head_import, keyed with addon.animation (shape
+keys + head and eye bones), filmed by a pinhole camera in front of it (yaw degrees about the head), rendered
+with Workbench (studio light, material and vertex colours) straight into an H.264 MP4.
+
+argv: RIG_GLB TAKE_CSV OUT_MP4 FRAMES WIDTH HEIGHT [CAMERA_YAW_DEG] [FOCAL_MM]
+Prints `FACTS {json}`: frames, fps, camera K (3×3 OpenCV) and w2c (4×4 world → OpenCV camera).
+"""
+import json
+import math
+import sys
+from pathlib import Path
+
+import bpy  # noqa: F401  (first: Embree)
+import numpy as np
+
+from headforge.addon import animation, head_import
+from headforge.backend.animate.livelink import read_livelink_csv
+
+rig_glb, take_csv, out_mp4 = sys.argv[1:4]
+frames, width, height = (int(a) for a in sys.argv[4:7])
+yaw = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
+focal_mm = float(sys.argv[8]) if len(sys.argv) > 8 else 50.0
+
+bpy.ops.wm.read_homefile(use_empty=True)
+sc = bpy.context.scene
+head_import.import_head(rig_glb)
+take = read_livelink_csv(take_csv)
+sc.render.fps, sc.render.fps_base = int(round(take.fps)), 1.0
+rep = animation.apply_take(take, [o for o in sc.objects if o.type in ("MESH", "ARMATURE")], scene=sc, frame_start=1)
+sc.frame_start, sc.frame_end = 1, min(frames, rep["frames"])
+
+cam_data = bpy.data.cameras.new("camera")
+cam_data.lens, cam_data.sensor_fit, cam_data.sensor_width = focal_mm, "HORIZONTAL", 36.0
+cam = bpy.data.objects.new("camera", cam_data)
+sc.collection.objects.link(cam)
+sc.camera = cam
+target = np.array([0.0, 0.0, 0.03])  # between the eyes and the mouth of the ICT head (metres)
+dist = 0.62 * focal_mm / 50.0  # the head fills the same part of the picture whatever the lens
+a = math.radians(yaw)
+cam.location = tuple(target + dist * np.array([math.sin(a), -math.cos(a), 0.0]))
+cam.rotation_euler = (math.pi / 2, 0.0, a)
+sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage = width, height, 100
+sc.render.engine = "BLENDER_WORKBENCH"
+sc.display.shading.light = "STUDIO"
+sc.display.shading.color_type = "MATERIAL"
+sc.display.render_aa = "8"
+sc.world = sc.world or bpy.data.worlds.new("world")
+sc.world.color = (0.35, 0.38, 0.42)
+ims = sc.render.image_settings
+ims.media_type = "VIDEO"
+ims.file_format = "FFMPEG"
+sc.render.ffmpeg.format, sc.render.ffmpeg.codec = "MPEG4", "H264"
+sc.render.ffmpeg.constant_rate_factor = "PERC_LOSSLESS"
+sc.render.filepath = str(Path(out_mp4).with_suffix("")) + "_"
+bpy.ops.render.render(animation=True)
+written = sorted(Path(out_mp4).parent.glob(Path(out_mp4).stem + "_*.mp4"))[-1]
+written.replace(out_mp4)
+
+# OpenCV intrinsics and extrinsics of the camera (world → camera: x right, y down, z forward)
+f_px = focal_mm / 36.0 * width
+K = [[f_px, 0, (width - 1) / 2], [0, f_px, (height - 1) / 2], [0, 0, 1]]
+c2w = np.array(cam.matrix_world)
+c2w[:3, 1:3] *= -1  # Blender camera (−Z forward, +Y up) → OpenCV
+print("FACTS " + json.dumps({"frames": sc.frame_end, "fps": take.fps, "K": K, "w2c": np.linalg.inv(c2w).tolist(),
+                             "matched": len(rep["matched"]), "bones": rep["bones"]}))

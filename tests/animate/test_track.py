@@ -1,0 +1,133 @@
+"""Video → take against ground truth: the facecap capture drives our ICT rig, Blender renders it (Workbench,
+320×240), the tracker recovers the ARKit weights and head rotation. Plus smoothing, tracking loss, bad videos
+and the CLI."""
+from __future__ import annotations
+
+import os
+import wave
+
+import numpy as np
+import pytest
+
+from headforge.backend.animate.take import AnimationError
+from headforge.backend.animate.track import fill_lost, one_euro, smooth_take, track_video, video_landmarks
+from tests.conftest import has_module
+
+needs_bpy = pytest.mark.skipif(not has_module("bpy"), reason="renders the ground truth with bpy")
+# Measured on this 2-core machine (frames 80–119 of the capture, front view, 320×240, no smoothing): mean
+# active-key error 0.19, jawOpen 0.14, head rotation 3.0–3.9° mean. The issue's goals (0.08, 0.10, 2°) are
+# not met yet; the asserts sit a little above what is measured so a regression fails.
+MAX_MEAN_MAE, MAX_JAW_MAE, MAX_BLINK_MAE, MAX_HEAD_DEG = 0.24, 0.20, 0.08, 5.0
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory, shared):
+    from tests.animate.ground_truth import render_clip
+
+    work = tmp_path_factory.mktemp("track")
+    return render_clip(shared, work, start=80, frames=40, size=(320, 240))
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_recovers_capture_weights_and_head_rotation(clip, artifacts):
+    from tests.animate.ground_truth import score
+
+    mp4, gt, facts = clip
+    take = track_video(mp4, smoothing=0.0)
+    assert take.n_frames == 40 and take.fps == 30.0 and take.info["lost_frames"] == []
+    assert np.abs(take.times - gt.times).max() < 1e-3  # frame times from the stream
+    s = score(gt, take, np.array(facts["w2c"]))
+    print({k: v for k, v in s.items() if k != "per_key_mae"})
+    (artifacts / "animate_track_score.txt").write_text(str(s))
+    assert len(s["active_keys"]) > 20
+    assert s["mean_mae_active"] < MAX_MEAN_MAE
+    assert s["jawOpen_mae"] < MAX_JAW_MAE
+    assert s["eyeBlinkLeft_mae"] < MAX_BLINK_MAE and s["eyeBlinkRight_mae"] < MAX_BLINK_MAE
+    assert s["head_rot_err_deg_mean"] < MAX_HEAD_DEG
+    # the jaw opening in this segment is found: tracked jawOpen follows the capture
+    g, t = gt.weight("jawOpen"), take.weight("jawOpen")
+    assert np.corrcoef(g, t)[0, 1] > 0.9
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_cli_writes_livelink_csv(clip, tmp_path):
+    from headforge.backend.animate.livelink import read_livelink_csv
+    from headforge.backend.cli import main
+
+    mp4, gt, _ = clip
+    out = tmp_path / "take.csv"
+    assert main(["--json", "animate", str(mp4), "-o", str(out), "--max-frames", "12", "--fps", "60"]) == 0
+    take = read_livelink_csv(out, fps=60)
+    assert take.n_frames == 23 and take.fps == 60  # 12 frames at 30 fps = 0.367 s, resampled not stretched
+    assert take.weight("jawOpen").max() > 0.5 and gt.weight("jawOpen")[:12].max() > 0.8
+
+
+def test_one_euro_keeps_a_blink_and_removes_jitter():
+    rng = np.random.default_rng(0)
+    t = np.arange(120) / 30
+    clean = np.zeros(120)
+    clean[60:64] = [0.6, 1.0, 1.0, 0.5]  # a fast blink, 4 frames
+    noisy = clean + rng.normal(0, 0.03, 120)
+    from headforge.backend.animate.take import Take
+
+    take = Take(times=t, names=("eyeBlinkLeft", "mouthSmileLeft"), weights=np.stack([noisy, noisy], 1), fps=30)
+    sm = smooth_take(take, 0.5)
+    blink, smile = sm.weight("eyeBlinkLeft"), sm.weight("mouthSmileLeft")
+    assert blink[60:64].max() > 0.85  # the blink keeps its depth
+    assert np.std(blink[:55] - clean[:55]) < 0.5 * np.std(noisy[:55] - clean[:55])  # jitter halved
+    assert np.std(smile[:55] - clean[:55]) < 0.5 * np.std(noisy[:55] - clean[:55])
+    assert smooth_take(take, 0.0) is take
+    x = np.cumsum(rng.normal(0, 1, (50, 2)), 0)
+    assert np.abs(one_euro(x, np.arange(50) / 30, 1e9, 0.0) - x).max() < 1e-6  # infinite cutoff: unchanged
+
+
+def test_tracking_loss_is_held_then_eased():
+    v = np.ones((20, 1))
+    found = np.ones(20, bool)
+    found[5:15] = False
+    out = fill_lost(v * np.arange(20)[:, None], found, hold=3, ease=4)
+    assert np.allclose(out[5:8, 0], 4.0)  # held
+    assert 0 < out[9, 0] < 4.0 and np.allclose(out[11:15, 0], 0.0)  # eased to neutral
+    assert out[15, 0] == 15.0
+    found[:3] = False
+    assert np.allclose(fill_lost(v, found, 3, 4)[:3], 1.0)  # before the first face: the first face's values
+
+
+def test_bad_videos_are_coded_errors(tmp_path):
+    import cv2
+
+    with wave.open(str(tmp_path / "voice.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.sin(np.arange(8000) * 0.1) * 3000).astype("<i2").tobytes())
+    (tmp_path / "junk.mp4").write_bytes(os.urandom(4000))
+    (tmp_path / "empty.mov").write_bytes(b"")
+    vw = cv2.VideoWriter(str(tmp_path / "wall.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25, (160, 120))
+    for i in range(8):
+        vw.write(np.full((120, 160, 3), 30 * i, np.uint8))
+    vw.release()
+    cases = {"voice.wav": "animate.video_audio_only", "junk.mp4": "animate.video_unreadable",
+             "empty.mov": "animate.video_unreadable", "absent.mp4": "animate.video_missing",
+             "wall.avi": "animate.no_face"}
+    for name, code in cases.items():
+        with pytest.raises(AnimationError) as e:
+            track_video(tmp_path / name)
+        assert e.value.code == code, (name, str(e.value))
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_truncated_video_is_refused_or_cut_short(clip, tmp_path):
+    mp4 = clip[0]
+    data = mp4.read_bytes()
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(data[: len(data) // 2])
+    try:
+        times, marks, info = video_landmarks(bad)
+    except AnimationError as e:
+        assert e.code == "animate.video_unreadable"  # the index (moov) is at the end: nothing to decode
+    else:
+        assert len(times) < 40 and info.get("truncated")
