@@ -46,6 +46,7 @@ def run_batch(source, out, *, mode: str | None = "auto", options: dict | None = 
     state = BatchState.open(out)
     state.out.mkdir(parents=True, exist_ok=True)
     options = options or {}
+    pipeline("full")  # registers every stage, whose options are checked next
     merge_options({}, options)  # the batch's own --set: a bad one stops everything before any job starts
     if mode in (None, "auto"):
         mode, why = choose_mode(options)

@@ -60,8 +60,10 @@ def local_worker_main(conn, env: dict, log_path: str | None) -> None:
     """A local engine's worker process: jobs arrive on `conn`, results go back; None ends it. SIGINT (Ctrl-C in
     the terminal, or the driver passing on a cancel) cancels the running job cleanly at its next step."""
     os.environ.update(env)
-    if log_path:  # the libraries' own chatter (MediaPipe, TF Lite write to fd 2) goes to the batch's log
+    if log_path:  # the libraries' own chatter (MediaPipe, TF Lite write to fds 1 and 2) goes to the batch's log:
+        # the driver's stdout carries its bar or its JSON lines only
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
     cancel = CancelToken()
