@@ -156,6 +156,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         light = fit_shading(colour[fit_sel], n_src[fit_sel])
         mean_s = float((sh1(n_src[fit_sel]) @ light).mean())
         colour = colour * shading_ratio(n_src, light, mean_s)[:, None]
+        # keep the hue where a lifted shadow would clip: scale the whole colour, not one channel
+        colour = colour * np.minimum(1.0, 250.0 / np.maximum(colour.max(axis=1, keepdims=True), 1e-6))
     skin_sel = known & (lab_src == SKIN) & (hair_w < 0.05)
     skin_rgb = np.median(colour[skin_sel], axis=0) if skin_sel.sum() > 50 else parse.skin_rgb * 255
     hair_rgb = None
