@@ -92,7 +92,7 @@ def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as exc:  # noqa: BLE001  (safetensors raises several error types for damaged files)
         raise LGMCheckpointError(f"{path} is not a readable .safetensors file ({exc}).",
-                                 hint="Download recon.safetensors again (headforge models download hqhead-lgm).") from exc
+                                 hint="Download HQ-Head's ckpts/recon.safetensors again.") from exc
 
 
 def convert(path: str | Path, out_dir: str | Path, size: str = "big", dtype: torch.dtype = torch.float16) -> Report:

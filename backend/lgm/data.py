@@ -64,11 +64,11 @@ class Subject:
 
     def __init__(self, images: dict[int, Tensor], poses: dict[int, np.ndarray], name: str = "subject"):
         self.images, self.poses, self.name = images, poses, name
-        missing = [v for v in INPUT_VIDS if v not in images]
+        missing = [f"{v} (frame {v - RING_FIRST})" for v in INPUT_VIDS if v not in images]
         if missing:
             raise StageError(
                 f"{name}: LGM needs its 4 input views (ids {list(INPUT_VIDS)}: frames 0, 5, 8, 11 of the elevation-0 "
-                f"ring at azimuths 0°, 83.5°, 180°, −83.5°); missing: {[f'{v} (frame {v - RING_FIRST})' for v in missing]}.",
+                f"ring at azimuths 0°, 83.5°, 180°, −83.5°); missing: {', '.join(missing)}.",
                 code="lgm.missing_input_views")
         sizes = {tuple(im.shape) for im in images.values()}
         if len(sizes) != 1:

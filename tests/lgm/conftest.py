@@ -48,3 +48,33 @@ def tiny_model(tiny_weights):
 
 def max_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return (a.double() - b.double()).abs().max().item()
+
+
+@pytest.fixture(scope="session")
+def head_model_dir(tmp_path_factory, tiny_weights, lgm_fixture):
+    """The tiny LGM (fill-rule weights, final conv rescaled to head-sized Gaussians) saved as a converted folder."""
+    from headforge.backend.lgm.model import TINY_CONFIG, LGMModel, head_sized_output
+
+    model = LGMModel(**TINY_CONFIG).eval()
+    model.load_state_dict(tiny_weights, strict=True)
+    head_sized_output(model, lgm_fixture[1]["input"][None])
+    folder = tmp_path_factory.mktemp("lgm_tiny_head")
+    model.save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def lps_ring(shared, tmp_path_factory):
+    """`headforge render-views` of the Lee Perry-Smith scan: the 16 views of the 0° ring at 128 px (the tiny
+    model's input size), 2 Cycles samples, as a job's views/ folder."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("bpy")
+    out = tmp_path_factory.mktemp("lps_ring") / "views"
+    asset = shared / "data/heads/lee_perry_smith/LeePerrySmith_textured.glb"
+    p = subprocess.run([sys.executable, "-m", "headforge.backend", "--json", "render-views", str(asset), "-o",
+                        str(out), "--size", "128", "--rings", "1", "--samples", "2"], capture_output=True, text=True,
+                       timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return out
