@@ -39,10 +39,10 @@ def _import_backend():
         sys.modules["headforge"] = mod
     from headforge.backend import job
     from headforge.backend.events import CancelToken
-    from headforge.backend.idts import builders, pipeline
+    from headforge.backend.idts import builders, orbit, pipeline
     from headforge.backend.stages import multiview
 
-    return builders, pipeline, multiview, job, CancelToken
+    return builders, pipeline, orbit, multiview, job, CancelToken
 
 
 def _sync(device):
@@ -75,7 +75,7 @@ def main(argv=None) -> dict:
         ap.error("--rings must be 1..6")
     if args.threads:
         torch.set_num_threads(args.threads)
-    builders, pipeline, multiview, jobmod, CancelToken = _import_backend()
+    builders, pipeline, orbit, multiview, jobmod, CancelToken = _import_backend()
     device = torch.device(args.device)
     precision = args.precision or ("fp16" if device.type == "cuda" else "fp32")
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
@@ -151,9 +151,9 @@ def main(argv=None) -> dict:
         if e.kind == "warning":
             warnings.append((e.data.get("code"), e.message))
 
-    view_mattes, splat_seed_view = multiview.view_mattes, multiview.splat_seed_view
+    view_mattes, splat_seed_view = orbit.view_mattes, orbit.splat_seed_view
     pipe.generate_ring = timed_generate
-    multiview.view_mattes, multiview.splat_seed_view = timed_mattes, timed_seed
+    orbit.view_mattes, orbit.splat_seed_view = timed_mattes, timed_seed
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     stopped = False
@@ -174,7 +174,7 @@ def main(argv=None) -> dict:
             _sync(device)
             stage_s = time.perf_counter() - t_all
     finally:
-        multiview.view_mattes, multiview.splat_seed_view = view_mattes, splat_seed_view
+        orbit.view_mattes, orbit.splat_seed_view = view_mattes, splat_seed_view
         del pipe.generate_ring
 
     rings_run = len(rec["ring_s"])

@@ -110,7 +110,7 @@ def test_reference_frontal_portraits_choose_the_level_ring(run_analyse, shared, 
     estimators, inside the auto choice's 15° window (stages/multiview.LEVEL_WINDOW_DEG)."""
     from PIL import Image
 
-    from headforge.backend.stages.multiview import choose_input_ring
+    from headforge.backend.idts.orbit import choose_input_ring
 
     rgba = np.asarray(Image.open(shared / "fixtures/idts/framing" / name).convert("RGBA")).astype(np.float64)
     a = rgba[..., 3:] / 255.0

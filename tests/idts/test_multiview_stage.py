@@ -74,7 +74,7 @@ def test_writes_96_views_in_rig_layout(tmp_path, small_models):
 def test_input_ring_choice():
     """Auto keeps the frontal ring within 15° of level (the pose estimator reads the reference's frontal examples up
     to 13.8° off level), beyond that the nearest ring; multiview.elevation overrides the pose."""
-    from headforge.backend.stages.multiview import choose_input_ring
+    from headforge.backend.idts.orbit import choose_input_ring
 
     assert [choose_input_ring(e)[0] for e in (0.0, 4.0, -6.0, 13.8, -14.9)] == [1] * 5
     assert [choose_input_ring(e)[0] for e in (15.0, 16.0, 27.0, 36.0, 80.0, -15.0, -40.0)] == [2, 3, 4, 5, 5, 0, 0]
@@ -146,7 +146,7 @@ def test_out_of_memory_falls_back_to_next_mode(monkeypatch):
 
 
 def test_white_key_alpha():
-    from headforge.backend.stages.multiview import white_key_alpha
+    from headforge.backend.idts.orbit import white_key_alpha
 
     img = np.full((40, 40, 3), 255, np.uint8)
     img[10:30, 10:30] = 90  # the head
@@ -195,12 +195,12 @@ def test_resume_keeps_finished_rings(tmp_path, small_models):
 
 def test_seed_fit_failure_falls_back_to_portrait(tmp_path, small_models, monkeypatch):
     from headforge.backend.errors import StageError
-    from headforge.backend.stages import multiview
+    from headforge.backend.idts import orbit
 
     def no_fit(*args, **kw):
         raise StageError("Every view's alpha mask is empty: nothing to reconstruct.", code="splat.empty_masks")
 
-    monkeypatch.setattr(multiview, "splat_seed_view", no_fit)
+    monkeypatch.setattr(orbit, "splat_seed_view", no_fit)
     job, events = _job(tmp_path), []
     ctx = _ctx(job, events, models_dir=str(small_models), steps=1)
     metrics = run_multiview(ctx)
