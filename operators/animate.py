@@ -195,8 +195,41 @@ class HEADFORGE_OT_cancel_animate(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class HEADFORGE_OT_portrait_expression(bpy.types.Operator):
+    """Pose the neutral rig with the expression the instant fit found in the portrait (a new one-frame Action at
+    the current frame; the rig's Basis stays neutral)"""
+
+    bl_idname = "headforge.portrait_expression"
+    bl_label = "Portrait Expression"
+    bl_options = {"REGISTER", "UNDO"}
+
+    directory: StringProperty(subtype="DIR_PATH", name="Job Folder")
+
+    @classmethod
+    def poll(cls, context):
+        return bool(_targets(context))
+
+    def execute(self, context):
+        from ..addon import animation
+        from ..backend.animate.portrait import portrait_expression_take
+        from ..backend.errors import HeadForgeError
+
+        job = bpy.path.abspath(self.directory or context.window_manager.headforge.job_dir)
+        try:
+            take = portrait_expression_take(job)
+            rep = animation.apply_take(take, _targets(context), scene=context.scene,
+                                       frame_start=context.scene.frame_current)
+        except HeadForgeError as e:
+            self.report({"ERROR"}, f"[{e.code}] {e}")
+            return {"CANCELLED"}
+        context.scene.frame_set(context.scene.frame_current)
+        _report_applied(self, rep, "Portrait expression")
+        return {"FINISHED"}
+
+
 def menu_import(self, context):
     self.layout.operator(HEADFORGE_OT_import_take.bl_idname, text="Face Take (.csv, .glb) — HeadForge")
 
 
-CLASSES = (HEADFORGE_OT_import_take, HEADFORGE_OT_animate_video, HEADFORGE_OT_cancel_animate)
+CLASSES = (HEADFORGE_OT_import_take, HEADFORGE_OT_animate_video, HEADFORGE_OT_cancel_animate,
+           HEADFORGE_OT_portrait_expression)

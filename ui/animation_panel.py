@@ -21,6 +21,7 @@ class HEADFORGE_PT_animation(bpy.types.Panel):
         col = layout.column(align=True)
         col.operator("headforge.import_take", icon="IMPORT")
         col.operator("headforge.animate_video", icon="FILE_MOVIE")
+        col.operator("headforge.portrait_expression", icon="SHAPEKEY_DATA")
         scene = context.scene
         layout.label(text=f"Scene: {scene.render.fps / scene.render.fps_base:g} fps, "
                           f"frames {scene.frame_start}–{scene.frame_end}")

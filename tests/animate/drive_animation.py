@@ -145,4 +145,37 @@ try:
     facts["no_keys"] = "no error"
 except HeadForgeError as e:
     facts["no_keys"] = e.code
+
+# 5. the portrait's expression (rig.json of the rig stage) posed on the neutral rig: the evaluated mesh equals the
+# head model with that expression
+from scipy.spatial import cKDTree  # noqa: E402
+
+from headforge.backend.animate.portrait import portrait_expression_take  # noqa: E402
+from headforge.backend.headmodel import load_ict  # noqa: E402
+from headforge.backend.headmodel.arkit import ict_weights_to_arkit  # noqa: E402
+
+model = load_ict()
+expr = np.zeros(model.n_expression)
+for n, v in (("mouthSmile_L", 0.8), ("mouthSmile_R", 0.7), ("browInnerUp_L", 0.5), ("browInnerUp_R", 0.5),
+             ("eyeBlink_L", 0.3), ("jawOpen", 0.25)):
+    expr[model.expression_names.index(n)] = v
+(work / "job" / "rig").mkdir(parents=True, exist_ok=True)
+(work / "job" / "rig" / "rig.json").write_text(json.dumps(
+    {"fit": {"portrait_expression_arkit": ict_weights_to_arkit(expr, model.expression_names)}}))
+sc = fresh(30)
+sc.frame_set(12)
+objs = list(head_import.import_head(rig_glb)["meshes"]) + [bpy.data.objects["Armature"]]
+rep = animation.apply_take(portrait_expression_take(work / "job"), objs, scene=sc, frame_start=12)
+sc.frame_set(12)
+mesh = head_mesh(objs)
+ev = mesh.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+posed = np.array([mesh.matrix_world @ v.co for v in ev.vertices])
+basis = np.array([mesh.matrix_world @ kb.co for kb in mesh.data.shape_keys.key_blocks[0].data])
+d, idx = cKDTree(model.neutral.astype(np.float64)).query(basis)
+want = model.vertices(expression=expr)[idx]
+moved = np.linalg.norm(want - basis, axis=1)
+sel = d < 1e-5
+facts["portrait"] = {"frame_range": rep["frame_range"], "matched": len(rep["matched"]),
+                     "matched_vertices": int(sel.sum()), "max_move_mm": float(moved[sel].max() * 1000),
+                     "max_err_mm": float(np.linalg.norm(posed - want, axis=1)[sel].max() * 1000)}
 print("FACTS " + json.dumps(facts, default=str))

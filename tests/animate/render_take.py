@@ -2,7 +2,7 @@
 
 Run in a Python with bpy (subprocess): the rig is imported with head_import, keyed with addon.animation (shape
 keys + head and eye bones), filmed by a pinhole camera in front of it (yaw degrees about the head), rendered
-with Workbench (studio light, material and vertex colours) straight into an H.264 MP4.
+with Workbench (studio light, the rig's vertex colours: irises, mouth, teeth) straight into an H.264 MP4.
 
 argv: RIG_GLB TAKE_CSV OUT_MP4 FRAMES WIDTH HEIGHT [CAMERA_YAW_DEG] [FOCAL_MM]
 Prints `FACTS {json}`: frames, fps, camera K (3×3 OpenCV) and w2c (4×4 world → OpenCV camera).
@@ -44,7 +44,7 @@ cam.rotation_euler = (math.pi / 2, 0.0, a)
 sc.render.resolution_x, sc.render.resolution_y, sc.render.resolution_percentage = width, height, 100
 sc.render.engine = "BLENDER_WORKBENCH"
 sc.display.shading.light = "STUDIO"
-sc.display.shading.color_type = "MATERIAL"
+sc.display.shading.color_type = "VERTEX"  # the baked iris, mouth and teeth colours
 sc.display.render_aa = "8"
 sc.world = sc.world or bpy.data.worlds.new("world")
 sc.world.color = (0.35, 0.38, 0.42)

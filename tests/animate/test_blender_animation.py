@@ -1,5 +1,5 @@
 """Takes keyed onto heads in Blender (bpy, in a fresh subprocess): values and rotations as in the take at the
-scene's frame rate, the artist's action kept, a bad CSV changes nothing, export to glTF (Khronos validator) and
+scene's frame rate, the artist's action kept, the portrait's expression posed, a bad CSV changes nothing, export to glTF (Khronos validator) and
 FBX with the take, re-imported curves equal to the take's."""
 import json
 import shutil
@@ -65,6 +65,13 @@ def test_partial_heads_report_missing_names(run):
     _, f = run
     assert f["partial"] == {"matched": ["eyeBlinkLeft", "jawOpen"], "missing": 50, "bones": {}}
     assert f["no_keys"] == "animate.no_target"
+
+
+def test_portrait_expression_poses_the_neutral_rig(run):
+    _, f = run
+    p = f["portrait"]
+    assert p["frame_range"] == [12, 12] and p["matched"] == 52 and p["matched_vertices"] > 10000
+    assert p["max_move_mm"] > 5.0 and p["max_err_mm"] < 0.05, p  # the model's own expression, to 50 µm
 
 
 def _validator() -> Path:

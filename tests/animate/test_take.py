@@ -149,3 +149,25 @@ def test_bad_gltf_is_a_coded_error(tmp_path, shared):
         read_livelink_csv(tmp_path / "absent.csv")
     assert e.value.code == "animate.csv_unreadable"
 
+
+
+def test_portrait_expression_record(tmp_path):
+    import json
+
+    from headforge.backend.animate.portrait import portrait_expression_take
+
+    (tmp_path / "rig").mkdir()
+    (tmp_path / "rig" / "rig.json").write_text(json.dumps({"fit": {"portrait_expression_arkit":
+                                                                  {"jawOpen": 0.4, "mouthSmileLeft": 0.7}}}))
+    t = portrait_expression_take(tmp_path)
+    assert t.n_frames == 1 and t.weight("jawOpen")[0] == 0.4 and t.weight("mouthSmileLeft")[0] == 0.7
+    assert t.arkit_weights().sum() == pytest.approx(1.1)
+    for record, code in (({"fit": {"portrait_expression": [0.1]}}, "animate.no_portrait_expression"),
+                         ({"fit": {"portrait_expression_arkit": {"jawOpn": 0.3}}}, "animate.no_portrait_expression")):
+        (tmp_path / "rig" / "rig.json").write_text(json.dumps(record))
+        with pytest.raises(AnimationError) as e:
+            portrait_expression_take(tmp_path)
+        assert e.value.code == code
+    with pytest.raises(AnimationError) as e:
+        portrait_expression_take(tmp_path / "nowhere")
+    assert e.value.code == "animate.no_rig_record"
