@@ -72,6 +72,51 @@ def _robust_gaussian(x: np.ndarray, iterations: int = 4, keep: float = 3.0):
     return mu, icov
 
 
+def _gauss3(x: np.ndarray):
+    """Robust mean (3,), inverse covariance and log-determinant of (Y, Cr, Cb) samples (N, 3)."""
+    mu, icov = _robust_gaussian(x)
+    cov = np.linalg.inv(icov) + np.eye(3) * 4.0  # at least 2 levels of noise in each
+    return mu, np.linalg.inv(cov), float(np.linalg.slogdet(cov)[1])
+
+
+def _crown_model(ycc: np.ndarray, forehead: np.ndarray, crown: np.ndarray, where: np.ndarray,
+                 separation: float = 3.0) -> np.ndarray | None:
+    """(H, W) bool: pixels likelier the forehead's skin than the crown's colour, by Gaussians of the two bands
+    either side of the face's top edge (side by side, so under one light: luminance counts too); None where a
+    band is too small or the crown is coloured like the forehead (a bald head, a shaved one)."""
+    if crown.sum() < 50 or forehead.sum() < 20:
+        return None
+    ms, ics, lds = _gauss3(ycc[forehead])
+    mh, ich, ldh = _gauss3(ycc[crown])
+    if np.sqrt((mh - ms) @ ics @ (mh - ms)) < separation:
+        return None
+    d_s, d_h = ycc - ms, ycc - mh
+    ll_s = -0.5 * np.einsum("hwd,de,hwe->hw", d_s, ics, d_s) - 0.5 * lds
+    ll_h = -0.5 * np.einsum("hwd,de,hwe->hw", d_h, ich, d_h) - 0.5 * ldh
+    return where & (ll_s > ll_h)
+
+
+def _joined_to_face(rgb: np.ndarray, candidates: np.ndarray, seed: np.ndarray, iod: float) -> np.ndarray:
+    """(H, W) bool: candidate pixels connected to the seed through candidates and no colour edge. Edges: the
+    gradient of the smoothed photo above twice the median gradient of the seed (the face's own skin)."""
+    import cv2
+
+    if not seed.any():
+        return np.zeros_like(candidates)
+    g = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), max(0.8, iod / 50))
+    gx, gy = cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1)
+    mag = np.sqrt((gx**2 + gy**2).sum(axis=2))
+    edge = mag > 2.0 * np.median(mag[seed])
+    w = max(3, 2 * int(round(0.04 * iod)) + 1)  # closes gaps of a few px (a soft stretch of the border)
+    edge = cv2.dilate(edge.astype(np.uint8), np.ones((w, w), np.uint8)).astype(bool)
+    free = ((candidates & ~edge) | seed).astype(np.uint8)
+    n, comp = cv2.connectedComponents(free, connectivity=4)
+    keep = np.zeros(n, bool)
+    keep[np.unique(comp[seed])] = True
+    keep[0] = False
+    return keep[comp] & candidates
+
+
 def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None = None,
                 skin_sigma: float = 3.0) -> PhotoParse:
     """Label the pixels of `photo` (H, W, 3) uint8 given MediaPipe's 478 landmarks `points` (478, 2) px and the
@@ -129,6 +174,14 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     # neck: a column under the jaw as wide as the jaw, down to half a face below the chin
     neck_col = (off < jaw_half * 1.05) & (height < mouth_h) & (height > -0.55 * face_h) & ~oval
 
+    # hair close to the skin's chroma (blond, red, grey): a second colour model from the crown just above the
+    # face; where it differs from the skin's, each pixel goes to the likelier of the two
+    crown = person & ~oval & (height > 1.03 * face_h) & (height < 1.25 * face_h) & (off < 0.7 * half_w)
+    forehead = person & oval & (height > 0.85 * face_h) & (height < 0.97 * face_h) & (off < 0.5 * half_w)
+    hair_model = _crown_model(ycc, forehead & skin_like, crown, person & (lum > lum_lo))
+    if hair_model is not None:  # (inside the face oval the landmarks decide)
+        skin_like &= hair_model | oval
+
     labels = np.full((H, W), BACKGROUND, np.uint8)
     labels[person] = CLOTHES
     nonskin = person & ~skin_like
@@ -149,13 +202,27 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     # the scalp: a bald or thin-haired head's skin above the brows, as wide as the face
     scalp = (off < half_w * 1.1) & (height > eye_h) & ~oval
     head_zone = oval | ear_band | neck_col | scalp
-    labels[skin_like & head_zone] = SKIN
-    labels[skin_like & ~head_zone] = OCCLUDER  # hands, shoulders, skin-coloured background the matte kept
+    # outside the face oval, skin must continue the face's skin without an edge (hair the skin's colour ends
+    # in one at the face's border): the skin-like pixels connected to the oval's inner skin across no edge
+    head_skin = skin_like & (oval | _joined_to_face(rgb, skin_like & head_zone, inner & skin_like, iod))
+    labels[head_skin & head_zone] = SKIN
+    labels[skin_like & ~(head_skin & head_zone)] = OCCLUDER  # hands, shoulders, skin-coloured surroundings
+    # skin-coloured but cut off from the face by an edge, around the head above the mouth: blond or red hair
+    # (opened: the thin rim where the silhouette meets the background is not hair)
+    light_hair = skin_like & ~head_skin & ~oval & near_head & (height > mouth_h)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (2 * r) + 1, 2 * (2 * r) + 1))
+    light_hair = cv2.morphologyEx(light_hair.astype(np.uint8), cv2.MORPH_CLOSE, kernel)  # across strand edges
+    light_hair = cv2.morphologyEx(light_hair, cv2.MORPH_OPEN, k).astype(bool) & skin_like & ~head_skin
+    labels[light_hair] = HAIR
+    # an ear is skin cut off from the face by its own outline: the skin-like rest of the ears' band
+    labels[skin_like & ear_band & ~light_hair & ~head_skin] = SKIN
     labels[eyes & person] = EYES
     labels[lips & person & ~mouth] = LIPS
     labels[mouth & person] = MOUTH
     oval_n = max(int((oval & person).sum()), 1)
-    hair_frac = float(((hair & ~bangs).sum() + bangs.sum()) / oval_n)
+    hair = labels == HAIR
+    hair_frac = float(hair.sum() / oval_n)
+    hair_rgb = np.median(rgb[hair], axis=0) / 255.0 if hair.sum() > 50 else None
     if hair_rgb is not None and hair.sum() < 0.03 * oval_n:  # a few dark pixels at the temples: no hair
         hair_rgb = None
     return PhotoParse(labels, skin_rgb, hair_rgb, hair_frac, mu, icov)

@@ -140,6 +140,9 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
             front_dz = float(np.clip((lo + min(hi, lo)) / 2 - eye_z, 0.035, 0.11))
         hair_w = hair_weight(Pn, hairline_height(Pn, axis_y, eye_z, front_dz))
     # a texel takes a photo colour when the pixel is skin, or hair on the scalp
+    # hair where the photo shows it above the brows too (bangs, a low hairline): painted as seen
+    bangs = (lab == HAIR) & (Pn[:, 2] > eye_z + 0.02) & (wgt > 0.02)
+    hair_w = np.where(bangs, 1.0, hair_w)
     scalp = hair_w > 0.5
     use = lambda lb: (lb == SKIN) | ((lb == HAIR) & scalp)  # noqa: E731
     wgt, wgt_m = np.where(use(lab), wgt, 0.0), np.where(use(lab_m), wgt_m, 0.0)
@@ -158,7 +161,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         colour = colour * shading_ratio(n_src, light, mean_s)[:, None]
         # keep the hue where a lifted shadow would clip: scale the whole colour, not one channel
         colour = colour * np.minimum(1.0, 250.0 / np.maximum(colour.max(axis=1, keepdims=True), 1e-6))
-    skin_sel = known & (lab_src == SKIN) & (hair_w < 0.05)
+    skin_sel = known & (lab_src == SKIN) & (hair_w < 0.05) & (weight > 0.5)  # well seen: the face itself
     skin_rgb = np.median(colour[skin_sel], axis=0) if skin_sel.sum() > 50 else parse.skin_rgb * 255
     hair_rgb = None
     if parse.hair_rgb is not None:

@@ -125,3 +125,34 @@ def test_shading_fit_recovers_the_light():
     grey[:200] *= 0.3  # a beard and brows: dark outliers
     c = fit_shading(grey, n)
     assert np.abs(c - c_true).max() < 2.0, c
+
+
+def test_blond_hair_coloured_like_skin_is_not_skin(scene):
+    """Hair whose chroma is the skin's (blond under warm light) is told apart by the edge where it meets the
+    face: a strand-textured cap painted over the scan's crown must not be labelled skin."""
+    from headforge.backend.rig.photo_parse import HAIR, SKIN, parse_photo
+
+    bench, lps, photo, head, K, w2c, analysis, matte = scene
+    pts = np.array(analysis["face"]["landmarks_478"])[:, :2]
+    rows = np.nonzero(head.any(axis=1))[0]
+    brow_y = pts[[70, 300], 1].mean()
+    top = rows.min()
+    from headforge.backend.rig.photo_parse import MP_FACE_OVAL
+
+    oval_top = pts[list(MP_FACE_OVAL), 1].min()
+    cut = int(top + 0.95 * (oval_top - top))  # a cap over the crown, down to the face's top (the hairline)
+    cap = head.copy()
+    cap[cut:] = False
+    skin = np.median(photo[head & (np.arange(photo.shape[0])[:, None] > brow_y)], axis=0).astype(np.float64)
+    rng = np.random.default_rng(0)
+    strands = np.repeat(rng.uniform(0.8, 1.05, (1, photo.shape[1])), photo.shape[0], axis=0)
+    hair = np.clip(skin[None, None] * np.array([1.0, 0.92, 0.8]) * strands[..., None] * 0.85, 0, 255)
+    img = np.where(cap[..., None], hair, photo).astype(np.uint8)
+    parse = parse_photo(img, pts, matte)
+    on_cap = parse.labels[cap]
+    skin_lab = parse.labels == SKIN
+    print(f"blond cap: {100 * (on_cap == SKIN).mean():.1f}% labelled skin, {100 * (on_cap == HAIR).mean():.1f}% "
+          f"hair; skin precision {(skin_lab & head & ~cap).sum() / skin_lab.sum():.4f}")
+    assert (on_cap == SKIN).mean() < 0.1
+    assert (on_cap == HAIR).mean() > 0.6
+    assert parse.hair_rgb is not None
