@@ -7,6 +7,8 @@
 #   4. runs a 512 px splat fit (benchmarks/splat_fit.py on CUDA, ours vs the 3DGS baselines at equal fit time),
 #   5. runs the ID-TS speed benchmark at real size with random weights (benchmarks/idts_speed.py: time per UNet
 #      call, peak GPU memory, one ring with its mattes and seed fit, the 96-view estimate),
+#   6. times LGM at real size with random weights (benchmarks/lgm_speed.py: the forward pass and one fine-tuning
+#      step with 8 views rendered by gsplat, fp16 and bf16, peak GPU memory),
 # and prints every figure. Exits non-zero, saying why, when there is no NVIDIA GPU or any step fails.
 #
 # Two halves:
@@ -214,6 +216,10 @@ fi
 step idts_speed_real 300 "$PY" benchmarks/idts_speed.py --size real --device cuda --steps "$IDTS_STEPS" \
   --rings "$IDTS_RINGS"
 
+# 6. LGM ('big', 415 M parameters) forward and one fine-tuning step, random weights, fp16 and bf16
+step lgm_speed_big 180 "$PY" benchmarks/lgm_speed.py --size big --device cuda --precision fp16,bf16 \
+  --json "$RESULTS/lgm_speed_big.json"
+
 # summary: every figure again, in one place
 echo
 echo "================================ gpu_check summary ================================"
@@ -227,6 +233,7 @@ fi
 if [[ -f "$RESULTS/idts_speed_real.log" ]]; then
   sed -n '/^idts_speed:/,/model build/p' "$RESULTS/idts_speed_real.log"
 fi
+grep -h "^lgm_speed:" "$RESULTS/lgm_speed_big.log" 2>/dev/null
 for name in "${!SECONDS_OF[@]}"; do echo "step $name: ${SECONDS_OF[$name]} s"; done
 TOTAL=$(( $(date +%s) - T_START ))
 echo "total: $TOTAL s (target: under 480 s)"

@@ -109,6 +109,38 @@ def losses(model: LGMModel, batch: Batch, device, lpips_net, cfg: FinetuneConfig
     return out
 
 
+def train_step(model: LGMModel, batch: Batch, opt, scaler, cfg: FinetuneConfig, device, lpips_net=None,
+               autocast_dtype=None) -> dict:
+    """One optimisation step (forward, render, loss, scaled backward, clipping, update) → its figures."""
+    out = losses(model, batch, device, lpips_net, cfg, autocast_dtype)
+    loss = out["loss"]
+    if not torch.isfinite(loss):
+        raise StageError(f"LGM fine-tuning diverged (loss {float(loss)}); the last good checkpoint is kept. "
+                         "Lower splat.lgm_finetune_lr.", code="lgm.nan_loss")
+    opt.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(opt)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
+    scaler.step(opt)
+    scaler.update()
+    row = {"loss": float(loss.detach()), "mse": float(out["mse"].detach()),
+           "mse_alpha": float(out["mse_alpha"].detach()), "psnr": float(out["psnr"]), "lr": opt.param_groups[0]["lr"]}
+    if "lpips" in out:
+        row["lpips"] = float(out["lpips"].detach())
+    return row
+
+
+def make_optimizer(model: LGMModel, cfg: FinetuneConfig):
+    """AdamW and OneCycleLR as the reference sets them up (pct_start 300/steps above 300 steps, else 0.1)."""
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.betas))
+    total = max(cfg.steps, 1)
+    pct = 300 / total if total > 300 else 0.1
+    if abs(pct * total - 1) < 1e-9:  # exactly 10 steps: torch's warm-up phase would end at step 0 (÷0)
+        pct = 2 / total
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=pct)
+    return opt, sched
+
+
 def finetune(model: LGMModel, subject: Subject, cfg: FinetuneConfig, device: str | torch.device = "cpu", *,
              on_progress: ProgressFn | None = None, check_cancel: Callable[[], None] | None = None,
              checkpoint: str | Path | None = None, lpips_root=None, source: str = "") -> FinetuneResult:
@@ -121,10 +153,7 @@ def finetune(model: LGMModel, subject: Subject, cfg: FinetuneConfig, device: str
     autocast_dtype = pick_precision(cfg.precision, device)
     lpips_net = lpips_vgg.load(lpips_root, device) if cfg.lambda_lpips > 0 else None
     lp_status = lpips_vgg.status(lpips_root) if cfg.lambda_lpips > 0 else "off: lambda_lpips = 0"
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.betas))
-    total = max(cfg.steps, 1)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total,
-                                                pct_start=300 / total if total > 300 else 0.1)
+    opt, sched = make_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
     start, history, elapsed = 0, [], 0.0
     key = {"config": cfg.key(), "model_config": _plain(model.config), "source": source}
@@ -142,23 +171,9 @@ def finetune(model: LGMModel, subject: Subject, cfg: FinetuneConfig, device: str
         for step in range(start, cfg.steps):
             if check_cancel is not None:
                 check_cancel()
-            out = losses(model, step_batch(subject, cfg, model.config, step), device, lpips_net, cfg, autocast_dtype)
-            loss = out["loss"]
-            if not torch.isfinite(loss):
-                raise StageError(f"LGM fine-tuning diverged at step {step} (loss {float(loss)}); the last good "
-                                 "checkpoint is kept. Lower lgm_finetune_lr.", code="lgm.nan_loss")
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
-            scaler.step(opt)
-            scaler.update()
-            lr = opt.param_groups[0]["lr"]
+            batch = step_batch(subject, cfg, model.config, step)
+            row = {"step": step + 1, **train_step(model, batch, opt, scaler, cfg, device, lpips_net, autocast_dtype)}
             sched.step()
-            row = {"step": step + 1, "loss": float(loss.detach()), "mse": float(out["mse"].detach()),
-                   "mse_alpha": float(out["mse_alpha"].detach()), "psnr": float(out["psnr"]), "lr": lr}
-            if "lpips" in out:
-                row["lpips"] = float(out["lpips"].detach())
             history.append(row)
             done = step + 1
             if checkpoint is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0:

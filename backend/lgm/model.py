@@ -208,7 +208,9 @@ def build(size: str = "tiny", seed: int | None = None, device="cpu", dtype=torch
     if seed is not None:
         torch.manual_seed(seed)
     with torch.device(device):
-        return LGMModel(**cfg).to(dtype)
+        model = LGMModel(**cfg)
+    # nn.Module.to: a plain cast of every parameter (ModelMixin.to warns about casts it cannot check)
+    return model if dtype == torch.float32 else nn.Module.to(model, dtype)
 
 
 @torch.no_grad()

@@ -207,6 +207,16 @@ ASSETS: dict[str, ModelAsset] = {a.id: a for a in (
         commercial=COMMERCIAL_CONDITIONAL, accept_terms=True, homepage="https://github.com/Biggaoga/HQ-Head-Generation",
         approx_size="about 5.6 GB in fp16 (same layout as stage 1)"),
     ModelAsset(
+        id="hqhead-lgm", title="HQ-Head LGM reconstructor",
+        purpose="the splat stage's start: Gaussians from 4 generated views, fine-tuned per subject (splat.init)",
+        folder="hqhead", files=(_hq("recon.safetensors"),),
+        licence="LGM is MIT; HQ-Head's fine-tune is released with the Apache-2.0 code.",
+        licence_url="https://github.com/3DTopia/LGM/blob/main/LICENSE", commercial=COMMERCIAL_YES,
+        accept_terms=False, homepage="https://github.com/Biggaoga/HQ-Head-Generation",
+        approx_size="about 1.7 GB in fp32 (415 M parameters)",
+        note="Converted by `python -m headforge.backend.lgm.converter --recon recon.safetensors --out "
+             "<models root>/lgm` (every one of its 376 tensors checked)."),
+    ModelAsset(
         id="hqhead-arcface", title="IR-SE-50 ArcFace (HQ-Head's identity encoder)",
         purpose="identity token of the multi-view model (idts.identity)", folder="hqhead",
         files=(_hq("trained_arcface.pth"),),

@@ -61,3 +61,17 @@ def test_converts_a_tiny_file_and_refuses_missing_or_misshapen_keys(tmp_path, ti
     with pytest.raises(converter.LGMCheckpointError) as e:
         converter.convert(junk, tmp_path / "o3", "tiny")
     assert "not a readable .safetensors" in str(e.value)
+
+
+def test_registry_offers_the_file_the_converter_reads(capsys):
+    """hqhead-lgm is recon.safetensors, the converter's --recon input; its output folder is where splat.init looks."""
+    from headforge.backend.lgm.splat_init import weights_dir
+    from headforge.backend.models import registry, store
+
+    asset = registry.get("hqhead-lgm")
+    assert [n for f in asset.files for n in f.installed_names] == ["recon.safetensors"]
+    with pytest.raises(SystemExit):
+        converter.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--recon RECON HQ-Head ckpts/recon.safetensors" in help_text
+    assert weights_dir() == store.model_path("lgm") and "headforge.backend.lgm.converter" in asset.note
