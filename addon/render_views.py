@@ -20,9 +20,11 @@ from ..backend import cameras as rig
 from ..backend.errors import HeadForgeError, InputImageError
 from ..backend.events import ProgressEvent
 from ..backend.fileio import write_npy
+from ..backend.headmodel.frames import YUP_TO_WORLD
 
 # How each importer maps file axes to Blender's (glTF and OBJ are +Y up, front +Z; Blender is +Z up).
-Y_UP_TO_Z_UP = np.array([[1, 0, 0, 0], [0, 0, -1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=float)
+Y_UP_TO_Z_UP = np.eye(4)
+Y_UP_TO_Z_UP[:3, :3] = YUP_TO_WORLD
 
 
 def import_asset(path: Path) -> tuple[list, np.ndarray]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .headmodel.frames import YUP_TO_WORLD
+
 RADIUS_M = 1.5  # camera distance from the orbit centre (SPEC 4.11: cam_radius)
 FOVY_DEG = 10.0  # vertical field of view (SPEC 4.12)
 ELEVATIONS_DEG = (-10.0, 0.0, 10.0, 20.0, 30.0, 40.0)  # ring e has elevation -10 + 10 e
@@ -22,8 +24,8 @@ INPUT_RING = 1  # the ring at elevation 0, the one the released model generates 
 # with a 10° field of view the frame spans 0.262 m at the orbit centre.
 OBJECT_EXTENT_M = 0.24
 
-# kiui/OpenGL world (x, y up, z toward the face's front) -> our world (X, Y = -z, Z = y): +90° about X.
-KIUI_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
+# kiui/OpenGL world (x, y up, z toward the face's front) -> our world: a +Y-up frame (headmodel/frames.py).
+KIUI_TO_WORLD = YUP_TO_WORLD
 # OpenCV camera axes (x right, y down, z forward) <-> OpenGL/Blender camera axes (x right, y up, z backward).
 CV_TO_GL = np.diag([1.0, -1.0, -1.0])
 
@@ -63,6 +65,16 @@ def intrinsics(size: int, fovy_deg: float = FOVY_DEG) -> np.ndarray:
     f = 0.5 * size / math.tan(math.radians(fovy_deg) / 2.0)
     c = size / 2.0 - 0.5
     return np.array([[f, 0.0, c], [0.0, f, c], [0.0, 0.0, 1.0]])
+
+
+def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
+    """Intrinsics (..., 3, 3) of an image resized by (sx, sy), pixel centres at integers: c' = s (c + 0.5) − 0.5."""
+    K = np.array(K, np.float64)
+    K[..., 0, 0] *= sx
+    K[..., 1, 1] *= sy
+    K[..., 0, 2] = (K[..., 0, 2] + 0.5) * sx - 0.5
+    K[..., 1, 2] = (K[..., 1, 2] + 0.5) * sy - 0.5
+    return K
 
 
 def rig_cameras(size: int = 512, rings=None, yaw_deg: float = 0.0, pitch_deg: float = 0.0,

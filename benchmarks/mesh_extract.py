@@ -179,7 +179,7 @@ def fit_splat(a, train, splat_path) -> dict:
     import torch
     from PIL import Image
 
-    from headforge.backend.mesh.splat_depth import scale_intrinsics
+    from headforge.backend.cameras import scale_intrinsics
     from headforge.backend.splat.optimize import FitConfig, fit
     from headforge.backend.splat.ply import write_ply
 

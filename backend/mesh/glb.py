@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..fileio import atomic_path
-
-WORLD_TO_GLTF = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+from ..headmodel.frames import WORLD_TO_GLTF
 
 
 def write_head_glb(path, vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, texture: np.ndarray,

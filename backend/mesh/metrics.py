@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..headmodel.frames import YUP_TO_WORLD
+
 
 @dataclass
 class ReferenceHead:
@@ -38,7 +40,7 @@ def load_reference_head(path, file_to_world: np.ndarray | None = None, extent_m:
     m = meshes[0] if len(meshes) == 1 else trimesh.util.concatenate(meshes)
     v = np.asarray(m.vertices, dtype=np.float64)
     if file_to_world is None:
-        y_up = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], dtype=np.float64)
+        y_up = YUP_TO_WORLD  # a glTF asset: +Y up
         w = v @ y_up.T
         lo, hi = w.min(0), w.max(0)
         s = extent_m / float((hi - lo).max())

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..cameras import scale_intrinsics
 from ..errors import HeadForgeError
 from .fusion import DepthView
 
@@ -208,11 +209,3 @@ def median_depth(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
     return depth.view(height, width), alpha_img.view(height, width)
 
 
-def scale_intrinsics(K: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """Intrinsics for an image resized by (sx, sy), pixel centres at integers."""
-    K = np.asarray(K, np.float64).copy()
-    K[0, 0] *= sx
-    K[1, 1] *= sy
-    K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
-    K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
-    return K

@@ -355,14 +355,3 @@ def _load_checkpoint(path, cfg, device):
     strat = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in blob["strategy"].items()}
     history = [tuple(h) for h in blob["history"]]
     return params, optimizers, strat, int(blob["step"]), history, float(blob["elapsed"])
-
-
-def scaled_intrinsics(Ks: Tensor, scale: float) -> Tensor:
-    """Ks for images resized by `scale` (pixel centres at integers: c' = s (c + 0.5) − 0.5)."""
-    Ks = Ks.clone()
-    Ks[..., 0, 0] *= scale
-    Ks[..., 1, 1] *= scale
-    Ks[..., 0, 2] = scale * (Ks[..., 0, 2] + 0.5) - 0.5
-    Ks[..., 1, 2] = scale * (Ks[..., 1, 2] + 0.5) - 0.5
-    return Ks
-

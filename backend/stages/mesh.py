@@ -9,16 +9,17 @@ reduced to the largest component, smoothed (Taubin), decimated (quadric), made w
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..cameras import scale_intrinsics
 from ..errors import JobError, StageError
 from ..fileio import write_image
 from ..job import stage
+from ..views import read_views
 
 
 @dataclass
@@ -64,37 +65,11 @@ def validate(opts: MeshOptions) -> None:
 def load_views(views_dir: Path, with_images: bool = True):
     """cameras.json + NNN.png → (cameras, ColorViews). Images may be RGBA (alpha used) or RGB. Each ColorView
     carries `camera_index`, its position in the cameras list (views whose image is missing are skipped)."""
-    from PIL import Image
+    from ..mesh.texture import ColorView  # torch, lazily: planning a job imports every stage module
 
-    from ..cameras import load_cameras_json, view_file
-    from ..mesh.splat_depth import scale_intrinsics
-    from ..mesh.texture import ColorView
-
-    cams_path = views_dir / "cameras.json"
-    if not cams_path.is_file():
-        raise StageError(f"{cams_path} is missing; the views have no cameras.", code="mesh.no_cameras")
-    try:
-        cams = load_cameras_json(cams_path)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise StageError(f"{cams_path} is unreadable ({e}).", code="mesh.bad_cameras") from e
-    if not cams:
-        raise StageError(f"{cams_path} lists no views.", code="mesh.no_views")
-    colour = []
-    if with_images:
-        for ci, cam in enumerate(cams):
-            p = view_file(views_dir, cam)
-            if not p.is_file():
-                continue
-            img = Image.open(p)
-            img.load()
-            rgba = np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
-            alpha = rgba[..., 3] if img.mode in ("RGBA", "LA", "PA") else None
-            h, w = rgba.shape[:2]
-            K = scale_intrinsics(cam["K"], w / cam["width"], h / cam["height"])
-            colour.append(ColorView(rgba[..., :3], alpha, K, cam["w2c"], ci))
-        if not colour:
-            raise StageError(f"No view images found in {views_dir}.", code="mesh.no_views")
-    return cams, colour
+    cams, views = read_views(views_dir, code="mesh", need_alpha=False, skip_missing=True, with_images=with_images)
+    return cams, [ColorView(v.rgba[..., :3], v.rgba[..., 3] if v.has_alpha else None, v.K, v.w2c, v.camera_index)
+                  for v in views]
 
 
 @stage("mesh", inputs=("splat/head.ply", "views"),
@@ -176,7 +151,6 @@ def _preview(path: Path, head, cam: dict) -> Path:
     """A 256-px render of the textured mesh from the first view's camera."""
     from PIL import Image
 
-    from ..mesh.splat_depth import scale_intrinsics
     from ..mesh.texture import render_textured
 
     s = 256 / max(cam["width"], cam["height"])

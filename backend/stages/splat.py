@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import StageError
 from ..fileio import write_image, write_json
 from ..job import stage
+from ..views import read_views
 
 SPLAT_FORMAT = 1
 CPU_SIZE = 128  # default fitting size without a GPU: the PyTorch rasterizer is ~100x slower than gsplat's
@@ -124,54 +125,18 @@ def load_views(views_dir, size: int | None = None):
     Downscales views wider than `size` (area filter) and scales the intrinsics to match. Raises StageError on missing or
     inconsistent views.
     """
-    import torch
-    from PIL import Image
+    import torch  # lazily: planning a job imports every stage module
 
-    from ..cameras import load_cameras_json, view_file
-    from ..splat.optimize import scaled_intrinsics
-
-    views_dir = Path(views_dir)
-    cam_path = views_dir / "cameras.json"
-    if not cam_path.is_file():
-        raise StageError(f"{cam_path} is missing: the splat stage needs the views' cameras.",
-                         code="splat.missing_cameras")
-    try:
-        cams = load_cameras_json(cam_path)
-    except (ValueError, KeyError, TypeError) as e:
-        raise StageError(f"{cam_path} is unreadable ({e}).", code="splat.bad_cameras") from e
-    if not cams:
-        raise StageError(f"{cam_path} lists no views.", code="splat.no_views")
-    images, scales = [], []
-    for cam in cams:
-        p = view_file(views_dir, cam)
-        if not p.is_file():
-            raise StageError(f"View {p.name} listed in cameras.json is missing.", code="splat.missing_view")
-        try:
-            img = Image.open(p)
-            img.load()
-        except OSError as e:
-            raise StageError(f"View {p.name} is unreadable ({e}).", code="splat.bad_view") from e
-        if img.mode != "RGBA":
-            raise StageError(f"View {p.name} has no alpha channel (mode {img.mode}); the splat fit needs "
-                             "RGBA views with the head's mask in alpha.", code="splat.no_alpha")
-        if img.size != (int(cam["width"]), int(cam["height"])):
-            raise StageError(f"View {p.name} is {img.size[0]}×{img.size[1]} but cameras.json says "
-                             f"{cam['width']}×{cam['height']}.", code="splat.inconsistent_views")
-        if size and img.size[0] > size:  # only ever downscale
-            scales.append(size / img.size[0])
-            img = img.resize((size, round(img.size[1] * size / img.size[0])), Image.Resampling.BOX)
-        else:
-            scales.append(1.0)
-        images.append(np.asarray(img, dtype=np.float32) / 255.0)
-    if len({im.shape for im in images}) != 1:
+    cams, views = read_views(views_dir, code="splat", size=size)
+    if len({v.rgba.shape for v in views}) != 1:
         raise StageError("The views do not all have the same size.", code="splat.inconsistent_views")
-    views = torch.from_numpy(np.stack(images))
+    rgba = torch.from_numpy(np.stack([v.rgba for v in views]))
     # Premultiplied edges in 8-bit PNGs are straight here (PNG stores straight alpha); fully transparent
     # pixels carry no colour.
-    views[..., :3] *= (views[..., 3:] > 0)
-    viewmats = torch.tensor(np.stack([c["w2c"] for c in cams]), dtype=torch.float32)
-    Ks = torch.tensor(np.stack([c["K"] for c in cams]), dtype=torch.float32)
-    Ks = torch.stack([scaled_intrinsics(K, s) for K, s in zip(Ks, scales)])
+    rgba[..., :3] *= (rgba[..., 3:] > 0)
+    viewmats = torch.tensor(np.stack([v.w2c for v in views]), dtype=torch.float32)
+    Ks = torch.tensor(np.stack([v.K for v in views]), dtype=torch.float32)
     if not torch.isfinite(viewmats).all() or not torch.isfinite(Ks).all():
-        raise StageError(f"{cam_path} holds non-finite camera values.", code="splat.bad_cameras")
-    return views, viewmats, Ks, cams
+        raise StageError(f"{Path(views_dir) / 'cameras.json'} holds non-finite camera values.",
+                         code="splat.bad_cameras")
+    return rgba, viewmats, Ks, cams
