@@ -158,7 +158,8 @@ def splat_jobs(cache: Path, splat_steps: int, lgm_steps: int, lr: float) -> list
         rows.append(row)
         print(f"lgm splat start {init:4s}: held-out PSNR {row['init_test_psnr']} dB at the start → "
               f"{row['test_psnr']:.2f} dB (masked {row['test_psnr_masked']:.2f} dB, alpha IoU {row['test_alpha_iou']}) "
-              f"after {splat_steps} steps; {row['n_gaussians']} Gaussians; stage wall {row['wall_seconds']} s (fit {row['fit_seconds']} s"
+              f"after {splat_steps} steps; {row['n_gaussians']} Gaussians; stage wall {row['wall_seconds']} s "
+              f"(fit {row['fit_seconds']} s"
               + (f", LGM {row['lgm_seconds']} s" if row["lgm_seconds"] is not None else "") + ")", flush=True)
         shutil.rmtree(job, ignore_errors=True)
     print("lgm splat start: the LGM here is the tiny fill-rule model (random weights): this proves the wiring only; "

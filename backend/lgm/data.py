@@ -106,29 +106,19 @@ class Subject:
         return cls.from_bgra(frames, name=str(folder))
 
     @classmethod
-    def from_job_views(cls, views_dir: str | Path, size: int | None = None) -> "Subject":
-        """A job's views/ (cameras.json + RGBA PNGs): the ring-1 views (index 16…31), poses from their cameras."""
-        from PIL import Image
+    def from_job_views(cls, views_dir: str | Path) -> "Subject":
+        """A job's views/ (backend/views.py: cameras.json + RGBA PNGs): the ring-1 views (index 16…31) that are there,
+        their poses from their cameras. Missing input views are named (`lgm.missing_input_views`)."""
+        from ..cameras import c2w_to_kiui
+        from ..views import read_views
 
-        from ..cameras import c2w_to_kiui, load_cameras_json, view_file
-
-        views_dir = Path(views_dir)
-        cams = {int(c["index"]): c for c in load_cameras_json(views_dir / "cameras.json")}
+        cams, views = read_views(views_dir, code="lgm", skip_missing=True)
         images, poses = {}, {}
-        for v in range(RING_FIRST, RING_FIRST + RING_VIEWS):
-            if v not in cams:
-                continue
-            p = view_file(views_dir, cams[v])
-            if not p.is_file():
-                continue
-            img = Image.open(p)
-            if img.mode != "RGBA":
-                raise StageError(f"View {p.name} has no alpha channel; LGM reads the mask from alpha.",
-                                 code="lgm.bad_view")
-            if size and img.size[0] != size:
-                img = img.resize((size, size), Image.Resampling.BOX)
-            images[v] = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
-            poses[v] = c2w_to_kiui(np.linalg.inv(cams[v]["w2c"])).astype(np.float32)
+        for view in views:
+            v = int(cams[view.camera_index]["index"])
+            if RING_FIRST <= v < RING_FIRST + RING_VIEWS:
+                images[v] = torch.from_numpy(np.ascontiguousarray(view.rgba)).permute(2, 0, 1).contiguous()
+                poses[v] = c2w_to_kiui(np.linalg.inv(view.w2c)).astype(np.float32)
         return cls(images, poses, str(views_dir))
 
     def batch(self, vids: list[int], input_size: int, output_size: int, fovy: float = FOVY_DEG,

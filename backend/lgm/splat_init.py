@@ -89,13 +89,15 @@ def choose_init(option: str, mode: str, lgm_dir: str = "", views_dir=None) -> tu
     if missing:
         return "hull", f"splat.init=auto: the visual hull, LGM's weights are not installed ({', '.join(missing)})"
     if views_dir is not None:
-        from ..cameras import load_cameras_json, view_file
+        from ..cameras import view_file
+        from ..errors import StageError
+        from ..views import read_views
         from .data import INPUT_VIDS
 
         try:
-            cams = {int(c["index"]): c for c in load_cameras_json(Path(views_dir) / "cameras.json")}
+            cams = {int(c["index"]): c for c in read_views(views_dir, code="lgm", with_images=False)[0]}
             absent = [v for v in INPUT_VIDS if v not in cams or not view_file(views_dir, cams[v]).is_file()]
-        except (OSError, ValueError, KeyError):
+        except (StageError, OSError, ValueError, KeyError):
             absent = list(INPUT_VIDS)
         if absent:
             return "hull", f"splat.init=auto: the visual hull, the views lack LGM's input views {absent}"
