@@ -1,17 +1,20 @@
 """The views folder, `views/`: one image per camera (`NNN.png`, RGBA: the colour and the head's mask in alpha) and
 `cameras.json` (backend/cameras.py: OpenCV intrinsics and world-to-camera matrices). `headforge render-views`
 (addon/render_views.py) and the multiview stage write it; the splat and mesh stages and the benchmarks read it,
-all through `read_views`.
+all through `read_views`. The multiview stage writes whole rings, and keeps them across an interrupted run, with
+`RingProgress`.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .cameras import load_cameras_json, scale_intrinsics, view_file
+from .cameras import VIEWS_PER_RING, load_cameras_json, scale_intrinsics, view_file, view_index
 from .errors import StageError
+from .fileio import sha256_file, write_image, write_json
 
 
 @dataclass
@@ -71,3 +74,65 @@ def read_views(views_dir, *, code: str, size: int | None = None, need_alpha: boo
     if not views:
         raise StageError(f"No view images found in {views_dir}.", code=f"{code}.no_views")
     return cams, views
+
+
+def ring_files(views_dir, ring: int) -> list[Path]:
+    """The 16 image files of rig ring `ring` (views i = 16·ring + k)."""
+    return [Path(views_dir) / f"{view_index(ring, k):03d}.png" for k in range(VIEWS_PER_RING)]
+
+
+def write_ring(views_dir, ring: int, rgba: np.ndarray) -> list[str]:
+    """Write a ring's 16 views (16, S, S, 4) uint8 straight RGBA; returns their files' sha256 in order."""
+    from PIL import Image  # see read_views
+
+    files = ring_files(views_dir, ring)
+    for f, img in zip(files, rgba):
+        write_image(f, Image.fromarray(img, "RGBA"))
+    return [sha256_file(f) for f in files]
+
+
+def read_ring(views_dir, ring: int, hashes: list[str] | None) -> np.ndarray | None:
+    """The 16 RGBA views (16, S, S, 4) uint8 of a ring written before, or None if any is missing, unreadable or no
+    longer the file that was written (`hashes`: their sha256 as `write_ring` returned them)."""
+    from PIL import Image  # see read_views
+
+    files = ring_files(views_dir, ring)
+    if hashes is None or [sha256_file(f) if f.is_file() else "" for f in files] != hashes:
+        return None
+    try:
+        views = [np.asarray(Image.open(f).convert("RGBA")) for f in files]
+    except OSError:
+        return None
+    return np.stack(views) if len({v.shape for v in views}) == 1 else None
+
+
+class RingProgress:
+    """Ring-level resume of the multiview stage: `views/.rings.json` (a dot-file, not an artifact: the runner does
+    not hash it) records each finished ring's matte method, seconds and files' sha256 under a fingerprint of what
+    the rings depend on; a different fingerprint starts over (the folder's views and seed views are removed)."""
+
+    def __init__(self, views_dir, fingerprint: str):
+        self.views_dir = Path(views_dir)
+        self.path = self.views_dir / ".rings.json"
+        self.state = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        if self.state.get("fingerprint") != fingerprint:
+            for old in [*self.views_dir.glob("[0-9][0-9][0-9].png"), *self.views_dir.glob("seeds/ring_*.png")]:
+                old.unlink()
+            self.state = {"fingerprint": fingerprint, "rings": {}}
+            write_json(self.path, self.state)
+
+    def kept(self, rings) -> dict[int, tuple[np.ndarray, str]]:
+        """{ring: (rgba (16, S, S, 4) uint8, matte method)} of the `rings` finished before and still intact."""
+        out = {}
+        for e in rings:
+            rec = self.state["rings"].get(str(e))
+            rgba = read_ring(self.views_dir, e, rec.get("sha256")) if rec else None
+            if rgba is not None:
+                out[e] = (rgba, rec["matte"])
+        return out
+
+    def add(self, ring: int, rgba: np.ndarray, matte: str, seconds: float) -> None:
+        """Write a finished ring's views and record it."""
+        self.state["rings"][str(ring)] = {"matte": matte, "seconds": seconds,
+                                          "sha256": write_ring(self.views_dir, ring, rgba)}
+        write_json(self.path, self.state)

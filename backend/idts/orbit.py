@@ -4,6 +4,16 @@ portrait, or `splat_seed_view`: a render of Gaussians fitted to the rings made s
 (`view_mattes`), the converted weights as a pipeline (`load_pipeline`) and how far neighbouring rings agree
 (`cross_ring_l1`). `generate_orbit` runs it ring by ring; backend/stages/multiview.py reads the crop and the pose,
 calls it and writes each ring as it arrives.
+
+Each elevation ring is one two-stage ID-TS run (16 frames at 256 px, then 512 px). The released model makes the ring
+that contains its input view, at that view's elevation, with frame 0 = the input view; the whole orbit is turned by
+the head's yaw so frame 0 sits at the portrait's viewpoint and the head faces −Y. The other rings need an input view
+at their elevation (multiview.other_rings):
+  "splat":    a render, from that ring's frame-0 camera, of Gaussians fitted (backend/splat) to the rings made so
+              far; rings go outward from the input ring, so each is seeded from its neighbours,
+  "portrait": the portrait crop itself, conditioned on that ring's elevation (fast, no fit, but its geometry only
+              approximates the other rings'),
+  "none":     the input ring only (16 views).
 """
 from __future__ import annotations
 
@@ -101,6 +111,18 @@ def load_pipeline(opts, on_warning=None):
     return IDTSPipeline(low, high, num_steps=opts.steps, device=device, memory=opts.memory,
                         aesthetic_score=None if opts.aesthetic_score < 0 else opts.aesthetic_score,
                         on_warning=on_warning)
+
+
+def other_rings_note(rings: list[int], opts) -> str:
+    """One line for job.json on how the rings other than the input ring got their input view ("" when none)."""
+    if len(rings) > 1 and opts.other_rings == "portrait":
+        return ("rings other than the input ring were generated from the portrait crop conditioned on their own "
+                "elevation (other_rings = portrait); their consistency with the input ring is approximate, see "
+                "metrics.cross_ring_l1")
+    if len(rings) > 1:
+        return (f"rings other than the input ring were seeded by renders of Gaussians fitted to the rings already "
+                f"generated ({opts.seed_fit_steps} steps each), from each ring's frame-0 camera")
+    return "only the input ring was generated (other_rings = none)" if opts.rings == "all" else ""
 
 
 def white_key_alpha(rgb: np.ndarray, lo: float = 0.03, hi: float = 0.10) -> np.ndarray:

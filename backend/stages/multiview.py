@@ -1,22 +1,12 @@
-"""Stage `multiview` (ID-TS): `face/crop.png` → `views/NNN.png` + `views/cameras.json`, the 96-view orbit.
+"""Stage `multiview` (ID-TS): `face/crop.png` + the head pose → `views/NNN.png` + `views/cameras.json`, the 96-view
+orbit (backend/idts/orbit.py: input ring, ring order, seed views, mattes).
 
-Each elevation ring is one two-stage ID-TS run (16 frames at 256 px, then 512 px; SPEC 4). The released model
-makes the ring that contains its input view, at that view's elevation, with frame 0 = the input view. The input
-ring is chosen from the portrait's own viewpoint (head pose from `face/analysis.json`; `choose_input_ring`), and the
-whole orbit is turned by the head's yaw so frame 0 sits at the portrait's viewpoint and the head faces −Y.
-The other rings need an input view at their elevation. `other_rings`:
-  "splat":    a render, from that ring's frame-0 camera, of Gaussians fitted (backend/splat) to the rings
-              generated so far; rings go outward from the input ring, so each is seeded from its neighbours
-              (the seed views are kept as views/seeds/ring_<e>.png),
-  "portrait": the portrait crop itself, conditioned on that ring's elevation (fast, no fit, but its geometry only
-              approximates the other rings'; recorded as a note in job.json),
-  "none":     the input ring only (16 views).
 View i = 16·ring + k is written as `views/{i:03d}.png` (RGBA: the generated colour, and the head's matte from
-BiRefNet as in the reference, or a white-background key offline) as soon as its ring finishes; `cameras.json`
-(OpenCV, DESIGN's world) lists the written views. A re-run after a cancel or crash keeps the rings already
-finished when the inputs, options and weights are unchanged (`views/.rings.json`).
-Weights: converted folders `<models>/idts/low_stage` and `high_stage`
-(see `python -m headforge.backend.idts.converter --help`).
+BiRefNet as in the reference, or a white-background key offline) as soon as its ring finishes; with other_rings =
+splat each ring's input view is kept as views/seeds/ring_<e>.png. `cameras.json` (OpenCV, DESIGN's world) lists the
+written views. A re-run after a cancel or crash keeps the rings already finished when the inputs, options and
+weights are unchanged (`views/.rings.json`, backend/views.py). Weights: converted folders
+`<models>/idts/low_stage` and `high_stage` (see `python -m headforge.backend.idts.converter --help`).
 """
 from __future__ import annotations
 
@@ -30,10 +20,11 @@ import numpy as np
 
 from .. import cameras
 from ..errors import JobError, StageError
-from ..fileio import sha256_file, sha256_tree, write_image, write_json
+from ..fileio import sha256_tree, write_image
 from ..idts import orbit
 from ..idts.readiness import weights_dir
 from ..job import stage
+from ..views import RingProgress
 
 @dataclass
 class MultiviewOptions:
@@ -83,25 +74,6 @@ def _rings_fingerprint(ctx, opts: MultiviewOptions) -> str:
     return h.hexdigest()
 
 
-def _ring_files(views_dir: Path, ring: int) -> list[Path]:
-    return [views_dir / f"{cameras.view_index(ring, k):03d}.png" for k in range(cameras.VIEWS_PER_RING)]
-
-
-def _load_ring(views_dir: Path, ring: int, hashes: list[str] | None) -> np.ndarray | None:
-    """The 16 RGBA views (16, S, S, 4) uint8 of a ring written before, or None if any is missing, unreadable or
-    no longer the file that was written (`hashes`: their sha256 as recorded then)."""
-    from PIL import Image  # see read_crop
-
-    files = _ring_files(views_dir, ring)
-    if hashes is None or [sha256_file(f) if f.is_file() else "" for f in files] != hashes:
-        return None
-    try:
-        views = [np.asarray(Image.open(f).convert("RGBA")) for f in files]
-    except OSError:
-        return None
-    return np.stack(views) if len({v.shape for v in views}) == 1 else None
-
-
 @stage("multiview", inputs=("face/crop.png", "face/analysis.json"), outputs=("views",),
        options=MultiviewOptions, version="1")
 def run_multiview(ctx, pipeline=None) -> dict:
@@ -131,39 +103,18 @@ def run_multiview(ctx, pipeline=None) -> dict:
              f"(elevation {cameras.ELEVATIONS_DEG[input_ring]:g}°, {why}); the orbit is turned by {azimuth:.1f}° "
              "about +Z")
     rings = orbit.ring_order(input_ring, "input" if opts.other_rings == "none" else opts.rings)
-    if len(rings) > 1 and opts.other_rings == "portrait":
-        ctx.note("rings other than the input ring were generated from the portrait crop conditioned on their own "
-                 "elevation (other_rings = portrait); their consistency with the input ring is approximate, see "
-                 "metrics.cross_ring_l1")
-    elif len(rings) > 1:
-        ctx.note(f"rings other than the input ring were seeded by renders of Gaussians fitted to the rings already "
-                 f"generated ({opts.seed_fit_steps} steps each), from each ring's frame-0 camera")
-    elif opts.rings == "all":
-        ctx.note("only the input ring was generated (other_rings = none)")
+    note = orbit.other_rings_note(rings, opts)
+    if note:
+        ctx.note(note)
 
     views_dir = ctx.path("views")
     views_dir.mkdir(parents=True, exist_ok=True)
-    # Ring-level resume: rings finished by an interrupted run with the same inputs and options are kept.
-    progress_path = views_dir / ".rings.json"  # a dot-file: not an artifact, not hashed by the runner
-    fingerprint = _rings_fingerprint(ctx, opts)
-    state = json.loads(progress_path.read_text()) if progress_path.is_file() else {}
-    if state.get("fingerprint") != fingerprint:
-        for old in [*views_dir.glob("[0-9][0-9][0-9].png"), *views_dir.glob("seeds/ring_*.png")]:
-            old.unlink()
-        state = {"fingerprint": fingerprint, "rings": {}}
-        write_json(progress_path, state)
-    kept = {}
-    for e in rings:
-        rec = state["rings"].get(str(e))
-        rgba = _load_ring(views_dir, e, rec.get("sha256")) if rec else None
-        if rgba is not None:
-            kept[e] = (rgba, rec["matte"])
-
+    resume = RingProgress(views_dir, _rings_fingerprint(ctx, opts))  # rings kept from an interrupted run
     done: dict[int, np.ndarray] = {}
     timings, seed_timings, matte_used = [], [], None
-    events = orbit.generate_orbit(pipe, crop, rings, azimuth, opts, kept=kept, check_cancel=ctx.check_cancel,
-                                  progress=lambda f, m: ctx.progress(0.02 + 0.96 * f, m),
-                                  warn=lambda m, code: ctx.warn(m, code=code))
+    events = orbit.generate_orbit(pipe, crop, rings, azimuth, opts, kept=resume.kept(rings),
+                                  check_cancel=ctx.check_cancel, warn=lambda m, code: ctx.warn(m, code=code),
+                                  progress=lambda f, m: ctx.progress(0.02 + 0.96 * f, m))
     for item in events:
         label = f"ring {item.index} ({cameras.ELEVATIONS_DEG[item.index]:g}°)"
         if isinstance(item, orbit.SeedView):  # the input view this ring is generated from
@@ -174,12 +125,7 @@ def run_multiview(ctx, pipeline=None) -> dict:
                          preview=seed_path)
             continue
         if not item.kept:
-            for k in range(cameras.VIEWS_PER_RING):  # straight RGBA: colour as generated (over white), the matte
-                write_image(views_dir / f"{cameras.view_index(item.index, k):03d}.png",
-                            Image.fromarray(item.rgba[k], "RGBA"))
-            state["rings"][str(item.index)] = {"matte": item.matte, "seconds": item.seconds,
-                                               "sha256": [sha256_file(f) for f in _ring_files(views_dir, item.index)]}
-            write_json(progress_path, state)
+            resume.add(item.index, item.rgba, item.matte, item.seconds)
         done[item.index], matte_used = item.rgba, item.matte
         timings.append(item.seconds)
         ctx.progress(0.02 + 0.96 * len(done) / len(rings),
