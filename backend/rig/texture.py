@@ -70,7 +70,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     from .render import visible_faces
 
     from ..headmodel.base import mirror_map
-    from .photo_parse import HAIR, SKIN
+    from .photo_parse import HAIR, LIPS, SKIN
 
     Hp, Wp = photo.shape[:2]
     faces_sel = skin_faces(model)
@@ -92,7 +92,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
 
         lab = parse.labels
         skin_ok = cv2.erode((lab == SKIN).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        labels = np.where(skin_ok, SKIN, np.where(lab == HAIR, HAIR, 255)).astype(np.uint8)
+        lips_ok = cv2.erode((lab == LIPS).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        labels = np.where(skin_ok, SKIN, np.where(lips_ok, LIPS, np.where(lab == HAIR, HAIR, 255))).astype(np.uint8)
 
     def lookup(P, Nn, vis):
         """Colours (M, 3), weights (M,) and photo labels (M,) of surface points P with normals Nn, `vis` (M,)
@@ -141,10 +142,11 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         hair_w = hair_weight(Pn, hairline_height(Pn, axis_y, eye_z, front_dz))
     # a texel takes a photo colour when the pixel is skin, or hair on the scalp
     # hair where the photo shows it above the brows too (bangs, a low hairline): painted as seen
-    bangs = (lab == HAIR) & (Pn[:, 2] > eye_z + 0.02) & (wgt > 0.02)
+    phi = np.degrees(np.arctan2(np.abs(Pn[:, 0]), -(Pn[:, 1] - axis_y)))
+    bangs = (lab == HAIR) & (Pn[:, 2] > eye_z + 0.02) & (phi < 35) & (wgt > 0.02)  # (beside: hanging hair)
     hair_w = np.where(bangs, 1.0, hair_w)
     scalp = hair_w > 0.5
-    use = lambda lb: (lb == SKIN) | ((lb == HAIR) & scalp)  # noqa: E731
+    use = lambda lb: (lb == SKIN) | (lb == LIPS) | ((lb == HAIR) & scalp)  # noqa: E731
     wgt, wgt_m = np.where(use(lab), wgt, 0.0), np.where(use(lab_m), wgt_m, 0.0)
     use_m = (wgt < 0.05) & (wgt_m > wgt)
     colour = np.where(use_m[:, None], col_m, col)
@@ -167,6 +169,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     if parse.hair_rgb is not None:
         hair_sel = known & (lab_src == HAIR)
         hair_rgb = np.median(colour[hair_sel], axis=0) if hair_sel.sum() > 50 else parse.hair_rgb * 255
+    lips_sel = known & (lab_src == LIPS)
+    lip_rgb = np.median(colour[lips_sel], axis=0) if lips_sel.sum() > 20 else None
     atlas = np.zeros((res, 2 * res, 3), np.float32)
     have = np.zeros((res, 2 * res), bool)
     conf = np.zeros((res, 2 * res), np.float32)
@@ -176,7 +180,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     have[idx] = known
     conf[idx] = weight
     hair_map[idx] = hair_w
-    filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb)
+    lips = lip_region(model, res) if lip_rgb is not None else None
+    filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb, lips=lips, lip_rgb=lip_rgb)
     n = max(int(mask.sum()), 1)
     stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
              "mirrored": float((known & use_m).sum() / n), "completed": float((~known).sum() / n),
@@ -185,8 +190,35 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
              "light_sh1": None if light is None else [round(float(c), 4) for c in light],
              "light_mean": None if light is None else round(mean_s, 4),
              "skin_albedo_rgb": [round(float(c) / 255, 4) for c in skin_rgb],
-             "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb]}
+             "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb],
+             "lip_rgb": None if lip_rgb is None else [round(float(c) / 255, 4) for c in lip_rgb]}
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
+
+
+_LIPS: dict = {}  # (model name, res) → lip region (res, 2·res)
+
+
+def lip_region(model, res: int) -> np.ndarray | None:
+    """(res, 2·res) float in [0, 1]: the lips in the skin atlas, inside MediaPipe's outer lip contour carried
+    to the model's UVs (its landmark correspondence), with a soft edge; None without a correspondence."""
+    import cv2
+
+    key = (model.name, model.n_vertices, res)
+    if key not in _LIPS:
+        from ..fitting.correspondence import load_mediapipe_correspondence
+        from .photo_parse import MP_LIPS_OUTER
+
+        try:
+            tri, bary = load_mediapipe_correspondence(model)
+        except Exception:  # noqa: BLE001  (ModelMissingError: no correspondence for this model)
+            return None
+        idx = list(MP_LIPS_OUTER)
+        uv = np.einsum("nk,nkc->nc", bary[idx], model.uv[model.face_uv[tri[idx]]])
+        px = atlas_uv(uv) * [2 * res, res]
+        m = np.zeros((res, 2 * res), np.uint8)
+        cv2.fillPoly(m, [np.round(px - 0.5).astype(np.int32)], 1)
+        _LIPS[key] = cv2.GaussianBlur(m.astype(np.float32), (0, 0), max(1.0, res / 256))
+    return _LIPS[key]
 
 
 def _diffused(res, mask, col, wgt, col_m, wgt_m):

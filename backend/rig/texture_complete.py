@@ -104,12 +104,13 @@ def _tile_to(tile: np.ndarray, H: int, W: int) -> np.ndarray:
 
 def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray, texels: np.ndarray,
                    hair: np.ndarray, skin_rgb: np.ndarray, hair_rgb: np.ndarray | None,
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0, lips: np.ndarray | None = None, lip_rgb: np.ndarray | None = None) -> np.ndarray:
     """Fill the atlas (H, W, 3) float 0..255.
 
     known (H, W) bool: texels with a colour (photo or mirror); confidence (H, W) in [0, 1] of those colours;
     texels (H, W) bool: the skin's texels; hair (H, W) in [0, 1]: the hair region's weight; skin_rgb, hair_rgb
-    (3,) 0..255 albedo tones."""
+    (3,) 0..255 albedo tones; lips (H, W) in [0, 1] with lip_rgb: the lips' region and colour (a smile's
+    stretched or an open mouth's hidden lip texels get the lips' colour, not the skin's)."""
     import cv2
 
     from .texture import pull_push
@@ -126,9 +127,15 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
         streaks /= max(streaks.std(), 1e-6)
         h = np.asarray(hair_rgb, np.float32) * (1 + 0.12 * streaks[..., None])
         base = base * (1 - hair[..., None]) + h * hair[..., None]
-    resid = np.where(known[..., None], atlas - base, 0).astype(np.float32)
-    resid_fill = pull_push(resid, known)
-    dist = cv2.distanceTransform((~known).astype(np.uint8), cv2.DIST_L2, 3)
+    if lips is not None and lip_rgb is not None:
+        base = base * (1 - lips[..., None]) + np.asarray(lip_rgb, np.float32) * lips[..., None]
+    # lashes, brows, nostrils and deep shadows (far darker than the base) colour only themselves: they do not
+    # spread into the unseen texels beside them (a blink's eyelid, a neutralised smile's lips)
+    lum = np.array([0.299, 0.587, 0.114], np.float32)
+    seeds = known & ((atlas @ lum) > 0.6 * (base @ lum))
+    resid = np.where(seeds[..., None], atlas - base, 0).astype(np.float32)
+    resid_fill = pull_push(resid, seeds)
+    dist = cv2.distanceTransform((~seeds).astype(np.uint8), cv2.DIST_L2, 3)
     fade = np.exp(-dist / max(2.0, 0.03 * H))[..., None]
     smooth = cv2.GaussianBlur(resid_fill, (0, 0), max(1.0, H / 256))
     filled = base + fade * np.where(known[..., None], smooth, resid_fill)

@@ -96,3 +96,22 @@ def test_iris_matches_the_photo(instant_job):
     assert 20.0 <= eyes["iris_deg"] <= 30.0  # a human iris on a 12 mm eyeball: ≈ 26°
     assert de < 2.0
     assert sum(eyes["iris_rgb"]) < 0.6 * sum(eyes["sclera_rgb"])  # dark brown eyes, not pale
+
+
+def test_neutralised_smile_keeps_lip_coloured_lips(instant_job, ict):
+    """The smile's lips are stretched and partly hidden in the photo: the neutral lips (the atlas inside the
+    lip contour) are redder than the skin around them, not a skin-coloured smear."""
+    import cv2
+
+    from headforge.backend.rig.texture import lip_region
+
+    job, _, _ = instant_job
+    tex = json.loads((job / "rig" / "rig.json").read_text())["texture"]
+    atlas = np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB")).astype(np.float64)
+    lips = lip_region(ict, atlas.shape[0]) > 0.5
+    ring = cv2.dilate(lips.astype(np.uint8), np.ones((25, 25), np.uint8)).astype(bool) & ~cv2.dilate(
+        lips.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    redness = lambda m: float(np.mean(atlas[m][:, 0] - atlas[m][:, 1]))  # noqa: E731
+    print(f"lips: colour {tex['lip_rgb']}, redness (R−G) {redness(lips):.1f} vs skin around {redness(ring):.1f}")
+    assert tex["lip_rgb"] is not None
+    assert redness(lips) > redness(ring) + 8
