@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from tests.batch.photos import GOOD  # noqa: E402  (the test photos' portraits)
 
 VARIANTS = {"": lambda a: a, "_flip": lambda a: np.ascontiguousarray(a[:, ::-1]),
-            "_s85": lambda a: _scale(a, 0.85), "_s115": lambda a: _scale(a, 1.15)}
+            "_s110": lambda a: _scale(a, 1.1), "_s125": lambda a: _scale(a, 1.25)}
 
 
 def _scale(a: np.ndarray, s: float) -> np.ndarray:

@@ -41,6 +41,8 @@ def run_batch(source, out, *, mode: str | None = "auto", options: dict | None = 
         raise HeadForgeError(f"Unknown engine {engine!r}; choose local or ray.", code="batch.bad_engine")
     if retries < 0:
         raise HeadForgeError("--retries must be 0 or more.", code="batch.bad_option")
+    if workers is not None and workers < 1:
+        raise HeadForgeError("--workers must be 1 or more.", code="batch.bad_option")
     t0 = time.perf_counter()
     found = discover(source)
     state = BatchState.open(out)

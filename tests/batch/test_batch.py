@@ -252,3 +252,57 @@ def test_folder_discovery_reads_headers_not_names(tmp_path, astronaut_path):
     assert [(i.name, Path(i.photo).name) for i in found.items] == [("a", "a.jpg"), ("a-2", "a.png"),
                                                                   ("sub__scan", "scan.dat")]
     assert sorted(Path(i["path"]).name for i in found.ignored) == ["old.bmp", "photo.jpg"]
+
+
+class ScriptedEngine:
+    """An engine whose workers answer from a script {job name: [status, ...]} (each answer one attempt), to drive
+    the runner's retry and requeue rules without running jobs."""
+
+    n = 1
+
+    def __init__(self, script):
+        self.script, self.running, self.submitted = script, [], []
+
+    def free(self):
+        return 1 - len(self.running)
+
+    def busy(self):
+        return len(self.running)
+
+    def submit(self, task):
+        self.running.append(task["name"])
+        self.submitted.append(task["name"])
+        return 4242
+
+    def poll(self, timeout):
+        name = self.running.pop()
+        status, code = self.script[name].pop(0)
+        return [{"name": name, "status": status, "pid": 4242, "warm": True, "warnings": [], "stages": ["input"],
+                 "stage_seconds": {}, "seconds": 0.1, "error": {"code": code, "message": code} if code else None}]
+
+    def cancel(self):
+        return []
+
+    def close(self):
+        pass
+
+
+def test_retries_only_what_another_attempt_may_fix(tmp_path, astronaut_path, monkeypatch):
+    from headforge.backend.batch import engines
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for n in ("crash", "corrupt", "lost", "crash_twice"):
+        shutil.copy(astronaut_path, photos / f"{n}.jpg")
+    script = {"crash": [("failed", "stage.crashed"), ("done", None)],
+              "corrupt": [("failed", "input.corrupt")],
+              "lost": [("lost", "batch.worker_lost"), ("lost", "batch.worker_lost"), ("done", None)],
+              "crash_twice": [("failed", "stage.crashed"), ("failed", "stage.crashed")]}
+    engine = ScriptedEngine(script)
+    monkeypatch.setattr(engines, "LocalEngine", lambda *a, **k: engine)
+    s = run_batch(photos, tmp_path / "out", mode="instant", retries=1, report=False)
+    jobs = _state(tmp_path / "out")["jobs"]
+    assert {n: (j["status"], j["attempts"]) for n, j in jobs.items()} == {
+        "crash": ("done", 2), "corrupt": ("failed", 1), "lost": ("done", 3), "crash_twice": ("failed", 2)}
+    assert jobs["crash_twice"]["error"]["code"] == "stage.crashed"
+    assert (s["done"], s["failed"]) == (2, 2) and all(not v for v in script.values())
