@@ -138,7 +138,7 @@ class FaceFitter:
     """Pose + expression of a fixed identity from 478 landmarks; gaze from the iris centres."""
 
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
-                 expression_prior: float = 1e-4, temporal_prior: float = 2e-3):
+                 expression_prior: float = 1e-4, temporal_prior: float = 0.0):
         from ..fitting.correspondence import landmark_points
         from ..rig.render import eye_centre
 
@@ -170,8 +170,6 @@ class FaceFitter:
     def fit(self, pts: np.ndarray, start: FrameFit, iod: float, iterations: int = 6) -> FrameFit:
         """Damped Gauss-Newton from `start` (warm start); expression in the model's range."""
         import cv2
-
-        from ..fitting.solve import bounded_lstsq
 
         K, w = self.K, self.w
         sw = np.sqrt(w / w.sum())[:, None] / iod
@@ -217,7 +215,7 @@ class FaceFitter:
             lb = np.full(6 + E, -np.inf)
             ub = np.full(6 + E, np.inf)
             lb[6:], ub[6:] = self.lo - b, self.hi - b
-            step = bounded_lstsq(A, rhs, lb, ub)
+            step = _bounded_normal_solve(A, rhs, lb, ub)
             dR, _ = cv2.Rodrigues(step[:3])
             R_n, t_n, b_n = dR @ R, t + step[3:6], np.clip(b + step[6:], self.lo, self.hi)
             r_n, X_n, Xc_n = residual(R_n, t_n, b_n)
@@ -236,27 +234,55 @@ class FaceFitter:
 
     def gaze(self, pts: np.ndarray, f: FrameFit) -> dict:
         """{eye: (yaw, pitch, 0)} relative to the head, from the iris centres (Gauss-Newton on 2 angles)."""
-        from .take import euler_to_matrix
-
         out = {}
         for side, (iris, c, p0) in self.eyes.items():
             target = pts[iris, :2]
             ang = np.zeros(2)
 
             def proj(a):
-                Re = euler_to_matrix(np.array([a[0], a[1], 0.0]))
-                X = c + Re @ (p0 - c)
+                X = c + _rz(a[0]) @ _rx(a[1]) @ (p0 - c)
                 return self._project((f.R @ X + f.t)[None])[0]
 
             for _ in range(4):
                 r = proj(ang) - target
                 J = np.stack([(proj(ang + d) - proj(ang - d)) / 2e-4 for d in np.eye(2) * 1e-4], axis=1)
-                step = np.linalg.lstsq(J.T @ J + 1e-6 * np.eye(2), -J.T @ r, rcond=None)[0]
+                step = np.linalg.solve(J.T @ J + 1e-6 * np.eye(2), -J.T @ r)
                 ang = np.clip(ang + step, -0.8, 0.8)
                 if np.abs(step).max() < 1e-5:
                     break
             out[side] = np.array([ang[0], ang[1], 0.0])
         return out
+
+
+def _rz(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _rx(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _bounded_normal_solve(A: np.ndarray, b: np.ndarray, lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+    """min ||A x − b|| with lb ≤ x ≤ ub through the small Gram matrix: columns scaled to unit norm, Cholesky
+    AᵀA = L Lᵀ, then the same exact BVLS as fitting/solve.py on (Lᵀ, L⁻¹ Aᵀb). The per-frame problems carry
+    prior and damping rows, so AᵀA is well conditioned; forming it costs a tenth of the tall QR."""
+    from scipy.linalg import solve_triangular
+    from scipy.optimize import lsq_linear
+
+    norm = np.linalg.norm(A, axis=0)
+    norm = np.where(norm > 0, norm, 1.0)
+    As = A / norm
+    G = As.T @ As
+    L = np.linalg.cholesky(G + 1e-12 * np.eye(len(G)))
+    z = solve_triangular(L, As.T @ b, lower=True)
+    lo, hi = lb * norm, ub * norm
+    y = solve_triangular(L.T, z, lower=False)
+    if np.any(y < lo) or np.any(y > hi):  # the free minimiser breaks a bound: the exact bounded one
+        res = lsq_linear(L.T, z, (lo, hi), method="bvls", tol=1e-12, max_iter=10 * len(lo) + 10)
+        y = res.x
+    return np.clip(y / norm, lb, ub)
 
 
 # ---------------------------------------------------------------- smoothing and tracking loss
@@ -377,7 +403,7 @@ def track_video(path, *, smoothing: float = 0.5, model=None, focal_px: float | N
 
 
 def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, focal_px: float | None = None,
-                  n_identity: int = 40, expression_prior: float = 1e-4, temporal_prior: float = 2e-3,
+                  n_identity: int = 40, expression_prior: float = 1e-4, temporal_prior: float = 0.0,
                   hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
                   cancel: CancelToken | None = None) -> Take:
     """The head-model fit of per-frame landmarks (video_landmarks) into a Take."""

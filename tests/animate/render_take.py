@@ -23,9 +23,56 @@ frames, width, height = (int(a) for a in sys.argv[4:7])
 yaw = float(sys.argv[7]) if len(sys.argv) > 7 else 0.0
 focal_mm = float(sys.argv[8]) if len(sys.argv) > 8 else 50.0
 
+SKIN, BROW, LIP = (0.72, 0.56, 0.47), (0.16, 0.11, 0.08), (0.55, 0.25, 0.25)
+
+
+def paint_face(ob) -> dict:
+    """A plain face painting in the vertex colours (the rig has no skin texture): skin tone, dark eyebrows where
+    the brow shapes move the surface most, red lips where the lip shapes do. Irises, mouth and teeth keep their
+    baked colours."""
+    me = ob.data
+    attr = me.color_attributes.active_color
+    if attr is None or attr.domain != "CORNER":
+        return {}
+    kbs = me.shape_keys.key_blocks
+    n = len(me.vertices)
+    base = np.empty(n * 3)
+    kbs[0].data.foreach_get("co", base)
+
+    def motion(names):
+        out = np.zeros(n)
+        for name in names:
+            co = np.empty(n * 3)
+            kbs[name].data.foreach_get("co", co)
+            out += np.linalg.norm((co - base).reshape(-1, 3), axis=1)
+        return out
+
+    brow = motion([k.name for k in kbs if k.name.lower().startswith("brow")])
+    lips = motion([k.name for k in kbs if k.name in ("mouthFunnel", "mouthPucker", "mouthRollLower",
+                                                     "mouthRollUpper")])
+    col = np.empty(len(attr.data) * 4)
+    attr.data.foreach_get("color", col)
+    col = col.reshape(-1, 4)
+    loops = np.empty(len(me.loops), np.int64)
+    me.loops.foreach_get("vertex_index", loops)
+    skin = np.all(np.isclose(col[:, :3], col[:1, :3]), axis=1) | (col[:, :3].std(axis=1) < 0.02)
+    v = base.reshape(-1, 3)
+    eye_z = 0.036  # ICT's eye centres (world metres; the rig keeps the model's frame)
+    band = (v[:, 2] > eye_z + 0.012) & (v[:, 2] < eye_z + 0.022) & (np.abs(v[:, 0]) > 0.01) \
+        & (np.abs(v[:, 0]) < 0.058) & (v[:, 2] < eye_z + 0.026 - 0.12 * np.maximum(np.abs(v[:, 0]) - 0.035, 0))
+    is_brow = (band & (brow > 0.25 * brow.max()))[loops]
+    is_lip = lips[loops] > 0.6 * lips.max()
+    col[skin, :3] = SKIN
+    col[skin & is_brow, :3] = BROW
+    col[skin & is_lip & ~is_brow, :3] = LIP
+    attr.data.foreach_set("color", col.ravel())
+    return {"brow_corners": int((skin & is_brow).sum()), "lip_corners": int((skin & is_lip).sum())}
+
+
 bpy.ops.wm.read_homefile(use_empty=True)
 sc = bpy.context.scene
 head_import.import_head(rig_glb)
+painted = {o.name: paint_face(o) for o in sc.objects if o.type == "MESH" and o.data.shape_keys}
 take = read_livelink_csv(take_csv)
 sc.render.fps, sc.render.fps_base = int(round(take.fps)), 1.0
 rep = animation.apply_take(take, [o for o in sc.objects if o.type in ("MESH", "ARMATURE")], scene=sc, frame_start=1)
@@ -64,4 +111,4 @@ K = [[f_px, 0, (width - 1) / 2], [0, f_px, (height - 1) / 2], [0, 0, 1]]
 c2w = np.array(cam.matrix_world)
 c2w[:3, 1:3] *= -1  # Blender camera (−Z forward, +Y up) → OpenCV
 print("FACTS " + json.dumps({"frames": sc.frame_end, "fps": take.fps, "K": K, "w2c": np.linalg.inv(c2w).tolist(),
-                             "matched": len(rep["matched"]), "bones": rep["bones"]}))
+                             "matched": len(rep["matched"]), "bones": rep["bones"], "painted": painted}))
