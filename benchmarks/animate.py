@@ -54,7 +54,8 @@ def main(argv=None) -> int:
                  fps_processed=round(timing["fps_processed"], 2), landmarks_s=round(timing["landmarks_s"], 2),
                  fit_s=round(timing["fit_s"], 2), lost_frames=len(take.info["lost_frames"]))
         results["views"].append(s)
-        print(f"\n== {s['view']}: frames {start}–{start + n - 1} of the capture, {W}×{H}, smoothing {args.smoothing}")
+        print(f"\n== {s['view']}: frames {start}–{start + n - 1} of the capture, {W}×{H}, "
+              f"smoothing {args.smoothing}")
         print(f"mean |error| over {len(s['active_keys'])} active keys: {s['mean_mae_active']:.3f}   "
               f"jawOpen {s['jawOpen_mae']:.3f}   eyeBlinkLeft {s['eyeBlinkLeft_mae']:.3f}   "
               f"eyeBlinkRight {s['eyeBlinkRight_mae']:.3f}")

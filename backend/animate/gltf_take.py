@@ -132,7 +132,8 @@ class _Gltf:
         from scipy.spatial.transform import Rotation
 
         M = np.eye(4)
-        M[:3, :3] = Rotation.from_quat(n.get("rotation", [0, 0, 0, 1])).as_matrix() * np.array(n.get("scale", [1, 1, 1]))
+        R = Rotation.from_quat(n.get("rotation", [0, 0, 0, 1])).as_matrix()
+        M[:3, :3] = R * np.array(n.get("scale", [1, 1, 1]))
         M[:3, 3] = n.get("translation", [0, 0, 0])
         return M
 

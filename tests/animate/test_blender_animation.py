@@ -1,6 +1,6 @@
 """Takes keyed onto heads in Blender (bpy, in a fresh subprocess): values and rotations as in the take at the
-scene's frame rate, the artist's action kept, the portrait's expression posed, a bad CSV changes nothing, export to glTF (Khronos validator) and
-FBX with the take, re-imported curves equal to the take's."""
+scene's frame rate, the artist's action kept, the portrait's expression posed, a bad CSV changes nothing,
+export to glTF (Khronos validator) and FBX with the take, re-imported curves equal to the take's."""
 import json
 import shutil
 import subprocess
@@ -88,7 +88,8 @@ def _validator() -> Path:
     script = root / "validate_anim.js"
     script.write_text("const fs = require('fs'); const v = require('gltf-validator');\n"
                       "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[2])), {maxIssues: 500})\n"
-                      "  .then(r => console.log(JSON.stringify(r))).catch(e => { console.error(e); process.exit(2); });\n")
+                      "  .then(r => console.log(JSON.stringify(r)))\n"
+                      "  .catch(e => { console.error(e); process.exit(2); });\n")
     return script
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from headforge.backend.animate import livelink
 from headforge.backend.animate.gltf_take import read_gltf_take
 from headforge.backend.animate.livelink import (format_livelink_csv, frame_to_timecode, parse_livelink_csv,
                                                 read_livelink_csv, timecode_to_frame, write_livelink_csv)
