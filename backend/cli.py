@@ -146,6 +146,7 @@ class Reporter:
 
 def cmd_run(args, report: Reporter) -> int:
     from .job import Job, run_job
+    from .stages import STAGES
 
     job = Job(args.output)  # "", "/", a file: refused before anything is made
     job.load()
@@ -162,7 +163,7 @@ def cmd_run(args, report: Reporter) -> int:
     try:
         with _library_log(job.root, args.verbose, report):
             run_job(job.root, inputs=inputs, options=options, unset=tuple(args.unset), mode=args.mode,
-                    until=args.until, force=tuple(args.force), on_event=report, cancel=cancel)
+                    until=args.until, force=tuple(args.force), on_event=report, cancel=cancel, stages=STAGES)
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -232,7 +233,8 @@ def cmd_demo(args, report: Reporter) -> int:
 def cmd_stages(args, report: Reporter) -> int:
     import dataclasses
 
-    from .job import PIPELINES, STAGES, pipeline
+    from .job import pipeline
+    from .stages import PIPELINES, STAGES
 
     if args.json:
         listing = {mode: [{"stage": n, "options": STAGES[n].default_options()} for n in pipeline(mode)]

@@ -1,86 +1,47 @@
 """Job folders and the stage runner: resume, cancel, progress, and a faithful `job.json`.
 
-A stage is a plain function `run(ctx) -> dict | None` registered with `@stage(...)`, declaring the job-relative
-paths it reads (`inputs`) and writes (`outputs`, which must exist after a run; `optional_outputs`, written only
-in some cases) and a dataclass of options. The runner skips a stage whose recorded fingerprint (stage version +
+A stage is a plain function `run(ctx) -> dict | None` described by `@stage(...)` (backend/stage.py), declaring the
+job-relative paths it reads (`inputs`) and writes (`outputs`, which must exist after a run; `optional_outputs`,
+written only in some cases) and a dataclass of options. The runner takes its stages explicitly (`run_job(...,
+stages=...)`); the default is the pipeline's own list, backend/stages/__init__.py. The runner skips a stage whose recorded fingerprint (stage version +
 options + hashes of its inputs) is unchanged and whose outputs still hash to what it wrote. One run at a time
 holds a job folder (`.headforge.lock`).
 """
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import hashlib
 import json
-import math
 import os
 import platform
 import socket
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from . import __version__
 from .errors import Cancelled, HeadForgeError, JobError, StageError
 from .events import CancelToken, EventCallback, ProgressEvent
 from .fileio import remove_stale_temps, sha256_tree, write_json
 from .idts import readiness
+from .stage import Stage, StageContext, _make_options, check_options  # noqa: F401  (Stage, check_options: API)
+from .stages import PIPELINES, STAGES
 
 JOB_FORMAT = 1
 LOCK_NAME = ".headforge.lock"
 FULL_MODE_NEEDS = ("full mode also needs the HQ-Head weights: `headforge models download hqhead-stage1 "
                    "hqhead-stage2 --accept-terms`, then `python -m headforge.backend.idts.converter`")
 
-# Stage order of each mode. Stages not registered (not built yet, or their module failed to import) are absent.
-PIPELINES: dict[str, tuple[str, ...]] = {
-    "full": ("input", "face", "multiview", "splat", "mesh", "rig"),
-    "instant": ("input", "face", "rig"),
-    "views": ("splat", "mesh", "rig"),  # a job folder whose views/ already exist (render-views, external views)
-}
 MODES = ("auto", *PIPELINES)  # auto: full where it can run (idts.readiness.full_mode_readiness), else instant
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    run: Callable[["StageContext"], dict | None]
-    inputs: tuple[str, ...]  # job-relative files or folders read (hashed for resume)
-    outputs: tuple[str, ...]  # job-relative files or folders written (must exist after a run)
-    options: type | None = None  # a dataclass of options with defaults (field metadata: "range", "choices")
-    version: str = "1"  # bump when the stage's results change for the same inputs
-    # (job inputs, stage options) -> {name: path outside the job}: files whose contents the fingerprint covers
-    external_inputs: Callable[[dict, dict], dict] | None = None
-    optional_outputs: tuple[str, ...] = ()  # written in some cases only; removed when a run no longer writes them
-    # new job inputs -> None, raising a coded error: cheap checks made before the inputs are saved
-    check_inputs: Callable[[dict], None] | None = None
-
-    def default_options(self) -> dict:
-        return dataclasses.asdict(self.options()) if self.options else {}
-
-
-STAGES: dict[str, Stage] = {}
-
-
-def stage(name: str, *, inputs=(), outputs=(), options=None, version="1", external_inputs=None,
-          optional_outputs=(), check_inputs=None):
-    """Register a stage function under `name` (decorator)."""
-
-    def wrap(fn):
-        STAGES[name] = Stage(name, fn, tuple(inputs), tuple(outputs), options, version, external_inputs,
-                             tuple(optional_outputs), check_inputs)
-        return fn
-
-    return wrap
-
-
-def pipeline(mode: str = "full") -> list[str]:
-    from . import stages  # noqa: F401  (imports every stage module, which registers it)
-
+def pipeline(mode: str = "full", stages: dict[str, Stage] | None = None) -> list[str]:
+    """The names of the stages mode `mode` runs, in order, among `stages` (default: the pipeline's, STAGES)."""
+    stages = STAGES if stages is None else stages
     if mode not in PIPELINES:
         raise JobError(f"Unknown mode {mode!r}; choose one of: {', '.join(MODES)}.", code="job.bad_mode")
-    return [name for name in PIPELINES[mode] if name in STAGES]
+    return [name for name in PIPELINES[mode] if name in stages]
 
 
 def choose_mode(options: dict | None = None) -> tuple[str, str]:
@@ -208,42 +169,6 @@ except ImportError:  # Windows: lock one byte far past the holder record, which 
         msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
-@dataclass
-class StageContext:
-    """What a stage function sees: its job, options, mode, and the progress/cancel plumbing."""
-
-    job: Job
-    stage: str
-    options: Any  # instance of the stage's options dataclass (or a dict when it declares none)
-    mode: str
-    _emit: Callable[[ProgressEvent], None]
-    _cancel: CancelToken
-    _overall: Callable[[float], float]
-    notes: list[str] = field(default_factory=list)
-
-    def path(self, rel: str) -> Path:
-        return self.job.path(rel)
-
-    def progress(self, fraction: float, message: str = "", preview: str | Path | None = None, **data) -> None:
-        fraction = min(max(float(fraction), 0.0), 1.0)
-        self._emit(ProgressEvent("progress", self.stage, fraction, self._overall(fraction), message,
-                                 str(preview) if preview else None, data))
-        self.check_cancel()
-
-    def warn(self, message: str, code: str = "warning") -> None:
-        """A non-fatal problem the user should see; also kept in job.json."""
-        self.notes.append(message)
-        self._emit(ProgressEvent("warning", self.stage, message=message, data={"code": code}))
-
-    def note(self, message: str) -> None:
-        """A remark for job.json (e.g. a documented limitation that applied to this run)."""
-        self.notes.append(message)
-
-    def check_cancel(self) -> None:
-        if self._cancel.cancelled:
-            raise Cancelled()
-
-
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -303,67 +228,10 @@ def _outputs_intact(st: Stage, job: Job, prev: dict) -> bool:
     return _output_hashes(st, job) == {rel: recorded.get(rel, "") for rel in st.outputs + st.optional_outputs}
 
 
-def check_options(st: Stage, given: dict) -> dict:
-    """`given` options of stage `st`, checked for name, type and range, with strings (from the command line)
-    read as JSON for non-text options; returns the normalised values. Raises JobError job.bad_option."""
-    if not given:
-        return {}
-    if st.options is None:
-        raise JobError(f"Stage {st.name!r} takes no options (given: {', '.join(sorted(given))}).",
-                       code="job.bad_option")
-    fields = {f.name: f for f in dataclasses.fields(st.options)}
-    defaults = st.default_options()
-    out = {}
-    for name, value in given.items():
-        if name not in fields:
-            raise JobError(f"Unknown option {st.name}.{name}. Known: {', '.join(sorted(fields))}.",
-                           code="job.bad_option", hint=f"drop a saved one with --unset {st.name}.{name}")
-        out[name] = _check_value(f"{st.name}.{name}", value, defaults[name], fields[name].metadata)
-    return out
-
-
-_KINDS = {bool: "true or false", int: "an integer", float: "a number", str: "text"}
-
-
-def _check_value(key: str, value, default, meta) -> Any:
-    kind = type(default)
-
-    def bad(why: str):
-        return JobError(f"Option {key} {why}.", code="job.bad_option",
-                        hint=f"`headforge stages` lists the options and their defaults; --unset {key} drops it")
-
-    if isinstance(value, str) and kind is not str:
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise bad(f"must be {_KINDS.get(kind, kind.__name__)}, not {value!r}") from None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if kind is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        value = int(value)
-    if type(value) is not kind:
-        raise bad(f"must be {_KINDS.get(kind, kind.__name__)}, not {value!r}")
-    if kind is float and not math.isfinite(value):
-        raise bad(f"must be a finite number, not {value!r}")
-    lo, hi = meta.get("range", (None, None))
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise bad(f"must be between {lo} and {hi}, not {value!r}")
-    if "choices" in meta and value not in meta["choices"]:
-        raise bad(f"must be one of {', '.join(map(str, meta['choices']))}, not {value!r}")
-    return value
-
-
-def _make_options(st: Stage, given: dict) -> tuple[Any, dict]:
-    checked = check_options(st, given)
-    if st.options is None:
-        return checked, checked
-    obj = st.options(**checked)
-    return obj, dataclasses.asdict(obj)
-
-
-def merge_options(saved: dict, given: dict | None, unset=()) -> dict:
+def merge_options(saved: dict, given: dict | None, unset=(), stages: dict[str, Stage] | None = None) -> dict:
     """The job's options after dropping `unset` ("STAGE.OPTION") and applying `given` ({stage: {option: v}}),
     every stage's options checked (JobError before anything is saved)."""
+    stages = STAGES if stages is None else stages
     merged = {name: dict(opts) for name, opts in saved.items() if isinstance(opts, dict)}
     for key in unset:
         name, dot, opt = key.partition(".")
@@ -371,13 +239,13 @@ def merge_options(saved: dict, given: dict | None, unset=()) -> dict:
             raise JobError(f"--unset {key!r}: expected STAGE.OPTION.", code="job.bad_option")
         merged.get(name, {}).pop(opt, None)
     for name, opts in (given or {}).items():
-        if name not in STAGES:
-            raise JobError(f"Options given for unknown stage {name!r}; stages: {', '.join(STAGES)}.",
+        if name not in stages:
+            raise JobError(f"Options given for unknown stage {name!r}; stages: {', '.join(stages)}.",
                            code="job.bad_stage")
         merged.setdefault(name, {}).update(opts)
     for name in list(merged):
-        if name in STAGES:  # options of a stage that is not available here stay as saved
-            merged[name] = check_options(STAGES[name], merged[name])
+        if name in stages:  # options of a stage that is not available here stay as saved
+            merged[name] = check_options(stages[name], merged[name])
         if not merged[name]:
             del merged[name]
     return merged
@@ -385,21 +253,24 @@ def merge_options(saved: dict, given: dict | None, unset=()) -> dict:
 
 def run_job(job_dir: str | Path, *, inputs: dict | None = None, options: dict | None = None, unset=(),
             mode: str | None = None, until: str | None = None, force: tuple[str, ...] = (),
-            on_event: EventCallback | None = None, cancel: CancelToken | None = None) -> dict:
+            on_event: EventCallback | None = None, cancel: CancelToken | None = None,
+            stages: dict[str, Stage] | None = None) -> dict:
     """Run (or resume) the pipeline of `mode` in `job_dir`, returning the final job record.
 
     `mode` None keeps the job's recorded mode (a new job: "auto"). `inputs` are stored once in job.json (e.g.
     {"photo": "/path/to/portrait.jpg"}) and read by stages from `ctx.job.load()["inputs"]`. `options` maps stage
     name -> {option: value}; omitted options keep the value of the previous run of the job, then the stage's
     default; `unset` ("STAGE.OPTION", ...) drops saved ones. Everything is checked before anything is saved.
-    `until` stops after that stage.
+    `until` stops after that stage. `stages`: {name: Stage} the modes' stage names refer to (default: STAGES, the
+    pipeline's own list in backend/stages/__init__.py).
     """
+    stages = STAGES if stages is None else stages
     job, cancel = Job(job_dir), cancel or CancelToken()
     emit = on_event or (lambda e: None)
     # Everything is checked before the folder, its lock or its record is touched; again under the lock.
-    mode, why, _, _ = _plan(job, inputs, options, unset, mode, until)
+    mode, why, _, _ = _plan(job, inputs, options, unset, mode, until, stages)
     with JobLock(job.root):
-        _, _, names, merged = _plan(job, inputs, options, unset, mode, until)
+        _, _, names, merged = _plan(job, inputs, options, unset, mode, until, stages)
         remove_stale_temps(job.root)  # left by a killed run: the lock says no other run is writing here
 
         def init(r):
@@ -410,29 +281,28 @@ def run_job(job_dir: str | Path, *, inputs: dict | None = None, options: dict | 
         if why:
             emit(ProgressEvent("info", "", message=why, data={"mode": mode}))
         for i, name in enumerate(names):
-            record = _run_stage(job, STAGES[name], i, len(names), record, mode, name in force, emit, cancel)
+            record = _run_stage(job, stages[name], i, len(names), record, mode, name in force, emit, cancel)
         emit(ProgressEvent("job_done", names[-1] if names else "", 1.0, 1.0, f"Job folder: {job.root}"))
         return job.load()
 
 
-def _plan(job: Job, inputs, options, unset, mode, until) -> tuple[str, str | None, list[str], dict]:
+def _plan(job: Job, inputs, options, unset, mode, until, stages) -> tuple[str, str | None, list[str], dict]:
     """(mode, why "auto" chose it, the stages to run, the job's options after this run's changes), checked."""
     record = job.load()
-    pipeline("full")  # registers the stages
     mode = mode or record.get("mode") or "auto"
     why = None
     if mode == "auto":
-        mode, why = choose_mode(merge_options(record["options"], options, unset))
-    names = pipeline(mode)
+        mode, why = choose_mode(merge_options(record["options"], options, unset, stages))
+    names = pipeline(mode, stages)
     if until is not None and until not in names:
         raise JobError(f"--until {until!r} is not a stage of mode {mode!r}; stages: {', '.join(names)}.",
                        code="job.bad_stage")
     if until is not None:
         names = names[: names.index(until) + 1]
-    merged = merge_options(record["options"], options, unset)
+    merged = merge_options(record["options"], options, unset, stages)
     for name in names:
-        if inputs and STAGES[name].check_inputs:
-            STAGES[name].check_inputs(inputs)
+        if inputs and stages[name].check_inputs:
+            stages[name].check_inputs(inputs)
     return mode, why, names, merged
 
 

@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 
 import pytest
 
-import headforge.backend.stages  # noqa: F401  (registers the real stages before any test swaps the registry)
 from headforge.backend import job as J
 from headforge.backend.errors import Cancelled, JobError, StageError
 from headforge.backend.events import CancelToken
@@ -44,6 +43,19 @@ def toy(monkeypatch):
     monkeypatch.setattr(J, "STAGES", stages)
     monkeypatch.setitem(J.PIPELINES, "toy", ("t_source", "t_scaled"))
     return stages
+
+
+def test_runner_runs_the_stages_it_is_given(tmp_path, monkeypatch):
+    """The runner takes its stages explicitly; the default list (the pipeline's own, in order) is untouched."""
+    calls.clear()
+    monkeypatch.setitem(J.PIPELINES, "toy", ("t_source", "t_scaled"))
+    mine = {"t_source": J.Stage("t_source", make_source, (), ("a/source.json",)),
+            "t_scaled": J.Stage("t_scaled", make_scaled, ("a/source.json",), ("b",), ScaleOptions)}
+    rec = J.run_job(tmp_path, inputs={"value": 3}, mode="toy", options={"t_scaled": {"factor": 3}}, stages=mine)
+    assert calls == ["source", "scaled"] and rec["stages"]["t_scaled"]["metrics"] == {"sum": 42}
+    assert list(J.STAGES) == ["input", "face", "multiview", "splat", "mesh", "rig"]
+    with pytest.raises(JobError, match="unknown stage 't_scaled'"):  # the default list knows no such stage
+        J.run_job(tmp_path, mode="toy", options={"t_scaled": {"factor": 4}})
 
 
 def test_runs_records_and_resumes(toy, tmp_path):

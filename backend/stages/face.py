@@ -47,7 +47,7 @@ import numpy as np
 
 from ..face.analysis import FaceOptions, analyse
 from ..fileio import write_image, write_json, write_npy
-from ..job import stage
+from ..stage import stage
 
 OUTPUTS = ("face/analysis.json", "face/crop.png", "face/crop_matte.png", "face/faces.png", "face/identity.npy",
            "face/matte.png")

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import InputImageError
 from ..fileio import sha256_file, write_image
-from ..job import stage
+from ..stage import stage
 
 ACCEPTED_FORMATS = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP", "TIFF": "TIFF", "MPO": "JPEG"}
 MIN_SHORT_SIDE = 128

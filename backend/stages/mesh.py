@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from ..cameras import scale_intrinsics
-from ..errors import JobError, StageError
+from ..errors import JobError
 from ..fileio import write_image
-from ..job import stage
+from ..stage import stage
 from ..views import read_views
 
 

@@ -23,7 +23,7 @@ from ..errors import JobError, StageError
 from ..fileio import sha256_tree, write_image
 from ..idts import orbit
 from ..idts.readiness import weights_dir
-from ..job import stage
+from ..stage import stage
 from ..views import RingProgress
 
 @dataclass

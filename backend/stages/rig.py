@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import FaceError, StageError
 from ..fileio import write_bytes, write_image, write_json
-from ..job import stage
+from ..stage import stage
 
 RIG_FORMAT = 1
 
@@ -96,9 +96,12 @@ def run_rig(ctx) -> dict:
         "inputs_used": {"photo": True, **present},
         "texture": info["texture"],
         "eyes": info.get("eyes"),  # iris and sclera colours read from the photo
+        "hair_mesh": info.get("hair_mesh") is not None,  # a hair volume shaped to the photo's outline
+        "hair": info.get("hair"),
     }
     gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
-                     extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}})
+                     extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
+                     attachments=[info["hair_mesh"]] if info.get("hair_mesh") else None)
     write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
     if atlas is not None:
         write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import StageError
 from ..fileio import write_image, write_json
-from ..job import stage
+from ..stage import stage
 from ..views import read_views
 
 SPLAT_FORMAT = 1
