@@ -154,13 +154,15 @@ def splat_jobs(cache: Path, splat_steps: int, lgm_steps: int, lr: float) -> list
         row = {"init": init, "wall_seconds": round(wall, 1), "fit_seconds": m["fit_seconds"],
                "lgm_seconds": (m.get("lgm") or {}).get("seconds"), "n_gaussians": m["n_gaussians"],
                "init_test_psnr": m.get("init_test_psnr"), "test_psnr": m["test_psnr"],
-               "test_psnr_masked": m["test_psnr_masked"], "test_alpha_iou": m.get("test_alpha_iou")}
+               "test_psnr_masked": m["test_psnr_masked"], "test_alpha_iou": m.get("test_alpha_iou"),
+               "held_out_views_lgm_saw": (m.get("lgm") or {}).get("held_out_views_seen")}
         rows.append(row)
         print(f"lgm splat start {init:4s}: held-out PSNR {row['init_test_psnr']} dB at the start → "
               f"{row['test_psnr']:.2f} dB (masked {row['test_psnr_masked']:.2f} dB, alpha IoU {row['test_alpha_iou']}) "
               f"after {splat_steps} steps; {row['n_gaussians']} Gaussians; stage wall {row['wall_seconds']} s "
               f"(fit {row['fit_seconds']} s"
-              + (f", LGM {row['lgm_seconds']} s" if row["lgm_seconds"] is not None else "") + ")", flush=True)
+              + (f", LGM {row['lgm_seconds']} s; held-out views LGM saw: {row['held_out_views_lgm_saw']}"
+                 if row["lgm_seconds"] is not None else "") + ")", flush=True)
         shutil.rmtree(job, ignore_errors=True)
     print("lgm splat start: the LGM here is the tiny fill-rule model (random weights): this proves the wiring only; "
           "the quality comparison needs the released LGM weights.")

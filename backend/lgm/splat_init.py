@@ -117,7 +117,19 @@ def start_fit_from_lgm(views_dir, checkpoint, lgm_checkpoint, cfg, *, lgm_dir: s
                               check_cancel=check_cancel, checkpoint=lgm_checkpoint)
     seed_fit_state(checkpoint, cfg, splat)
     Path(lgm_checkpoint).unlink(missing_ok=True)
+    record["held_out_views_seen"] = held_out_views_seen(views_dir, cfg.holdout_every, record)
     return record
+
+
+def held_out_views_seen(views_dir, holdout_every: int, record: dict) -> list[int]:
+    """The fit's held-out views (every `holdout_every`-th camera of cameras.json) that LGM saw: its input views, and
+    with fine-tuning every ring view. Their held-out figures are then not independent of the start."""
+    from ..splat.optimize import split_views
+    from ..views import read_views
+
+    cams = read_views(views_dir, code="lgm", with_images=False)[0]
+    seen = set(record["ring_views"] if record.get("finetune_steps", 0) > 0 else record["input_views"])
+    return [int(cams[i]["index"]) for i in split_views(len(cams), holdout_every)[1] if int(cams[i]["index"]) in seen]
 
 
 def fit_state_resumable(checkpoint, cfg, device) -> bool:

@@ -63,6 +63,8 @@ def test_views_job_with_lgm_init_runs_end_to_end(tmp_path, head_model_dir):
     assert lgm["gaussians"] == 4 * 64 * 64 and 1000 < lgm["kept"] <= lgm["gaussians"]
     assert lgm["finetune_steps"] == 1 and lgm["lpips"].startswith("off: LPIPS-VGG weights not installed")
     assert lgm["input_views"] == [16, 21, 24, 27] and lgm["ring_views"] == list(range(16, 32))
+    # held out: positions 0, 8, 16 of cameras.json (views 16, 24, 48); LGM fine-tuned on the ring saw 16 and 24
+    assert lgm["held_out_views_seen"] == [16, 24]
     assert any(e.stage == "splat" and "LGM fine-tuning step 1/1" in e.message for e in events)
     assert "splat.init=lgm" in " ".join(st.get("notes", []))
     # the fit started from LGM's Gaussians (their count, not the hull's init_points) and improved on them
