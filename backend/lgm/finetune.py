@@ -43,7 +43,7 @@ class FinetuneConfig:
     prob_cam_jitter: float = 0.5
     seed: int = 0
     precision: str = "auto"  # auto (fp16 autocast + GradScaler on CUDA, fp32 on the CPU) | fp16 | bf16 | fp32
-    checkpoint_every: int = 50
+    checkpoint_every: int = 100  # big model: weights + AdamW state are about 5 GB a checkpoint
 
     def key(self) -> dict:
         d = dataclasses.asdict(self)
