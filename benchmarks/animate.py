@@ -59,7 +59,11 @@ def main(argv=None) -> int:
         print(f"mean |error| over {len(s['active_keys'])} active keys: {s['mean_mae_active']:.3f}   "
               f"jawOpen {s['jawOpen_mae']:.3f}   eyeBlinkLeft {s['eyeBlinkLeft_mae']:.3f}   "
               f"eyeBlinkRight {s['eyeBlinkRight_mae']:.3f}")
-        print(f"head rotation error: mean {s['head_rot_err_deg_mean']:.2f}°, max {s['head_rot_err_deg_max']:.2f}°")
+        print(f"head rotation error: mean {s['head_rot_err_deg_mean']:.2f}°, max {s['head_rot_err_deg_max']:.2f}° "
+              f"(a constant {s['head_rot_offset_deg']:.2f}°; "
+              f"without it {s['head_rot_err_deg_mean_offset_removed']:.2f}°)"
+              f"; gaze yaw/pitch error left {s.get('eye_left_err_deg_mean', float('nan')):.1f}°, "
+              f"right {s.get('eye_right_err_deg_mean', float('nan')):.1f}°")
         for k, b in s["blinks"].items():
             print(f"blink onsets {k}: truth {b['truth']} found {b['found']} (worst offset {b['max_offset']})")
         print(f"speed: {s['fps_processed']:.1f} frames/s (landmarks {s['landmarks_s']} s, fit {s['fit_s']} s, "

@@ -90,6 +90,19 @@ def score(gt: Take, tracked: Take, w2c: np.ndarray | None = None, active: float 
     ang = np.degrees(np.arccos(np.clip((np.trace(rel, axis1=1, axis2=2) - 1) / 2, -1, 1)))
     out["head_rot_err_deg_mean"] = float(ang.mean())
     out["head_rot_err_deg_max"] = float(ang.max())
+    # the same after removing the constant part (the mean relative rotation): what frame-to-frame motion keeps
+    from scipy.spatial.transform import Rotation
+
+    offset = Rotation.from_matrix(rel).mean().as_matrix()
+    rel0 = np.einsum("tij,kj->tik", rel, offset)
+    ang0 = np.degrees(np.arccos(np.clip((np.trace(rel0, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    out["head_rot_offset_deg"] = float(np.degrees(np.linalg.norm(Rotation.from_matrix(offset).as_rotvec())))
+    out["head_rot_err_deg_mean_offset_removed"] = float(ang0.mean())
+    # eyes: yaw/pitch relative to the head, degrees
+    for side in ("eye_left", "eye_right"):
+        g_e, t_e = getattr(gt, side), getattr(tracked, side)
+        if g_e is not None and t_e is not None:
+            out[f"{side}_err_deg_mean"] = float(np.degrees(np.abs(g_e[:n, :2] - t_e[:n, :2])).mean())
     blinks = {}
     for name in ("eyeBlinkLeft", "eyeBlinkRight"):
         k = ARKIT_52.index(name)
