@@ -12,6 +12,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -88,7 +89,8 @@ def find_scrfd(pack: str, models_root=None) -> Path | None:
         raise FaceError(f"Unknown insightface model pack {pack!r}; choose one of {', '.join(SCRFD_PACKS)}.",
                         code="face.bad_option")
     for root in default_models_roots(models_root):
-        for base in (root / "insightface" / "models" / pack, root / "models" / pack, root / ".insightface" / "models" / pack):
+        for base in (root / "insightface" / "models" / pack, root / "models" / pack,
+                     root / ".insightface" / "models" / pack):
             if (base / SCRFD_PACKS[pack]).is_file():
                 return (base / SCRFD_PACKS[pack]).resolve()
     return None
@@ -102,63 +104,63 @@ def find_yunet(models_root=None) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class DetectorKind:
+    """One detector: where its file is (`find(pack, models_root)`: None when absent; MediaPipe's ship in packages),
+    how it loads (`load(path, pack)`, a ModelMissingError when the file does not), how it runs (`run(rgb, path,
+    threshold)`) and what to say when it was asked for by name but is not installed (`missing(pack, roots)`)."""
+    name: str
+    find: Callable[[str, object], Path | None]
+    load: Callable[[Path, str], object]
+    run: Callable[[np.ndarray, str, float], list[Detection]]
+    missing: Callable[[str, str], ModelMissingError] | None = None
+
+
+def _scrfd_missing(pack: str, roots: str) -> ModelMissingError:
+    return ModelMissingError(f"The insightface pack {pack!r} ({SCRFD_PACKS[pack]}) was not found under {roots}.",
+                             code="model.missing", hint=f"Download it with `headforge models download insightface-"
+                             f"{pack}` (non-commercial licence), or choose --set face.detector=yunet or mediapipe.")
+
+
+def _yunet_missing(pack: str, roots: str) -> ModelMissingError:
+    return ModelMissingError("The YuNet detector (face_detection_yunet_*.onnx) was not found.", code="model.missing",
+                             hint="Download it with `headforge models download yunet`, or choose "
+                             "--set face.detector=mediapipe.")
+
+
 def resolve_detector(detector: str, pack: str, models_root=None, warn=None) -> tuple[str, Path | None]:
-    """`auto` → SCRFD when its pack is present and loads, else YuNet when present and loads, else MediaPipe
+    """`auto` → the first detector of KINDS whose file is present and loads: SCRFD, else YuNet, else MediaPipe
     (always bundled); `warn(message)` hears why an installed detector was passed over. A named detector whose
     file is missing or does not load is a ModelMissingError."""
     if detector not in DETECTORS:
         raise FaceError(f"Unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}.",
                         code="face.bad_option")
-
-    def loads(kind, path) -> bool:
-        try:
-            _load(kind, path, pack)
-        except ModelMissingError as e:
-            if detector != "auto":
-                raise
-            if warn is not None:
-                warn(f"{e.message} {e.hint} Another detector was used.")
-            return False
-        return True
-
-    if detector in ("auto", "scrfd"):
-        path = find_scrfd(pack, models_root)
-        if path and loads("scrfd", path):
-            return "scrfd", path
-        if detector == "scrfd":
-            raise ModelMissingError(
-                f"The insightface pack {pack!r} ({SCRFD_PACKS[pack]}) was not found under "
-                f"{', '.join(str(r) for r in default_models_roots(models_root))}.",
-                code="model.missing", hint="Download it with `headforge models download insightface-" + pack +
-                "` (non-commercial licence), or choose --set face.detector=yunet or mediapipe.")
-    if detector in ("auto", "yunet"):
-        path = find_yunet(models_root)
-        if path and loads("yunet", path):
-            return "yunet", path
-        if detector == "yunet":
-            raise ModelMissingError("The YuNet detector (face_detection_yunet_*.onnx) was not found.",
-                                    code="model.missing", hint="Download it with `headforge models download yunet`, "
-                                    "or choose --set face.detector=mediapipe.")
-    return "mediapipe", None
-
-
-def _load(kind: str, path: Path, pack: str):
-    """The detector's model, loaded once; ModelMissingError model.corrupt when its file does not load."""
-    if kind == "scrfd":
-        return open_model(path, _scrfd_model, (f"insightface-{pack}",))
-    return open_model(path, _yunet_model, ("yunet",))
+    for kind in KINDS:
+        if detector not in ("auto", kind.name):
+            continue
+        if kind.missing is None:  # bundled: nothing to find or load here
+            return kind.name, None
+        path = kind.find(pack, models_root)
+        if path is not None:
+            try:
+                kind.load(path, pack)
+                return kind.name, path
+            except ModelMissingError as e:
+                if detector != "auto":
+                    raise
+                if warn is not None:
+                    warn(f"{e.message} {e.hint} Another detector was used.")
+                continue
+        if detector != "auto":
+            raise kind.missing(pack, ", ".join(str(r) for r in default_models_roots(models_root)))
+    raise AssertionError("KINDS ends with a bundled detector")
 
 
 def detect_faces(rgb: np.ndarray, detector: str = "auto", pack: str = "buffalo_m", models_root=None,
                  threshold: float = 0.5) -> list[Detection]:
     """All faces in `rgb` (H, W, 3) uint8, ordered left to right by box centre (stable face numbers)."""
-    kind, path = resolve_detector(detector, pack, models_root)
-    if kind == "scrfd":
-        dets = _detect_scrfd(rgb, str(path), threshold)
-    elif kind == "yunet":
-        dets = _detect_yunet(rgb, str(path), threshold)
-    else:
-        dets = _detect_mediapipe(rgb, threshold)
+    name, path = resolve_detector(detector, pack, models_root)
+    dets = next(k for k in KINDS if k.name == name).run(rgb, str(path) if path else "", threshold)
     return sorted(dets, key=lambda d: d.bbox[0] + d.bbox[2])
 
 
@@ -221,8 +223,8 @@ def _mp_detector():
 
 
 def _mediapipe_boxes(rgb: np.ndarray, threshold: float):
-    """[(box, score, keypoints whose first two are the eyes, or None)]: the solutions' full-range detector, or (OpenCV runtime, Python
-    3.13) BlazeFace short-range, which finds faces larger than about a fifth of the photo."""
+    """[(box, score, keypoints whose first two are the eyes, or None)]: the solutions' full-range detector, or
+    (OpenCV runtime, Python 3.13) BlazeFace short-range, which finds faces larger than about a fifth of the photo."""
     from .landmarks import mediapipe_runtime
 
     if mediapipe_runtime() == "opencv":
@@ -250,6 +252,17 @@ def _detect_mediapipe(rgb: np.ndarray, threshold: float) -> list[Detection]:
         kps = mesh[MESH_KPS5, :2]
         out.append(Detection(box, score, _image_order(kps), "mediapipe"))
     return out
+
+
+# The detectors in the order `auto` tries them (the last one is bundled, so auto always finds one).
+KINDS = (
+    DetectorKind("scrfd", find_scrfd, lambda path, pack: open_model(path, _scrfd_model, (f"insightface-{pack}",)),
+                 lambda rgb, path, t: _detect_scrfd(rgb, path, t), _scrfd_missing),
+    DetectorKind("yunet", lambda pack, root: find_yunet(root), lambda path, pack: open_model(path, _yunet_model,
+                 ("yunet",)), lambda rgb, path, t: _detect_yunet(rgb, path, t), _yunet_missing),
+    DetectorKind("mediapipe", lambda pack, root: None, lambda path, pack: None,
+                 lambda rgb, path, t: _detect_mediapipe(rgb, t)),
+)
 
 
 def choose_face(faces: list[Detection], index: int) -> int:
