@@ -146,6 +146,23 @@ def run_instant(photo_path: Path, job: Path) -> float:
     return time.time() - t
 
 
+def load_hair(job: Path) -> list[dict]:
+    """The hair mesh of the job's glb as an attachment (world frame), or none."""
+    import trimesh
+
+    from headforge.backend.headmodel.frames import gltf_to_world
+
+    scene = trimesh.load(job / "rig" / "head_rigged.glb", force="scene", process=False)
+    out = []
+    for name, geom in scene.geometry.items():
+        if name.startswith("hair"):
+            uv = np.asarray(geom.visual.uv, np.float64)
+            out.append({"name": "hair", "verts": gltf_to_world(np.asarray(geom.vertices)).astype(np.float64),
+                        "faces": np.asarray(geom.faces), "uv": np.stack([uv[:, 0], 1 - uv[:, 1]], 1),
+                        "texture": np.asarray(geom.visual.material.baseColorTexture.convert("RGB"))})
+    return out
+
+
 def load_rig(job: Path):
     """(rig, atlas, rig.json) of an instant-mode job."""
     from PIL import Image
@@ -168,6 +185,7 @@ def contact_sheet(job: Path, size: int = 256) -> np.ndarray:
     from headforge.backend.rig.render import render_rig
 
     rig, atlas, _ = load_rig(job)
+    hair = load_hair(job)
     b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
     centre = (b.min(axis=0) + b.max(axis=0)) / 2
     f = default_focal(size, size)
@@ -179,7 +197,8 @@ def contact_sheet(job: Path, size: int = 256) -> np.ndarray:
                       (0, {"mouthSmileLeft": 0.9, "mouthSmileRight": 0.9}),
                       (0, {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0})):
         w2c = np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
-        img, _ = render_rig(rig, atlas, K, w2c, (size, size), shape_keys=keys, background=0.25)
+        img, _ = render_rig(rig, atlas, K, w2c, (size, size), shape_keys=keys, background=0.25,
+                            attachments=hair)
         tiles.append(img)
     return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
 
@@ -213,6 +232,34 @@ def iris_delta_e(job: Path) -> float:
     return float(deltaE_ciede2000(a, b)[0, 0])
 
 
+def silhouette_iou(job: Path) -> tuple[float, float]:
+    """Front outline above the chin: IoU of the rig rendered from the fitted camera (without, with its hair
+    mesh) against the photo's head pixels (photo_parse: skin, hair, eyes, lips, mouth)."""
+    from PIL import Image
+
+    from headforge.backend.rig.photo_parse import EYES, HAIR, LIPS, MOUTH, SKIN, parse_photo
+    from headforge.backend.rig.render import render_rig
+
+    rig, atlas, rec = load_rig(job)
+    photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
+    matte = np.asarray(Image.open(job / "face" / "matte.png").convert("L"), np.float32) / 255
+    pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
+    truth = np.isin(parse_photo(photo, pts, matte).labels, (SKIN, HAIR, EYES, LIPS, MOUTH))
+    K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    chin = pts[152]
+    up = pts[10] - chin
+    ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
+    above = ((xs - chin[0]) * up[0] + (ys - chin[1]) * up[1]) > 0
+    out = []
+    for hair in ([], load_hair(job)):
+        img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], background=0.0, attachments=hair,
+                            shape_keys=rec["fit"]["portrait_expression_arkit"])
+        m = (img.sum(axis=-1) > 0) & above
+        t = truth & above
+        out.append(float((m & t).sum() / max((m | t).sum(), 1)))
+    return out[0], out[1]
+
+
 def sheets(out: Path) -> None:
     """Contact sheets of real photos: the astronaut, two faces of the group photo, the cameraman's side view."""
     from PIL import Image
@@ -242,7 +289,9 @@ def sheets(out: Path) -> None:
         row = contact_sheet(out / f"job_{name}")
         thumb = np.asarray(Image.fromarray(img).resize((int(img.shape[1] * 256 / img.shape[0]), 256)))
         Image.fromarray(np.concatenate([thumb, row], axis=1)).save(out / f"complete_head_{name}.png")
-        print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(out / f'job_{name}'):.1f}, contact sheet "
+        iou = silhouette_iou(out / f"job_{name}")
+        print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(out / f'job_{name}'):.1f}, front outline IoU "
+              f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; contact sheet "
               f"{out / f'complete_head_{name}.png'}")
 
 

@@ -205,6 +205,14 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
     atlas, tex_stats = bake_photo_texture(model, shaped, fit.K, fit.w2c, photo, res=texture_size, exclude=exclude,
                                           parse=parse)
     tex_stats["photo_labels"] = None if parse is None else parse_summary(parse)
+    hair, hair_info = None, None
+    if parse is not None and parse.hair_rgb is not None:
+        from .hair_mesh import hair_shell
+        from .photo_parse import HAIR
+
+        progress(0.6, "Shaping the hair")
+        hair, hair_info = hair_shell(model, fit.identity, fit.expression, fit.K, fit.w2c, parse.labels == HAIR,
+                                     atlas, tex_stats.get("hairline_front_m_above_eyes"))
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
     eyes = eye_colours_from_photo(photo, lm)
@@ -214,7 +222,8 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
     rig = build_rig(model, fit.identity, **eyes)
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
                                               "rig": time.time() - t_tex},
-            "texture": tex_stats, "eyes": {k: [round(float(c), 4) for c in v] if isinstance(v, tuple) else round(float(v), 2)
+            "texture": tex_stats, "hair_mesh": hair, "hair": hair_info,
+            "eyes": {k: [round(float(c), 4) for c in v] if isinstance(v, tuple) else round(float(v), 2)
                      for k, v in eyes.items()},
             "reprojection_error_iod": fit.error_iod, **fit.stats}
     return rig, atlas, fit, lm, info

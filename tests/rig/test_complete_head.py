@@ -102,6 +102,7 @@ def test_every_texel_coloured_and_nothing_leaks(scene, completed, ict):
     assert leak_before > 0.05  # the scene does tempt: projecting everything paints stripes and collar
     assert leak < 0.003
     assert tex["light_sh1"] is not None and tex["light_sh1"][1] < 0  # lit from the subject's right (−X)
+    assert info["hair_mesh"] is None and tex["hair_rgb"] is None  # a shaved head: no hair volume, no hair
 
 
 def test_side_and_back_views_match_the_scan(scene, completed):

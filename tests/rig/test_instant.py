@@ -115,3 +115,23 @@ def test_neutralised_smile_keeps_lip_coloured_lips(instant_job, ict):
     print(f"lips: colour {tex['lip_rgb']}, redness (R−G) {redness(lips):.1f} vs skin around {redness(ring):.1f}")
     assert tex["lip_rgb"] is not None
     assert redness(lips) > redness(ring) + 8
+
+
+def test_hair_mesh_fills_her_outline(instant_job):
+    """The astronaut's bob: a hair mesh (skinned to the head bone) brings the front outline closer to the
+    photo's head (skin and hair pixels above the chin)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "complete_head", Path(__file__).resolve().parents[2] / "benchmarks" / "complete_head.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    job, _, _ = instant_job
+    rec = json.loads((job / "rig" / "rig.json").read_text())
+    assert rec["hair_mesh"] is True
+    without, with_hair = bench.silhouette_iou(job)
+    print(f"front outline IoU: {without:.3f} bald, {with_hair:.3f} with the hair mesh; {rec['hair']}")
+    assert with_hair > without + 0.06
+    assert with_hair > 0.78
+    assert 0.01 < rec["hair"]["reach_m_max"] < 0.09
