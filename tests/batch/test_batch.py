@@ -178,8 +178,8 @@ def test_ray_engine_with_a_killed_actor(local_batch, tmp_path):
     for g in ("astronaut_mirrored", "t1_face4"):
         name = local_batch["photos"][g].stem
         assert job_files(tmp_path / "out" / name) == job_files(local_batch["root"] / "out" / JOB[g])
-    walls = [(j["last_run"]["wall_s"] - j["last_run"]["job_s"]) for j in jobs.values()]
-    assert max(walls) < 1.0, walls  # the engine's own time per job
+    overheads = sorted(j["last_run"]["wall_s"] - j["last_run"]["job_s"] for j in jobs.values())
+    assert overheads[len(overheads) // 2] < 0.5, overheads  # the engine's own time per job (median)
 
 
 def test_manifest_rows_their_options_and_a_bad_one(tmp_path, astronaut_path):
