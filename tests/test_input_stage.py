@@ -9,7 +9,7 @@ from PIL import Image
 from headforge.backend.errors import InputImageError
 from headforge.backend.fileio import sha256_file
 from headforge.backend.job import run_job
-from headforge.backend.stages.input import load_portrait
+from headforge.backend.photo import load_portrait
 
 
 @pytest.fixture(scope="module")
