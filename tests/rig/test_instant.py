@@ -135,3 +135,48 @@ def test_hair_mesh_fills_her_outline(instant_job):
     assert with_hair > without + 0.06
     assert with_hair > 0.78
     assert 0.01 < rec["hair"]["reach_m_max"] < 0.09
+
+
+@pytest.mark.blender
+def test_blender_hair_follows_the_head_bone(instant_job):
+    """In Blender the hair is its own mesh, skinned wholly to the head bone: turning the head turns the hair
+    with the crown of the head (same rigid motion)."""
+    bpy = pytest.importorskip("bpy")
+    from mathutils import Euler
+
+    job, _, _ = instant_job
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.gltf(filepath=str(job / "rig" / "head_rigged.glb"))
+    arm = next(o for o in bpy.data.objects if o.type == "ARMATURE")
+    hair = next(o for o in bpy.data.objects if o.type == "MESH" and o.name.startswith("hair"))
+    head = next(o for o in bpy.data.objects if o.type == "MESH" and o.data.shape_keys)
+    assert [m.type for m in hair.modifiers] == ["ARMATURE"]
+    names = {g.index: g.name for g in hair.vertex_groups}
+    used = {names[g.group] for v in hair.data.vertices for g in v.groups if g.weight > 0}
+    assert used == {"head"}
+
+    def world_points(obj):
+        dg = bpy.context.evaluated_depsgraph_get()
+        ev = obj.evaluated_get(dg)
+        me = ev.to_mesh()
+        pts = np.array([(obj.matrix_world @ v.co)[:] for v in me.vertices])
+        ev.to_mesh_clear()
+        return pts
+
+    h0, k0 = world_points(hair), world_points(head)
+    pb = arm.pose.bones["head"]
+    pb.rotation_mode = "XYZ"
+    pb.rotation_euler = Euler((0.0, 0.0, 0.5))
+    bpy.context.view_layer.update()
+    h1, k1 = world_points(hair), world_points(head)
+    crown = k0[:, 2] > np.percentile(k0[:, 2], 97)  # the top of the head: wholly on the head bone
+    moved = np.linalg.norm(h1 - h0, axis=1)
+    assert moved.min() > 1e-4  # every hair vertex turns
+    # one rigid motion for both: fit it on the crown, apply to the hair
+    A, B = k0[crown], k1[crown]
+    ca, cb = A.mean(0), B.mean(0)
+    U, _, Vt = np.linalg.svd((A - ca).T @ (B - cb))
+    R = (U @ Vt).T
+    err = np.linalg.norm((h0 - ca) @ R.T + cb - h1, axis=1)
+    print(f"hair vs the crown's rigid motion: max {1000 * err.max():.3f} mm over {len(h0)} vertices")
+    assert err.max() < 1e-3
