@@ -18,9 +18,9 @@ import numpy as np
 
 from ..errors import FaceError, StageError
 from ..fileio import write_bytes, write_image, write_json
+from ..headmodel import load_head_model
+from ..rig.record import RIG_FORMAT, rig_record
 from ..stage import stage
-
-RIG_FORMAT = 1
 
 
 @dataclass
@@ -49,7 +49,6 @@ def run_rig(ctx) -> dict:
 
     from ..headmodel.arkit import ict_weights_to_arkit
     from ..rig.build import BONES
-    from ..rig.gltf import png_bytes, rig_to_gltf
     from ..rig.photo_rig import rig_from_photo
 
     opts: RigOptions = ctx.options
@@ -57,7 +56,7 @@ def run_rig(ctx) -> dict:
     present = {p: ctx.path(p).exists() for p in ("splat/head.ply", "mesh/head.glb")}
     if ctx.mode in ("full", "views") and present["mesh/head.glb"]:
         ctx.progress(0.02, "Loading the head model")
-        return _rig_from_reconstruction(ctx, load_head_model(opts), opts, present, t0)
+        return _rig_from_reconstruction(ctx, load_head_model(opts.head_model, opts.head_model_path), opts, present, t0)
     analysis_path = ctx.path("face/analysis.json")
     if not analysis_path.is_file():
         raise FaceError("face/analysis.json is missing: run the face stage first.", code="rig.no_analysis")
@@ -67,7 +66,7 @@ def run_rig(ctx) -> dict:
         raise StageError(f"face/analysis.json is unreadable ({e}).", code="rig.bad_analysis") from e
     photo = np.asarray(Image.open(ctx.path("input/portrait.png")).convert("RGB"))
     ctx.progress(0.02, "Loading the head model")
-    model = load_head_model(opts)
+    model = load_head_model(opts.head_model, opts.head_model_path)
     matte_path = ctx.path("face/matte.png")
     matte = (np.asarray(Image.open(matte_path).convert("L"), np.float32) / 255.0) if matte_path.is_file() else None
     if matte is not None and matte.shape != photo.shape[:2]:
@@ -86,7 +85,7 @@ def run_rig(ctx) -> dict:
     # the portrait's expression, removed from the Basis: as ARKit weights for ICT, as PCA coefficients for FLAME
     arkit_expr = ict_weights_to_arkit(fit.expression, model.expression_names) if model.uv is not None else None
     record = {
-        **_rig_record(rig, model, fit),
+        **rig_record(rig, model, fit),
         "fit": {"landmarks": lm.kind, "identity": fit.identity.tolist(),
                 "portrait_expression_arkit": arkit_expr, "portrait_expression": fit.expression.tolist(),
                 "camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
@@ -99,38 +98,14 @@ def run_rig(ctx) -> dict:
         "hair_mesh": info.get("hair_mesh") is not None,  # a hair volume shaped to the photo's outline
         "hair": info.get("hair"),
     }
-    gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
-                     extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
-                     attachments=[info["hair_mesh"]] if info.get("hair_mesh") else None)
-    write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
-    if atlas is not None:
-        write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
-    write_json(ctx.path("rig/rig.json"), record)
+    _write(ctx, rig, model, atlas, [info["hair_mesh"]] if info.get("hair_mesh") else None, record)
     ctx.progress(1.0, f"Rigged head: {len(rig.key_names)} shape keys, {len(BONES)} bones")
     return {"reprojection_error_iod": round(info["reprojection_error_iod"], 4), "landmarks": lm.kind,
             "seconds": round(time.time() - t0, 2)}
 
 
-def _rig_record(rig, model, fit) -> dict:
-    """The parts of rig/rig.json common to photo and reconstruction fits."""
-    from ..rig.build import BONE_PARENTS, BONES
-
-    return {
-        "format": RIG_FORMAT,
-        "head_model": {"name": model.name, "licence": model.info.get("licence"), "identity_modes": len(fit.identity)},
-        "units": "metres", "frame": "world: +Z up, face toward -Y, +X the subject's left (glb: glTF +Y up)",
-        "shape_keys": list(rig.key_names),
-        "bones": [{"name": n, "parent": BONES[p] if p >= 0 else None, "head": rig.joints[j].tolist()}
-                  for j, (n, p) in enumerate(zip(BONES, BONE_PARENTS))],
-        "jaw": {"axis": rig.jaw_axis.tolist(), "open_angle_deg": float(np.degrees(rig.jaw_open_angle))},
-    }
-
-
 def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: float) -> dict:
     """Full mode with mesh/head.glb: fit to the reconstructed surface, refine, transfer its texture, split hair."""
-    from PIL import Image
-
-    from ..rig.gltf import png_bytes, rig_to_gltf
     from ..rig.mesh_rig import load_textured_glb, rig_from_mesh
 
     mesh = load_textured_glb(ctx.path("mesh/head.glb"))
@@ -138,7 +113,7 @@ def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: fl
                                                 n_identity=max(opts.identity_modes, 100),
                                                 progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
     record = {
-        **_rig_record(rig, model, fit),
+        **rig_record(rig, model, fit),
         "fit": {"source": "mesh/head.glb", "identity": fit.identity.tolist(),
                 "expression": fit.expression.tolist(), **{k: v for k, v in info.items() if k != "seconds"}},
         # rig frame → the reconstruction's frame (where the splat and mesh/head.glb live)
@@ -148,29 +123,22 @@ def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: fl
         "hair_mesh": hair is not None,
     }
     ctx.progress(0.9, "Writing rig/head_rigged.glb")
-    gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
-                     extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
-                     attachments=[hair] if hair else None)
-    write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
-    if atlas is not None:  # FLAME carries per-vertex colours instead
-        write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
-    write_json(ctx.path("rig/rig.json"), record)
+    _write(ctx, rig, model, atlas, [hair] if hair else None, record)
     ctx.progress(1.0, f"Rigged head from the reconstruction ({info['landmarks_3d']} landmarks)")
     return {"source": "mesh", "landmarks_3d": info["landmarks_3d"], "hair_triangles": info["hair_triangles"],
             "seconds": round(time.time() - t0, 2)}
 
 
-def load_head_model(opts: RigOptions):
-    from ..errors import JobError
-    from ..headmodel import load_ict
+def _write(ctx, rig, model, atlas, attachments, record: dict) -> None:
+    """rig/head_rigged.glb, rig/skin.png (absent for FLAME: per-vertex colours instead) and rig/rig.json."""
+    from PIL import Image
 
-    if opts.head_model == "ict":
-        return load_ict(opts.head_model_path or None)
-    if opts.head_model == "flame":
-        from ..headmodel.flame import load_flame
+    from ..rig.gltf import png_bytes, rig_to_gltf
 
-        if not opts.head_model_path:
-            raise JobError("head_model 'flame' needs rig.head_model_path: the FLAME file you downloaded "
-                           "(registration at flame.is.tue.mpg.de).", code="rig.flame_path_missing")
-        return load_flame(opts.head_model_path)
-    raise JobError(f"Unknown head model {opts.head_model!r}; choose 'ict' or 'flame'.", code="rig.bad_head_model")
+    gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
+                     extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
+                     attachments=attachments)
+    write_bytes(ctx.path("rig/head_rigged.glb"), b"".join(gl.save_to_bytes()))
+    if atlas is not None:
+        write_image(ctx.path("rig/skin.png"), Image.fromarray(atlas))
+    write_json(ctx.path("rig/rig.json"), record)
