@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import StageError
 
@@ -142,3 +143,25 @@ def extract_surface(volume: Volume) -> tuple[np.ndarray, np.ndarray]:
                                         gradient_direction="ascent", allow_degenerate=False)
     verts = verts + volume.origin - volume.voxel_size  # undo the one-voxel pad
     return verts, faces.astype(np.int64)
+
+
+def carve_with_mattes(depth_views: list, colour_views: list) -> int:
+    """Where a view's own alpha matte says background, the fusion sees free space whatever the splat drew there.
+
+    A fitted splat's silhouettes are soft: its alpha ≥ ½ region runs a pixel or more past the matte it was fitted
+    to, and the depth there lies in front of the true surface. The matte is the observation itself, so it takes
+    precedence: each depth view's alpha becomes min(splat alpha, matte resampled to the depth size). Views
+    without alpha are left as they are. Returns how many depth views were changed."""
+    changed = 0
+    for cv in colour_views:
+        ci = cv.camera_index
+        if cv.alpha is None or ci is None or ci >= len(depth_views):
+            continue
+        dv = depth_views[ci]
+        h, w = dv.alpha.shape
+        matte = np.asarray(cv.alpha, np.float32)
+        if matte.shape != (h, w):
+            matte = np.asarray(Image.fromarray(matte).resize((w, h), Image.BILINEAR), np.float32)
+        dv.alpha = np.minimum(np.asarray(dv.alpha, np.float32), matte)
+        changed += 1
+    return changed

@@ -79,6 +79,7 @@ def run_mesh(ctx) -> dict:
     import torch
 
     from ..mesh.extract import surface_from_depth, textured_mesh
+    from ..mesh.fusion import carve_with_mattes
     from ..mesh.glb import write_head_glb
     from ..mesh.splat_depth import render_depth_views, select_gaussians, surface_bounds
     from ..splat.ply import read_ply
@@ -121,30 +122,6 @@ def run_mesh(ctx) -> dict:
             "volume_m3": round(float(low.volume), 7), "gaussians": sel.counts,
             "depth_mode": opts.depth_mode, "matte_carved_views": carved, **fig, **head.figures,
             "seconds": round(time.time() - t0, 2)}
-
-
-def carve_with_mattes(depth_views: list, colour_views: list) -> int:
-    """Where a view's own alpha matte says background, the fusion sees free space whatever the splat drew there.
-
-    A fitted splat's silhouettes are soft: its alpha ≥ ½ region runs a pixel or more past the matte it was fitted
-    to, and the depth there lies in front of the true surface. The matte is the observation itself, so it takes
-    precedence: each depth view's alpha becomes min(splat alpha, matte resampled to the depth size). Views
-    without alpha are left as they are. Returns how many depth views were changed."""
-    from PIL import Image
-
-    changed = 0
-    for cv in colour_views:
-        ci = cv.camera_index
-        if cv.alpha is None or ci is None or ci >= len(depth_views):
-            continue
-        dv = depth_views[ci]
-        h, w = dv.alpha.shape
-        matte = np.asarray(cv.alpha, np.float32)
-        if matte.shape != (h, w):
-            matte = np.asarray(Image.fromarray(matte).resize((w, h), Image.BILINEAR), np.float32)
-        dv.alpha = np.minimum(np.asarray(dv.alpha, np.float32), matte)
-        changed += 1
-    return changed
 
 
 def _preview(path: Path, head, cam: dict) -> Path:

@@ -12,13 +12,14 @@ from headforge.backend.errors import Cancelled, JobError
 from headforge.backend.events import CancelToken
 from headforge.backend.job import Job, StageContext
 from headforge.backend.mesh.extract import surface_from_depth
+from headforge.backend.mesh.fusion import carve_with_mattes
 from headforge.backend.mesh.glb import read_head_glb
 from headforge.backend.mesh.metrics import chamfer_and_normals, observed_points, psnr
 from headforge.backend.mesh.raster import render_depth
 from headforge.backend.mesh.splat_depth import SplatInputError, render_depth_views, select_gaussians
 from headforge.backend.mesh.texture import pull_push, render_textured
 from headforge.backend.splat.ply import write_ply
-from headforge.backend.stages.mesh import MeshOptions, carve_with_mattes, run_mesh
+from headforge.backend.stages.mesh import MeshOptions, run_mesh
 from helpers import add_floaters, surface_splat, write_views
 
 SMALL = dict(voxel_size=0.003, depth_size=96, texture_size=512, target_triangles=5000)
