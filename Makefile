@@ -72,7 +72,7 @@ demo: $(STAMP)
 
 test: $(STAMP) venv313
 	if [ -x $(PY313) ] && [ -f $(STAMP313) ]; then export HEADFORGE_PY313="$(CURDIR)/$(PY313)"; fi; \
-	$(PY) -m pytest -q -ra
+	$(PY) -m pytest -q -ra --durations=25
 
 # Re-resolve the direct dependencies (requirements.in) into requirements.lock.
 lock: $(STAMP) lock313
