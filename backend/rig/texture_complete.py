@@ -139,6 +139,8 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
     fade = np.exp(-dist / max(2.0, 0.03 * H))[..., None]
     smooth = cv2.GaussianBlur(resid_fill, (0, 0), max(1.0, H / 256))
     filled = base + fade * np.where(known[..., None], smooth, resid_fill)
-    a = np.clip(confidence / 0.35, 0, 1)[..., None] * known[..., None]
+    # feathered: the seen region's edge (a texel staircase where labels or holes cut it) blends over a few texels
+    inside = cv2.distanceTransform(known.astype(np.uint8), cv2.DIST_L2, 3)
+    a = (np.clip(confidence / 0.35, 0, 1) * np.clip(inside / max(1.0, H / 48), 0, 1))[..., None] * known[..., None]
     out = a * atlas + (1 - a) * filled
     return np.where(texels[..., None], out, pull_push(out, texels))
