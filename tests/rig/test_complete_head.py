@@ -157,3 +157,41 @@ def test_blond_hair_coloured_like_skin_is_not_skin(scene):
     assert (on_cap == SKIN).mean() < 0.1
     assert (on_cap == HAIR).mean() > 0.6
     assert parse.hair_rgb is not None
+
+
+def test_microphone_over_the_jaw_stays_out_of_the_texture(scene, ict):
+    """A dark microphone in front of the jaw (inside the face's outline): labelled occluder, never skin, and the
+    jaw's texels come from the mirror side or the completion, not from the microphone."""
+    import cv2
+
+    from headforge.backend.rig.photo_parse import OCCLUDER, SKIN, parse_photo
+    from headforge.backend.rig.photo_rig import rig_from_photo
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    bench, lps, photo, head, K, w2c, analysis, matte = scene
+    pts = np.array(analysis["face"]["landmarks_478"])[:, :2]
+    mic = np.zeros(head.shape, np.uint8)
+    jaw = pts[172]  # the jaw's corner on the image's left
+    centre = (jaw + pts[152]) / 2
+    cv2.ellipse(mic, (int(centre[0]), int(centre[1])), (10, 7), 30, 0, 360, 1, -1)
+    cv2.line(mic, (int(centre[0]), int(centre[1])), (int(centre[0]) - 30, int(centre[1]) + 60), 1, 4)
+    mic = mic.astype(bool)
+    img = photo.copy()
+    img[mic] = (38, 38, 42)
+    parse = parse_photo(img, pts, matte)
+    print(f"microphone: {100 * (parse.labels[mic] == OCCLUDER).mean():.1f}% occluder, "
+          f"{100 * (parse.labels[mic] == SKIN).mean():.2f}% skin")
+    assert (parse.labels[mic] == SKIN).mean() < 0.01
+    rig, atlas, fit, lm, info = rig_from_photo(ict, img, analysis, texture_size=256, matte=matte)
+    from headforge.backend.rig.texture import bake_photo_texture
+
+    texels = texel_surface(ict, rig.basis, skin_faces(ict), atlas.shape[0])[0]
+    before = bake_photo_texture(ict, ict.vertices(fit.identity, fit.expression), fit.K, fit.w2c, img, res=256)[0]
+
+    def dark_grey(at):
+        a = at[texels].astype(np.int32)
+        return float(((a.max(axis=1) < 70) & (a.max(axis=1) - a.min(axis=1) < 12)).mean())
+
+    print(f"  dark grey texels {100 * dark_grey(atlas):.3f}% (every pixel projected: {100 * dark_grey(before):.3f}%)")
+    assert dark_grey(before) > 0.002  # the microphone does land on the jaw when nothing keeps it out
+    assert dark_grey(atlas) < 0.001
