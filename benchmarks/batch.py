@@ -13,6 +13,20 @@ run_job time, from batch.json; for serial-cli the process time minus the job's s
 memory of the whole process tree (sampled every 0.2 s). The local engine's goal: within 10 % of the ideal
 serial-warm time / workers; Ray's per-job overhead under 0.5 s. The machine's load average is printed too:
 other work on the machine slows every figure.
+
+Measured 2026-12-06 on the 2-core development machine shared with other sessions (load average 8-12 throughout,
+so parallel figures mostly measure the competition for the two cores), 24 jobs, two runs:
+
+    run          workers  wall s        jobs/min    overhead s/job  peak GB
+    serial-cli         1  294.5         4.9         1.79            0.83
+    serial-warm        1  141.9 / 151.7 10.1 / 9.5  0.023 / 0.061   0.85
+    local              2  148.3 / 153.5 9.7 / 9.4   0.064 / 0.174   1.51
+    ray                2  103.0 / 94.2  14.0 / 15.3 0.138 / 0.171   2.19
+
+A warm worker halves the time per job against one `headforge run` per photo (5.9 s against 12.3 s: no process
+start, models loaded once). Ray's per-job overhead is 0.14-0.17 s (goal: under 0.5 s). The local engine's goal
+(within 10 % of serial-warm / workers) could not be judged here: with two workers each job took twice as long
+(11.9 s against 5.8 s), the machine giving no spare core; rerun on an idle machine.
 """
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from ..errors import DependencyError, HeadForgeError
 
-# Resident memory of one worker with its models loaded (measured: instant mode ~0.9 GB, see benchmarks/batch.py);
+# Resident memory budgeted per worker with its models loaded (instant mode measured ~0.7 GB: the driver and one
+# worker peak at 0.85 GB, two workers at 1.5 GB, benchmarks/batch.py; the budget leaves room for large photos);
 # full mode holds the multi-view model in GPU memory and ~6 GB of host memory while loading it.
 WORKER_MEMORY = {"instant": 1.2e9, "views": 4e9, "full": 6e9}
 
