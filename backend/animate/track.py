@@ -5,7 +5,8 @@
    in tracking mode where `mediapipe.solutions` exists, else its models through OpenCV: backend/face).
 2. The identity of the head model (ICT-FaceKit) is fitted once, on a few frames (fitting/photo.py), then kept.
 3. Every frame: head rotation + translation and the model's expression weights by damped Gauss-Newton with box
-   bounds (fitting/solve.py), warm-started from the previous frame; the iris centres then give each eye's
+   bounds (the BVLS of fitting/solve.py), warm-started from the previous frame, landmarks on the side turned
+   away from the camera left out; the iris centres then give each eye's
    yaw/pitch about its eyeball centre. Expression weights map to the 52 ARKit names (headmodel/arkit.py).
 4. One-Euro smoothing (strength 0 = none): its cutoff rises with speed, and the eyelid channels get a high
    speed gain, so blinks and fast mouth closures survive. Frames without a face hold the last pose, then ease
@@ -138,7 +139,7 @@ class FaceFitter:
     """Pose + expression of a fixed identity from 478 landmarks; gaze from the iris centres."""
 
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
-                 expression_prior: float = 1e-4, temporal_prior: float = 0.0):
+                 expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05):
         from ..fitting.correspondence import landmark_points
         from ..rig.render import eye_centre
 
@@ -155,8 +156,13 @@ class FaceFitter:
             self.w[i] = 0.0  # irises move with the eyeballs, which the expression basis does not rotate
         self.lo, self.hi = model.expression_range
         self.expression_prior, self.temporal_prior = expression_prior, temporal_prior
+        self.min_facing = min_facing
         verts = model.vertices(identity=identity)
         pts = landmark_points(model, verts, tri, bary)
+        from ..rig.raster import vertex_normals
+
+        n = landmark_points(model, vertex_normals(verts, model.faces), tri, bary)
+        self.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)  # (N, 3) at rest
         self.eyes = {}
         for side, group in (("eye_left", "eyeball_left"), ("eye_right", "eyeball_right")):
             c = eye_centre(verts[model.groups[group]])
@@ -171,7 +177,11 @@ class FaceFitter:
         """Damped Gauss-Newton from `start` (warm start); expression in the model's range."""
         import cv2
 
-        K, w = self.K, self.w
+        K = self.K
+        # landmarks on the side turned away from the camera (a turned head's far cheek) get no weight
+        Xc0 = (self.base + np.tensordot(start.expression, self.exb, 1)) @ start.R.T + start.t
+        facing = -((self.normals @ start.R.T) * Xc0).sum(axis=1) / np.linalg.norm(Xc0, axis=1)
+        w = self.w * (facing > self.min_facing)
         sw = np.sqrt(w / w.sum())[:, None] / iod
         E = self.exb.shape[0]
         R, t, b = start.R.copy(), start.t.copy(), start.expression.copy()

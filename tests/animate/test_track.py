@@ -15,9 +15,10 @@ from tests.conftest import has_module
 
 needs_bpy = pytest.mark.skipif(not has_module("bpy"), reason="renders the ground truth with bpy")
 # Measured on this 2-core machine (frames 80–119 of the capture, front view, 320×240, no smoothing): mean
-# active-key error 0.20, jawOpen 0.24, blinks 0.005/0.067, head rotation 2.2° mean. The goals (0.08,
-# 0.10, 2°) are not met; the asserts sit a little above what is measured so that a regression fails.
-MAX_MEAN_MAE, MAX_JAW_MAE, MAX_BLINK_MAE, MAX_HEAD_DEG = 0.24, 0.30, 0.10, 3.5
+# active-key error 0.21, jawOpen 0.17, blinks 0.005/0.070, head rotation 2.2° mean (1.3° once its constant part
+# is removed). The goals (0.08, 0.10, 2°) are not met; the asserts sit a little above what is measured
+# so that a regression fails.
+MAX_MEAN_MAE, MAX_JAW_MAE, MAX_BLINK_MAE, MAX_HEAD_DEG = 0.24, 0.22, 0.10, 3.0
 
 
 @pytest.fixture(scope="module")
