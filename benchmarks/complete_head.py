@@ -11,7 +11,11 @@ and the fraction left to plain diffusion, and the wall time of the run. Saves a 
 (truth over result) as complete_head_lps.png in --out (default: a temporary folder).
 
 --sheets DIR also runs the astronaut, two faces of insightface's group photo (t1) and scikit-image's cameraman
-(a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there.
+(a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there, with each one's
+iris ΔE2000 (the rendered iris against the photo's, fitted camera) and front-outline IoU without/with the hair mesh.
+
+BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
+every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
 
 The photo is the scan's albedo times a Lambert light from the upper left plus ambient, so an albedo texture
 (the light divided out) scores higher than the photo's shading baked in.
@@ -36,6 +40,10 @@ LPS_UNIT_M = 0.05  # metres per file unit (data/heads/README.md)
 VIEWS_DEG = (0, 45, -45, 90, -90, 180)
 LIGHT = np.array([-0.5, -1.0, 0.6])  # toward the light: the subject's right (−X), front (−Y), above
 RADIUS_M = 0.9
+# 384 px, measured on commit 9b66b36 (view → (PSNR dB, SSIM)); texel fractions; leak
+BEFORE = {"views": {0: (14.25, 0.634), 45: (11.81, 0.533), -45: (14.30, 0.539), 90: (11.82, 0.561),
+                    -90: (13.83, 0.555), 180: (16.10, 0.756)},
+          "from_photo": 0.489, "mirrored": 0.027, "diffused": 0.484, "leak": 0.1559}
 
 
 def load_lps():
@@ -345,19 +353,24 @@ def main(argv=None):
     leak = leak_fraction(atlas, tex_mask)
     Image.fromarray((np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)).save(out / "complete_head_lps.png")
     print(f"Lee Perry-Smith, one photo at yaw 0 ({size} px), instant mode {wall:.1f} s wall")
-    print("  view    PSNR dB   SSIM    pixels")
+    print("  view    PSNR dB   SSIM    pixels   (before: PSNR, SSIM)")
     for deg, psnr, ssim, n in rows:
-        print(f"  {deg:+4d}°   {psnr:6.2f}   {ssim:.3f}   {n}")
+        b = BEFORE["views"].get(deg, (float("nan"), float("nan")))
+        print(f"  {deg:+4d}°   {psnr:6.2f}   {ssim:.3f}   {n:6d}   ({b[0]:.2f}, {b[1]:.3f})")
     novel = [r for r in rows if r[0] != 0]
-    print(f"  novel views mean: PSNR {np.mean([r[1] for r in novel]):.2f} dB, SSIM {np.mean([r[2] for r in novel]):.3f}")
+    bn = [BEFORE["views"][r[0]] for r in novel]
+    print(f"  novel views mean: PSNR {np.mean([r[1] for r in novel]):.2f} dB, "
+          f"SSIM {np.mean([r[2] for r in novel]):.3f} (before {np.mean([b[0] for b in bn]):.2f} dB, "
+          f"{np.mean([b[1] for b in bn]):.3f})")
     tex = rec.get("texture") or {}
     photo_f, mirror = tex.get("from_photo", float("nan")), tex.get("mirrored", float("nan"))
     completed = tex.get("completed", 0.0)
     left = max(0.0, 1.0 - photo_f - mirror - completed) if np.isfinite(photo_f) else float("nan")
     print(f"  texels: from the photo {100 * photo_f:.1f}%, mirrored {100 * mirror:.1f}%, completed (skin/hair "
-          f"synthesis) {100 * completed:.1f}%, plain diffusion only {100 * left:.1f}%")
-    print(f"  leak: {100 * leak:.2f}% of skin texels coloured like the background/collar "
-          f"(the photo's head mask covers {100 * head_mask.mean():.1f}% of it)")
+          f"synthesis) {100 * completed:.1f}%, plain diffusion only {100 * left:.1f}% (before: "
+          f"{100 * BEFORE['from_photo']:.1f}%, {100 * BEFORE['mirrored']:.1f}%, 0%, {100 * BEFORE['diffused']:.1f}%)")
+    print(f"  leak: {100 * leak:.2f}% of skin texels coloured like the background/collar (before "
+          f"{100 * BEFORE['leak']:.2f}%; the photo's head mask covers {100 * head_mask.mean():.1f}% of it)")
     print(f"  contact sheet (truth over result, views {VIEWS_DEG}): {out / 'complete_head_lps.png'}")
     if args.sheets:
         sheets(Path(args.sheets))
