@@ -72,7 +72,7 @@ def hair_weight(pos: np.ndarray, line: np.ndarray, soft_m: float = 0.006) -> np.
 
 
 def _detail_tile(atlas: np.ndarray, known: np.ndarray, size: int) -> np.ndarray | None:
-    """High-pass (size, size, 3) of the smoothest fully seen square of the atlas (a cheek or the forehead)."""
+    """High-pass (size, size, 3) of a quiet, fully seen square of the atlas (a cheek or the forehead)."""
     import cv2
 
     H, W = known.shape
@@ -89,9 +89,12 @@ def _detail_tile(atlas: np.ndarray, known: np.ndarray, size: int) -> np.ndarray 
     ok[:half], ok[H - half:], ok[:, :half], ok[:, W - half:] = False, False, False, False
     if not ok.any():
         return None
-    y, x = np.unravel_index(np.argmin(np.where(ok, var, np.inf)), var.shape)
+    # not the smoothest square (flat, no pores) nor a busy one (a brow, a nostril): the 30th percentile
+    cand = np.flatnonzero(ok)
+    order = cand[np.argsort(var.ravel()[cand], kind="stable")]
+    y, x = np.unravel_index(order[int(0.3 * (len(order) - 1))], var.shape)
     patch = atlas[y - half:y - half + size, x - half:x - half + size].astype(np.float32)
-    return patch - cv2.GaussianBlur(patch, (0, 0), size / 6)
+    return patch - cv2.GaussianBlur(patch, (0, 0), max(1.0, size / 16))  # pores, not shading
 
 
 def _tile_to(tile: np.ndarray, H: int, W: int) -> np.ndarray:
