@@ -19,9 +19,10 @@ def install_empty(asset, root):
             path.write_bytes(b"")
 
 
-def converter_help() -> str:
-    from headforge.backend.idts import converter
+def converter_help(module: str = "idts") -> str:
+    import importlib
 
+    converter = importlib.import_module(f"headforge.backend.{module}.converter")
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         converter.main(["--help"])
@@ -52,16 +53,19 @@ def test_each_asset_is_read_by_some_code(model_id, tmp_path):
         option = CONVERTER_OPTION[model_id]
         described = text.rsplit(option, 1)[1][:120]  # the option's line in the help's options section
         assert all(n in described for n in names), (option, described)
+    elif model_id == "hqhead-lgm":  # the LGM converter's input (python -m headforge.backend.lgm.converter)
+        assert names == ["recon.safetensors"]
+        assert "--recon RECON HQ-Head ckpts/recon.safetensors" in converter_help("lgm")
     elif model_id == "flame":
         assert asset.user_supplied  # read from the file the user names (rig.head_model_path)
     else:
         pytest.fail(f"{model_id}: no code reads this asset; drop it from the registry")
 
 
-@pytest.mark.parametrize("gone", ["hqhead-lgm", "svd-xt", "hqhead-birefnet", "clip-vit-l14"])
+@pytest.mark.parametrize("gone", ["svd-xt", "hqhead-birefnet", "clip-vit-l14"])
 def test_assets_nothing_reads_are_not_offered(gone):
-    """LGM weights, SVD-XT configs and the PyTorch BiRefNet are read by no code; ViT-L-14.pt is a TorchScript
-    file the converter refuses (torch.load(weights_only=True))."""
+    """SVD-XT configs and the PyTorch BiRefNet are read by no code; ViT-L-14.pt is a TorchScript file the converter
+    refuses (torch.load(weights_only=True))."""
     from headforge.backend.errors import ModelMissingError
 
     with pytest.raises(ModelMissingError) as e:
