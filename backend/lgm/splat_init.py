@@ -3,7 +3,7 @@ fine-tuned) LGM → Gaussians in our world → the fit's step-0 state.
 
 The converted weights live in `<models root>/lgm` (or `splat.lgm_dir`): `python -m headforge.backend.lgm.converter`
 writes them from HQ-Head's recon.safetensors. The fit starts from LGM's Gaussians by way of its own resumable state:
-`seed_fit_state` writes the step-0 checkpoint that `splat.optimize.fit` resumes (parameters, fresh optimisers and
+`splat.optimize.write_start_state` writes the step-0 checkpoint that `fit` resumes (parameters, fresh optimisers and
 densification state), so the fit itself runs unchanged.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 
 from ..errors import ModelMissingError
+from ..splat import optimize
 
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 
@@ -110,12 +111,12 @@ def start_fit_from_lgm(views_dir, checkpoint, lgm_checkpoint, cfg, *, lgm_dir: s
     """Make the fit start from LGM's Gaussians: unless the fit's own state at `checkpoint` is resumable (a cancelled
     run), run LGM (fine-tuned when asked, its state in `lgm_checkpoint` so that a cancel resumes there) and seed the
     fit's step-0 state. Returns LGM's record (or {"resumed_fit": True})."""
-    if fit_state_resumable(checkpoint, cfg, device):
+    if optimize.checkpoint_resumable(checkpoint, cfg, device):
         return {"resumed_fit": True}
     splat, record = lgm_splat(views_dir, lgm_dir=lgm_dir, finetune_steps=finetune_steps, finetune_lr=finetune_lr,
                               seed=seed, device=device, sh_degree=cfg.sh_degree, on_progress=on_progress,
                               check_cancel=check_cancel, checkpoint=lgm_checkpoint)
-    seed_fit_state(checkpoint, cfg, splat)
+    optimize.write_start_state(checkpoint, cfg, splat)
     Path(lgm_checkpoint).unlink(missing_ok=True)
     record["held_out_views_seen"] = held_out_views_seen(views_dir, cfg.holdout_every, record)
     return record
@@ -130,27 +131,3 @@ def held_out_views_seen(views_dir, holdout_every: int, record: dict) -> list[int
     cams = read_views(views_dir, code="lgm", with_images=False)[0]
     seen = set(record["ring_views"] if record.get("finetune_steps", 0) > 0 else record["input_views"])
     return [int(cams[i]["index"]) for i in split_views(len(cams), holdout_every)[1] if int(cams[i]["index"]) in seen]
-
-
-def fit_state_resumable(checkpoint, cfg, device) -> bool:
-    """Whether `fit` would resume the checkpoint at `checkpoint` (same fit config, readable)."""
-    from ..splat import optimize
-
-    return optimize._load_checkpoint(checkpoint, cfg, torch.device(device)) is not None
-
-
-def seed_fit_state(checkpoint, cfg, splat: dict) -> None:
-    """Write the fit's step-0 state with `splat` as its Gaussians, for `optimize.fit` to resume."""
-    from ..splat import optimize
-
-    sh = torch.as_tensor(splat["sh"], dtype=torch.float32)
-    k = (cfg.sh_degree + 1) ** 2
-    if sh.shape[1] < k:
-        sh = torch.cat([sh, torch.zeros(sh.shape[0], k - sh.shape[1], 3)], 1)
-    tensors = {"means": splat["means"], "scales": splat["log_scales"], "quats": splat["quats"],
-               "opacities": splat["opacity_logits"], "sh0": sh[:, :1], "shN": sh[:, 1:k]}
-    params = torch.nn.ParameterDict({name: torch.nn.Parameter(torch.as_tensor(v, dtype=torch.float32).contiguous())
-                                     for name, v in tensors.items()})
-    optimizers = optimize._optimizers(params, cfg)
-    state = optimize._strategy(cfg).initialize_state(scene_scale=cfg.scene_scale)
-    optimize._save_checkpoint(checkpoint, cfg, params, optimizers, state, 0, [], 0.0)

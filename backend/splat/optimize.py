@@ -355,3 +355,23 @@ def _load_checkpoint(path, cfg, device):
     strat = {k: (v.to(device) if isinstance(v, Tensor) else v) for k, v in blob["strategy"].items()}
     history = [tuple(h) for h in blob["history"]]
     return params, optimizers, strat, int(blob["step"]), history, float(blob["elapsed"])
+
+
+def checkpoint_resumable(checkpoint, cfg: FitConfig, device) -> bool:
+    """Whether `fit` would resume the state at `checkpoint` (readable, made with the same config)."""
+    return _load_checkpoint(checkpoint, cfg, choose_device(device) if isinstance(device, str) else device) is not None
+
+
+def write_start_state(checkpoint, cfg: FitConfig, splat: dict) -> None:
+    """Write a step-0 fit state at `checkpoint` whose Gaussians are `splat` (read_ply's layout: means, quats,
+    log_scales, opacity_logits, sh (N, K, 3)); `fit` with that checkpoint then starts from them (e.g. LGM's)."""
+    sh = torch.as_tensor(splat["sh"], dtype=torch.float32)
+    k = (cfg.sh_degree + 1) ** 2
+    if sh.shape[1] < k:
+        sh = torch.cat([sh, torch.zeros(sh.shape[0], k - sh.shape[1], 3)], 1)
+    tensors = {"means": splat["means"], "scales": splat["log_scales"], "quats": splat["quats"],
+               "opacities": splat["opacity_logits"], "sh0": sh[:, :1], "shN": sh[:, 1:k]}
+    params = torch.nn.ParameterDict({name: torch.nn.Parameter(torch.as_tensor(v, dtype=torch.float32).contiguous())
+                                     for name, v in tensors.items()})
+    _save_checkpoint(checkpoint, cfg, params, _optimizers(params, cfg),
+                     _strategy(cfg).initialize_state(scene_scale=cfg.scene_scale), 0, [], 0.0)
