@@ -19,7 +19,7 @@ import numpy as np
 from ..backend.animate.take import Take, euler_to_matrix
 from ..backend.errors import HeadForgeError
 from ..backend.headmodel.arkit import ARKIT_52
-from .head_import import _role_of_bone, arkit_name
+from .head_import import role_of_bone, arkit_name
 
 BONE_FOR = {"head": "head", "eye_left": "eye_L", "eye_right": "eye_R"}
 
@@ -71,7 +71,7 @@ def find_armature(objects):
 
 
 def _bone_by_role(arm, role: str):
-    names = sorted(b.name for b in arm.data.bones if _role_of_bone(b.name) == role)
+    names = sorted(b.name for b in arm.data.bones if role_of_bone(b.name) == role)
     if not names:
         return None
     exact = [n for n in names if n == role]

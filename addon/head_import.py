@@ -51,7 +51,7 @@ def _world_vertices(ob) -> np.ndarray:
     return co.reshape(-1, 3) @ mw[:3, :3].T + mw[:3, 3]
 
 
-def _role_of_bone(name: str) -> str | None:
+def role_of_bone(name: str) -> str | None:
     low = name.lower()
     if "eye" in low:
         return "eye_L" if _LEFT.search(name) else "eye_R" if _RIGHT.search(name) else None
@@ -209,7 +209,7 @@ def import_head(path, *, name: str | None = None, collection=None, root=None) ->
 
     keys = [kb.name for ob in meshes if ob.data.shape_keys for kb in ob.data.shape_keys.key_blocks[1:]]
     bones = {b.name for b in arm.data.bones}
-    roles = {r: sorted(b for b in bones if _role_of_bone(b) == r) for r in BONE_ROLES}
+    roles = {r: sorted(b for b in bones if role_of_bone(b) == r) for r in BONE_ROLES}
     facts = {"meshes": [ob.name for ob in meshes], "armature": arm.name, "built_armature": built,
              "bones": sorted(bones), "missing_bones": [r for r, b in roles.items() if not b],
              "shape_keys": len(keys), "arkit_keys": len({arkit_name(k) for k in keys} - {None}),
