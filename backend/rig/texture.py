@@ -181,7 +181,10 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     conf[idx] = weight
     hair_map[idx] = hair_w
     lips = lip_region(model, res) if lip_rgb is not None else None
-    filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb, lips=lips, lip_rgb=lip_rgb)
+    pos_map = np.zeros((res, 2 * res, 3))
+    pos_map[idx] = Pn
+    filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb, lips=lips, lip_rgb=lip_rgb,
+                            pos=pos_map)
     n = max(int(mask.sum()), 1)
     stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
              "mirrored": float((known & use_m).sum() / n), "completed": float((~known).sum() / n),

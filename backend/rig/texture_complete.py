@@ -9,8 +9,9 @@ albedo = colour × (mean shading / shading), so the seen face keeps its mean bri
 Hair: a hairline on the model's neutral head, a height per angle around the head's vertical axis (forehead,
 temples above the ears, nape), its front raised or lowered to where the photo's hair meets the forehead.
 
-Joining: the synthesised base plus the seen texels' difference from it, diffused (pull-push) and fading with
-the distance from the seen region, so the seen colours continue smoothly into the completion.
+Joining: the synthesised base plus the seen texels' difference from it, continued into the unseen texels: next to
+the seen region by pull-push in the atlas, further out by Gaussian averages over the head in 3D (a voxel grid of
+the texels' positions), faded by how much of the surface nearby was seen, so both sides of a UV seam agree.
 """
 from __future__ import annotations
 
@@ -107,13 +108,16 @@ def _tile_to(tile: np.ndarray, H: int, W: int) -> np.ndarray:
 
 def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray, texels: np.ndarray,
                    hair: np.ndarray, skin_rgb: np.ndarray, hair_rgb: np.ndarray | None,
-                   seed: int = 0, lips: np.ndarray | None = None, lip_rgb: np.ndarray | None = None) -> np.ndarray:
+                   seed: int = 0, lips: np.ndarray | None = None, lip_rgb: np.ndarray | None = None,
+                   pos: np.ndarray | None = None) -> np.ndarray:
     """Fill the atlas (H, W, 3) float 0..255.
 
     known (H, W) bool: texels with a colour (photo or mirror); confidence (H, W) in [0, 1] of those colours;
     texels (H, W) bool: the skin's texels; hair (H, W) in [0, 1]: the hair region's weight; skin_rgb, hair_rgb
     (3,) 0..255 albedo tones; lips (H, W) in [0, 1] with lip_rgb: the lips' region and colour (a smile's
-    stretched or an open mouth's hidden lip texels get the lips' colour, not the skin's)."""
+    stretched or an open mouth's hidden lip texels get the lips' colour, not the skin's); pos (H, W, 3): the
+    texels' positions on the head (m): the seen colours continue into the unseen ones by distance on the head,
+    across the UV islands' seams (else by distance in the atlas)."""
     import cv2
 
     from .texture import pull_push
@@ -138,12 +142,46 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
     seeds = known & ((atlas @ lum) > 0.6 * (base @ lum))
     resid = np.where(seeds[..., None], atlas - base, 0).astype(np.float32)
     resid_fill = pull_push(resid, seeds)
+    smooth = cv2.GaussianBlur(resid_fill, (0, 0), max(1.0, H / 256))  # seen texels: their own, barely blurred
     dist = cv2.distanceTransform((~seeds).astype(np.uint8), cv2.DIST_L2, 3)
-    fade = np.exp(-dist / max(2.0, 0.03 * H))[..., None]
-    smooth = cv2.GaussianBlur(resid_fill, (0, 0), max(1.0, H / 256))
-    filled = base + fade * np.where(known[..., None], smooth, resid_fill)
+    near = np.exp(-dist / max(2.0, 0.012 * H))[..., None]
+    unseen = near * resid_fill  # holes and gaps inside the seen region: the atlas's own neighbours
+    if pos is not None:  # further out: by distance on the head, the same on both sides of a UV seam
+        unseen = unseen + (1 - near) * residual_on_head(resid, seeds, texels, pos)
+    filled = base + np.where(known[..., None], smooth, unseen)
     # feathered: the seen region's edge (a texel staircase where labels or holes cut it) blends over a few texels
     inside = cv2.distanceTransform(known.astype(np.uint8), cv2.DIST_L2, 3)
     a = (np.clip(confidence / 0.35, 0, 1) * np.clip(inside / max(1.0, H / 48), 0, 1))[..., None] * known[..., None]
     out = a * atlas + (1 - a) * filled
     return np.where(texels[..., None], out, pull_push(out, texels))
+
+
+def residual_on_head(resid: np.ndarray, seeds: np.ndarray, texels: np.ndarray, pos: np.ndarray,
+                     cell_m: float = 0.006, sigma_cells: float = 1.5) -> np.ndarray:
+    """The seen texels' residual (H, W, 3) spread over the head in 3D (H, W, 3): Gaussian averages on a voxel
+    grid of the texels' positions pos (H, W, 3), faded by the seen share of the surface nearby (1 inside the
+    seen region, falling to 0 a few cm from it), so both sides of a UV seam get the same value."""
+    from scipy.ndimage import gaussian_filter, map_coordinates
+
+    P = pos[texels]
+    lo = P.min(axis=0) - 4 * cell_m
+    shape = tuple(np.ceil((P.max(axis=0) + 4 * cell_m - lo) / cell_m).astype(int) + 1)
+
+    def splat(points, values):
+        idx = np.round((points - lo) / cell_m).astype(int)
+        flat = np.ravel_multi_index(idx.T, shape)
+        out = np.zeros((values.shape[1], int(np.prod(shape))))
+        for c in range(values.shape[1]):
+            out[c] = np.bincount(flat, weights=values[:, c], minlength=out.shape[1])
+        return [gaussian_filter(o.reshape(shape), sigma_cells, mode="constant") for o in out]
+
+    S = splat(pos[seeds], np.concatenate([resid[seeds], np.ones((int(seeds.sum()), 1))], axis=1))
+    surf = splat(P, np.ones((len(P), 1)))[0]
+    coords = ((P - lo) / cell_m).T
+    sample = lambda g: map_coordinates(g, coords, order=1, mode="nearest")  # noqa: E731
+    w_seed, w_surf = sample(S[3]), sample(surf)
+    r = np.stack([sample(S[c]) for c in range(3)], axis=1) / np.maximum(w_seed, 1e-9)[:, None]
+    fade = np.clip(2.0 * w_seed / np.maximum(w_surf, 1e-9), 0, 1)  # full where half the surface around is seen
+    out = np.zeros(resid.shape, np.float32)
+    out[texels] = r * fade[:, None]
+    return out
