@@ -2,23 +2,21 @@
 scene's frame rate, the artist's action kept, the portrait's expression posed, a bad CSV changes nothing,
 export to glTF (Khronos validator) and FBX with the take, re-imported curves equal to the take's."""
 import json
-import shutil
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, has_module
+from tests.blender import pythons
+from tests.blender.gltf_validator import validate
+from tests.conftest import has_module
 
 pytestmark = [pytest.mark.blender, pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")]
-VALIDATOR_VERSION = "2.0.0-dev.3.10"
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, shared):
+@pytest.fixture(scope="module", params=pythons.params())
+def run(request, tmp_path_factory, shared):
     from headforge.backend.animate.livelink import format_livelink_csv
     from headforge.backend.headmodel import load_ict
     from headforge.backend.rig.build import build_rig
@@ -31,11 +29,9 @@ def run(tmp_path_factory, shared):
     lines = format_livelink_csv(_random_take(n=70)).splitlines()
     lines[5] = lines[5] + ",0.5"  # one value too many
     (tmp / "bad.csv").write_text("\n".join(lines) + "\n")
-    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("drive_animation.py")), str(tmp),
+    proc = subprocess.run([request.param, str(Path(__file__).with_name("drive_animation.py")), str(tmp),
                            str(tmp / "rig.glb"), str(shared / "data/heads/facecap/facecap.glb"), str(tmp / "bad.csv")],
-                          capture_output=True, text=True, cwd=tmp, timeout=900,
-                          env={**__import__("os").environ, "BLENDER_USER_RESOURCES": str(tmp / "blender"),
-                               "PYTHONPATH": str(REPO.parent) if (REPO.parent / "headforge").exists() else ""})
+                          capture_output=True, text=True, cwd=tmp, timeout=900, env=pythons.env(tmp))
     facts = [ln for ln in proc.stdout.splitlines() if ln.startswith("FACTS ")]
     assert proc.returncode == 0 and facts, proc.stdout[-3000:] + proc.stderr[-3000:]
     return tmp, json.loads(facts[-1][6:])
@@ -74,34 +70,12 @@ def test_portrait_expression_poses_the_neutral_rig(run):
     assert p["max_move_mm"] > 5.0 and p["max_err_mm"] < 0.05, p  # the model's own expression, to 50 µm
 
 
-def _validator() -> Path:
-    if not (shutil.which("node") and shutil.which("npm")):
-        pytest.skip("node/npm not installed")
-    root = Path(tempfile.gettempdir()) / "headforge-gltf-validator"
-    if not (root / "node_modules" / "gltf-validator").is_dir():
-        root.mkdir(exist_ok=True)
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent",
-                               f"gltf-validator@{VALIDATOR_VERSION}"], cwd=root, capture_output=True, text=True,
-                              timeout=300)
-        if proc.returncode != 0:
-            pytest.skip(f"npm could not install gltf-validator: {proc.stderr[-300:]}")
-    script = root / "validate_anim.js"
-    script.write_text("const fs = require('fs'); const v = require('gltf-validator');\n"
-                      "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[2])), {maxIssues: 500})\n"
-                      "  .then(r => console.log(JSON.stringify(r)))\n"
-                      "  .catch(e => { console.error(e); process.exit(2); });\n")
-    return script
-
-
 def test_export_carries_the_take(run, shared):
     from headforge.backend.animate.gltf_take import read_gltf_take
 
     tmp, f = run
     assert f["export_glb"] == "GLB" and f["export_fbx"] == "FBX"
-    proc = subprocess.run(["node", str(_validator()), str(tmp / "take.glb")], capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    issues = json.loads(proc.stdout)["issues"]
+    issues = validate(tmp / "take.glb")
     assert issues["numErrors"] == 0, [m for m in issues["messages"] if m["severity"] == 0][:5]
     # the exported morph-weight animation read back by our own reader: the take's first 60 frames at 30 fps
     src = read_gltf_take(shared / "data/heads/facecap/facecap.glb").resample(30)

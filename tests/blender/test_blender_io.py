@@ -4,15 +4,14 @@ glTF/FBX export checked by the Khronos validator and by re-import, the job → r
 extension), and the manifest through Blender's extension tool. Each runs on this venv's bpy and, when the Python
 3.13 venv is there, on bpy 5.3 (pythons.py)."""
 import json
-import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pythons
+from gltf_validator import validate
 from tests.conftest import REPO, has_module
 from splat_data import head_splat
 
@@ -20,7 +19,6 @@ pytestmark = pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy mod
 
 FACECAP = "data/heads/facecap/facecap_decoded.glb"
 ICT = "data/ict_facekit/ict_face_light.npz"
-VALIDATOR_VERSION = "2.0.0-dev.3.10"
 
 
 @pytest.fixture(scope="module")
@@ -167,31 +165,6 @@ def test_head_import_structure(run, shared):
     print(f"facecap import (operator): {f['import_head_s']} s")
 
 
-def _validator() -> Path:
-    """The Khronos glTF validator from npm, installed once into a temp folder (skips without node/npm)."""
-    if not (shutil.which("node") and shutil.which("npm")):
-        pytest.skip("node/npm not installed")
-    root = Path(tempfile.gettempdir()) / "headforge-gltf-validator"
-    if not (root / "node_modules" / "gltf-validator").is_dir():
-        root.mkdir(exist_ok=True)
-        proc = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--silent",
-                               f"gltf-validator@{VALIDATOR_VERSION}"], cwd=root, capture_output=True, text=True,
-                              timeout=300)
-        if proc.returncode != 0:
-            pytest.skip(f"npm could not install gltf-validator: {proc.stderr[-300:]}")
-    script = root / "validate.js"
-    script.write_text("const fs = require('fs'); const v = require('gltf-validator');\n"
-                      "v.validateBytes(new Uint8Array(fs.readFileSync(process.argv[2])), {maxIssues: 500})\n"
-                      "  .then(r => console.log(JSON.stringify(r))).catch(e => { console.error(e); process.exit(2); });\n")
-    return script
-
-
-def _validate(path: Path) -> dict:
-    proc = subprocess.run(["node", str(_validator()), str(path)], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)["issues"]
-
-
 def _target_names(path: Path) -> list[list[str]]:
     import pygltflib
 
@@ -205,7 +178,7 @@ def test_gltf_export_is_valid_with_52_arkit_targets(run, shared, name, apple):
 
     tmp, f = run
     assert f["export_glb"] == [["FINISHED"], ""] and f["export_godot"] == [["FINISHED"], ""]
-    issues = _validate(tmp / name)
+    issues = validate(tmp / name)
     print(f"{name}: validator errors {issues['numErrors']}, warnings {issues['numWarnings']} "
           f"({sorted({m['code'] for m in issues['messages'] if m['severity'] == 1})})")
     assert issues["numErrors"] == 0, [m for m in issues["messages"] if m["severity"] == 0][:5]
