@@ -26,7 +26,10 @@ so parallel figures mostly measure the competition for the two cores), 24 jobs, 
 A warm worker halves the time per job against one `headforge run` per photo (5.9 s against 12.3 s: no process
 start, models loaded once). Ray's per-job overhead is 0.14-0.17 s (goal: under 0.5 s). The local engine's goal
 (within 10 % of serial-warm / workers) could not be judged here: with two workers each job took twice as long
-(11.9 s against 5.8 s), the machine giving no spare core; rerun on an idle machine.
+(11.9 s against 5.8 s), the machine giving no spare core; rerun on an idle machine. Ray was the faster engine
+in every run, also interleaved (8 jobs, 2 workers, order ray, local, local, ray: 26.8, 39.7, 42.5, 25.4 s; per
+job 5.8, 9.1, 9.9, 5.7 s): not explained yet (the workers' environments, thread counts and CPU affinity are
+the same; Ray runs its workers at nice 15).
 """
 from __future__ import annotations
 
