@@ -176,7 +176,8 @@ def _handle(run: _Run, r: dict) -> None:
     wall = time.perf_counter() - run.submitted.pop(name, time.perf_counter())
     err = r.get("error") or {}
     code = err.get("code", "")
-    job["last_run"] = {"wall_s": round(wall, 3), "job_s": r.get("seconds"), "warm": r.get("warm"),
+    job["last_run"] = {"wall_s": round(wall, 3), "job_s": r.get("seconds"), "cpu_s": r.get("cpu_s"),
+                       "warm": r.get("warm"),
                        "pid": r.get("pid"), "stage_seconds": r.get("stage_seconds", {})}
     status = r["status"]
     if status == "done":
