@@ -306,3 +306,33 @@ def test_retries_only_what_another_attempt_may_fix(tmp_path, astronaut_path, mon
         "crash": ("done", 2), "corrupt": ("failed", 1), "lost": ("done", 3), "crash_twice": ("failed", 2)}
     assert jobs["crash_twice"]["error"]["code"] == "stage.crashed"
     assert (s["done"], s["failed"]) == (2, 2) and all(not v for v in script.values())
+
+
+@pytest.mark.blender
+def test_import_batch_in_blender_makes_a_grid_of_heads(local_batch, tmp_path):
+    """Import Batch (bpy 5.0.1 of this venv) with 3 chosen finished jobs in 2 columns: one collection per job
+    under the batch's collection, each head rigged (52 ARKit keys + Basis), placed on the grid without overlap."""
+    pytest.importorskip("bpy")
+    from tests.blender import pythons
+    from tests.conftest import REPO
+
+    chosen = [JOB["astronaut"], JOB["t1_face4"], JOB["astronaut_crop"]]
+    out = local_batch["root"] / "out"
+    proc = subprocess.run([sys.executable, str(Path(__file__).with_name("drive_import_batch.py")), str(REPO),
+                           str(out), ",".join(chosen), "2", "0.5"], capture_output=True, text=True,
+                          env=pythons.env(tmp_path), timeout=600)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("FACTS ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    facts = json.loads(lines[-1][6:])
+    assert facts["result"] == ["FINISHED"]
+    [batch] = facts["batches"]
+    assert batch["name"] == "HeadForge batch out"
+    jobs = batch["jobs"]
+    assert [Path(j["job"]).name for j in jobs] == chosen
+    assert [j["root"] for j in jobs] == [[[-0.25, 0.0, 0.0]], [[0.25, 0.0, 0.0]], [[-0.25, 0.0, -0.5]]]
+    for j in jobs:
+        assert j["meshes"] >= 1 and j["shape_keys"] >= 53
+    for a in range(len(jobs)):  # the heads' bounding boxes are apart
+        for b in range(a + 1, len(jobs)):
+            A, B = jobs[a], jobs[b]
+            assert any(A["max"][i] < B["min"][i] or B["max"][i] < A["min"][i] for i in range(3)), (A, B)
