@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .headmodel.frames import YUP_TO_WORLD
+from .render.raster import project as render_project
 
 RADIUS_M = 1.5  # camera distance from the orbit centre (SPEC 4.11: cam_radius)
 FOVY_DEG = 10.0  # vertical field of view (SPEC 4.12)
@@ -142,10 +143,10 @@ def view_file(views_dir, cam: dict) -> Path:
 
 
 def project(points: np.ndarray, cam: dict) -> tuple[np.ndarray, np.ndarray]:
-    """World points (N, 3) → pixel coordinates (N, 2) (OpenCV: pixel centres at integers) and depth z (N,)."""
-    pc = points @ cam["w2c"][:3, :3].T + cam["w2c"][:3, 3]
-    uv = pc @ np.asarray(cam["K"]).T
-    return uv[:, :2] / uv[:, 2:3], pc[:, 2]
+    """World points (N, 3) → pixel coordinates (N, 2) (OpenCV: pixel centres at integers) and depth z (N,) for a
+    cameras.json entry (render/raster.project with its K and w2c)."""
+    return render_project(np.asarray(points, np.float64), np.asarray(cam["K"], np.float64),
+                          np.asarray(cam["w2c"], np.float64))
 
 
 def c2w_to_kiui(c2w_cv: np.ndarray) -> np.ndarray:

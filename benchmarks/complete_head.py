@@ -86,8 +86,8 @@ def yaw_about(centre: np.ndarray, deg: float) -> np.ndarray:
 
 def render_lps(lps, K, w2c, size, light: bool):
     """Albedo (or lit) image (H, W, 3) in [0, 1] and mask (H, W) of the scan."""
-    from headforge.backend.rig.raster import interpolate, project, rasterize, vertex_normals
-    from headforge.backend.rig.texture import sample_bilinear
+    from headforge.backend.render.image import sample_bilinear
+    from headforge.backend.render.raster import interpolate, project, rasterize, vertex_normals
 
     v, f, uvc, tex = lps
     xy, z = project(v, K, w2c)
@@ -219,7 +219,7 @@ def iris_delta_e(job: Path) -> float:
     from PIL import Image
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    from headforge.backend.rig.photo_rig import MP_EYE_L, MP_EYE_R
+    from headforge.backend.fitting.landmarks import MP_EYE_L, MP_EYE_R
     from headforge.backend.rig.render import render_rig
 
     rig, atlas, rec = load_rig(job)

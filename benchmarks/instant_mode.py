@@ -47,7 +47,7 @@ def main(argv=None):
         rec = json.loads((job / "job.json").read_text())
         stages = {k: v["seconds"] for k, v in rec["stages"].items()}
         print(f"run {r}: {walls[-1]:.1f} s wall; stages {stages}")
-    from headforge.backend.rig.render import photo_consistency
+    from headforge.backend.rig.evaluate import photo_consistency
 
     rig = json.loads((job / "rig" / "rig.json").read_text())
     pc = photo_consistency(job)

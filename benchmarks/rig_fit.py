@@ -107,7 +107,7 @@ def lps(iterations: int = 15, samples: int = 8000):
     from headforge.backend.fitting.landmarks import dlib_68, mediapipe_478
     from headforge.backend.fitting.multiview import landmarks_on_mesh
     from headforge.backend.headmodel import load_ict
-    from headforge.backend.rig.photo_rig import MP_FACE_OVAL
+    from headforge.backend.fitting.landmarks import MP_FACE_OVAL
 
     m = load_ict(ict_path())
     v, f, uvc, tex = load_lps()

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import Cancelled
 from ..events import CancelToken, ProgressEvent
 from ..headmodel.arkit import ARKIT_52, arkit_sources
-from ..rig.photo_rig import MP_FACE_OVAL
+from ..fitting.landmarks import MP_FACE_OVAL
 from .take import AnimationError, Take, matrix_to_euler
 
 STAGE = "animate"
@@ -141,7 +141,7 @@ class FaceFitter:
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
                  expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05):
         from ..fitting.correspondence import landmark_points
-        from ..rig.render import eye_centre
+        from ..headmodel.parts import eye_centre
 
         self.model, self.K = model, K
         n_id = len(identity)
@@ -159,7 +159,7 @@ class FaceFitter:
         self.min_facing = min_facing
         verts = model.vertices(identity=identity)
         pts = landmark_points(model, verts, tri, bary)
-        from ..rig.raster import vertex_normals
+        from ..render.raster import vertex_normals
 
         n = landmark_points(model, vertex_normals(verts, model.faces), tri, bary)
         self.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)  # (N, 3) at rest

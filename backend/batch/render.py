@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..rig.raster import interpolate, project, rasterize, vertex_normals
-from ..rig.texture import sample_bilinear
+from ..render.image import sample_bilinear
+from ..render.raster import interpolate, project, rasterize, vertex_normals
 
 HEADS = ("rig/head_rigged.glb", "mesh/head.glb")
 VIEWS = {"front": 0.0, "three_quarter": 45.0}  # azimuth in degrees, toward the subject's left

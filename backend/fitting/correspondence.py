@@ -23,7 +23,8 @@ def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 5
 
     `detector(rgb) -> (N, ≥2) px | None` defaults to MediaPipe's 478 points; dlib's 68 work the same way."""
     from .. import cameras
-    from ..rig.render import render_shaded, visible_faces
+    from ..headmodel.parts import visible_faces
+    from ..render.shade import render_shaded
     from .landmarks import mediapipe_478
 
     detector = detector or mediapipe_478

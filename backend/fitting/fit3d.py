@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..rig.raster import vertex_normals
+from ..render.raster import vertex_normals
 from .geometry import SurfaceQuery, barycentric
 from .solve import bounded_lstsq
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..rig.raster import interpolate, project, rasterize, vertex_normals
+from ..render.raster import interpolate, project, rasterize, vertex_normals
 
 
 def render_textured(verts: np.ndarray, faces: np.ndarray, uv_corner: np.ndarray, texture: np.ndarray,
@@ -13,7 +13,7 @@ def render_textured(verts: np.ndarray, faces: np.ndarray, uv_corner: np.ndarray,
     """Lambert-lit textured render: (rgb (H, W, 3) uint8, tri_id (H, W), bary (H, W, 3)).
 
     uv_corner (F, 3, 2) glTF texcoords per triangle corner; texture (h, w, 3) uint8."""
-    from ..rig.texture import sample_bilinear
+    from ..render.image import sample_bilinear
 
     xy, z = project(verts, K, w2c)
     tid, bary, _ = rasterize(xy, z, faces, size, size, cull_backfaces=True)

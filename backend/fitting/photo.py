@@ -173,7 +173,7 @@ def _facing(model, tri, bary, rvec, tvec) -> np.ndarray:
     """Cosine between each landmark's surface normal and the direction to the camera (N,)."""
     import cv2
 
-    from ..rig.raster import vertex_normals
+    from ..render.raster import vertex_normals
 
     R, _ = cv2.Rodrigues(rvec)
     n = vertex_normals(model.neutral.astype(np.float64), model.faces)

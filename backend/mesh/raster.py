@@ -1,6 +1,7 @@
 """A small, exact triangle rasterizer in PyTorch (CPU or CUDA): z-buffer, face ids, barycentrics.
 
-Used for mesh depth maps (visibility while baking), UV-space texel lookup, and re-rendering a textured mesh.
+Used for mesh depth maps (visibility while baking), UV-space texel lookup, and re-rendering a textured mesh. The
+numpy rasterizer (backend/render/raster.py) is its reference: tests/test_render.py compares the two.
 Pixel centres sit at integer coordinates (OpenCV convention, as in backend/cameras.py). Every (triangle, pixel
 of its bounding box) pair is enumerated at once, in chunks, so it suits meshes whose triangles cover a few
 pixels each (our 30k-triangle heads at up to ~1k pixels).
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from ..render.raster import project
 
 _PAIRS_PER_CHUNK = 4_000_000
 
@@ -133,14 +136,9 @@ def _fragments(fbuf, zbuf, screen, faces, height, width) -> Fragments:
 
 
 def project_vertices(vertices, K, w2c) -> torch.Tensor:
-    """World vertices [V, 3] → screen [V, 3] (pixel x, pixel y, camera z) for an OpenCV camera."""
-    v = torch.as_tensor(np.asarray(vertices), dtype=torch.float64)
-    w2c = torch.as_tensor(np.asarray(w2c), dtype=torch.float64)
-    K = torch.as_tensor(np.asarray(K), dtype=torch.float64)
-    pc = v @ w2c[:3, :3].T + w2c[:3, 3]
-    z = pc[:, 2:3]
-    uv = (pc @ K.T)[:, :2] / z.clamp(min=1e-9)
-    return torch.cat([uv, z], 1)
+    """World vertices [V, 3] → screen [V, 3] (pixel x, pixel y, camera z) for an OpenCV camera (render.raster)."""
+    uv, z = project(np.asarray(vertices, np.float64), np.asarray(K, np.float64), np.asarray(w2c, np.float64))
+    return torch.from_numpy(np.concatenate([uv, z[:, None]], 1))
 
 
 def render_depth(vertices, faces, K, w2c, height: int, width: int) -> Fragments:

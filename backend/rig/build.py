@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..headmodel.arkit import ARKIT_52, arkit_deltas
-from .render import HIDDEN_GROUPS, eye_centre, eye_colours
+from ..headmodel.parts import HIDDEN_GROUPS, eye_centre, eye_colours
 from .texture import atlas_uv, skin_faces
 
 BONES = ("root", "neck", "head", "jaw", "eye_L", "eye_R")

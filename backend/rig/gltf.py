@@ -79,7 +79,7 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
     uv (n, 2) glTF, texture (h, w, 3) uint8, bone}, skinned wholly to that bone, without shape keys."""
     import pygltflib as g
 
-    from .raster import vertex_normals
+    from ..render.raster import vertex_normals
 
     gl = g.GLTF2(asset=g.Asset(version="2.0", generator="HeadForge rig"))
     gl.scenes = [g.Scene(name="HeadForge", nodes=[])]

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .raster import project, rasterize, vertex_normals
+from ..headmodel.parts import eye_centre, visible_faces
+from ..render.raster import project, rasterize, vertex_normals
 from .texture import atlas_uv, skin_faces
 from .texture_complete import hair_weight, hairline_height, head_axis
 
@@ -57,7 +58,6 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
 
     `hair_mask` (H, W) bool: the photo's hair pixels; (K, w2c): the fitted camera; `front_dz`: the hairline's
     front height above the eyes the texture used (None: the default)."""
-    from .render import eye_centre, visible_faces
 
     H, W = hair_mask.shape
     posed = model.vertices(identity, expression)

@@ -70,8 +70,9 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
     from ..fitting.multiview import landmarks_on_mesh
     from ..errors import FaceError
     from .build import build_rig
-    from .photo_rig import MP_FACE_OVAL
-    from .texture import pull_push, sample_bilinear, skin_faces, texel_surface
+    from ..fitting.landmarks import MP_FACE_OVAL
+    from ..render.image import pull_push, sample_bilinear
+    from .texture import skin_faces, texel_surface
 
     t0 = time.time()
     progress(0.05, "Finding face landmarks on the reconstructed mesh")

@@ -21,20 +21,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..fitting.landmarks import (MP_BROW_L, MP_BROW_R, MP_CHEEK_L, MP_CHEEK_R, MP_CHIN, MP_EYE_L, MP_EYE_R,
+                                 MP_FACE_OVAL, MP_FOREHEAD, MP_JAW_L, MP_JAW_R, MP_LIPS_INNER, MP_LIPS_OUTER)
+
 BACKGROUND, SKIN, HAIR, EYES, LIPS, MOUTH, CLOTHES, OCCLUDER = range(8)
 LABEL_NAMES = ("background", "skin", "hair", "eyes", "lips", "mouth", "clothes", "occluder")
-
-MP_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
-                148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
-MP_LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
-MP_LIPS_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
-MP_EYE_R = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
-MP_EYE_L = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
-MP_BROW_R = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
-MP_BROW_L = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
-MP_CHIN, MP_NOSE_TIP, MP_FOREHEAD = 152, 1, 10
-MP_JAW_R, MP_JAW_L = 172, 397  # the jaw's corners
-MP_CHEEK_R, MP_CHEEK_L = 234, 454  # the face's widest points (beside the eyes)
 
 
 @dataclass

@@ -7,15 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FaceError
+from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photo, vertex_landmarks
+from ..headmodel.parts import eye_centre
 
-# MediaPipe contours used to keep the open mouth and the eyeballs out of the skin texture.
-MP_INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
-MP_EYE_R = (33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7)
-MP_EYE_L = (263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249)
-MP_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
-                148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
-MP_IRIS = (468, 473)
 
 
 @dataclass
@@ -48,7 +43,7 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
         tri, bary = load_mediapipe_correspondence(model)
         w = np.ones(478)
         w[list(MP_FACE_OVAL)] = 0.3
-        holes = [pts[list(MP_INNER_LIPS)], pts[list(MP_EYE_R)], pts[list(MP_EYE_L)]]
+        holes = [pts[list(MP_LIPS_INNER)], pts[list(MP_EYE_R)], pts[list(MP_EYE_L)]]
         return Landmarks("mediapipe478", pts, tri, bary, w, MP_EYES, holes, pts[list(MP_IRIS)])
     if l68 is not None and model.landmarks_68 is None and model.name != "ict-facekit-light":
         raise FaceError(f"{model.name} has no 68-point landmark definition; it needs MediaPipe's 478 points "
@@ -142,7 +137,6 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
 def iris_angle_deg(model, identity: np.ndarray, iris_radius_px: float, inter_ocular_px: float) -> float:
     """Half-angle (deg) of the iris cap on the fitted eyeball: the photo's iris radius in metres (px × the
     fitted eyes' distance / the photo's) over the eyeball's radius; bounded to human irises (20–40°)."""
-    from .render import eye_centre
 
     v = model.vertices(identity=identity)
     pl, pr = v[model.groups["eyeball_left"]], v[model.groups["eyeball_right"]]

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .raster import interpolate, project, rasterize, vertex_normals
+from ..headmodel.parts import eye_centre, visible_faces
+from ..render.image import pull_push, sample_bilinear
+from ..render.raster import interpolate, project, rasterize, vertex_normals
 
 SKIN_MATERIALS = ("M_Face", "M_BackHead")
 
@@ -67,7 +69,6 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     its skin colours the skin, its hair only the scalp, and the texture is completed (light divided out, hair
     region, unseen skin synthesised); without it every unexcluded pixel is projected and the rest diffused.
     Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
-    from .render import visible_faces
 
     from ..headmodel.base import mirror_map
     from .photo_parse import HAIR, LIPS, SKIN
@@ -121,7 +122,6 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         return _diffused(res, mask, col, wgt, col_m, wgt_m)
 
     # the scalp: the hairline on the neutral head, its front where the photo's hair meets the forehead
-    from .render import eye_centre
     from .texture_complete import complete_atlas, fit_shading, hair_weight, hairline_height, head_axis, \
         shading_ratio, sh1
 
@@ -209,7 +209,7 @@ def lip_region(model, res: int) -> np.ndarray | None:
     key = (model.name, model.n_vertices, res)
     if key not in _LIPS:
         from ..fitting.correspondence import load_mediapipe_correspondence
-        from .photo_parse import MP_LIPS_OUTER
+        from ..fitting.landmarks import MP_LIPS_OUTER
 
         try:
             tri, bary = load_mediapipe_correspondence(model)
@@ -241,42 +241,3 @@ def _diffused(res, mask, col, wgt, col_m, wgt_m):
              "mirrored": float((use_m & known).sum() / n), "completed": 0.0}
     # dilate a little beyond the islands so bilinear lookups at seams do not bleed black
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
-
-
-def sample_bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Bilinear samples (M, C) of image (H, W, C) float32 at pixel coordinates xy (M, 2), edges replicated."""
-    import cv2
-
-    M = len(xy)
-    cols = 1024
-    n = -(-M // cols) * cols
-    grid = np.zeros((n, 2), np.float32)
-    grid[:M] = xy
-    g = grid.reshape(-1, cols, 2)
-    out = cv2.remap(image, g[..., 0], g[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return out.reshape(n, -1)[:M]
-
-
-def pull_push(image: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Fill unknown pixels of `image` (H, W, C) from known ones by a coarse-to-fine average pyramid."""
-    import cv2
-
-    if not known.any():
-        return image.copy()
-    levels = []
-    img = np.where(known[..., None], image, 0).astype(np.float32)
-    w = known.astype(np.float32)
-    while True:
-        levels.append((img, w))
-        if min(img.shape[:2]) <= 2:
-            break
-        h2, w2 = (img.shape[0] + 1) // 2, (img.shape[1] + 1) // 2
-        img_s = cv2.resize(img * w[..., None], (w2, h2), interpolation=cv2.INTER_AREA)
-        w_s = cv2.resize(w, (w2, h2), interpolation=cv2.INTER_AREA)
-        img = np.where(w_s[..., None] > 1e-6, img_s / np.maximum(w_s[..., None], 1e-6), 0)
-        w = np.minimum(w_s * 4, 1.0)
-    out, wout = levels[-1]
-    for img, w in reversed(levels[:-1]):
-        up = cv2.resize(out, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
-        out = img * w[..., None] + up * (1 - w[..., None])
-    return out

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..render.image import pull_push
+
 # hairline heights (m) above the eyes' centres on ICT's neutral head, by angle from the front (deg)
 HAIRLINE_DEG = np.array([0.0, 55.0, 80.0, 100.0, 125.0, 150.0, 180.0])
 HAIRLINE_DZ = np.array([0.075, 0.07, 0.04, 0.035, 0.0, -0.055, -0.06])
@@ -120,7 +122,6 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
     across the UV islands' seams (else by distance in the atlas)."""
     import cv2
 
-    from .texture import pull_push
 
     H, W = known.shape
     rng = np.random.default_rng(seed)

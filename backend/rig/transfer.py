@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..fitting.geometry import SurfaceQuery, barycentric
+from ..fitting.landmarks import MP_FACE_OVAL
+from ..headmodel.parts import visible_faces
 
 
 def transfer_arkit(target_verts: np.ndarray, target_faces: np.ndarray, target_landmarks: np.ndarray | None = None,
@@ -15,8 +17,6 @@ def transfer_arkit(target_verts: np.ndarray, target_faces: np.ndarray, target_la
     from ..fitting.correspondence import load_mediapipe_correspondence
     from ..fitting.fit3d import fit_3d, sample_surface
     from ..headmodel import arkit_deltas, load_ict
-    from .photo_rig import MP_FACE_OVAL
-    from .render import visible_faces
 
     ict = ict or load_ict()
     rng = np.random.default_rng(0)

@@ -66,7 +66,7 @@ def _render_head(model, identity, yaw, pitch, size=256, dist=0.7):
     """The ICT head with `identity` turned by (yaw, pitch) (pose.py conventions), its face centre on the optical
     axis of a camera in front (so the line of sight is the optical axis); the backend's numpy renderer, Lambert
     shading with eye colours, a light from the upper right, a light grey background → (size, size, 3) uint8."""
-    from headforge.backend.rig.render import render_shaded
+    from headforge.backend.render.shade import render_shaded
 
     v = model.vertices(identity=identity)
     face = v[model.landmarks_68][27:48].mean(0)

@@ -138,7 +138,7 @@ def test_blond_hair_coloured_like_skin_is_not_skin(scene):
     rows = np.nonzero(head.any(axis=1))[0]
     brow_y = pts[[70, 300], 1].mean()
     top = rows.min()
-    from headforge.backend.rig.photo_parse import MP_FACE_OVAL
+    from headforge.backend.fitting.landmarks import MP_FACE_OVAL
 
     oval_top = pts[list(MP_FACE_OVAL), 1].min()
     cut = int(top + 0.95 * (oval_top - top))  # a cap over the crown, down to the face's top (the hairline)

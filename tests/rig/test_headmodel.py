@@ -75,7 +75,7 @@ def test_closest_point_on_mesh_matches_brute_force(ict):
 
 
 def test_rasterizer_covers_a_square_exactly():
-    from headforge.backend.rig.raster import rasterize
+    from headforge.backend.render.raster import rasterize
 
     xy = np.array([[2.0, 2.0], [12.0, 2.0], [12.0, 12.0], [2.0, 12.0]])
     tid, bary, z = rasterize(xy, np.array([1.0, 1.0, 2.0, 2.0]), np.array([[0, 1, 2], [0, 2, 3]]), 16, 16)

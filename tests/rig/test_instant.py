@@ -42,7 +42,7 @@ def test_instant_mode_writes_a_valid_rig(instant_job, gltf_validator):
 
 
 def test_instant_fit_matches_the_photo(instant_job, artifacts):
-    from headforge.backend.rig.render import photo_consistency
+    from headforge.backend.rig.evaluate import photo_consistency
 
     job, record, _ = instant_job
     rig_rec = json.loads((job / "rig" / "rig.json").read_text())

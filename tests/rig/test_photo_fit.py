@@ -5,7 +5,7 @@ import pytest
 from headforge.backend.errors import FaceError
 from headforge.backend.fitting.correspondence import landmark_points, load_mediapipe_correspondence
 from headforge.backend.fitting.photo import MP_EYES, fit_photo
-from headforge.backend.rig.raster import project
+from headforge.backend.render.raster import project
 
 
 def _camera(yaw_deg, dist=0.55, f=1100.0, size=512):
