@@ -46,10 +46,10 @@ def run_batch(source, out, *, mode: str | None = "auto", options: dict | None = 
     t0 = time.perf_counter()
     found = discover(source)
     state = BatchState.open(out)
-    state.out.mkdir(parents=True, exist_ok=True)
     options = options or {}
     pipeline("full")  # registers every stage, whose options are checked next
-    merge_options({}, options)  # the batch's own --set: a bad one stops everything before any job starts
+    merge_options({}, options)  # the batch's own --set: a bad one stops everything before anything is made
+    state.out.mkdir(parents=True, exist_ok=True)
     if mode in (None, "auto"):
         mode, why = choose_mode(options)
         emit(ProgressEvent("info", "batch", message=why, data={"mode": mode}))
