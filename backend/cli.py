@@ -14,10 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
-from .errors import HeadForgeError
+from .errors import EXIT_BLOCKING, EXIT_CANCELLED, EXIT_ERROR, HeadForgeError
 from .events import ProgressEvent
 
-EXIT_ERROR, EXIT_CANCELLED, EXIT_BLOCKING = 1, 130, 2
 LIBRARY_LOG = "libraries.log"
 # What MediaPipe / TensorFlow Lite / absl / glog read to keep quiet (they also write to fd 2 directly).
 QUIET_ENV = {"GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "3", "ABSL_MIN_LOG_LEVEL": "2"}
@@ -306,7 +305,7 @@ def cmd_models(args, report: Reporter) -> int:
 def cmd_batch(args, report: Reporter) -> int:
     from .batch import cli as batch_cli
 
-    return batch_cli.cmd_batch(args, report)
+    return batch_cli.cmd_batch(args, report, parse_sets(args.set))
 
 
 def cmd_animate(args, report: Reporter) -> int:

@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 
+# The `headforge` command's exit statuses: a coded error, a cancel (as for SIGINT), a blocking doctor check.
+EXIT_ERROR, EXIT_CANCELLED, EXIT_BLOCKING = 1, 130, 2
+
+
 class HeadForgeError(Exception):
     """Base of all expected failures: `code` is stable (tests, CLI exit, UI), `message` is for people."""
 

@@ -79,8 +79,9 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
-def cmd_batch(args, report) -> int:
-    from ..cli import EXIT_CANCELLED, EXIT_ERROR, parse_sets
+def cmd_batch(args, report, options: dict) -> int:
+    """`headforge batch`; `options`: the --set options as backend/cli.py parsed them."""
+    from ..errors import EXIT_CANCELLED, EXIT_ERROR
     from ..events import CancelToken
     from .runner import run_batch
 
@@ -89,7 +90,7 @@ def cmd_batch(args, report) -> int:
     handlers = {sig: signal.signal(sig, lambda *a: cancel.cancel()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with BatchBar(args.json) as bar:
-            summary = run_batch(args.input, args.output, mode=args.mode, options=parse_sets(args.set),
+            summary = run_batch(args.input, args.output, mode=args.mode, options=options,
                                 engine=args.engine, workers=args.workers, address=args.address,
                                 retries=args.retries, on_event=bar, cancel=cancel, report=not args.no_report)
     finally:

@@ -1,0 +1,123 @@
+"""The code's shape, read from the source: backend/ has no import cycle (imports inside functions count too), never
+imports bpy, and its stage modules stay thin; the Blender side never imports torch when its modules load."""
+import ast
+from pathlib import Path
+
+from tests.conftest import REPO
+
+BACKEND = REPO / "backend"
+
+
+def _modules(root: Path, package: str) -> dict[str, Path]:
+    out = {}
+    for p in root.rglob("*.py"):
+        parts = p.relative_to(root).with_suffix("").parts
+        name = ".".join((package, *parts))
+        out[name.removesuffix(".__init__")] = p
+    return out
+
+
+def _imports(name: str, path: Path, known: set[str], everywhere: bool = True) -> set[str]:
+    """Modules of `known` that module `name` imports (anywhere in it, or only at module level)."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    tree = ast.parse(path.read_text())
+    nodes = ast.walk(tree) if everywhere else tree.body
+    out = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([node.module] if node.module else []))
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                out.add(full if full in known else base)
+        elif isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+    return {m for m in out if m in known and m != name}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index, low, on, stack, out, counter = {}, {}, set(), [], [], [0]
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter[0]
+        counter[0] += 1
+        stack.append(root)
+        on.add(root)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = counter[0]
+                    counter[0] += 1
+                    stack.append(w)
+                    on.add(w)
+                    work.append((w, iter(sorted(graph[w]))))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(sorted(comp))
+    return out
+
+
+def test_backend_has_no_import_cycle():
+    mods = _modules(BACKEND, "headforge.backend")
+    graph = {m: _imports(m, p, set(mods)) for m, p in mods.items()}
+    assert sum(len(v) for v in graph.values()) > 300  # the graph really was read
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_backend_never_imports_bpy_and_stages_stay_thin():
+    for p in BACKEND.rglob("*.py"):
+        tree = ast.parse(p.read_text())
+        names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level}
+        assert not names & {"bpy", "mathutils", "bmesh"}, p
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (BACKEND / "stages").glob("*.py")}
+    assert max(sizes.values()) < 150, sizes
+
+
+def test_blender_side_does_not_import_torch_when_loading():
+    """Every module of addon/, operators/ and ui/ (and the extension's __init__) imported in a fresh Python with
+    bpy: torch is not loaded (it costs seconds and may be absent until the backend is installed)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import has_module
+
+    if not has_module("bpy"):
+        import pytest
+
+        pytest.skip("needs the bpy module")
+    mods = ["headforge"] + [f"headforge.{folder}.{p.stem}" for folder in ("addon", "operators", "ui")
+                            for p in sorted((REPO / folder).glob("*.py")) if p.stem != "__init__"]
+    code = ("import sys, importlib, bpy\n"
+            "for m in sys.argv[1:]:\n"
+            "    importlib.import_module(m)\n"
+            "    assert 'torch' not in sys.modules, m\n"
+            "print('ok', len(sys.argv) - 1)")
+    proc = subprocess.run([sys.executable, "-c", code, *mods], capture_output=True, text=True, timeout=300,
+                          cwd=REPO.parent if (REPO.parent / "headforge").exists() else None)
+    assert proc.returncode == 0 and proc.stdout.startswith("ok"), proc.stdout[-2000:] + proc.stderr[-2000:]
