@@ -1,6 +1,6 @@
 """The CPU renderers agree: the numpy rasterizer (backend/render/raster.py, the reference) and the torch one the
 mesh stage uses for large renders (backend/mesh/raster.py) give the same triangles and depths; the projections of
-cameras.py, render/raster.py and mesh/raster.py are one."""
+cameras.py, render/raster.py and mesh/raster.py are one; the one hole fill keeps what is known."""
 import numpy as np
 import torch
 import trimesh
@@ -8,6 +8,7 @@ import trimesh
 from headforge.backend import cameras
 from headforge.backend.mesh import raster as torch_raster
 from headforge.backend.render import raster
+from headforge.backend.render.image import pull_push
 
 
 def _head_like(seed=0):
@@ -47,3 +48,12 @@ def test_one_projection():
     on_axis = c2w[:3, 3] + 1.5 * c2w[:3, 2]
     p, d = raster.project(on_axis[None], cam["K"], cam["w2c"])
     assert np.allclose(p[0], [cam["K"][0, 2], cam["K"][1, 2]], atol=1e-9) and np.isclose(d[0], 1.5)
+
+
+def test_pull_push_keeps_known_texels_and_fills_the_rest():
+    rng = np.random.default_rng(0)
+    img = rng.random((64, 64, 3))
+    known = rng.random((64, 64)) < 0.3
+    out = pull_push(img, known)
+    assert np.allclose(out[known], img[known])
+    assert np.isfinite(out).all() and (out >= 0).all() and (out <= 1).all()

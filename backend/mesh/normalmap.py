@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .texture import TexelSurface, pull_push
+from ..render.image import pull_push
+from .texture import TexelSurface
 
 
 def face_tangents(vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

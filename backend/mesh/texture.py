@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..render.image import pull_push
 from .raster import project_vertices, rasterize, render_depth
 
 
@@ -132,31 +133,6 @@ def bake(views: list[ColorView], vertices: np.ndarray, faces: np.ndarray, texels
         on_progress((i + 1) / len(views))
     colour = (acc / wsum.clamp(min=1e-12)[:, None]).numpy()
     return colour, wsum.numpy()
-
-
-def pull_push(image: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Fill unknown pixels of image (H, W, C) from the known ones (H, W bool) by pull–push over a mip pyramid."""
-    levels = [(image * known[..., None], known.astype(np.float64))]
-    while min(levels[-1][1].shape) > 1:
-        c, wgt = levels[-1]
-        h, w = wgt.shape
-        h2, w2 = (h + 1) // 2, (w + 1) // 2
-        cp = np.zeros((h2 * 2, w2 * 2, c.shape[2]))
-        wp = np.zeros((h2 * 2, w2 * 2))
-        cp[:h, :w], wp[:h, :w] = c, wgt
-        cs = cp.reshape(h2, 2, w2, 2, -1).sum((1, 3))
-        ws = wp.reshape(h2, 2, w2, 2).sum((1, 3))
-        levels.append((cs, ws))
-    # push: from the coarsest level down, unknown pixels take the (normalised) coarser value
-    c, wgt = levels[-1]
-    filled = c / np.maximum(wgt, 1e-12)[..., None]
-    for c, wgt in reversed(levels[:-1]):
-        h, w = wgt.shape
-        up = np.repeat(np.repeat(filled, 2, 0), 2, 1)[:h, :w]
-        own = c / np.maximum(wgt, 1e-12)[..., None]
-        a = np.clip(wgt, 0.0, 1.0)[..., None]
-        filled = own * a + up * (1.0 - a)
-    return filled
 
 
 def texture_image(texels: TexelSurface, colour: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, float]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fitting.geometry import SurfaceQuery, barycentric
+from ..mesh.glb import read_head_glb
 
 
 @dataclass
@@ -25,25 +26,12 @@ class TexturedMesh:
 
 
 def load_textured_glb(path) -> TexturedMesh:
-    """A textured glb (glTF axes) → world frame."""
-    import trimesh
-
-    from ..headmodel.frames import gltf_to_world
-
-    mesh = trimesh.load(str(path), force="mesh", process=False)
-    v = gltf_to_world(np.asarray(mesh.vertices)).astype(np.float64)
-    f = np.asarray(mesh.faces, np.int64)
-    uv = getattr(mesh.visual, "uv", None)
-    mat = getattr(mesh.visual, "material", None)
-    tex = getattr(mat, "baseColorTexture", None) if mat is not None else None
-    if uv is None or tex is None:
-        uvc = np.zeros((len(f), 3, 2))
-        texture = np.full((4, 4, 3), 180, np.uint8)
-    else:
-        uv = np.asarray(uv, np.float64)
-        uvc = np.stack([uv[f][..., 0], 1.0 - uv[f][..., 1]], axis=-1)  # trimesh keeps v up
-        texture = np.asarray(tex.convert("RGB"))
-    return TexturedMesh(v, f, uvc, texture)
+    """mesh/head.glb (read by mesh/glb.py, its one reader) as a TexturedMesh: world frame, per-corner uv."""
+    head = read_head_glb(path)
+    if head.uv is None or head.texture is None:
+        return TexturedMesh(head.vertices, head.faces, np.zeros((len(head.faces), 3, 2)),
+                            np.full((4, 4, 3), 180, np.uint8))
+    return TexturedMesh(head.vertices, head.faces, head.uv[head.faces], head.texture)
 
 
 def _laplacian_smooth_offsets(offsets, faces, movable, iterations=20):

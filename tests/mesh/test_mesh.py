@@ -17,7 +17,7 @@ from headforge.backend.mesh.glb import read_head_glb
 from headforge.backend.mesh.metrics import chamfer_and_normals, observed_points, psnr
 from headforge.backend.mesh.raster import render_depth
 from headforge.backend.mesh.splat_depth import SplatInputError, render_depth_views, select_gaussians
-from headforge.backend.mesh.texture import pull_push, render_textured
+from headforge.backend.mesh.texture import render_textured
 from headforge.backend.splat.ply import write_ply
 from headforge.backend.stages.mesh import MeshOptions, run_mesh
 from helpers import add_floaters, surface_splat, write_views
@@ -41,15 +41,6 @@ def test_rasterizer_matches_a_sphere_exactly():
     centre = fr.depth[63:65, 63:65].mean().item()
     assert abs(centre - 1.4) < 2e-4  # 1.5 m away, 0.1 m radius
     assert torch.allclose(fr.bary[fr.mask].sum(-1), torch.ones(int(fr.mask.sum()), dtype=torch.float64))
-
-
-def test_pull_push_keeps_known_texels_and_fills_the_rest():
-    rng = np.random.default_rng(0)
-    img = rng.random((64, 64, 3))
-    known = rng.random((64, 64)) < 0.3
-    out = pull_push(img, known)
-    assert np.allclose(out[known], img[known])
-    assert np.isfinite(out).all() and (out >= 0).all() and (out <= 1).all()
 
 
 def test_fusion_of_reference_depth_is_close_watertight_and_decimated(lps, lps_views):
