@@ -23,6 +23,12 @@ so parallel figures mostly measure the competition for the two cores), 24 jobs, 
     local              2  148.3 / 153.5 9.7 / 9.4   0.064 / 0.174   1.51
     ray                2  103.0 / 94.2  14.0 / 15.3 0.138 / 0.171   2.19
 
+On the idle machine (load average 0.6 before), 2026-12-06 17:54, 24 jobs: serial-warm 52.0 s (27.7 jobs/min), local
+2 workers 29.4 s (49.0 jobs/min, overhead 0.034 s/job, 1.58 GB) = ideal + 13.2 % (12 jobs: also + 13.2 %), Ray 2
+workers 31.2 s (46.1 jobs/min, 0.094 s/job, 2.25 GB) = ideal + 20.2 %. About a third of the local engine's excess is
+the second worker loading its models (4.4 s CPU for a worker's first job against 2.0 s warm); the rest is two busy
+workers and the driver sharing two cores.
+
 A warm worker halves the time per job against one `headforge run` per photo (5.9 s against 12.3 s: no process
 start, models loaded once). Ray's per-job overhead is 0.14-0.17 s (goal: under 0.5 s). The local engine's goal
 (within 10 % of serial-warm / workers) could not be judged here: with two workers each job took twice as long
