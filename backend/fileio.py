@@ -120,3 +120,29 @@ def sha256_tree(path) -> str:
     for p in sorted(q for q in path.rglob("*") if q.is_file() and not q.name.startswith(".")):
         h.update(str(p.relative_to(path)).encode() + b"\0" + sha256_file(p).encode())
     return h.hexdigest()
+
+
+def save_torch_checkpoint(path, blob: dict, tensors) -> bool:
+    """Write a torch checkpoint `blob` atomically, unless any of `tensors` holds NaN/inf (a diverged state never
+    replaces the last good one). Returns whether it was written."""
+    import torch  # lazily: only the torch stages checkpoint, and this module is imported everywhere
+
+    if not all(torch.isfinite(t).all() for t in tensors):
+        return False
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+    return True
+
+
+def load_torch_checkpoint(path, device, key: str, value) -> dict | None:
+    """The checkpoint at `path` (tensors only: weights_only) when it exists, loads and has blob[key] == value; else
+    None (a missing, torn or foreign checkpoint means starting afresh)."""
+    import torch
+
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location=device, weights_only=True)
+    except Exception:  # noqa: BLE001  (torn or foreign)
+        return None
+    return blob if isinstance(blob, dict) and blob.get(key) == value else None

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import Cancelled, StageError
+from ..fileio import load_torch_checkpoint, save_torch_checkpoint
 from ..splat.rasterize import rasterize
 from . import lpips_vgg
 from .data import Batch, Subject, augment, choose_vids, opencv_cameras
@@ -260,22 +261,11 @@ def _plain(config) -> dict:
 
 
 def _save_checkpoint(path, key, model, opt, sched, scaler, step, history, elapsed) -> None:
-    from ..fileio import atomic_path
-
-    if not all(torch.isfinite(p).all() for p in model.parameters()):
-        return  # keep the last good state
     blob = {"key": key, "step": step, "elapsed": elapsed,
             "history": history, "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "scaler": scaler.state_dict()}
-    with atomic_path(path) as tmp:
-        torch.save(blob, tmp)
+    save_torch_checkpoint(path, blob, model.parameters())
 
 
 def _load_checkpoint(path, key, device):
-    if path is None or not Path(path).is_file():
-        return None
-    try:
-        blob = torch.load(path, map_location=device, weights_only=True)
-    except Exception:  # noqa: BLE001  (a torn or foreign checkpoint: start afresh)
-        return None
-    return blob if blob.get("key") == key else None
+    return load_torch_checkpoint(path, device, "key", key)

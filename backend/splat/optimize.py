@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from ..errors import Cancelled, StageError
+from ..fileio import load_torch_checkpoint, save_torch_checkpoint
 from ..metrics import image_metrics, over_white, ssim
 from .hull import carve_hull, hull_surface, visible_colours
 from .ply import SH_C0
@@ -327,26 +328,16 @@ def _config_key(cfg: FitConfig) -> dict:
 
 
 def _save_checkpoint(path, cfg, params, optimizers, strat_state, step, history, elapsed) -> None:
-    from ..fileio import atomic_path
-
-    if not all(torch.isfinite(p).all() for p in params.values()):
-        return  # never overwrite the last good state with a diverged one
     blob = {"config": _config_key(cfg), "step": step, "elapsed": elapsed, "history": history,
             "params": {k: v.detach().cpu() for k, v in params.items()},
             "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
             "strategy": {k: (v.cpu() if isinstance(v, Tensor) else v) for k, v in strat_state.items()}}
-    with atomic_path(path) as tmp:
-        torch.save(blob, tmp)
+    save_torch_checkpoint(path, blob, params.values())
 
 
 def _load_checkpoint(path, cfg, device):
-    if path is None or not Path(path).is_file():
-        return None
-    try:
-        blob = torch.load(path, map_location=device, weights_only=True)
-    except Exception:  # noqa: BLE001  (a torn or foreign checkpoint: start afresh)
-        return None
-    if blob.get("config") != _config_key(cfg):
+    blob = load_torch_checkpoint(path, device, "config", _config_key(cfg))
+    if blob is None:
         return None
     params = torch.nn.ParameterDict({k: torch.nn.Parameter(v.to(device)) for k, v in blob["params"].items()})
     optimizers = _optimizers(params, cfg)

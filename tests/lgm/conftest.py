@@ -3,18 +3,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 
 import pytest
 import torch
 
-
-@pytest.fixture(scope="package", autouse=True)
-def _torch_threads():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("HEADFORGE_TEST_THREADS", "1")))
-    yield
-    torch.set_num_threads(prev)
+from tests.idts.conftest import _torch_threads  # noqa: F401  (the same one-intra-op-thread fixture, here too)
 
 
 @pytest.fixture(scope="session")
