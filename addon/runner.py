@@ -14,8 +14,9 @@ _active: "BackgroundTask | None" = None
 class BackgroundTask:
     """Work done in a worker thread (or blocking) that reports only through `events`, a queue of ProgressEvents.
 
-    Subclasses define `_work()` (which must set `finished` at its end) and `_activate()` (which slot of
-    "the running one" they occupy, read by the operators' poll()).
+    Subclasses define `_work()`, which calls `_guarded(fn, crash_code)`: `fn` runs with the add-on's private
+    dependency folder importable, a HeadForgeError lands in `error`, any other exception becomes one coded
+    `crash_code`, and `finished` is set at the end.
     """
 
     thread_name = "headforge-task"
@@ -28,6 +29,23 @@ class BackgroundTask:
         self.thread: threading.Thread | None = None
         self.error = None  # a HeadForgeError once the work failed or was cancelled
         self.finished = threading.Event()
+        self.deps = _private_deps_folder()  # resolved here: bpy is not to be called from the worker thread
+
+    def _guarded(self, fn, crash_code: str) -> None:
+        import contextlib
+
+        from ..backend.errors import HeadForgeError, StageError
+        from .installer import backend_path
+
+        try:
+            with backend_path(self.deps) if self.deps else contextlib.nullcontext():
+                fn()
+        except HeadForgeError as e:
+            self.error = e
+        except Exception as e:  # noqa: BLE001  (shown in the panel instead of dying silently in a thread)
+            self.error = StageError(f"{type(e).__name__}: {e}", code=crash_code)
+        finally:
+            self.finished.set()
 
     def _activate(self) -> None:
         global _active
@@ -66,26 +84,15 @@ class JobRunner(BackgroundTask):
                  mode: str = "full", until: str | None = None):
         super().__init__()
         self.job_dir, self.inputs, self.options, self.mode, self.until = job_dir, inputs, options, mode, until
-        self.deps = _private_deps_folder()  # resolved here: bpy is not to be called from the worker thread
 
     def _work(self) -> None:
-        import contextlib
+        def job():
+            from ..backend.job import run_job
 
-        from ..backend.errors import HeadForgeError, StageError
-        from .installer import backend_path
+            run_job(self.job_dir, inputs=self.inputs, options=self.options, mode=self.mode, until=self.until,
+                    on_event=self.events.put, cancel=self.cancel_token)
 
-        try:
-            with backend_path(self.deps) if self.deps else contextlib.nullcontext():
-                from ..backend.job import run_job
-
-                run_job(self.job_dir, inputs=self.inputs, options=self.options, mode=self.mode, until=self.until,
-                        on_event=self.events.put, cancel=self.cancel_token)
-        except HeadForgeError as e:
-            self.error = e
-        except Exception as e:  # noqa: BLE001  (shown in the panel instead of dying silently in a thread)
-            self.error = StageError(f"{type(e).__name__}: {e}", code="stage.crashed")
-        finally:
-            self.finished.set()
+        self._guarded(job, "stage.crashed")
 
 
 def _private_deps_folder():

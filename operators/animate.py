@@ -80,9 +80,7 @@ class VideoTask(runner.BackgroundTask):
         self.take = None
 
     def _work(self) -> None:
-        from ..backend.errors import HeadForgeError, StageError
-
-        try:
+        def track():  # OpenCV and MediaPipe come from the add-on's private dependency folder
             from ..backend.animate.livelink import write_livelink_csv
             from ..backend.animate.track import track_video
 
@@ -90,12 +88,8 @@ class VideoTask(runner.BackgroundTask):
                                     cancel=self.cancel_token)
             if self.csv_out:
                 write_livelink_csv(self.take, self.csv_out)
-        except HeadForgeError as e:
-            self.error = e
-        except Exception as e:  # noqa: BLE001  (shown in the panel instead of dying silently in a thread)
-            self.error = StageError(f"{type(e).__name__}: {e}", code="animate.crashed")
-        finally:
-            self.finished.set()
+
+        self._guarded(track, "animate.crashed")
 
 
 class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
