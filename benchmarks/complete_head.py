@@ -84,8 +84,15 @@ def yaw_about(centre: np.ndarray, deg: float) -> np.ndarray:
     return M
 
 
-def render_lps(lps, K, w2c, size, light: bool):
-    """Albedo (or lit) image (H, W, 3) in [0, 1] and mask (H, W) of the scan."""
+def head_centre(lps) -> np.ndarray:
+    """The scan's turning centre: the middle of its skull above the jaw, at z = 0."""
+    v = lps[0]
+    upper = v[v[:, 2] > -0.06]
+    return np.array([(upper[:, 0].min() + upper[:, 0].max()) / 2, (upper[:, 1].min() + upper[:, 1].max()) / 2, 0.0])
+
+
+def render_lps(lps, K, w2c, size, light: bool, light_dir=LIGHT):
+    """Albedo (or lit, `light_dir` in the scan's frame) image (H, W, 3) in [0, 1] and mask (H, W) of the scan."""
     from headforge.backend.render.image import sample_bilinear
     from headforge.backend.render.raster import interpolate, project, rasterize, vertex_normals
 
@@ -99,17 +106,24 @@ def render_lps(lps, K, w2c, size, light: bool):
     img[mask] = sample_bilinear(tex.astype(np.float32) / 255, uv * [tex.shape[1], tex.shape[0]] - 0.5)
     if light:
         n = interpolate(tid, bary, f, vertex_normals(v, f))[mask]
-        L = LIGHT / np.linalg.norm(LIGHT)  # world frame: the scan is lit, not the camera
+        L = np.asarray(light_dir, np.float64) / np.linalg.norm(light_dir)  # the scan is lit, not the camera
         img[mask] *= (0.45 + 0.65 * np.clip(n @ L, 0, 1))[:, None]
     return np.clip(img, 0, 1), mask
 
 
-def make_photo(lps, size):
-    """The yaw-0 photo over stripes with a white collar, and the truth's head mask (collar excluded)."""
+def make_photo(lps, size, yaw_deg: float = 0.0):
+    """The photo over stripes with a white collar, and the truth's head mask (collar excluded). `yaw_deg`: the
+    head turned so that the camera sees it as from azimuth yaw_deg (the light stays in the room: it turns with
+    the camera, not the head); (K, w2c) are then the scan's camera."""
     import cv2
 
     K, w2c = camera(size)
-    lit, mask = render_lps(lps, K, w2c, size, light=True)
+    if yaw_deg:
+        M = yaw_about(head_centre(lps), yaw_deg)
+        w2c = w2c @ M
+        lit, mask = render_lps(lps, K, w2c, size, light=True, light_dir=M[:3, :3].T @ LIGHT)
+    else:
+        lit, mask = render_lps(lps, K, w2c, size, light=True)
     bg = np.zeros((size, size, 3), np.float32)
     stripes = [(0.12, 0.25, 0.8), (0.15, 0.65, 0.25), (0.2, 0.2, 0.22), (0.85, 0.85, 0.9)]
     w = max(8, size // 12)

@@ -106,10 +106,7 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     prior = np.concatenate([np.zeros(6), np.full(Ka, np.sqrt(identity_prior)), np.full(Ke, np.sqrt(expression_prior))])
 
     def residual(R, tv, a, b):
-        X = mean + np.tensordot(a, idb, 1) + np.tensordot(b, exb, 1)  # (N, 3)
-        Xc = X @ R.T + tv
-        uv = Xc @ K.T
-        return uv[:, :2] / uv[:, 2:3] - pts, X, Xc
+        return _project_terms(K, R, tv, a, b, mean, idb, exb, pts)[:3]
 
     def cost(r, a, b):
         return float((sw**2 * r**2).sum() + identity_prior * (a**2).sum() + expression_prior * (b**2).sum())
@@ -120,21 +117,7 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     converged = False
     for it in range(iterations):
         rigid_only = it < 5
-        z = Xc[:, 2:3]
-        dproj = np.zeros((N, 2, 3))
-        dproj[:, 0, 0] = K[0, 0] / z[:, 0]
-        dproj[:, 0, 2] = -K[0, 0] * Xc[:, 0] / z[:, 0] ** 2
-        dproj[:, 1, 1] = K[1, 1] / z[:, 0]
-        dproj[:, 1, 2] = -K[1, 1] * Xc[:, 1] / z[:, 0] ** 2
-        RX = X @ R.T
-        d_rot = np.zeros((N, 3, 3))  # d Xc / d ω = −[RX]×
-        d_rot[:, 0, 1], d_rot[:, 0, 2] = RX[:, 2], -RX[:, 1]
-        d_rot[:, 1, 0], d_rot[:, 1, 2] = -RX[:, 2], RX[:, 0]
-        d_rot[:, 2, 0], d_rot[:, 2, 1] = RX[:, 1], -RX[:, 0]
-        dXc = np.concatenate([d_rot, np.broadcast_to(np.eye(3), (N, 3, 3)),
-                              np.einsum("ij,knj->nik", R, idb), np.einsum("ij,knj->nik", R, exb)], axis=2)
-        J = np.einsum("nij,njk->nik", dproj, dXc) * sw[:, :, None]  # (N, 2, P)
-        J = J.reshape(2 * N, n_par)
+        J = (_jacobian(K, R, X, Xc, idb, exb) * sw[:, :, None]).reshape(2 * N, n_par)  # (2N, P)
         rr = (r * sw).reshape(-1)
         theta = np.concatenate([np.zeros(6), a, b])
         # rows: data, priors on the new coefficient values, LM damping
@@ -167,6 +150,124 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     return PhotoFit(K=K, w2c=w2c, identity=a, expression=b, residual_px=np.linalg.norm(r, axis=1), weights=w,
                     inter_ocular_px=iod, stats={"focal_px": f, "visible_landmarks": int(vis.sum()), "landmarks": N,
                                                 "final_cost": c, "iterations": it + 1, "converged": converged})
+
+
+def fit_photos(model, views: list[dict], *, n_identity: int = 60, identity_prior: float = 1e-5,
+               expression_prior: float = 1e-5, iterations: int = 12) -> list[PhotoFit]:
+    """One identity fitted to several photos of one person, a camera pose and an expression per photo.
+
+    `views`: per photo {"points" (N, 2) px, "tri", "bary", "image_size" (W, H), "weights", "eye_pairs"} as
+    fit_photo takes them. Each photo is first fitted alone (pose, visible landmarks, a start); then identity,
+    poses and expressions are refined together by damped Gauss-Newton, each photo's landmarks weighted to count
+    as much as another photo's (cost = Σ_photos Σ w ||r / iod||² / Σ w + priors). → one PhotoFit per photo,
+    all with the same identity."""
+    import cv2
+
+    single = [fit_photo(model, v["points"], v["tri"], v["bary"], v["image_size"], weights=v.get("weights"),
+                        eye_pairs=v.get("eye_pairs"), n_identity=n_identity, identity_prior=identity_prior,
+                        expression_prior=expression_prior) for v in views]
+    if len(views) == 1:
+        return single
+    Ka, Ke = min(n_identity, model.n_identity), model.n_expression
+    lo, hi = model.expression_range
+    nv = len(views)
+    bases = [landmark_basis(model, v["tri"], v["bary"], Ka) for v in views]
+    pts = [np.ascontiguousarray(np.asarray(v["points"], np.float64)[:, :2]) for v in views]
+    sws = [np.sqrt(f.weights / f.weights.sum())[:, None] / f.inter_ocular_px for f in single]
+    Rs = [f.w2c[:3, :3].copy() for f in single]
+    ts = [f.w2c[:3, 3].copy() for f in single]
+    bs = [f.expression.copy() for f in single]
+    a = single[0].identity.copy()  # the first photo (the main one, usually frontal) starts the identity
+    n_par = Ka + nv * (6 + Ke)
+    prior = np.concatenate([np.full(Ka, np.sqrt(identity_prior))]
+                           + [np.concatenate([np.zeros(6), np.full(Ke, np.sqrt(expression_prior))])] * nv)
+
+    def terms(Rs, ts, a, bs):
+        return [_project_terms(f.K, R, t, a, b, *basis, p)
+                for f, R, t, b, basis, p in zip(single, Rs, ts, bs, bases, pts)]
+
+    def cost(res, a, bs):
+        return float(sum((sw**2 * r[0] ** 2).sum() for sw, r in zip(sws, res)) + identity_prior * (a**2).sum()
+                     + expression_prior * sum((b**2).sum() for b in bs))
+
+    res = terms(Rs, ts, a, bs)
+    c = cost(res, a, bs)
+    mu, it, converged = 1e-3, 0, False
+    for it in range(iterations):
+        blocks, rr = [], []
+        for v, (f, (r, X, Xc), sw) in enumerate(zip(single, res, sws)):
+            Jv = (_jacobian(f.K, Rs[v], X, Xc, bases[v][1], bases[v][2]) * sw[:, :, None]).reshape(2 * len(X), -1)
+            J = np.zeros((len(Jv), n_par))
+            off = Ka + v * (6 + Ke)
+            J[:, :Ka] = Jv[:, 6:6 + Ka]
+            J[:, off:off + 6] = Jv[:, :6]
+            J[:, off + 6:off + 6 + Ke] = Jv[:, 6 + Ka:]
+            blocks.append(J)
+            rr.append((r * sw).reshape(-1))
+        theta = np.concatenate([a] + [np.concatenate([np.zeros(6), b]) for b in bs])
+        A = np.concatenate(blocks + [np.diag(prior), np.sqrt(mu) * np.eye(n_par)])
+        rhs = -np.concatenate(rr + [prior * theta, np.zeros(n_par)])
+        lb, ub = np.full(n_par, -np.inf), np.full(n_par, np.inf)
+        for v, b in enumerate(bs):
+            off = Ka + v * (6 + Ke) + 6
+            lb[off:off + Ke], ub[off:off + Ke] = lo - b, hi - b
+        step = bounded_lstsq(A, rhs, lb, ub)
+        a_new = a + step[:Ka]
+        Rs_new, ts_new, bs_new = [], [], []
+        for v in range(nv):
+            off = Ka + v * (6 + Ke)
+            Rs_new.append(cv2.Rodrigues(step[off:off + 3])[0] @ Rs[v])
+            ts_new.append(ts[v] + step[off + 3:off + 6])
+            bs_new.append(np.clip(bs[v] + step[off + 6:off + 6 + Ke], lo, hi))
+        res_new = terms(Rs_new, ts_new, a_new, bs_new)
+        c_new = cost(res_new, a_new, bs_new)
+        if c_new <= c:
+            converged = c - c_new < 1e-5 * max(c, 1e-12)
+            Rs, ts, a, bs, res, c = Rs_new, ts_new, a_new, bs_new, res_new, c_new
+            mu = max(mu / 3, 1e-7)
+            if converged:
+                break
+        else:
+            mu *= 10
+            if mu > 1e4:
+                break
+    out = []
+    for v, f in enumerate(single):
+        w2c = np.eye(4)
+        w2c[:3, :3], w2c[:3, 3] = Rs[v], ts[v]
+        out.append(PhotoFit(K=f.K, w2c=w2c, identity=a, expression=bs[v], residual_px=np.linalg.norm(res[v][0], axis=1),
+                            weights=f.weights, inter_ocular_px=f.inter_ocular_px,
+                            stats={**f.stats, "joint_cost": c, "joint_iterations": it + 1, "joint_converged": converged,
+                                   "photos": nv, "single_photo_error_iod": f.error_iod}))
+    return out
+
+
+def _project_terms(K, R, tv, a, b, mean, idb, exb, pts):
+    """Reprojection residuals (N, 2) px of the landmark points under (R, tv) with coefficients (a, b), the
+    points in the head frame X (N, 3) and in the camera Xc (N, 3)."""
+    X = mean + np.tensordot(a, idb, 1) + np.tensordot(b, exb, 1)
+    Xc = X @ R.T + tv
+    uv = Xc @ K.T
+    return uv[:, :2] / uv[:, 2:3] - pts, X, Xc
+
+
+def _jacobian(K, R, X, Xc, idb, exb) -> np.ndarray:
+    """d residual / d (rotation ω (3), translation (3), identity (Ka), expression (E)): (N, 2, 6 + Ka + E)."""
+    N = len(X)
+    z = Xc[:, 2]
+    dproj = np.zeros((N, 2, 3))
+    dproj[:, 0, 0] = K[0, 0] / z
+    dproj[:, 0, 2] = -K[0, 0] * Xc[:, 0] / z**2
+    dproj[:, 1, 1] = K[1, 1] / z
+    dproj[:, 1, 2] = -K[1, 1] * Xc[:, 1] / z**2
+    RX = X @ R.T
+    d_rot = np.zeros((N, 3, 3))  # d Xc / d ω = −[RX]×
+    d_rot[:, 0, 1], d_rot[:, 0, 2] = RX[:, 2], -RX[:, 1]
+    d_rot[:, 1, 0], d_rot[:, 1, 2] = -RX[:, 2], RX[:, 0]
+    d_rot[:, 2, 0], d_rot[:, 2, 1] = RX[:, 1], -RX[:, 0]
+    dXc = np.concatenate([d_rot, np.broadcast_to(np.eye(3), (N, 3, 3)),
+                          np.einsum("ij,knj->nik", R, idb), np.einsum("ij,knj->nik", R, exb)], axis=2)
+    return np.einsum("nij,njk->nik", dproj, dXc)
 
 
 def _facing(model, tri, bary, rvec, tvec) -> np.ndarray:

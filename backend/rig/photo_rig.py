@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import FaceError
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
-from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photo, vertex_landmarks
+from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
 from ..headmodel.parts import eye_centre
 
 
@@ -160,15 +160,30 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
 
     `matte` (H, W) in [0, 1]: the face stage's person matte; with MediaPipe's landmarks the photo's pixels are
     labelled (photo_parse) so that only the head's skin and hair reach the texture."""
+    return rig_from_photos(model, [(photo, analysis, matte)], landmarks=landmarks, texture_size=texture_size,
+                           n_identity=n_identity, progress=progress)
+
+
+def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_size: int = 512, n_identity: int = 60,
+                    progress=lambda f, m: None):
+    """Several photos of one person [(photo (H, W, 3) uint8, analysis, matte or None)], the first the main one
+    (its expression is the portrait's, its eyes and hair outline are used): one identity fitted to all, a pose
+    and an expression per photo, the skin texture fused from all by viewing angle.
+    → (rig, atlas, fit of the main photo, its Landmarks, info); info["photos"]: per photo pose and fit error."""
     from .build import build_rig
     from .texture import bake_photo_texture
 
     t0 = time.time()
-    lm = landmarks_from_analysis(model, analysis, landmarks)
+    lms = [landmarks_from_analysis(model, a, landmarks) for _, a, _ in photos]
+    photo, _, matte = photos[0]
+    lm = lms[0]
     H, W = photo.shape[:2]
-    progress(0.1, f"Fitting {model.name} to {len(lm.points)} landmarks")
-    fit: PhotoFit = fit_photo(model, lm.points, lm.tri, lm.bary, (W, H), weights=lm.weights,
-                              eye_pairs=lm.eye_pairs, n_identity=n_identity)
+    progress(0.1, f"Fitting {model.name} to {len(lm.points)} landmarks"
+             + (f" in {len(photos)} photos" if len(photos) > 1 else ""))
+    fits = fit_photos(model, [{"points": m.points, "tri": m.tri, "bary": m.bary, "image_size": p.shape[1::-1],
+                               "weights": m.weights, "eye_pairs": m.eye_pairs} for m, (p, _, _) in zip(lms, photos)],
+                      n_identity=n_identity)
+    fit: PhotoFit = fits[0]
     t_fit = time.time()
     if model.uv is None:  # FLAME: no UVs in its file; a flat skin colour from the photo, ARKit keys transferred
         from .flame_rig import build_flame_rig
@@ -184,20 +199,13 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
         info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "rig": time.time() - t_fit},
                 "texture": None, "reprojection_error_iod": fit.error_iod, **fit.stats}
         return rig, None, fit, lm, info
-    progress(0.4, "Projecting the photo onto the skin")
-    shaped = model.vertices(fit.identity, fit.expression)
-    exclude = hole_mask((H, W), lm.holes)
-    r = max(1, int(round(0.06 * fit.inter_ocular_px)))
-    import cv2
-
-    exclude = cv2.dilate(exclude.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
-    parse = None
-    if lm.kind == "mediapipe478":
-        from .photo_parse import parse_photo
-
-        parse = parse_photo(photo, lm.points, matte)
-    atlas, tex_stats = bake_photo_texture(model, shaped, fit.K, fit.w2c, photo, res=texture_size, exclude=exclude,
-                                          parse=parse)
+    progress(0.4, "Projecting the photo onto the skin" if len(photos) == 1 else
+             f"Projecting the {len(photos)} photos onto the skin")
+    views = [_photo_view(model, f, m, p, mt) for f, m, (p, _, mt) in zip(fits, lms, photos)]
+    parse = views[0].parse
+    atlas, tex_stats = bake_photo_texture(model, views[0].verts, fit.K, fit.w2c, photo, res=texture_size,
+                                          exclude=views[0].exclude, parse=parse,
+                                          more=[v for v in views[1:] if v.parse is not None])
     tex_stats["photo_labels"] = None if parse is None else parse_summary(parse)
     hair, hair_info = None, None
     if parse is not None and parse.hair_rgb is not None:
@@ -220,4 +228,37 @@ def rig_from_photo(model, photo: np.ndarray, analysis: dict, *, landmarks: str =
             "eyes": {k: [round(float(c), 4) for c in v] if isinstance(v, tuple) else round(float(v), 2)
                      for k, v in eyes.items()},
             "reprojection_error_iod": fit.error_iod, **fit.stats}
+    if len(photos) > 1:
+        info["photos"] = [photo_record(f) for f in fits]
     return rig, atlas, fit, lm, info
+
+
+def photo_record(fit: PhotoFit) -> dict:
+    """One photo's part of a several-photo fit for rig.json: its camera, yaw, expression and fit error."""
+    R = fit.w2c[:3, :3]
+    fwd = R.T @ np.array([0.0, 0.0, 1.0])  # the camera's viewing direction in the head frame
+    return {"camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
+            "yaw_deg": round(float(np.degrees(np.arctan2(-fwd[0], fwd[1]))), 1),
+            "expression": fit.expression.tolist(), "reprojection_error_iod": round(fit.error_iod, 4),
+            "single_photo_error_iod": round(float(fit.stats.get("single_photo_error_iod", fit.error_iod)), 4)}
+
+
+def _photo_view(model, fit: PhotoFit, lm: Landmarks, photo: np.ndarray, matte):
+    """A photo ready to texture from: the head in its expression, its eyes and open mouth kept out (dilated by
+    6 % of the eye distance), its pixels labelled (MediaPipe's landmarks only)."""
+    import cv2
+
+    from .texture import PhotoView
+
+    H, W = photo.shape[:2]
+    exclude = hole_mask((H, W), lm.holes)
+    r = max(1, int(round(0.06 * fit.inter_ocular_px)))
+    exclude = cv2.dilate(exclude.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+    parse = None
+    if lm.kind == "mediapipe478":
+        from .photo_parse import parse_photo
+
+        if matte is not None and matte.shape != photo.shape[:2]:
+            matte = None  # a matte of another photo: label without it
+        parse = parse_photo(photo, lm.points, matte)
+    return PhotoView(model.vertices(fit.identity, fit.expression), fit.K, fit.w2c, photo, exclude, parse)

@@ -6,6 +6,8 @@ atlas u = u / 2, glTF v = 1 − v.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..headmodel.parts import eye_centre, visible_faces
@@ -60,49 +62,63 @@ def texel_surface(model, verts: np.ndarray, faces_sel: np.ndarray, res: int):
     return mask, attr[..., :3].astype(np.float64), attr[..., 3:].astype(np.float64), tid
 
 
-def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, photo: np.ndarray,
-                       res: int = 512, occluders: np.ndarray | None = None,
-                       exclude: np.ndarray | None = None, parse=None) -> tuple[np.ndarray, dict]:
-    """Atlas (res, 2·res, 3) uint8 for the skin, from `photo` (H, W, 3) uint8 seen by (K, w2c) with the head
-    at `verts` (V, 3) (the fitted, not yet neutralised, shape). `exclude` (H, W) bool marks photo pixels that
-    must not colour the skin (open mouth, eyeballs). `parse` (photo_parse.PhotoParse) labels the photo: only
-    its skin colours the skin, its hair only the scalp, and the texture is completed (light divided out, hair
-    region, unseen skin synthesised); without it every unexcluded pixel is projected and the rest diffused.
-    Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
+@dataclass
+class PhotoView:
+    """One photo of the head: the fitted head's vertices (V, 3) in it (its own expression), its camera
+    (K (3, 3), w2c (4, 4)), the photo (H, W, 3) uint8, pixels kept out (H, W) bool, its labels (PhotoParse)."""
+    verts: np.ndarray
+    K: np.ndarray
+    w2c: np.ndarray
+    photo: np.ndarray
+    exclude: np.ndarray | None = None
+    parse: object = None
+    occluders: np.ndarray | None = None
 
-    from ..headmodel.base import mirror_map
+
+@dataclass
+class _Samples:
+    """Per skin texel (M,) what one photo says: colour (M, 3), weight (facing², 0 where unseen), label, and the
+    texel's normal in that photo's head shape; `_m`: the same read at the mirrored point."""
+    col: np.ndarray
+    wgt: np.ndarray
+    lab: np.ndarray
+    nrm: np.ndarray
+    col_m: np.ndarray
+    wgt_m: np.ndarray
+    lab_m: np.ndarray
+
+
+def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray) -> _Samples:
+    """Read one photo at every skin texel: directly, and at the texel's mirror image across the midline."""
     from .photo_parse import HAIR, LIPS, SKIN
 
-    Hp, Wp = photo.shape[:2]
-    faces_sel = skin_faces(model)
-    mask, pos, nrm, tri = texel_surface(model, verts, faces_sel, res)
+    Hp, Wp = view.photo.shape[:2]
+    mask, pos, nrm, tri = texel_surface(model, view.verts, faces_sel, res)
+    K, w2c, exclude = view.K, view.w2c, view.exclude
     # which vertices the photo sees: corners of triangles that win the photo camera's z-buffer
-    F_idx = visible_faces(model) if occluders is None else occluders
-    xy, _ = project(verts, K, w2c)
-    tid, _, _ = rasterize(xy, project(verts, K, w2c)[1], model.faces[F_idx], Hp, Wp, cull_backfaces=True)
+    F_idx = visible_faces(model) if view.occluders is None else view.occluders
+    xy, z = project(view.verts, K, w2c)
+    tid, _, _ = rasterize(xy, z, model.faces[F_idx], Hp, Wp, cull_backfaces=True)
     if exclude is not None:
         tid = np.where(exclude, -1, tid)
     seen_v = np.zeros(model.n_vertices, bool)
     seen_v[model.faces[F_idx[np.unique(tid[tid >= 0])]].ravel()] = True
-    mirror = mirror_map(model.neutral)
     cam_centre = -w2c[:3, :3].T @ w2c[:3, 3]
-    photo_f = photo[..., :3].astype(np.float32)
+    photo_f = view.photo[..., :3].astype(np.float32)
     labels = None
-    if parse is not None:  # skin pixels eroded by one so bilinear samples never mix in a neighbour label
+    if view.parse is not None:  # skin pixels eroded by one so bilinear samples never mix in a neighbour label
         import cv2
 
-        lab = parse.labels
+        lab = view.parse.labels
         skin_ok = cv2.erode((lab == SKIN).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         lips_ok = cv2.erode((lab == LIPS).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         labels = np.where(skin_ok, SKIN, np.where(lips_ok, LIPS, np.where(lab == HAIR, HAIR, 255))).astype(np.uint8)
 
     def lookup(P, Nn, vis):
-        """Colours (M, 3), weights (M,) and photo labels (M,) of surface points P with normals Nn, `vis` (M,)
-        whether seen."""
         pxy, _ = project(P, K, w2c)
-        view = cam_centre - P
-        view /= np.linalg.norm(view, axis=1, keepdims=True)
-        facing = (Nn * view).sum(axis=1)
+        view_dir = cam_centre - P
+        view_dir /= np.linalg.norm(view_dir, axis=1, keepdims=True)
+        facing = (Nn * view_dir).sum(axis=1)
         inside = (pxy[:, 0] >= 0) & (pxy[:, 0] <= Wp - 1) & (pxy[:, 1] >= 0) & (pxy[:, 1] <= Hp - 1)
         ok = inside & vis & (facing > 0.15)
         xi = np.clip(np.round(pxy[:, 0]).astype(int), 0, Wp - 1)
@@ -110,16 +126,45 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         if exclude is not None:  # per texel too: a seen triangle may still reach into an excluded region
             ok &= ~exclude[yi, xi]
         lab = labels[yi, xi] if labels is not None else np.full(len(P), SKIN, np.uint8)
-        col = sample_bilinear(photo_f, pxy)
-        return col, np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab
+        return sample_bilinear(photo_f, pxy), np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab
 
     P, Nn = pos[mask], nrm[mask]
     corners = model.faces[faces_sel[tri[mask]]]  # (M, 3) vertices of each texel's triangle
     col, wgt, lab = lookup(P, Nn, seen_v[corners].all(axis=1))
-    flip = np.array([-1.0, 1.0, 1.0])
-    col_m, wgt_m, lab_m = lookup(P * flip, Nn * flip, seen_v[mirror[corners]].all(axis=1))
+    col_m, wgt_m, lab_m = lookup(P * _FLIP, Nn * _FLIP, seen_v[mirror[corners]].all(axis=1))
+    return _Samples(col, wgt, lab, Nn, col_m, wgt_m, lab_m)
+
+
+_FLIP = np.array([-1.0, 1.0, 1.0])
+
+
+def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, photo: np.ndarray,
+                       res: int = 512, occluders: np.ndarray | None = None,
+                       exclude: np.ndarray | None = None, parse=None,
+                       more: list[PhotoView] | None = None) -> tuple[np.ndarray, dict]:
+    """Atlas (res, 2·res, 3) uint8 for the skin, from `photo` (H, W, 3) uint8 seen by (K, w2c) with the head
+    at `verts` (V, 3) (the fitted, not yet neutralised, shape). `exclude` (H, W) bool marks photo pixels that
+    must not colour the skin (open mouth, eyeballs). `parse` (photo_parse.PhotoParse) labels the photo: only
+    its skin colours the skin, its hair only the scalp, and the texture is completed (light divided out, hair
+    region, unseen skin synthesised); without it every unexcluded pixel is projected and the rest diffused.
+    `more`: other photos of the same person (PhotoView, each with its parse): each one's light is divided out,
+    its exposure matched to the main photo's on the skin both see, and the photos' colours are blended by
+    viewing angle (facing⁴), feathered toward where each photo's view ends, so no seam shows between them.
+    Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
+
+    from ..headmodel.base import mirror_map
+    from .photo_parse import HAIR, LIPS, SKIN
+
+    faces_sel = skin_faces(model)
+    mask = texel_surface(model, verts, faces_sel, res)[0]
+    mirror = mirror_map(model.neutral)
+    views = [PhotoView(verts, K, w2c, photo, exclude, parse, occluders)]
+    if parse is not None:
+        views += list(more or [])
+    samples = [_sample_view(model, faces_sel, res, v, mirror) for v in views]
+    main = samples[0]
     if parse is None:
-        return _diffused(res, mask, col, wgt, col_m, wgt_m)
+        return _diffused(res, mask, main.col, main.wgt, main.col_m, main.wgt_m)
 
     # the scalp: the hairline on the neutral head, its front where the photo's hair meets the forehead
     from .texture_complete import complete_atlas, fit_shading, hair_weight, hairline_height, head_axis, \
@@ -129,8 +174,9 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
                    + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
     axis_y = head_axis(model.neutral, eye_z)
-    hair_w = np.zeros(len(P))
+    hair_w = np.zeros(len(Pn))
     front_dz = None
+    lab, wgt = main.lab, main.wgt
     if parse.hair_rgb is not None:
         phi = np.degrees(np.arctan2(np.abs(Pn[:, 0]), -(Pn[:, 1] - axis_y)))
         fore = (wgt > 0.1) & (phi < 35) & (Pn[:, 2] > eye_z + 0.03)
@@ -147,22 +193,41 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     hair_w = np.where(bangs, 1.0, hair_w)
     scalp = hair_w > 0.5
     use = lambda lb: (lb == SKIN) | (lb == LIPS) | ((lb == HAIR) & scalp)  # noqa: E731
-    wgt, wgt_m = np.where(use(lab), wgt, 0.0), np.where(use(lab_m), wgt_m, 0.0)
-    use_m = (wgt < 0.05) & (wgt_m > wgt)
-    colour = np.where(use_m[:, None], col_m, col)
-    weight = np.where(use_m, wgt_m, wgt)
-    n_src = np.where(use_m[:, None], Nn * flip, Nn)  # the normal where the colour was lit
-    lab_src = np.where(use_m, lab_m, lab)
+    lights = []
+    for s in samples:  # each photo's own light divided out, fitted on its well-seen skin
+        s.wgt, s.wgt_m = np.where(use(s.lab), s.wgt, 0.0), np.where(use(s.lab_m), s.wgt_m, 0.0)
+        fit_sel = (s.wgt > 0.3) & (s.lab == SKIN)
+        light, mean_s = None, None
+        if fit_sel.sum() > 200:
+            light = fit_shading(s.col[fit_sel], s.nrm[fit_sel])
+            mean_s = float((sh1(s.nrm[fit_sel]) @ light).mean())
+            s.col = _keep_hue(s.col * shading_ratio(s.nrm, light, mean_s)[:, None])
+            s.col_m = _keep_hue(s.col_m * shading_ratio(s.nrm * _FLIP, light, mean_s)[:, None])
+        lights.append((light, mean_s))
+    for s in samples[1:]:  # exposure and white balance of the other photos matched to the main one
+        both = (main.wgt > 0.2) & (s.wgt > 0.2) & (main.lab == SKIN) & (s.lab == SKIN)
+        if both.sum() > 100:
+            gain = np.clip(np.median(main.col[both], axis=0) / np.maximum(np.median(s.col[both], axis=0), 1.0),
+                           0.75, 1.33)
+            s.col, s.col_m = s.col * gain, s.col_m * gain
+    if len(samples) == 1:
+        wgt = main.wgt
+        use_m = (wgt < 0.05) & (main.wgt_m > wgt)
+        colour = np.where(use_m[:, None], main.col_m, main.col)
+        weight = np.where(use_m, main.wgt_m, wgt)
+        lab_src = np.where(use_m, main.lab_m, main.lab)
+        best = np.zeros(len(wgt), np.int64)
+    else:
+        idx = np.nonzero(mask)
+        col_d, w_d, lab_d, best = _fuse(samples, [(s.col, s.wgt, s.lab) for s in samples], idx, mask.shape, res)
+        col_f, w_f, lab_f, _ = _fuse(samples, [(s.col_m, s.wgt_m, s.lab_m) for s in samples], idx, mask.shape, res)
+        use_m = (w_d < 0.05) & (w_f > w_d)
+        wgt = w_d
+        colour = np.where(use_m[:, None], col_f, col_d)
+        weight = np.where(use_m, w_f, w_d)
+        lab_src = np.where(use_m, lab_f, lab_d)
+    light, mean_s = lights[0]
     known = weight > 0.02
-    # divide out the photo's light, fitted on well-seen skin
-    fit_sel = known & (weight > 0.3) & (lab_src == SKIN) & ~use_m
-    light, mean_s = None, None
-    if fit_sel.sum() > 200:
-        light = fit_shading(colour[fit_sel], n_src[fit_sel])
-        mean_s = float((sh1(n_src[fit_sel]) @ light).mean())
-        colour = colour * shading_ratio(n_src, light, mean_s)[:, None]
-        # keep the hue where a lifted shadow would clip: scale the whole colour, not one channel
-        colour = colour * np.minimum(1.0, 250.0 / np.maximum(colour.max(axis=1, keepdims=True), 1e-6))
     skin_sel = known & (lab_src == SKIN) & (hair_w < 0.05) & (weight > 0.5)  # well seen: the face itself
     skin_rgb = np.median(colour[skin_sel], axis=0) if skin_sel.sum() > 50 else parse.skin_rgb * 255
     hair_rgb = None
@@ -187,6 +252,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
                             pos=pos_map)
     n = max(int(mask.sum()), 1)
     stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
+             "by_photo": [round(float((known & ~use_m & (best == i)).sum() / n), 4) for i in range(len(samples))],
              "mirrored": float((known & use_m).sum() / n), "completed": float((~known).sum() / n),
              "hair_region": float((hair_w > 0.5).sum() / n),
              "hairline_front_m_above_eyes": front_dz,
@@ -196,6 +262,41 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
              "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb],
              "lip_rgb": None if lip_rgb is None else [round(float(c) / 255, 4) for c in lip_rgb]}
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
+
+
+def _keep_hue(colour: np.ndarray) -> np.ndarray:
+    """Where a lifted shadow would clip, scale the whole colour down, not one channel (M, 3)."""
+    return colour * np.minimum(1.0, 250.0 / np.maximum(colour.max(axis=1, keepdims=True), 1e-6))
+
+
+def _fuse(samples, reads, idx, shape, res: int):
+    """Blend several photos' reads [(colour (M, 3), weight (M,), label (M,))] of the skin texels at atlas
+    positions `idx` (of a (res, 2·res) grid): weights facing⁴ (the weight squared), each photo's feathered to
+    zero where its seen region ends (the seen share of the texels within res/64, mapped 0.5 → 0, 1 → 1), so
+    where two photos overlap the blend moves smoothly from one to the other.
+    → (colour (M, 3), the largest unfeathered weight (M,), the label of the photo weighing most, its index)."""
+    import cv2
+
+    sigma = max(1.0, res / 64)
+    texels = np.zeros(shape, np.float32)
+    texels[idx] = 1.0
+    near = cv2.GaussianBlur(texels, (0, 0), sigma)
+    num = np.zeros((len(idx[0]), 3))
+    den = np.zeros(len(idx[0]))
+    ws = []
+    for col, wgt, _ in reads:
+        seen = np.zeros(shape, np.float32)
+        seen[idx] = wgt > 0.02
+        share = cv2.GaussianBlur(seen, (0, 0), sigma)[idx] / np.maximum(near[idx], 1e-6)
+        fw = wgt**2 * (np.clip(2.0 * share - 1.0, 0.0, 1.0) + 1e-3)
+        num += fw[:, None] * col
+        den += fw
+        ws.append(wgt)
+    ws = np.stack(ws)
+    best = np.argmax(ws, axis=0)
+    labs = np.stack([r[2] for r in reads])
+    colour = np.where(den[:, None] > 0, num / np.maximum(den, 1e-12)[:, None], reads[0][0])
+    return colour, ws.max(axis=0), labs[best, np.arange(len(best))], best
 
 
 _LIPS: dict = {}  # (model name, res) → lip region (res, 2·res)
