@@ -282,5 +282,62 @@ def main(argv=None) -> int:
     return 0
 
 
+def render_sequence(asset: Path, out: Path, size: int, samples: int = 16, device: str = "auto",
+                    emit=lambda e: None, label: str = "") -> dict:
+    """Colour views only (the dataset builder's sequences): the asset normalised as `render_views` does, each
+    `NNN.png` rendered unless it is already there (a half-rendered sequence continues where it stopped: files
+    appear only once complete), `cameras.json` written last, when every view is there."""
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    meshes, axes = import_asset(asset)
+    T = normalise(meshes)
+    cam_obj = setup_scene(size, samples, device)
+    cams = rig.rig_cameras(size)
+    rendered = 0
+    for i, cam in enumerate(cams):
+        cam["file"] = f"{cam['index']:03d}.png"
+        if not (out / cam["file"]).is_file():
+            place_camera(cam_obj, cam)
+            render_to(out / cam["file"], "PNG")
+            rendered += 1
+        emit(ProgressEvent("progress", "dataset", (i + 1) / len(cams), (i + 1) / len(cams),
+                           f"{label} view {i + 1}/{len(cams)}", None,
+                           data={"sequence": label, "view": i + 1, "views": len(cams)}))
+    seconds = round(time.time() - t0, 2)
+    rig.save_cameras_json(out / "cameras.json", cams, source=str(asset.resolve()),
+                          normalisation={"blender_import_to_world": T.tolist(), "file_to_world": (T @ axes).tolist(),
+                                         "object_extent_m": rig.OBJECT_EXTENT_M},
+                          render={"engine": "CYCLES", "samples": samples, "device": bpy.context.scene.cycles.device,
+                                  "views_rendered": rendered, "total_seconds": seconds})
+    return {"views": len(cams), "rendered": rendered, "seconds": seconds}
+
+
+def batch_main(argv=None) -> int:
+    """`python -m headforge.addon.render_views --batch JOBS.json`: one Blender process renders several dataset
+    sequences (JOBS.json: {"size", "samples", "device", "sequences": [{"id", "asset", "out"}]}), JSON-line events
+    on stdout; a sequence that fails is reported (an "error" event naming it) and the next one goes on."""
+    import json
+
+    p = argparse.ArgumentParser(prog="render_views --batch")
+    p.add_argument("--batch", required=True)
+    a = p.parse_args(argv)
+    jobs = json.loads(Path(a.batch).read_text())
+    failed = 0
+    for seq in jobs["sequences"]:
+        def emit(e):
+            print(e.to_json(), flush=True)
+        try:
+            result = render_sequence(Path(seq["asset"]), Path(seq["out"]), int(jobs["size"]), int(jobs["samples"]),
+                                     jobs.get("device", "auto"), emit, seq["id"])
+        except HeadForgeError as err:
+            failed += 1
+            print(ProgressEvent("error", "dataset", message=f"{seq['id']}: {err.message}",
+                                data={**err.to_dict(), "sequence": seq["id"]}).to_json(), flush=True)
+            continue
+        print(ProgressEvent("info", "dataset", message=f"{seq['id']} rendered",
+                            data={**result, "sequence": seq["id"], "done": True}).to_json(), flush=True)
+    return 1 if failed else 0
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(batch_main() if "--batch" in sys.argv[1:] else main())

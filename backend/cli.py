@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the libraries' own log output and tracebacks (else kept in JOB/libraries.log)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    r = sub.add_parser("run", help="run (or resume) the pipeline on a photo")
-    r.add_argument("photo", nargs="?", help="portrait (JPEG/PNG/WebP/TIFF); omitted on resume of an existing job")
+    r = sub.add_parser("run", help="run (or resume) the pipeline on a photo (or several photos of one person)")
+    r.add_argument("photo", nargs="*", help="portrait (JPEG/PNG/WebP/TIFF); several photos of one person (front, ¾, "
+                   "profile; the first is the main one) are fused in instant mode; omitted on resume of a job")
     r.add_argument("-o", "--output", required=True, help="job folder")
     r.add_argument("--until", help="stop after this stage")
     r.add_argument("--mode", choices=["auto", "full", "instant", "views"],
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .animate import cli as animate_cli
 
     animate_cli.add_parser(sub)
+    from .dataset import cli as dataset_cli
+
+    dataset_cli.add_parser(sub)
     sub.add_parser("stages", help="list the stages of each mode and their options")
 
     v = sub.add_parser("render-views", help="render a head asset from the 96-view rig with Blender (Cycles)")
@@ -149,7 +153,9 @@ def cmd_run(args, report: Reporter) -> int:
 
     job = Job(args.output)  # "", "/", a file: refused before anything is made
     job.load()
-    inputs = {"photo": os.path.abspath(os.path.expanduser(args.photo))} if args.photo else None
+    given = [args.photo] if isinstance(args.photo, str) else list(args.photo or [])
+    photos = [os.path.abspath(os.path.expanduser(p)) for p in given]
+    inputs = {"photo": photos[0], "photos": photos} if photos else None  # job.json records every photo
     if inputs is None and args.mode != "views" and not job.record_path.exists():
         raise HeadForgeError("Give a photo: `headforge run PHOTO -o JOBDIR`.", code="cli.no_photo")
     options = parse_sets(args.set)
@@ -314,9 +320,16 @@ def cmd_animate(args, report: Reporter) -> int:
     return animate_cli.cmd_animate(args, report)
 
 
+def cmd_dataset(args, report: Reporter) -> int:
+    from .dataset import cli as dataset_cli
+
+    return dataset_cli.cmd_dataset(args, report)
+
+
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages,
             "render-views": cmd_render_views, "models": cmd_models,
-            "batch": cmd_batch, "animate": cmd_animate}
+            "batch": cmd_batch, "animate": cmd_animate,
+            "dataset": cmd_dataset}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,221 @@
+"""The dataset folder's layout (the contract the builder, `headforge train` and `headforge evaluate` share) and its
+check.
+
+    DATASET/manifest.json   {"format": "headforge-dataset", "version": 1, "size": 512, "sequences": [{"id",
+                             "split": train|val|test, "identity", "source", "licence", "kind": ict|mesh}]}
+    DATASET/<id>/views/     a views folder (backend/views.py): NNN.png RGBA + cameras.json, the 96 rig cameras
+    DATASET/<id>/meta.json  {"identity_embedding": [...] | null, "identity_model", "expression": {ARKit: w},
+                             "source", "licence", "skin_tone", ...}
+
+Splits are by identity: every sequence of one identity is in the same split.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import cameras as rig
+from ..headmodel.arkit import ARKIT_52
+
+FORMAT, VERSION = "headforge-dataset", 1
+SPLITS = ("train", "val", "test")
+KINDS = ("ict", "mesh")
+FRONTAL_VIEW = rig.view_index(rig.INPUT_RING, 0)  # elevation 0, azimuth 0: the view the identity is taken from
+N_VIEWS = len(rig.ELEVATIONS_DEG) * rig.VIEWS_PER_RING
+
+
+def sequence_dir(root, seq_id: str) -> Path:
+    return Path(root) / seq_id
+
+
+def views_dir(root, seq_id: str) -> Path:
+    return Path(root) / seq_id / "views"
+
+
+def read_manifest(root) -> dict:
+    return json.loads((Path(root) / "manifest.json").read_text())
+
+
+def assign_splits(identities, seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> dict[str, str]:
+    """{identity: split}: identities ranked by a hash of (seed, identity), the first ≈10 % test, the next ≈10 % val,
+    the rest train; with 2 identities or more, test gets at least one, with 3 or more val too."""
+    ids = sorted(set(identities), key=lambda i: hashlib.sha256(f"{seed}:{i}".encode()).hexdigest())
+    n = len(ids)
+    n_test = max(1 if n >= 2 else 0, round(fractions[2] * n))
+    n_val = max(1 if n >= 3 else 0, round(fractions[1] * n))
+    out = {}
+    for k, ident in enumerate(ids):
+        out[ident] = "test" if k < n_test else "val" if k < n_test + n_val else "train"
+    return out
+
+
+@dataclass
+class Problem:
+    code: str
+    where: str  # the file or sequence the problem is in
+    message: str
+    severity: str = "error"  # error | warning
+
+    def __str__(self) -> str:
+        return f"{self.severity} [{self.code}] {self.where}: {self.message}"
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "where": self.where, "message": self.message, "severity": self.severity}
+
+
+def check_dataset(root, *, images: bool = True, camera_tol: float = 1e-5, progress=lambda f, m: None) -> list[Problem]:
+    """Every way the folder at `root` departs from the layout: manifest fields, splits by identity, each sequence's
+    views (96 RGBA images of the manifest's size with a non-empty mask, the rig's cameras within `camera_tol`) and
+    meta.json. `images` False: files' presence only, no decoding."""
+    from PIL import Image
+
+    root = Path(root)
+    out: list[Problem] = []
+    mpath = root / "manifest.json"
+    if not mpath.is_file():
+        return [Problem("dataset.no_manifest", str(mpath), "manifest.json is missing: not a dataset folder.")]
+    try:
+        man = json.loads(mpath.read_text())
+    except ValueError as e:
+        return [Problem("dataset.bad_manifest", str(mpath), f"not valid JSON ({e}).")]
+    if not isinstance(man, dict):
+        return [Problem("dataset.bad_manifest", str(mpath), "the manifest is not a JSON object.")]
+    if man.get("format") != FORMAT:
+        out.append(Problem("dataset.bad_format", str(mpath), f'"format" is {man.get("format")!r}, not {FORMAT!r}.'))
+    if man.get("version") != VERSION:
+        out.append(Problem("dataset.bad_version", str(mpath), f'"version" is {man.get("version")!r}; this reads {VERSION}.'))
+    size = man.get("size")
+    if not isinstance(size, int) or size < 8:
+        out.append(Problem("dataset.bad_size", str(mpath), f'"size" is {size!r}, not an image size in pixels.'))
+        size = None
+    seqs = man.get("sequences")
+    if not isinstance(seqs, list) or not seqs:
+        out.append(Problem("dataset.no_sequences", str(mpath), '"sequences" is missing or empty.'))
+        return out
+    seen, split_of = set(), {}
+    expected = rig.rig_cameras(size) if size else None
+    for n, s in enumerate(seqs):
+        where = f"manifest.json sequences[{n}]"
+        if not isinstance(s, dict):
+            out.append(Problem("dataset.bad_sequence", where, "not a JSON object."))
+            continue
+        missing = [k for k in ("id", "split", "identity", "source", "licence", "kind") if not s.get(k)]
+        if missing:
+            out.append(Problem("dataset.sequence_fields", where, f"lacks {', '.join(missing)}."))
+        sid = s.get("id")
+        if not isinstance(sid, str) or not sid or "/" in sid or "\\" in sid or sid.startswith("."):
+            out.append(Problem("dataset.bad_id", where, f"id {sid!r} is not a folder name."))
+            continue
+        where = f"sequence {sid}"
+        if sid in seen:
+            out.append(Problem("dataset.duplicate_id", where, "listed twice in the manifest."))
+        seen.add(sid)
+        if s.get("split") not in SPLITS:
+            out.append(Problem("dataset.bad_split", where, f"split {s.get('split')!r} is not one of {', '.join(SPLITS)}."))
+        if s.get("kind") not in KINDS:
+            out.append(Problem("dataset.bad_kind", where, f"kind {s.get('kind')!r} is not one of {', '.join(KINDS)}."))
+        ident = s.get("identity")
+        if ident and s.get("split") in SPLITS:
+            if split_of.setdefault(ident, s["split"]) != s["split"]:
+                out.append(Problem("dataset.identity_leak", where, f"identity {ident!r} is in both the "
+                                   f"{split_of[ident]} and the {s['split']} split."))
+        out += _check_sequence(root, sid, s, size, expected, images, camera_tol)
+        progress((n + 1) / len(seqs), f"checked {sid}")
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if d.name not in seen:
+            out.append(Problem("dataset.unlisted_sequence", str(d), "a sequence folder the manifest does not list.",
+                               "warning"))
+    return out
+
+
+def _check_sequence(root: Path, sid: str, s: dict, size, expected, images: bool, tol: float) -> list[Problem]:
+    from PIL import Image
+
+    out: list[Problem] = []
+    where = f"sequence {sid}"
+    vdir = views_dir(root, sid)
+    cpath = vdir / "cameras.json"
+    if not cpath.is_file():
+        return [Problem("dataset.missing_cameras", str(cpath), "views/cameras.json is missing (unfinished sequence?).")]
+    try:
+        cams = rig.load_cameras_json(cpath)
+    except (ValueError, KeyError, TypeError) as e:
+        return [Problem("dataset.bad_cameras", str(cpath), f"unreadable ({e}).")]
+    if len(cams) != N_VIEWS:
+        out.append(Problem("dataset.view_count", str(cpath), f"lists {len(cams)} views, not the rig's {N_VIEWS}."))
+    by_index = {int(c.get("index", -1)): c for c in cams}
+    if expected is not None:
+        for e in expected:
+            c = by_index.get(e["index"])
+            if c is None:
+                out.append(Problem("dataset.missing_camera", str(cpath), f"no camera for view {e['index']}."))
+                continue
+            if (int(c.get("width", -1)), int(c.get("height", -1))) != (size, size):
+                out.append(Problem("dataset.camera_size", str(cpath), f"view {e['index']} is "
+                                   f"{c.get('width')}×{c.get('height')}, the manifest says {size}."))
+            elif not (np.allclose(c["K"], e["K"], atol=tol * size) and np.allclose(c["w2c"], e["w2c"], atol=tol)):
+                out.append(Problem("dataset.not_rig_camera", str(cpath), f"view {e['index']} is not the rig's camera "
+                                   f"(elevation {e['elevation']:g}°, azimuth {e['azimuth']:g}°)."))
+    for c in cams:
+        try:
+            p = rig.view_file(vdir, c)
+        except Exception as e:  # noqa: BLE001  (JobError: a name leading outside the folder)
+            out.append(Problem("dataset.bad_view_file", str(cpath), str(e)))
+            continue
+        if not p.is_file():
+            out.append(Problem("dataset.missing_view", str(p), "listed in cameras.json but missing."))
+            continue
+        if not images:
+            continue
+        try:
+            img = Image.open(p)
+            img.load()
+        except OSError as e:
+            out.append(Problem("dataset.bad_view", str(p), f"unreadable image ({e})."))
+            continue
+        if img.mode != "RGBA":
+            out.append(Problem("dataset.no_alpha", str(p), f"mode {img.mode}, not RGBA (the mask is the alpha)."))
+            continue
+        if size and img.size != (size, size):
+            out.append(Problem("dataset.view_size", str(p), f"{img.size[0]}×{img.size[1]}, not {size}×{size}."))
+        if int(np.asarray(img)[..., 3].max()) == 0:
+            out.append(Problem("dataset.empty_view", str(p), "fully transparent: nothing rendered."))
+    out += _check_meta(sequence_dir(root, sid) / "meta.json", s)
+    return out
+
+
+def _check_meta(path: Path, s: dict) -> list[Problem]:
+    if not path.is_file():
+        return [Problem("dataset.missing_meta", str(path), "meta.json is missing.")]
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as e:
+        return [Problem("dataset.bad_meta", str(path), f"not valid JSON ({e}).")]
+    out = []
+    emb = meta.get("identity_embedding", "absent")
+    if emb == "absent":
+        out.append(Problem("dataset.meta_fields", str(path), '"identity_embedding" is missing (null when none).'))
+    elif emb is not None:
+        ok = isinstance(emb, list) and len(emb) > 0 and all(isinstance(x, (int, float)) for x in emb)
+        if not ok or not np.all(np.isfinite(np.asarray(emb, np.float64))):
+            out.append(Problem("dataset.bad_embedding", str(path), "identity_embedding is not a list of finite numbers."))
+        if not meta.get("identity_model"):
+            out.append(Problem("dataset.meta_fields", str(path), "an identity_embedding without identity_model."))
+    expr = meta.get("expression")
+    if not isinstance(expr, dict):
+        out.append(Problem("dataset.meta_fields", str(path), '"expression" must be an object {ARKit name: weight}.'))
+    else:
+        bad = [k for k, w in expr.items() if k not in ARKIT_52 or not isinstance(w, (int, float)) or not 0 <= w <= 1]
+        if bad:
+            out.append(Problem("dataset.bad_expression", str(path), f"not ARKit names with weights in 0..1: "
+                               f"{', '.join(map(str, bad[:5]))}."))
+    for k in ("source", "licence"):
+        if not meta.get(k):
+            out.append(Problem("dataset.meta_fields", str(path), f'"{k}" is missing.'))
+        elif s.get(k) and meta[k] != s[k]:
+            out.append(Problem("dataset.meta_mismatch", str(path), f'"{k}" differs from the manifest\'s.'))
+    return out

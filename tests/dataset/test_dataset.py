@@ -1,0 +1,142 @@
+"""`headforge dataset build` / `check`: a 2-sequence dataset (an ICT-FaceKit head and the Lee Perry-Smith scan) at
+a small size; its cameras reproject each mesh onto its renders; a resumed build continues a half-rendered sequence
+with the same pixels; `check` names each fault of a broken copy."""
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from headforge.backend import cameras as rig
+from headforge.backend.dataset import ict_heads, layout
+from headforge.backend.headmodel import ARKIT_52
+from headforge.backend.render.raster import rasterize
+from tests.conftest import has_module
+
+SIZE = 128
+needs_bpy = pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")
+
+
+def _build(source, out, *extra):
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-m", "headforge.backend", "--json", "dataset", "build", str(source),
+                           "-o", str(out), "--size", str(SIZE), "--ict", "1", "--samples", "2", "--workers", "2",
+                           "--texture-size", "256", *extra], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    done = [json.loads(line) for line in proc.stdout.splitlines() if '"job_done"' in line]
+    return done[-1]["data"], time.time() - t0
+
+
+@pytest.fixture(scope="module")
+def dataset(shared, tmp_path_factory):
+    src = tmp_path_factory.mktemp("heads")
+    lps = shared / "data/heads/lee_perry_smith"
+    (src / "lps").mkdir()
+    shutil.copy(lps / "LeePerrySmith_textured.glb", src / "lps")
+    shutil.copy(lps / "LeePerrySmith_License.txt", src / "lps")
+    out = tmp_path_factory.mktemp("dataset")
+    summary, wall = _build(src, out, "--models-root", str(shared / "models"))
+    print(f"\ndataset build: 2 sequences at {SIZE} px, 2 samples, 2 workers: {wall:.1f} s")
+    return src, out, summary
+
+
+def _mesh(path):
+    import trimesh
+
+    m = trimesh.load(path, force="mesh", process=False)
+    return np.asarray(m.vertices, np.float64), np.asarray(m.faces)
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_manifest_meta_and_check(dataset):
+    _, out, summary = dataset
+    assert summary["sequences"] == 2 and summary["rendered"] == 2 and not summary["failed"]
+    man = layout.read_manifest(out)
+    assert man["format"] == "headforge-dataset" and man["version"] == 1 and man["size"] == SIZE
+    kinds = {s["kind"]: s for s in man["sequences"]}
+    assert set(kinds) == {"ict", "mesh"}
+    assert kinds["mesh"]["licence"] == "Creative Commons Attribution 3.0 Unported License"
+    assert kinds["ict"]["licence"] == "MIT"
+    assert sorted(s["split"] for s in man["sequences"]) == ["test", "train"]  # 2 identities: one held out
+    for s in man["sequences"]:
+        meta = json.loads((out / s["id"] / "meta.json").read_text())
+        assert meta["identity_model"] == "dlib_resnet_v1" and len(meta["identity_embedding"]) == 128, meta
+        assert set(meta["expression"]) <= set(ARKIT_52)
+    ict_meta = json.loads((out / kinds["ict"]["id"] / "meta.json").read_text())
+    assert ict_meta["expression"] == ict_heads.sample_heads(1, 0)[0].expression
+    assert layout.check_dataset(out) == []
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_cameras_reproject_meshes_onto_renders(dataset):
+    _, out, _ = dataset
+    for s in layout.read_manifest(out)["sequences"]:
+        vdir = layout.views_dir(out, s["id"])
+        meta = json.loads((vdir / "cameras.json").read_text())
+        asset = out / s["id"] / "head.glb" if s["kind"] == "ict" else meta["source"]
+        M = np.array(meta["normalisation"]["file_to_world"])
+        v, f = _mesh(asset)
+        vw = v @ M[:3, :3].T + M[:3, 3]
+        ious = []
+        for cam in rig.load_cameras_json(vdir / "cameras.json")[::2]:  # every ring, every other azimuth
+            alpha = np.asarray(Image.open(vdir / cam["file"]))[..., 3] > 127
+            xy, z = rig.project(vw, cam)
+            sil = rasterize(xy, z, f, SIZE, SIZE)[0] >= 0
+            ious.append((alpha & sil).sum() / (alpha | sil).sum())
+        print(f"\n{s['id']}: silhouette IoU over 48 views min {min(ious):.4f} mean {np.mean(ious):.4f}")
+        assert min(ious) >= 0.98
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_resume_continues_a_half_rendered_sequence(dataset, tmp_path, shared):
+    src, out, _ = dataset
+    copy = tmp_path / "ds"
+    shutil.copytree(out, copy)
+    ict_id = next(s["id"] for s in layout.read_manifest(out)["sequences"] if s["kind"] == "ict")
+    vdir = layout.views_dir(copy, ict_id)
+    gone = [f"{i:03d}.png" for i in range(40, 96, 7)]
+    for name in gone:
+        (vdir / name).unlink()
+    (vdir / "cameras.json").unlink()
+    (copy / ict_id / "meta.json").unlink()
+    summary, _ = _build(src, copy, "--models-root", str(shared / "models"))
+    assert summary["rendered"] == 1 and summary["skipped"] == 1
+    assert json.loads((vdir / "cameras.json").read_text())["render"]["views_rendered"] == len(gone)
+    for name in gone:  # the same renderer settings: the same pixels as the first build
+        a = np.asarray(Image.open(vdir / name)).astype(int)
+        b = np.asarray(Image.open(layout.views_dir(out, ict_id) / name)).astype(int)
+        assert np.abs(a - b).max() <= 2, name
+    assert layout.check_dataset(copy) == []
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_check_names_each_fault_of_a_broken_copy(dataset, tmp_path):
+    _, out, _ = dataset
+    bad = tmp_path / "bad"
+    shutil.copytree(out, bad)
+    man = layout.read_manifest(bad)
+    a, b = man["sequences"]
+    b["identity"] = a["identity"]  # one identity in two splits
+    (bad / "manifest.json").write_text(json.dumps(man))
+    (layout.views_dir(bad, a["id"]) / "005.png").unlink()
+    cams = json.loads((layout.views_dir(bad, b["id"]) / "cameras.json").read_text())
+    cams["views"][20]["w2c"][0][3] += 0.01  # a camera moved by 1 cm
+    (layout.views_dir(bad, b["id"]) / "cameras.json").write_text(json.dumps(cams))
+    Image.open(layout.views_dir(bad, b["id"]) / "030.png").convert("RGB").save(layout.views_dir(bad, b["id"]) / "030.png")
+    meta = json.loads((bad / b["id"] / "meta.json").read_text())
+    meta["expression"] = {"smile": 0.5}
+    (bad / b["id"] / "meta.json").write_text(json.dumps(meta))
+    codes = sorted(p.code for p in layout.check_dataset(bad))
+    assert codes == sorted(["dataset.identity_leak", "dataset.missing_view", "dataset.not_rig_camera",
+                            "dataset.no_alpha", "dataset.bad_expression"]), codes
+    proc = subprocess.run([sys.executable, "-m", "headforge.backend", "dataset", "check", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "dataset.not_rig_camera" in proc.stdout and "030.png" in proc.stdout
