@@ -122,3 +122,22 @@ def composite_over_white(rgba: np.ndarray) -> np.ndarray:
     """(H, W, 4) uint8 → (H, W, 3) uint8 over white; the framing the multi-view model expects."""
     a = rgba[..., 3:4].astype(np.float32) / 255.0
     return np.clip(rgba[..., :3] * a + 255.0 * (1.0 - a) + 0.5, 0, 255).astype(np.uint8)
+
+
+MAX_PHOTOS = 12  # several photos of one person (front, ¾, profile, ...): more adds time, not likeness
+MORE_DIR = "input/more"  # the job's copies of the photos after the first: NN.png (+ NN_alpha.png), NN = 02, 03, ...
+
+
+def job_photos(inputs: dict) -> list[str]:
+    """The photos a job was given, the main one first: inputs["photos"], else the single inputs["photo"] (also
+    when a caller that knows one photo replaced "photo" of a job that had several: the list no longer starts
+    with it)."""
+    photos = inputs.get("photos") or []
+    if inputs.get("photo") and (not photos or str(photos[0]) != str(inputs["photo"])):
+        photos = [inputs["photo"]]
+    return [str(p) for p in photos]
+
+
+def more_photo_names(n_photos: int) -> list[str]:
+    """File stems (02, 03, ...) of the photos after the first in input/more/ and face/more/."""
+    return [f"{i:02d}" for i in range(2, n_photos + 1)]

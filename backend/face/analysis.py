@@ -306,3 +306,42 @@ def faces_preview(photo: np.ndarray, faces, chosen: int, max_side: int = 768) ->
         cv2.rectangle(img, (x1, y1), (x2, y2), colour, 2)
         cv2.putText(img, str(i), (x1 + 3, max(y1 - 5, 14)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
     return img
+
+
+# Several photos of one person: each further photo's face must be the main photo's person.
+SAME_PERSON_TURN_SLACK = 0.1  # dlib distance allowed on top of 0.6 for photos ≥ 60° apart in yaw
+
+
+def dlib_identity(photo: np.ndarray, analysis: dict) -> np.ndarray:
+    """dlib's 128-D embedding of the chosen face of an analysed photo (turned upright as the analysis did)."""
+    face = analysis["face"]
+    k = int(analysis.get("orientation", {}).get("upright_deg", 0)) // 90
+    h, w = photo.shape[:2]
+    work = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
+    kps = _detect._image_order(_framing.apply_affine(_rot_affine(k, w, h), np.asarray(face["kps5"], np.float64)))
+    return _identity.dlib_embedding(work, kps)
+
+
+def same_person_threshold(yaw_a_deg: float, yaw_b_deg: float) -> float:
+    """dlib's same-person distance (0.6) loosened with the yaw between the two photos: the embedding of a turned
+    face drifts (the Lee Perry-Smith scan at 0° vs 75°: 0.63; different people's frontal photos: 0.71–0.90)."""
+    turn = min(abs(yaw_a_deg - yaw_b_deg), 60.0) / 60.0
+    return _identity.DLIB_SAME_PERSON + SAME_PERSON_TURN_SLACK * turn
+
+
+def check_same_person(main: tuple[np.ndarray, dict], others: list[tuple[np.ndarray, dict]]) -> list[dict]:
+    """Each further (photo, analysis) against the main one: [{"distance", "threshold"}]; raises FaceError
+    face.different_people (with the distance) when one shows someone else."""
+    ref = dlib_identity(*main)
+    yaw0 = main[1]["face"]["pose"]["yaw_deg"]
+    out = []
+    for i, (photo, analysis) in enumerate(others, start=2):
+        d = _identity.identity_distance(ref, dlib_identity(photo, analysis))
+        limit = same_person_threshold(yaw0, analysis["face"]["pose"]["yaw_deg"])
+        if d > limit:
+            raise FaceError(f"Photo {i} shows someone else than photo 1: their faces are {d:.2f} apart (dlib "
+                            f"identity distance; the same person measures below {limit:.2f} at this turn).",
+                            code="face.different_people",
+                            hint="Give photos of one person only, or run each photo as its own job.")
+        out.append({"distance": round(d, 4), "threshold": round(limit, 4)})
+    return out

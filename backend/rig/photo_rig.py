@@ -237,8 +237,9 @@ def photo_record(fit: PhotoFit) -> dict:
     """One photo's part of a several-photo fit for rig.json: its camera, yaw, expression and fit error."""
     R = fit.w2c[:3, :3]
     fwd = R.T @ np.array([0.0, 0.0, 1.0])  # the camera's viewing direction in the head frame
+    # yaw as the face stage gives it: > 0 when the subject turned toward their own left (+X)
     return {"camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
-            "yaw_deg": round(float(np.degrees(np.arctan2(-fwd[0], fwd[1]))), 1),
+            "yaw_deg": round(float(np.degrees(np.arctan2(fwd[0], fwd[1]))), 1),
             "expression": fit.expression.tolist(), "reprojection_error_iod": round(fit.error_iod, 4),
             "single_photo_error_iod": round(float(fit.stats.get("single_photo_error_iod", fit.error_iod)), 4)}
 
@@ -262,3 +263,26 @@ def _photo_view(model, fit: PhotoFit, lm: Landmarks, photo: np.ndarray, matte):
             matte = None  # a matte of another photo: label without it
         parse = parse_photo(photo, lm.points, matte)
     return PhotoView(model.vertices(fit.identity, fit.expression), fit.K, fit.w2c, photo, exclude, parse)
+
+
+def load_more_photos(job_path, analysis: dict) -> list:
+    """The further photos of a several-photo job [(photo (H, W, 3) uint8, analysis, matte (H, W) or None)], as
+    face/analysis.json's "more_photos" lists them (input/more/NN.png, face/more/NN.json, face/more/NN_matte.png);
+    `job_path`: job-relative name → path."""
+    import json
+
+    from PIL import Image
+
+    out = []
+    for entry in analysis.get("more_photos") or []:
+        name = entry["name"]
+        try:
+            photo = np.asarray(Image.open(job_path(f"input/more/{name}.png")).convert("RGB"))
+            more = json.loads(job_path(f"face/more/{name}.json").read_text())
+        except (OSError, ValueError) as e:
+            raise FaceError(f"Photo {name} of this job is missing or unreadable ({e}); run the input and face "
+                            "stages again.", code="rig.bad_analysis") from e
+        matte_path = job_path(f"face/more/{name}_matte.png")
+        matte = np.asarray(Image.open(matte_path).convert("L"), np.float32) / 255.0 if matte_path.is_file() else None
+        out.append((photo, more, matte))
+    return out

@@ -40,7 +40,8 @@ def _head_model_file(inputs: dict, options: dict) -> dict:
     return {"head_model": options["head_model_path"]} if options.get("head_model_path") else {}
 
 
-@stage("rig", inputs=("input/portrait.png", "face/analysis.json", "face/matte.png", "mesh/head.glb"),
+@stage("rig", inputs=("input/portrait.png", "face/analysis.json", "face/matte.png", "mesh/head.glb", "input/more",
+                      "face/more"),
        outputs=("rig/head_rigged.glb", "rig/rig.json"), optional_outputs=("rig/skin.png",), options=RigOptions,
        version="3",
        external_inputs=_head_model_file)
@@ -49,7 +50,7 @@ def run_rig(ctx) -> dict:
 
     from ..headmodel.arkit import ict_weights_to_arkit
     from ..rig.build import BONES
-    from ..rig.photo_rig import rig_from_photo
+    from ..rig.photo_rig import load_more_photos, rig_from_photos
 
     opts: RigOptions = ctx.options
     t0 = time.time()
@@ -71,10 +72,10 @@ def run_rig(ctx) -> dict:
     matte = (np.asarray(Image.open(matte_path).convert("L"), np.float32) / 255.0) if matte_path.is_file() else None
     if matte is not None and matte.shape != photo.shape[:2]:
         matte = None  # a matte of another photo: label without it
-    rig, atlas, fit, lm, info = rig_from_photo(model, photo, analysis, landmarks=opts.landmarks,
-                                               texture_size=opts.texture_size, n_identity=opts.identity_modes,
-                                               matte=matte,
-                                               progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
+    photos = [(photo, analysis, matte)] + load_more_photos(ctx.path, analysis)  # several photos of one person
+    rig, atlas, fit, lm, info = rig_from_photos(model, photos, landmarks=opts.landmarks,
+                                                n_identity=opts.identity_modes, texture_size=opts.texture_size,
+                                                progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
     if info["reprojection_error_iod"] > 0.08:
         ctx.warn(f"The head model matches the landmarks loosely ({100 * info['reprojection_error_iod']:.1f}% of "
                  "the eye distance); the photo may show an extreme expression or a strong profile.",
@@ -97,6 +98,7 @@ def run_rig(ctx) -> dict:
         "eyes": info.get("eyes"),  # iris and sclera colours read from the photo
         "hair_mesh": info.get("hair_mesh") is not None,  # a hair volume shaped to the photo's outline
         "hair": info.get("hair"),
+        "photos": info.get("photos"),  # several photos: each one's camera, yaw, expression and fit error
     }
     _write(ctx, rig, model, atlas, [info["hair_mesh"]] if info.get("hair_mesh") else None, record)
     ctx.progress(1.0, f"Rigged head: {len(rig.key_names)} shape keys, {len(BONES)} bones")
