@@ -1,10 +1,20 @@
 """Scene settings (saved with the .blend) and the live job state (window manager, never saved)."""
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty,
+                       StringProperty)
+
+
+class HEADFORGE_PG_photo(bpy.types.PropertyGroup):
+    """One more photo of the same person (¾, profile): Instant mode fits one head to all of them."""
+    path: StringProperty(name="Photo", subtype="FILE_PATH", description="Another photo of the same person")
 
 
 class HEADFORGE_PG_settings(bpy.types.PropertyGroup):
     photo: StringProperty(name="Photo", subtype="FILE_PATH", description="Portrait photo (JPEG, PNG, WebP, TIFF)")
+    more_photos: CollectionProperty(type=HEADFORGE_PG_photo, name="More Photos",
+                                    description="More photos of the same person (¾, profile): one head is fitted to "
+                                    "all of them and textured from all; photos of someone else are refused")
+    more_photos_index: IntProperty(name="Active Photo", default=0, min=0)
     mode: EnumProperty(name="Mode", default="auto", items=[
         ("auto", "Auto", "Full where this machine can run it (CUDA GPU and the multi-view weights), else Instant"),
         ("full", "Full", "Multi-view diffusion, Gaussian splat, mesh and rig (needs a CUDA GPU)"),
@@ -36,7 +46,7 @@ class HEADFORGE_PG_state(bpy.types.PropertyGroup):
     imported: StringProperty(default="")  # the collection the last results went into
 
 
-CLASSES = (HEADFORGE_PG_settings, HEADFORGE_PG_state)
+CLASSES = (HEADFORGE_PG_photo, HEADFORGE_PG_settings, HEADFORGE_PG_state)
 
 
 def attach():

@@ -1,4 +1,5 @@
-"""`headforge.generate` and `headforge.cancel`: run the job for the chosen photo, or stop it."""
+"""`headforge.generate` and `headforge.cancel`: run the job for the chosen photo (and the more photos of the same
+person listed under it), or stop it; `headforge.photo_add` / `headforge.photo_remove` edit that list."""
 import hashlib
 from pathlib import Path
 
@@ -7,10 +8,18 @@ import bpy
 from ..addon import preferences, runner
 
 
-def job_dir_for(photo: Path, jobs_root: str) -> Path:
-    """One folder per photo content, so generating the same photo again resumes its job."""
-    digest = hashlib.sha256(photo.read_bytes()).hexdigest()[:10]
-    return Path(bpy.path.abspath(jobs_root)) / f"{bpy.path.clean_name(photo.stem)}-{digest}"
+def job_dir_for(photo: Path, jobs_root: str, more: tuple = ()) -> Path:
+    """One folder per photo content (and the more photos', in order), so generating the same photos again resumes
+    their job."""
+    h = hashlib.sha256(photo.read_bytes())
+    for p in more:
+        h.update(b"\0" + hashlib.sha256(Path(p).read_bytes()).digest())
+    return Path(bpy.path.abspath(jobs_root)) / f"{bpy.path.clean_name(photo.stem)}-{h.hexdigest()[:10]}"
+
+
+def more_photo_paths(settings) -> list[Path]:
+    """The panel's more photos (blank rows skipped), absolute."""
+    return [Path(bpy.path.abspath(item.path)) for item in settings.more_photos if item.path.strip()]
 
 
 def _redraw(context) -> None:
@@ -47,6 +56,11 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
         if photo is None or not photo.is_file():
             return self._refuse(state, "Choose a portrait photo first." if photo is None else
                                 f"{photo.name} does not exist.", "input.no_photo", "Pick a photo in the Photo field.")
+        more = more_photo_paths(settings)
+        missing = [p for p in more if not p.is_file()]
+        if missing:
+            return self._refuse(state, f"{missing[0].name} (in More photos) does not exist.", "input.not_found",
+                                "Fix or remove it in the More photos list.")
         prefs = preferences.get(context)
         options = preferences.job_options(prefs)
         rig = options["rig"]
@@ -57,7 +71,7 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
             from ..backend.headmodel.ict import ICT_HINT
 
             return self._refuse(state, "ICT-FaceKit Light is not downloaded.", "model.ict_missing", ICT_HINT)
-        job_dir = job_dir_for(photo, prefs.jobs_root)
+        job_dir = job_dir_for(photo, prefs.jobs_root, tuple(more))
         state.running, state.error, state.progress, state.message = True, "", 0.0, "Starting…"
         state.error_code = state.error_hint = state.mode_note = ""
         state.stage, state.preview, state.job_dir = "", "", str(job_dir)
@@ -66,7 +80,8 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
             options["face"] = {"face": settings.face_index}
         from ..addon import external
 
-        self._runner = external.make_runner(prefs, str(job_dir), inputs={"photo": str(photo)}, options=options,
+        inputs = {"photo": str(photo), "photos": [str(photo)] + [str(p) for p in more]}  # job.json: every photo
+        self._runner = external.make_runner(prefs, str(job_dir), inputs=inputs, options=options,
                                             mode=settings.mode, until=settings.until or None)
         if bpy.app.background:  # timers never fire without a UI: run to the end right here
             self._runner.run_blocking()
@@ -162,4 +177,55 @@ class HEADFORGE_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (HEADFORGE_OT_generate, HEADFORGE_OT_cancel)
+class HEADFORGE_OT_photo_add(bpy.types.Operator):
+    """Add more photos of the same person (¾, profile) to fit one head to all of them"""
+
+    bl_idname = "headforge.photo_add"
+    bl_label = "Add Photos"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH")
+    directory: bpy.props.StringProperty(subtype="DIR_PATH")
+    files: bpy.props.CollectionProperty(type=bpy.types.OperatorFileListElement)
+    filter_image: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
+    filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN"})
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        settings = context.scene.headforge
+        names = [f.name for f in self.files if f.name]
+        paths = [str(Path(self.directory) / n) for n in names] if names and self.directory else [self.filepath]
+        have = {Path(bpy.path.abspath(p.path)) for p in settings.more_photos}
+        added = 0
+        for p in paths:
+            if p and Path(p) not in have and Path(p) != Path(bpy.path.abspath(settings.photo or "//")):
+                settings.more_photos.add().path = p
+                added += 1
+        settings.more_photos_index = max(len(settings.more_photos) - 1, 0)
+        self.report({"INFO"}, f"{added} photo(s) added; {len(settings.more_photos)} more photo(s) of this person")
+        return {"FINISHED"}
+
+
+class HEADFORGE_OT_photo_remove(bpy.types.Operator):
+    """Remove the selected photo from the more photos of this person"""
+
+    bl_idname = "headforge.photo_remove"
+    bl_label = "Remove Photo"
+    bl_options = {"REGISTER", "UNDO"}
+
+    @classmethod
+    def poll(cls, context):
+        return len(context.scene.headforge.more_photos) > 0
+
+    def execute(self, context):
+        settings = context.scene.headforge
+        i = min(settings.more_photos_index, len(settings.more_photos) - 1)
+        settings.more_photos.remove(i)
+        settings.more_photos_index = max(min(i, len(settings.more_photos) - 1), 0)
+        return {"FINISHED"}
+
+
+CLASSES = (HEADFORGE_OT_generate, HEADFORGE_OT_cancel, HEADFORGE_OT_photo_add, HEADFORGE_OT_photo_remove)

@@ -1,5 +1,13 @@
-"""The HeadForge sidebar tab: photo, Generate/Cancel, progress, current stage and last message."""
+"""The HeadForge sidebar tab: photo (and more photos of the same person), Generate/Cancel, progress, current stage
+and last message."""
 import bpy
+
+
+class HEADFORGE_UL_photos(bpy.types.UIList):
+    """More photos of the same person: file name, the path editable."""
+
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index=0):
+        layout.prop(item, "path", text="", emboss=False, icon="IMAGE_DATA")
 
 
 class HEADFORGE_PT_main(bpy.types.Panel):
@@ -13,6 +21,7 @@ class HEADFORGE_PT_main(bpy.types.Panel):
         layout = self.layout
         settings, state = context.scene.headforge, context.window_manager.headforge
         layout.prop(settings, "photo")
+        draw_more_photos(layout, settings)
         layout.prop(settings, "mode", expand=True)
         if settings.mode == "auto" and state.mode_note:
             layout.label(text=state.mode_note, icon="INFO")
@@ -35,6 +44,24 @@ class HEADFORGE_PT_main(bpy.types.Panel):
             layout.label(text=state.message, icon="INFO")
         if state.job_dir:
             layout.label(text=f"Job: {state.job_dir}", icon="FILE_FOLDER")
+
+
+def draw_more_photos(layout, settings) -> None:
+    """The list of more photos of the same person with its add/remove buttons (a closed header when empty)."""
+    n = len(settings.more_photos)
+    header = layout.row(align=True)
+    header.label(text=f"More photos of this person: {n}" if n else "More photos of this person (¾, profile)",
+                 icon="IMAGE_DATA")
+    header.operator("headforge.photo_add", text="", icon="ADD")
+    if not n:
+        return
+    row = layout.row()
+    row.template_list("HEADFORGE_UL_photos", "", settings, "more_photos", settings, "more_photos_index", rows=2)
+    col = row.column(align=True)
+    col.operator("headforge.photo_add", text="", icon="ADD")
+    col.operator("headforge.photo_remove", text="", icon="REMOVE")
+    if settings.mode == "full":
+        layout.label(text="Full mode uses the first photo; Instant fuses all", icon="INFO")
 
 
 def draw_fix(layout, code: str, hint: str) -> None:
@@ -68,4 +95,4 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width) or [""]
 
 
-CLASSES = (HEADFORGE_PT_main,)
+CLASSES = (HEADFORGE_UL_photos, HEADFORGE_PT_main)

@@ -154,3 +154,67 @@ def test_photos_of_different_people_are_refused(photo_files, astronaut_path, tmp
     dist = float(re.search(r"faces are ([0-9.]+) apart", e.value.message).group(1))
     assert dist > 0.7  # the figure is in the message: the scan's man and the astronaut are far apart
     assert not (job / "rig" / "rig.json").exists() and not (job / "face" / "analysis.json").exists()
+
+
+_PANEL_DRIVER = r'''
+import json, sys
+from pathlib import Path
+import bpy
+sys.path.insert(0, sys.argv[1] + "/tests/blender")
+import extension_setup
+
+repo, jobs_root, photos = sys.argv[1], sys.argv[2], sys.argv[3:]
+module = extension_setup.install(Path(repo))
+extension_setup.enable(module)
+bpy.context.preferences.addons[module].preferences.jobs_root = jobs_root
+s = bpy.context.scene.headforge
+s.photo = photos[0]
+facts = {"add": list(bpy.ops.headforge.photo_add(filepath=photos[1]))}
+bpy.ops.headforge.photo_add(directory=str(Path(photos[2]).parent), files=[{"name": Path(photos[2]).name},
+                                                                        {"name": Path(photos[0]).name}])
+facts["listed"] = [p.path for p in s.more_photos]
+s.more_photos_index = 0
+bpy.ops.headforge.photo_remove()
+facts["after_remove"] = [p.path for p in s.more_photos]
+bpy.ops.headforge.photo_add(filepath=photos[1])
+facts["relisted"] = [p.path for p in s.more_photos]
+s.mode, s.until = "instant", "face"
+facts["generate"] = list(bpy.ops.headforge.generate())
+st = bpy.context.window_manager.headforge
+facts["job_dir"], facts["error"] = st.job_dir, st.error
+s.more_photos.add().path = photos[1] + ".missing.png"
+try:
+    facts["missing"] = list(bpy.ops.headforge.generate())
+except RuntimeError as e:
+    facts["missing"] = ["RuntimeError", str(e)]
+facts["missing_error"] = st.error_code
+print("FACTS " + json.dumps(facts))
+'''
+
+
+@pytest.mark.blender
+def test_panel_photo_list_runs_the_photos(photo_files, tmp_path):
+    """The panel's More photos list (add several at once, the main photo not twice, remove) and Generate: the job
+    records every photo and the face stage checks them; a listed file that is gone is refused before the job."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "drive.py"
+    script.write_text(_PANEL_DRIVER)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender")}
+    proc = subprocess.run([sys.executable, str(script), str(repo), str(tmp_path / "jobs"), *map(str, photo_files)],
+                          capture_output=True, text=True, env=env, timeout=600)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("FACTS ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+    facts = json.loads(lines[-1][6:])
+    a, b, c = map(str, photo_files)
+    assert facts["add"] == ["FINISHED"]
+    assert facts["listed"] == [b, c]  # the main photo is not listed again
+    assert facts["after_remove"] == [c] and facts["relisted"] == [c, b]
+    assert facts["generate"] == ["FINISHED"] and facts["error"] == ""
+    job = Path(facts["job_dir"])
+    assert json.loads((job / "job.json").read_text())["inputs"]["photos"] == [a, c, b]
+    assert [m["name"] for m in json.loads((job / "face" / "analysis.json").read_text())["more_photos"]] == ["02", "03"]
+    assert facts["missing_error"] == "input.not_found"
