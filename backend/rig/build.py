@@ -65,14 +65,15 @@ def fit_jaw_rotation(points: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray,
     return np.array([0.0, cy, cz]), float(ang)
 
 
-def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, iris_rgb=(0.3, 0.2, 0.12),
-              sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0) -> Rig:
-    """The rig of `model` shaped by `identity` coefficients, plus an optional per-vertex refinement (V, 3)."""
+def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, deltas: np.ndarray | None = None,
+              iris_rgb=(0.3, 0.2, 0.12), sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0) -> Rig:
+    """The rig of `model` shaped by `identity` coefficients, plus an optional per-vertex refinement (V, 3);
+    `deltas` (52, V, 3) replaces the model's own ARKit shapes (e.g. carried onto a registered neutral)."""
     basis = model.vertices(identity=identity)
     if refine is not None:
         basis = basis + refine
     V = model.n_vertices
-    deltas = arkit_deltas(model, basis)
+    deltas = arkit_deltas(model, basis) if deltas is None else np.asarray(deltas, np.float32)
 
     # --- joints -------------------------------------------------------------------------------------------
     eye_L = eye_centre(basis[model.groups["eyeball_left"]])  # +X: the subject's left

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fitting.geometry import SurfaceQuery, barycentric
+from ..headmodel.arkit import arkit_deltas
 from ..mesh.glb import read_head_glb
+from .register import carry_deltas, local_rotations, register_to_surface
 
 
 @dataclass
@@ -49,6 +51,20 @@ def _laplacian_smooth_offsets(offsets, faces, movable, iterations=20):
     return o
 
 
+def _refine_toward(model, fit, shaped, target, refine_max_m):
+    """FLAME: per-vertex offsets (V, 3) pulling the face (not the eyeballs) at most `refine_max_m` toward the
+    surface, smoothed over the mesh (computed in the fitted pose, applied to the basis)."""
+    posed = fit.transform(shaped)
+    cp, dist, _ = target.closest(posed)
+    face = np.zeros(model.n_vertices, bool)
+    face[model.face_region()] = True
+    eyes = [model.joint_names.index(n) for n in ("eye_L", "eye_R")]
+    face &= model.skin_weights[:, eyes].sum(axis=1) < 0.5
+    close = dist < refine_max_m * fit.scale
+    off_world = np.where((face & close)[:, None], cp - posed, 0.0)
+    return _laplacian_smooth_offsets(off_world @ fit.R / fit.scale, model.faces, face.astype(np.float64))
+
+
 def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_identity: int = 100,
                   refine_max_m: float = 0.006, progress=lambda f, m: None):
     """→ (rig, atlas (None for FLAME: per-vertex colours), fit (Fit3D), hair (dict | None), info)."""
@@ -79,22 +95,24 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
                  surface_normals=nrm[front], n_identity=n_identity, iterations=12, landmark_weight=0.5)
     t_fit = time.time()
 
-    # smooth refinement of the face toward the surface (computed in the fitted pose, applied to the basis)
-    progress(0.55, "Refining the face toward the surface")
-    shaped = model.vertices(fit.identity, fit.expression)
-    posed = fit.transform(shaped)
     target = SurfaceQuery(mesh.verts, mesh.faces)
-    cp, dist, _ = target.closest(posed)
-    face = np.zeros(model.n_vertices, bool)
-    face[model.face_region()] = True
+    shaped = model.vertices(fit.identity, fit.expression)
     flame = model.uv is None
-    if flame:  # FLAME's "face" is the whole head: keep the eyeballs rigid
-        eyes = [model.joint_names.index(n) for n in ("eye_L", "eye_R")]
-        face &= model.skin_weights[:, eyes].sum(axis=1) < 0.5
-    close = dist < refine_max_m * fit.scale
-    off_world = np.where((face & close)[:, None], cp - posed, 0.0)
-    off_model = off_world @ fit.R / fit.scale
-    refine = _laplacian_smooth_offsets(off_model, model.faces, face.astype(np.float64))
+    deltas = None
+    if flame:  # FLAME: a smooth refinement of the face toward the surface, eyeballs kept rigid
+        progress(0.55, "Refining the face toward the surface")
+        refine = _refine_toward(model, fit, shaped, target, refine_max_m)
+        reg_info = {}
+    else:  # ICT: the model registered non-rigidly to the whole surface, its expressions carried over
+        progress(0.5, "Registering the head model to the surface")
+        target_model = (mesh.verts - fit.t) @ fit.R / fit.scale
+        registered, reg_info = register_to_surface(
+            model, shaped, target_model, mesh.faces, landmarks=(lm3[use] - fit.t) @ fit.R / fit.scale,
+            landmark_tri=tri[use], landmark_bary=bary[use],
+            progress=lambda f, m: progress(0.5 + 0.2 * f, m))
+        refine = registered - model.vertices(fit.identity)
+        deltas = carry_deltas(arkit_deltas(model, registered), local_rotations(model.faces, shaped, registered))
+        shaped = model.vertices(fit.identity)
 
     def mesh_colour(points_world):  # closest point on the mesh → its texture colour (N, 3) in 0..255
         cpt, _, ti = target.closest(points_world)
@@ -117,7 +135,7 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
         atlas = np.zeros((texture_size, 2 * texture_size, 3), np.float32)
         atlas[mask] = mesh_colour(fit.transform(pos[mask]))
         atlas = np.clip(pull_push(atlas, mask) + 0.5, 0, 255).astype(np.uint8)
-        rig = build_rig(model, fit.identity, refine=refine)
+        rig = build_rig(model, fit.identity, refine=refine, deltas=deltas)
         skin_all = model.faces[skin_faces(model)]
 
     # hair and accessories: mesh triangles well outside the fitted head, above the chin (MediaPipe point 152)
@@ -139,6 +157,7 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
                 "texture": mesh.texture, "bone": "head"}
     info = {"seconds": {"fit": t_fit - t0, "total": time.time() - t0}, "landmarks_3d": int(use.sum()),
             "refine_mm_max": float(1000 * np.linalg.norm(refine, axis=1).max()),
+            "registration": {k: v for k, v in reg_info.items() if k != "iterations"},
             "hair_triangles": int(len(hair_faces)), "scale_model_to_mesh": float(fit.scale),
             "surface_pairs": fit.stats["surface_pairs"][-1]}
     return rig, atlas, fit, hair, info
