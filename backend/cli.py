@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .dataset import cli as dataset_cli
 
     dataset_cli.add_parser(sub)
+    from .train import cli as train_cli
+
+    train_cli.add_parser(sub)
     sub.add_parser("stages", help="list the stages of each mode and their options")
 
     v = sub.add_parser("render-views", help="render a head asset from the 96-view rig with Blender (Cycles)")
@@ -326,10 +329,16 @@ def cmd_dataset(args, report: Reporter) -> int:
     return dataset_cli.cmd_dataset(args, report)
 
 
+def cmd_train(args, report: Reporter) -> int:
+    from .train import cli as train_cli
+
+    return train_cli.cmd_train(args, report)
+
+
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages,
             "render-views": cmd_render_views, "models": cmd_models,
             "batch": cmd_batch, "animate": cmd_animate,
-            "dataset": cmd_dataset}
+            "dataset": cmd_dataset, "train": cmd_train}
 
 
 def main(argv: list[str] | None = None) -> int:

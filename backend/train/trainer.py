@@ -77,11 +77,14 @@ def default_lpips(models_root) -> tuple[torch.nn.Module | None, str]:
 
 
 class Trainer:
-    """One training run. `lpips_net`: an LPIPS network to use instead of the installed LPIPS-VGG (tests);
-    `landmarks`: a LandmarkSource (default: from the dataset, cfg.landmarks)."""
+    """One training run. `models`: the stage's models already built (benchmarks; default: loaded from cfg.model);
+    `lpips_net`: an LPIPS network to use instead of the installed LPIPS-VGG (tests); `landmarks`: a LandmarkSource
+    (default: from the dataset, cfg.landmarks); on_progress(step, steps, record) after every step; `cancel`: a
+    CancelToken, checked between steps (the state is checkpointed, then `Cancelled` is raised)."""
 
-    def __init__(self, cfg: TrainConfig, *, lpips_net: torch.nn.Module | None = None, landmarks=None,
-                 on_progress: Callable[[int, int, dict], None] | None = None, cancel=None, accelerator=None):
+    def __init__(self, cfg: TrainConfig, *, models: StageModels | None = None, lpips_net: torch.nn.Module | None = None,
+                 landmarks=None, on_progress: Callable[[int, int, dict], None] | None = None, cancel=None,
+                 accelerator=None):
         from accelerate import Accelerator
 
         self.cfg = cfg
@@ -104,8 +107,8 @@ class Trainer:
                                               gradient_accumulation_steps=cfg.grad_accum, log_with=log_with,
                                               project_dir=str(self.out / "logs"))
         self.device = self.acc.device
-        self.models = StageModels.from_pretrained(cfg.model, cfg.stage, dtype=torch.float32,
-                                                  resolution=cfg.resolution)
+        self.models = models or StageModels.from_pretrained(cfg.model, cfg.stage, dtype=torch.float32,
+                                                            resolution=cfg.resolution)
         self.resolution = self.models.resolution
         half = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.mixed_precision, torch.float32)
         for m in (self.models.vae, self.models.conditioner):

@@ -82,17 +82,27 @@ def test_identity_and_lpips_gradients_reach_the_unet(tmp_path, small_low_stage, 
 
 
 def test_resume_continues_the_same_loss_curve(tmp_path, small_low_stage, tiny_dataset):
-    full = _trainer(tmp_path, small_low_stage, tiny_dataset, "full", steps=6).run(export=False)
-    first = _trainer(tmp_path, small_low_stage, tiny_dataset, "split", steps=3).run(export=False)
-    assert first.resumed_from == 0
-    second = _trainer(tmp_path, small_low_stage, tiny_dataset, "split", steps=6).run(export=False)
-    assert second.resumed_from == 3
+    """A run cancelled after step 2 (checkpointed on cancel) and run again gives the uninterrupted run's losses."""
+    from headforge.backend.errors import Cancelled
+    from headforge.backend.events import CancelToken
+
+    full = _trainer(tmp_path, small_low_stage, tiny_dataset, "full", steps=4).run(export=False)
+    cancel = CancelToken()
+    cfg = parse_config(base_config(small_low_stage, tiny_dataset, tmp_path / "split", steps=4))
+    first = Trainer(cfg, cancel=cancel, on_progress=lambda step, n, rec: step == 2 and cancel.cancel())
+    with pytest.raises(Cancelled):
+        first.run(export=False)
+    assert [p.name for p in (tmp_path / "split" / "checkpoints").iterdir()] == ["step-00000002.pt"]
+    second = _trainer(tmp_path, small_low_stage, tiny_dataset, "split", steps=4).run(export=False)
+    assert second.resumed_from == 2
     a = [h["loss"] for h in full.history]
     b = [h["loss"] for h in second.history]
     print("uninterrupted", a, "\nresumed      ", b)
-    assert b == a  # equal to the last digit logged (7 decimals), every step
+    assert len(a) == 4 and b == a  # equal to the last digit logged (7 decimals), every step
+    log = [json.loads(line)["loss"] for line in (tmp_path / "split" / "logs" / "train.jsonl").read_text().splitlines()]
+    assert log == a
     # A changed configuration does not resume the old checkpoint.
-    other = _trainer(tmp_path, small_low_stage, tiny_dataset, "split", steps=6, seed=1)
+    other = _trainer(tmp_path, small_low_stage, tiny_dataset, "split", steps=4, seed=1)
     assert other.load_checkpoint() == 0
 
 
@@ -132,3 +142,36 @@ def test_expression_landmarks_from_the_dataset(tmp_path, small_low_stage, tiny_d
     result = tr.run(export=False)
     assert result.expression.startswith("on:")
     assert all("expression" in h for h in result.history)
+
+
+def test_cli_trains_stage_2_with_tensorboard(tmp_path, tiny_dataset, capsys):
+    """`headforge train CONFIG` on stage 2 (stage-1 video from degraded frames mixed into the noise, 64 px): a
+    TensorBoard event file and the JSON-lines log are written, and the model folder is a stage-2 folder."""
+    from headforge.backend.cli import main
+    from headforge.backend.idts.pipeline import StageModels
+
+    from .conftest import save_small_stage
+
+    high = save_small_stage(tmp_path / "high", "high")
+    cfg = base_config(high, tiny_dataset, tmp_path / "run2", stage="high", steps=2, log_with="tensorboard",
+                      ema_decay=0.0, losses={"lpips": 0.0, "expression": 0.0})
+    (tmp_path / "train.json").write_text(json.dumps(cfg))
+    assert main(["--json", "train", str(tmp_path / "train.json")]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    done = [e for e in events if e["kind"] == "stage_done"][-1]["data"]
+    assert done["steps"] == 2 and done["lpips"].startswith("off") and done["logger"].startswith("tensorboard")
+    assert [e["data"]["step"] for e in events if e["kind"] == "progress"] == [1, 2]
+    assert list((tmp_path / "run2" / "logs").rglob("events.out.tfevents.*"))
+    models = StageModels.from_pretrained(tmp_path / "run2" / "model", "high", dtype=torch.float32)
+    assert models.resolution == 64
+    # Stage 2 draws carry the degraded stage-1 video, and it differs from the frames themselves.
+    tr = Trainer(parse_config(cfg))
+    d = tr.draw(torch.Generator().manual_seed(0))
+    assert d["video_stage1"].shape == d["video"].shape
+    assert 0.003 < float((d["video_stage1"] - d["video"]).abs().mean()) < 0.2
+    # --check validates and stops; a bad config exits with its code.
+    assert main(["train", "--check", str(tmp_path / "train.json")]) == 0
+    (tmp_path / "bad.json").write_text(json.dumps(dict(cfg, steps=-1)))
+    assert main(["--json", "train", str(tmp_path / "bad.json")]) == 1
+    err = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")][-1]
+    assert "train.config.bad_value" in json.dumps(err)
