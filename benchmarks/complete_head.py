@@ -10,6 +10,9 @@ near white, which the scan's albedo never is), the texel sources the rig records
 and the fraction left to plain diffusion, and the wall time of the run. Saves a contact sheet
 (truth over result) as complete_head_lps.png in --out (default: a temporary folder).
 
+--several also photographs the scan at yaw 0 and ±60° and runs the three photos (`headforge run a b c`) against the
+yaw-0 photo alone: masked PSNR/SSIM at ±30°, ±90° and 180°.
+
 --sheets DIR also runs the astronaut, two faces of insightface's group photo (t1) and scikit-image's cameraman
 (a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there, with each one's
 iris ΔE2000 (the rendered iris against the photo's, fitted camera) and front-outline IoU without/with the hair mesh.
@@ -157,13 +160,14 @@ def masked_ssim(a, b, mask) -> float:
     return float(s.mean(axis=2)[mask].mean())
 
 
-def run_instant(photo_path: Path, job: Path) -> float:
-    """`headforge run PHOTO --mode instant` into a fresh job folder; wall seconds."""
+def run_instant(photo_path, job: Path) -> float:
+    """`headforge run PHOTO [PHOTO...] --mode instant` into a fresh job folder; wall seconds."""
     if job.exists():
         shutil.rmtree(job)
     exe = Path(sys.executable).with_name("headforge")
+    photos = [str(p) for p in photo_path] if isinstance(photo_path, (list, tuple)) else [str(photo_path)]
     t = time.time()
-    subprocess.run([str(exe), "--json", "run", str(photo_path), "-o", str(job), "--mode", "instant"], check=True,
+    subprocess.run([str(exe), "--json", "run", *photos, "-o", str(job), "--mode", "instant"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.time() - t
 
@@ -317,6 +321,66 @@ def sheets(out: Path) -> None:
               f"{out / f'complete_head_{name}.png'}")
 
 
+def novel_views(lps, job: Path, K, w2c, size: int, degs) -> tuple[list, list]:
+    """The job's rig (unlit) against the scan's albedo, both turned by each of `degs` from the view (K, w2c) of
+    the job's main photo: ([(deg, PSNR, SSIM, pixels)], [truth over render tiles])."""
+    from headforge.backend.rig.render import masked_psnr, render_rig
+
+    rig, atlas, rec = load_rig(job)
+    Kf, w2c_f = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    A = np.linalg.inv(w2c_f) @ w2c  # scan world → rig world (both seen alike by the photo's camera)
+    centre = head_centre(lps)
+    ru = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]  # above the head bone's pivot
+    c = np.array([(ru[:, 0].min() + ru[:, 0].max()) / 2, (ru[:, 1].min() + ru[:, 1].max()) / 2, centre[2]])
+    centre_rig = (np.linalg.inv(A) @ np.append(c, 1.0))[:3]  # in the scan's frame
+    centre_rig[2] = centre[2]
+    rows, tiles = [], []
+    for deg in degs:
+        truth, tmask = render_lps(lps, K, w2c @ yaw_about(centre, deg), size, light=False)
+        # the rig turns about its own centre (its fitted depth differs from the scan's by their sizes)
+        w2c_rig = w2c @ yaw_about(centre_rig, deg) @ np.linalg.inv(A)
+        img, _ = render_rig(rig, atlas, Kf, w2c_rig, (size, size))
+        m = tmask & (img.sum(axis=-1) > 0)
+        rows.append((deg, masked_psnr(img, truth, m), masked_ssim(img, truth, m), int(m.sum())))
+        tiles.append(np.concatenate([truth, img], axis=0))
+    return rows, tiles
+
+
+SEVERAL_YAWS = (0, 60, -60)
+SEVERAL_VIEWS_DEG = (30, -30, 90, -90, 180)
+
+
+def several_photos(lps, size: int, out: Path) -> None:
+    """The scan photographed at yaw 0 and ±60° (the light stays in the room): `headforge run` on the three
+    against the yaw-0 photo alone; masked PSNR/SSIM at ±30°, ±90° and 180°, wall times, a contact sheet."""
+    from PIL import Image
+
+    paths = []
+    for yaw in SEVERAL_YAWS:
+        photo, _, K, w2c = make_photo(lps, size, yaw)
+        paths.append(out / f"lps_photo_{yaw:+d}.png")
+        Image.fromarray((photo * 255).round().astype(np.uint8)).save(paths[-1])
+    K, w2c = camera(size)
+    res = {}
+    for n in (1, 3):
+        wall = run_instant(paths[:n], out / f"job_photos{n}")
+        rows, tiles = novel_views(lps, out / f"job_photos{n}", K, w2c, size, SEVERAL_VIEWS_DEG)
+        res[n] = (wall, rows, tiles)
+    Image.fromarray((np.concatenate([np.concatenate(res[n][2], axis=1) for n in (1, 3)], axis=0) * 255)
+                    .round().astype(np.uint8)).save(out / "complete_head_lps_3photos.png")
+    print(f"Lee Perry-Smith, three photos at yaw {SEVERAL_YAWS} ({size} px) vs the yaw-0 photo alone")
+    print("  view    3 photos: PSNR dB  SSIM     1 photo: PSNR dB  SSIM")
+    for r3, r1 in zip(res[3][1], res[1][1]):
+        print(f"  {r3[0]:+4d}°            {r3[1]:6.2f}  {r3[2]:.3f}             {r1[1]:6.2f}  {r1[2]:.3f}")
+    for n in (3, 1):
+        print(f"  {n} photo(s): mean PSNR {np.mean([r[1] for r in res[n][1]]):.2f} dB, SSIM "
+              f"{np.mean([r[2] for r in res[n][1]]):.3f}; instant mode {res[n][0]:.1f} s wall")
+    tex = json.loads((out / "job_photos3" / "rig" / "rig.json").read_text())["texture"]
+    print(f"  texels seen by photo {tex.get('by_photo')}, mirrored {tex['mirrored']:.3f}, completed "
+          f"{tex['completed']:.3f}; contact sheet (1 photo: truth over result, then 3 photos) "
+          f"{out / 'complete_head_lps_3photos.png'}")
+
+
 def main(argv=None):
     from PIL import Image
 
@@ -324,6 +388,7 @@ def main(argv=None):
     p.add_argument("--size", type=int, default=384)
     p.add_argument("--out")
     p.add_argument("--sheets")
+    p.add_argument("--several", action="store_true", help="also three photos (yaw 0, ±60°) against one")
     args = p.parse_args(argv)
     use_shared_ict()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="hf-complete-"))
@@ -336,33 +401,11 @@ def main(argv=None):
     wall = run_instant(out / "lps_photo.png", job)
 
     from headforge.backend.headmodel import load_ict
-    from headforge.backend.rig.render import masked_psnr, render_rig
     from headforge.backend.rig.texture import skin_faces, texel_surface
 
     model = load_ict()
     rig, atlas, rec = load_rig(job)
-    Kf, w2c_f = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
-    A = np.linalg.inv(w2c_f) @ w2c  # scan world → rig world (both seen alike by the photo's camera)
-    v = lps[0]
-    upper = v[v[:, 2] > -0.06]
-    centre = np.array([(upper[:, 0].min() + upper[:, 0].max()) / 2, (upper[:, 1].min() + upper[:, 1].max()) / 2,
-                       0.0])
-    ru = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]  # above the head bone's pivot
-    c = np.array([(ru[:, 0].min() + ru[:, 0].max()) / 2, (ru[:, 1].min() + ru[:, 1].max()) / 2, centre[2]])
-    centre_rig = (np.linalg.inv(A) @ np.append(c, 1.0))[:3]  # in the scan's frame
-    centre_rig[2] = centre[2]
-    rows, tiles = [], []
-    for deg in VIEWS_DEG:
-        M = yaw_about(centre, deg)
-        truth, tmask = render_lps(lps, K, w2c @ M, size, light=False)
-        # the rig turns about its own centre (its fitted depth differs from the scan's by their sizes)
-        w2c_rig = w2c @ yaw_about(centre_rig, deg) @ np.linalg.inv(A)
-        img, _ = render_rig(rig, atlas, Kf, w2c_rig, (size, size))
-        rmask = img.sum(axis=-1) > 0
-        m = tmask & rmask
-        psnr, ssim = masked_psnr(img, truth, m), masked_ssim(img, truth, m)
-        rows.append((deg, psnr, ssim, int(m.sum())))
-        tiles.append(np.concatenate([truth, img], axis=0))
+    rows, tiles = novel_views(lps, job, K, w2c, size, VIEWS_DEG)
     tex_mask = texel_surface(model, rig.basis, skin_faces(model), atlas.shape[0])[0]
     leak = leak_fraction(atlas, tex_mask)
     Image.fromarray((np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)).save(out / "complete_head_lps.png")
@@ -386,6 +429,8 @@ def main(argv=None):
     print(f"  leak: {100 * leak:.2f}% of skin texels coloured like the background/collar (before "
           f"{100 * BEFORE['leak']:.2f}%; the photo's head mask covers {100 * head_mask.mean():.1f}% of it)")
     print(f"  contact sheet (truth over result, views {VIEWS_DEG}): {out / 'complete_head_lps.png'}")
+    if args.several:
+        several_photos(lps, size, out)
     if args.sheets:
         sheets(Path(args.sheets))
 
