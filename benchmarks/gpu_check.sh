@@ -9,6 +9,9 @@
 #      call, peak GPU memory, one ring with its mattes and seed fit, the 96-view estimate),
 #   6. times LGM at real size with random weights (benchmarks/lgm_speed.py: the forward pass and one fine-tuning
 #      step with 8 views rendered by gsplat, fp16 and bf16, peak GPU memory),
+#   7. times one ID-TS training step at real size with random weights (benchmarks/train.py: stage 1, 16 frames at
+#      256 px, bf16 autocast, gradient checkpointing, diffusion + LPIPS + identity + expression losses; seconds per
+#      step and peak GPU memory),
 # and prints every figure. Exits non-zero, saying why, when there is no NVIDIA GPU or any step fails.
 #
 # Two halves:
@@ -43,7 +46,7 @@ IDTS_RINGS=1
 IDTS_STEPS=25
 PREPARE=0
 DEVICE_PYTHON_VERSION="${DEVICE_PYTHON_VERSION:-3.12}"  # the GPU machine's Python (for --prepare's downloads)
-WHEEL_PACKAGES=(gsplat diffusers)  # what the GPU image lacks; versions come from requirements.lock
+WHEEL_PACKAGES=(gsplat diffusers accelerate)  # what the GPU image lacks; versions come from requirements.lock
 
 die() { echo "gpu_check: FAILED: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; }
@@ -220,6 +223,11 @@ step idts_speed_real 300 "$PY" benchmarks/idts_speed.py --size real --device cud
 step lgm_speed_big 180 "$PY" benchmarks/lgm_speed.py --size big --device cuda --precision fp16,bf16 \
   --json "$RESULTS/lgm_speed_big.json"
 
+# 7. ID-TS training step at real size (UNet 1.5 B trained in fp32 master weights with AdamW and EMA, frozen VAE,
+#    conditioner, IR-SE-50 and LPIPS-VGG in bf16), one warm-up step then 3 timed
+step train_step_real 300 "$PY" benchmarks/train.py --size real --device cuda --precision bf16 \
+  --gradient-checkpointing --steps 3 --json "$RESULTS/train_step_real.json"
+
 # summary: every figure again, in one place
 echo
 echo "================================ gpu_check summary ================================"
@@ -234,6 +242,7 @@ if [[ -f "$RESULTS/idts_speed_real.log" ]]; then
   sed -n '/^idts_speed:/,/model build/p' "$RESULTS/idts_speed_real.log"
 fi
 grep -h "^lgm_speed:" "$RESULTS/lgm_speed_big.log" 2>/dev/null
+grep -h "^train_bench:" "$RESULTS/train_step_real.log" 2>/dev/null
 for name in "${!SECONDS_OF[@]}"; do echo "step $name: ${SECONDS_OF[$name]} s"; done
 TOTAL=$(( $(date +%s) - T_START ))
 echo "total: $TOTAL s (target: under 480 s)"
