@@ -228,8 +228,8 @@ def check_inputs(cfg: TrainConfig) -> None:
     model = Path(cfg.model)
     if not model.is_dir():
         raise ConfigError(f"Training config: model folder {model} does not exist.", code="train.config.no_model",
-                          hint="convert the released checkpoint first (headforge models convert-idts) and point "
-                          "`model` at the stage folder")
+                          hint="convert the released checkpoint first (python -m headforge.backend.idts.converter) "
+                          "and point `model` at the stage folder")
     missing = missing_files(model)
     if missing:
         raise ConfigError(f"Training config: model folder {model} is incomplete (missing {', '.join(missing)}).",
