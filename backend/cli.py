@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .dataset import cli as dataset_cli
 
     dataset_cli.add_parser(sub)
+    from .evaluate import cli as evaluate_cli
+
+    evaluate_cli.add_parser(sub)
     from .train import cli as train_cli
 
     train_cli.add_parser(sub)
@@ -329,6 +332,12 @@ def cmd_dataset(args, report: Reporter) -> int:
     return dataset_cli.cmd_dataset(args, report)
 
 
+def cmd_evaluate(args, report: Reporter) -> int:
+    from .evaluate import cli as evaluate_cli
+
+    return evaluate_cli.cmd_evaluate(args, report)
+
+
 def cmd_train(args, report: Reporter) -> int:
     from .train import cli as train_cli
 
@@ -338,7 +347,7 @@ def cmd_train(args, report: Reporter) -> int:
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cmd_stages,
             "render-views": cmd_render_views, "models": cmd_models,
             "batch": cmd_batch, "animate": cmd_animate,
-            "dataset": cmd_dataset, "train": cmd_train}
+            "dataset": cmd_dataset, "train": cmd_train, "evaluate": cmd_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,7 +71,6 @@ def check_dataset(root, *, images: bool = True, camera_tol: float = 1e-5, progre
     """Every way the folder at `root` departs from the layout: manifest fields, splits by identity, each sequence's
     views (96 RGBA images of the manifest's size with a non-empty mask, the rig's cameras within `camera_tol`) and
     meta.json. `images` False: files' presence only, no decoding."""
-    from PIL import Image
 
     root = Path(root)
     out: list[Problem] = []
@@ -136,7 +135,6 @@ def _check_sequence(root: Path, sid: str, s: dict, size, expected, images: bool,
     from PIL import Image
 
     out: list[Problem] = []
-    where = f"sequence {sid}"
     vdir = views_dir(root, sid)
     cpath = vdir / "cameras.json"
     if not cpath.is_file():

@@ -1,1 +1,2 @@
-"""`headforge evaluate`: the paper's metrics (PSNR, SSIM, LPIPS, CSIM, DreamSim) of the multi-view stage on a dataset's test split."""
+"""`headforge evaluate`: the paper's metrics (PSNR, SSIM, LPIPS, CSIM, DreamSim) of the multi-view stage on a
+dataset's test split."""

@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from headforge.backend import cameras as rig
 from headforge.backend.dataset import ict_heads, layout
 from headforge.backend.headmodel import ARKIT_52
 from headforge.backend.render.raster import rasterize
+from PIL import Image
+
 from tests.conftest import has_module
 
 SIZE = 128
@@ -84,12 +84,12 @@ def test_cameras_reproject_meshes_onto_renders(dataset):
         v, f = _mesh(asset)
         vw = v @ M[:3, :3].T + M[:3, 3]
         ious = []
-        for cam in rig.load_cameras_json(vdir / "cameras.json")[::2]:  # every ring, every other azimuth
+        for cam in rig.load_cameras_json(vdir / "cameras.json")[::3]:  # every ring, azimuths varying ring to ring
             alpha = np.asarray(Image.open(vdir / cam["file"]))[..., 3] > 127
             xy, z = rig.project(vw, cam)
             sil = rasterize(xy, z, f, SIZE, SIZE)[0] >= 0
             ious.append((alpha & sil).sum() / (alpha | sil).sum())
-        print(f"\n{s['id']}: silhouette IoU over 48 views min {min(ious):.4f} mean {np.mean(ious):.4f}")
+        print(f"\n{s['id']}: silhouette IoU over 32 views min {min(ious):.4f} mean {np.mean(ious):.4f}")
         assert min(ious) >= 0.98
 
 

@@ -1,7 +1,6 @@
 """The built-in ICT-FaceKit dataset heads: reproducible sampling, ARKit expressions, the written glb's geometry and
 texture, identity splits."""
 import numpy as np
-
 from headforge.backend.dataset import ict_heads, layout
 from headforge.backend.headmodel import ARKIT_52, load_ict
 from headforge.backend.headmodel.parts import visible_faces
