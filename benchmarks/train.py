@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-from accelerate.state import AcceleratorState
 
 from headforge.backend.idts.builders import SMALL_RESOLUTION, build_stage
 from headforge.backend.idts.pipeline import STAGE_RESOLUTION
@@ -62,7 +61,6 @@ def main(argv=None) -> int:
           f"{time.perf_counter() - t:.1f} s")
     results = []
     for precision in args.precision.split(","):
-        AcceleratorState._reset_state()  # one process, several precisions: accelerate keeps a global state
         rss0 = rss_mib()
         t = time.perf_counter()
         models = build_stage(args.stage, args.size, seed=0, device=device)

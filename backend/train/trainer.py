@@ -28,6 +28,8 @@ from typing import Callable
 
 import numpy as np
 import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 
 from ..errors import Cancelled, HeadForgeError
 from ..fileio import load_torch_checkpoint, save_torch_checkpoint, write_json
@@ -85,8 +87,6 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, *, models: StageModels | None = None, lpips_net: torch.nn.Module | None = None,
                  landmarks=None, on_progress: Callable[[int, int, dict], None] | None = None, cancel=None,
                  accelerator=None):
-        from accelerate import Accelerator
-
         self.cfg = cfg
         self.out = Path(cfg.output)
         self.on_progress = on_progress or (lambda step, total, rec: None)
@@ -103,9 +103,14 @@ class Trainer:
         if cfg.mixed_precision == "fp16" and not torch.cuda.is_available():
             raise HeadForgeError("mixed_precision fp16 needs a CUDA GPU.", code="train.config.bad_value",
                                  hint="use bf16 or no on the CPU")
-        self.acc = accelerator or Accelerator(mixed_precision=cfg.mixed_precision,
-                                              gradient_accumulation_steps=cfg.grad_accum, log_with=log_with,
-                                              project_dir=str(self.out / "logs"))
+        if accelerator is None:
+            # accelerate keeps one process-wide state and refuses a second Accelerator of another precision; a
+            # process that trains twice (tests, a notebook) starts afresh (the distributed state is kept)
+            if AcceleratorState._shared_state and AcceleratorState().mixed_precision != cfg.mixed_precision:
+                AcceleratorState._reset_state(reset_partial_state=False)
+            accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+                                      log_with=log_with, project_dir=str(self.out / "logs"))
+        self.acc = accelerator
         self.device = self.acc.device
         self.models = models or StageModels.from_pretrained(cfg.model, cfg.stage, dtype=torch.float32,
                                                             resolution=cfg.resolution)
