@@ -195,11 +195,14 @@ def load_rig(job: Path):
 
     from headforge.backend.headmodel import load_ict
     from headforge.backend.rig.build import build_rig
+    from headforge.backend.rig.teeth import show_upper_teeth
 
     rec = json.loads((job / "rig" / "rig.json").read_text())
     eyes = rec.get("eyes") or {}
-    rig = build_rig(load_ict(), np.array(rec["fit"]["identity"]),
+    model = load_ict()
+    rig = build_rig(model, np.array(rec["fit"]["identity"]),
                     **{k: (tuple(v) if isinstance(v, list) else v) for k, v in eyes.items()})
+    show_upper_teeth(model, rig)  # as rig_from_photos does
     return rig, np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB")), rec
 
 

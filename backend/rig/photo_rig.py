@@ -10,6 +10,7 @@ from ..errors import FaceError
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
 from ..headmodel.parts import eye_centre
+from .teeth import show_upper_teeth
 
 
 
@@ -222,6 +223,7 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
     if r_px is not None:
         eyes["iris_deg"] = iris_angle_deg(model, fit.identity, r_px, fit.inter_ocular_px)
     rig = build_rig(model, fit.identity, **eyes)
+    show_upper_teeth(model, rig)  # an open mouth shows the upper teeth
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
                                               "rig": time.time() - t_tex},
             "texture": tex_stats, "hair_mesh": hair, "hair": hair_info,

@@ -167,8 +167,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         return _diffused(res, mask, main.col, main.wgt, main.col_m, main.wgt_m)
 
     # the scalp: the hairline on the neutral head, its front where the photo's hair meets the forehead
-    from .texture_complete import complete_atlas, fit_shading, hair_weight, hairline_height, head_axis, \
-        shading_ratio, sh1
+    from .texture_complete import complete_atlas, delight, fit_shading, hair_weight, hairline_height, head_axis, \
+        lit_skin_colour, sh1
 
     Pn = texel_surface(model, model.neutral, faces_sel, res)[1][mask]
     eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
@@ -201,8 +201,9 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         if fit_sel.sum() > 200:
             light = fit_shading(s.col[fit_sel], s.nrm[fit_sel])
             mean_s = float((sh1(s.nrm[fit_sel]) @ light).mean())
-            s.col = _keep_hue(s.col * shading_ratio(s.nrm, light, mean_s)[:, None])
-            s.col_m = _keep_hue(s.col_m * shading_ratio(s.nrm * _FLIP, light, mean_s)[:, None])
+            lit = lit_skin_colour(s.col[fit_sel], s.nrm[fit_sel], light, mean_s)
+            s.col = delight(s.col, s.nrm, light, mean_s, lit)
+            s.col_m = delight(s.col_m, s.nrm * _FLIP, light, mean_s, lit)
         lights.append((light, mean_s))
     for s in samples[1:]:  # exposure and white balance of the other photos matched to the main one
         both = (main.wgt > 0.2) & (s.wgt > 0.2) & (main.lab == SKIN) & (s.lab == SKIN)
@@ -262,11 +263,6 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
              "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb],
              "lip_rgb": None if lip_rgb is None else [round(float(c) / 255, 4) for c in lip_rgb]}
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
-
-
-def _keep_hue(colour: np.ndarray) -> np.ndarray:
-    """Where a lifted shadow would clip, scale the whole colour down, not one channel (M, 3)."""
-    return colour * np.minimum(1.0, 250.0 / np.maximum(colour.max(axis=1, keepdims=True), 1e-6))
 
 
 def _fuse(samples, reads, idx, shape, res: int):

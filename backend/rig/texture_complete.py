@@ -52,6 +52,38 @@ def shading_ratio(normals: np.ndarray, coeffs: np.ndarray, mean_shading: float) 
     return np.clip(mean_shading / np.maximum(s, 0.2 * mean_shading), 0.6, 1.8)
 
 
+MAX_LIFT = 1.8  # a shadow is brightened at most this much when the light is divided out
+SHADOW_PULL = 0.7  # how far a fully lifted shadow moves toward the lit skin's chromaticity
+
+
+def delight(colour: np.ndarray, normals: np.ndarray, coeffs: np.ndarray, mean_shading: float,
+            lit_skin_rgb: np.ndarray | None = None) -> np.ndarray:
+    """Albedo estimate (M, 3) of photo colours (M, 3) 0..255 at surface normals (M, 3) under the fitted light:
+    colour × mean shading / shading, regularised where the light model is least trustworthy:
+    - a shadow is lifted at most MAX_LIFT× (the first-order light extrapolates too dark at grazing normals);
+    - a lifted shadow's colour moves toward the lit skin's chromaticity `lit_skin_rgb` (3,) by up to SHADOW_PULL in
+      proportion to the lift (light scattered under the skin makes shadows redder and more saturated than the
+      lit skin: multiplied up, they turn orange), keeping its lifted brightness;
+    - no channel clips: where one would, the whole colour is scaled (the hue is kept)."""
+    r = np.minimum(shading_ratio(normals, coeffs, mean_shading), MAX_LIFT)
+    out = colour * r[:, None]
+    if lit_skin_rgb is not None:
+        lum = np.array([0.299, 0.587, 0.114])
+        skin = np.asarray(lit_skin_rgb, np.float64)
+        lift = np.clip((r - 1.0) / (MAX_LIFT - 1.0), 0.0, 1.0)
+        target = (out @ lum)[:, None] * (skin / max(float(skin @ lum), 1e-6))
+        out = out + (SHADOW_PULL * lift)[:, None] * (target - out)
+    return out * np.minimum(1.0, 250.0 / np.maximum(out.max(axis=1, keepdims=True), 1e-6))
+
+
+def lit_skin_colour(colour: np.ndarray, normals: np.ndarray, coeffs: np.ndarray, mean_shading: float):
+    """Median colour (3,) of the texels (M, 3) the fitted light leaves as they are (shading within 10 % of the
+    mean): the skin's own chromaticity, undistorted by shadow or highlight; None when too few."""
+    r = shading_ratio(normals, coeffs, mean_shading)
+    sel = np.abs(r - 1.0) < 0.1
+    return np.median(colour[sel], axis=0) if sel.sum() > 50 else None
+
+
 def head_axis(neutral: np.ndarray, eye_z: float) -> float:
     """y (m) of the head's vertical axis at the eyes' height on the neutral head (V, 3)."""
     band = neutral[(neutral[:, 2] > eye_z) & (neutral[:, 2] < eye_z + 0.05)]

@@ -195,3 +195,75 @@ def test_microphone_over_the_jaw_stays_out_of_the_texture(scene, ict):
     print(f"  dark grey texels {100 * dark_grey(atlas):.3f}% (every pixel projected: {100 * dark_grey(before):.3f}%)")
     assert dark_grey(before) > 0.002  # the microphone does land on the jaw when nothing keeps it out
     assert dark_grey(atlas) < 0.001
+
+
+def _teeth_pixels(rig, keys):
+    """Upper and lower teeth pixels of the rig seen from the front (orbit camera, 25° lens, 256 px)."""
+    import dataclasses
+
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.fitting.photo import default_focal
+    from headforge.backend.rig.render import render_rig
+
+    from headforge.backend.headmodel import ARKIT_52
+
+    teeth = [p for p in rig.primitives if p.name == "teeth"][0]
+    move = np.linalg.norm(rig.deltas[ARKIT_52.index("jawOpen")][teeth.vertex_ids], axis=1)
+    colours = np.where((move <= 0.5 * move.max())[:, None], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0])  # upper: green
+    prims = [dataclasses.replace(p, colour=colours) if p is teeth else p for p in rig.primitives]
+    f = default_focal(256, 256) * 4
+    K = np.array([[f, 0, 127.5], [0, f, 127.5], [0, 0, 1.0]])
+    T = np.eye(4)
+    T[:3, 3] = -rig.basis[teeth.vertex_ids].mean(axis=0)
+    img, _ = render_rig(dataclasses.replace(rig, primitives=prims), None, K,
+                        np.linalg.inv(orbit_c2w_opencv(0.0, 0.0, radius=0.75)) @ T, (256, 256), shape_keys=keys)
+    return int((img[..., 1] > 0.99).sum()), int((img[..., 2] > 0.99).sum())
+
+
+def test_open_mouth_shows_the_upper_teeth(ict):
+    """ICT's jawOpen lowers the upper lip over its upper incisors; placed by show_upper_teeth they show below it
+    when the mouth opens and stay hidden when it is closed."""
+    from headforge.backend.rig.build import build_rig
+    from headforge.backend.rig.teeth import show_upper_teeth
+
+    rig = build_rig(ict, np.zeros(ict.n_identity))
+    before, closed_before = _teeth_pixels(rig, {"jawOpen": 1.0}), _teeth_pixels(rig, None)
+    drop = show_upper_teeth(ict, rig)
+    after, closed = _teeth_pixels(rig, {"jawOpen": 1.0}), _teeth_pixels(rig, None)
+    print(f"upper teeth moved down {1000 * drop:.1f} mm; jawOpen 1 shows upper/lower teeth pixels {after} "
+          f"(before {before}); closed mouth {closed} (before {closed_before})")
+    assert 0 < drop <= 0.003
+    assert after[0] > max(100, 4 * before[0])
+    # the closed mouth: through the neutral lips' seam the same sliver shows, no more
+    assert sum(closed) <= sum(closed_before) + 20
+
+
+def test_lifted_shadows_keep_the_skin_colour():
+    """Skin under a side light: its shadows are darker and redder (light scattered under the skin). Dividing the
+    light out lifts them; regularised, they keep the lit skin's chromaticity instead of turning orange."""
+    from skimage.color import rgb2lab
+
+    from headforge.backend.rig.texture_complete import delight, fit_shading, lit_skin_colour, sh1
+
+    rng = np.random.default_rng(1)
+    n = rng.standard_normal((6000, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    n = n[n[:, 1] < 0.1]  # the side a camera on −Y sees
+    albedo = np.array([205.0, 150.0, 128.0])
+    s = np.clip(sh1(n) @ np.array([0.75, -0.35, -0.35, 0.2]), 0.2, None)  # lit from the subject's right and front
+    rel = s / s.mean()
+    tint = 1 + np.clip(1 - rel, 0, 1)[:, None] * np.array([0.15, -0.1, -0.2])  # redder, more saturated shadows
+    photo = albedo * rel[:, None] * tint
+    light = fit_shading(photo, n)
+    mean_s = float((sh1(n) @ light).mean())
+
+    def chroma_error(c):
+        lab, ref = rgb2lab(np.clip(c / 255, 0, 1)[None]), rgb2lab(albedo[None, None] / 255)
+        return np.hypot(*(lab[0, :, 1:] - ref[0, 0, 1:]).T)
+
+    plain = chroma_error(delight(photo, n, light, mean_s))
+    kept = chroma_error(delight(photo, n, light, mean_s, lit_skin_colour(photo, n, light, mean_s)))
+    print(f"chroma error (ΔE a*b*) of the albedo, p90: {np.percentile(kept, 90):.2f} regularised, "
+          f"{np.percentile(plain, 90):.2f} plain")
+    assert np.percentile(kept, 90) < 0.6 * np.percentile(plain, 90)
+    assert np.median(kept) < 3.0
