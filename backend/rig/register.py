@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 from scipy.spatial import cKDTree
 
-from ..fitting.geometry import SurfaceQuery
+from ..fitting.geometry import SurfaceQuery, barycentric
 from ..render.raster import vertex_normals
 from .texture import skin_faces
 
@@ -57,12 +57,20 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
                         landmarks: np.ndarray | None = None, landmark_tri: np.ndarray | None = None,
                         landmark_bary: np.ndarray | None = None, landmark_weight: float = 4.0,
                         trim: float = 0.02, stiffness=STIFFNESS, inner_iterations: int = 2,
+                        reverse_weight: float = 1.0, n_surface_points: int = 20000,
                         progress=lambda f, m: None) -> tuple[np.ndarray, dict]:
     """Deform `shaped` (V, 3), the fitted model in its own frame, onto the surface (target_verts (N, 3) in the
     same frame, target_faces (M, 3)). Landmarks (L, 3) on the surface at model points (landmark_tri, landmark_bary)
-    tie features together. `trim` (model units) is the farthest a pair may be. → (registered (V, 3), info)."""
+    tie features together. `trim` (model units) is the farthest a pair may be. → (registered (V, 3), info).
+
+    Closest points jump where two sheets face each other (ear folds, lids, lips), so the iteration amplifies
+    tiny input differences; inputs are rounded to float32 (≈ 0.01 µm here) first, which absorbs the last-bit
+    differences BLAS thread counts leave in the model's shaped vertices: the steps after it are exactly
+    reproducible (sparse LU, KD-trees, elementwise numpy)."""
     V = model.n_vertices
-    x0 = np.asarray(shaped, np.float64)
+    x0 = np.asarray(shaped, np.float32).astype(np.float64)
+    target_verts = np.asarray(target_verts, np.float32).astype(np.float64)
+    landmarks = None if landmarks is None else np.asarray(landmarks, np.float32).astype(np.float64)
     faces = np.asarray(model.faces, np.int64)
     data = np.zeros(V, bool)
     data[np.unique(faces[skin_faces(model)])] = True
@@ -72,13 +80,25 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
     tf = np.asarray(target_faces, np.int64)
     tv = np.asarray(target_verts, np.float64)
     tn = np.cross(tv[tf[:, 1]] - tv[tf[:, 0]], tv[tf[:, 2]] - tv[tf[:, 0]])
-    tn /= np.maximum(np.linalg.norm(tn, axis=1, keepdims=True), 1e-30)
+    area = np.linalg.norm(tn, axis=1)
+    tn /= np.maximum(area[:, None], 1e-30)
     B = None
     if landmarks is not None and len(landmarks):
         rows = np.repeat(np.arange(len(landmarks)), 3)
         B = sp.coo_matrix((np.asarray(landmark_bary, np.float64).ravel(), (rows, faces[landmark_tri].ravel())),
                           shape=(len(landmarks), V)).tocsr()
         q = np.asarray(landmarks, np.float64)
+    # the surface's own points pull the model where it falls short (ear rims, lids over a closed eye); not
+    # near the neck's cut (the reconstruction's shoulders are not the model's)
+    sf = faces[skin_faces(model)]
+    rng = np.random.default_rng(0)
+    pick = rng.choice(len(tf), n_surface_points, p=area / area.sum())
+    u, v = rng.random((2, n_surface_points))
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    sp_pts = tv[tf[pick, 0]] + u[:, None] * (tv[tf[pick, 1]] - tv[tf[pick, 0]]) + v[:, None] * (tv[tf[pick, 2]] - tv[tf[pick, 0]])
+    sp_nrm = tn[pick]
+    allowed = ~_near_neck_cut(sf, x0, model)
     d = np.zeros((V, 3))
     di = np.nonzero(data)[0]
     history = []
@@ -94,6 +114,18 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
         rhs[di] = w[:, None] * (cp - x0[di])
         scale = max(float(w.sum()) / max(len(di), 1), 1e-6)  # λ relative to the mean data weight
         A = sp.diags(wd + 1e-4 * scale) + (lam * scale) * LtL
+        if reverse_weight > 0:
+            cq, rd, rt = SurfaceQuery(x, sf).closest(sp_pts)
+            fn = np.cross(x[sf[rt, 1]] - x[sf[rt, 0]], x[sf[rt, 2]] - x[sf[rt, 0]])
+            fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-30)
+            wr = _pair_weights(rd, (fn * sp_nrm).sum(1), trim) * allowed[rt]
+            keep = np.nonzero(wr > 0)[0]
+            rb = barycentric(cq[keep], x[sf[rt[keep]]])
+            C = sp.coo_matrix((rb.ravel(), (np.repeat(np.arange(len(keep)), 3), sf[rt[keep]].ravel())),
+                              shape=(len(keep), V)).tocsr()
+            wk = reverse_weight * wr[keep] * len(di) / len(sp_pts)
+            A = A + C.T @ sp.diags(wk) @ C
+            rhs = rhs + C.T @ (wk[:, None] * (sp_pts[keep] - C @ x0))
         if B is not None:
             om = landmark_weight * scale * len(di) / len(q) / 50.0  # landmarks together ≈ 2 % × weight of the data
             A = A + om * (B.T @ B)
@@ -101,7 +133,8 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
         d = splu(A.tocsc()).solve(rhs)
         history.append({"pairs": int((w > 0).sum()), "mean_mm": float(1000 * np.average(dist, weights=w + 1e-12))})
         progress((k + 1) / steps, f"Registering the head model to the surface ({k + 1}/{steps})")
-    d = _carry_floating_parts(faces, x0, d, data)
+    d = _carry_floating_parts(faces, x0, d, data, [model.groups[g] for g in ("eyeball_left", "eyeball_right")
+                                                   if g in model.groups])
     x = x0 + d
     behind = _eyes_behind_lids(model, x0, x, faces[skin_faces(model)])
     x += behind
@@ -112,13 +145,28 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
     return x, info
 
 
-def _carry_floating_parts(faces: np.ndarray, x0: np.ndarray, d: np.ndarray, data: np.ndarray,
+def _near_neck_cut(skin: np.ndarray, x: np.ndarray, model, reach: float = 0.025) -> np.ndarray:
+    """bool (F,) per skin triangle: within `reach` of the skin's open border below the chin (the neck's cut)."""
+    e = np.sort(np.concatenate([skin[:, [0, 1]], skin[:, [1, 2]], skin[:, [2, 0]]]), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    border = np.unique(uniq[count == 1])
+    chin_z = x[model.landmarks_68[8], 2] if model.landmarks_68 is not None else np.median(x[:, 2])
+    cut = border[x[border, 2] < chin_z - 0.02]
+    if not len(cut):
+        return np.zeros(len(skin), bool)
+    near = cKDTree(x[cut]).query(x, distance_upper_bound=reach)[0] < reach
+    return near[skin].any(axis=1)
+
+
+def _carry_floating_parts(faces: np.ndarray, x0: np.ndarray, d: np.ndarray, data: np.ndarray, rigid=(),
                           sigma: float = 0.008) -> np.ndarray:
     """Pieces of the mesh with no vertex of the surface fit (eyeballs, teeth, lashes...) move rigidly: each by
     the mean of the skin's displacement near it (Gaussian, `sigma` model units, over the 16 nearest skin vertices
-    of each of its vertices)."""
+    of each of its vertices). Each index set in `rigid` (an eyeball's sclera, iris, cornea) moves as one piece."""
     V = len(x0)
     n_comp, label = connected_components(_adjacency(faces, V), directed=False)
+    for idx in rigid:
+        label[idx] = label[idx[0]]
     has_data = np.zeros(n_comp, bool)
     has_data[label[data]] = True
     floating = ~has_data[label]
@@ -154,7 +202,7 @@ def _eyes_behind_lids(model, before: np.ndarray, after: np.ndarray, skin: np.nda
             n = np.cross(x[f[:, 1]] - x[f[:, 0]], x[f[:, 2]] - x[f[:, 0]])
             n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-30)
             poke.append(max(float(((x[idx] - cp) * n).sum(1).max()), 0.0))
-        out[idx, 1] = max(poke[1] - poke[0], 0.0) + (5e-4 if poke[1] > poke[0] else 0.0)
+        out[idx, 1] = max(poke[1] - poke[0], 0.0)
     return out
 
 
