@@ -1,10 +1,13 @@
-"""Reconstructed mesh (mesh/head.glb of the full pipeline) → fitted, refined, textured, rigged head.
+"""Reconstructed mesh (mesh/head.glb of the full pipeline) → fitted, registered, textured, rigged head.
 
 The head model is fitted to 3D landmarks found on renders of the textured mesh and to its surface (hair,
-shoulders and accessories trimmed away); the face region is then pulled toward the surface by a smooth
-per-vertex refinement; the skin texture is transferred from the mesh's texture through closest points; what
-lies well outside the fitted head above the chin (hair, hats) becomes a separate mesh parented to the head.
-FLAME (no UVs in its file) gets per-vertex colours from the mesh's texture instead of a skin atlas.
+shoulders and accessories trimmed away); ICT is then registered non-rigidly to the whole surface, face and
+skull (rig/register.py: the reconstruction's own shape, eyes and mouth interior kept from the model) and its
+52 ARKit shapes are turned into the registered local frames; joints follow the registered eyes and teeth
+(rig/build.py). The skin texture is transferred from the mesh's texture through closest points; what lies well
+outside the registered head above the chin (hair, hats) becomes a separate mesh parented to the head.
+FLAME (no UVs in its file) is refined toward the face only (≤ 6 mm) and gets per-vertex colours from the
+mesh's texture instead of a skin atlas.
 """
 from __future__ import annotations
 

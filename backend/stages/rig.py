@@ -5,8 +5,9 @@ Mode "instant" needs only input/ and face/ (a FaceBuilder-style head from one ph
 with head_model "flame" the user's FLAME file is fitted instead and carries ARKit keys transferred from ICT
 (FLAME's pickle has no UVs: a flat skin colour from the photo, or per-vertex colours from the mesh).
 Mode "full" with mesh/head.glb fits the model to the reconstructed surface (3D landmarks from renders of it +
-its points), refines the face toward it, transfers its texture and keeps hair as a separate mesh; without a
-mesh it falls back to the photo fit and notes so.
+its points), registers it non-rigidly to that surface (ICT; FLAME is refined toward the face), carries the
+expression shapes over, transfers its texture and keeps hair as a separate mesh; without a mesh it falls back
+to the photo fit and notes so.
 """
 from __future__ import annotations
 
