@@ -36,6 +36,23 @@ def choose_vids(rng: np.random.RandomState, available=range(RING_FIRST, RING_FIR
     return (list(INPUT_VIDS) + [int(v) for v in perm])[:num_views]
 
 
+def resize_bilinear(x: Tensor, size: int) -> Tensor:
+    """[B, C, H, W] → [B, C, size, size] as `F.interpolate(mode="bilinear", align_corners=False)` (no antialias),
+    built from gathers and elementwise products so that it does not depend on torch's intra-op thread count (the
+    CPU kernel rounds differently at its per-thread chunk edges, ~1e-7, which the fine-tuning loop amplifies)."""
+    def taps(n_in: int) -> tuple[Tensor, Tensor, Tensor]:
+        scale = torch.tensor(n_in / size, dtype=torch.float32)
+        src = ((torch.arange(size, dtype=torch.float32) + 0.5) * scale - 0.5).clamp_min(0)  # torch's source index
+        i0 = src.floor().long().clamp_max(n_in - 1)
+        w1 = (src - i0).to(x.dtype).to(x.device)
+        return i0.to(x.device), (i0 + 1).clamp_max(n_in - 1).to(x.device), w1
+
+    r0, r1, wy = taps(x.shape[-2])
+    c0, c1, wx = taps(x.shape[-1])
+    rows = x.index_select(-2, r0) * (1 - wy)[:, None] + x.index_select(-2, r1) * wy[:, None]  # [B, C, size, W]
+    return rows.index_select(-1, c0) * (1 - wx) + rows.index_select(-1, c1) * wx
+
+
 def reference_pose(v: int, radius: float = CAM_RADIUS) -> np.ndarray:
     """Pose of reference view v: orbit_camera(−ELEV[v], AZ[v mod 16], 1.5), ELEV[v] = −10 + 10·⌊v/16⌋."""
     elev = -10 + 10 * (v // RING_VIEWS)
@@ -131,10 +148,9 @@ class Subject:
         transform = torch.tensor([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, cam_radius], [0, 0, 0, 1]],
                                  dtype=torch.float32) @ torch.inverse(poses[0])
         poses = transform.unsqueeze(0) @ poses
-        images_input = F.interpolate(rgb[:4].clone(), size=(input_size, input_size), mode="bilinear",
-                                     align_corners=False)
-        images_output = F.interpolate(rgb, size=(output_size, output_size), mode="bilinear", align_corners=False)
-        masks_output = F.interpolate(mask, size=(output_size, output_size), mode="bilinear", align_corners=False)
+        images_input = resize_bilinear(rgb[:4], input_size)
+        images_output = resize_bilinear(rgb, output_size)
+        masks_output = resize_bilinear(mask, output_size)
         net_input = network_input(images_input, poses[:4], fovy)
         cam_view, cam_view_proj, cam_pos = renderer_cameras(poses, fovy)
         return Batch(list(vids), net_input, images_output, masks_output, poses, cam_view, cam_view_proj, cam_pos,

@@ -10,6 +10,7 @@ schedule, scaler, history) every `checkpoint_every` steps and on cancel; a match
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -72,6 +73,14 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[precision]
 
 
+def cpu_kernels(device: torch.device):
+    """On the CPU, run the network with torch's native convolutions instead of oneDNN's: oneDNN picks its algorithm
+    by thread count, so its results (and, amplified by Adam, the whole fine-tuning) moved with OMP_NUM_THREADS
+    (loss 1.4e-3, Gaussians 0.11 apart after 3 tiny-model steps at 1 vs 4 threads); the native path is
+    bit-identical at any thread count and faster at this size (benchmarks/lgm.py prints both)."""
+    return torch.backends.mkldnn.flags(enabled=False) if device.type == "cpu" else contextlib.nullcontext()
+
+
 def render(gaussians: Tensor, viewmats: Tensor, Ks: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """Gaussians [N, 14] → images [V, 3, S, S] over white (clamped to [0, 1], as the reference) and alphas
     [V, 1, S, S], SH degree 0 with precomputed colours."""
@@ -98,8 +107,8 @@ def losses(model: LGMModel, batch: Batch, device, lpips_net, cfg: FinetuneConfig
         gaussians = model(batch.input[None].to(device))[0]
     images, alphas = render(gaussians, viewmats, Ks, size)
     gt, mask = batch.images_output.to(device), batch.masks_output.to(device)
-    mse = F.mse_loss(images, gt)
-    mse_alpha = F.mse_loss(alphas, mask)
+    mse = _mean_square(images - gt)
+    mse_alpha = _mean_square(alphas - mask)
     loss = mse + mse_alpha
     out = {"gaussians": gaussians}
     if lpips_net is not None and cfg.lambda_lpips > 0:
@@ -110,16 +119,22 @@ def losses(model: LGMModel, batch: Batch, device, lpips_net, cfg: FinetuneConfig
     return out
 
 
+def _mean_square(d: Tensor) -> Tensor:
+    """MSE summed in float64: torch's float32 sum splits by thread count and its last bit moved with it."""
+    return d.square().double().mean().float()
+
+
 def train_step(model: LGMModel, batch: Batch, opt, scaler, cfg: FinetuneConfig, device, lpips_net=None,
                autocast_dtype=None) -> dict:
     """One optimisation step (forward, render, loss, scaled backward, clipping, update) → its figures."""
-    out = losses(model, batch, device, lpips_net, cfg, autocast_dtype)
-    loss = out["loss"]
-    if not torch.isfinite(loss):
-        raise StageError(f"LGM fine-tuning diverged (loss {float(loss)}); the last good checkpoint is kept. "
-                         "Lower splat.lgm_finetune_lr.", code="lgm.nan_loss")
-    opt.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    with cpu_kernels(device):
+        out = losses(model, batch, device, lpips_net, cfg, autocast_dtype)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise StageError(f"LGM fine-tuning diverged (loss {float(loss)}); the last good checkpoint is kept. "
+                             "Lower splat.lgm_finetune_lr.", code="lgm.nan_loss")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
     scaler.unscale_(opt)
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
     scaler.step(opt)
@@ -198,7 +213,7 @@ def predict(model: LGMModel, subject: Subject, device: str | torch.device = "cpu
     model.eval()
     vids = choose_vids(np.random.RandomState(0), subject.available)
     batch = subject.batch(vids, model.config.input_size, model.config.output_size)
-    with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with cpu_kernels(device), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         g = model(batch.input[None].to(device, model.dtype))[0]
     return g.float().cpu(), batch.to_kiui
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .data import resize_bilinear
 
 VGG_FILE = "vgg16-397923af.pth"
 LIN_FILE = "vgg.pth"
@@ -90,6 +91,6 @@ def load(root=None, device="cpu") -> LPIPSVGG | None:
 def lpips_loss(net: LPIPSVGG, pred: torch.Tensor, gt: torch.Tensor, size: int = 256) -> torch.Tensor:
     """The reference's term: both images [B, 3, H, W] in [0, 1] resized to 256 (bilinear), mapped to [−1, 1]."""
     def prep(x):
-        return F.interpolate(x * 2 - 1, (size, size), mode="bilinear", align_corners=False)
+        return resize_bilinear(x * 2 - 1, size)
 
     return net(prep(gt), prep(pred)).mean()
