@@ -107,29 +107,34 @@ def hair_weight(pos: np.ndarray, line: np.ndarray, soft_m: float = 0.006) -> np.
 
 
 def _detail_tile(atlas: np.ndarray, known: np.ndarray, size: int) -> np.ndarray | None:
-    """High-pass (size, size, 3) of a quiet, fully seen square of the atlas (a cheek or the forehead)."""
+    """High-pass (size, size, 3) of a quiet, fully seen square of the atlas (a cheek or the forehead): pores, not
+    shading or features. Squares are ranked by their high-pass energy and the 30th percentile is taken (not the
+    flattest, no pores; not a busy one, a brow or a nostril); the tile's values are then limited to ±2.5 of its
+    robust spread, so an edge that still falls in the square (a fold, a highlight's rim) does not repeat as a
+    pattern over the head."""
     import cv2
 
     H, W = known.shape
     if size < 8 or H < size or W < size:
         return None
+    sigma = max(1.0, size / 16)
     k = known.astype(np.float32)
     full = cv2.boxFilter(k, -1, (size, size), normalize=True, borderType=cv2.BORDER_CONSTANT)
     lum = atlas @ np.array([0.299, 0.587, 0.114], np.float32)
-    m1 = cv2.boxFilter(lum, -1, (size, size))
-    m2 = cv2.boxFilter(lum * lum, -1, (size, size))
-    var = m2 - m1 * m1
+    hp = lum - cv2.GaussianBlur(lum, (0, 0), sigma)
+    energy = cv2.boxFilter(hp * hp, -1, (size, size))
     half = size // 2
     ok = full > 0.999
     ok[:half], ok[H - half:], ok[:, :half], ok[:, W - half:] = False, False, False, False
     if not ok.any():
         return None
-    # not the smoothest square (flat, no pores) nor a busy one (a brow, a nostril): the 30th percentile
     cand = np.flatnonzero(ok)
-    order = cand[np.argsort(var.ravel()[cand], kind="stable")]
-    y, x = np.unravel_index(order[int(0.3 * (len(order) - 1))], var.shape)
+    order = cand[np.argsort(energy.ravel()[cand], kind="stable")]
+    y, x = np.unravel_index(order[int(0.3 * (len(order) - 1))], energy.shape)
     patch = atlas[y - half:y - half + size, x - half:x - half + size].astype(np.float32)
-    return patch - cv2.GaussianBlur(patch, (0, 0), max(1.0, size / 16))  # pores, not shading
+    tile = patch - cv2.GaussianBlur(patch, (0, 0), sigma)
+    spread = 1.4826 * np.median(np.abs(tile - np.median(tile, axis=(0, 1))), axis=(0, 1)) + 1e-3
+    return np.clip(tile, -2.5 * spread, 2.5 * spread)
 
 
 def _tile_to(tile: np.ndarray, H: int, W: int) -> np.ndarray:
