@@ -28,7 +28,8 @@ Y_UP_TO_Z_UP[:3, :3] = YUP_TO_WORLD
 
 
 def import_asset(path: Path) -> tuple[list, np.ndarray]:
-    """Load the asset into an empty scene; returns its mesh objects and the file→Blender axis matrix."""
+    """Load the asset into an empty scene; returns its mesh objects and the file→Blender axis matrix (None for FBX,
+    whose importer applies the axes and unit scale its header declares)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     suffix = path.suffix.lower()
     if not path.is_file():
@@ -39,6 +40,9 @@ def import_asset(path: Path) -> tuple[list, np.ndarray]:
     elif suffix == ".obj":
         bpy.ops.wm.obj_import(filepath=str(path), forward_axis="NEGATIVE_Z", up_axis="Y")
         axes = Y_UP_TO_Z_UP
+    elif suffix == ".fbx":  # axes and units from the file's header: its frame → Blender's is not known here
+        bpy.ops.import_scene.fbx(filepath=str(path))
+        axes = None
     elif suffix == ".blend":
         with bpy.data.libraries.load(str(path), link=False) as (src, dst):
             dst.objects = list(src.objects)
@@ -47,7 +51,7 @@ def import_asset(path: Path) -> tuple[list, np.ndarray]:
                 bpy.context.scene.collection.objects.link(ob)
         axes = np.eye(4)
     else:
-        raise InputImageError(f"{path.name}: render-views reads .glb, .gltf, .obj or .blend.",
+        raise InputImageError(f"{path.name}: render-views reads .glb, .gltf, .obj, .fbx or .blend.",
                               code="asset.unsupported_format")
     meshes = [ob for ob in bpy.context.scene.objects if ob.type == "MESH"]
     if not meshes:
@@ -236,7 +240,7 @@ def render_views(asset: Path, out: Path, size: int = 256, rings=None, samples: i
         c["file"] = f"{c['index']:03d}.png"
     rig.save_cameras_json(out / "cameras.json", cams, source=str(asset.resolve()),
                           normalisation={"blender_import_to_world": T.tolist(),
-                                         "file_to_world": (T @ axes).tolist(),
+                                         "file_to_world": None if axes is None else (T @ axes).tolist(),
                                          "object_extent_m": rig.OBJECT_EXTENT_M},
                           render={"engine": "CYCLES", "samples": samples, "device": scene.cycles.device,
                                   "seconds": timings, "total_seconds": round(time.time() - t0, 2)})
@@ -305,7 +309,7 @@ def render_sequence(asset: Path, out: Path, size: int, samples: int = 16, device
                            data={"sequence": label, "view": i + 1, "views": len(cams)}))
     seconds = round(time.time() - t0, 2)
     rig.save_cameras_json(out / "cameras.json", cams, source=str(asset.resolve()),
-                          normalisation={"blender_import_to_world": T.tolist(), "file_to_world": (T @ axes).tolist(),
+                          normalisation={"blender_import_to_world": T.tolist(), "file_to_world": None if axes is None else (T @ axes).tolist(),
                                          "object_extent_m": rig.OBJECT_EXTENT_M},
                           render={"engine": "CYCLES", "samples": samples, "device": bpy.context.scene.cycles.device,
                                   "views_rendered": rendered, "total_seconds": seconds})

@@ -256,8 +256,9 @@ def _render_all(out: Path, todo: list[Sequence], opts: BuildOptions, emit, cance
         write_json(job, {"size": opts.size, "samples": opts.samples, "device": opts.device,
                          "sequences": [{"id": s.id, "asset": str(s.asset), "out": str(layout.views_dir(out, s.id))}
                                        for s in chunk]})
-        proc = subprocess.Popen([sys.executable, "-m", f"{pkg}.addon.render_views", "--batch", str(job)],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        with open(work / f"worker_{k}.log", "w") as log:  # Blender's own errors: the failure message's tail
+            proc = subprocess.Popen([sys.executable, "-m", f"{pkg}.addon.render_views", "--batch", str(job)],
+                                    stdout=subprocess.PIPE, stderr=log, text=True)
         threading.Thread(target=_pump, args=(proc, events), daemon=True).start()
         procs.append(proc)
     by_id = {s.id: s for s in todo}
@@ -305,9 +306,12 @@ def _render_all(out: Path, todo: list[Sequence], opts: BuildOptions, emit, cance
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
-    for s in todo:  # a worker that died takes its unfinished sequences with it
-        if s.id not in finished and s.id not in failed:
-            failed[s.id] = "the Blender worker stopped before this sequence was finished"
+    for k in range(n_workers):  # a worker that died takes its unfinished sequences with it
+        for s in todo[k::n_workers]:
+            if s.id not in finished and s.id not in failed:
+                tail = (work / f"worker_{k}.log").read_text(errors="replace").strip().splitlines()[-1:]
+                failed[s.id] = ("the Blender worker stopped before this sequence was finished"
+                                + (f": {tail[0]}" if tail else "") + f" (log: {work / f'worker_{k}.log'})")
     return failed
 
 

@@ -24,6 +24,9 @@ def add_parser(subparsers) -> None:
     e.add_argument("--precision", default="auto")
     e.add_argument("--limit", type=int, default=0, metavar="N", help="at most N sequences")
     e.add_argument("--keep-views", action="store_true", help="write the generated views under OUT/<sequence>/")
+    e.add_argument("--reconstruct", action="store_true", help="also fit Gaussians to the generated views and score "
+                   "their renders from all 96 cameras")
+    e.add_argument("--recon-steps", type=int, default=3000, help="Gaussian fit steps with --reconstruct")
     e.add_argument("--models-root", help="folder holding lpips/ and dreamsim/ weights (default: the models folder)")
 
 
@@ -32,7 +35,8 @@ def cmd_evaluate(args, report) -> int:
 
     opts = EvalOptions(split=args.split, models_dir=args.model, steps=args.steps, seed=args.seed, rings=args.rings,
                        stage2=not args.no_stage2, device=args.device, precision=args.precision, limit=args.limit,
-                       keep_views=args.keep_views, models_root=args.models_root)
+                       keep_views=args.keep_views, models_root=args.models_root, reconstruct=args.reconstruct,
+                       recon_steps=args.recon_steps)
     out = Path(args.output) if args.output else Path(args.dataset) / f"eval-{args.split}"
     cancel = CancelToken()
     handlers = {sig: signal.signal(sig, lambda *a: cancel.cancel()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -43,6 +47,8 @@ def cmd_evaluate(args, report) -> int:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
     summary = {k: result[k] for k in ("metrics", "missing", "overall", "per_elevation", "per_azimuth", "seconds")}
+    if "reconstruction" in result:
+        summary["reconstruction"] = {k: v for k, v in result["reconstruction"].items() if k != "views"}
     report(ProgressEvent("stage_done", "evaluate", 1.0, 1.0, "evaluated"))
     report(ProgressEvent("job_done", "evaluate", 1.0, 1.0, f"{len(result['views'])} views of "
                          f"{len(result['sequences'])} sequence(s) → {out / 'results.json'}", data=summary))

@@ -5,6 +5,8 @@ azimuth, as JSON (results.json, every view's figures too) and a Markdown table l
 
 The generated views are at the model's resolution; the ground truth is shrunk to it (box filter). Both are
 composited over white. The input view is included (ring 1, azimuth 0), as in the released evaluation of a ring.
+With `reconstruct`, Gaussians fitted to the generated views (reconstruct.py) are rendered from all 96 cameras and
+scored the same way, reported under "reconstruction".
 """
 from __future__ import annotations
 
@@ -36,6 +38,9 @@ class EvalOptions:
     memory: str = "balanced"
     limit: int = 0  # evaluate at most this many sequences (0: all)
     keep_views: bool = False  # write the generated views under OUT/<sequence>/
+    reconstruct: bool = False  # also fit Gaussians to the generated views and score their renders from all 96 cameras
+    recon_steps: int = 3000
+    recon_points: int = 20_000
     models_root: str | None = None  # lpips/, dreamsim/
 
 
@@ -73,7 +78,7 @@ def evaluate_dataset(dataset: Path, out: Path, opts: EvalOptions, emit=lambda e:
     pipe = pipeline or orbit.load_pipeline(mv)
     scorer = M.Metrics(weights_dir(opts.models_dir), Path(opts.models_root) if opts.models_root else None)
     rings = orbit.ring_order(cameras.INPUT_RING, "input" if opts.rings == "input" else "all")
-    rows = []
+    rows, recon_rows = [], []
     for n, s in enumerate(seqs):
         vdir = layout.views_dir(dataset, s["id"])
         cams, views = read_views(vdir, code="evaluate")
@@ -88,7 +93,8 @@ def evaluate_dataset(dataset: Path, out: Path, opts: EvalOptions, emit=lambda e:
             emit(ProgressEvent("progress", "evaluate", g, g, f"{s['id']}: {m}"))
 
         generated = {}
-        for item in orbit.generate_orbit(pipe, crop, rings, 0.0, mv, progress=progress, check_cancel=None):
+        share = 0.5 if opts.reconstruct else 1.0
+        for item in orbit.generate_orbit(pipe, crop, rings, 0.0, mv, progress=lambda f, m: progress(share * f, m)):
             if isinstance(item, orbit.Ring):
                 generated[item.index] = item.rgba
         size = next(iter(generated.values())).shape[1]
@@ -103,8 +109,25 @@ def evaluate_dataset(dataset: Path, out: Path, opts: EvalOptions, emit=lambda e:
                              "k": k, "azimuth": float(cameras.eased_azimuths()[k]), **values})
                 if opts.keep_views:
                     write_image(out / s["id"] / f"{idx:03d}.png", Image.fromarray(rgba[k], "RGBA"))
+        if opts.reconstruct:
+            from ..splat.optimize import choose_device
+            from .reconstruct import fit_generated, render_splat
+
+            splat = fit_generated(generated, opts.recon_steps, opts.seed, opts.device, opts.recon_points,
+                                  progress=lambda f, m: progress(0.5 + 0.5 * f, m))
+            renders = render_splat(splat, cameras.rig_cameras(size), str(choose_device(opts.device)))
+            for c, rgba in zip(cameras.rig_cameras(size), renders):
+                gt = _over_white(_shrink(by_index[c["index"]].rgba, size))
+                recon_rows.append({"sequence": s["id"], "view": c["index"], "ring": c["ring"],
+                                   "elevation": c["elevation"], "k": c["k"], "azimuth": c["azimuth"],
+                                   **scorer.pair(_over_white(rgba), gt, inp)})
+                if opts.keep_views:
+                    write_image(out / s["id"] / "reconstruction" / f"{c['index']:03d}.png",
+                                Image.fromarray(np.clip(rgba * 255 + 0.5, 0, 255).astype(np.uint8), "RGBA"))
         emit(ProgressEvent("progress", "evaluate", (n + 1) / len(seqs), (n + 1) / len(seqs), f"{s['id']} evaluated"))
     result = aggregate(rows, scorer)
+    if opts.reconstruct:
+        result["reconstruction"] = {**aggregate(recon_rows, scorer), "views": recon_rows}
     result.update(dataset=str(dataset), split=opts.split, sequences=[s["id"] for s in seqs],
                   options={k: v for k, v in opts.__dict__.items()}, seconds=round(time.time() - t0, 2),
                   views=rows)
@@ -173,6 +196,12 @@ def format_table(result: dict) -> str:
     lines += [row(f"{el}°", st) for el, st in result["per_elevation"].items()]
     lines += ["", "Per azimuth:", "", head, sep]
     lines += [row(f"{az}°", st) for az, st in result["per_azimuth"].items()]
+    if "reconstruction" in result:
+        rec = result["reconstruction"]
+        lines += ["", f"Reconstruction (Gaussians fitted to the generated views, rendered from all "
+                  f"{len(rec['views'])} cameras):", "", head, sep, row("all views", rec["overall"]), "",
+                  "Per elevation ring:", "", head, sep]
+        lines += [row(f"{el}°", st) for el, st in rec["per_elevation"].items()]
     if result["missing"]:
         lines += ["", "Missing metrics (weights not installed):"]
         lines += [f"- {n.upper()}: {why}" for n, why in result["missing"].items()]
