@@ -55,13 +55,15 @@ class TrainConfig:
     num_frames: int = 16
     resolution: int | None = None  # default: the model folder's resolution (256 / 512)
     start_frames: list = field(default_factory=lambda: [0, 1, 2, 3, 4, 12, 13, 14, 15])  # the reference's starts
-    rings: list | None = None  # elevation rings to draw from (None: every ring the sequence has)
+    rings: list | None = None  # rings to draw from; None: every ring (stage 1), ring 1 = 0° (stage 2, as the reference)
     p_mean: float = 1.0
     p_std: float = 1.6
     cond_aug_mean: float = -3.0
     cond_aug_std: float = 0.5
-    ucg_rate: float = 0.1  # per embedder (CLIP token, ArcFace token, concat latent), per video
-    perceptual_frames: int | None = None  # frames per video decoded for LPIPS/identity/expression (None: all)
+    ucg_rate: float = 0.1  # per video, each of CLIP token, ArcFace token, concat latent zeroed (Hi3D: 0.1 for CLIP
+    # and concat; the ArcFace token, HQ-Head's addition, is dropped at the same rate so guidance learns it too)
+    perceptual_frames: int | None = None  # the first N frames of each clip are decoded for LPIPS/identity/expression
+    # (None: all, as the reference; fewer saves GPU memory: the decoder runs with gradients)
     losses: LossWeights = field(default_factory=LossWeights)
     checkpoint_every: int = 500
     keep_checkpoints: int = 2

@@ -31,6 +31,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
 
+from ..cameras import INPUT_RING
 from ..errors import Cancelled, HeadForgeError
 from ..fileio import load_torch_checkpoint, save_torch_checkpoint, write_json
 from ..idts.pipeline import StageModels
@@ -130,8 +131,9 @@ class Trainer:
         stage1_res = None
         if cfg.stage == "high":
             stage1_res = self.resolution // 2
+        rings = cfg.rings if cfg.rings is not None else (None if cfg.stage == "low" else [INPUT_RING])
         self.source = ClipSource(cfg.dataset, cfg.split, self.resolution, cfg.num_frames, cfg.start_frames,
-                                 cfg.rings, stage1_res)
+                                 rings, stage1_res)
 
         unet = self.models.unet
         unet.requires_grad_(False)

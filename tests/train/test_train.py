@@ -133,6 +133,10 @@ def test_expression_landmarks_from_the_dataset(tmp_path, small_low_stage, tiny_d
     tr = Trainer(parse_config(base_config(small_low_stage, tiny_dataset, tmp_path / "e", steps=2,
                                           losses={"expression": 1.0})), landmarks=src)
     clip = tr.source.draw(torch.Generator().manual_seed(0))
+    # A clip is one ring, taken cyclically from a start among the reference's (front to side), at its elevation.
+    assert clip.start in (0, 1, 2, 3, 4, 12, 13, 14, 15)
+    assert clip.views == [16 * clip.ring + (clip.start + t) % 16 for t in range(4)]
+    assert clip.elevation == -10.0 + 10.0 * clip.ring
     pts = src.points(clip.sequence, clip.views, clip.frames)
     assert any(p is not None for p in pts)
     for frame, p in zip(clip.frames, pts):
@@ -168,6 +172,7 @@ def test_cli_trains_stage_2_with_tensorboard(tmp_path, tiny_dataset, capsys):
     tr = Trainer(parse_config(cfg))
     d = tr.draw(torch.Generator().manual_seed(0))
     assert d["video_stage1"].shape == d["video"].shape
+    assert all(c.ring == 1 and c.elevation == 0.0 for c in d["clips"])  # stage 2 trains on the 0° ring
     assert 0.003 < float((d["video_stage1"] - d["video"]).abs().mean()) < 0.2
     # --check validates and stops; a bad config exits with its code.
     assert main(["train", "--check", str(tmp_path / "train.json")]) == 0
