@@ -119,10 +119,13 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _unit_quats(q: np.ndarray) -> np.ndarray:
-    """[N, 4] → unit quaternions (float32; a zero quaternion becomes the identity)."""
-    norm = np.sqrt(np.einsum("ij,ij->i", q, q))[:, None]
-    out = np.where(norm > 1e-20, q / np.maximum(norm, 1e-20), np.array([1, 0, 0, 0], np.float32))
-    return out.astype(np.float32)
+    """[N, 4] float32 → unit quaternions, in place (a zero quaternion becomes the identity)."""
+    norm = np.sqrt(np.einsum("ij,ij->i", q, q))
+    zero = ~(norm > 1e-20)
+    norm[zero] = 1.0
+    q /= norm[:, None]
+    q[zero] = (1.0, 0.0, 0.0, 0.0)
+    return q
 
 
 def _set(data, attr_name, kind, values, key) -> None:
@@ -327,7 +330,7 @@ def _native_columns(ob, info: dict) -> dict[str, np.ndarray]:
         log_scale = np.where(np.exp(raw) == scale, raw, log_scale)
     if pc.attributes.get(RAW["rot"]) is not None:
         raw = _get(pc, RAW["rot"], 4, where)
-        rot = np.where((_unit_quats(raw) == rot).all(1, keepdims=True), raw, rot)
+        rot = np.where((_unit_quats(raw.copy()) == rot).all(1, keepdims=True), raw, rot)
     cols["opacity"] = logit
     cols.update({f"scale_{i}": log_scale[:, i] for i in range(3)})
     cols.update({f"rot_{i}": rot[:, i] for i in range(4)})

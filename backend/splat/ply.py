@@ -19,6 +19,8 @@ The splat dict (numpy float32 arrays), the one shape every module passes around:
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +68,7 @@ def write_ply(path, splat: dict) -> None:
 
 REQUIRED = ("x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity", "scale_0", "scale_1", "scale_2",
             "rot_0", "rot_1", "rot_2", "rot_3")
-_BLOCK_ROWS = 4096  # 1 MB blocks of a 62-float file: the transposed copy stays in cache
+_BLOCK_ROWS = 4096  # 1 MB blocks of a 62-float file: the block stays in cache while it is spread over the columns
 
 
 def read_header(path) -> dict:
@@ -136,13 +138,15 @@ def read_columns(path, header: dict | None = None) -> dict[str, np.ndarray]:
     return read_groups(path, header, {name: [name] for name in header["dtype"].names})
 
 
-def read_groups(path, header: dict, groups: dict[str, list[str]]) -> dict[str, np.ndarray]:
+def read_groups(path, header: dict, groups: dict[str, list[str]], workers: int | None = None) -> dict[str, np.ndarray]:
     """Gather the vertex body straight into the arrays a caller hands on: {group: float32 [N, len(names)]}
     ([N] for one name), the columns in the order given. Properties in no group are skipped.
 
-    The body is read in 1 MB row blocks, each spread over the groups while it is in cache, so every byte is
-    copied once from the file and once into its group, and the peak stays near one copy of what is kept.
-    Raises SplatFileError (also on NaN/inf in the Gaussian parameters)."""
+    The body is read in row blocks of about 1 MB, each spread column by column over the groups while it is in
+    cache (long strided copies: numpy's per-row inner loops over 3 or 4 values cost more than the copying), so every
+    byte is copied once from the file and once into its group, and the peak stays near one copy of what is kept.
+    `workers` threads (default: up to 4, one per core) each read their own range of rows (numpy's reads and copies
+    release the GIL). Raises SplatFileError (also on NaN/inf in the Gaussian parameters)."""
     path = Path(path)
     n, dtype = header["n"], header["dtype"]
     names = dtype.names
@@ -151,41 +155,41 @@ def read_groups(path, header: dict, groups: dict[str, list[str]]) -> dict[str, n
     if unknown:
         raise SplatFileError(f"{path.name} has no {', '.join(unknown)}.", code="splat.not_gaussians")
     uniform = all(dtype[name] == dtype[names[0]] for name in names)  # all float32 (or all float64)
-    plan = []  # (output, column indices or names, single)
-    out = {}
-    for g, cols in groups.items():
-        single = len(cols) == 1
-        out[g] = np.empty(n if single else (n, len(cols)), np.float32)
-        idx = [index[c] for c in cols]
-        step = idx[1] - idx[0] if len(idx) > 1 else 1
-        evenly = step > 0 and idx == list(range(idx[0], idx[0] + step * len(idx), step))  # e.g. SH's f_rest
-        sel = idx[0] if single else slice(idx[0], idx[0] + step * (len(idx) - 1) + 1, step) if evenly else idx
-        plan.append((out[g], sel, cols, single))
-    with open(path, "rb") as f:
-        f.seek(header["body_offset"])
-        for start in range(0, n, _BLOCK_ROWS):
-            rows = min(_BLOCK_ROWS, n - start)
-            block = np.fromfile(f, dtype=dtype, count=rows)
-            if block.shape[0] != rows:
-                raise SplatFileError(f"{path.name} is truncated at splat {start + block.shape[0]}.",
-                                     code="splat.ply_truncated")
-            if uniform:
-                flat = block.view(dtype[names[0]]).reshape(rows, len(names))
-                for arr, sel, _, _ in plan:
-                    arr[start:start + rows] = flat[:, sel]
-            else:
-                for arr, _, cols, single in plan:
-                    if single:
-                        arr[start:start + rows] = block[cols[0]]
-                    else:
-                        for j, c in enumerate(cols):
-                            arr[start:start + rows, j] = block[c]
-    bad = np.zeros(n, bool)
-    for arr, _, cols, _ in plan:
-        if any(c in REQUIRED for c in cols) and not np.isfinite(arr).all():  # one contiguous pass per group
+    out = {g: np.empty(n if len(cols) == 1 else (n, len(cols)), np.float32) for g, cols in groups.items()}
+    columns = [(out[g] if len(cols) == 1 else out[g][:, j], index[c], c, c in REQUIRED)  # destination, file index,
+               for g, cols in groups.items() for j, c in enumerate(cols)]  # name, checked for NaN/inf
+    workers = max(1, min(workers or min(4, os.cpu_count() or 1), n // _BLOCK_ROWS + 1))
+    bounds = [n * k // workers for k in range(workers + 1)]
+    truncated, not_finite = [], []
+
+    def read_rows(first: int, last: int) -> None:
+        with open(path, "rb") as f:
+            f.seek(header["body_offset"] + first * dtype.itemsize)
+            for start in range(first, last, _BLOCK_ROWS):
+                rows = min(_BLOCK_ROWS, last - start)
+                block = np.fromfile(f, dtype=dtype, count=rows)
+                if block.shape[0] != rows:
+                    truncated.append(start + block.shape[0])
+                    return
+                flat = block.view(dtype[names[0]]).reshape(rows, len(names)) if uniform else None
+                for dst, i, name, check in columns:
+                    dst[start:start + rows] = flat[:, i] if uniform else block[name]
+                    if check and not np.isfinite(dst[start:start + rows]).all():
+                        not_finite.append(start)
+
+    if workers == 1:
+        read_rows(0, n)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(read_rows, bounds[:-1], bounds[1:]))
+    if truncated:
+        raise SplatFileError(f"{path.name} is truncated at splat {min(truncated)}.", code="splat.ply_truncated")
+    if not_finite:  # the exact count, only for the message
+        bad = np.zeros(n, bool)
+        for g, cols in groups.items():
             keep = [j for j, c in enumerate(cols) if c in REQUIRED]
-            bad |= ~np.isfinite(arr.reshape(n, -1)[:, keep]).all(1)
-    if bad.any():
+            if keep:
+                bad |= ~np.isfinite(out[g].reshape(n, -1)[:, keep]).all(1)
         raise SplatFileError(f"{path.name}: {int(bad.sum())} of {n} splats hold NaN or infinite values "
                              f"(first at splat {int(np.argmax(bad))}).", code="splat.not_finite")
     return out
