@@ -95,29 +95,6 @@ def test_cameras_reproject_meshes_onto_renders(dataset):
 
 @needs_bpy
 @pytest.mark.blender
-def test_resume_continues_a_half_rendered_sequence(dataset, tmp_path, shared):
-    src, out, _ = dataset
-    copy = tmp_path / "ds"
-    shutil.copytree(out, copy)
-    ict_id = next(s["id"] for s in layout.read_manifest(out)["sequences"] if s["kind"] == "ict")
-    vdir = layout.views_dir(copy, ict_id)
-    gone = [f"{i:03d}.png" for i in range(40, 96, 7)]
-    for name in gone:
-        (vdir / name).unlink()
-    (vdir / "cameras.json").unlink()
-    (copy / ict_id / "meta.json").unlink()
-    summary, _ = _build(src, copy, "--models-root", str(shared / "models"))
-    assert summary["rendered"] == 1 and summary["skipped"] == 1
-    assert json.loads((vdir / "cameras.json").read_text())["render"]["views_rendered"] == len(gone)
-    for name in gone:  # the same renderer settings: the same pixels as the first build
-        a = np.asarray(Image.open(vdir / name)).astype(int)
-        b = np.asarray(Image.open(layout.views_dir(out, ict_id) / name)).astype(int)
-        assert np.abs(a - b).max() <= 2, name
-    assert layout.check_dataset(copy) == []
-
-
-@needs_bpy
-@pytest.mark.blender
 def test_check_names_each_fault_of_a_broken_copy(dataset, tmp_path):
     _, out, _ = dataset
     bad = tmp_path / "bad"
@@ -140,3 +117,40 @@ def test_check_names_each_fault_of_a_broken_copy(dataset, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "headforge.backend", "dataset", "check", str(bad)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "dataset.not_rig_camera" in proc.stdout and "030.png" in proc.stdout
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_cancel_then_resume_continues_a_half_rendered_sequence(dataset, tmp_path, shared):
+    from headforge.backend.dataset.build import BuildOptions, build_dataset
+    from headforge.backend.errors import Cancelled
+    from headforge.backend.events import CancelToken
+
+    src, out, _ = dataset
+    copy = tmp_path / "ds"
+    shutil.copytree(out, copy)
+    ict_id = next(s["id"] for s in layout.read_manifest(out)["sequences"] if s["kind"] == "ict")
+    vdir = layout.views_dir(copy, ict_id)
+    for i in range(40, 96):
+        (vdir / f"{i:03d}.png").unlink()
+    (vdir / "cameras.json").unlink()
+    (copy / ict_id / "meta.json").unlink()
+    opts = BuildOptions(size=SIZE, ict=1, samples=2, workers=2, texture_size=256, models_root=str(shared / "models"))
+    cancel = CancelToken()
+
+    def emit(e):  # Ctrl-C while the 50th view renders
+        if e.kind == "progress" and "view 50/96" in e.message:
+            cancel.cancel()
+
+    with pytest.raises(Cancelled):
+        build_dataset(src, copy, opts, emit, cancel)
+    kept = sorted(p.name for p in vdir.glob("[0-9][0-9][0-9].png"))
+    assert 50 <= len(kept) < 96 and not (vdir / "cameras.json").exists(), len(kept)
+    summary = build_dataset(src, copy, opts)  # the next run continues the sequence where it stopped
+    assert summary["rendered"] == 1 and summary["skipped"] == 1 and not summary["failed"]
+    assert json.loads((vdir / "cameras.json").read_text())["render"]["views_rendered"] == 96 - len(kept)
+    for i in range(40, 96):  # the same renderer settings: the same pixels as the first, uninterrupted build
+        a = np.asarray(Image.open(vdir / f"{i:03d}.png")).astype(int)
+        b = np.asarray(Image.open(layout.views_dir(out, ict_id) / f"{i:03d}.png")).astype(int)
+        assert np.abs(a - b).max() <= 2, i
+    assert layout.check_dataset(copy) == []
