@@ -16,8 +16,8 @@ from tests.conftest import has_module
 
 pytestmark = [pytest.mark.blender, pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy module")]
 # Measured (frames 80–111, front, 320×240, no smoothing): mean 0.202 over 39 active keys (an all-zero take: 0.285),
-# jawOpen 0.157. The bounds sit above them so a
-# regression fails, and below what an untracked (all-zero) take scores on the same frames.
+# jawOpen 0.157. The bounds sit above them so a regression fails, and below what an untracked (all-zero) take
+# scores on the same frames.
 MAX_MEAN_MAE, MAX_JAW_MAE = 0.24, 0.22
 
 
