@@ -16,6 +16,10 @@ def add_parser(subparsers) -> None:
     t.add_argument("--check", action="store_true", help="validate the config and its inputs, then stop")
 
 
+def _quiet(event) -> None:
+    pass
+
+
 def cmd_train(args, report) -> int:
     from ..events import CancelToken, ProgressEvent
     from .config import load_config
@@ -37,8 +41,10 @@ def cmd_train(args, report) -> int:
                              data=rec))
 
     try:
-        report(ProgressEvent("stage_start", "train", message=f"stage {cfg.stage} → {cfg.output}"))
         trainer = Trainer(cfg, on_progress=progress, cancel=cancel)
+        if not trainer.acc.is_main_process:  # under `accelerate launch`: process 0 speaks for all
+            report = _quiet
+        report(ProgressEvent("stage_start", "train", message=f"stage {cfg.stage} → {cfg.output}"))
         report(ProgressEvent("info", "train", message=f"LPIPS {trainer.lpips_status}; logs: {trainer.logger}"))
         result = trainer.run()
     finally:
@@ -50,7 +56,7 @@ def cmd_train(args, report) -> int:
                "last": result.history[-1] if result.history else None}
     report(ProgressEvent("stage_done", "train", fraction=1.0, overall=1.0,
                          message=f"{result.steps} steps → {result.model_dir}", data=summary))
-    if not args.json:
+    if not args.json and trainer.acc.is_main_process:
         report.print(f"trained stage {cfg.stage}: {result.steps} steps (resumed from {result.resumed_from}); "
                      f"model folder {result.model_dir}; LPIPS {result.lpips}; expression {result.expression}")
     return 0

@@ -319,6 +319,7 @@ class Trainer:
                         sums[k] = sums.get(k, 0.0) + float(v.detach()) / cfg.grad_accum
                 if self.ema is not None:
                     self.ema.step(params)
+                sums = self._mean_over_processes(sums)
                 rec = {"step": step, **{k: round(v, 7) for k, v in sums.items()}, "lr": cfg.lr,
                        "seconds": round(time.perf_counter() - ts, 4)}
                 if not np.isfinite(rec["loss"]):
@@ -326,7 +327,8 @@ class Trainer:
                                          "is kept.", code="train.diverged", hint="lower lr or use bf16/fp32")
                 if step % cfg.log_every == 0 or step == cfg.steps or step == start + 1:
                     self._log(rec)
-                self.on_progress(step, cfg.steps, rec)
+                if self.acc.is_main_process:
+                    self.on_progress(step, cfg.steps, rec)
                 if step % cfg.checkpoint_every == 0 and step != cfg.steps:
                     self.save_checkpoint(step)
             if cfg.steps > start:
@@ -337,6 +339,16 @@ class Trainer:
         model_dir = self.export() if export else None
         return TrainResult(model_dir, cfg.steps, start, self.history, self.lpips_status,
                            self.expression_status(), self.logger, time.perf_counter() - t0)
+
+    def _mean_over_processes(self, sums: dict) -> dict:
+        """Each term's mean over the processes that computed it (one process may lack, e.g., landmarks)."""
+        if self.acc.num_processes == 1:
+            return sums
+        keys = ("loss",) + TERMS
+        vals = torch.tensor([[sums.get(k, 0.0), float(k in sums)] for k in keys], device=self.device,
+                            dtype=torch.float64)
+        vals = self.acc.reduce(vals, reduction="sum")
+        return {k: float(v / n) for k, (v, n) in zip(keys, vals.tolist()) if n > 0}
 
     def expression_status(self) -> str:
         if self.cfg.losses.expression == 0:
