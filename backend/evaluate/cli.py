@@ -27,6 +27,8 @@ def add_parser(subparsers) -> None:
     e.add_argument("--reconstruct", action="store_true", help="also fit Gaussians to the generated views and score "
                    "their renders from all 96 cameras")
     e.add_argument("--recon-steps", type=int, default=3000, help="Gaussian fit steps with --reconstruct")
+    e.add_argument("--cpu-threads", type=int, default=1, metavar="N", help="torch threads on the CPU (fixed so the "
+                   "figures do not change with the machine; 0: torch's default)")
     e.add_argument("--models-root", help="folder holding lpips/ and dreamsim/ weights (default: the models folder)")
 
 
@@ -36,7 +38,7 @@ def cmd_evaluate(args, report) -> int:
     opts = EvalOptions(split=args.split, models_dir=args.model, steps=args.steps, seed=args.seed, rings=args.rings,
                        stage2=not args.no_stage2, device=args.device, precision=args.precision, limit=args.limit,
                        keep_views=args.keep_views, models_root=args.models_root, reconstruct=args.reconstruct,
-                       recon_steps=args.recon_steps)
+                       recon_steps=args.recon_steps, cpu_threads=args.cpu_threads)
     out = Path(args.output) if args.output else Path(args.dataset) / f"eval-{args.split}"
     cancel = CancelToken()
     handlers = {sig: signal.signal(sig, lambda *a: cancel.cancel()) for sig in (signal.SIGINT, signal.SIGTERM)}

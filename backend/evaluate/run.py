@@ -41,6 +41,10 @@ class EvalOptions:
     reconstruct: bool = False  # also fit Gaussians to the generated views and score their renders from all 96 cameras
     recon_steps: int = 3000
     recon_points: int = 20_000
+    # torch's intra-op threads while evaluating on the CPU: float32 sums split over another number of threads give
+    # other low bits, so other generated pixels; a fixed count keeps the figures the same on any machine load
+    # (0: torch's default, figures may then differ in the 5th digit between thread counts)
+    cpu_threads: int = 1
     models_root: str | None = None  # lpips/, dreamsim/
 
 
@@ -54,6 +58,20 @@ def _multiview_opts(o: EvalOptions):
 
 def evaluate_dataset(dataset: Path, out: Path, opts: EvalOptions, emit=lambda e: None,
                      cancel: CancelToken | None = None, pipeline=None) -> dict:
+    import torch
+
+    on_cpu = opts.device == "cpu" or (opts.device == "auto" and not torch.cuda.is_available())
+    if not on_cpu or opts.cpu_threads <= 0:
+        return _evaluate(dataset, out, opts, emit, cancel, pipeline)
+    before = torch.get_num_threads()
+    torch.set_num_threads(opts.cpu_threads)
+    try:
+        return _evaluate(dataset, out, opts, emit, cancel, pipeline)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _evaluate(dataset: Path, out: Path, opts: EvalOptions, emit, cancel, pipeline) -> dict:
     from PIL import Image
 
     from ..idts import orbit

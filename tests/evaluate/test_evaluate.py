@@ -143,6 +143,15 @@ def test_evaluate_end_to_end_with_the_small_model(tmp_path, small_models):
     assert res["overall"]["psnr"]["std"] == pytest.approx(np.std(vals), abs=1e-6)
     saved = json.loads((out / "results.json").read_text())
     assert saved["overall"] == res["overall"]
+    # on the CPU the run uses a fixed thread count: the same figures whatever torch was set to before
+    torch.set_num_threads(3)
+    try:
+        again = evaluate_dataset(tmp_path / "ds", tmp_path / "eval3", EvalOptions(models_dir=str(small_models), steps=2,
+                                                                                  models_root=str(tmp_path)))
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(1)
+    assert again["views"] == res["views"]
     table = (out / "table.md").read_text()
     assert "LPIPS ↓" in table and "| all views |" in table and "missing" in table and "DREAMSIM: off" in table
     assert "Reconstruction" not in table
