@@ -68,6 +68,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
     log_every: int = 10
+    num_workers: int = 0  # DataLoader worker processes preparing micro-batches ahead (0: in the training process)
     log_with: str = "auto"  # auto: TensorBoard when tensorboardX/tensorboard is installed, else JSON lines only
     models_root: str | None = None  # where LPIPS weights are looked up (models/store.py); None: the default
     landmarks: str = "auto"  # expression landmarks: "auto" (landmarks.json, else MediaPipe), "file", "mediapipe"
@@ -75,7 +76,7 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: everything that changes the loss curve (not steps/logging)."""
         d = dataclasses.asdict(self)
-        for k in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "log_with", "output"):
+        for k in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "log_with", "output", "num_workers"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -156,7 +157,7 @@ def parse_config(raw: dict, base: Path | None = None) -> TrainConfig:
     if "split" in raw and raw["split"] not in ("train", "val", "test"):
         raise _bad("split", raw["split"], "'train', 'val' or 'test'")
     ints = {"steps": 1, "batch_size": 1, "grad_accum": 1, "seed": 0, "num_frames": 1, "checkpoint_every": 1,
-            "keep_checkpoints": 1, "log_every": 1}
+            "keep_checkpoints": 1, "log_every": 1, "num_workers": 0}
     for key, lo in ints.items():
         if key in raw:
             raw[key] = _number(key, raw[key], int, lo)

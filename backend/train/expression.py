@@ -28,14 +28,20 @@ RADIUS_FRACTION = 0.02  # Gaussian radius of each point, as a fraction of the fr
 
 
 def region_weights(points: np.ndarray, size: int, radius: float | None = None) -> torch.Tensor:
-    """Weight map [size, size] in [0, 1]: the max over points (P, 2) (x, y pixels) of exp(−d² / 2r²)."""
+    """Weight map [size, size] in [0, 1]: the max over points (P, 2) (x, y pixels) of exp(−d² / 2r²), each Gaussian
+    cut off beyond 5 r (where it is below 4e-6)."""
     r = radius if radius is not None else RADIUS_FRACTION * size
-    p = torch.as_tensor(np.asarray(points, np.float64)[:, :2], dtype=torch.float32)
-    g = torch.arange(size, dtype=torch.float32)
-    dx = (g[None, :] - p[:, 0:1]) ** 2  # [P, W]
-    dy = (g[None, :] - p[:, 1:2]) ** 2  # [P, H]
-    w = torch.exp(-(dy[:, :, None] + dx[:, None, :]) / (2 * r * r))  # [P, H, W]
-    return w.amax(dim=0)
+    w = torch.zeros(size, size)
+    reach = int(np.ceil(5 * r))
+    for x, y in np.asarray(points, np.float64)[:, :2]:
+        x0, x1 = max(0, int(np.floor(x)) - reach), min(size, int(np.ceil(x)) + reach + 1)
+        y0, y1 = max(0, int(np.floor(y)) - reach), min(size, int(np.ceil(y)) + reach + 1)
+        if x0 >= x1 or y0 >= y1:
+            continue
+        gx = torch.exp(-(torch.arange(x0, x1, dtype=torch.float32) - float(x)) ** 2 / (2 * r * r))
+        gy = torch.exp(-(torch.arange(y0, y1, dtype=torch.float32) - float(y)) ** 2 / (2 * r * r))
+        torch.maximum(w[y0:y1, x0:x1], gy[:, None] * gx[None, :], out=w[y0:y1, x0:x1])
+    return w
 
 
 def _grads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,9 @@ are cast to the half type), gradient accumulation (`accelerator.accumulate`), an
 `accelerate launch` (each process draws its own clips). EMA of the trained parameters is diffusers' `EMAModel`.
 
 Randomness: every micro-batch's draws (clips, cond_aug, UCG drops, σ, noise, posterior ε) come from a CPU generator
-seeded by (seed, step, micro-batch, process), so a run resumed from a checkpoint continues the same loss curve.
+seeded by (seed, step, micro-batch, process), so a run resumed from a checkpoint continues the same loss curve; the
+micro-batches (`Drawer`: clips, noise, expression weight maps) can be prepared ahead by `num_workers` DataLoader
+processes without changing them.
 Checkpoints (`output/checkpoints/step-NNNNNNNN.pt`: trained parameters, optimiser, EMA, history; written atomically
 by fileio.save_torch_checkpoint, read back with weights_only) every `checkpoint_every` steps, at the end and on
 cancel; a run starts from the newest checkpoint of the same configuration fingerprint. accelerate's own
@@ -79,6 +81,60 @@ def default_lpips(models_root) -> tuple[torch.nn.Module | None, str]:
     return lpips_vgg.load(models_root), lpips_vgg.status(models_root)
 
 
+class Drawer:
+    """One micro-batch's CPU work from a generator, in a fixed order: clips, cond_aug, conditioning-frame noise,
+    posterior ε, UCG keeps, σ, noise (stage 2: + the stage-1 video's posterior ε), and the expression landmarks'
+    weight maps of the decoded frames. Picklable: DataLoader workers run it."""
+
+    def __init__(self, cfg: TrainConfig, source: ClipSource, landmarks, resolution: int):
+        self.cfg, self.source, self.landmarks, self.resolution = cfg, source, landmarks, resolution
+
+    def __call__(self, gen: torch.Generator) -> dict:
+        cfg, T, B = self.cfg, self.cfg.num_frames, self.cfg.batch_size
+        clips = [self.source.draw(gen) for _ in range(B)]
+        video = torch.stack([c.video() for c in clips])  # [B, T, 3, R, R]
+        R, h = self.resolution, self.resolution // 8
+        d = {"clips": [(c.sequence, c.ring, c.start) for c in clips], "video": video,
+             "elevation": torch.tensor([c.elevation for c in clips])}
+        d["cond_aug"] = (cfg.cond_aug_mean + cfg.cond_aug_std * torch.randn(B, generator=gen)).exp()
+        d["cond_noise"] = torch.randn((B, 3, R, R), generator=gen)
+        d["eps_x"] = torch.randn((B * T, 4, h, h), generator=gen)
+        d["keep"] = (torch.rand((3, B), generator=gen) >= cfg.ucg_rate).float()  # CLIP, ArcFace, concat
+        d["sigma"] = sample_sigmas(gen, B, cfg.p_mean, cfg.p_std)
+        d["noise"] = torch.randn((B * T, 4, h, h), generator=gen)
+        if cfg.stage == "high":
+            d["video_stage1"] = torch.stack([c.video_stage1() for c in clips])
+            d["eps_stage1"] = torch.randn((B * T, 4, h, h), generator=gen)
+        if cfg.losses.expression > 0:
+            P = min(cfg.perceptual_frames or T, T)
+            rows, maps = [], []
+            for b, c in enumerate(clips):
+                for t, pts in enumerate(self.landmarks.points(c.sequence, c.views[:P], c.frames[:P])):
+                    if pts is not None and len(pts):
+                        rows.append(b * P + t)
+                        maps.append(region_weights(pts, R))
+            d["expression_rows"] = torch.tensor(rows, dtype=torch.long)
+            d["expression_maps"] = torch.stack(maps) if maps else torch.zeros(0, R, R)
+            d["landmark_error"] = getattr(self.landmarks, "mediapipe_error", None)
+        return d
+
+
+class StepDraws(torch.utils.data.Dataset):
+    """The micro-batches of steps first..last in order: item i is step first + i // accum, micro-batch i % accum,
+    drawn from its own (seed, step, micro-batch, process) generator, so workers and resumes change nothing."""
+
+    def __init__(self, drawer: Drawer, seed: int, process: int, accum: int, first: int, last: int):
+        self.drawer, self.seed, self.process, self.accum = drawer, seed, process, accum
+        self.first, self.last = first, last
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first + 1) * self.accum
+
+    def __getitem__(self, i: int) -> dict:
+        step, micro = self.first + i // self.accum, i % self.accum
+        return self.drawer(torch.Generator().manual_seed(step_seed(self.seed, step, micro, self.process)))
+
+
 class Trainer:
     """One training run. `models`: the stage's models already built (benchmarks; default: loaded from cfg.model);
     `lpips_net`: an LPIPS network to use instead of the installed LPIPS-VGG (tests); `landmarks`: a LandmarkSource
@@ -134,6 +190,8 @@ class Trainer:
         rings = cfg.rings if cfg.rings is not None else (None if cfg.stage == "low" else [INPUT_RING])
         self.source = ClipSource(cfg.dataset, cfg.split, self.resolution, cfg.num_frames, cfg.start_frames,
                                  rings, stage1_res)
+        self.drawer = Drawer(cfg, self.source, self.landmarks, self.resolution)
+        self.landmark_error: str | None = None
 
         unet = self.models.unet
         unet.requires_grad_(False)
@@ -159,22 +217,8 @@ class Trainer:
 
     # -- one micro-batch ------------------------------------------------------------------------------
     def draw(self, gen: torch.Generator) -> dict:
-        """The CPU draws of one micro-batch, in a fixed order."""
-        cfg, T, B = self.cfg, self.cfg.num_frames, self.cfg.batch_size
-        clips = [self.source.draw(gen) for _ in range(B)]
-        video = torch.stack([c.video() for c in clips])  # [B, T, 3, R, R]
-        R, h = self.resolution, self.resolution // 8
-        d = {"clips": clips, "video": video, "elevation": torch.tensor([c.elevation for c in clips])}
-        d["cond_aug"] = (cfg.cond_aug_mean + cfg.cond_aug_std * torch.randn(B, generator=gen)).exp()
-        d["cond_noise"] = torch.randn((B, 3, R, R), generator=gen)
-        d["eps_x"] = torch.randn((B * T, 4, h, h), generator=gen)
-        d["keep"] = (torch.rand((3, B), generator=gen) >= cfg.ucg_rate).float()  # CLIP, ArcFace, concat
-        d["sigma"] = sample_sigmas(gen, B, cfg.p_mean, cfg.p_std)
-        d["noise"] = torch.randn((B * T, 4, h, h), generator=gen)
-        if cfg.stage == "high":
-            d["video_stage1"] = torch.stack([c.video_stage1() for c in clips])
-            d["eps_stage1"] = torch.randn((B * T, 4, h, h), generator=gen)
-        return d
+        """The CPU draws of one micro-batch (see Drawer)."""
+        return self.drawer(gen)
 
     def _unet_call(self, x, t, context, vector, num_frames, image_only_indicator=None):
         return self.unet(x, t, context, vector, num_frames=num_frames, image_only_indicator=image_only_indicator)
@@ -220,26 +264,15 @@ class Trainer:
                 if w.identity > 0:
                     out["identity"] = identity_loss(cond_model.identity_encoder, pred, target).mean()
             if w.expression > 0:
-                term = self._expression(d["clips"], P, pred, target)
-                if term is not None:
-                    out["expression"] = term
+                rows = d["expression_rows"].to(dev)
+                self.expression_frames += len(rows)
+                self.landmark_error = self.landmark_error or d.get("landmark_error")
+                if len(rows):
+                    out["expression"] = expression_loss(pred[rows], target[rows],
+                                                        d["expression_maps"].to(dev)).mean()
         total = sum(getattr(w, k) * v for k, v in out.items())
         out["loss"] = total
         return out
-
-    def _expression(self, clips, P, pred, target) -> torch.Tensor | None:
-        weights, rows = [], []
-        R = self.resolution
-        for b, c in enumerate(clips):
-            for t, pts in enumerate(self.landmarks.points(c.sequence, c.views[:P], c.frames[:P])):
-                if pts is not None and len(pts):
-                    weights.append(region_weights(pts, R))
-                    rows.append(b * P + t)
-        self.expression_frames += len(rows)
-        if not rows:
-            return None
-        idx = torch.tensor(rows, device=pred.device)
-        return expression_loss(pred[idx], target[idx], torch.stack(weights).to(pred.device)).mean()
 
     def evaluate(self, draws: int = 4, seed: int = 12345) -> dict:
         """Mean loss terms over `draws` fixed micro-batches (seeded apart from training), without gradients."""
@@ -298,7 +331,10 @@ class Trainer:
         if self.logger.startswith("tensorboard"):
             self.acc.init_trackers("idts", config={k: v for k, v in _flat(cfg.to_dict()).items()})
         params = [p for _, p in self.trained]
-        step = start
+        draws = StepDraws(self.drawer, cfg.seed, self.acc.process_index, cfg.grad_accum, start + 1, cfg.steps)
+        loader = torch.utils.data.DataLoader(draws, batch_size=None, shuffle=False, num_workers=cfg.num_workers,
+                                             collate_fn=_keep, prefetch_factor=2 if cfg.num_workers else None)
+        batches = iter(loader)
         try:
             for step in range(start + 1, cfg.steps + 1):
                 if self.cancel is not None and self.cancel.cancelled:
@@ -306,10 +342,9 @@ class Trainer:
                     raise Cancelled("Training cancelled; run the same config again to resume.")
                 ts = time.perf_counter()
                 sums = {}
-                for micro in range(cfg.grad_accum):
-                    gen = torch.Generator().manual_seed(step_seed(cfg.seed, step, micro, self.acc.process_index))
+                for _micro in range(cfg.grad_accum):
                     with self.acc.accumulate(self.unet):
-                        terms = self.losses(self.draw(gen))
+                        terms = self.losses(next(batches))
                         self.acc.backward(terms["loss"])
                         if self.acc.sync_gradients and cfg.max_grad_norm > 0:
                             self.acc.clip_grad_norm_(params, cfg.max_grad_norm)
@@ -334,6 +369,7 @@ class Trainer:
             if cfg.steps > start:
                 self.save_checkpoint(cfg.steps)
         finally:
+            del batches  # stops the loader's workers
             if self.logger.startswith("tensorboard"):
                 self.acc.end_training()
         model_dir = self.export() if export else None
@@ -353,7 +389,7 @@ class Trainer:
     def expression_status(self) -> str:
         if self.cfg.losses.expression == 0:
             return "off: weight 0"
-        err = getattr(self.landmarks, "mediapipe_error", None)
+        err = self.landmark_error
         if self.expression_frames == 0:
             return "off: no landmarks found in the target frames" + (f" (MediaPipe: {err})" if err else "")
         return f"on: {self.expression_frames} frames with landmarks"
@@ -404,6 +440,10 @@ class Trainer:
             shutil.rmtree(final)
         tmp.rename(final)
         return final
+
+
+def _keep(item):
+    return item
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
