@@ -68,7 +68,14 @@ def test_manifest_meta_and_check(dataset):
         assert meta["identity_model"] == "dlib_resnet_v1" and len(meta["identity_embedding"]) == 128, meta
         assert set(meta["expression"]) <= set(ARKIT_52)
     ict_meta = json.loads((out / kinds["ict"]["id"] / "meta.json").read_text())
-    assert ict_meta["expression"] == ict_heads.sample_heads(1, 0)[0].expression
+    head = ict_heads.sample_heads(1, 0)[0]
+    assert ict_meta["expression"] == head.expression and ict_meta["skin_tone"] == head.skin_tone
+    # the measured skin typology angle of the render is in the band of the head's sampled albedo (±15°: shading)
+    flat = np.tile(np.asarray(head.skin_rgb) * 255, (100, 100, 1)).astype(np.uint8)
+    from headforge.backend.dataset.identity import skin_ita_deg
+
+    albedo_ita = skin_ita_deg(flat, np.array([[30.0, 40], [70, 40], [50, 60], [35, 80], [65, 80]]))
+    assert abs(ict_meta["skin_ita_deg"] - albedo_ita) < 15, (ict_meta["skin_ita_deg"], albedo_ita)
     assert layout.check_dataset(out) == []
 
 

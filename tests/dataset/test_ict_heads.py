@@ -1,6 +1,7 @@
 """The built-in ICT-FaceKit dataset heads: reproducible sampling, ARKit expressions, the written glb's geometry and
 texture, identity splits."""
 import numpy as np
+import pytest
 from headforge.backend.dataset import ict_heads, layout
 from headforge.backend.headmodel import ARKIT_52, load_ict
 from headforge.backend.headmodel.parts import visible_faces
@@ -51,3 +52,17 @@ def test_splits_keep_identities_together_and_hold_out_some():
     assert counts == {"train": 32, "val": 4, "test": 4}
     assert layout.assign_splits(ids, seed=0) == s and layout.assign_splits(ids, seed=1) != s
     assert sorted(layout.assign_splits(["a", "b"]).values()) == ["test", "train"]
+
+
+def test_skin_typology_angle():
+    from skimage.color import lab2rgb
+
+    from headforge.backend.dataset.identity import skin_ita_deg
+
+    kps = np.array([[30.0, 40], [70, 40], [50, 60], [35, 80], [65, 80]])
+    for L, b in ((70.0, 15.0), (45.0, 20.0), (30.0, 12.0)):
+        rgb = np.clip(lab2rgb(np.array([[[L, 12.0, b]]])) * 255, 0, 255).round().astype(np.uint8)
+        img = np.tile(rgb, (100, 100, 1))
+        assert skin_ita_deg(img, kps) == pytest.approx(np.degrees(np.arctan2(L - 50, b)), abs=1.5)  # 8-bit colour
+    light, dark = (np.tile(np.asarray(ict_heads.SKIN_TONES[i]) * 255, (100, 100, 1)).astype(np.uint8) for i in (0, 7))
+    assert skin_ita_deg(light, kps) > 40 > -30 > skin_ita_deg(dark, kps)
