@@ -220,8 +220,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         best = np.zeros(len(wgt), np.int64)
     else:
         idx = np.nonzero(mask)
-        col_d, w_d, lab_d, best = _fuse(samples, [(s.col, s.wgt, s.lab) for s in samples], idx, mask.shape, res)
-        col_f, w_f, lab_f, _ = _fuse(samples, [(s.col_m, s.wgt_m, s.lab_m) for s in samples], idx, mask.shape, res)
+        col_d, w_d, lab_d, best = _fuse([(s.col, s.wgt, s.lab) for s in samples], idx, mask.shape, res)
+        col_f, w_f, lab_f, _ = _fuse([(s.col_m, s.wgt_m, s.lab_m) for s in samples], idx, mask.shape, res)
         use_m = (w_d < 0.05) & (w_f > w_d)
         wgt = w_d
         colour = np.where(use_m[:, None], col_f, col_d)
@@ -265,7 +265,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
 
 
-def _fuse(samples, reads, idx, shape, res: int):
+def _fuse(reads, idx, shape, res: int):
     """Blend several photos' reads [(colour (M, 3), weight (M,), label (M,))] of the skin texels at atlas
     positions `idx` (of a (res, 2·res) grid): weights facing⁴ (the weight squared), each photo's feathered to
     zero where its seen region ends (the seen share of the texels within res/64, mapped 0.5 → 0, 1 → 1), so
