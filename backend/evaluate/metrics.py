@@ -55,8 +55,10 @@ class Metrics:
         self.lpips_net = lpips_net if lpips_net is not None else self._load_lpips(models_root)
         self.identity = identity_encoder if identity_encoder is not None else self._load_identity(model_dir)
         for net in (self.lpips_net, self.identity):
+            if net is not None and next(net.parameters()).dtype != self.dtype:
+                net.to(self.device, self.dtype)
             if net is not None:
-                net.to(self.device, self.dtype).eval()
+                net.to(self.device).eval()
         self.dreamsim = self._load_dreamsim(models_root)
 
     @property
@@ -78,7 +80,7 @@ class Metrics:
         for stage in ("high_stage", "low_stage"):
             folder = Path(model_dir) / stage / "identity_encoder" if model_dir else None
             if folder is not None and (folder / "config.json").is_file() and any(folder.glob("*.safetensors")):
-                return IdentityEncoder.from_pretrained(str(folder), torch_dtype=torch.float32).to(self.device).eval()
+                return IdentityEncoder.from_pretrained(str(folder), torch_dtype=self.dtype).to(self.device).eval()
         self.missing["csim"] = ("off: no ArcFace IR-SE-50 (identity_encoder/ of a converted ID-TS stage folder) in "
                                 f"{model_dir}")
         return None
