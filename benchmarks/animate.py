@@ -20,8 +20,16 @@ head 2.54° / 4.57°.
 Where the error comes from (measured on the landmarks of these five clips, cached):
   - mostly gain, not direction: the tracked keys follow the capture but at a fraction of its amplitude, e.g.
     front browInnerUp r = 0.97 with std 0.11 against 0.41, browOuterUpRight r = 0.97 std 0.17 vs 0.42,
-    eyeWideLeft r = 0.92 std 0.06 vs 0.45, mouthRight (+15°) r = 0.99 at half the amplitude: MediaPipe's points
-    move less than the model surface points they were matched to at rest;
+    eyeWideLeft r = 0.92 std 0.06 vs 0.45, mouthRight (+15°) r = 0.99 at half the amplitude. Not MediaPipe's
+    doing: its points move with the model's correspondence points (projected from the true weights and pose)
+    at a median gain of 0.98 (brows 0.9–1.2, lips and lower lid ~1.0). The exceptions: the upper-lid contour
+    384–388 (gain 0.12: the correspondence is on the eyeball) and the inner upper lip 13, which the
+    correspondence puts on the lower lip (it falls with the jaw in the model, 34 px std, and not in the video:
+    mean offset 29 px). It is the fit's prior that shrinks the weak keys: on exact landmarks the tracker's prior
+    (1e-4) alone costs browInnerUp 0.29 and eyeWide 0.46, while on MediaPipe's the systematic offsets (brows
+    3–6 px, the face oval 3–7 px) make a weaker prior worse overall. A Cauchy loss (scale 0.02 / 0.05 IOD), the
+    inner-lip points from renders with the mouth open, or the whole correspondence from such renders did not
+    lower the five-clip mean (0.176–0.187);
   - not the identity: the true identity (zeros) given to the fit changes the mean by < 0.01;
   - not the solver or its regulariser: the same fit on landmarks synthesised from the true weights at the
     correspondence points gets 0.11 (prior 1e-4) and 0.028 (prior 1e-6); on the real landmarks priors 1e-6…1e-3,
