@@ -319,7 +319,8 @@ def render_sequence(asset: Path, out: Path, size: int, samples: int = 16, device
 def batch_main(argv=None) -> int:
     """`python -m headforge.addon.render_views --batch JOBS.json`: one Blender process renders several dataset
     sequences (JOBS.json: {"size", "samples", "device", "sequences": [{"id", "asset", "out"}]}), JSON-line events
-    on stdout; a sequence that fails is reported (an "error" event naming it) and the next one goes on."""
+    on stdout; a sequence that fails is reported (an "error" event naming it) and the next one goes on. A sequence
+    with an "ict" entry is a built-in head whose .glb is written here first when absent."""
     import json
 
     p = argparse.ArgumentParser(prog="render_views --batch")
@@ -331,6 +332,12 @@ def batch_main(argv=None) -> int:
         def emit(e):
             print(e.to_json(), flush=True)
         try:
+            if seq.get("ict") and not Path(seq["asset"]).is_file():  # a built-in head: made here, in parallel
+                from ..backend.dataset.ict_heads import write_sampled_head
+
+                emit(ProgressEvent("progress", "dataset", 0.0, 0.0, f"{seq['id']}: writing the ICT-FaceKit head",
+                                   data={"sequence": seq["id"], "view": 0, "views": 96}))
+                write_sampled_head(Path(seq["asset"]), **seq["ict"])
             result = render_sequence(Path(seq["asset"]), Path(seq["out"]), int(jobs["size"]), int(jobs["samples"]),
                                      jobs.get("device", "auto"), emit, seq["id"])
         except HeadForgeError as err:

@@ -1,7 +1,8 @@
 """`headforge dataset build SOURCE -o DATASET`: the 96-view dataset (layout.py) of a folder of textured head meshes
 and of built-in ICT-FaceKit heads (ict_heads.py).
 
-Each sequence is rendered from the rig's 96 cameras by Blender (addon/render_views.render_sequence, Cycles, RGBA),
+Each sequence is rendered (a built-in head first written as a textured .glb by the same worker) from the rig's 96
+cameras by Blender (addon/render_views.render_sequence, Cycles, RGBA),
 in `workers` child processes (`python -m headforge.addon.render_views --batch`: bpy never enters this process);
 meta.json (identity embedding of the frontal view, expression, source and licence) is written as each sequence
 finishes, the manifest with its identity splits at the end. Resumable: a finished sequence (cameras.json and meta.json
@@ -111,6 +112,9 @@ def ict_sequences(opts: BuildOptions) -> list[Sequence]:
 
     if opts.ict <= 0:
         return []
+    from ..headmodel import load_ict
+
+    load_ict()  # here, before any worker starts: a coded "ICT-FaceKit not installed" with how to get it
     path = default_ict_path()
     return [Sequence(id=h.id, kind="ict", identity=h.identity_id,
                      source=f"ICT-FaceKit Light (https://github.com/ICT-VGL/ICT-FaceKit), {path}", licence="MIT",
@@ -129,7 +133,7 @@ def _record(seq: Sequence, opts: BuildOptions) -> dict:
     return rec
 
 
-def _prepare(root: Path, seq: Sequence, opts: BuildOptions, model_cache: dict) -> bool:
+def _prepare(root: Path, seq: Sequence, opts: BuildOptions) -> bool:
     """Make the sequence's folder ready to render; True when it is already finished."""
     d = layout.sequence_dir(root, seq.id)
     rec_path = d / BUILD_RECORD
@@ -144,11 +148,7 @@ def _prepare(root: Path, seq: Sequence, opts: BuildOptions, model_cache: dict) -
     d.mkdir(parents=True, exist_ok=True)
     write_json(rec_path, rec)
     if seq.kind == "ict":
-        seq.asset = d / "head.glb"
-        if not seq.asset.is_file():
-            from .ict_heads import write_head
-
-            write_head(seq.asset, _ict_model(model_cache), seq.ict_head, opts.texture_size)
+        seq.asset = d / "head.glb"  # written by the Blender worker that renders it (ict_heads.write_sampled_head)
     return (layout.views_dir(root, seq.id) / "cameras.json").is_file() and (d / "meta.json").is_file()
 
 
@@ -223,7 +223,7 @@ def build_dataset(source: Path | None, out: Path, opts: BuildOptions, emit=lambd
         if cancel.cancelled:
             raise Cancelled("Dataset build cancelled; run it again to continue where it stopped.")
         emit(ProgressEvent("progress", "dataset", 0.0, 0.0, f"preparing {s.id} ({i + 1}/{len(seqs)})"))
-        (finished if _prepare(out, s, opts, cache) else todo).append(s)
+        (finished if _prepare(out, s, opts) else todo).append(s)
     failed: dict[str, str] = {}
     if todo:
         failed = _render_all(out, todo, opts, emit, cancel, cache)
@@ -254,8 +254,8 @@ def _render_all(out: Path, todo: list[Sequence], opts: BuildOptions, emit, cance
         chunk = todo[k::n_workers]
         job = work / f"worker_{k}.json"
         write_json(job, {"size": opts.size, "samples": opts.samples, "device": opts.device,
-                         "sequences": [{"id": s.id, "asset": str(s.asset), "out": str(layout.views_dir(out, s.id))}
-                                       for s in chunk]})
+                         "sequences": [{"id": s.id, "asset": str(s.asset), "out": str(layout.views_dir(out, s.id)),
+                                        **({"ict": _ict_spec(s, opts)} if s.kind == "ict" else {})} for s in chunk]})
         with open(work / f"worker_{k}.log", "w") as log:  # Blender's own errors: the failure message's tail
             proc = subprocess.Popen([sys.executable, "-m", f"{pkg}.addon.render_views", "--batch", str(job)],
                                     stdout=subprocess.PIPE, stderr=log, text=True)
@@ -313,6 +313,11 @@ def _render_all(out: Path, todo: list[Sequence], opts: BuildOptions, emit, cance
                 failed[s.id] = ("the Blender worker stopped before this sequence was finished"
                                 + (f": {tail[0]}" if tail else "") + f" (log: {work / f'worker_{k}.log'})")
     return failed
+
+
+def _ict_spec(s: Sequence, opts: BuildOptions) -> dict:
+    return {"seed": opts.seed, "index": s.ict_head.index, "expressions_per_identity": opts.expressions_per_identity,
+            "texture_size": opts.texture_size}
 
 
 def _pump(proc: subprocess.Popen, events: queue.Queue) -> None:

@@ -56,6 +56,7 @@ class IctHead:
     bald: bool
     iris_rgb: tuple[float, float, float]
     texture_seed: int
+    index: int = 0  # position in sample_heads' list (with its seed and expressions_per_identity: the head)
     extra: dict = field(default_factory=dict)
 
     def meta(self) -> dict:
@@ -89,7 +90,7 @@ def sample_heads(n: int, seed: int = 0, expressions_per_identity: int = 1) -> li
         identity_id = f"ict-s{seed}-{ident_no:05d}"
         heads.append(IctHead(id=f"{identity_id}-e{expr_no}", identity_id=identity_id, identity=identity,
                              expression=expression, skin_rgb=skin, skin_tone=tone, hair_rgb=hair, bald=bald,
-                             iris_rgb=iris, texture_seed=int(rs.integers(2**31))))
+                             iris_rgb=iris, texture_seed=int(rs.integers(2**31)), index=i))
     return heads
 
 
@@ -227,6 +228,15 @@ def write_head(path, model, head: IctHead, res: int = 512) -> dict:
     normals = vertex_normals(verts, model.faces[visible_faces(model)])[src]  # smooth across the uv seams
     write_head_glb(path, v, f, uv, head_texture(model, verts, head, res), vertex_normals=normals, name=head.id)
     return head.meta()
+
+
+def write_sampled_head(path, seed: int, index: int, expressions_per_identity: int = 1, texture_size: int = 512) -> dict:
+    """Write head `index` of sample_heads(…, seed, expressions_per_identity) with the default ICT-FaceKit model (what a
+    dataset worker does before rendering it, so that the heads are made in parallel too)."""
+    from ..headmodel import load_ict
+
+    head = sample_heads(index + 1, seed, expressions_per_identity)[index]
+    return write_head(path, load_ict(), head, texture_size)
 
 
 def head_fingerprint(head: IctHead) -> str:

@@ -66,3 +66,18 @@ def test_skin_typology_angle():
         assert skin_ita_deg(img, kps) == pytest.approx(np.degrees(np.arctan2(L - 50, b)), abs=1.5)  # 8-bit colour
     light, dark = (np.tile(np.asarray(ict_heads.SKIN_TONES[i]) * 255, (100, 100, 1)).astype(np.uint8) for i in (0, 7))
     assert skin_ita_deg(light, kps) > 40 > -30 > skin_ita_deg(dark, kps)
+
+
+def test_build_refuses_bad_input_before_making_anything(tmp_path, monkeypatch):
+    from headforge.backend.dataset.build import BuildOptions, build_dataset
+    from headforge.backend.errors import HeadForgeError
+
+    out = tmp_path / "ds"
+    monkeypatch.setenv("HEADFORGE_ICT", str(tmp_path / "absent.npz"))
+    cases = [(None, BuildOptions(ict=1), "model.ict_missing"), (tmp_path / "nope", BuildOptions(), "dataset.bad_source"),
+             (None, BuildOptions(), "dataset.empty"), (None, BuildOptions(ict=1, size=8), "cli.bad_option")]
+    for source, opts, code in cases:
+        with pytest.raises(HeadForgeError) as e:
+            build_dataset(source, out, opts)
+        assert e.value.code == code and e.value.message
+        assert not out.exists()
