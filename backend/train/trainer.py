@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
+from diffusers.training_utils import EMAModel
 
 from ..cameras import INPUT_RING
 from ..errors import Cancelled, HeadForgeError
@@ -182,7 +183,6 @@ class Trainer:
         else:
             self.lpips_status = "on: given network" if lpips_net is not None else "off: weight 0"
         self.lpips_net = None if lpips_net is None else lpips_net.requires_grad_(False).eval().to(self.device, half)
-        self.half = half
         self.landmarks = landmarks if landmarks is not None else LandmarkSource(cfg.dataset, cfg.landmarks)
         stage1_res = None
         if cfg.stage == "high":
@@ -209,8 +209,6 @@ class Trainer:
         self.unet, self.opt = self.acc.prepare(unet, opt)
         self.ema = None
         if cfg.ema_decay > 0:
-            from diffusers.training_utils import EMAModel
-
             self.ema = EMAModel(params, decay=cfg.ema_decay)
         self.history: list[dict] = []
         self.expression_frames = 0
