@@ -1,6 +1,7 @@
 """Views/full-mode rig benchmark: how much the rigged neutral head looks like the reconstruction it was made from.
 
     .venv/bin/python benchmarks/views_rig.py [--size 256] [--texture 512] [--out DIR]
+    .venv/bin/python benchmarks/views_rig.py --job JOB   # a views-mode job: rig vs splat on held-out views
 
 The Lee Perry-Smith scan (real size: 5 cm per file unit, textured) stands in for mesh/head.glb; the rig stage's
 path for a reconstructed mesh (rig/mesh_rig.rig_from_mesh: landmarks on renders of the mesh, head-model fit,
@@ -156,15 +157,79 @@ def measure(size: int, texture: int) -> dict:
             "_pairs": pairs}
 
 
+def splat_renders(ply, views):
+    """Renders (straight colour over white (H, W, 3), alpha (H, W)) of a 3DGS PLY at the views' cameras."""
+    import torch
+
+    from headforge.backend.splat.optimize import render_views
+    from headforge.backend.splat.ply import read_ply, sh_degree_of
+
+    s = read_ply(ply)
+    t = {k: torch.as_tensor(np.asarray(v, np.float32)) for k, v in s.items() if k != "extra"}
+    params = {"means": t["means"], "quats": t["quats"], "scales": t["log_scales"], "opacities": t["opacity_logits"],
+              "sh0": t["sh"][:, :1], "shN": t["sh"][:, 1:]}
+    out = []
+    for v in views:
+        h, w = v.image.shape[:2]
+        rgb, a = render_views(params, torch.as_tensor(v.w2c, dtype=torch.float32)[None],
+                              torch.as_tensor(v.K, dtype=torch.float32)[None], w, h, sh_degree_of(s), [0])
+        a = a[0, ..., 0].numpy()
+        out.append((rgb[0].numpy() * a[..., None] + (1 - a[..., None]), a))
+    return out
+
+
+def job_figures(job: Path, texture: int) -> dict:
+    """A views/full-mode job folder (views/, splat/head.ply, mesh/head.glb): the rig made from its mesh with the
+    skin baked from the training views (index % 8 != 0), rig and splat compared with the held-out views
+    (index % 8 == 0, which the splat fit never saw; note: the mesh stage's own texture did see them) over the
+    views' masks above the rig's chin."""
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.mesh.raster import render_depth
+    from headforge.backend.rig.bake import load_bake_views
+    from headforge.backend.rig.mesh_rig import load_textured_glb, rig_from_mesh
+    from headforge.backend.rig.render import masked_psnr, render_rig
+
+    views = load_bake_views(job / "views")
+    held = [v for v in views if v.camera_index % 8 == 0]
+    train = [v for v in views if v.camera_index % 8 != 0]
+    mesh = load_textured_glb(job / "mesh" / "head.glb")
+    model = load_ict()
+    out = {}
+    for name, bake in (("mesh_texture", None), ("baked_from_views", train)):
+        rig, atlas, fit, _, info = rig_from_mesh(model, mesh, texture_size=texture, views=bake)
+        rig_w = rig_in_world(rig, fit)
+        chin_z = float(rig_w.basis[model.landmarks_68[8], 2])
+        rows = []
+        for v, (splat_img, _) in zip(held, splat_renders(job / "splat" / "head.ply", held)):
+            h, w = v.image.shape[:2]
+            a = v.alpha if v.alpha is not None else np.ones((h, w), np.float32)
+            gt = v.image * a[..., None] + (1 - a[..., None])
+            fr = render_depth(mesh.verts, mesh.faces, v.K, v.w2c, h, w)
+            f, b, hit = fr.face.numpy(), fr.bary.numpy(), fr.mask.numpy()
+            z = np.full((h, w), -np.inf)
+            z[hit] = np.einsum("nk,nk->n", b[hit], mesh.verts[mesh.faces[f[hit]]][:, :, 2])
+            m = (a > 0.5) & (z > chin_z)
+            img, _ = render_rig(rig_w, atlas, v.K, v.w2c, (w, h), background=1.0)
+            rows.append((masked_psnr(img, gt, m), masked_psnr(splat_img.astype(np.float32), gt, m)))
+        rows = np.array(rows)
+        out[name] = {"rig_psnr_db": round(float(rows[:, 0].mean()), 3), "splat_psnr_db": round(float(rows[:, 1].mean()), 3),
+                     "views": len(rows), "seen_fraction": info.get("registration", {}).get("seen_fraction")}
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--texture", type=int, default=512)
     p.add_argument("--threads", default="1,4")
     p.add_argument("--out", type=Path, default=Path("/tmp/headforge-views-rig"))
+    p.add_argument("--job", type=Path, help="a views/full-mode job folder to measure instead of the scan")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     use_shared_ict()
+    if a.job:
+        print(json.dumps(job_figures(a.job, a.texture)))
+        return 0
     if a.child:
         from PIL import Image
 

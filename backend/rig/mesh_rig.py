@@ -19,6 +19,7 @@ import numpy as np
 from ..fitting.geometry import SurfaceQuery, barycentric
 from ..headmodel.arkit import arkit_deltas
 from ..mesh.glb import read_head_glb
+from .bake import bake_skin_from_views
 from .register import carry_deltas, local_rotations, register_to_surface
 
 
@@ -69,8 +70,9 @@ def _refine_toward(model, fit, shaped, target, refine_max_m):
 
 
 def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_identity: int = 100,
-                  refine_max_m: float = 0.006, progress=lambda f, m: None):
-    """→ (rig, atlas (None for FLAME: per-vertex colours), fit (Fit3D), hair (dict | None), info)."""
+                  refine_max_m: float = 0.006, views=None, progress=lambda f, m: None):
+    """→ (rig, atlas (None for FLAME: per-vertex colours), fit (Fit3D), hair (dict | None), info). `views`
+    (mesh.texture.ColorView list, the job's views/): the ICT skin atlas is baked from them where they see it."""
     from ..fitting.correspondence import landmark_points, load_mediapipe_correspondence
     from ..fitting.fit3d import fit_3d, sample_surface
     from ..fitting.landmarks import mediapipe_478
@@ -137,7 +139,12 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
         mask, pos, _, _ = texel_surface(model, shaped + refine, faces_sel, texture_size)
         atlas = np.zeros((texture_size, 2 * texture_size, 3), np.float32)
         atlas[mask] = mesh_colour(fit.transform(pos[mask]))
-        atlas = np.clip(pull_push(atlas, mask) + 0.5, 0, 255).astype(np.uint8)
+        atlas = pull_push(atlas, mask)
+        if views:
+            progress(0.75, f"Baking the skin from {len(views)} views")
+            atlas, bake_info = bake_skin_from_views(model, shaped + refine, fit.transform, views, texture_size, atlas)
+            reg_info = {**reg_info, **bake_info}
+        atlas = np.clip(atlas + 0.5, 0, 255).astype(np.uint8)
         rig = build_rig(model, fit.identity, refine=refine, deltas=deltas)
         skin_all = model.faces[skin_faces(model)]
 

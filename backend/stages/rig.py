@@ -42,9 +42,9 @@ def _head_model_file(inputs: dict, options: dict) -> dict:
 
 
 @stage("rig", inputs=("input/portrait.png", "face/analysis.json", "face/matte.png", "mesh/head.glb", "input/more",
-                      "face/more"),
+                      "face/more", "views"),
        outputs=("rig/head_rigged.glb", "rig/rig.json"), optional_outputs=("rig/skin.png",), options=RigOptions,
-       version="3",
+       version="4",
        external_inputs=_head_model_file)
 def run_rig(ctx) -> dict:
     from PIL import Image
@@ -109,11 +109,13 @@ def run_rig(ctx) -> dict:
 
 def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: float) -> dict:
     """Full mode with mesh/head.glb: fit to the reconstructed surface, refine, transfer its texture, split hair."""
+    from ..rig.bake import load_bake_views
     from ..rig.mesh_rig import load_textured_glb, rig_from_mesh
 
     mesh = load_textured_glb(ctx.path("mesh/head.glb"))
     rig, atlas, fit, hair, info = rig_from_mesh(model, mesh, texture_size=opts.texture_size,
                                                 n_identity=max(opts.identity_modes, 100),
+                                                views=load_bake_views(ctx.path("views")),
                                                 progress=lambda f, m: ctx.progress(0.05 + 0.8 * f, m))
     record = {
         **rig_record(rig, model, fit),
