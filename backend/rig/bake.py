@@ -5,18 +5,18 @@ same bake the mesh stage uses). Texels no view saw (the inside of the lips, unde
 the caller had for them (the reconstructed mesh's texture); pull-push fills the atlas' gutters."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from ..render.image import pull_push
+from ..views import read_views
 from .texture import skin_faces, texel_surface
 
 
 def load_bake_views(views_dir):
     """The job's views/ as mesh.texture.ColorView list, or None when it holds no cameras.json."""
-    from pathlib import Path
-
-    from ..mesh.texture import ColorView  # torch, lazily
-    from ..views import read_views
+    from ..mesh.texture import ColorView  # torch, lazily: the rig stage imports this module
 
     if not (Path(views_dir) / "cameras.json").is_file():
         return None

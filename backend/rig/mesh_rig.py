@@ -15,12 +15,22 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
+from ..errors import FaceError
+from ..fitting.correspondence import landmark_points, load_mediapipe_correspondence
+from ..fitting.fit3d import fit_3d, sample_surface
 from ..fitting.geometry import SurfaceQuery, barycentric
+from ..fitting.landmarks import MP_FACE_OVAL, mediapipe_478
+from ..fitting.multiview import landmarks_on_mesh
 from ..headmodel.arkit import arkit_deltas
 from ..mesh.glb import read_head_glb
+from ..render.image import pull_push, sample_bilinear
 from .bake import bake_skin_from_views
+from .build import build_rig
+from .flame_rig import build_flame_rig
 from .register import carry_deltas, local_rotations, register_to_surface
+from .texture import skin_faces, texel_surface
 
 
 @dataclass
@@ -41,8 +51,6 @@ def load_textured_glb(path) -> TexturedMesh:
 
 
 def _laplacian_smooth_offsets(offsets, faces, movable, iterations=20):
-    import scipy.sparse as sp
-
     n = len(offsets)
     i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
     j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
@@ -73,16 +81,6 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
                   refine_max_m: float = 0.006, views=None, progress=lambda f, m: None):
     """→ (rig, atlas (None for FLAME: per-vertex colours), fit (Fit3D), hair (dict | None), info). `views`
     (mesh.texture.ColorView list, the job's views/): the ICT skin atlas is baked from them where they see it."""
-    from ..fitting.correspondence import landmark_points, load_mediapipe_correspondence
-    from ..fitting.fit3d import fit_3d, sample_surface
-    from ..fitting.landmarks import mediapipe_478
-    from ..fitting.multiview import landmarks_on_mesh
-    from ..errors import FaceError
-    from .build import build_rig
-    from ..fitting.landmarks import MP_FACE_OVAL
-    from ..render.image import pull_push, sample_bilinear
-    from .texture import skin_faces, texel_surface
-
     t0 = time.time()
     progress(0.05, "Finding face landmarks on the reconstructed mesh")
     lm3, hits = landmarks_on_mesh(mesh.verts, mesh.faces, mesh.uv_corner, mesh.texture, mediapipe_478, 478,
@@ -128,8 +126,6 @@ def rig_from_mesh(model, mesh: TexturedMesh, *, texture_size: int = 512, n_ident
 
     progress(0.7, "Transferring the texture")
     if flame:
-        from .flame_rig import build_flame_rig
-
         atlas = None
         colours = mesh_colour(fit.transform(shaped + refine)) / 255.0
         rig = build_flame_rig(model, fit.identity, refine=refine, vertex_rgb=np.clip(colours, 0, 1))
