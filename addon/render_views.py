@@ -287,15 +287,18 @@ def main(argv=None) -> int:
 
 
 def render_sequence(asset: Path, out: Path, size: int, samples: int = 16, device: str = "auto",
-                    emit=lambda e: None, label: str = "") -> dict:
+                    emit=lambda e: None, label: str = "", threads: int = 0) -> dict:
     """Colour views only (the dataset builder's sequences): the asset normalised as `render_views` does, each
     `NNN.png` rendered unless it is already there (a half-rendered sequence continues where it stopped: files
-    appear only once complete), `cameras.json` written last, when every view is there."""
+    appear only once complete), `cameras.json` written last, when every view is there. `threads` > 0: Cycles'
+    CPU threads (several workers share the machine's cores)."""
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     meshes, axes = import_asset(asset)
     T = normalise(meshes)
     cam_obj = setup_scene(size, samples, device)
+    if threads > 0:
+        bpy.context.scene.render.threads_mode, bpy.context.scene.render.threads = "FIXED", threads
     cams = rig.rig_cameras(size)
     rendered = 0
     for i, cam in enumerate(cams):
@@ -339,7 +342,7 @@ def batch_main(argv=None) -> int:
                                    data={"sequence": seq["id"], "view": 0, "views": 96}))
                 write_sampled_head(Path(seq["asset"]), **seq["ict"])
             result = render_sequence(Path(seq["asset"]), Path(seq["out"]), int(jobs["size"]), int(jobs["samples"]),
-                                     jobs.get("device", "auto"), emit, seq["id"])
+                                     jobs.get("device", "auto"), emit, seq["id"], int(jobs.get("threads", 0)))
         except HeadForgeError as err:
             failed += 1
             print(ProgressEvent("error", "dataset", message=f"{seq['id']}: {err.message}",

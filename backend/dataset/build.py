@@ -12,6 +12,7 @@ sequence built with other settings (size, samples, a changed asset) starts over.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import shutil
@@ -248,12 +249,13 @@ def _render_all(out: Path, todo: list[Sequence], opts: BuildOptions, emit, cance
     work = out / ".build"
     work.mkdir(exist_ok=True)
     n_workers = min(opts.workers, len(todo))
+    threads = max(1, (os.cpu_count() or 1) // n_workers) if n_workers > 1 else 0  # Cycles' CPU threads each
     events: queue.Queue = queue.Queue()
     procs = []
     for k in range(n_workers):
         chunk = todo[k::n_workers]
         job = work / f"worker_{k}.json"
-        write_json(job, {"size": opts.size, "samples": opts.samples, "device": opts.device,
+        write_json(job, {"size": opts.size, "samples": opts.samples, "device": opts.device, "threads": threads,
                          "sequences": [{"id": s.id, "asset": str(s.asset), "out": str(layout.views_dir(out, s.id)),
                                         **({"ict": _ict_spec(s, opts)} if s.kind == "ict" else {})} for s in chunk]})
         with open(work / f"worker_{k}.log", "w") as log:  # Blender's own errors: the failure message's tail
