@@ -38,6 +38,15 @@ def dataset(shared, tmp_path_factory):
     (src / "lps").mkdir()
     shutil.copy(lps / "LeePerrySmith_textured.glb", src / "lps")
     shutil.copy(lps / "LeePerrySmith_License.txt", src / "lps")
+    # the same scan as FBX (Blender's exporter), one identity with the glb through a sidecar
+    (src / "fbx").mkdir()
+    export = ("import bpy, sys; bpy.ops.wm.read_factory_settings(use_empty=True); "
+              "bpy.ops.import_scene.gltf(filepath=sys.argv[1]); bpy.ops.export_scene.fbx(filepath=sys.argv[2], "
+              "path_mode='COPY', embed_textures=True)")
+    subprocess.run([sys.executable, "-c", export, str(lps / "LeePerrySmith_textured.glb"), str(src / "fbx/lps.fbx")],
+                   check=True, capture_output=True, timeout=120)
+    (src / "fbx/lps.json").write_text(json.dumps({"identity": "lee-perry-smith", "licence": "CC BY 3.0"}))
+    (src / "lps/LeePerrySmith_textured.json").write_text(json.dumps({"identity": "lee-perry-smith"}))
     out = tmp_path_factory.mktemp("dataset")
     summary, wall = _build(src, out, "--models-root", str(shared / "models"))
     print(f"\ndataset build: 2 sequences at {SIZE} px, 2 samples, 2 workers: {wall:.1f} s")
@@ -55,14 +64,17 @@ def _mesh(path):
 @pytest.mark.blender
 def test_manifest_meta_and_check(dataset):
     _, out, summary = dataset
-    assert summary["sequences"] == 2 and summary["rendered"] == 2 and not summary["failed"]
+    assert summary["sequences"] == 3 and summary["rendered"] == 3 and not summary["failed"]
     man = layout.read_manifest(out)
     assert man["format"] == "headforge-dataset" and man["version"] == 1 and man["size"] == SIZE
-    kinds = {s["kind"]: s for s in man["sequences"]}
+    kinds = {s["kind"]: s for s in man["sequences"] if not s["id"].startswith("mesh-fbx")}
+    fbx = next(s for s in man["sequences"] if s["id"] == "mesh-fbx-lps")
     assert set(kinds) == {"ict", "mesh"}
-    assert kinds["mesh"]["licence"] == "Creative Commons Attribution 3.0 Unported License"
-    assert kinds["ict"]["licence"] == "MIT"
-    assert sorted(s["split"] for s in man["sequences"]) == ["test", "train"]  # 2 identities: one held out
+    assert kinds["mesh"]["licence"] == "Creative Commons Attribution 3.0 Unported License"  # read from the text
+    assert kinds["ict"]["licence"] == "MIT" and fbx["licence"] == "CC BY 3.0"  # from the sidecar
+    # 2 identities (the scan's two files share one through their sidecars): one held out, the scan's files together
+    assert fbx["identity"] == kinds["mesh"]["identity"] == "lee-perry-smith" and fbx["split"] == kinds["mesh"]["split"]
+    assert {kinds["mesh"]["split"], kinds["ict"]["split"]} == {"test", "train"}
     for s in man["sequences"]:
         meta = json.loads((out / s["id"] / "meta.json").read_text())
         assert meta["identity_model"] == "dlib_resnet_v1" and len(meta["identity_embedding"]) == 128, meta
@@ -84,6 +96,8 @@ def test_manifest_meta_and_check(dataset):
 def test_cameras_reproject_meshes_onto_renders(dataset):
     _, out, _ = dataset
     for s in layout.read_manifest(out)["sequences"]:
+        if s["id"] == "mesh-fbx-lps":
+            continue  # no file_to_world for FBX (the importer applies the header's units): next test
         vdir = layout.views_dir(out, s["id"])
         meta = json.loads((vdir / "cameras.json").read_text())
         asset = out / s["id"] / "head.glb" if s["kind"] == "ict" else meta["source"]
@@ -102,13 +116,28 @@ def test_cameras_reproject_meshes_onto_renders(dataset):
 
 @needs_bpy
 @pytest.mark.blender
+def test_fbx_renders_like_the_glb_it_was_exported_from(dataset):
+    _, out, _ = dataset
+    glb, fbx = layout.views_dir(out, "mesh-lps-LeePerrySmith_textured"), layout.views_dir(out, "mesh-fbx-lps")
+    assert json.loads((fbx / "cameras.json").read_text())["normalisation"]["file_to_world"] is None
+    ious = []
+    for i in range(0, 96, 5):
+        a = np.asarray(Image.open(glb / f"{i:03d}.png"))[..., 3] > 127
+        b = np.asarray(Image.open(fbx / f"{i:03d}.png"))[..., 3] > 127
+        ious.append((a & b).sum() / (a | b).sum())
+    assert min(ious) >= 0.98, min(ious)
+
+
+@needs_bpy
+@pytest.mark.blender
 def test_check_names_each_fault_of_a_broken_copy(dataset, tmp_path):
     _, out, _ = dataset
     bad = tmp_path / "bad"
     shutil.copytree(out, bad)
     man = layout.read_manifest(bad)
-    a, b = man["sequences"]
-    b["identity"] = a["identity"]  # one identity in two splits
+    a = next(s for s in man["sequences"] if s["kind"] == "ict")
+    b = next(s for s in man["sequences"] if s["id"] == "mesh-lps-LeePerrySmith_textured")
+    a["identity"] = b["identity"]  # one identity in two splits
     (bad / "manifest.json").write_text(json.dumps(man))
     (layout.views_dir(bad, a["id"]) / "005.png").unlink()
     cams = json.loads((layout.views_dir(bad, b["id"]) / "cameras.json").read_text())
@@ -154,7 +183,7 @@ def test_cancel_then_resume_continues_a_half_rendered_sequence(dataset, tmp_path
     kept = sorted(p.name for p in vdir.glob("[0-9][0-9][0-9].png"))
     assert 50 <= len(kept) < 96 and not (vdir / "cameras.json").exists(), len(kept)
     summary = build_dataset(src, copy, opts)  # the next run continues the sequence where it stopped
-    assert summary["rendered"] == 1 and summary["skipped"] == 1 and not summary["failed"]
+    assert summary["rendered"] == 1 and summary["skipped"] == 2 and not summary["failed"]
     assert json.loads((vdir / "cameras.json").read_text())["render"]["views_rendered"] == 96 - len(kept)
     for i in range(40, 96):  # the same renderer settings: the same pixels as the first, uninterrupted build
         a = np.asarray(Image.open(vdir / f"{i:03d}.png")).astype(int)
