@@ -9,12 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
+
 from headforge.backend import cameras as rig
 from headforge.backend.dataset import ict_heads, layout
 from headforge.backend.headmodel import ARKIT_52
 from headforge.backend.render.raster import rasterize
-from PIL import Image
-
 from tests.conftest import has_module
 
 SIZE = 128

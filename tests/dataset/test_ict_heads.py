@@ -2,6 +2,7 @@
 texture, identity splits."""
 import numpy as np
 import pytest
+
 from headforge.backend.dataset import ict_heads, layout
 from headforge.backend.headmodel import ARKIT_52, load_ict
 from headforge.backend.headmodel.parts import visible_faces

@@ -6,13 +6,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from PIL import Image
+
 from headforge.backend import cameras as rig
 from headforge.backend.dataset import layout
 from headforge.backend.evaluate import metrics as M
 from headforge.backend.evaluate.run import EvalOptions, _shrink, evaluate_dataset
 from headforge.backend.fileio import write_json
 from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components, save_stage
-from PIL import Image
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -98,6 +99,10 @@ def test_shrink_is_a_premultiplied_box_filter():
     assert s[0, 0, 3] == pytest.approx(0.75) and np.allclose(s[0, 0, :3], (1, 0, 0)) and s[1, 1, 3] == 0
 
 
+def _white(rgba):
+    return rgba[..., :3] * rgba[..., 3:] + 1 - rgba[..., 3:]
+
+
 def _synthetic_dataset(root, size):
     """Two identities (train, test) whose 96 views are flat coloured discs: the layout, not the content, matters."""
     cams = rig.rig_cameras(size)
@@ -180,7 +185,6 @@ def test_evaluate_reconstruction_scores_all_96_cameras(tmp_path, small_models):
     for row in rec["views"][::17]:
         got = np.asarray(Image.open(out / "b" / "reconstruction" / f"{row['view']:03d}.png")) / 255.0
         gt = np.asarray(Image.open(layout.views_dir(tmp_path / "ds", "b") / f"{row['view']:03d}.png")) / 255.0
-        ow = (lambda x: x[..., :3] * x[..., 3:] + 1 - x[..., 3:])
-        assert row["psnr"] == pytest.approx(M.psnr(ow(got), ow(gt)), abs=0.05)  # the saved render is 8-bit
+        assert row["psnr"] == pytest.approx(M.psnr(_white(got), _white(gt)), abs=0.05)  # the saved render is 8-bit
     table = (out / "table.md").read_text()
     assert "Reconstruction (Gaussians fitted to the generated views, rendered from all 96 cameras)" in table
