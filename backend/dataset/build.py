@@ -11,6 +11,7 @@ sequence built with other settings (size, samples, a changed asset) starts over.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import queue
@@ -23,10 +24,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from .. import cameras
 from ..errors import Cancelled, HeadForgeError, InputImageError, JobError
 from ..events import CancelToken, ProgressEvent
 from ..fileio import sha256_file, write_json
+from ..headmodel import load_ict
+from ..headmodel.frames import WORLD_TO_GLTF
+from ..headmodel.ict import default_ict_path
 from . import layout
+from .identity import frontal_embedding, model_kps5
 
 MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".fbx")
 BUILD_RECORD = ".build.json"  # per sequence: the settings its files were made with
@@ -108,13 +116,10 @@ def mesh_sequences(source: Path) -> list[Sequence]:
 
 
 def ict_sequences(opts: BuildOptions) -> list[Sequence]:
-    from ..headmodel.ict import default_ict_path
     from .ict_heads import sample_heads
 
     if opts.ict <= 0:
         return []
-    from ..headmodel import load_ict
-
     load_ict()  # here, before any worker starts: a coded "ICT-FaceKit not installed" with how to get it
     path = default_ict_path()
     return [Sequence(id=h.id, kind="ict", identity=h.identity_id,
@@ -155,24 +160,17 @@ def _prepare(root: Path, seq: Sequence, opts: BuildOptions) -> bool:
 
 def _ict_model(cache: dict):
     if "ict" not in cache:
-        from ..headmodel import load_ict
-
         cache["ict"] = load_ict()
     return cache["ict"]
 
 
 def write_meta(root: Path, seq: Sequence, opts: BuildOptions, model_cache: dict) -> dict:
-    import numpy as np
     from PIL import Image
-
-    from .. import cameras
-    from .identity import frontal_embedding, model_kps5
 
     vdir = layout.views_dir(root, seq.id)
     rgba = np.asarray(Image.open(vdir / f"{layout.FRONTAL_VIEW:03d}.png").convert("RGBA"))
     kps5 = None
     if seq.kind == "ict":  # the model's own landmarks, carried by the render's normalisation into the view
-        from ..headmodel.frames import WORLD_TO_GLTF
         from .ict_heads import head_vertices
 
         model = _ict_model(model_cache)
@@ -195,8 +193,6 @@ def write_meta(root: Path, seq: Sequence, opts: BuildOptions, model_cache: dict)
 def build_dataset(source: Path | None, out: Path, opts: BuildOptions, emit=lambda e: None,
                   cancel: CancelToken | None = None) -> dict:
     """Build (or resume) the dataset; returns a summary {sequences, rendered, skipped, failed, seconds, ...}."""
-    import importlib.util
-
     t0 = time.time()
     cancel = cancel or CancelToken()
     if opts.size < 16 or opts.workers < 1 or opts.samples < 1 or opts.ict < 0:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..headmodel import load_ict
 from ..headmodel.arkit import ARKIT_52, arkit_deltas
 from ..headmodel.parts import eye_centre, visible_faces
 from ..mesh.glb import write_head_glb
@@ -233,8 +234,6 @@ def write_head(path, model, head: IctHead, res: int = 512) -> dict:
 def write_sampled_head(path, seed: int, index: int, expressions_per_identity: int = 1, texture_size: int = 512) -> dict:
     """Write head `index` of sample_heads(…, seed, expressions_per_identity) with the default ICT-FaceKit model (what a
     dataset worker does before rendering it, so that the heads are made in parallel too)."""
-    from ..headmodel import load_ict
-
     head = sample_heads(index + 1, seed, expressions_per_identity)[index]
     return write_head(path, load_ict(), head, texture_size)
 

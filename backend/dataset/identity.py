@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..cameras import project
 from ..face import detect
 from ..face.identity import embed
 
@@ -14,8 +15,6 @@ MIN_SIDE = 512  # renders smaller than this are enlarged before detection (the d
 def model_kps5(landmarks_68: np.ndarray, cam: dict) -> np.ndarray:
     """Five keypoints (5, 2) in image order from 68 iBUG landmarks (68, 3) in the rig's world and the view's camera:
     the eyes' centres, the nose tip, the mouth corners."""
-    from ..cameras import project
-
     pts = np.stack([landmarks_68[36:42].mean(0), landmarks_68[42:48].mean(0), landmarks_68[30], landmarks_68[48],
                     landmarks_68[54]])
     kps = project(pts, cam)[0]

@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..lgm import lpips_vgg
 from ..metrics import ssim as _ssim
+from ..models import store
 
 NAMES = ("psnr", "ssim", "lpips", "csim", "dreamsim")
 DECIMALS = 6
@@ -66,8 +68,6 @@ class Metrics:
         return [n for n in NAMES if n not in self.missing]
 
     def _load_lpips(self, root):
-        from ..lgm import lpips_vgg
-
         net = lpips_vgg.load(root)
         if net is None:
             self.missing["lpips"] = lpips_vgg.status(root)
@@ -91,8 +91,6 @@ class Metrics:
         except ImportError:
             self.missing["dreamsim"] = "off: the dreamsim package is not installed (pip install dreamsim)"
             return None
-        from ..models import store
-
         cache = store.model_path("dreamsim", root=root)
         if not any(Path(cache).glob("*")):
             self.missing["dreamsim"] = f"off: DreamSim weights not installed in {cache}"

@@ -15,13 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .. import cameras
 from ..dataset import layout
 from ..errors import Cancelled, JobError
 from ..events import CancelToken, ProgressEvent
 from ..fileio import write_image, write_json
+from ..idts.readiness import weights_dir
+from ..splat.optimize import choose_device
+from ..views import read_views
 from . import metrics as M
+from .reconstruct import fit_generated, render_splat
 
 
 @dataclass
@@ -58,8 +63,6 @@ def _multiview_opts(o: EvalOptions):
 
 def evaluate_dataset(dataset: Path, out: Path, opts: EvalOptions, emit=lambda e: None,
                      cancel: CancelToken | None = None, pipeline=None) -> dict:
-    import torch
-
     on_cpu = opts.device == "cpu" or (opts.device == "auto" and not torch.cuda.is_available())
     if not on_cpu or opts.cpu_threads <= 0:
         return _evaluate(dataset, out, opts, emit, cancel, pipeline)
@@ -75,8 +78,6 @@ def _evaluate(dataset: Path, out: Path, opts: EvalOptions, emit, cancel, pipelin
     from PIL import Image
 
     from ..idts import orbit
-    from ..idts.readiness import weights_dir
-    from ..views import read_views
 
     cancel = cancel or CancelToken()
     t0 = time.time()
@@ -128,9 +129,6 @@ def _evaluate(dataset: Path, out: Path, opts: EvalOptions, emit, cancel, pipelin
                 if opts.keep_views:
                     write_image(out / s["id"] / f"{idx:03d}.png", Image.fromarray(rgba[k], "RGBA"))
         if opts.reconstruct:
-            from ..splat.optimize import choose_device
-            from .reconstruct import fit_generated, render_splat
-
             splat = fit_generated(generated, opts.recon_steps, opts.seed, opts.device, opts.recon_points,
                                   progress=lambda f, m: progress(0.5 + 0.5 * f, m))
             renders = render_splat(splat, cameras.rig_cameras(size), str(choose_device(opts.device)))
