@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import JobError
+from .fileio import write_json
 from .headmodel.frames import YUP_TO_WORLD
 from .render.raster import project as render_project
 
@@ -111,8 +113,6 @@ def _rot_x(deg: float) -> np.ndarray:
 
 
 def save_cameras_json(path, cams: list[dict], **meta) -> None:
-    from .fileio import write_json
-
     write_json(path, {"convention": "opencv", "world": "blender: +Z up, metres, head faces -Y",
                       "radius": RADIUS_M, "fovy_deg": FOVY_DEG, **meta,
                       "views": [{**c, "K": np.asarray(c["K"]).tolist(), "w2c": np.asarray(c["w2c"]).tolist(),
@@ -127,8 +127,6 @@ def load_cameras_json(path) -> list[dict]:
 def view_file(views_dir, cam: dict) -> Path:
     """The image file of one cameras.json entry: `file` (default NNN.png from `index`), which must stay inside
     `views_dir` once resolved (no "..", absolute paths or symlinks that lead out). Raises JobError otherwise."""
-    from .errors import JobError
-
     name = cam.get("file", f"{int(cam['index']):03d}.png")
     root = Path(views_dir).resolve()
     if not isinstance(name, str) or not name:

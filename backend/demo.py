@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .fileio import write_image
+
 
 def demo_photo(folder: Path) -> Path:
     """Write scikit-image's astronaut (NASA, public domain) as a PNG in `folder` and return its path."""
     from PIL import Image
     from skimage import data
 
-    from .fileio import write_image
 
     path = folder / "astronaut.png"
     if not path.exists():

@@ -6,8 +6,11 @@ import importlib.util
 import os
 import platform
 import shutil
+import sys
 import tempfile
 from pathlib import Path
+
+from .errors import HeadForgeError
 
 
 def default_models_dir() -> Path:
@@ -69,8 +72,8 @@ def can_run(models_dir: Path | None = None, *, torch_ok: bool = True, device: st
     instant needs ICT-FaceKit Light; views (from existing views/) also needs torch; full needs those and
     idts.readiness.full_mode_readiness (a CUDA GPU and the converted ID-TS weights)."""
     from .headmodel.ict import default_ict_path
-    from .models import store
     from .idts.readiness import full_mode_readiness
+    from .models import store
 
     ict = default_ict_path(models_dir, convert=False) is not None
     full, why = full_mode_readiness(str(store.model_path("idts", root=models_dir)), device) if ict and torch_ok \
@@ -90,8 +93,6 @@ def can_run(models_dir: Path | None = None, *, torch_ok: bool = True, device: st
 
 def _blender() -> dict:
     """Blender's version when running inside it (bpy already loaded); the backend itself never imports bpy."""
-    import sys
-
     bpy = sys.modules.get("bpy")
     if bpy is None:
         return _check("blender", "ok", "not running inside Blender (CLI)")
@@ -140,7 +141,6 @@ def _models(root: Path) -> list[dict]:
 
 def _face_mesh() -> dict:
     """MediaPipe's face mesh and matte: its own graphs (Python ≤ 3.12) or its model files through OpenCV (3.13)."""
-    from .errors import HeadForgeError
     from .face import blaze, landmarks
 
     try:

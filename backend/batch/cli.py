@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import signal
 
+from ..errors import EXIT_CANCELLED, EXIT_ERROR
+from ..events import CancelToken
+from .runner import run_batch
+
 
 def add_parser(subparsers) -> None:
     b = subparsers.add_parser("batch", help="run many portraits: a folder of photos or a CSV manifest")
@@ -81,10 +85,6 @@ def _clock(seconds: float) -> str:
 
 def cmd_batch(args, report, options: dict) -> int:
     """`headforge batch`; `options`: the --set options as backend/cli.py parsed them."""
-    from ..errors import EXIT_CANCELLED, EXIT_ERROR
-    from ..events import CancelToken
-    from .runner import run_batch
-
     report.close()  # the batch draws its own bar
     cancel = CancelToken()
     handlers = {sig: signal.signal(sig, lambda *a: cancel.cancel()) for sig in (signal.SIGINT, signal.SIGTERM)}

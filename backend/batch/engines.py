@@ -13,6 +13,7 @@ finished results, `cancel()` stops the running jobs (their "cancelled" results c
 """
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import shutil
@@ -23,6 +24,7 @@ from multiprocessing.connection import wait as wait_any
 from pathlib import Path
 
 from ..errors import DependencyError, HeadForgeError
+from .worker import local_worker_main, run_one
 
 # Resident memory budgeted per worker with its models loaded (instant mode measured ~0.7 GB: the driver and one
 # worker peak at 0.85 GB, two workers at 1.5 GB, benchmarks/batch.py; the budget leaves room for large photos);
@@ -82,8 +84,6 @@ def local_workers(mode: str, jobs: int, requested: int | None = None) -> int:
 
 class _LocalWorker:
     def __init__(self, ctx, index: int, env: dict, log_path: str | None):
-        from .worker import local_worker_main
-
         self.index = index
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=local_worker_main, args=(child, env, log_path), daemon=True,
@@ -192,8 +192,6 @@ class _RayJobRunner:
         return os.getpid()
 
     def run(self, task: dict) -> dict:
-        from .worker import run_one
-
         return run_one(task)
 
 
@@ -209,8 +207,6 @@ class RayEngine:
         self.ray, self.mode = ray, mode
         self._started = False
         if not ray.is_initialized():
-            import logging
-
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.WARNING, configure_logging=True,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import HeadForgeError
 from ..events import CancelToken, ProgressEvent
+from . import engines
 from .inputs import discover
 from .state import DONE, FAILED, PENDING, RUNNING, BatchState, now, retryable, signature
 
@@ -89,15 +90,11 @@ def run_batch(source, out, *, mode: str | None = "auto", options: dict | None = 
     try:
         if queue:
             if engine == "local":
-                from .engines import LocalEngine, local_workers
-
                 log_dir = state.out / "logs"
                 log_dir.mkdir(exist_ok=True)
-                runner = LocalEngine(local_workers(mode, len(queue), workers), mode, log_dir)
+                runner = engines.LocalEngine(engines.local_workers(mode, len(queue), workers), mode, log_dir)
             else:
-                from .engines import RayEngine
-
-                runner = RayEngine(workers, mode, address, jobs=len(queue))
+                runner = engines.RayEngine(workers, mode, address, jobs=len(queue))
             summary["workers"] = runner.n
         emit(ProgressEvent("batch_start", "batch", 0.0, _fraction(state, listed),
                            f"{total} jobs: {len(queue)} to run, {skipped} already finished or refused",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -112,7 +113,5 @@ def finished_jobs(out) -> list[str]:
 def grid_positions(n: int, columns: int = 0, spacing: float = 0.45) -> list[tuple[float, float, float]]:
     """Blender locations (x, y, z) of n heads in a grid facing −Y: columns along +X, rows downward along −Z,
     centred on x = 0; `columns` 0 chooses a near-square grid."""
-    import math
-
     cols = columns or max(1, math.ceil(math.sqrt(n)))
     return [((i % cols - (min(n, cols) - 1) / 2) * spacing, 0.0, -(i // cols) * spacing) for i in range(n)]

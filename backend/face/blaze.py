@@ -15,6 +15,7 @@ import functools
 import importlib.util
 import os
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,6 @@ def models_dir() -> Path:
 
 def extract_models(wheel: str | os.PathLike, dest: str | os.PathLike) -> Path:
     """Copy FILES out of a legacy mediapipe wheel into `dest`/mediapipe_legacy_models/; returns that folder."""
-    import zipfile
-
     out = Path(dest) / FOLDER
     with zipfile.ZipFile(wheel) as z:
         names = set(z.namelist())

@@ -17,7 +17,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FaceError, ModelMissingError
+from ..models import store
 from ..models.store import open_model
+from . import blaze
+from .landmarks import MESH_KPS5, mediapipe_runtime, mesh_478
 
 DETECTORS = ("auto", "scrfd", "yunet", "mediapipe")
 SCRFD_PACKS = {  # pack name -> detector file inside <root>/models/<pack>/
@@ -73,8 +76,6 @@ def default_models_roots(models_root: str | os.PathLike | None = None) -> list[P
     if models_root:
         roots.append(Path(models_root).expanduser())
     try:
-        from ..models import store
-
         roots.append(Path(store.models_root()))
     except Exception:  # noqa: BLE001  (registry absent or misconfigured: the other folders still apply)
         pass
@@ -225,11 +226,7 @@ def _mp_detector():
 def _mediapipe_boxes(rgb: np.ndarray, threshold: float):
     """[(box, score, keypoints whose first two are the eyes, or None)]: the solutions' full-range detector, or
     (OpenCV runtime, Python 3.13) BlazeFace short-range, which finds faces larger than about a fifth of the photo."""
-    from .landmarks import mediapipe_runtime
-
     if mediapipe_runtime() == "opencv":
-        from . import blaze
-
         return blaze.detect(rgb, threshold)
     h, w = rgb.shape[:2]
     out = []
@@ -242,8 +239,6 @@ def _mediapipe_boxes(rgb: np.ndarray, threshold: float):
 
 
 def _detect_mediapipe(rgb: np.ndarray, threshold: float) -> list[Detection]:
-    from .landmarks import MESH_KPS5, mesh_478
-
     out = []
     for box, score, eyes in _mediapipe_boxes(rgb, threshold):
         mesh = mesh_478(rgb, box, eyes)

@@ -14,6 +14,8 @@ import functools
 
 import numpy as np
 
+from .pose import _ict_path, ict_landmarks_68
+
 CROP_SIZE = 512
 EYE_X, EYE_Y, EYE_MOUTH = 0.501, 0.421, 0.231
 WHITE = (255, 255, 255)
@@ -40,8 +42,6 @@ def measure_layout(mesh: np.ndarray, size: int) -> dict:
 def _head_centre_depth() -> float:
     """How far behind the eye midpoint the head's centre lies, in eye–mouth distances (ICT-FaceKit's neutral
     head: the middle of the skull's front-to-back extent at eye height)."""
-    from .pose import _ict_path, ict_landmarks_68
-
     try:
         t = ict_landmarks_68()
         d = np.load(_ict_path())

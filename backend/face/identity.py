@@ -7,11 +7,14 @@ distance, the measure dlib's embedding is trained for (same person below 0.6).
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelMissingError
 from ..models.store import open_model
+from .landmarks import dlib_box
 
 ARCFACE_FILES = ("w600k_r50.onnx", "w600k_mbf.onnx", "glintr100.onnx")
 DLIB_SAME_PERSON = 0.6  # dlib's documented threshold on the Euclidean distance
@@ -44,8 +47,6 @@ def find_arcface(pack_dir: Path | None) -> Path | None:
 
 @functools.lru_cache(maxsize=1)
 def _dlib_models():
-    import warnings
-
     import dlib
 
     with warnings.catch_warnings():
@@ -60,7 +61,6 @@ def dlib_embedding(rgb: np.ndarray, kps5: np.ndarray) -> np.ndarray:
     alignment the network was trained with; it separates t1's people better than the 68-point shape)."""
     import dlib
 
-    from .landmarks import dlib_box
 
     encoder, predictor5 = _dlib_models()
     x1, y1, x2, y2 = dlib_box(np.asarray(kps5, dtype=np.float64))
@@ -90,8 +90,6 @@ def arcface_embedding(rgb: np.ndarray, kps5: np.ndarray, path: Path) -> np.ndarr
 def embed(rgb: np.ndarray, kps5: np.ndarray, method: str = "auto",
           pack_dir: Path | None = None) -> tuple[np.ndarray, str]:
     """(embedding, model name) for one face; `method` is auto | arcface | dlib."""
-    from ..errors import ModelMissingError
-
     arc = find_arcface(pack_dir) if method in ("auto", "arcface") else None
     if arc is not None:
         return arcface_embedding(rgb, kps5, arc), f"arcface:{arc.name}"

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 import numpy as np
 
 from ..errors import FaceError
+from . import blaze
 
 # MediaPipe mesh indices of the five detector keypoints, image order for a subject facing the camera:
 # iris centre (subject's right), iris centre (subject's left), nose tip, mouth corner right, mouth corner left.
@@ -23,8 +25,6 @@ MESH_KPS5 = [468, 473, 1, 61, 291]
 
 @functools.lru_cache(maxsize=1)
 def _dlib_predictor():
-    import warnings
-
     import dlib
 
     with warnings.catch_warnings():
@@ -119,8 +119,6 @@ def mesh_478(rgb: np.ndarray, bbox: np.ndarray, kps5: np.ndarray | None = None, 
     (MediaPipe's scale: same units as x, smaller = nearer the camera). None when the mesh finds no face.
     `kps5` (the detector's keypoints) sets the OpenCV runtime's first region's rotation."""
     if mediapipe_runtime() == "opencv":
-        from . import blaze
-
         return blaze.face_mesh(rgb, bbox, None if kps5 is None else np.asarray(kps5)[:2])
     window = face_window(np.asarray(bbox, dtype=np.float64), 2.0)
     patch = crop_window(rgb, window, size)
@@ -138,8 +136,6 @@ def image_mesh_478(rgb: np.ndarray) -> np.ndarray | None:
     runtime (the OpenCV one's detector finds faces larger than about a fifth of the image), or None."""
     rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
     if mediapipe_runtime() == "opencv":
-        from . import blaze
-
         found = blaze.detect(rgb, 0.3)
         if not found:
             return None

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..models import registry, store
 from ..models.store import open_model
+from .blaze import selfie_mask
+from .landmarks import mediapipe_runtime
 
 MATTE_SOURCES = ("auto", "alpha", "birefnet", "mediapipe")
 BIREFNET_IDS = ("birefnet-portrait", "birefnet")  # registry ids, preferred first
@@ -24,8 +27,6 @@ def find_birefnet(models_root=None) -> Path | None:
     """The BiRefNet ONNX file, in `models_root` (the face stage's option) when given, then under the model store's
     root (the add-on's models folder, else $HEADFORGE_MODELS, else the default): the registry's folders first
     (birefnet-portrait, then birefnet), then any other birefnet*/ folder or birefnet*.onnx file there."""
-    from ..models import registry, store
-
     roots = ([Path(models_root).expanduser()] if models_root else []) + [store.models_root()]
     patterns = [f"{registry.get(i).folder}/*.onnx" for i in BIREFNET_IDS]
     patterns += ["birefnet*/*.onnx", "BiRefNet*/*.onnx", "birefnet*.onnx", "BiRefNet*.onnx"]
@@ -93,10 +94,7 @@ def mediapipe_matte(rgb: np.ndarray, bbox: np.ndarray) -> np.ndarray:
 
 
 def _segment(rgb: np.ndarray) -> np.ndarray:
-    from .landmarks import mediapipe_runtime
-
     if mediapipe_runtime() == "opencv":  # the same model through OpenCV (Python 3.13: no mediapipe.solutions)
-        from .blaze import selfie_mask
 
         mask = selfie_mask(rgb)
     else:

@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelMissingError
+from ..headmodel.ict import default_ict_path, load_ict
+
 R0 = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # world → camera for a camera facing the subject
 
 POSE_POINTS = Path(__file__).resolve().parents[1] / "headmodel" / "data" / "ict_pose_points.npz"
@@ -63,8 +66,7 @@ def _rigid_mesh_points() -> np.ndarray:
 def rigid_mesh_subset(hits: np.ndarray) -> np.ndarray:
     """Mesh indices seen on every calibration render, not on the face oval (a silhouette, view-dependent), the
     lips (expressions) or the irises (gaze). Needs `mediapipe.solutions` (build time only)."""
-    from mediapipe.python.solutions.face_mesh_connections import (FACEMESH_FACE_OVAL, FACEMESH_IRISES,
-                                                                  FACEMESH_LIPS)
+    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_FACE_OVAL, FACEMESH_IRISES, FACEMESH_LIPS
 
     skip = {i for edges in (FACEMESH_FACE_OVAL, FACEMESH_LIPS, FACEMESH_IRISES) for e in edges for i in e}
     return np.array([i for i in range(468) if hits[i] == hits.max() and i not in skip], np.int64)
@@ -74,8 +76,6 @@ def rigid_mesh_subset(hits: np.ndarray) -> np.ndarray:
 def model_points() -> dict[str, np.ndarray]:
     """{source: (N, 3)} where each detector's points lie on ICT-FaceKit's neutral head, world frame, metres.
     Raises FileNotFoundError without the ICT-FaceKit archive."""
-    from ..headmodel.ict import load_ict
-
     model = load_ict(_ict_path())
     z = np.load(POSE_POINTS)
     v = model.neutral.astype(np.float64)
@@ -86,8 +86,6 @@ def model_points() -> dict[str, np.ndarray]:
 def pose_from_mesh(mesh: np.ndarray, image_size: tuple[int, int] | None = None) -> dict:
     """Pose from MediaPipe's (478, ≥2) mesh (pixel x, y). Without `image_size` the lens is assumed from the
     face's size (a face a third of the frame wide). Raises ModelMissingError without ICT-FaceKit."""
-    from ..errors import ModelMissingError
-
     try:
         obj = model_points()["mesh478"]
     except FileNotFoundError as e:
@@ -110,8 +108,6 @@ def ict_landmarks_68() -> np.ndarray:
 
 def _ict_path() -> Path:
     """ICT-FaceKit Light's .npz, found by the head model's own lookup ($HEADFORGE_ICT, else the model store)."""
-    from ..headmodel.ict import default_ict_path
-
     path = default_ict_path()
     if path is None or not path.is_file():
         raise FileNotFoundError("ICT-FaceKit archive (ict_face_light.npz) not found")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .landmarks import dlib_box
+
 # ArcFace's 112×112 template for the five keypoints (image order: eye, eye, nose, mouth corner, mouth corner).
 TEMPLATE_112 = np.array([[38.29, 51.70], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]])
 
@@ -46,8 +48,6 @@ def outside_fraction(bbox: np.ndarray, image_size: tuple[int, int]) -> float:
 def keypoint_box(kps5: np.ndarray) -> np.ndarray:
     """The face box (x1, y1, x2, y2) the five keypoints imply: a square of 2.35 eye–mouth distances around
     the middle of the eyes and mouth (dlib's face box; see landmarks.dlib_box)."""
-    from .landmarks import dlib_box
-
     return np.array(dlib_box(np.asarray(kps5, dtype=np.float64)))
 
 

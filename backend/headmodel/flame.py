@@ -10,6 +10,7 @@ toward +Z, metres; it is converted to the world frame on load.
 """
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from pathlib import Path
@@ -58,7 +59,6 @@ class _FlameUnpickler(pickle.Unpickler):
             mod = {"copy_reg": "copyreg", "__builtin__": "builtins"}.get(module, module)
             if mod.startswith("numpy._core") and not hasattr(np, "_core"):
                 mod = mod.replace("numpy._core", "numpy.core")
-            import importlib
 
             return getattr(importlib.import_module(mod), name)
         raise pickle.UnpicklingError(f"global {module}.{name} is not part of a FLAME model")

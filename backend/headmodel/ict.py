@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelMissingError
+from ..models import store
 from .base import HeadModel
 from .frames import ict_to_world
+from .ict_convert import convert_ict
 
 ICT_FILENAME = "ict_face_light.npz"
 N_EXPRESSIONS = 53  # upstream's loader set; PupilDilate_* and cheekRaiser_* are left out
@@ -32,7 +34,6 @@ def default_ict_path(root: str | os.PathLike | None = None, *, convert: bool = T
     convert=False (doctor): never convert; the .npz path is returned when its sources are there to convert."""
     if os.environ.get("HEADFORGE_ICT"):
         return Path(os.environ["HEADFORGE_ICT"]).expanduser()
-    from ..models import store
 
     path = store.model_path("ict_facekit", ICT_FILENAME, root=root)
     if path.is_file():
@@ -46,7 +47,6 @@ def _convert_downloaded(folder: Path) -> Path | None:
     """Convert the registry's downloaded upstream files (models folder/ict_facekit) into the .npz, once."""
     if not (folder / "generic_neutral_mesh.obj").is_file():
         return None
-    from .ict_convert import convert_ict
 
     out = folder / ICT_FILENAME
     convert_ict(folder, out)

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelMissingError
+from ..fileio import atomic_path
+
 EXPRESSION_NAMES = (
     "browDown_L", "browDown_R", "browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R", "cheekPuff_L",
     "cheekPuff_R", "cheekSquint_L", "cheekSquint_R", "eyeBlink_L", "eyeBlink_R", "eyeLookDown_L", "eyeLookDown_R",
@@ -56,8 +59,6 @@ class _Source:
 
     def read(self, name) -> bytes:
         if name not in self.names:
-            from ..errors import ModelMissingError
-
             raise ModelMissingError(f"ICT-FaceKit file {name} is missing from {self.path}.", code="model.ict_incomplete")
         return self.zip.read(self.names[name]) if self.zip else Path(self.names[name]).read_bytes()
 
@@ -87,9 +88,6 @@ def _positions(data: bytes) -> np.ndarray:
 
 def convert_ict(source, out_npz, n_identity: int = 100, require_all: bool = True) -> dict:
     """Read the upstream files from `source` (folder or zip) and write `out_npz`. Returns a summary."""
-    from ..errors import ModelMissingError
-    from ..fileio import atomic_path
-
     src = _Source(source)
     neutral, uv, polys = parse_obj(src.read("generic_neutral_mesh.obj"))
     tris, tri_uv, tri_poly, tri_mat, mats = [], [], [], [], []

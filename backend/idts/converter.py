@@ -13,6 +13,7 @@ anything else, and any parameter left without a value, is an error that names th
 """
 from __future__ import annotations
 
+import argparse
 import json
 import pickle
 from dataclasses import dataclass, field
@@ -283,8 +284,6 @@ SUBFILE_OPTIONS = {"open_clip": "image_encoder", "clip_l": "aesthetic_encoder", 
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: convert low_stage.pt and/or high_stage.pt into <out>/low_stage and <out>/high_stage."""
-    import argparse
-
     ap = argparse.ArgumentParser(prog="python -m headforge.backend.idts.converter", description=main.__doc__)
     ap.add_argument("--low", help="HQ-Head ckpts/low_stage.pt (stage 1, 256 px)")
     ap.add_argument("--high", help="HQ-Head ckpts/high_stage.pt (stage 2, 512 px)")

@@ -19,11 +19,16 @@ from typing import Callable
 
 import numpy as np
 import torch
+from diffusers import AutoencoderKL
+from transformers import CLIPVisionModelWithProjection
 
+from .aesthetic import AestheticMLP
 from .conditioner import COND_AUG, IDTSConditioner
 from .frames import prepare_frame, resize_u8, to_signed
+from .identity import IdentityEncoder
 from .sampler import edm_sigmas, guidance_scale, sample_euler
-from .stage_folder import COMPONENTS, missing_files
+from .stage_folder import missing_files
+from .unet import IDTSUNet
 from .vae import decode, encode_sample, to_uint8
 
 MEMORY_MODES = ("fast", "balanced", "low")
@@ -60,13 +65,6 @@ class StageModels:
     def from_pretrained(cls, folder: str | Path, stage: str, dtype: torch.dtype = torch.float16,
                         resolution: int | None = None) -> "StageModels":
         """Load a converted stage folder; checks it is complete and of the requested stage."""
-        from diffusers import AutoencoderKL
-        from transformers import CLIPVisionModelWithProjection
-
-        from .aesthetic import AestheticMLP
-        from .identity import IdentityEncoder
-        from .unet import IDTSUNet
-
         folder = Path(folder)
         missing = missing_files(folder)
         if missing:

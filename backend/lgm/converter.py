@@ -12,6 +12,7 @@ writes `<out>/config.json` + `<out>/diffusion_pytorch_model.safetensors` (`LGMMo
 """
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,8 +123,6 @@ def convert(path: str | Path, out_dir: str | Path, size: str = "big", dtype: tor
 
 def main(argv: list[str] | None = None) -> int:
     """CLI: convert HQ-Head's recon.safetensors (LGM 'big') into a folder LGMModel.from_pretrained reads."""
-    import argparse
-
     ap = argparse.ArgumentParser(prog="python -m headforge.backend.lgm.converter", description=main.__doc__)
     ap.add_argument("--recon", required=True, help="HQ-Head ckpts/recon.safetensors")
     ap.add_argument("--out", required=True, help="output folder, e.g. $HEADFORGE_MODELS/lgm")

@@ -18,8 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..cameras import c2w_to_kiui, intrinsics
 from ..errors import StageError
 from ..idts.cameras import AZIMUTHS, CAM_RADIUS, FOVY_DEG, orbit_camera, plucker_rays, projection_matrix
+from ..views import read_views
 
 RING_FIRST = 16  # reference view id of frame 0 (the elevation-0 ring is ids 16…31)
 RING_VIEWS = 16
@@ -126,9 +128,6 @@ class Subject:
     def from_job_views(cls, views_dir: str | Path) -> "Subject":
         """A job's views/ (backend/views.py: cameras.json + RGBA PNGs): the ring-1 views (index 16…31) that are there,
         their poses from their cameras. Missing input views are named (`lgm.missing_input_views`)."""
-        from ..cameras import c2w_to_kiui
-        from ..views import read_views
-
         cams, views = read_views(views_dir, code="lgm", skip_missing=True)
         images, poses = {}, {}
         for view in views:
@@ -180,8 +179,6 @@ def opencv_cameras(batch: Batch, size: int, fovy: float = FOVY_DEG) -> tuple[Ten
 
     viewmat = cam_viewᵀ; the reference's NDC → pixel rule ((ndc + 1)·W − 1)/2 is f = W / (2 tan(fovy/2)) with the
     principal point at W/2 − 0.5, pixel centres at integers (our convention)."""
-    from ..cameras import intrinsics
-
     viewmats = batch.cam_view.transpose(1, 2).contiguous()
     K = torch.tensor(intrinsics(size, fovy), dtype=torch.float32)
     return viewmats, K.expand(viewmats.shape[0], 3, 3).contiguous()
@@ -196,7 +193,6 @@ def augment(batch: Batch, rng: np.random.RandomState, gen: torch.Generator, prob
     do_grid, do_jitter = rng.rand() < prob_grid_distortion, rng.rand() < prob_cam_jitter
     if not (do_grid or do_jitter):
         return batch
-    size = batch.input.shape[-1]
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     images = batch.input[:, :3] * std + mean

@@ -23,8 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..cameras import KIUI_TO_WORLD
 from ..errors import Cancelled, StageError
 from ..fileio import load_torch_checkpoint, save_torch_checkpoint
+from ..splat.ply import SH_C0
 from ..splat.rasterize import rasterize
 from . import lpips_vgg
 from .data import Batch, Subject, augment, choose_vids, opencv_cameras
@@ -225,9 +227,6 @@ def to_world_splat(gaussians: Tensor, to_kiui: Tensor, min_opacity: float = PLY_
     Positions and rotations go LGM frame → kiui world (`to_kiui`) → our world (`cameras.KIUI_TO_WORLD`); scales
     are unchanged (both maps are rigid). Gaussians below `min_opacity` are dropped, as the reference's pc.ply.
     The colour becomes the SH DC term; higher SH bands (for `sh_degree` > 0) start at zero."""
-    from ..cameras import KIUI_TO_WORLD
-    from ..splat.ply import SH_C0
-
     g = gaussians.double()
     g = g[g[:, 3] >= min_opacity]
     rot = torch.from_numpy(KIUI_TO_WORLD) @ to_kiui[:3, :3].double()

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..models import store
 from .data import resize_bilinear
 
 VGG_FILE = "vgg16-397923af.pth"
@@ -60,8 +61,6 @@ class LPIPSVGG(nn.Module):
 
 
 def weight_files(root=None) -> tuple[Path, Path]:
-    from ..models import store
-
     return store.model_path("lpips", VGG_FILE, root=root), store.model_path("lpips", LIN_FILE, root=root)
 
 

@@ -8,13 +8,20 @@ densification state), so the fit itself runs unchanged.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ..errors import ModelMissingError
+from ..cameras import view_file
+from ..errors import ModelMissingError, StageError
+from ..fileio import sha256_file
+from ..models import store
 from ..splat import optimize
+from ..splat.optimize import split_views
+from ..views import read_views
+from .data import INPUT_VIDS, Subject
 
 WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
 
@@ -23,7 +30,6 @@ def weights_dir(lgm_dir: str = "") -> Path:
     """`splat.lgm_dir`, else <models root>/lgm (the add-on's models folder, $HEADFORGE_MODELS or the default)."""
     if lgm_dir:
         return Path(lgm_dir).expanduser()
-    from ..models import store
 
     return store.model_path("lgm")
 
@@ -52,10 +58,6 @@ def lgm_splat(views_dir, *, lgm_dir: str = "", finetune_steps: int = 0, finetune
               check_cancel: Callable[[], None] | None = None, checkpoint=None) -> tuple[dict, dict]:
     """(splat dict in our world, record) from the job's views: LGM on the 4 input views, fine-tuned first when
     `finetune_steps` > 0 (SPEC 4.11's loop, on the generated ring)."""
-    import time
-
-    from ..fileio import sha256_file
-    from .data import Subject
     from .finetune import FinetuneConfig, finetune, predict, to_world_splat
 
     t0 = time.time()
@@ -90,11 +92,6 @@ def choose_init(option: str, mode: str, lgm_dir: str = "", views_dir=None) -> tu
     if missing:
         return "hull", f"splat.init=auto: the visual hull, LGM's weights are not installed ({', '.join(missing)})"
     if views_dir is not None:
-        from ..cameras import view_file
-        from ..errors import StageError
-        from ..views import read_views
-        from .data import INPUT_VIDS
-
         try:
             cams = {int(c["index"]): c for c in read_views(views_dir, code="lgm", with_images=False)[0]}
             absent = [v for v in INPUT_VIDS if v not in cams or not view_file(views_dir, cams[v]).is_file()]
@@ -125,9 +122,6 @@ def start_fit_from_lgm(views_dir, checkpoint, lgm_checkpoint, cfg, *, lgm_dir: s
 def held_out_views_seen(views_dir, holdout_every: int, record: dict) -> list[int]:
     """The fit's held-out views (every `holdout_every`-th camera of cameras.json) that LGM saw: its input views, and
     with fine-tuning every ring view. Their held-out figures are then not independent of the start."""
-    from ..splat.optimize import split_views
-    from ..views import read_views
-
     cams = read_views(views_dir, code="lgm", with_images=False)[0]
     seen = set(record["ring_views"] if record.get("finetune_steps", 0) > 0 else record["input_views"])
     return [int(cams[i]["index"]) for i in split_views(len(cams), holdout_every)[1] if int(cams[i]["index"]) in seen]

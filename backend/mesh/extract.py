@@ -9,6 +9,7 @@ import numpy as np
 from ..errors import StageError
 from .cleanup import clean_surface
 from .fusion import DepthView, extract_surface, fuse
+from .normalmap import bake_normal_map
 from .texture import ColorView, bake, texel_surface, texture_image, unwrap
 
 
@@ -63,8 +64,6 @@ def textured_mesh(low, high, color_views: list[ColorView], texture_size: int = 2
     tex, unseen = texture_image(texels, colour, weight)
     nmap = None
     if normal_map:
-        from .normalmap import bake_normal_map
-
         on_progress(0.92, "baking normal map")
         nmap = bake_normal_map(v, f, uv, normals, texels, high)
     on_progress(1.0, "texture done")

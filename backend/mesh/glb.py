@@ -12,6 +12,7 @@ import numpy as np
 
 from ..fileio import atomic_path
 from ..headmodel.frames import WORLD_TO_GLTF
+from .metrics import load_reference_head
 
 
 def write_head_glb(path, vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray, texture: np.ndarray,
@@ -44,8 +45,6 @@ def write_head_glb(path, vertices: np.ndarray, faces: np.ndarray, uv: np.ndarray
 
 def read_head_glb(path):
     """Read a head glb back into the world frame → metrics.ReferenceHead (vertices, faces, uv, texture)."""
-    from .metrics import load_reference_head
-
     to_world = np.eye(4)
     to_world[:3, :3] = WORLD_TO_GLTF.T
     return load_reference_head(path, file_to_world=to_world)

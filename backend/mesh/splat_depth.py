@@ -14,6 +14,16 @@ import torch
 
 from ..cameras import scale_intrinsics
 from ..errors import HeadForgeError
+from ..splat.ply import render_args
+from ..splat.rasterize import (
+    ALPHA_MAX,
+    ALPHA_THRESHOLD,
+    T_MIN,
+    _opacity_aware_radii,
+    _pixel_centre_shift,
+    _pixel_pairs,
+    rasterize,
+)
 from .fusion import DepthView
 
 
@@ -98,8 +108,6 @@ def render_depth_views(splat: dict, keep: np.ndarray, cameras: list[dict], size:
       deviation of a Gaussian behind the surface it draws (1–2 mm on a splat fitted at 128–256 px)."""
     if mode not in ("median", "expected"):
         raise ValueError(f"mode must be 'median' or 'expected', not {mode!r}")
-    from ..splat.ply import render_args
-    from ..splat.rasterize import rasterize
 
     sub = {k: (np.asarray(v)[keep] if k != "extra" else {}) for k, v in splat.items()}
     args = render_args(sub, device=device)
@@ -143,8 +151,6 @@ def median_depth(means: torch.Tensor, quats: torch.Tensor, scales: torch.Tensor,
     footprint instead of giving every pixel of one the same depth. Depth is camera z (planar), metres."""
     from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
 
-    from ..splat.rasterize import (ALPHA_MAX, ALPHA_THRESHOLD, T_MIN, _opacity_aware_radii, _pixel_centre_shift,
-                                   _pixel_pairs)
 
     dev, dt = means.device, means.dtype
     n_pix = height * width

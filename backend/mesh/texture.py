@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -96,8 +97,6 @@ def bake(views: list[ColorView], vertices: np.ndarray, faces: np.ndarray, texels
          power: float = 4.0, min_cos: float = 0.1, edge_px: int = 2, check_cancel=lambda: None,
          on_progress=lambda f: None) -> tuple[np.ndarray, np.ndarray]:
     """Visibility-weighted projection of the views onto the texels → (colour [M, 3], weight [M])."""
-    import cv2
-
     pts = torch.as_tensor(texels.points)
     nrm = torch.as_tensor(texels.normals)
     acc = torch.zeros((len(pts), 3), dtype=torch.float64)

@@ -6,6 +6,10 @@ import re
 import signal
 import threading
 
+from ..errors import ModelMissingError
+from ..events import CancelToken
+from . import download, registry, store
+
 
 def add_parser(subparsers) -> None:
     m = subparsers.add_parser("models", help="list, download, verify and locate model weights")
@@ -32,10 +36,6 @@ def _size(asset) -> str:
 
 
 def cmd_models(args, report) -> int:
-    from ..errors import ModelMissingError
-    from ..events import CancelToken
-    from . import download, registry, store
-
     root = args.root
     if args.models_command == "list":
         rows = []

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import ModelMissingError
 from ..headmodel.ict_convert import EXPRESSION_NAMES as ICT_EXPRESSIONS
+from . import store
 
 # Commercial use, as far as the upstream licence text says.
 COMMERCIAL_YES, COMMERCIAL_NO, COMMERCIAL_CONDITIONAL, COMMERCIAL_UNKNOWN = "yes", "no", "conditional", "unknown"
@@ -260,8 +261,6 @@ def get(model_id: str) -> ModelAsset:
 
 def local_path(model_id: str, root: str | Path | None = None) -> Path | None:
     """The asset's folder when all its files are in place (not hashed here; `verify` does that), else None."""
-    from . import store
-
     asset = get(model_id)
     folder = store.asset_dir(asset, root)
     names = [n for f in asset.files for n in f.installed_names]

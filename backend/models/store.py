@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..errors import Cancelled, ModelMissingError
 from ..fileio import write_json
 
 PINS_FILE = "pins.json"
@@ -98,8 +99,6 @@ def expected(asset, name: str, root=None) -> dict:
 
 def hash_file(path: Path, *, md5: bool = False, cancel=None, on_bytes=None, chunk: int = 1 << 20) -> tuple[str, str | None]:
     """sha256 (and md5 when asked) of a file, read in 1 MiB chunks; `cancel` is checked between chunks."""
-    from ..errors import Cancelled
-
     h, m = hashlib.sha256(), (hashlib.md5() if md5 else None)
     done = 0
     with open(path, "rb") as fh:
@@ -170,8 +169,6 @@ def open_model(path, loader, asset_ids=()):
     """`loader(path)`, or ModelMissingError `model.corrupt` naming the file and the commands that check and
     replace it when it cannot be loaded (truncated, damaged, replaced: the libraries' own messages name neither).
     `asset_ids`: the registry assets the file may belong to, for the hint."""
-    from ..errors import ModelMissingError
-
     ids = " ".join(asset_ids) or "ID"
     hint = (f"Check it with `headforge models verify {ids}` and download it again with "
             f"`headforge models download {ids}`.")

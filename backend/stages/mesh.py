@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..cameras import scale_intrinsics
 from ..errors import JobError
 from ..fileio import write_image
+from ..mesh.glb import write_head_glb
+from ..splat.ply import read_ply
 from ..stage import stage
 from ..views import read_views
 
@@ -80,9 +83,7 @@ def run_mesh(ctx) -> dict:
 
     from ..mesh.extract import surface_from_depth, textured_mesh
     from ..mesh.fusion import carve_with_mattes
-    from ..mesh.glb import write_head_glb
     from ..mesh.splat_depth import render_depth_views, select_gaussians, surface_bounds
-    from ..splat.ply import read_ply
 
     opts: MeshOptions = ctx.options
     validate(opts)
@@ -108,7 +109,6 @@ def run_mesh(ctx) -> dict:
                          ctx.check_cancel, lambda f, m: ctx.progress(0.6 + 0.35 * f, m))
     ctx.check_cancel()
     ctx.progress(0.96, "writing mesh/head.glb")
-    from PIL import Image
 
     write_image(ctx.path("mesh/head_albedo.png"), Image.fromarray(head.texture))
     if head.normal_map is not None:
@@ -126,8 +126,6 @@ def run_mesh(ctx) -> dict:
 
 def _preview(path: Path, head, cam: dict) -> Path:
     """A 256-px render of the textured mesh from the first view's camera."""
-    from PIL import Image
-
     from ..mesh.texture import render_textured
 
     s = 256 / max(cam["width"], cam["height"])

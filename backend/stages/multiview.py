@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .. import cameras
 from ..errors import JobError, StageError
@@ -25,6 +26,7 @@ from ..idts import orbit
 from ..idts.readiness import weights_dir
 from ..stage import stage
 from ..views import RingProgress
+
 
 @dataclass
 class MultiviewOptions:
@@ -52,8 +54,6 @@ def _models_dir(opts: MultiviewOptions) -> Path:
 
 def read_crop(path: Path) -> np.ndarray:
     """face/crop.png -> (H, W, 3) uint8 RGB over white."""
-    from PIL import Image  # Pillow lazily, as every stage: job planning and the doctor import the stages
-
     img = Image.open(path)
     if img.mode in ("RGBA", "LA", "PA", "P"):
         img = img.convert("RGBA")
@@ -77,8 +77,6 @@ def _rings_fingerprint(ctx, opts: MultiviewOptions) -> str:
 @stage("multiview", inputs=("face/crop.png", "face/analysis.json"), outputs=("views",),
        options=MultiviewOptions, version="1")
 def run_multiview(ctx, pipeline=None) -> dict:
-    from PIL import Image  # see read_crop
-
     opts: MultiviewOptions = ctx.options
     if (opts.rings not in ("all", "input") or opts.other_rings not in ("splat", "portrait", "none")
             or opts.matte not in ("auto", "birefnet", "white")):

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import StageError
 from ..fileio import write_image, write_json
+from ..splat.ply import write_ply
 from ..stage import stage
 from ..views import read_views
 
@@ -58,7 +60,6 @@ def _lgm_weights(inputs: dict, options: dict) -> dict:
        optional_outputs=("splat/preview.png",), options=SplatOptions, external_inputs=_lgm_weights)
 def run_splat(ctx) -> dict:
     from ..splat.optimize import FitConfig, choose_device, fit
-    from ..splat.ply import write_ply
 
     opts: SplatOptions = ctx.options
     ctx.progress(0.0, "Reading views")
@@ -91,8 +92,6 @@ def run_splat(ctx) -> dict:
             device=choose_device(opts.device), on_progress=on_lgm_step, check_cancel=ctx.check_cancel)
 
     def on_progress(step, total, info, preview):
-        from PIL import Image
-
         if preview is not None:
             write_image(preview_path, Image.fromarray(preview))
         ctx.progress(0.02 + 0.93 * step / total, f"step {step}/{total}: loss {info['loss']:.4f}, "
