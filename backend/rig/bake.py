@@ -29,7 +29,8 @@ def bake_skin_from_views(model, basis: np.ndarray, to_world, views, texture_size
                          fallback: np.ndarray | None = None, power: float = 4.0) -> tuple[np.ndarray, dict]:
     """basis (V, 3) the registered neutral in the model frame; `to_world` maps model-frame points (N, 3) into the
     views' frame (Fit3D.transform); views: mesh.texture.ColorView list; fallback (H, 2H, 3) float 0..255, the atlas
-    from the mesh's texture, for the texels no view sees (None: those are filled from the seen ones, pull-push). → (atlas (H, 2H, 3) float 0..255, {"seen_fraction"})."""
+    from the mesh's texture, for the texels no view sees (None: those are filled from the seen ones, pull-push).
+    → (atlas (H, 2H, 3) float 0..255, {"seen_fraction"})."""
     from ..mesh.texture import TexelSurface, bake  # torch, lazily: the rig stage imports this module
 
     faces_sel = skin_faces(model)

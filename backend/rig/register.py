@@ -5,11 +5,15 @@ The model (already fitted by a similarity, identity and expression: fitting/fit3
 per-vertex displacement d toward the surface (non-rigid ICP with a Laplacian-smoothness prior whose stiffness is
 lowered step by step):
 
-    min_d  Σ_i w_i |x_i + d_i − c_i|² + Σ_l ω |B_l (x + d) − q_l|² + λ_k ‖L d‖² + ε ‖d‖²
+    min_d  Σ_i w_i |x_i + d_i − c_i|² + ρ Σ_p v_p |C_p (x + d) − s_p|² + Σ_l ω |B_l (x + d) − q_l|²
+           + λ_k ‖L d‖² + ε ‖d‖²
 
 x the model's skin vertices, c_i their closest points on the surface, w_i continuous weights that reject far pairs
-and pairs whose normals disagree (outliers: hair, shoulders, the far side of thin parts), B_l (x + d) the model's
-surface points of 3D landmarks q_l found on the surface, L the uniform graph Laplacian over the whole model mesh.
+and pairs whose normals disagree (outliers: hair, shoulders, the far side of thin parts); s_p points sampled on
+the surface and C_p (x + d) their closest points on the model (the reverse direction: it pulls ear rims and lids
+over closed eyes out to the surface; ρ = 3 measured best on the Lee Perry-Smith scan, lower stiffness with it
+folds the lips), v_p their weights, none near the model's neck cut; B_l (x + d) the model's surface points of 3D
+landmarks q_l found on the surface, L the uniform graph Laplacian over the whole model mesh.
 Parts with no surface to match (eyeballs, teeth, gums, lashes: separate pieces of the mesh) move rigidly with
 the skin around them, so the eyes stay spheres and the mouth's inside stays the model's.
 
@@ -57,7 +61,7 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
                         landmarks: np.ndarray | None = None, landmark_tri: np.ndarray | None = None,
                         landmark_bary: np.ndarray | None = None, landmark_weight: float = 4.0,
                         trim: float = 0.02, stiffness=STIFFNESS, inner_iterations: int = 2,
-                        reverse_weight: float = 1.0, n_surface_points: int = 20000,
+                        reverse_weight: float = 3.0, n_surface_points: int = 20000,
                         progress=lambda f, m: None) -> tuple[np.ndarray, dict]:
     """Deform `shaped` (V, 3), the fitted model in its own frame, onto the surface (target_verts (N, 3) in the
     same frame, target_faces (M, 3)). Landmarks (L, 3) on the surface at model points (landmark_tri, landmark_bary)
@@ -96,7 +100,8 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
     u, v = rng.random((2, n_surface_points))
     flip = u + v > 1
     u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
-    sp_pts = tv[tf[pick, 0]] + u[:, None] * (tv[tf[pick, 1]] - tv[tf[pick, 0]]) + v[:, None] * (tv[tf[pick, 2]] - tv[tf[pick, 0]])
+    a0 = tv[tf[pick, 0]]
+    sp_pts = a0 + u[:, None] * (tv[tf[pick, 1]] - a0) + v[:, None] * (tv[tf[pick, 2]] - a0)
     sp_nrm = tn[pick]
     allowed = ~_near_neck_cut(sf, x0, model)
     d = np.zeros((V, 3))
