@@ -17,6 +17,7 @@ import platform
 import socket
 import time
 import traceback
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
@@ -175,8 +176,6 @@ def _now() -> str:
 
 def _versions() -> dict:
     """Versions of the main dependencies, read from package metadata (importing torch here would cost seconds)."""
-    from importlib import metadata
-
     v = {"headforge": __version__, "python": platform.python_version()}
     for dist in ("torch", "numpy", "diffusers", "gsplat"):
         try:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
+
+from ..errors import HeadForgeError
+from ..events import CancelToken, ProgressEvent
 
 
 def add_parser(subparsers) -> None:
@@ -18,10 +22,6 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_animate(args, report) -> int:
-    from pathlib import Path
-
-    from ..errors import HeadForgeError
-    from ..events import CancelToken, ProgressEvent
     from .livelink import write_livelink_csv
 
     src = Path(args.input)

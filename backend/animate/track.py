@@ -16,16 +16,22 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import Cancelled
 from ..events import CancelToken, ProgressEvent
-from ..headmodel.arkit import ARKIT_52, arkit_sources
+from ..face.landmarks import image_mesh_478, mediapipe_runtime
+from ..fitting.correspondence import landmark_points, load_mediapipe_correspondence
 from ..fitting.landmarks import MP_FACE_OVAL
+from ..fitting.photo import MP_EYES, default_focal, fit_photo, landmark_basis
 from ..fitting.solve import box_qp
+from ..headmodel import load_ict
+from ..headmodel.arkit import ARKIT_52, arkit_sources
+from ..headmodel.parts import eye_centre
+from ..render.raster import vertex_normals
 from .take import AnimationError, Take, matrix_to_euler
 
 STAGE = "animate"
@@ -108,8 +114,6 @@ class MeshTracker:
     """MediaPipe's 478-point mesh frame after frame (its tracking graph where `mediapipe.solutions` exists)."""
 
     def __init__(self):
-        from ..face.landmarks import mediapipe_runtime
-
         self.runtime = mediapipe_runtime()
         self._mesh = None
         if self.runtime == "solutions":
@@ -121,8 +125,6 @@ class MeshTracker:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         if self._mesh is None:
-            from ..face.landmarks import image_mesh_478
-
             return image_mesh_478(rgb)
         res = self._mesh.process(np.ascontiguousarray(rgb))
         if not res.multi_face_landmarks:
@@ -142,12 +144,8 @@ class FaceFitter:
 
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
                  expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05):
-        from ..fitting.correspondence import landmark_points
-        from ..headmodel.parts import eye_centre
-
         self.model, self.K = model, K
         n_id = len(identity)
-        from ..fitting.photo import landmark_basis
 
         mean, idb, exb = landmark_basis(model, tri, bary, n_id)
         self.base = mean + np.tensordot(identity, idb, 1)  # (N, 3)
@@ -164,7 +162,6 @@ class FaceFitter:
         self.min_facing = min_facing
         verts = model.vertices(identity=identity)
         pts = landmark_points(model, verts, tri, bary)
-        from ..render.raster import vertex_normals
 
         n = landmark_points(model, vertex_normals(verts, model.faces), tri, bary)
         self.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)  # (N, 3) at rest
@@ -182,7 +179,6 @@ class FaceFitter:
         """Damped Gauss-Newton from `start` (warm start); expression in the model's range."""
         import cv2
 
-        K = self.K
         # landmarks on the side turned away from the camera (a turned head's far cheek) get no weight
         Xc0 = self._shape(start.expression) @ start.R.T + start.t
         facing = -((self.normals @ start.R.T) * Xc0).sum(axis=1) / np.linalg.norm(Xc0, axis=1)
@@ -330,7 +326,6 @@ def smooth_take(take: Take, strength: float) -> Take:
     s = float(np.clip(strength, 0.0, 1.0))
     min_cutoff = 10.0 ** (1.0 - 1.3 * s)  # 10 Hz (light) … 0.5 Hz (strong)
     beta_w = np.array([4.0 if n in BLINK_NAMES else 1.0 for n in take.names]) * 0.5 / s
-    from dataclasses import replace
 
     rot = {r: (None if getattr(take, r) is None else one_euro(getattr(take, r), take.times, min_cutoff, 2.0 / s))
            for r in ("head", "eye_left", "eye_right")}
@@ -424,10 +419,6 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                   hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
                   cancel: CancelToken | None = None) -> Take:
     """The head-model fit of per-frame landmarks (video_landmarks) into a Take."""
-    from ..fitting.correspondence import load_mediapipe_correspondence
-    from ..fitting.photo import MP_EYES, default_focal, fit_photo
-    from ..headmodel import load_ict
-
     model = model or load_ict()
     tri, bary = load_mediapipe_correspondence(model)
     W, H = info["width"], info["height"]

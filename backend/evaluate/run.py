@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .. import cameras
+from ..cpu_numerics import fixed_threads
 from ..dataset import layout
 from ..errors import Cancelled, JobError
 from ..events import CancelToken, ProgressEvent
@@ -64,14 +65,8 @@ def _multiview_opts(o: EvalOptions):
 def evaluate_dataset(dataset: Path, out: Path, opts: EvalOptions, emit=lambda e: None,
                      cancel: CancelToken | None = None, pipeline=None) -> dict:
     on_cpu = opts.device == "cpu" or (opts.device == "auto" and not torch.cuda.is_available())
-    if not on_cpu or opts.cpu_threads <= 0:
+    with fixed_threads(opts.cpu_threads, on_cpu):
         return _evaluate(dataset, out, opts, emit, cancel, pipeline)
-    before = torch.get_num_threads()
-    torch.set_num_threads(opts.cpu_threads)
-    try:
-        return _evaluate(dataset, out, opts, emit, cancel, pipeline)
-    finally:
-        torch.set_num_threads(before)
 
 
 def _evaluate(dataset: Path, out: Path, opts: EvalOptions, emit, cancel, pipeline) -> dict:

@@ -12,6 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import cameras
+from ..errors import ModelMissingError
+from ..headmodel.parts import visible_faces
+from ..render.shade import render_shaded
+from .geometry import SurfaceQuery, barycentric
+from .landmarks import mediapipe_478
+
 DATA = Path(__file__).resolve().parent.parent / "headmodel" / "data"
 ICT_MP_FILE = DATA / "ict_mediapipe478.npz"
 ICT_DLIB_FILE = DATA / "ict_dlib68.npz"  # dlib's 68 points as dlib places them on renders of the model
@@ -22,11 +29,6 @@ def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 5
     """→ {"tri": (N,) int64 into model.faces, "bary": (N, 3), "hits": (N,) renders that saw each point}.
 
     `detector(rgb) -> (N, ≥2) px | None` defaults to MediaPipe's 478 points; dlib's 68 work the same way."""
-    from .. import cameras
-    from ..headmodel.parts import visible_faces
-    from ..render.shade import render_shaded
-    from .landmarks import mediapipe_478
-
     detector = detector or mediapipe_478
     rng = np.random.default_rng(seed)
     ids = [np.zeros(model.n_identity)] + [rng.standard_normal(model.n_identity) * 0.8 for _ in range(n_identities - 1)]
@@ -59,7 +61,6 @@ def compute_mediapipe_correspondence(model, n_identities: int = 4, size: int = 5
     if (hits == 0).any():
         raise RuntimeError(f"{int((hits == 0).sum())} landmarks never landed on the head model")
     mean = acc / hits[:, None]
-    from .geometry import SurfaceQuery, barycentric
 
     F = model.faces[visible_faces(model)]
     closest, _, t = SurfaceQuery(model.neutral, F).closest(mean)
@@ -74,8 +75,6 @@ _COMPUTED: dict = {}
 def load_mediapipe_correspondence(model) -> tuple[np.ndarray, np.ndarray]:
     """(tri (478,), bary (478, 3)): for ICT-FaceKit Light from the stored file; for another model (FLAME)
     computed on first use and cached beside its file (`<file>.mediapipe478.npz`)."""
-    from ..errors import ModelMissingError
-
     if model.name != "ict-facekit-light":
         src = model.info.get("file")
         key = (model.name, src, model.n_vertices)
@@ -108,8 +107,6 @@ def load_mediapipe_correspondence(model) -> tuple[np.ndarray, np.ndarray]:
 
 def load_dlib68_correspondence(model) -> tuple[np.ndarray, np.ndarray]:
     """(tri (68,), bary (68, 3)) where dlib's detector puts its 68 points on ICT-FaceKit Light."""
-    from ..errors import ModelMissingError
-
     if model.name != "ict-facekit-light" or not ICT_DLIB_FILE.is_file():
         raise ModelMissingError(f"No dlib-68 correspondence for head model {model.name!r}.",
                                 code="model.no_correspondence")
@@ -123,12 +120,10 @@ def landmark_points(model, verts: np.ndarray, tri: np.ndarray, bary: np.ndarray)
 
 
 if __name__ == "__main__":
+    import sys
     import time
 
     from ..headmodel import load_ict
-
-    import sys
-
     from .landmarks import dlib_68
 
     m = load_ict()

@@ -1,6 +1,8 @@
 """Closest points on triangle meshes (numpy + KD-trees of triangle centroids; no rtree needed)."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 
@@ -73,8 +75,6 @@ class SurfaceQuery:
 
     def closest(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """points (N, 3) → (closest (N, 3), distance (N,), triangle (N,))."""
-        import itertools
-
         p = np.asarray(points, np.float64).reshape(-1, 3)
         n = len(p)
         dk, cand = self.tree.query(p, k=self.k)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FaceError
+from ..render.raster import vertex_normals
 from .solve import bounded_lstsq
 
 
@@ -274,7 +275,6 @@ def _facing(model, tri, bary, rvec, tvec) -> np.ndarray:
     """Cosine between each landmark's surface normal and the direction to the camera (N,)."""
     import cv2
 
-    from ..render.raster import vertex_normals
 
     R, _ = cv2.Rodrigues(rvec)
     n = vertex_normals(model.neutral.astype(np.float64), model.faces)

@@ -10,7 +10,6 @@ schedule, scaler, history) every `checkpoint_every` steps and on cancel; a match
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..cameras import KIUI_TO_WORLD
+from ..cpu_numerics import native_kernels
 from ..errors import Cancelled, StageError
 from ..fileio import load_torch_checkpoint, save_torch_checkpoint
 from ..splat.ply import SH_C0
@@ -75,14 +75,6 @@ def pick_precision(precision: str, device: torch.device) -> torch.dtype | None:
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": None}[precision]
 
 
-def cpu_kernels(device: torch.device):
-    """On the CPU, run the network with torch's native convolutions instead of oneDNN's: oneDNN picks its algorithm
-    by thread count, so its results (and, amplified by Adam, the whole fine-tuning) moved with OMP_NUM_THREADS
-    (loss 1.4e-3, Gaussians 0.11 apart after 3 tiny-model steps at 1 vs 4 threads); the native path is
-    bit-identical at any thread count and faster at this size (benchmarks/lgm.py prints both)."""
-    return torch.backends.mkldnn.flags(enabled=False) if device.type == "cpu" else contextlib.nullcontext()
-
-
 def render(gaussians: Tensor, viewmats: Tensor, Ks: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """Gaussians [N, 14] → images [V, 3, S, S] over white (clamped to [0, 1], as the reference) and alphas
     [V, 1, S, S], SH degree 0 with precomputed colours."""
@@ -129,7 +121,7 @@ def _mean_square(d: Tensor) -> Tensor:
 def train_step(model: LGMModel, batch: Batch, opt, scaler, cfg: FinetuneConfig, device, lpips_net=None,
                autocast_dtype=None) -> dict:
     """One optimisation step (forward, render, loss, scaled backward, clipping, update) → its figures."""
-    with cpu_kernels(device):
+    with native_kernels(device):
         out = losses(model, batch, device, lpips_net, cfg, autocast_dtype)
         loss = out["loss"]
         if not torch.isfinite(loss):
@@ -215,7 +207,7 @@ def predict(model: LGMModel, subject: Subject, device: str | torch.device = "cpu
     model.eval()
     vids = choose_vids(np.random.RandomState(0), subject.available)
     batch = subject.batch(vids, model.config.input_size, model.config.output_size)
-    with cpu_kernels(device), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with native_kernels(device), torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         g = model(batch.input[None].to(device, model.dtype))[0]
     return g.float().cpu(), batch.to_kiui
 

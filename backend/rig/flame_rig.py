@@ -8,14 +8,13 @@ import numpy as np
 
 from ..headmodel.arkit import ARKIT_52
 from .build import BONES, Primitive, Rig, fit_jaw_rotation
+from .transfer import transfer_arkit
 
 
 def build_flame_rig(model, identity: np.ndarray, skin_rgb=(0.8, 0.62, 0.52), landmarks: np.ndarray | None = None,
                     refine: np.ndarray | None = None, vertex_rgb: np.ndarray | None = None):
     """`refine` (V, 3): per-vertex offsets added to the identity shape (toward a reconstructed surface);
     `vertex_rgb` (V, 3) in 0..1: skin colours per vertex instead of one `skin_rgb`."""
-    from .transfer import transfer_arkit
-
     basis = model.vertices(identity=identity) + (0.0 if refine is None else refine)
     deltas, info = transfer_arkit(basis, model.faces.astype(np.int64), landmarks)
     J = model.joint_regressor.astype(np.float64) @ basis  # (5, 3): global, neck, jaw, eye, eye

@@ -10,7 +10,9 @@ import io
 
 import numpy as np
 
+from ..fileio import write_bytes
 from ..headmodel.frames import world_to_gltf
+from ..render.raster import vertex_normals
 from .build import BONE_PARENTS, BONES, Rig
 
 FLOAT, UINT, USHORT, UBYTE = 5126, 5125, 5123, 5121
@@ -79,7 +81,6 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
     uv (n, 2) glTF, texture (h, w, 3) uint8, bone}, skinned wholly to that bone, without shape keys."""
     import pygltflib as g
 
-    from ..render.raster import vertex_normals
 
     gl = g.GLTF2(asset=g.Asset(version="2.0", generator="HeadForge rig"))
     gl.scenes = [g.Scene(name="HeadForge", nodes=[])]
@@ -187,8 +188,6 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
 def write_rig_glb(path, rig: Rig, texture_png: bytes | None, extras: dict | None = None,
                   attachments: list[dict] | None = None) -> int:
     """Write `rig` to `path` atomically; returns the file size in bytes."""
-    from ..fileio import write_bytes
-
     gl = rig_to_gltf(rig, texture_png, extras, attachments)
     data = b"".join(gl.save_to_bytes())
     write_bytes(path, data)

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..headmodel.parts import eye_centre, visible_faces
 from ..render.raster import project, rasterize, vertex_normals
-from .texture import atlas_uv, skin_faces
+from .texture import atlas_uv, skin_faces, texel_surface
 from .texture_complete import hair_weight, hairline_height, head_axis
 
 N_DIRECTIONS = 180
@@ -116,8 +116,6 @@ def hair_texture(model, atlas: np.ndarray, faces_sel: np.ndarray, axis_y: float,
                  front_dz: float | None) -> np.ndarray:
     """The skin atlas with its skin replaced by the hair's median colour: the shell's rim reaches below the
     hairline, where the atlas holds skin."""
-    from .texture import texel_surface
-
     mask, pos = texel_surface(model, model.neutral, faces_sel, atlas.shape[0])[:2]
     w = np.zeros(mask.shape)
     w[mask] = hair_weight(pos[mask], hairline_height(pos[mask], axis_y, eye_z, front_dz))

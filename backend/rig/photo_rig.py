@@ -1,17 +1,19 @@
 """Photo → fitted, textured, rigged head (the instant path, and the photo part of the full path)."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import FaceError
+from ..fitting.correspondence import load_dlib68_correspondence, load_mediapipe_correspondence
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
 from ..headmodel.parts import eye_centre
+from .photo_parse import HAIR, LABEL_NAMES, parse_photo
 from .teeth import show_upper_teeth
-
 
 
 @dataclass
@@ -28,8 +30,6 @@ class Landmarks:
 
 def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Landmarks:
     """Pick the landmark set of face/analysis.json to fit: MediaPipe 478 (licence-clean default) or iBUG 68."""
-    from ..fitting.correspondence import load_mediapipe_correspondence
-
     face = analysis.get("face") if isinstance(analysis, dict) else None
     if not face:
         raise FaceError("face/analysis.json holds no face; the rig needs a detected face.", code="rig.no_face")
@@ -54,7 +54,6 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
         if pts.shape != (68, 2):
             raise FaceError(f"landmarks_68 has shape {pts.shape}, expected (68, 2).", code="rig.bad_landmarks")
         try:  # where dlib puts its points on the model (our correspondence), else the model's own 68
-            from ..fitting.correspondence import load_dlib68_correspondence
 
             tri, bary = load_dlib68_correspondence(model)
         except Exception:  # noqa: BLE001  (ModelMissingError: a model without that correspondence)
@@ -149,8 +148,6 @@ def iris_angle_deg(model, identity: np.ndarray, iris_radius_px: float, inter_ocu
 
 def parse_summary(parse) -> dict:
     """Fractions of the photo's pixels by label, for rig.json."""
-    from .photo_parse import LABEL_NAMES
-
     counts = np.bincount(parse.labels.ravel(), minlength=len(LABEL_NAMES)) / parse.labels.size
     return {n: round(float(c), 4) for n, c in zip(LABEL_NAMES, counts)}
 
@@ -211,7 +208,6 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
     hair, hair_info = None, None
     if parse is not None and parse.hair_rgb is not None:
         from .hair_mesh import hair_shell
-        from .photo_parse import HAIR
 
         progress(0.6, "Shaping the hair")
         hair, hair_info = hair_shell(model, fit.identity, fit.expression, fit.K, fit.w2c, parse.labels == HAIR,
@@ -259,8 +255,6 @@ def _photo_view(model, fit: PhotoFit, lm: Landmarks, photo: np.ndarray, matte):
     exclude = cv2.dilate(exclude.astype(np.uint8), np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
     parse = None
     if lm.kind == "mediapipe478":
-        from .photo_parse import parse_photo
-
         if matte is not None and matte.shape != photo.shape[:2]:
             matte = None  # a matte of another photo: label without it
         parse = parse_photo(photo, lm.points, matte)
@@ -271,8 +265,6 @@ def load_more_photos(job_path, analysis: dict) -> list:
     """The further photos of a several-photo job [(photo (H, W, 3) uint8, analysis, matte (H, W) or None)], as
     face/analysis.json's "more_photos" lists them (input/more/NN.png, face/more/NN.json, face/more/NN_matte.png);
     `job_path`: job-relative name → path."""
-    import json
-
     from PIL import Image
 
     out = []

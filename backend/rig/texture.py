@@ -8,11 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from ..fitting.correspondence import load_mediapipe_correspondence
+from ..fitting.landmarks import MP_LIPS_OUTER
+from ..headmodel.base import mirror_map
 from ..headmodel.parts import eye_centre, visible_faces
 from ..render.image import pull_push, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
+from .photo_parse import HAIR, LIPS, SKIN
+from .texture_complete import (
+    complete_atlas,
+    delight,
+    fit_shading,
+    hair_weight,
+    hairline_height,
+    head_axis,
+    lit_skin_colour,
+    sh1,
+)
 
 SKIN_MATERIALS = ("M_Face", "M_BackHead")
 
@@ -90,8 +105,6 @@ class _Samples:
 
 def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray) -> _Samples:
     """Read one photo at every skin texel: directly, and at the texel's mirror image across the midline."""
-    from .photo_parse import HAIR, LIPS, SKIN
-
     Hp, Wp = view.photo.shape[:2]
     mask, pos, nrm, tri = texel_surface(model, view.verts, faces_sel, res)
     K, w2c, exclude = view.K, view.w2c, view.exclude
@@ -107,7 +120,6 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
     photo_f = view.photo[..., :3].astype(np.float32)
     labels = None
     if view.parse is not None:  # skin pixels eroded by one so bilinear samples never mix in a neighbour label
-        import cv2
 
         lab = view.parse.labels
         skin_ok = cv2.erode((lab == SKIN).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
@@ -156,8 +168,6 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     the jaw or nose) is left to the completion (LPS novel views 22.53 -> 22.8 dB).
     Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
 
-    from ..headmodel.base import mirror_map
-    from .photo_parse import HAIR, LIPS, SKIN
 
     faces_sel = skin_faces(model)
     mask = texel_surface(model, verts, faces_sel, res)[0]
@@ -171,8 +181,6 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         return _diffused(res, mask, main.col, main.wgt, main.col_m, main.wgt_m)
 
     # the scalp: the hairline on the neutral head, its front where the photo's hair meets the forehead
-    from .texture_complete import complete_atlas, delight, fit_shading, hair_weight, hairline_height, head_axis, \
-        lit_skin_colour, sh1
 
     Pn = texel_surface(model, model.neutral, faces_sel, res)[1][mask]
     eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
@@ -283,8 +291,6 @@ def _fuse(reads, idx, shape, res: int):
     zero where its seen region ends (the seen share of the texels within res/64, mapped 0.5 → 0, 1 → 1), so
     where two photos overlap the blend moves smoothly from one to the other.
     → (colour (M, 3), the largest unfeathered weight (M,), the label of the photo weighing most, its index)."""
-    import cv2
-
     sigma = max(1.0, res / 64)
     texels = np.zeros(shape, np.float32)
     texels[idx] = 1.0
@@ -313,13 +319,8 @@ _LIPS: dict = {}  # (model name, res) → lip region (res, 2·res)
 def lip_region(model, res: int) -> np.ndarray | None:
     """(res, 2·res) float in [0, 1]: the lips in the skin atlas, inside MediaPipe's outer lip contour carried
     to the model's UVs (its landmark correspondence), with a soft edge; None without a correspondence."""
-    import cv2
-
     key = (model.name, model.n_vertices, res)
     if key not in _LIPS:
-        from ..fitting.correspondence import load_mediapipe_correspondence
-        from ..fitting.landmarks import MP_LIPS_OUTER
-
         try:
             tri, bary = load_mediapipe_correspondence(model)
         except Exception:  # noqa: BLE001  (ModelMissingError: no correspondence for this model)

@@ -15,6 +15,7 @@ the texels' positions), faded by how much of the surface nearby was seen, so bot
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..render.image import pull_push
@@ -112,8 +113,6 @@ def _detail_tile(atlas: np.ndarray, known: np.ndarray, size: int) -> np.ndarray 
     flattest, no pores; not a busy one, a brow or a nostril); the tile's values are then limited to ±2.5 of its
     robust spread, so an edge that still falls in the square (a fold, a highlight's rim) does not repeat as a
     pattern over the head."""
-    import cv2
-
     H, W = known.shape
     if size < 8 or H < size or W < size:
         return None
@@ -157,8 +156,6 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
     stretched or an open mouth's hidden lip texels get the lips' colour, not the skin's); pos (H, W, 3): the
     texels' positions on the head (m): the seen colours continue into the unseen ones by distance on the head,
     across the UV islands' seams (else by distance in the atlas)."""
-    import cv2
-
 
     H, W = known.shape
     rng = np.random.default_rng(seed)

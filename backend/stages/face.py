@@ -47,7 +47,10 @@ face.no_mesh.
 """
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+from PIL import Image
 
 from ..face.analysis import FaceOptions, analyse, check_same_person
 from ..fileio import write_image, write_json, write_npy
@@ -61,8 +64,6 @@ OUTPUTS = ("face/analysis.json", "face/crop.png", "face/crop_matte.png", "face/f
 @stage("face", inputs=("input/portrait.png", "input/alpha.png", MORE_DIR), outputs=OUTPUTS,
        optional_outputs=("face/more",), options=FaceOptions, version="1")
 def run_face(ctx) -> dict:
-    from PIL import Image  # lazy: job planning and `headforge doctor` import the stages without Pillow
-
     opts: FaceOptions = ctx.options
     photo = np.asarray(Image.open(ctx.path("input/portrait.png")).convert("RGB"))
     alpha_path = ctx.path("input/alpha.png")
@@ -95,10 +96,6 @@ def run_face(ctx) -> dict:
 def _more_photos(ctx, opts: FaceOptions, photo: np.ndarray, analysis: dict) -> list:
     """Analyse input/more/NN.png (several photos of one person) and check each shows photo 1's person: →
     [(name, FaceResult, photo, {"distance", "threshold"})]; a stale face/more/ is removed first."""
-    import shutil
-
-    from PIL import Image
-
     if ctx.path("face/more").exists():
         shutil.rmtree(ctx.path("face/more"))
     folder = ctx.path(MORE_DIR)

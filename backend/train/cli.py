@@ -9,6 +9,9 @@ from __future__ import annotations
 import signal
 import threading
 
+from ..events import CancelToken, ProgressEvent
+from .config import load_config
+
 
 def add_parser(subparsers) -> None:
     t = subparsers.add_parser("train", help="fine-tune the ID-TS multi-view model on a dataset (accelerate)")
@@ -21,9 +24,6 @@ def _quiet(event) -> None:
 
 
 def cmd_train(args, report) -> int:
-    from ..events import CancelToken, ProgressEvent
-    from .config import load_config
-
     cfg = load_config(args.config)
     if args.check:
         report.print(f"config OK: stage {cfg.stage}, {cfg.steps} steps, model {cfg.model}, dataset {cfg.dataset}")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import HeadForgeError
+from ..idts.stage_folder import missing_files
 
 STAGES = ("low", "high")
 PRECISIONS = ("no", "fp16", "bf16")
@@ -69,6 +71,9 @@ class TrainConfig:
     keep_checkpoints: int = 2
     log_every: int = 10
     num_workers: int = 0  # DataLoader worker processes preparing micro-batches ahead (0: in the training process)
+    # torch's intra-op threads when training on the CPU: a fixed count keeps the loss curve the same on any machine
+    # (ID-TS's conditioners resize with kernels whose low bits follow the thread count); 0: torch's default
+    cpu_threads: int = 1
     log_with: str = "auto"  # auto: TensorBoard when tensorboardX/tensorboard is installed, else JSON lines only
     models_root: str | None = None  # where LPIPS weights are looked up (models/store.py); None: the default
     landmarks: str = "auto"  # expression landmarks: "auto" (landmarks.json, else MediaPipe), "file", "mediapipe"
@@ -76,7 +81,8 @@ class TrainConfig:
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: everything that changes the loss curve (not steps/logging)."""
         d = dataclasses.asdict(self)
-        for k in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "log_with", "output", "num_workers"):
+        for k in ("steps", "checkpoint_every", "keep_checkpoints", "log_every", "log_with", "output", "num_workers",
+                  "cpu_threads"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -102,8 +108,6 @@ def read_config_file(path) -> dict:
         elif suffix == ".json":
             raw = json.loads(text)
         elif suffix == ".toml":
-            import tomllib
-
             raw = tomllib.loads(text)
         else:
             raise ConfigError(f"Training config {path} has suffix {suffix!r}; use .yaml, .yml, .json or .toml.",
@@ -157,7 +161,7 @@ def parse_config(raw: dict, base: Path | None = None) -> TrainConfig:
     if "split" in raw and raw["split"] not in ("train", "val", "test"):
         raise _bad("split", raw["split"], "'train', 'val' or 'test'")
     ints = {"steps": 1, "batch_size": 1, "grad_accum": 1, "seed": 0, "num_frames": 1, "checkpoint_every": 1,
-            "keep_checkpoints": 1, "log_every": 1, "num_workers": 0}
+            "keep_checkpoints": 1, "log_every": 1, "num_workers": 0, "cpu_threads": 0}
     for key, lo in ints.items():
         if key in raw:
             raw[key] = _number(key, raw[key], int, lo)
@@ -226,8 +230,6 @@ def parse_config(raw: dict, base: Path | None = None) -> TrainConfig:
 
 def check_inputs(cfg: TrainConfig) -> None:
     """The model folder and the dataset exist and hold what the run needs (cheap: no torch, no images)."""
-    from ..idts.stage_folder import missing_files
-
     model = Path(cfg.model)
     if not model.is_dir():
         raise ConfigError(f"Training config: model folder {model} does not exist.", code="train.config.no_model",

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..face.landmarks import image_mesh_478
+
 # MediaPipe face-mesh indices: lips (outer + inner), right eye, left eye, right brow, left brow.
 LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 185, 40, 39, 37, 0, 267, 269, 270, 409,
         78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 191, 80, 81, 82, 13, 312, 311, 310, 415)
@@ -82,8 +84,6 @@ class LandmarkSource:
             pts = None
             if self.mediapipe_error is None:
                 try:
-                    from ..face.landmarks import image_mesh_478
-
                     mesh = image_mesh_478(frame)
                     pts = None if mesh is None else mesh[list(EXPRESSION_POINTS), :2]
                 except Exception as e:  # noqa: BLE001  (mediapipe missing or broken: the term is then off)

@@ -35,11 +35,13 @@ from accelerate.state import AcceleratorState
 from diffusers.training_utils import EMAModel
 
 from ..cameras import INPUT_RING
+from ..cpu_numerics import fixed_threads
 from ..errors import Cancelled, HeadForgeError
 from ..fileio import load_torch_checkpoint, save_torch_checkpoint, write_json
 from ..idts.pipeline import StageModels
 from ..idts.sampler import denoise
 from ..idts.vae import decode, encode_sample
+from ..lgm import lpips_vgg
 from .config import TrainConfig
 from .data import ClipSource
 from .expression import LandmarkSource, expression_loss, region_weights
@@ -77,8 +79,6 @@ def tracker_available() -> bool:
 
 
 def default_lpips(models_root) -> tuple[torch.nn.Module | None, str]:
-    from ..lgm import lpips_vgg
-
     return lpips_vgg.load(models_root), lpips_vgg.status(models_root)
 
 
@@ -275,7 +275,7 @@ class Trainer:
     def evaluate(self, draws: int = 4, seed: int = 12345) -> dict:
         """Mean loss terms over `draws` fixed micro-batches (seeded apart from training), without gradients."""
         sums: dict = {}
-        with torch.no_grad():
+        with torch.no_grad(), fixed_threads(self.cfg.cpu_threads, self.device.type == "cpu"):
             for i in range(draws):
                 gen = torch.Generator().manual_seed(step_seed(seed, -1, i, self.acc.process_index))
                 for k, v in self.losses(self.draw(gen)).items():
@@ -320,6 +320,10 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------------
     def run(self, export: bool = True) -> TrainResult:
+        with fixed_threads(self.cfg.cpu_threads, self.device.type == "cpu"):
+            return self._run(export)
+
+    def _run(self, export: bool) -> TrainResult:
         cfg, t0 = self.cfg, time.perf_counter()
         start = self.load_checkpoint()
         if self.acc.is_main_process:

@@ -204,3 +204,20 @@ def test_gradient_accumulation_and_bf16(tmp_path, small_low_stage, tiny_dataset)
     assert all(np.isfinite(h["loss"]) for h in res_bf16.history)
     assert res_bf16.history[0]["loss"] != res.history[0]["loss"]  # autocast did run in bf16
     assert abs(res_bf16.history[0]["loss"] - res.history[0]["loss"]) < 0.02 * res.history[0]["loss"]
+
+
+def test_the_loss_curve_does_not_depend_on_the_machines_thread_count(tmp_path, small_low_stage, tiny_dataset):
+    """Training on the CPU runs on `cpu_threads` (1) whatever torch's thread count around it: 4 steps started under
+    1 and under 4 threads give the same losses, bit for bit (left to torch's default they moved in the 7th digit
+    from step 2: ID-TS's conditioners resize with kernels that round per thread chunk)."""
+    curves = {}
+    prev = torch.get_num_threads()
+    try:
+        for threads in (1, 4):
+            torch.set_num_threads(threads)
+            curves[threads] = [h["loss"] for h in _trainer(tmp_path, small_low_stage, tiny_dataset, f"t{threads}",
+                                                           steps=4).run(export=False).history]
+            assert torch.get_num_threads() == threads  # restored after the run
+    finally:
+        torch.set_num_threads(prev)
+    assert curves[1] == curves[4] and len(curves[1]) == 4
