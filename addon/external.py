@@ -32,8 +32,8 @@ def cli_command(executable: str) -> list[str]:
 
 def run_arguments(job_dir: str, inputs: dict | None, options: dict | None, mode: str, until: str | None) -> list[str]:
     args = ["--json", "run"]
-    if inputs and inputs.get("photo"):
-        args.append(str(inputs["photo"]))
+    if inputs and inputs.get("photo"):  # every photo of the person, the main one first
+        args += [str(p) for p in inputs.get("photos") or [inputs["photo"]]]
     args += ["-o", str(job_dir), "--mode", mode]
     if until:
         args += ["--until", until]

@@ -69,3 +69,6 @@ def test_headforge_executable_is_run_directly(tmp_path):
                                                    "rig": {"head_model_path": ""}}, "instant", "face")
     assert args == ["--json", "run", "p.png", "-o", "J", "--mode", "instant", "--until", "face",
                     "--set", "face.detector=yunet", "--set", "face.face=2", "--set", "rig.head_model_path="]
+    # several photos of one person reach the CLI as they reach an in-process job: all of them, the main one first
+    args = run_arguments("J", {"photo": "a.png", "photos": ["a.png", "b.png", "c.png"]}, {}, "instant", None)
+    assert args == ["--json", "run", "a.png", "b.png", "c.png", "-o", "J", "--mode", "instant"]
