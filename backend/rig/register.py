@@ -61,7 +61,7 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
                         landmarks: np.ndarray | None = None, landmark_tri: np.ndarray | None = None,
                         landmark_bary: np.ndarray | None = None, landmark_weight: float = 4.0,
                         trim: float = 0.02, stiffness=STIFFNESS, inner_iterations: int = 2,
-                        reverse_weight: float = 3.0, n_surface_points: int = 20000,
+                        reverse_weight: float = 3.0, n_surface_points: int = 20000, rim: float = 0.008,
                         progress=lambda f, m: None) -> tuple[np.ndarray, dict]:
     """Deform `shaped` (V, 3), the fitted model in its own frame, onto the surface (target_verts (N, 3) in the
     same frame, target_faces (M, 3)). Landmarks (L, 3) on the surface at model points (landmark_tri, landmark_bary)
@@ -104,6 +104,8 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
     sp_pts = a0 + u[:, None] * (tv[tf[pick, 1]] - a0) + v[:, None] * (tv[tf[pick, 2]] - a0)
     sp_nrm = tn[pick]
     allowed = ~_near_neck_cut(sf, x0, model)
+    rim = _opening_rim_weights(sf, x0, model, rim)  # lips' and lids' margins: the model's own shape there
+    allowed = allowed * rim[sf].min(axis=1)
     d = np.zeros((V, 3))
     di = np.nonzero(data)[0]
     history = []
@@ -112,7 +114,7 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
         x = x0 + d
         cp, dist, ti = target.closest(x[di])
         n_src = vertex_normals(x, faces)[di]
-        w = _pair_weights(dist, (n_src * tn[ti]).sum(1), trim)
+        w = _pair_weights(dist, (n_src * tn[ti]).sum(1), trim) * rim[di]
         wd = np.zeros(V)
         wd[di] = w
         rhs = np.zeros((V, 3))
@@ -148,6 +150,24 @@ def register_to_surface(model, shaped: np.ndarray, target_verts: np.ndarray, tar
             "eyes_set_back_mm": float(1000 * np.abs(behind).max()),
             "max_displacement_mm": float(1000 * np.linalg.norm(d, axis=1).max())}
     return x, info
+
+
+def _opening_rim_weights(skin: np.ndarray, x: np.ndarray, model, reach: float) -> np.ndarray:
+    """(V,) weights ramping from 0 on the skin's open borders above the neck (the mouth's and eyes' openings) to 1
+    at `reach` from them: the surface may not drag the lips' and lids' margins (a reconstruction's closed mouth or
+    closed eyes is one sheet where the model has two margins), the smoothness prior and the landmarks place them."""
+    out = np.ones(len(x))
+    if reach <= 0:
+        return out
+    e = np.sort(np.concatenate([skin[:, [0, 1]], skin[:, [1, 2]], skin[:, [2, 0]]]), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    border = np.unique(uniq[count == 1])
+    chin_z = x[model.landmarks_68[8], 2] if model.landmarks_68 is not None else np.median(x[:, 2])
+    openings = border[x[border, 2] >= chin_z - 0.02]
+    if len(openings):
+        d = cKDTree(x[openings]).query(x)[0]
+        out = np.clip(d / reach, 0.0, 1.0) ** 2
+    return out
 
 
 def _near_neck_cut(skin: np.ndarray, x: np.ndarray, model, reach: float = 0.025) -> np.ndarray:
