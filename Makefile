@@ -85,7 +85,7 @@ lock: $(STAMP) lock313
 lock313:
 	@test -n "$(PYTHON313)" || { echo "make: no Python 3.13 found; set PYTHON313=..."; exit 1; }
 	$(PYTHON313) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-		print(*p['dependencies'], *p['optional-dependencies']['blender'], *p['optional-dependencies']['test'], sep='\n')" \
+		print(*p['dependencies'], *p['optional-dependencies']['blender'], *p['optional-dependencies']['test'], *p['optional-dependencies']['train'], sep='\n')" \
 		> /tmp/headforge-req313.txt
 	$(PYTHON313) -m pip install --dry-run --ignore-installed -q $(BINARY) -c constraints.txt \
 		--report /tmp/headforge-lock313.json -r /tmp/headforge-req313.txt

@@ -27,7 +27,7 @@ from ..face.landmarks import image_mesh_478, mediapipe_runtime
 from ..fitting.correspondence import landmark_points, load_mediapipe_correspondence
 from ..fitting.landmarks import MP_FACE_OVAL
 from ..fitting.photo import MP_EYES, default_focal, fit_photo, landmark_basis
-from ..fitting.solve import box_qp
+from ..fitting.solve import box_qp, damping
 from ..headmodel import load_ict
 from ..headmodel.arkit import ARKIT_52, arkit_sources
 from ..headmodel.parts import eye_centre
@@ -223,16 +223,11 @@ class FaceFitter:
             R_n, t_n, b_n = dR @ R, t + step[3:6], np.clip(b + step[6:], self.lo, self.hi)
             r_n, X_n, Xc_n = residual(R_n, t_n, b_n)
             c_n = cost(r_n, b_n)
-            if c_n <= c:
-                done = c - c_n < self.tolerance * max(c, 1e-12)
+            accept, stop, mu = damping(c, c_n, mu, self.tolerance, mu_min=1e-8, mu_max=1e3)
+            if accept:
                 R, t, b, r, X, Xc, c = R_n, t_n, b_n, r_n, X_n, Xc_n, c_n
-                mu = max(mu / 3, 1e-8)
-                if done:
-                    break
-            else:
-                mu *= 10
-                if mu > 1e3:
-                    break
+            if stop:
+                break
         return FrameFit(R=R, t=t, expression=b, cost=c)
 
     def _shape(self, expression):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import FaceError
 from ..render.raster import vertex_normals
-from .solve import bounded_lstsq
+from .solve import bounded_lstsq, damping
 
 
 @dataclass
@@ -135,17 +135,13 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
         a_new, b_new = a + step[6:6 + Ka], np.clip(b + step[6 + Ka:], lo, hi)
         r_new, X_new, Xc_new = residual(R_new, tv_new, a_new, b_new)
         c_new = cost(r_new, a_new, b_new)
-        if c_new <= c:
-            R, tv, a, b, r, X, Xc = R_new, tv_new, a_new, b_new, r_new, X_new, Xc_new
-            converged = c - c_new < 1e-5 * max(c, 1e-12) and not rigid_only
-            c = c_new
-            mu = max(mu / 3, 1e-7)
-            if converged:
-                break
-        else:
-            mu *= 10
-            if mu > 1e4:
-                break
+        accept, stop, mu = damping(c, c_new, mu)
+        if accept:
+            R, tv, a, b, r, X, Xc, c = R_new, tv_new, a_new, b_new, r_new, X_new, Xc_new, c_new
+            stop = stop and not rigid_only  # the rigid start runs its iterations out
+        converged = accept and stop
+        if stop:
+            break
     w2c = np.eye(4)
     w2c[:3, :3], w2c[:3, 3] = R, tv
     return PhotoFit(K=K, w2c=w2c, identity=a, expression=b, residual_px=np.linalg.norm(r, axis=1), weights=w,
@@ -222,16 +218,12 @@ def fit_photos(model, views: list[dict], *, n_identity: int = 60, identity_prior
             bs_new.append(np.clip(bs[v] + step[off + 6:off + 6 + Ke], lo, hi))
         res_new = terms(Rs_new, ts_new, a_new, bs_new)
         c_new = cost(res_new, a_new, bs_new)
-        if c_new <= c:
-            converged = c - c_new < 1e-5 * max(c, 1e-12)
+        accept, stop, mu = damping(c, c_new, mu)
+        if accept:
             Rs, ts, a, bs, res, c = Rs_new, ts_new, a_new, bs_new, res_new, c_new
-            mu = max(mu / 3, 1e-7)
-            if converged:
-                break
-        else:
-            mu *= 10
-            if mu > 1e4:
-                break
+        converged = accept and stop
+        if stop:
+            break
     out = []
     for v, f in enumerate(single):
         w2c = np.eye(4)

@@ -92,3 +92,16 @@ def box_qp(G: np.ndarray, g: np.ndarray, lb: np.ndarray, ub: np.ndarray, max_ite
     res = lsq_linear(L.T, solve_triangular(L, g, lower=True), (lb, ub), method="bvls", tol=1e-12,
                      max_iter=10 * P + 10)
     return np.clip(res.x, lb, ub)
+
+
+def damping(cost: float, trial_cost: float, mu: float, tolerance: float = 1e-5, mu_min: float = 1e-7,
+            mu_max: float = 1e4) -> tuple[bool, bool, float]:
+    """Levenberg–Marquardt's rule for a trial step → (accept it, stop the fit, the next damping μ).
+
+    A step that does not raise the cost is accepted and μ relaxed (÷ 3, floored at `mu_min`); the fit stops when
+    the relative gain was below `tolerance`. A step that raises it is refused and μ raised (× 10); the fit stops
+    once μ passes `mu_max` (no step along the gradient helps any more)."""
+    if trial_cost <= cost:
+        return True, cost - trial_cost < tolerance * max(cost, 1e-12), max(mu / 3, mu_min)
+    return False, mu * 10 > mu_max, mu * 10
+
