@@ -22,8 +22,8 @@ ears off), face Chamfer 0.87 mm (accuracy 0.95, completeness 0.79). After it (re
 term at weight 3, lips' and lids' margins left to the model): PSNR 35.19 dB mean (front 30.07, back 31.28,
 33.3-37.9 between; what is left: ear rims and a small dark spot at the inner corner of the left closed eye), face
 Chamfer 0.07 mm, jawOpen 35 mm at the chin, blink lowers the upper lids ≈ 5-7 mm; identical figures at 1 and 4
-threads; 27 s for the rig (60 s when the shared machine is loaded). The scan stands in for a reconstructed mesh here, so these figures measure the
-registration and texture transfer, not the splat → mesh step. Looked at (512 px renders): jawOpen 0.5 opens a
+threads; 27 s for the rig (60 s when the shared machine is loaded). The scan stands in for a reconstructed mesh
+here, so these figures measure the registration and texture transfer, not the splat → mesh step. Looked at (512 px renders): jawOpen 0.5 opens a
 clean mouth; a full smile parts the lips and shows teeth where the unregistered model kept them closed.
 
 `--job`, on a real views-mode job (render-views of the scan at 128 px, Cycles 4 samples; splat 300 CPU steps at
