@@ -23,8 +23,9 @@ term at weight 3, lips' and lids' margins left to the model): PSNR 35.19 dB mean
 33.3-37.9 between; what is left: ear rims and a small dark spot at the inner corner of the left closed eye), face
 Chamfer 0.07 mm, jawOpen 35 mm at the chin, blink lowers the upper lids ≈ 5-7 mm; identical figures at 1 and 4
 threads; 27 s for the rig (60 s when the shared machine is loaded). The scan stands in for a reconstructed mesh
-here, so these figures measure the registration and texture transfer, not the splat → mesh step. Looked at (512 px renders): jawOpen 0.5 opens a
-clean mouth; a full smile parts the lips and shows teeth where the unregistered model kept them closed.
+here, so these figures measure the registration and texture transfer, not the splat → mesh step. Looked at
+(512 px renders): jawOpen 0.5 opens a clean mouth; a full smile parts the lips and shows teeth where the
+unregistered model kept them closed.
 
 `--job`, on a real views-mode job (render-views of the scan at 128 px, Cycles 4 samples; splat 300 CPU steps at
 128 px; mesh 20k triangles, 512 texture), 12 held-out views (index % 8 == 0), their masks above the rig's chin:
