@@ -231,15 +231,25 @@ def _eyes_behind_lids(model, before: np.ndarray, after: np.ndarray, skin: np.nda
     return out
 
 
-def local_rotations(faces: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+def local_rotations(faces: np.ndarray, before: np.ndarray, after: np.ndarray, smooth: int = 10) -> np.ndarray:
     """Per-vertex rotations (V, 3, 3) best mapping each one-ring's edges of `before` onto those of `after`
-    (the as-rigid-as-possible local step: R = U Vᵀ of Σ e'eᵀ, reflections removed)."""
+    (the as-rigid-as-possible local step: R = U Vᵀ of Σ e'eᵀ, reflections removed), the edge covariances
+    averaged over `smooth` rings first: a one-ring alone turns erratically where the registration squeezes the
+    lips together, and a smile carried by those rotations parts the lips."""
     V = len(before)
-    A = _adjacency(np.asarray(faces, np.int64), V).tocoo()
-    e0 = before[A.col] - before[A.row]
-    e1 = after[A.col] - after[A.row]
+    A = _adjacency(np.asarray(faces, np.int64), V)
+    C = A.tocoo()
+    e0 = before[C.col] - before[C.row]
+    e1 = after[C.col] - after[C.row]
     S = np.zeros((V, 3, 3))
-    np.add.at(S, A.row, e1[:, :, None] * e0[:, None, :])
+    np.add.at(S, C.row, e1[:, :, None] * e0[:, None, :])
+    if smooth > 0:
+        deg = np.maximum(np.asarray(A.sum(axis=1)).ravel(), 1.0)
+        M = sp.diags(1.0 / (deg + 1.0)) @ (A + sp.identity(V, format="csr"))
+        flat = S.reshape(V, 9)
+        for _ in range(smooth):
+            flat = M @ flat
+        S = flat.reshape(V, 3, 3)
     U, _, Vt = np.linalg.svd(S)
     det = np.linalg.det(U @ Vt)
     U[:, :, 2] *= np.where(det < 0, -1.0, 1.0)[:, None]

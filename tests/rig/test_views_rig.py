@@ -98,6 +98,18 @@ def test_views_rig_renders_like_the_scan(ict, shared, artifacts):
     assert cham["chamfer_mm"] <= 0.3
     assert motion["jaw_chin_mm"] > 10 and motion["jaw_brow_mm"] < 0.5
     assert all(dz < -3 for dz in motion["blink_lid_dz_mm"].values()) and motion["blink_chin_mm"] < 0.1
+    # expressions carried in local frames keep their direction near the mouth: a smile carried by one-ring
+    # rotations (squeezed where the registration closes the lips) parted the lips and showed the teeth
+    from headforge.backend.headmodel import arkit_deltas
+
+    own = arkit_deltas(ict)
+    lips = ict.landmarks_68[48:68]
+    for key in ("mouthSmileLeft", "mouthSmileRight", "jawOpen"):
+        k = rig.key_names.index(key)
+        a, b = rig.deltas[k][lips].astype(np.float64), own[k][lips].astype(np.float64)
+        cos = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+        print(f"  {key}: lips' motion turned by {np.degrees(np.arccos(np.clip(cos, -1, 1))).mean():.1f}° on average")
+        assert np.degrees(np.arccos(np.clip(cos, -1, 1))).mean() < 20
     for g in ("eyeball_left", "eyeball_right"):  # the eyes stay spheres: moved, not bent
         move = rig.basis[ict.groups[g]].astype(np.float64) - ict.vertices(fit.identity, fit.expression)[ict.groups[g]]
         assert np.ptp(move, axis=0).max() < 1e-5
