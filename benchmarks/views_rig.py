@@ -24,15 +24,15 @@ term at weight 3, lips' and lids' margins left to the model): PSNR 35.19 dB mean
 Chamfer 0.07 mm, jawOpen 35 mm at the chin, blink lowers the upper lids ≈ 5-7 mm; identical figures at 1 and 4
 threads; 27 s for the rig (60 s when the shared machine is loaded). The scan stands in for a reconstructed mesh
 here, so these figures measure the registration and texture transfer, not the splat → mesh step. Looked at
-(512 px renders): jawOpen 0.5 opens a clean mouth; a full smile parts the lips and shows teeth where the
-unregistered model kept them closed.
+(512 px renders): jawOpen 0.5 opens a clean mouth, a full smile keeps the lips closed (with one-ring rotations
+it parted them and showed the teeth).
 
 `--job`, on a real views-mode job (render-views of the scan at 128 px, Cycles 4 samples; splat 300 CPU steps at
 128 px; mesh 20k triangles, 512 texture), 12 held-out views (index % 8 == 0), their masks above the rig's chin:
 splat 28.64 dB; rig before 22.81 dB; now 27.63 dB with the skin from the mesh's texture and 27.52 dB with it
 baked from the 84 training views (1.0 and 1.1 dB below the splat; the goal is within 1.5 dB), reverse weight 1;
 27.66 dB at weight 3 (mesh texture). On that coarse mesh the neutral shows a sliver of teeth between the lips
-and jawOpen's lip edges are ragged. Not measured yet: a full-size job (512 px views, 3000 GPU steps, the
+(jawOpen opens cleanly) and the eyeballs had to be set 16 mm back behind the closed lids. Not measured yet: a full-size job (512 px views, 3000 GPU steps, the
 splat's 36.9 dB).
 "Infinite, 3D Head Scan" by Lee Perry-Smith / Infinite-Realities, CC BY 3.0 (via the three.js examples).
 """
