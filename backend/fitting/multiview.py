@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cameras
 from ..render.raster import interpolate, project, rasterize, vertex_normals
 
 
@@ -37,8 +38,6 @@ def landmarks_on_mesh(verts: np.ndarray, faces: np.ndarray, uv_corner: np.ndarra
                       fovy_deg: float = 12.0, min_facing: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
     """Average surface hits of `detector(rgb) -> (n_points, ≥2) px | None` over views (elevation, azimuth
     degrees, the head assumed at the origin facing −Y). → (points (n_points, 3), hits (n_points,))."""
-    from .. import cameras
-
     extent = np.linalg.norm(verts.max(0) - verts.min(0))
     radius = 0.75 * extent / np.tan(np.radians(fovy_deg) / 2)
     K = cameras.intrinsics(size, fovy_deg)

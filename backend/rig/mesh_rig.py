@@ -26,7 +26,7 @@ from ..fitting.multiview import landmarks_on_mesh
 from ..headmodel.arkit import arkit_deltas
 from ..mesh.glb import read_head_glb
 from ..render.image import pull_push, sample_bilinear
-from .bake import bake_skin_from_views
+from .bake import bake_skin_from_views, load_bake_views  # noqa: F401  (load_bake_views: the rig stage's)
 from .build import build_rig
 from .flame_rig import build_flame_rig
 from .register import carry_deltas, local_rotations, register_to_surface

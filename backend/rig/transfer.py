@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fitting.correspondence import load_mediapipe_correspondence
+from ..fitting.fit3d import fit_3d, sample_surface
 from ..fitting.geometry import SurfaceQuery, barycentric
 from ..fitting.landmarks import MP_FACE_OVAL
+from ..headmodel import arkit_deltas, load_ict
 from ..headmodel.parts import visible_faces
 
 
@@ -14,10 +17,6 @@ def transfer_arkit(target_verts: np.ndarray, target_faces: np.ndarray, target_la
                    ict=None) -> tuple[np.ndarray, dict]:
     """target (V, 3) world metres, faces (F, 3); `target_landmarks` (478, 3) MediaPipe points on it when known.
     → (deltas (52, V, 3), info)."""
-    from ..fitting.correspondence import load_mediapipe_correspondence
-    from ..fitting.fit3d import fit_3d, sample_surface
-    from ..headmodel import arkit_deltas, load_ict
-
     ict = ict or load_ict()
     rng = np.random.default_rng(0)
     pts, nrm = sample_surface(target_verts, target_faces, 6000, rng)

@@ -20,7 +20,6 @@ import numpy as np
 from ..errors import FaceError, StageError
 from ..fileio import write_bytes, write_image, write_json
 from ..headmodel import load_head_model
-from ..rig.bake import load_bake_views
 from ..rig.record import RIG_FORMAT, rig_record
 from ..stage import stage
 
@@ -110,7 +109,7 @@ def run_rig(ctx) -> dict:
 
 def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: float) -> dict:
     """Full mode with mesh/head.glb: fit to the reconstructed surface, refine, transfer its texture, split hair."""
-    from ..rig.mesh_rig import load_textured_glb, rig_from_mesh
+    from ..rig.mesh_rig import load_bake_views, load_textured_glb, rig_from_mesh
 
     mesh = load_textured_glb(ctx.path("mesh/head.glb"))
     rig, atlas, fit, hair, info = rig_from_mesh(model, mesh, texture_size=opts.texture_size,
