@@ -31,7 +31,8 @@ it parted them and showed the teeth).
 128 px; mesh 20k triangles, 512 texture), 12 held-out views (index % 8 == 0), their masks above the rig's chin:
 splat 28.64 dB; rig before 22.81 dB; now 27.63 dB with the skin from the mesh's texture and 27.52 dB with it
 baked from the 84 training views (1.0 and 1.1 dB below the splat; the goal is within 1.5 dB), reverse weight 1;
-27.66 dB at weight 3 (mesh texture); as committed (weight 3, margins left to the model) 27.64 and 27.53 dB. On that coarse mesh the neutral shows a sliver of teeth between the lips
+27.66 dB at weight 3 (mesh texture); as committed (weight 3, margins left to the model) 27.64 and 27.53 dB.
+On that coarse mesh the neutral shows a sliver of teeth between the lips
 (jawOpen opens cleanly) and the eyeballs had to be set 16 mm back behind the closed lids. Not measured yet: a
 full-size job (512 px views, 3000 GPU steps, the splat's 36.9 dB).
 "Infinite, 3D Head Scan" by Lee Perry-Smith / Infinite-Realities, CC BY 3.0 (via the three.js examples).
