@@ -1,5 +1,6 @@
 """The code's shape, read from the source: backend/ has no import cycle (imports inside functions count too), never
-imports bpy, and its stage modules stay thin; the Blender side never imports torch when its modules load."""
+imports bpy, its stage modules stay thin, and an import sits inside a function only to keep something heavy out of
+its module's import; the Blender side never imports torch when its modules load."""
 import ast
 from pathlib import Path
 
@@ -121,3 +122,67 @@ def test_blender_side_does_not_import_torch_when_loading():
     proc = subprocess.run([sys.executable, "-c", code, *mods], capture_output=True, text=True, timeout=300,
                           cwd=REPO.parent if (REPO.parent / "headforge").exists() else None)
     assert proc.returncode == 0 and proc.stdout.startswith("ok"), proc.stdout[-2000:] + proc.stderr[-2000:]
+
+
+def _third_party(node, name: str, path: Path, mods: dict) -> tuple[set[str], set[str]]:
+    """(backend modules, third-party top-level packages) an import statement names."""
+    import sys
+
+    if isinstance(node, ast.Import):
+        targets = {a.name for a in node.names}
+    else:
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        base = node.module or ""
+        if node.level:
+            parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+            base = ".".join(parent + ([node.module] if node.module else []))
+        targets = {f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names}
+    ours = {t for t in targets if t in mods}
+    third = {t.split(".")[0] for t in targets if not t.startswith("headforge.")}
+    return ours, third - set(sys.stdlib_module_names) - {"__future__"}
+
+
+def test_imports_inside_functions_are_lazy_for_a_reason():
+    """An import inside a function must keep something heavy out of its module's import: a third-party package that
+    the module does not already load through its module-level imports. Everything else goes at the top, where the
+    dependency graph can be read. (backend/cli.py keeps its imports inside `main` by its own start-up rule.)"""
+    mods = _modules(BACKEND, "headforge.backend")
+    trees = {m: ast.parse(p.read_text()) for m, p in mods.items()}
+    top = {}
+    for m, p in mods.items():
+        ours, third = set(), set()
+        for node in trees[m].body:
+            for n in ast.walk(node) if isinstance(node, (ast.If, ast.Try)) else [node]:
+                if isinstance(n, (ast.Import, ast.ImportFrom)):
+                    o, t = _third_party(n, m, p, mods)
+                    ours |= o
+                    third |= t
+        top[m] = (ours, third)
+    loads: dict[str, set[str]] = {}
+
+    def load(m: str, seen=frozenset()) -> set[str]:
+        if m not in loads:
+            parents = {".".join(m.split(".")[:i]) for i in range(3, m.count(".") + 1)} & set(mods)
+            out = set(top[m][1])
+            for dep in (top[m][0] | parents) - seen - {m}:
+                out |= load(dep, seen | {m})
+            loads[m] = out
+        return loads[m]
+
+    needless = []
+    for m, p in mods.items():
+        if p.name == "cli.py" and p.parent == BACKEND:
+            continue
+        for fn in ast.walk(trees[m]):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for n in ast.walk(fn):
+                if isinstance(n, (ast.Import, ast.ImportFrom)):
+                    ours, third = _third_party(n, m, p, mods)
+                    adds = third - load(m)
+                    for dep in ours:
+                        adds |= load(dep) - load(m)
+                    if not adds:
+                        needless.append(f"{p.relative_to(REPO)}:{n.lineno} {ast.unparse(n)}")
+    assert sum(1 for _ in mods) > 100
+    assert not needless, "imports inside functions that load nothing new (move them to the top):\n" + "\n".join(needless)

@@ -16,10 +16,16 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from ..errors import FaceError, StageError
 from ..fileio import write_bytes, write_image, write_json
 from ..headmodel import load_head_model
+from ..headmodel.arkit import ict_weights_to_arkit
+from ..rig.build import BONES
+from ..rig.gltf import png_bytes, rig_to_gltf
+from ..rig.mesh_rig import load_bake_views, load_textured_glb, rig_from_mesh
+from ..rig.photo_rig import load_more_photos, rig_from_photos
 from ..rig.record import RIG_FORMAT, rig_record
 from ..stage import stage
 
@@ -47,12 +53,6 @@ def _head_model_file(inputs: dict, options: dict) -> dict:
        version="4",
        external_inputs=_head_model_file)
 def run_rig(ctx) -> dict:
-    from PIL import Image
-
-    from ..headmodel.arkit import ict_weights_to_arkit
-    from ..rig.build import BONES
-    from ..rig.photo_rig import load_more_photos, rig_from_photos
-
     opts: RigOptions = ctx.options
     t0 = time.time()
     present = {p: ctx.path(p).exists() for p in ("splat/head.ply", "mesh/head.glb")}
@@ -109,8 +109,6 @@ def run_rig(ctx) -> dict:
 
 def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: float) -> dict:
     """Full mode with mesh/head.glb: fit to the reconstructed surface, refine, transfer its texture, split hair."""
-    from ..rig.mesh_rig import load_bake_views, load_textured_glb, rig_from_mesh
-
     mesh = load_textured_glb(ctx.path("mesh/head.glb"))
     rig, atlas, fit, hair, info = rig_from_mesh(model, mesh, texture_size=opts.texture_size,
                                                 n_identity=max(opts.identity_modes, 100),
@@ -135,10 +133,6 @@ def _rig_from_reconstruction(ctx, model, opts: RigOptions, present: dict, t0: fl
 
 def _write(ctx, rig, model, atlas, attachments, record: dict) -> None:
     """rig/head_rigged.glb, rig/skin.png (absent for FLAME: per-vertex colours instead) and rig/rig.json."""
-    from PIL import Image
-
-    from ..rig.gltf import png_bytes, rig_to_gltf
-
     gl = rig_to_gltf(rig, png_bytes(atlas) if atlas is not None else None,
                      extras={"headforge": {"rig_format": RIG_FORMAT, "head_model": model.name}},
                      attachments=attachments)
