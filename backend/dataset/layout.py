@@ -18,14 +18,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import cameras as rig
+from .. import cameras
+from ..errors import HeadForgeError
 from ..headmodel.arkit import ARKIT_52
 
 FORMAT, VERSION = "headforge-dataset", 1
 SPLITS = ("train", "val", "test")
 KINDS = ("ict", "mesh")
-FRONTAL_VIEW = rig.view_index(rig.INPUT_RING, 0)  # elevation 0, azimuth 0: the view the identity is taken from
-N_VIEWS = len(rig.ELEVATIONS_DEG) * rig.VIEWS_PER_RING
+FRONTAL_VIEW = cameras.view_index(cameras.INPUT_RING, 0)  # elevation 0, azimuth 0: the view the identity is taken from
+N_VIEWS = len(cameras.ELEVATIONS_DEG) * cameras.VIEWS_PER_RING
 
 
 def sequence_dir(root, seq_id: str) -> Path:
@@ -36,8 +37,25 @@ def views_dir(root, seq_id: str) -> Path:
     return Path(root) / seq_id / "views"
 
 
-def read_manifest(root) -> dict:
-    return json.loads((Path(root) / "manifest.json").read_text())
+class DatasetError(HeadForgeError):
+    """A dataset folder that cannot be used (its manifest, views or sequences)."""
+
+    code = "dataset.bad"
+
+
+def read_manifest(root, code: str = "dataset.bad_manifest") -> dict:
+    """DATASET/manifest.json, checked to be a HeadForge dataset manifest (format and a `sequences` list); else a
+    DatasetError with `code` (the reading command's). `check_dataset` lists every fault of a folder instead."""
+    path = Path(root) / "manifest.json"
+    try:
+        man = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path} is unreadable ({e}).", code=code) from e
+    if not isinstance(man, dict) or man.get("format") != FORMAT or not isinstance(man.get("sequences"), list):
+        raise DatasetError(f"{path} is not a HeadForge dataset manifest (format {FORMAT!r} with a `sequences` list).",
+                           code=code, hint="make the dataset with `headforge dataset build` or check it with "
+                           "`headforge dataset check`")
+    return man
 
 
 def assign_splits(identities, seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> dict[str, str]:
@@ -86,7 +104,8 @@ def check_dataset(root, *, images: bool = True, camera_tol: float = 1e-5, progre
     if man.get("format") != FORMAT:
         out.append(Problem("dataset.bad_format", str(mpath), f'"format" is {man.get("format")!r}, not {FORMAT!r}.'))
     if man.get("version") != VERSION:
-        out.append(Problem("dataset.bad_version", str(mpath), f'"version" is {man.get("version")!r}; this reads {VERSION}.'))
+        out.append(Problem("dataset.bad_version", str(mpath),
+                           f'"version" is {man.get("version")!r}; this reads {VERSION}.'))
     size = man.get("size")
     if not isinstance(size, int) or size < 8:
         out.append(Problem("dataset.bad_size", str(mpath), f'"size" is {size!r}, not an image size in pixels.'))
@@ -96,7 +115,7 @@ def check_dataset(root, *, images: bool = True, camera_tol: float = 1e-5, progre
         out.append(Problem("dataset.no_sequences", str(mpath), '"sequences" is missing or empty.'))
         return out
     seen, split_of = set(), {}
-    expected = rig.rig_cameras(size) if size else None
+    expected = cameras.rig_cameras(size) if size else None
     for n, s in enumerate(seqs):
         where = f"manifest.json sequences[{n}]"
         if not isinstance(s, dict):
@@ -114,7 +133,8 @@ def check_dataset(root, *, images: bool = True, camera_tol: float = 1e-5, progre
             out.append(Problem("dataset.duplicate_id", where, "listed twice in the manifest."))
         seen.add(sid)
         if s.get("split") not in SPLITS:
-            out.append(Problem("dataset.bad_split", where, f"split {s.get('split')!r} is not one of {', '.join(SPLITS)}."))
+            out.append(Problem("dataset.bad_split", where,
+                               f"split {s.get('split')!r} is not one of {', '.join(SPLITS)}."))
         if s.get("kind") not in KINDS:
             out.append(Problem("dataset.bad_kind", where, f"kind {s.get('kind')!r} is not one of {', '.join(KINDS)}."))
         ident = s.get("identity")
@@ -140,7 +160,7 @@ def _check_sequence(root: Path, sid: str, s: dict, size, expected, images: bool,
     if not cpath.is_file():
         return [Problem("dataset.missing_cameras", str(cpath), "views/cameras.json is missing (unfinished sequence?).")]
     try:
-        cams = rig.load_cameras_json(cpath)
+        cams = cameras.load_cameras_json(cpath)
     except (ValueError, KeyError, TypeError) as e:
         return [Problem("dataset.bad_cameras", str(cpath), f"unreadable ({e}).")]
     if len(cams) != N_VIEWS:
@@ -160,7 +180,7 @@ def _check_sequence(root: Path, sid: str, s: dict, size, expected, images: bool,
                                    f"(elevation {e['elevation']:g}°, azimuth {e['azimuth']:g}°)."))
     for c in cams:
         try:
-            p = rig.view_file(vdir, c)
+            p = cameras.view_file(vdir, c)
         except Exception as e:  # noqa: BLE001  (JobError: a name leading outside the folder)
             out.append(Problem("dataset.bad_view_file", str(cpath), str(e)))
             continue
@@ -200,7 +220,8 @@ def _check_meta(path: Path, s: dict) -> list[Problem]:
     elif emb is not None:
         ok = isinstance(emb, list) and len(emb) > 0 and all(isinstance(x, (int, float)) for x in emb)
         if not ok or not np.all(np.isfinite(np.asarray(emb, np.float64))):
-            out.append(Problem("dataset.bad_embedding", str(path), "identity_embedding is not a list of finite numbers."))
+            out.append(Problem("dataset.bad_embedding", str(path),
+                               "identity_embedding is not a list of finite numbers."))
         if not meta.get("identity_model"):
             out.append(Problem("dataset.meta_fields", str(path), "an identity_embedding without identity_model."))
     expr = meta.get("expression")

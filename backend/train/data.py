@@ -12,7 +12,6 @@ Draws come from a caller's `torch.Generator`, so a clip depends on (seed, step) 
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,14 +21,8 @@ import numpy as np
 import torch
 
 from ..cameras import VIEWS_PER_RING
-from ..errors import HeadForgeError
+from ..dataset.layout import DatasetError, read_manifest
 from ..views import read_views
-
-DATASET_FORMAT = "headforge-dataset"
-
-
-class DatasetError(HeadForgeError):
-    code = "train.dataset.invalid"
 
 
 @dataclass
@@ -64,19 +57,6 @@ def to_signed(frames_u8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(frames_u8)).float().div(127.5).sub(1.0).permute(0, 3, 1, 2)
 
 
-def read_manifest(dataset) -> dict:
-    path = Path(dataset) / "manifest.json"
-    try:
-        man = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{path} is unreadable ({e}).", code="train.dataset.manifest") from e
-    if not isinstance(man, dict) or man.get("format") != DATASET_FORMAT or not isinstance(man.get("sequences"), list):
-        raise DatasetError(f"{path} is not a HeadForge dataset manifest (format {DATASET_FORMAT!r} with a "
-                           "`sequences` list).", code="train.dataset.manifest",
-                           hint="make the dataset with `headforge dataset build` or check it with `dataset check`")
-    return man
-
-
 def over_white(rgba: np.ndarray) -> np.ndarray:
     """float RGBA [H, W, 4] in [0, 1] -> uint8 RGB composited over white (truncated, as the reference's uint8())."""
     rgb = rgba[..., :3] * rgba[..., 3:4] + (1.0 - rgba[..., 3:4])
@@ -96,7 +76,7 @@ class ClipSource:
     def __init__(self, dataset, split: str, resolution: int, num_frames: int, start_frames, rings=None,
                  stage1_resolution: int | None = None, cache_size: int = 8):
         self.root = Path(dataset)
-        man = read_manifest(self.root)
+        man = read_manifest(self.root, code="train.dataset.manifest")
         self.ids = [s["id"] for s in man["sequences"] if isinstance(s, dict) and s.get("split") == split]
         if not self.ids:
             raise DatasetError(f"{self.root / 'manifest.json'} lists no {split!r} sequences.",
