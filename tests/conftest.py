@@ -1,4 +1,5 @@
 """Shared test set-up: offline hubs, throw-away Blender/torch folders, the read-only data in ../shared."""
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -56,4 +57,23 @@ def has_module(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+def load_benchmark(name: str):
+    """benchmarks/<name>.py as a module (the benchmarks are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def small_models(tmp_path_factory) -> Path:
+    """Converted ID-TS folders (low_stage/, high_stage/) of the builders' 'small' configuration; read only."""
+    from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components, save_stage
+
+    root = tmp_path_factory.mktemp("models") / "idts"
+    for i, stage in enumerate(("low", "high")):
+        save_stage(build_components("small", seed=i), root / f"{stage}_stage", stage, SMALL_RESOLUTION[stage])
+    return root
 

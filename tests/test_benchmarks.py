@@ -1,7 +1,7 @@
 """The benchmarks say what they measure: the splat-fit baseline's schedule is scaled to its steps and it gets the
 same fit time as ours, masked PSNR leads; the Blender import figure includes the first Geometry Nodes evaluation
 and is a median."""
-import importlib.util
+import importlib
 import json
 import os
 import sys
@@ -14,16 +14,9 @@ from PIL import Image
 
 from headforge.backend import cameras
 from headforge.backend.splat.rasterize import rasterize
-from tests.conftest import has_module
+from tests.conftest import has_module, load_benchmark
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -116,14 +109,14 @@ needs_bpy = pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy modu
 
 
 def test_blender_import_reports_medians(tmp_path):
-    bi = _load("blender_import")
+    bi = load_benchmark("blender_import")
     runs = [{"total_s": 3.0, "x": 1}, {"total_s": 1.0, "x": 5}, {"total_s": 2.0, "x": 4}]
     assert bi.median_run(runs) == {"total_s": 2.0, "x": 4}
 
 
 @needs_bpy
 def test_blender_import_times_the_first_geometry_nodes_evaluation(tmp_path):
-    bi = _load("blender_import")
+    bi = load_benchmark("blender_import")
     ply = tmp_path / "s.ply"
     bi.make_ply(ply, 3000)
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender")}

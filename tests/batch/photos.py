@@ -46,6 +46,13 @@ GOOD = {  # name: (maker, file name)
     "t1_face4": (lambda: t1_face(4), "crowd/t1_face4.jpg"),
     "astronaut_small": (lambda: _resize(astronaut(), 0.7), "crowd/astronaut_small.webp"),
     "t1_face1_mirrored": (lambda: np.ascontiguousarray(t1_face(1)[:, ::-1]), "crowd/t1_face1_mirrored.png"),
+    "t1_face0": (lambda: t1_face(0), "crowd/t1_face0.jpg"),
+    "t1_face2": (lambda: t1_face(2, 320), "crowd/t1_face2.png"),
+    "t1_face3_mirrored": (lambda: np.ascontiguousarray(t1_face(3)[:, ::-1]), "crowd/t1_face3_mirrored.jpg"),
+    "t1_face5": (lambda: t1_face(5, 448), "crowd/t1_face5.webp"),
+    "astronaut_large": (lambda: _resize(astronaut(), 1.4), "cast/astronaut_large.jpg"),
+    "astronaut_crop_mirrored": (lambda: np.ascontiguousarray(_resize(astronaut()[20:420, 40:440], 0.9)[:, ::-1]),
+                                "cast/astronaut_crop_mirrored.png"),
 }
 BAD = {  # name: (expected error code, file name)
     "truncated": ("input.corrupt", "bad/truncated.jpg"),

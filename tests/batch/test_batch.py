@@ -1,4 +1,4 @@
-"""`headforge batch` on small portraits made from the test photos (tests/batch/photos.py): 4 good, 2 bad files
+"""`headforge batch` on small portraits made from the test photos (tests/batch/photos.py): 12 good, 2 bad files
 and a text file. One local run with 2 workers, one worker killed mid-job; its results are checked against a
 serial `headforge run`, a second run, a real headless Chromium, and a real Ray with 2 CPUs."""
 import json
@@ -19,10 +19,12 @@ from headforge.backend.batch.state import retryable
 from headforge.backend.events import CancelToken
 from headforge.backend.fileio import sha256_file
 from tests.batch.photos import BAD, write_photos
+from tests.batch.photos import GOOD as PHOTOS
 
-GOOD = ["astronaut", "astronaut_mirrored", "t1_face4", "astronaut_crop"]
-JOB = {"astronaut": "astronaut", "astronaut_mirrored": "cast__astronaut_mirrored", "t1_face4": "crowd__t1_face4",
-       "astronaut_crop": "cast__astronaut_crop", "truncated": "bad__truncated", "no_face": "bad__no_face"}
+GOOD = list(PHOTOS)  # the issue's 12 portraits: crops, flips and resizes of the astronaut and the group's faces
+N = len(GOOD)
+# Job names as backend/batch/inputs.py makes them: the path under the folder, without suffix, '/' -> '__'.
+JOB = {name: rel.rsplit(".", 1)[0].replace("/", "__") for name, (_, rel) in {**PHOTOS, **BAD}.items()}
 # Files a run writes that differ between two runs of the same photo by design: the run's record and logs.
 RUN_RECORDS = {"job.json", "libraries.log", ".headforge.lock"}
 
@@ -73,7 +75,7 @@ def _state(out: Path) -> dict:
 
 def test_good_photos_finish_and_bad_ones_have_their_codes(local_batch):
     s, state = local_batch["summary"], _state(local_batch["root"] / "out")
-    assert (s["total"], s["done"], s["failed"], s["pending"]) == (6, 4, 2, 0)
+    assert (s["total"], s["done"], s["failed"], s["pending"]) == (N + 2, N, 2, 0)
     jobs = state["jobs"]
     for g in GOOD:
         job = jobs[JOB[g]]
@@ -117,7 +119,7 @@ def test_second_run_does_no_work(local_batch):
     before = {p: p.stat().st_mtime_ns for p in out.rglob("job.json")}
     t0 = time.perf_counter()
     s = run_batch(local_batch["root"] / "photos", out, mode="instant", engine="local", report=False)
-    assert (s["ran"], s["workers"], s["skipped"], s["done"], s["failed"]) == (0, 0, 6, 4, 2)
+    assert (s["ran"], s["workers"], s["skipped"], s["done"], s["failed"]) == (0, 0, N + 2, N, 2)
     assert time.perf_counter() - t0 < 5.0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("job.json")} == before
 
@@ -128,7 +130,7 @@ def test_report_loads_in_headless_chromium(local_batch, tmp_path):
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
     out = local_batch["root"] / "out"
     rows = (out / "report.csv").read_text().splitlines()
-    assert len(rows) == 7 and [r.split(",")[1] for r in rows[1:]] == ["failed"] * 2 + ["done"] * 4
+    assert len(rows) == N + 3 and [r.split(",")[1] for r in rows[1:]] == ["failed"] * 2 + ["done"] * N
 
     def load(page: Path) -> tuple[str, str]:
         p = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr",
@@ -137,14 +139,14 @@ def test_report_loads_in_headless_chromium(local_batch, tmp_path):
         return p.stdout, "\n".join(line for line in p.stderr.splitlines() if ":CONSOLE" in line)
 
     dom, console = load(out / "report.html")
-    # every picture decoded: 4 × (photo, front, three-quarter) + the readable bad photo; the truncated one has none
-    assert '<body data-images="13" data-images-decoded="13">' in dom, dom[:300]
+    # every picture decoded: N × (photo, front, three-quarter) + the readable bad photo; the truncated one has none
+    assert f'<body data-images="{3 * N + 1}" data-images-decoded="{3 * N + 1}">' in dom, dom[:300]
     assert console == ""
     broken = tmp_path / "broken.html"  # the same checks see a bad picture and a script error
     broken.write_text((out / "report.html").read_text().replace("base64,/9j/", "base64,AAAA", 1)
                       .replace("<script>", "<script>undefinedFunction();</script>\n<script>", 1))
     dom, console = load(broken)
-    assert 'data-images-decoded="12"' in dom and "Uncaught ReferenceError" in console
+    assert f'data-images-decoded="{3 * N}"' in dom and "Uncaught ReferenceError" in console
 
 
 def test_ray_engine_with_a_killed_actor(local_batch, tmp_path):

@@ -13,23 +13,11 @@ from headforge.backend.dataset import layout
 from headforge.backend.evaluate import metrics as M
 from headforge.backend.evaluate.run import EvalOptions, _shrink, evaluate_dataset
 from headforge.backend.fileio import write_json
-from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components, save_stage
+from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components
+from tests.idts.conftest import _torch_threads  # noqa: F401  (one intra-op thread, as for ID-TS)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
 
-
-@pytest.fixture(scope="module")
-def small_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models") / "idts"
-    for i, stage in enumerate(("low", "high")):
-        save_stage(build_components("small", seed=i), root / f"{stage}_stage", stage, SMALL_RESOLUTION[stage])
-    return root
 
 
 def _image(seed, size=48):

@@ -3,20 +3,10 @@ ID-TS models, so the views are noise, but real files, cameras and ring choice) â
 import json
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from headforge.backend import cameras as rig
 
-
-@pytest.fixture(scope="module")
-def small_models(tmp_path_factory):
-    from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components, save_stage
-
-    root = tmp_path_factory.mktemp("models") / "idts"
-    for i, stage in enumerate(("low", "high")):
-        save_stage(build_components("small", seed=i), root / f"{stage}_stage", stage, SMALL_RESOLUTION[stage])
-    return root
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

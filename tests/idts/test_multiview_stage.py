@@ -10,17 +10,10 @@ from PIL import Image
 from headforge.backend import cameras as rig
 from headforge.backend.errors import Cancelled, JobError, ModelMissingError
 from headforge.backend.events import CancelToken
-from headforge.backend.idts.builders import SMALL_RESOLUTION, build_components, save_stage
+from headforge.backend.idts.builders import SMALL_RESOLUTION
 from headforge.backend.job import Job, StageContext
 from headforge.backend.stages.multiview import MultiviewOptions, run_multiview
 
-
-@pytest.fixture(scope="module")
-def small_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models") / "idts"
-    for i, stage in enumerate(("low", "high")):
-        save_stage(build_components("small", seed=i), root / f"{stage}_stage", stage, SMALL_RESOLUTION[stage])
-    return root
 
 
 def _job(tmp_path, yaw=20.0, pitch=-22.0):

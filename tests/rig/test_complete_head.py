@@ -2,21 +2,13 @@
 rendered over blue/green stripes with a white collar (benchmarks/complete_head.py's scene, smaller). Only the
 head's pixels may reach the texture, every texel is coloured, and the result seen from the side and the back is
 closer to the scan's albedo than the photo's colours diffused."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.conftest import load_benchmark
+
 SIZE = 256
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("complete_head", BENCH / "complete_head.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +17,7 @@ def scene(shared):
     from headforge.backend.face.matte import mediapipe_matte
     from headforge.backend.fitting.landmarks import mediapipe_478
 
-    bench = _bench()
+    bench = load_benchmark("complete_head")
     lps = bench.load_lps()
     photo, head, K, w2c = bench.make_photo(lps, SIZE)
     photo8 = (photo * 255).round().astype(np.uint8)

@@ -2,7 +2,6 @@
 room light (benchmarks/complete_head.py's scene, small). One identity is fitted to the three, each photo keeps its
 own pose, and the texture fused from them matches the scan's albedo at the sides better than one photo's
 texture does; photos of two different people are refused with the identity distance in the message."""
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -10,16 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.conftest import load_benchmark
+
 SIZE = 256
 YAWS = (0, 60, -60)
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("complete_head", BENCH / "complete_head.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +21,7 @@ def scene(shared):
     from headforge.backend.face.matte import mediapipe_matte
     from headforge.backend.fitting.landmarks import mediapipe_478
 
-    bench = _bench()
+    bench = load_benchmark("complete_head")
     lps = bench.load_lps()
     shots = []
     for yaw in YAWS:

@@ -2,23 +2,12 @@
 layout (backend/train/synthetic.py: sphere heads rendered through the rig's cameras)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-import torch
 
 from headforge.backend.train.synthetic import make_dataset
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _torch_threads():
-    """One intra-op thread (the shared CPU is oversubscribed); restored after."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(int(os.environ.get("HEADFORGE_TEST_THREADS", "1")))
-    yield
-    torch.set_num_threads(prev)
-
+from tests.idts.conftest import _torch_threads  # noqa: F401  (one intra-op thread, as for ID-TS and LGM)
 
 IDENTITIES = {"red": ((0.85, 0.3, 0.25), 0.2, "train"), "green": ((0.3, 0.75, 0.35), 0.8, "train"),
               "blue": ((0.3, 0.4, 0.85), 0.5, "test")}
