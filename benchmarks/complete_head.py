@@ -327,10 +327,15 @@ def sheets(out: Path) -> None:
 def novel_views(lps, job: Path, K, w2c, size: int, degs) -> tuple[list, list]:
     """The job's rig (unlit) against the scan's albedo, both turned by each of `degs` from the view (K, w2c) of
     the job's main photo: ([(deg, PSNR, SSIM, pixels)], [truth over render tiles])."""
+    rig, atlas, rec = load_rig(job)
+    return turned_views(lps, rig, atlas, np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"]),
+                        K, w2c, size, degs)
+
+
+def turned_views(lps, rig, atlas, Kf, w2c_f, K, w2c, size: int, degs) -> tuple[list, list]:
+    """`novel_views` for a rig in memory, fitted with the camera (Kf, w2c_f) to the photo taken from (K, w2c)."""
     from headforge.backend.rig.render import masked_psnr, render_rig
 
-    rig, atlas, rec = load_rig(job)
-    Kf, w2c_f = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
     A = np.linalg.inv(w2c_f) @ w2c  # scan world → rig world (both seen alike by the photo's camera)
     centre = head_centre(lps)
     ru = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]  # above the head bone's pivot

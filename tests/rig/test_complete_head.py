@@ -61,22 +61,10 @@ def completed(scene, ict):
 
 
 def _novel_psnr(scene, rig, atlas, fit, degs=(90, -90, 180)):
-    from headforge.backend.rig.render import masked_psnr, render_rig
-
+    """Masked PSNR of the rig against the scan, both turned by each of `degs` (benchmarks/complete_head)."""
     bench, lps, photo, head, K, w2c, analysis, matte = scene
-    A = np.linalg.inv(fit.w2c) @ w2c
-    v = lps[0]
-    up = v[v[:, 2] > -0.06]
-    centre = np.array([(up[:, 0].min() + up[:, 0].max()) / 2, (up[:, 1].min() + up[:, 1].max()) / 2, 0.0])
-    ru = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
-    c_rig = (np.linalg.inv(A) @ np.append((ru.min(axis=0) + ru.max(axis=0)) / 2, 1.0))[:3]
-    c_rig[2] = 0.0
-    out = []
-    for deg in degs:
-        truth, tmask = bench.render_lps(lps, K, w2c @ bench.yaw_about(centre, deg), SIZE, light=False)
-        img, _ = render_rig(rig, atlas, fit.K, w2c @ bench.yaw_about(c_rig, deg) @ np.linalg.inv(A), (SIZE, SIZE))
-        out.append(masked_psnr(img, truth, tmask & (img.sum(axis=-1) > 0)))
-    return np.array(out)
+    rows, _ = bench.turned_views(lps, rig, atlas, fit.K, fit.w2c, K, w2c, SIZE, degs)
+    return np.array([r[1] for r in rows])
 
 
 def test_every_texel_coloured_and_nothing_leaks(scene, completed, ict):

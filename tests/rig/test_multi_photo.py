@@ -48,23 +48,10 @@ def results(scene, ict):
 
 
 def _novel_psnr(scene, rig, atlas, fit, degs):
-    """Masked PSNR (dB) of the rig's unlit render against the scan's albedo, both turned by each of `degs`
-    from the main photo's view (the rig about its own centre, placed by its fitted camera)."""
-    from headforge.backend.rig.render import masked_psnr, render_rig
-
+    """Masked PSNR of the rig against the scan, both turned by each of `degs` (benchmarks/complete_head)."""
     bench, lps, shots, K = scene
-    w2c = shots[0][3]
-    A = np.linalg.inv(fit.w2c) @ w2c
-    centre = bench.head_centre(lps)
-    ru = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
-    c_rig = (np.linalg.inv(A) @ np.append((ru.min(axis=0) + ru.max(axis=0)) / 2, 1.0))[:3]
-    c_rig[2] = 0.0
-    out = []
-    for deg in degs:
-        truth, tmask = bench.render_lps(lps, K, w2c @ bench.yaw_about(centre, deg), SIZE, light=False)
-        img, _ = render_rig(rig, atlas, fit.K, w2c @ bench.yaw_about(c_rig, deg) @ np.linalg.inv(A), (SIZE, SIZE))
-        out.append(masked_psnr(img, truth, tmask & (img.sum(axis=-1) > 0)))
-    return np.array(out)
+    rows, _ = bench.turned_views(lps, rig, atlas, fit.K, fit.w2c, K, shots[0][3], SIZE, degs)
+    return np.array([r[1] for r in rows])
 
 
 def test_three_photos_fit_one_identity_with_each_pose(scene, results):
