@@ -18,23 +18,27 @@ def _modules(root: Path, package: str) -> dict[str, Path]:
     return out
 
 
+def _resolve(node, name: str, path: Path, known) -> set[str]:
+    """The modules an import statement in module `name` names (absolute; `from X import m` is X.m when that is a
+    module of `known`, else X)."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    base = node.module or ""
+    if node.level:
+        parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+        base = ".".join(parent + ([node.module] if node.module else []))
+    return {f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names}
+
+
 def _imports(name: str, path: Path, known: set[str], everywhere: bool = True) -> set[str]:
     """Modules of `known` that module `name` imports (anywhere in it, or only at module level)."""
-    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     tree = ast.parse(path.read_text())
     nodes = ast.walk(tree) if everywhere else tree.body
     out = set()
     for node in nodes:
-        if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(parent + ([node.module] if node.module else []))
-            for alias in node.names:
-                full = f"{base}.{alias.name}"
-                out.add(full if full in known else base)
-        elif isinstance(node, ast.Import):
-            out.update(alias.name for alias in node.names)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            out |= _resolve(node, name, path, known)
     return {m for m in out if m in known and m != name}
 
 
@@ -128,15 +132,7 @@ def _third_party(node, name: str, path: Path, mods: dict) -> tuple[set[str], set
     """(backend modules, third-party top-level packages) an import statement names."""
     import sys
 
-    if isinstance(node, ast.Import):
-        targets = {a.name for a in node.names}
-    else:
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        base = node.module or ""
-        if node.level:
-            parent = package.split(".")[: len(package.split(".")) - node.level + 1]
-            base = ".".join(parent + ([node.module] if node.module else []))
-        targets = {f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names}
+    targets = _resolve(node, name, path, mods)
     ours = {t for t in targets if t in mods}
     third = {t.split(".")[0] for t in targets if not t.startswith("headforge.")}
     return ours, third - set(sys.stdlib_module_names) - {"__future__"}
