@@ -93,12 +93,10 @@ def check_dataset(root, *, images: bool = True, camera_tol: float = 1e-5, progre
     root = Path(root)
     out: list[Problem] = []
     mpath = root / "manifest.json"
-    if not mpath.is_file():
-        return [Problem("dataset.no_manifest", str(mpath), "manifest.json is missing: not a dataset folder.")]
-    try:
-        man = json.loads(mpath.read_text())
-    except ValueError as e:
-        return [Problem("dataset.bad_manifest", str(mpath), f"not valid JSON ({e}).")]
+    man, problem = _read_json(mpath, "dataset.no_manifest", "dataset.bad_manifest", "manifest.json is missing: not a "
+                              "dataset folder.")
+    if problem:
+        return [problem]
     if not isinstance(man, dict):
         return [Problem("dataset.bad_manifest", str(mpath), "the manifest is not a JSON object.")]
     if man.get("format") != FORMAT:
@@ -206,13 +204,20 @@ def _check_sequence(root: Path, sid: str, s: dict, size, expected, images: bool,
     return out
 
 
-def _check_meta(path: Path, s: dict) -> list[Problem]:
+def _read_json(path: Path, missing: str, bad: str, missing_message: str):
+    """(the file's JSON, None), or (None, the Problem: absent or not JSON)."""
     if not path.is_file():
-        return [Problem("dataset.missing_meta", str(path), "meta.json is missing.")]
+        return None, Problem(missing, str(path), missing_message)
     try:
-        meta = json.loads(path.read_text())
+        return json.loads(path.read_text()), None
     except ValueError as e:
-        return [Problem("dataset.bad_meta", str(path), f"not valid JSON ({e}).")]
+        return None, Problem(bad, str(path), f"not valid JSON ({e}).")
+
+
+def _check_meta(path: Path, s: dict) -> list[Problem]:
+    meta, problem = _read_json(path, "dataset.missing_meta", "dataset.bad_meta", "meta.json is missing.")
+    if problem:
+        return [problem]
     out = []
     emb = meta.get("identity_embedding", "absent")
     if emb == "absent":
