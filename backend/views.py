@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from .cameras import VIEWS_PER_RING, load_cameras_json, scale_intrinsics, view_file, view_index
-from .errors import StageError
+from .errors import JobError, StageError
 from .fileio import sha256_file, write_image, write_json
 
 
@@ -27,11 +28,14 @@ class View:
 
 
 def read_views(views_dir, *, code: str, size: int | None = None, need_alpha: bool = True,
-               skip_missing: bool = False, with_images: bool = True) -> tuple[list[dict], list[View]]:
+               skip_missing: bool = False, with_images: bool = True,
+               indices: Iterable[int] | None = None) -> tuple[list[dict], list[View]]:
     """(cameras.json's list, the views) of `views_dir`. `code` prefixes the StageError codes (the reading stage's
     name). `size`: views wider than this are shrunk to it (box filter), their intrinsics scaled. `need_alpha`:
     refuse views without alpha. `skip_missing`: a view whose file is absent is left out instead of refused (at least
-    one must be there). `with_images` False: the cameras only."""
+    one must be there). `with_images` False: the cameras only. `indices`: read only the views whose cameras.json
+    `index` is one of these (in cameras.json's order; the whole camera list is still returned); an index that
+    cameras.json does not list is a StageError `<code>.missing_view`."""
     from PIL import Image  # Pillow lazily: the stages importing this module are imported by job planning
 
     views_dir = Path(views_dir)
@@ -46,8 +50,17 @@ def read_views(views_dir, *, code: str, size: int | None = None, need_alpha: boo
         raise StageError(f"{cam_path} lists no views.", code=f"{code}.no_views")
     if not with_images:
         return cams, []
+    wanted = None
+    if indices is not None:
+        wanted = {int(i) for i in indices}
+        absent = sorted(wanted - {int(c["index"]) for c in cams if "index" in c})
+        if absent:
+            raise StageError(f"{cam_path} lists no view {absent[0]}" + (f" (nor {len(absent) - 1} more)"
+                             if len(absent) > 1 else "") + ".", code=f"{code}.missing_view")
     views = []
     for ci, cam in enumerate(cams):
+        if wanted is not None and int(cam.get("index", -1)) not in wanted:
+            continue
         p = view_file(views_dir, cam)
         if not p.is_file():
             if skip_missing:
@@ -136,3 +149,58 @@ class RingProgress:
         self.state["rings"][str(ring)] = {"matte": matte, "seconds": seconds,
                                           "sha256": write_ring(self.views_dir, ring, rgba)}
         write_json(self.path, self.state)
+
+
+def folder_views(src) -> tuple[list[Path], str]:
+    """A views folder made elsewhere (render-views, the user's own renders): its files, cameras.json first and then
+    each listed view's image, and one sha256 over their contents (a job made from it is named by it). Anything that
+    is not a usable views folder is refused before a job is made (JobError `views.*`)."""
+    import hashlib
+
+    src = Path(src)
+    if not src.is_dir():
+        raise JobError(f"{src} is not a folder.", code="views.not_a_folder",
+                       hint="Choose the folder that holds cameras.json and the view images.")
+    cam_path = src / "cameras.json"
+    try:
+        cams = load_cameras_json(cam_path)
+    except FileNotFoundError:
+        raise JobError(f"{src} has no cameras.json, so it is not a views folder.", code="views.missing_cameras",
+                       hint="Render views with `headforge render-views`, or write cameras.json beside your images.")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise JobError(f"{cam_path} cannot be read as a cameras file ({e}).", code="views.bad_cameras") from e
+    if not cams:
+        raise JobError(f"{cam_path} lists no views.", code="views.no_views")
+    files = [view_file(src, cam) for cam in cams]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise JobError(f"{len(missing)} of the {len(files)} views listed in {cam_path} are missing "
+                       f"({', '.join(missing[:3])}{'…' if len(missing) > 3 else ''}).", code="views.missing_view")
+    digest, root = hashlib.sha256(), src.resolve()
+    for f in [cam_path, *files]:
+        digest.update(f.resolve().relative_to(root).as_posix().encode() + b"\0")
+        digest.update(bytes.fromhex(sha256_file(f)))
+    return [cam_path, *files], digest.hexdigest()
+
+
+def copy_views(src, views_dir) -> int:
+    """Copy a views folder made elsewhere (checked by `folder_views`) into a job's views/: cameras.json and the
+    listed images only, each written whole (a copy cut short leaves no partial file). Files already there with the
+    same content are kept. Returns how many were copied."""
+    import shutil
+
+    src, views_dir = Path(src), Path(views_dir)
+    files, _ = folder_views(src)
+    views_dir.mkdir(parents=True, exist_ok=True)
+    copied = 0
+    root = src.resolve()
+    for f in files:
+        dst = views_dir / f.resolve().relative_to(root)
+        if dst.is_file() and dst.stat().st_size == f.stat().st_size and sha256_file(dst) == sha256_file(f):
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        part = dst.with_name(dst.name + ".part")
+        shutil.copyfile(f, part)
+        part.replace(dst)
+        copied += 1
+    return copied

@@ -5,9 +5,11 @@ taken cyclically from a start position in `start_frames` (0..4 or 12..15 by defa
 white, quantised to uint8 and mapped to [-1, 1]; its elevation condition is that ring's elevation. Stage 2 also needs
 the stage-1 video (`video_stage1`): the reference reads stage-1 generations from disk; we make it by degrading the
 frames to stage-1 resolution and back (cv2 area down, bilinear up, as the pipeline's hand-off upscales), unless the
-sequence holds `<id>/stage1/NNN.png` (stage-1 generations at any size), which are used as the reference does.
+sequence holds `<id>/stage1/NNN.png` (stage-1 generations at any size) for the clip's views, which are then used as
+the reference does.
 
-Views are read only through `backend/views.read_views`; each sequence's frames are kept in a small LRU cache.
+Views are read only through `backend/views.read_views`, and only the clip's own (`indices`): a 16-frame stage-2 clip
+decodes 16 images, not the sequence's 96 (benchmarks/train_data.py). Decoded frames are kept in an LRU cache.
 Draws come from a caller's `torch.Generator`, so a clip depends on (seed, step) alone.
 """
 from __future__ import annotations
@@ -27,12 +29,13 @@ from ..views import read_views
 
 @dataclass
 class Sequence:
-    """One sequence's frames at the training resolution: rings {ring: (elevation, uint8 [16, R, R, 3])}."""
+    """One sequence's rig layout, from its cameras.json alone: the complete rings among those wanted."""
 
     id: str
-    rings: dict
+    rings: dict  # {ring: elevation} of the rings with all 16 views listed
     view_index: dict  # {(ring, k): cameras.json index} (landmarks.json is keyed by it)
-    stage1: dict = field(default_factory=dict)  # {ring: uint8 [16, R, R, 3]} when <id>/stage1/ exists
+    position: dict  # {cameras.json index: position in cameras.json's list}
+    stage1: bool = False  # <id>/stage1/ exists (stage-1 generations, read per clip)
 
 
 @dataclass
@@ -71,7 +74,9 @@ def degrade(frames: np.ndarray, low: int) -> np.ndarray:
 
 
 class ClipSource:
-    """Draws training clips from the sequences of one split."""
+    """Draws training clips from the sequences of one split. A clip reads only its own views (read_views with
+    `indices`), not the sequence's 96; decoded frames are kept in an LRU cache of `cache_size` sequences' worth of
+    views (96 each)."""
 
     def __init__(self, dataset, split: str, resolution: int, num_frames: int, start_frames, rings=None,
                  stage1_resolution: int | None = None, cache_size: int = 8):
@@ -84,59 +89,83 @@ class ClipSource:
         self.resolution, self.num_frames = resolution, num_frames
         self.start_frames, self.rings = list(start_frames), rings
         self.stage1_resolution = stage1_resolution
-        self._cache: OrderedDict[str, Sequence] = OrderedDict()
-        self.cache_size = cache_size
+        self._layouts: dict[str, Sequence] = {}
+        self._frames: OrderedDict[tuple, np.ndarray] = OrderedDict()  # (sid, "views" | "stage1", index) -> frame
+        self.cache_views = cache_size * 2 * 6 * VIEWS_PER_RING  # views and stage-1 frames of `cache_size` sequences
+        self.views_read = 0  # view images decoded so far (benchmarks/train_data.py)
 
     def sequence(self, sid: str) -> Sequence:
-        if sid in self._cache:
-            self._cache.move_to_end(sid)
-            return self._cache[sid]
-        seq = self._load(sid)
-        self._cache[sid] = seq
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return seq
+        """The sequence's layout from its cameras.json (no image is decoded)."""
+        if sid not in self._layouts:
+            self._layouts[sid] = self._layout(sid)
+        return self._layouts[sid]
 
-    def _load(self, sid: str) -> Sequence:
+    def _layout(self, sid: str) -> Sequence:
         views_dir = self.root / sid / "views"
-        cams, views = read_views(views_dir, code="train", size=self.resolution)
-        by_pos, index, elev = {}, {}, {}
-        for v in views:
-            cam = cams[v.camera_index]
+        cams, _ = read_views(views_dir, code="train", with_images=False)
+        index, elev, position = {}, {}, {}
+        for pos, cam in enumerate(cams):
             if "ring" not in cam or "k" not in cam:
                 raise DatasetError(f"{views_dir / 'cameras.json'} has views without `ring`/`k`: not the rig's "
                                    "96-view orbit.", code="train.dataset.not_rig")
-            if v.rgba.shape[0] != self.resolution or v.rgba.shape[1] != self.resolution:
-                raise DatasetError(f"Views of {sid} are {v.rgba.shape[1]}×{v.rgba.shape[0]} px, smaller than (or "
-                                   f"not as square as) the stage's {self.resolution} px.",
-                                   code="train.dataset.too_small",
-                                   hint="render the dataset at the stage's resolution or larger")
             r, k = int(cam["ring"]), int(cam["k"])
-            by_pos[(r, k)] = over_white(v.rgba)
             index[(r, k)] = int(cam["index"])
+            position[int(cam["index"])] = pos
             elev[r] = float(cam["elevation"])
         wanted = self.rings if self.rings is not None else sorted(elev)
-        rings = {r: (elev[r], np.stack([by_pos[(r, k)] for k in range(VIEWS_PER_RING)])) for r in wanted
-                 if all((r, k) in by_pos for k in range(VIEWS_PER_RING))}
+        rings = {r: elev[r] for r in wanted if all((r, k) in index for k in range(VIEWS_PER_RING))}
         if not rings:
             raise DatasetError(f"Sequence {sid} has no complete ring of 16 views among rings {list(wanted)}.",
                                code="train.dataset.no_ring")
-        seq = Sequence(sid, rings, index)
-        s1 = self.root / sid / "stage1"
-        if self.stage1_resolution is not None and s1.is_dir():
-            seq.stage1 = self._stage1_files(s1, seq)
-        return seq
+        stage1 = self.stage1_resolution is not None and (self.root / sid / "stage1").is_dir()
+        return Sequence(sid, rings, index, position, stage1)
 
-    def _stage1_files(self, folder: Path, seq: Sequence) -> dict:
+    def _cached(self, key: tuple) -> np.ndarray | None:
+        if key in self._frames:
+            self._frames.move_to_end(key)
+            return self._frames[key]
+        return None
+
+    def _keep(self, key: tuple, frame: np.ndarray) -> None:
+        self._frames[key] = frame
+        while len(self._frames) > self.cache_views:
+            self._frames.popitem(last=False)
+
+    def frames(self, seq: Sequence, views: list[int]) -> np.ndarray:
+        """uint8 [T, R, R, 3] over white of the views (cameras.json indices) of `seq`, reading only those not
+        cached."""
+        todo = sorted({v for v in views if self._cached((seq.id, "views", v)) is None})
+        if todo:
+            views_dir = self.root / seq.id / "views"
+            _, read = read_views(views_dir, code="train", size=self.resolution, indices=todo)
+            self.views_read += len(read)
+            for v in read:
+                if v.rgba.shape[0] != self.resolution or v.rgba.shape[1] != self.resolution:
+                    raise DatasetError(f"Views of {seq.id} are {v.rgba.shape[1]}×{v.rgba.shape[0]} px, smaller than "
+                                       f"(or not as square as) the stage's {self.resolution} px.",
+                                       code="train.dataset.too_small",
+                                       hint="render the dataset at the stage's resolution or larger")
+            by_pos = {v.camera_index: v for v in read}
+            for idx in todo:
+                self._keep((seq.id, "views", idx), over_white(by_pos[seq.position[idx]].rgba))
+        return np.stack([self._cached((seq.id, "views", v)) for v in views])
+
+    def _stage1(self, seq: Sequence, views: list[int]) -> np.ndarray | None:
+        """The stage-1 generations <id>/stage1/NNN.png of the views, upscaled to R, or None when any is absent."""
         from PIL import Image
 
-        out = {}
-        for r in seq.rings:
-            files = [folder / f"{seq.view_index[(r, k)]:03d}.png" for k in range(VIEWS_PER_RING)]
-            if all(f.is_file() for f in files):
-                imgs = [np.asarray(Image.open(f).convert("RGB")) for f in files]
-                out[r] = np.stack([cv2.resize(i, (self.resolution, self.resolution)) for i in imgs])
-        return out
+        folder = self.root / seq.id / "stage1"
+        files = [folder / f"{v:03d}.png" for v in views]
+        if not all(f.is_file() for f in files):
+            return None
+        out = []
+        for v, f in zip(views, files):
+            frame = self._cached((seq.id, "stage1", v))
+            if frame is None:
+                frame = cv2.resize(np.asarray(Image.open(f).convert("RGB")), (self.resolution, self.resolution))
+                self._keep((seq.id, "stage1", v), frame)
+            out.append(frame)
+        return np.stack(out)
 
     def draw(self, gen: torch.Generator) -> Clip:
         """One clip: sequence, ring and start drawn from `gen`."""
@@ -146,8 +175,9 @@ class ClipSource:
         ring = ring_ids[int(torch.randint(len(ring_ids), (1,), generator=gen))]
         start = self.start_frames[int(torch.randint(len(self.start_frames), (1,), generator=gen))]
         ks = [(start + t) % VIEWS_PER_RING for t in range(self.num_frames)]
-        elevation, frames = seq.rings[ring]
-        clip = Clip(sid, ring, start, elevation, frames[ks], [seq.view_index[(ring, k)] for k in ks])
+        views = [seq.view_index[(ring, k)] for k in ks]
+        clip = Clip(sid, ring, start, seq.rings[ring], self.frames(seq, views), views)
         if self.stage1_resolution is not None:
-            clip.stage1 = seq.stage1[ring][ks] if ring in seq.stage1 else degrade(clip.frames, self.stage1_resolution)
+            s1 = self._stage1(seq, views) if seq.stage1 else None
+            clip.stage1 = s1 if s1 is not None else degrade(clip.frames, self.stage1_resolution)
         return clip

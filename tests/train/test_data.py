@@ -48,3 +48,31 @@ def test_dataset_problems_have_codes(tmp_path, tiny_dataset):
     bad.mkdir()
     (bad / "manifest.json").write_text(json.dumps({"format": "something-else", "sequences": []}))
     assert code(dataset=bad) == "train.dataset.manifest"
+
+
+def test_a_clip_reads_only_its_own_views(tiny_dataset):
+    from headforge.backend.train.data import over_white
+    from headforge.backend.views import read_views
+
+    vdir = tiny_dataset / "red" / "views"
+    cams, every = read_views(vdir, code="train")  # unchanged without `indices`: all 96
+    assert len(every) == 96
+    _, some = read_views(vdir, code="train", indices=[17, 3, 16])
+    assert [cams[v.camera_index]["index"] for v in some] == [3, 16, 17]  # cameras.json's order
+    assert all(np.array_equal(v.rgba, every[v.camera_index].rgba) for v in some)
+    with pytest.raises(HeadForgeError) as e:
+        read_views(vdir, code="train", indices=[5, 96])
+    assert e.value.code == "train.missing_view" and "96" in e.value.message
+
+    src = ClipSource(tiny_dataset, "train", 64, 4, [0, 12], rings=[1])
+    clip = src.draw(torch.Generator().manual_seed(0))
+    assert src.views_read == 4 and len(clip.views) == 4  # 4 frames: 4 images decoded, not 96
+    by_index = {cams[v.camera_index]["index"]: v for v in every}
+    assert all(np.array_equal(f, over_white(by_index[i].rgba)) for f, i in zip(clip.frames, clip.views))
+    again = ClipSource(tiny_dataset, "train", 64, 4, [0, 12], rings=[1])
+    for seed in range(6):  # a warm cache gives the same clips as a cold one
+        a = src.draw(torch.Generator().manual_seed(seed))
+        b = again.draw(torch.Generator().manual_seed(seed))
+        assert (a.sequence, a.ring, a.start, a.views) == (b.sequence, b.ring, b.start, b.views)
+        assert np.array_equal(a.frames, b.frames)
+    assert src.views_read <= 2 * 16  # two train sequences, ring 1 only: each view decoded once at most
