@@ -18,7 +18,11 @@ class HEADFORGE_PG_settings(bpy.types.PropertyGroup):
     mode: EnumProperty(name="Mode", default="auto", items=[
         ("auto", "Auto", "Full where this machine can run it (CUDA GPU and the multi-view weights), else Instant"),
         ("full", "Full", "Multi-view diffusion, Gaussian splat, mesh and rig (needs a CUDA GPU)"),
-        ("instant", "Instant", "Fit the head model to the photo on the CPU in seconds")])
+        ("instant", "Instant", "Fit the head model to the photo on the CPU in seconds"),
+        ("views", "Views", "Reconstruct from a folder of views you already have (headforge render-views or your "
+         "own renders with cameras.json): splat, mesh and rig")])
+    views_folder: StringProperty(name="Views", subtype="DIR_PATH",
+                                 description="A views folder: cameras.json and one RGBA image per camera")
     until: StringProperty(name="Stop after", default="", description="Stop after this stage (empty: run all)")
     face_index: IntProperty(name="Face", default=-1, min=-1,
                             description="Which detected face to use, numbered left to right (-1: the largest)")

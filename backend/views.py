@@ -6,7 +6,9 @@ all through `read_views`. The multiview stage writes whole rings, and keeps them
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -155,8 +157,6 @@ def folder_views(src) -> tuple[list[Path], str]:
     """A views folder made elsewhere (render-views, the user's own renders): its files, cameras.json first and then
     each listed view's image, and one sha256 over their contents (a job made from it is named by it). Anything that
     is not a usable views folder is refused before a job is made (JobError `views.*`)."""
-    import hashlib
-
     src = Path(src)
     if not src.is_dir():
         raise JobError(f"{src} is not a folder.", code="views.not_a_folder",
@@ -187,8 +187,6 @@ def copy_views(src, views_dir) -> int:
     """Copy a views folder made elsewhere (checked by `folder_views`) into a job's views/: cameras.json and the
     listed images only, each written whole (a copy cut short leaves no partial file). Files already there with the
     same content are kept. Returns how many were copied."""
-    import shutil
-
     src, views_dir = Path(src), Path(views_dir)
     files, _ = folder_views(src)
     views_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """`headforge.generate` and `headforge.cancel`: run the job for the chosen photo (and the more photos of the same
-person listed under it), or stop it; `headforge.photo_add` / `headforge.photo_remove` edit that list."""
+person listed under it) or, in Views mode, for a views folder made elsewhere; or stop it. `headforge.photo_add` and
+`headforge.photo_remove` edit the photo list."""
 import hashlib
 from pathlib import Path
 
@@ -43,15 +44,8 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
     def poll(cls, context):
         return runner.active() is None
 
-    def _refuse(self, state, message: str, code: str, hint: str):
-        """A problem found before the job starts: the panel shows it with its fix, the operator reports it."""
-        runner.show_error(state, message, code, hint)
-        state.message = ""
-        self.report({"ERROR"}, f"{message} {hint}")
-        return {"CANCELLED"}
-
-    def execute(self, context):
-        settings, state = context.scene.headforge, context.window_manager.headforge
+    def _photo_job(self, settings, state, prefs):
+        """(job folder, job inputs) for the photo and the more photos of the same person, or the refusal."""
         photo = Path(bpy.path.abspath(settings.photo)) if settings.photo else None
         if photo is None or not photo.is_file():
             return self._refuse(state, "Choose a portrait photo first." if photo is None else
@@ -61,7 +55,41 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
         if missing:
             return self._refuse(state, f"{missing[0].name} (in More photos) does not exist.", "input.not_found",
                                 "Fix or remove it in the More photos list.")
+        inputs = {"photo": str(photo), "photos": [str(photo)] + [str(p) for p in more]}  # job.json: every photo
+        return job_dir_for(photo, prefs.jobs_root, tuple(more)), inputs
+
+    def _views_job(self, settings, state, prefs):
+        """(job folder, None) for the chosen views folder, named by its content (the same views resume their job),
+        or the refusal."""
+        from ..backend.errors import HeadForgeError
+        from ..backend.views import folder_views
+
+        if not settings.views_folder.strip():
+            return self._refuse(state, "Choose a views folder first.", "views.no_folder",
+                                "Pick the folder with cameras.json and the view images in the Views field.")
+        src = Path(bpy.path.abspath(settings.views_folder))
+        try:
+            _, digest = folder_views(src)
+        except HeadForgeError as e:
+            return self._refuse(state, e.message, e.code, e.hint or "Pick another folder in the Views field.")
+        name = bpy.path.clean_name(src.resolve().name or "views")
+        return Path(bpy.path.abspath(prefs.jobs_root)) / f"{name}-{digest[:10]}", None
+
+    def _refuse(self, state, message: str, code: str, hint: str):
+        """A problem found before the job starts: the panel shows it with its fix, the operator reports it."""
+        runner.show_error(state, message, code, hint)
+        state.message = ""
+        self.report({"ERROR"}, f"{message} {hint}")
+        return {"CANCELLED"}
+
+    def execute(self, context):
+        settings, state = context.scene.headforge, context.window_manager.headforge
         prefs = preferences.get(context)
+        views = settings.mode == "views"
+        found = self._views_job(settings, state, prefs) if views else self._photo_job(settings, state, prefs)
+        if isinstance(found, set):
+            return found
+        job_dir, inputs = found
         options = preferences.job_options(prefs)
         rig = options["rig"]
         if rig["head_model"] == "flame" and not Path(rig["head_model_path"]).is_file():
@@ -71,16 +99,25 @@ class HEADFORGE_OT_generate(bpy.types.Operator):
             from ..backend.headmodel.ict import ICT_HINT
 
             return self._refuse(state, "ICT-FaceKit Light is not downloaded.", "model.ict_missing", ICT_HINT)
-        job_dir = job_dir_for(photo, prefs.jobs_root, tuple(more))
+        if views:  # the job works on its own copy: the user's folder is never written to
+            from ..backend.errors import HeadForgeError
+            from ..backend.views import copy_views
+
+            try:
+                copy_views(Path(bpy.path.abspath(settings.views_folder)), job_dir / "views")
+            except HeadForgeError as e:
+                return self._refuse(state, e.message, e.code, e.hint or "")
+            except OSError as e:
+                return self._refuse(state, f"The views could not be copied into {job_dir} ({e.strerror}).",
+                                    "storage.copy_failed", "Free disk space or choose another Jobs folder.")
         state.running, state.error, state.progress, state.message = True, "", 0.0, "Starting…"
         state.error_code = state.error_hint = state.mode_note = ""
         state.stage, state.preview, state.job_dir = "", "", str(job_dir)
         state.faces, state.imported = 0, ""
-        if _face_option_needed(job_dir, settings):
+        if not views and _face_option_needed(job_dir, settings):
             options["face"] = {"face": settings.face_index}
         from ..addon import external
 
-        inputs = {"photo": str(photo), "photos": [str(photo)] + [str(p) for p in more]}  # job.json: every photo
         self._runner = external.make_runner(prefs, str(job_dir), inputs=inputs, options=options,
                                             mode=settings.mode, until=settings.until or None)
         if bpy.app.background:  # timers never fire without a UI: run to the end right here

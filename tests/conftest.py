@@ -77,3 +77,41 @@ def small_models(tmp_path_factory) -> Path:
         save_stage(build_components("small", seed=i), root / f"{stage}_stage", stage, SMALL_RESOLUTION[stage])
     return root
 
+
+
+@pytest.fixture(scope="session")
+def views_generate(tmp_path_factory, shared) -> dict:
+    """What the panel's driver (tests/blender/drive_views_generate.py) saw while making `views_job`: its refusals,
+    the job folder."""
+    import json
+    import subprocess
+    import sys
+
+    if not has_module("bpy"):
+        pytest.skip("render-views and the panel need the bpy module")
+    tmp = tmp_path_factory.mktemp("views_job")
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+           "BLENDER_USER_RESOURCES": str(tmp / "blender")}
+    cli = [sys.executable, "-m", "headforge.backend", "--json"]
+    p = subprocess.run(cli + ["render-views", str(shared / "data/heads/lee_perry_smith/LeePerrySmith_textured.glb"),
+                              "-o", str(tmp / "lps"), "--size", "64", "--samples", "2"],
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    small = {"splat": {"steps": 120, "init_points": 4000},
+             "mesh": {"voxel_size": 0.004, "depth_size": 64, "texture_size": 256, "target_triangles": 3000}}
+    p = subprocess.run([sys.executable, str(REPO / "tests/blender/drive_views_generate.py"), str(REPO),
+                        str(tmp / "jobs"), str(tmp / "lps"), json.dumps(small)],
+                       capture_output=True, text=True, timeout=900, env=env)
+    facts = [line for line in p.stdout.splitlines() if line.startswith("FACTS ")]
+    assert p.returncode == 0 and facts, p.stdout[-3000:] + p.stderr[-3000:]
+    facts = json.loads(facts[-1][6:])
+    assert facts["generate"] == ["FINISHED"] and facts["error"] == "", facts
+    return facts
+
+
+@pytest.fixture(scope="session")
+def views_job(views_generate) -> Path:
+    """A views-mode job of the Lee Perry-Smith scan, made as an artist would: `headforge render-views` (64 px),
+    then the panel's Generate in Views mode on that folder (tests/blender/drive_views_generate.py, in this bpy
+    Python), with small splat and mesh settings. The views test and the first-run test both use it."""
+    return Path(views_generate["job_dir"])

@@ -1,5 +1,5 @@
-"""Views mode: `headforge run --mode views` end to end (render-views output → splat → mesh → rig through the CLI),
-and the views folder's safety: a cameras.json entry cannot make a stage read a file outside `views/`."""
+"""Views mode: end to end from the panel (render-views output → Generate in Views mode → splat → mesh → rig), the CLI
+resuming that job, and the views folder's safety: a cameras.json entry cannot make a stage read a file outside `views/`."""
 import json
 import subprocess
 import sys
@@ -8,31 +8,36 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import has_module
 
 
-@pytest.mark.skipif(not has_module("bpy"), reason="render-views needs the bpy module")
-def test_views_mode_reconstructs_and_rigs_lee_perry_smith(shared, tmp_path):
-    asset = shared / "data/heads/lee_perry_smith/LeePerrySmith_textured.glb"
-    cli = [sys.executable, "-m", "headforge.backend", "--json"]
-    p = subprocess.run(cli + ["render-views", str(asset), "-o", str(tmp_path / "job/views"), "--size", "64",
-                              "--samples", "2"], capture_output=True, text=True, timeout=600)
-    assert p.returncode == 0, p.stderr[-2000:]
-    small = ["splat.steps=120", "splat.init_points=4000", "mesh.voxel_size=0.004", "mesh.depth_size=64",
-             "mesh.texture_size=256", "mesh.target_triangles=3000"]
-    p = subprocess.run(cli + ["run", "-o", str(tmp_path / "job"), "--mode", "views",
-                              *[a for s in small for a in ("--set", s)]], capture_output=True, text=True, timeout=900)
+def test_views_mode_reconstructs_and_rigs_lee_perry_smith(views_generate, views_job):
+    """The panel's Views mode (conftest.views_job: render-views of the scan, then Generate on that folder):
+    refusals first, then splat → mesh → rig on the job's own copy of the views; the CLI resumes the finished job."""
+    facts = views_generate
+    assert facts["no_folder"] == ["CANCELLED"] and facts["no_folder_code"] == "views.no_folder"
+    assert facts["not_views"] == ["CANCELLED"] and facts["not_views_code"] == "views.missing_cameras"
+    assert facts["jobs_after_refusals"] == []  # a refused Generate makes no job folder
+    job = views_job
+    src = job.parent.parent / "lps"  # the folder the artist chose: copied, never written to
+    pngs = sorted(p.name for p in src.glob("*.png"))  # render-views' depth and normal .npy files stay behind
+    assert len(pngs) == 96 and sorted(p.name for p in (job / "views").iterdir()) == sorted(["cameras.json", *pngs])
+    assert (job / "views/cameras.json").read_bytes() == (src / "cameras.json").read_bytes()
+    before = (job / "job.json").read_text()
+    p = subprocess.run([sys.executable, "-m", "headforge.backend", "--json", "run", "-o", str(job), "--mode", "views"],
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
-    record = json.loads((tmp_path / "job/job.json").read_text())
+    events = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("{")]
+    assert {e["stage"] for e in events if e["kind"] == "stage_skipped"} >= {"splat", "mesh", "rig"}, events
+    assert json.loads((job / "job.json").read_text())["stages"] == json.loads(before)["stages"]
+    record = json.loads((job / "job.json").read_text())
     stages = record["stages"]
     assert [s for s in ("splat", "mesh", "rig") if stages[s]["status"] == "done"] == ["splat", "mesh", "rig"]
     assert stages["splat"]["metrics"]["test_psnr"] > 22, stages["splat"]["metrics"]  # held-out views
-    rig = json.loads((tmp_path / "job/rig/rig.json").read_text())
+    rig = json.loads((job / "rig/rig.json").read_text())
     assert len(rig["shape_keys"]) == 52 and rig["fit"]["source"] == "mesh/head.glb"
     # every file the splat, mesh and rig stages wrote is declared (so a damaged one is made again)
     from headforge.backend.job import LOCK_NAME, STAGES, pipeline
 
-    job = tmp_path / "job"
     declared = ["views"] + [o for n in pipeline("views") for o in STAGES[n].outputs + STAGES[n].optional_outputs]
     written = sorted(str(p.relative_to(job)) for p in job.rglob("*") if p.is_file())
     undeclared = [w for w in written if w not in ("job.json", LOCK_NAME, "libraries.log")
@@ -121,3 +126,36 @@ def test_views_inside_the_folder_still_load(tmp_path):
     loaded = splat.load_views(views)[0]
     assert loaded.shape[0] == 3 and [round(float(v[0, 0, 0]) * 255) for v in loaded] == [116, 117, 118]
     assert len(mesh.load_views(views)[1]) == 3
+
+
+def test_a_views_folder_is_checked_and_copied_whole(tmp_path):
+    """What the panel's Views mode does before a job starts (backend/views.folder_views, copy_views): a folder that
+    is not a views folder is refused with its own code; the copy holds cameras.json and the listed images only, is
+    named by content (one changed pixel changes the digest) and copies nothing the second time."""
+    from headforge.backend import cameras as rig
+    from headforge.backend.errors import JobError
+    from headforge.backend.views import copy_views, folder_views
+
+    src = tmp_path / "renders"
+    src.mkdir()
+    cams = rig.rig_cameras(size=16, rings=[1])[:3]
+    rig.save_cameras_json(src / "cameras.json", cams)
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    for c in cams:
+        Image.fromarray(rgba).save(src / f"{c['index']:03d}.png")
+    (src / "notes.txt").write_text("not a view")
+    files, digest = folder_views(src)
+    assert [f.name for f in files] == ["cameras.json"] + [f"{c['index']:03d}.png" for c in cams]
+    assert copy_views(src, tmp_path / "job/views") == 4 and copy_views(src, tmp_path / "job/views") == 0
+    assert sorted(p.name for p in (tmp_path / "job/views").iterdir()) == sorted(f.name for f in files)
+    rgba[0, 0] = 1
+    Image.fromarray(rgba).save(src / f"{cams[0]['index']:03d}.png")
+    assert folder_views(src)[1] != digest
+    (src / f"{cams[1]['index']:03d}.png").unlink()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad/cameras.json").write_text("{not json")
+    for folder, code in ((src, "views.missing_view"), (tmp_path / "bad", "views.bad_cameras"),
+                         (tmp_path / "empty", "views.not_a_folder"), (tmp_path, "views.missing_cameras")):
+        with pytest.raises(JobError) as e:
+            folder_views(folder)
+        assert e.value.code == code, (folder, e.value)

@@ -1,5 +1,5 @@
-"""The HeadForge sidebar tab: photo (and more photos of the same person), Generate/Cancel, progress, current stage
-and last message."""
+"""The HeadForge sidebar tab: mode, photo (and more photos of the same person) or the views folder, Generate/Cancel,
+progress, current stage and last message."""
 import bpy
 
 
@@ -20,9 +20,12 @@ class HEADFORGE_PT_main(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings, state = context.scene.headforge, context.window_manager.headforge
-        layout.prop(settings, "photo")
-        draw_more_photos(layout, settings)
         layout.prop(settings, "mode", expand=True)
+        if settings.mode == "views":
+            layout.prop(settings, "views_folder")
+        else:
+            layout.prop(settings, "photo")
+            draw_more_photos(layout, settings)
         if settings.mode == "auto" and state.mode_note:
             layout.label(text=state.mode_note, icon="INFO")
         row = layout.row(align=True)

@@ -12,16 +12,16 @@ Blender user folder and home, no ../shared beside the installed extension, no HE
   the team's .npz and served on 127.0.0.1; the registry entry's URL is the only thing the driver changes.
 - Generate (mode Auto as the panel defaults) runs on the astronaut; the imported head is checked.
 
-- Views mode: the panel's Generate offers Auto/Full/Instant, and views mode needs torch, which this offline install
-  leaves out; so a views-mode job made by the CLI (render-views of the Lee Perry-Smith scan at 64 px, small splat
-  and mesh settings) is imported with the Import Job Results operator and the head is measured against its splat.
+- Views mode needs torch, which this offline install leaves out; so the views-mode job that the panel's Generate made
+  in the test venv's bpy (tests/conftest.views_job: render-views of the Lee Perry-Smith scan at 64 px, small splat
+  and mesh settings) is imported here with the Import Job Results operator and the head is measured against its
+  splat.
 """
 import functools
 import http.server
 import json
 import os
 import subprocess
-import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -116,21 +116,6 @@ def _run(cmd, **kw):
     proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
     assert proc.returncode == 0, " ".join(map(str, cmd))[:500] + "\n" + proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
-
-
-@pytest.fixture(scope="module")
-def views_job(tmp_path_factory, shared):
-    """`headforge render-views` of the scan, then `headforge run --mode views` (small settings), in this venv."""
-    job = tmp_path_factory.mktemp("views_job") / "lps"
-    cli = [sys.executable, "-m", "headforge.backend", "--json"]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
-    _run(cli + ["render-views", str(shared / "data/heads/lee_perry_smith/LeePerrySmith_textured.glb"), "-o",
-                str(job / "views"), "--size", "64", "--samples", "2"], timeout=600, env=env)
-    small = ["splat.steps=120", "splat.init_points=4000", "mesh.voxel_size=0.004", "mesh.depth_size=64",
-             "mesh.texture_size=256", "mesh.target_triangles=3000"]
-    _run(cli + ["run", "-o", str(job), "--mode", "views", *[a for s in small for a in ("--set", s)]], timeout=900,
-         env=env)
-    return job
 
 
 @pytest.fixture(scope="module", params=pythons.params())
