@@ -5,17 +5,22 @@ with the skin atlas's hair.
 The outline is measured in the photo around the head's projected centre: for each direction in the image, how
 far the hair (photo_parse's HAIR pixels joined to the head) reaches past the head's own silhouette. Every scalp
 vertex takes the reach of the direction it projects to (a bob is as full behind as at its sides), fading to
-nothing at the hairline so the shell meets the scalp without a step. Bald and short-haired heads (reach under
-`min_reach_m`) get no mesh.
+nothing at the front hairline so the shell meets the forehead without a step. Hair that falls below the
+hairline beside the face (a bob over the ears) is measured too (`hair_fall_dz`: where the photo's hair ends
+beside the head): the hair region reaches down to it from the temples round the back, and there the shell falls
+straight (never closer to the head's vertical axis than the shell or the head above it, ears included), as hair
+hangs, instead of following the head's curve in to the neck. Skin the photo sees stays uncovered (the face's
+sides in front of a bob). Bald and short-haired heads (reach under `min_reach_m`) get no mesh.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from ..headmodel.parts import eye_centre, visible_faces
 from ..render.raster import project, rasterize, vertex_normals
 from .texture import atlas_uv, skin_faces, texel_surface
-from .texture_complete import hair_weight, hairline_height, head_axis
+from .texture_complete import FALL_DEG, hair_weight, hairline_height, head_axis
 
 N_DIRECTIONS = 180
 
@@ -51,13 +56,70 @@ def hair_reach_px(head_mask: np.ndarray, hair_mask: np.ndarray, centre: np.ndarr
     return np.median(np.stack([pad[i:i + N_DIRECTIONS] for i in range(5)]), axis=0)
 
 
+def _eye_z(model) -> float:
+    """Height (m) of the eyes' centres on the model's mean neutral head (the hairline's reference)."""
+    return float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
+                  + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
+
+
+def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarray, w2c: np.ndarray,
+                 hair_mask: np.ndarray) -> tuple[float, float] | None:
+    """Where the photo's hair ends beside the head, on the model's +X and −X sides: heights (m) above the eyes
+    on the mean neutral head (hairline_height's frame), or None without hair beside the head.
+
+    The hair joined to the head's outline (connected components of `hair_mask` touching it), in the outer
+    parts of the head's width on each side (not a beard or a fringe in front of the face), within 40 % of the
+    head's width beyond it (not hair spread over the shoulders); its lowest rows (98th percentile) are carried
+    to heights on the head by a plane z ≈ a + b·x + c·y fitted to the head's projected vertices. Bounded to
+    3 cm below the chin (the head model ends at the neck) and 4 cm above the eyes."""
+    H, W = hair_mask.shape
+    posed = model.vertices(identity, expression)
+    xy, z = project(posed, K, w2c)
+    faces = model.faces[visible_faces(model)]
+    tid, _, _ = rasterize(xy, z, faces, H, W, cull_backfaces=True)
+    head = tid >= 0
+    if not head.any() or not hair_mask.any():
+        return None
+    n, comp = cv2.connectedComponents(hair_mask.astype(np.uint8), connectivity=8)
+    ring = cv2.dilate(head.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+    touch = np.unique(comp[ring & hair_mask])
+    hair = np.isin(comp, touch[touch > 0])
+    used = np.unique(faces)
+    A = np.concatenate([np.ones((len(used), 1)), xy[used]], axis=1)
+    coef = np.linalg.lstsq(A, model.neutral[used, 2], rcond=None)[0]
+    ys, xs = np.nonzero(head)
+    x0, x1 = xs.min(), xs.max()
+    cx, w = (x0 + x1) / 2, max(x1 - x0, 1)
+    eye_z = _eye_z(model)
+    chin = model.landmarks_68[8] if model.landmarks_68 is not None else int(np.argmin(model.neutral[used, 2]))
+    lo_dz, hi_dz = float(model.neutral[chin, 2]) - 0.03 - eye_z, 0.04
+    hy, hx = np.nonzero(hair)
+    out = []
+    for s in (1.0, -1.0):  # the model's +X side, then −X: which image side it is on
+        on_side = model.neutral[used, 0] * s > 0.03
+        img_side = np.sign(xy[used[on_side], 0].mean() - cx) if on_side.any() else s
+        off = (hx - cx) * img_side
+        sel = (off > 0.25 * w) & (off < 0.5 * w + 0.4 * w)
+        if sel.sum() < 20:
+            out.append(hi_dz)
+            continue
+        y_low = np.percentile(hy[sel], 98)
+        x_low = np.median(hx[sel][hy[sel] >= y_low])
+        zf = coef[0] + coef[1] * x_low + coef[2] * y_low
+        out.append(float(np.clip(zf - eye_z, lo_dz, hi_dz)))
+    return out[0], out[1]
+
+
 def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarray, w2c: np.ndarray,
                hair_mask: np.ndarray, atlas: np.ndarray, front_dz: float | None,
+               fall_dz: tuple[float, float] | None = None, skin_mask: np.ndarray | None = None, front_profile=None,
                min_reach_m: float = 0.008, max_reach_m: float = 0.09) -> tuple[dict | None, dict]:
     """→ (attachment {name, verts (n, 3) neutral world, faces, uv (n, 2) glTF, texture, bone} or None, info).
 
     `hair_mask` (H, W) bool: the photo's hair pixels; (K, w2c): the fitted camera; `front_dz`: the hairline's
-    front height above the eyes the texture used (None: the default)."""
+    front height above the eyes the texture used (None: the default); `fall_dz`: hair_fall_dz's heights (the
+    texture's too); `front_profile`: the photo's hairline across the forehead (texture_complete.front_hairline's,
+    as the texture used); `skin_mask` (H, W) bool: the photo's skin, left uncovered below the hairline."""
 
     H, W = hair_mask.shape
     posed = model.vertices(identity, expression)
@@ -74,18 +136,20 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     depth = float(np.median(z))
     reach_m = np.minimum(reach_px * depth / K[0, 0], max_reach_m)
     info = {"reach_px_max": float(reach_px.max()), "reach_m_max": float(reach_m.max()),
-            "reach_m_median_top": float(np.median(reach_m[(np.arange(N_DIRECTIONS) > N_DIRECTIONS // 2)]))}
+            "reach_m_median_top": float(np.median(reach_m[(np.arange(N_DIRECTIONS) > N_DIRECTIONS // 2)])),
+            "fall_m_above_eyes": None if fall_dz is None else [round(float(f), 4) for f in fall_dz]}
     if reach_m.max() < min_reach_m:
         return None, info
 
-    # the scalp of the neutral head: the texture's hair region, on vertices
+    # the hair region of the neutral head, on vertices: above the hairline, or above where the hair falls to
     neutral = model.vertices(identity=identity)
-    eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
-                   + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
+    eye_z = _eye_z(model)
     axis_y = head_axis(model.neutral, eye_z)
-    line = hairline_height(model.neutral, axis_y, eye_z, front_dz)
-    in_hair = hair_weight(model.neutral, line) > 0.5  # the texture's own hair region
-    w_v = hair_weight(model.neutral, line + 0.02, soft_m=0.02)  # 0 at the hairline, full 4 cm above it
+    line0 = hairline_height(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
+    line = hairline_height(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)
+    in_hair = hair_weight(model.neutral, line) > 0.5
+    if skin_mask is not None:  # skin the photo sees below the hairline stays skin (the face beside a bob)
+        in_hair &= ~(_seen_on(model, posed, K, w2c, tid, skin_mask) & (model.neutral[:, 2] < line0))
     faces_sel = skin_faces(model)
     scalp = faces_sel[in_hair[model.faces[faces_sel]].all(axis=1)]
     if len(scalp) < 20:
@@ -93,10 +157,23 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # each vertex's image direction from the head's centre (posed: where the photo saw it)
     d = xy - centre
     k = np.round(np.arctan2(d[:, 1], d[:, 0]) / (2 * np.pi) * N_DIRECTIONS).astype(int) % N_DIRECTIONS
-    # the reach at the silhouette, carried round the back; a little less in front of the face (bangs are thin)
-    t = reach_m[k] * w_v
+    # the reach at the silhouette, carried round the back, fading to nothing at the front hairline
+    w_v = hair_weight(model.neutral, line + 0.02, soft_m=0.02)  # 0 at the hairline, full 4 cm above it
+    phi = np.degrees(np.arctan2(np.abs(model.neutral[:, 0]), -(model.neutral[:, 1] - axis_y)))
+    side = np.clip((phi - FALL_DEG[0]) / (FALL_DEG[1] - FALL_DEG[0]), 0, 1)  # 0 in front, 1 from the ears back
+    t = reach_m[k] * np.maximum(w_v, side * np.minimum(1.0, 4 * w_v + 0.25))
+    shell_f = model.faces[scalp]
+    nbr = _neighbours(shell_f, model.n_vertices)
+    t = _smooth(t, nbr, SMOOTH_ITERATIONS)  # neighbouring image directions' reaches differ by strands
     n = vertex_normals(neutral, model.faces[faces_sel])
     offset = neutral + n * t[:, None]
+    shell_v = np.unique(shell_f)
+    # the rim where the hair falls: level at the hair's ends (not stepped along the mesh's edges)
+    rim = _rim(shell_f)
+    low = rim[side[rim] > 0.5]
+    offset[low, 2] = np.minimum(offset[low, 2], line[low])
+    offset[shell_v] = _fall_straight(neutral, offset, shell_v, np.unique(model.faces[faces_sel]), side, eye_z)
+    offset = _taubin(offset, nbr, shell_v, rim, SMOOTH_ITERATIONS)
     # split vertices along UV seams: one output vertex per (vertex, uv) pair
     tri_v = model.faces[scalp].reshape(-1)
     tri_uv = model.face_uv[scalp].reshape(-1)
@@ -109,16 +186,124 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     verts, uv = np.concatenate([verts, verts]), np.concatenate([uv, uv])
     info["vertices"], info["triangles"] = int(len(verts)), int(len(faces))
     return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head",
-            "texture": hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz)}, info
+            "texture": hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz, fall_dz, front_profile)}, info
+
+
+def _seen_on(model, posed, K, w2c, tid, mask) -> np.ndarray:
+    """(V,) bool: vertices the photo sees (corners of triangles winning its z-buffer) on pixels of `mask`."""
+    F_idx = visible_faces(model)
+    seen = np.zeros(model.n_vertices, bool)
+    seen[model.faces[F_idx[np.unique(tid[tid >= 0])]].ravel()] = True
+    xy, _ = project(posed, K, w2c)
+    H, W = mask.shape
+    xi = np.clip(np.round(xy[:, 0]).astype(int), 0, W - 1)
+    yi = np.clip(np.round(xy[:, 1]).astype(int), 0, H - 1)
+    return seen & mask[yi, xi]
+
+
+SMOOTH_ITERATIONS = 6
+
+
+def _neighbours(faces: np.ndarray, n: int):
+    """(adjacency (n, n) CSR with ones, degree (n,)) of a triangle mesh's vertices."""
+    import scipy.sparse as sp  # (scipy.sparse: only here)
+
+    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
+    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
+    A = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()
+    A.data[:] = 1.0
+    return A, np.asarray(A.sum(axis=1)).ravel()
+
+
+def _smooth(values: np.ndarray, nbr, iterations: int) -> np.ndarray:
+    """Values (n,) averaged half with their neighbours' mean, `iterations` times (vertices off the mesh kept)."""
+    A, deg = nbr
+    v = values.astype(np.float64)
+    on = deg > 0
+    for _ in range(iterations):
+        v = np.where(on, 0.5 * v + 0.5 * (A @ v) / np.maximum(deg, 1), v)
+    return v
+
+
+def _rim(faces: np.ndarray) -> np.ndarray:
+    """Vertices on the boundary edges (edges of one triangle) of a mesh."""
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    return np.unique(uniq[count == 1])
+
+
+def _taubin(points: np.ndarray, nbr, verts: np.ndarray, rim: np.ndarray, iterations: int) -> np.ndarray:
+    """Taubin's λ|μ smoothing (0.5, −0.53) of `verts` of `points` (n, 3): crumples (an ear under the hair)
+    smoothed without shrinking the shell; the rim keeps its height (the hair's ends stay level)."""
+    A, deg = nbr
+    p = points.astype(np.float64).copy()
+    on = np.zeros(len(p), bool)
+    on[verts] = True
+    keep_z = np.zeros(len(p), bool)
+    keep_z[rim] = True
+    for _ in range(iterations):
+        for f in (0.5, -0.53):
+            lap = (A @ p) / np.maximum(deg, 1)[:, None] - p
+            step = np.where(on[:, None], f * lap, 0.0)
+            step[keep_z, 2] = 0.0
+            p = p + step
+    return p
+
+
+FALL_BINS = 72  # angular bins (5°) around the head's vertical axis for the straight fall
+FALL_LEAD_M = 0.01  # the fall starts flaring this far above what it clears (an ear's top)
+FALL_CLEARANCE_M = 0.004  # the fallen hair passes the head (an ear) at least this far out
+
+
+def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, head_v: np.ndarray,
+                   side: np.ndarray, eye_z: float) -> np.ndarray:
+    """Shell vertices (len(shell_v), 3): each moved out horizontally from the head's vertical axis until it is no
+    closer to it than the shell above it, or the head above it (its ears) plus FALL_CLEARANCE_M, at the same
+    angle (5° bins, ±1 bin): hair hangs, it does not follow the head in to the neck. By `side` (V,) in [0, 1]:
+    nothing in front of the temples, fully from the ears back."""
+    band = neutral[(neutral[:, 2] > eye_z) & (neutral[:, 2] < eye_z + 0.05)]
+    axis = np.array([0.0, (band[:, 1].min() + band[:, 1].max()) / 2])
+
+    def polar(p):
+        d = p[:, :2] - axis
+        return np.arctan2(d[:, 0], -d[:, 1]), np.hypot(d[:, 0], d[:, 1])
+
+    src = np.concatenate([offset[shell_v], neutral[head_v]])
+    th_s, rho_s = polar(src)
+    rho_s[len(shell_v):] += FALL_CLEARANCE_M
+    z_s = src[:, 2]
+    b_s = np.floor((th_s + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
+    P = offset[shell_v]
+    th, rho = polar(P)
+    b = np.floor((th + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
+    need = rho.copy()
+    for j in range(FALL_BINS):
+        srcj = np.isin(b_s, [(j - 1) % FALL_BINS, j, (j + 1) % FALL_BINS])
+        tgt = np.nonzero(b == j)[0]
+        if not srcj.any() or not len(tgt):
+            continue
+        order = np.argsort(-z_s[srcj], kind="stable")  # from the top down
+        zs, cm = z_s[srcj][order], np.maximum.accumulate(rho_s[srcj][order])
+        # the widest of everything at least as high as (the vertex − FALL_LEAD_M)
+        idx = np.searchsorted(-zs, -(P[tgt, 2] - FALL_LEAD_M), side="right") - 1
+        ok = idx >= 0
+        need[tgt[ok]] = np.maximum(rho[tgt[ok]], cm[idx[ok]])
+    s = side[shell_v]
+    new_rho = rho + s * (need - rho)
+    out = P.copy()
+    scale = new_rho / np.maximum(rho, 1e-9)
+    out[:, :2] = axis + (P[:, :2] - axis) * scale[:, None]
+    return out
 
 
 def hair_texture(model, atlas: np.ndarray, faces_sel: np.ndarray, axis_y: float, eye_z: float,
-                 front_dz: float | None) -> np.ndarray:
+                 front_dz: float | None, fall_dz: tuple[float, float] | None = None,
+                 front_profile=None) -> np.ndarray:
     """The skin atlas with its skin replaced by the hair's median colour: the shell's rim reaches below the
     hairline, where the atlas holds skin."""
     mask, pos = texel_surface(model, model.neutral, faces_sel, atlas.shape[0])[:2]
     w = np.zeros(mask.shape)
-    w[mask] = hair_weight(pos[mask], hairline_height(pos[mask], axis_y, eye_z, front_dz))
+    w[mask] = hair_weight(pos[mask], hairline_height(pos[mask], axis_y, eye_z, front_dz, fall_dz, front_profile))
     if not (w > 0.5).any():
         return atlas
     hair_rgb = np.median(atlas[w > 0.5].reshape(-1, 3), axis=0)

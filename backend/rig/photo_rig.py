@@ -5,6 +5,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from ..errors import FaceError
@@ -12,8 +13,12 @@ from ..fitting.correspondence import load_dlib68_correspondence, load_mediapipe_
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
 from ..headmodel.parts import eye_centre
-from .photo_parse import HAIR, LABEL_NAMES, parse_photo
+from .build import build_rig
+from .flame_rig import build_flame_rig
+from .hair_mesh import hair_fall_dz, hair_shell
+from .photo_parse import HAIR, LABEL_NAMES, SKIN, parse_photo
 from .teeth import show_upper_teeth
+from .texture import PhotoView, bake_photo_texture
 
 
 @dataclass
@@ -67,8 +72,6 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
 
 
 def hole_mask(shape: tuple[int, int], polygons: list) -> np.ndarray:
-    import cv2
-
     m = np.zeros(shape, np.uint8)
     for poly in polygons:
         if poly is not None and len(poly) >= 3 and np.isfinite(poly).all():
@@ -84,8 +87,6 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
     around its centre, the radius from MediaPipe's four iris-edge points (else 0.22 of the eye's width), without
     lashes and highlights (its darkest and brightest tenth); its colour is the median. The sclera is the brighter
     half of the rest (lashes, lids and shadow are darker)."""
-    import cv2
-
     H, W = photo.shape[:2]
     img = photo[..., :3].astype(np.float64) / 255.0
     iris_px, sclera_px, radii = [], [], []
@@ -168,8 +169,6 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
     (its expression is the portrait's, its eyes and hair outline are used): one identity fitted to all, a pose
     and an expression per photo, the skin texture fused from all by viewing angle.
     → (rig, atlas, fit of the main photo, its Landmarks, info); info["photos"]: per photo pose and fit error."""
-    from .build import build_rig
-    from .texture import bake_photo_texture
 
     t0 = time.time()
     lms = [landmarks_from_analysis(model, a, landmarks) for _, a, _ in photos]
@@ -184,11 +183,7 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
     fit: PhotoFit = fits[0]
     t_fit = time.time()
     if model.uv is None:  # FLAME: no UVs in its file; a flat skin colour from the photo, ARKit keys transferred
-        from .flame_rig import build_flame_rig
-
         progress(0.5, "Building the rig (ARKit keys carried over from ICT-FaceKit)")
-        import cv2
-
         hull = np.zeros((H, W), np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lm.points).astype(np.int32)), 1)
         hull &= ~hole_mask((H, W), lm.holes)
@@ -201,17 +196,20 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
              f"Projecting the {len(photos)} photos onto the skin")
     views = [_photo_view(model, f, m, p, mt) for f, m, (p, _, mt) in zip(fits, lms, photos)]
     parse = views[0].parse
+    fall = None
+    if parse is not None and parse.hair_rgb is not None:  # where the hair ends beside the head (a bob)
+        fall = hair_fall_dz(model, fit.identity, fit.expression, fit.K, fit.w2c, parse.labels == HAIR)
     atlas, tex_stats = bake_photo_texture(model, views[0].verts, fit.K, fit.w2c, photo, res=texture_size,
                                           exclude=views[0].exclude, parse=parse,
-                                          more=[v for v in views[1:] if v.parse is not None])
+                                          more=[v for v in views[1:] if v.parse is not None], fall_dz=fall)
     tex_stats["photo_labels"] = None if parse is None else parse_summary(parse)
     hair, hair_info = None, None
     if parse is not None and parse.hair_rgb is not None:
-        from .hair_mesh import hair_shell
-
         progress(0.6, "Shaping the hair")
         hair, hair_info = hair_shell(model, fit.identity, fit.expression, fit.K, fit.w2c, parse.labels == HAIR,
-                                     atlas, tex_stats.get("hairline_front_m_above_eyes"))
+                                     atlas, tex_stats.get("hairline_front_m_above_eyes"), fall_dz=fall,
+                                     skin_mask=parse.labels == SKIN,
+                                     front_profile=tex_stats.get("hairline_front_profile"))
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
     eyes = eye_colours_from_photo(photo, lm)
@@ -245,9 +243,6 @@ def photo_record(fit: PhotoFit) -> dict:
 def _photo_view(model, fit: PhotoFit, lm: Landmarks, photo: np.ndarray, matte):
     """A photo ready to texture from: the head in its expression, its eyes and open mouth kept out (dilated by
     6 % of the eye distance), its pixels labelled (MediaPipe's landmarks only)."""
-    import cv2
-
-    from .texture import PhotoView
 
     H, W = photo.shape[:2]
     exclude = hole_mask((H, W), lm.holes)

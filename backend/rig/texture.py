@@ -22,6 +22,7 @@ from .texture_complete import (
     complete_atlas,
     delight,
     fit_shading,
+    front_hairline,
     hair_weight,
     hairline_height,
     head_axis,
@@ -155,7 +156,8 @@ CAST_SHADOW_GLANCE = 0.3  # ... facing down and seen at a glance (facing² below
 def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, photo: np.ndarray,
                        res: int = 512, occluders: np.ndarray | None = None,
                        exclude: np.ndarray | None = None, parse=None,
-                       more: list[PhotoView] | None = None) -> tuple[np.ndarray, dict]:
+                       more: list[PhotoView] | None = None,
+                       fall_dz: tuple[float, float] | None = None) -> tuple[np.ndarray, dict]:
     """Atlas (res, 2·res, 3) uint8 for the skin, from `photo` (H, W, 3) uint8 seen by (K, w2c) with the head
     at `verts` (V, 3) (the fitted, not yet neutralised, shape). `exclude` (H, W) bool marks photo pixels that
     must not colour the skin (open mouth, eyeballs). `parse` (photo_parse.PhotoParse) labels the photo: only
@@ -166,6 +168,9 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     viewing angle (facing⁴), feathered toward where each photo's view ends, so no seam shows between them.
     Skin that faces down, is seen at a glance and stays dark after the light is divided out (a cast shadow under
     the jaw or nose) is left to the completion (LPS novel views 22.53 -> 22.8 dB).
+    `fall_dz` (hair_mesh.hair_fall_dz): where the photo's hair ends beside the head; the hair region reaches
+    down to it (the scalp under a bob's shell is hair, not skin). Skin seen above the hairline (between the
+    strands of a hairline) is not painted on the scalp: the scalp is hair there.
     Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
 
 
@@ -187,7 +192,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
                    + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
     axis_y = head_axis(model.neutral, eye_z)
     hair_w = np.zeros(len(Pn))
-    front_dz = None
+    front_dz, profile = None, None
     lab, wgt = main.lab, main.wgt
     if parse.hair_rgb is not None:
         phi = np.degrees(np.arctan2(np.abs(Pn[:, 0]), -(Pn[:, 1] - axis_y)))
@@ -197,14 +202,19 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
             lo = np.percentile(Pn[fh, 2], 5)
             hi = np.percentile(Pn[fs, 2], 95) if fs.sum() > 20 else lo
             front_dz = float(np.clip((lo + min(hi, lo)) / 2 - eye_z, 0.035, 0.11))
-        hair_w = hair_weight(Pn, hairline_height(Pn, axis_y, eye_z, front_dz))
+            seen = wgt > 0.1
+            profile = front_hairline(Pn, seen & (lab == HAIR), seen & (lab == SKIN), axis_y, eye_z, front_dz)
+        hair_w = hair_weight(Pn, hairline_height(Pn, axis_y, eye_z, front_dz, fall_dz, profile))
+        scalp0 = hair_weight(Pn, hairline_height(Pn, axis_y, eye_z, front_dz, None, profile)) > 0.5
+    else:
+        scalp0 = np.zeros(len(Pn), bool)
     # a texel takes a photo colour when the pixel is skin, or hair on the scalp
     # hair where the photo shows it above the brows too (bangs, a low hairline): painted as seen
     phi = np.degrees(np.arctan2(np.abs(Pn[:, 0]), -(Pn[:, 1] - axis_y)))
     bangs = (lab == HAIR) & (Pn[:, 2] > eye_z + 0.02) & (phi < 35) & (wgt > 0.02)  # (beside: hanging hair)
     hair_w = np.where(bangs, 1.0, hair_w)
     scalp = hair_w > 0.5
-    use = lambda lb: (lb == SKIN) | (lb == LIPS) | ((lb == HAIR) & scalp)  # noqa: E731
+    use = lambda lb: ((lb == SKIN) & ~scalp0) | (lb == LIPS) | ((lb == HAIR) & scalp)  # noqa: E731
     lights = []
     for s in samples:  # each photo's own light divided out, fitted on its well-seen skin
         s.wgt, s.wgt_m = np.where(use(s.lab), s.wgt, 0.0), np.where(use(s.lab_m), s.wgt_m, 0.0)
@@ -269,14 +279,16 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     lips = lip_region(model, res) if lip_rgb is not None else None
     pos_map = np.zeros((res, 2 * res, 3))
     pos_map[idx] = Pn
+    seen_hair = np.zeros((res, 2 * res), bool)
+    seen_hair[idx] = known & (lab_src == HAIR)
     filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb, lips=lips, lip_rgb=lip_rgb,
-                            pos=pos_map)
+                            pos=pos_map, seen_hair=seen_hair)
     n = max(int(mask.sum()), 1)
     stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
              "by_photo": [round(float((known & ~use_m & (best == i)).sum() / n), 4) for i in range(len(samples))],
              "mirrored": float((known & use_m).sum() / n), "completed": float((~known).sum() / n),
              "hair_region": float((hair_w > 0.5).sum() / n),
-             "hairline_front_m_above_eyes": front_dz,
+             "hairline_front_m_above_eyes": front_dz, "hairline_front_profile": profile,
              "light_sh1": None if light is None else [round(float(c), 4) for c in light],
              "light_mean": None if light is None else round(mean_s, 4),
              "skin_albedo_rgb": [round(float(c) / 255, 4) for c in skin_rgb],

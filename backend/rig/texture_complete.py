@@ -20,9 +20,13 @@ import numpy as np
 
 from ..render.image import pull_push
 
-# hairline heights (m) above the eyes' centres on ICT's neutral head, by angle from the front (deg)
+# hairline heights (m) above the eyes' centres on ICT's neutral head, by angle from the front (deg): forehead,
+# temple, sideburn, above the ear (the ear's top is about 1 cm above the eyes), behind the ear, nape
 HAIRLINE_DEG = np.array([0.0, 55.0, 80.0, 100.0, 125.0, 150.0, 180.0])
-HAIRLINE_DZ = np.array([0.075, 0.07, 0.04, 0.035, 0.0, -0.055, -0.06])
+HAIRLINE_DZ = np.array([0.075, 0.065, 0.02, 0.015, -0.01, -0.055, -0.06])
+# hair that falls below the hairline (a bob over the ears): the line drops to the photo's hair ends from the
+# temples back, over this range of angles from the front (deg); in front of it the face's sides keep theirs
+FALL_DEG = (60.0, 85.0)
 
 
 def sh1(normals: np.ndarray) -> np.ndarray:
@@ -91,14 +95,65 @@ def head_axis(neutral: np.ndarray, eye_z: float) -> float:
     return float((band[:, 1].min() + band[:, 1].max()) / 2)
 
 
-def hairline_height(pos: np.ndarray, axis_y: float, eye_z: float, front_dz: float | None = None) -> np.ndarray:
-    """The hairline's height (M,) at texel positions (M, 3) of the neutral head, by their angle around it."""
+def hairline_height(pos: np.ndarray, axis_y: float, eye_z: float, front_dz: float | None = None,
+                    fall_dz: tuple[float, float] | None = None, front_profile=None) -> np.ndarray:
+    """The hairline's height (M,) at texel positions (M, 3) of the neutral head, by their angle around it.
+    `front_profile` (signed angles (n,) deg, heights (n,) m above the eyes; front_hairline's): the photo's own
+    hairline across the forehead, in place of the textbook's within ±40° (blended out by ±55°).
+    `fall_dz` (on the +X side, on the −X side; m above the eyes): where the photo's hair ends beside the head;
+    lower than the hairline, it takes the hairline's place from the temples (FALL_DEG) round the back, the two
+    sides meeting behind over ±3 cm."""
     phi = np.degrees(np.arctan2(np.abs(pos[:, 0]), -(pos[:, 1] - axis_y)))
     dz = HAIRLINE_DZ.copy()
     if front_dz is not None:  # the photo's forehead: move the front and temples, keep the nape
         shift = front_dz - dz[0]
         dz[:3] += shift * np.array([1.0, 1.0, 0.5])
-    return eye_z + np.interp(phi, HAIRLINE_DEG, dz)
+    line = np.interp(phi, HAIRLINE_DEG, dz)
+    if front_profile is not None:
+        signed = np.degrees(np.arctan2(pos[:, 0], -(pos[:, 1] - axis_y)))
+        deg, pdz = (np.asarray(a, np.float64) for a in front_profile)
+        line = line + (1 - _smoothstep(np.abs(signed), 40.0, 55.0)) * (np.interp(signed, deg, pdz) - line)
+    if fall_dz is not None:
+        side = _smoothstep(pos[:, 0], -0.03, 0.03)
+        fall = fall_dz[1] + side * (fall_dz[0] - fall_dz[1])
+        line = line + _smoothstep(phi, *FALL_DEG) * np.minimum(fall - line, 0.0)
+    return eye_z + line
+
+
+def _smoothstep(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    t = np.clip((x - a) / (b - a), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
+
+
+FRONT_BIN_DEG = 7.5
+
+
+def front_hairline(pos: np.ndarray, is_hair: np.ndarray, is_skin: np.ndarray, axis_y: float, eye_z: float,
+                   default_dz: float) -> tuple[list, list] | None:
+    """The photo's hairline across the forehead: (signed angles (n,) deg, heights (n,) m above the eyes), or None
+    without hair seen there. Per 7.5° band of angle within ±45°, the height that best parts the seen texels'
+    labels (fewest skin texels above it plus hair texels below it), over texels at `pos` (M, 3) of the neutral
+    head more than 2 cm above the eyes; bands without both take `default_dz`; a median of three smooths it."""
+    signed = np.degrees(np.arctan2(pos[:, 0], -(pos[:, 1] - axis_y)))
+    up = pos[:, 2] > eye_z + 0.02
+    centres = np.arange(-45.0, 45.0 + 1e-6, FRONT_BIN_DEG)
+    dz = np.full(len(centres), np.nan)
+    for i, c in enumerate(centres):
+        b = up & (np.abs(signed - c) <= FRONT_BIN_DEG)
+        h, sk = pos[b & is_hair, 2], pos[b & is_skin, 2]
+        if len(h) < 15 or len(sk) < 15:
+            continue
+        z = np.sort(np.concatenate([h, sk]))
+        # for each threshold z[j]: skin above it + hair at or below it
+        cost = (len(sk) - np.searchsorted(np.sort(sk), z, side="right")) + np.searchsorted(np.sort(h), z, "right")
+        j = np.flatnonzero(cost == cost.min())
+        dz[i] = float(np.median(z[j])) - eye_z
+    if np.isnan(dz).all():
+        return None
+    dz = np.where(np.isnan(dz), default_dz, dz)
+    pad = np.concatenate([dz[:1], dz, dz[-1:]])
+    dz = np.median(np.stack([pad[:-2], pad[1:-1], pad[2:]]), axis=0)
+    return centres.tolist(), np.clip(dz, 0.02, 0.12).round(4).tolist()
 
 
 def hair_weight(pos: np.ndarray, line: np.ndarray, soft_m: float = 0.006) -> np.ndarray:
@@ -147,7 +202,7 @@ def _tile_to(tile: np.ndarray, H: int, W: int) -> np.ndarray:
 def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray, texels: np.ndarray,
                    hair: np.ndarray, skin_rgb: np.ndarray, hair_rgb: np.ndarray | None,
                    seed: int = 0, lips: np.ndarray | None = None, lip_rgb: np.ndarray | None = None,
-                   pos: np.ndarray | None = None) -> np.ndarray:
+                   pos: np.ndarray | None = None, seen_hair: np.ndarray | None = None) -> np.ndarray:
     """Fill the atlas (H, W, 3) float 0..255.
 
     known (H, W) bool: texels with a colour (photo or mirror); confidence (H, W) in [0, 1] of those colours;
@@ -155,7 +210,9 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
     (3,) 0..255 albedo tones; lips (H, W) in [0, 1] with lip_rgb: the lips' region and colour (a smile's
     stretched or an open mouth's hidden lip texels get the lips' colour, not the skin's); pos (H, W, 3): the
     texels' positions on the head (m): the seen colours continue into the unseen ones by distance on the head,
-    across the UV islands' seams (else by distance in the atlas)."""
+    across the UV islands' seams (else by distance in the atlas); seen_hair (H, W) bool: the known texels that
+    show hair: a seen colour continues only into its own region (hair into the hair region, skin into the skin),
+    so the forehead's skin does not bleed orange into the scalp's hair, nor a fringe's hair into the skin."""
 
     H, W = known.shape
     rng = np.random.default_rng(seed)
@@ -175,6 +232,8 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
     # spread into the unseen texels beside them (a blink's eyelid, a neutralised smile's lips)
     lum = np.array([0.299, 0.587, 0.114], np.float32)
     seeds = known & ((atlas @ lum) > 0.6 * (base @ lum))
+    if seen_hair is not None:
+        seeds &= np.where(hair > 0.5, seen_hair, ~seen_hair)
     resid = np.where(seeds[..., None], atlas - base, 0).astype(np.float32)
     resid_fill = pull_push(resid, seeds)
     smooth = cv2.GaussianBlur(resid_fill, (0, 0), max(1.0, H / 256))  # seen texels: their own, barely blurred
