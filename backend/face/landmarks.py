@@ -131,11 +131,18 @@ def mesh_478(rgb: np.ndarray, bbox: np.ndarray, kps5: np.ndarray | None = None, 
     return np.stack([x0 + pts[:, 0] * side, y0 + pts[:, 1] * side, pts[:, 2] * side], axis=1)
 
 
-def image_mesh_478(rgb: np.ndarray) -> np.ndarray | None:
+def image_mesh_478(rgb: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray | None:
     """(478, 3) refined mesh of the largest face MediaPipe's own detector finds in the whole image, in either
-    runtime (the OpenCV one's detector finds faces larger than about a fifth of the image), or None."""
+    runtime (the OpenCV one's detector finds faces larger than about a fifth of the image), or None.
+
+    `previous`, a video's previous frame's mesh: the OpenCV runtime then tracks as MediaPipe's video graph does
+    (the region from those landmarks, no detector; the detector again only when the face is lost there)."""
     rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
     if mediapipe_runtime() == "opencv":
+        if previous is not None:
+            mesh = blaze.track_mesh(rgb, previous)
+            if mesh is not None:
+                return mesh
         found = blaze.detect(rgb, 0.3)
         if not found:
             return None

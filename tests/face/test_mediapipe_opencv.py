@@ -27,33 +27,76 @@ def _run(monkeypatch, runtime, fn, *args):
     return fn(*args)
 
 
-@pytest.mark.parametrize("case", ["astronaut", "greyscale", "group_t1"])
-def test_mesh_matches_mediapipe_solutions(case, models_root, monkeypatch):
-    """The same 478 points as MediaPipe's refined mesh (its attention model; here the mesh + iris models) on every
-    face: measured 0.8 % (astronaut) to 2.4 % (t1's smallest face) of the face's size apart on average."""
+def test_detector_and_mesh_are_mediapipes_graph(monkeypatch):
+    """BlazeFace and the mesh's region as MediaPipe's own static-image graph computes them: the same box and
+    keypoints as `mediapipe.solutions`' short-range detector, and from that region the same 468 points as its
+    non-attention mesh (refine_landmarks=False). Measured: 0.00 px and 0.01 % of the face size."""
+    solutions_or_skip()
+    import mediapipe as mp
+
+    img = astronaut()
+    h, w = img.shape[:2]
+    with mp.solutions.face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as fd:
+        ref = fd.process(img).detections[0]
+    rb = ref.location_data.relative_bounding_box
+    ref_box = np.array([rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h])
+    ref_eyes = np.array([[k.x * w, k.y * h] for k in ref.location_data.relative_keypoints[:2]])
+    box, score, kps = blaze.detect(img)[0]
+    print(f"BlazeFace vs MediaPipe: box {np.abs(box - ref_box).max():.3f} px, eyes {np.abs(kps[:2] - ref_eyes).max():.3f} px")
+    assert np.abs(box - ref_box).max() < 0.05 and np.abs(kps[:2] - ref_eyes).max() < 0.05
+    assert abs(score - ref.score[0]) < 1e-3
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=False, max_num_faces=1) as fm:
+        lm = fm.process(img).multi_face_landmarks[0].landmark
+    ref_mesh = np.array([[p.x * w, p.y * h] for p in lm])
+    d = kps[1] - kps[0]
+    mesh, _ = blaze._mesh_pass(img, box.reshape(2, 2).mean(0), 1.5 * max(box[2] - box[0], box[3] - box[1]),
+                               float(np.arctan2(d[1], d[0])))
+    err = np.linalg.norm(mesh[:, :2] - ref_mesh, axis=1) / np.sqrt(np.prod(box[2:] - box[:2]))
+    print(f"mesh vs MediaPipe's non-attention mesh: mean {100 * err.mean():.3f} %, max {100 * err.max():.3f} % of the face")
+    assert err.max() < 0.001
+
+
+REGIONS = {"lips": (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185,
+                    78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191),
+           "eyes": blaze.EYE_71_LEFT[:16] + blaze.EYE_71_RIGHT[:16], "contour": landmarks.FACE_OVAL,
+           "iris": tuple(range(468, 478)), "all": tuple(range(468))}
+
+
+def test_mesh_matches_mediapipe_solutions(models_root, monkeypatch):
+    """The same 478 points as MediaPipe's refined mesh (its attention model; here the mesh model, the iris model's
+    eye contours and irises) on the astronaut, her greyscale copy and the group photo's six faces. Measured, mean
+    over the 8 faces, % of the face size (before the region and the eyes followed MediaPipe's graphs): lips
+    1.29 (1.25), eyes 1.00 (1.19), contour 1.32 (1.86), irises 0.88 (0.79), all 468 points 1.09 (1.20), the worst
+    face 2.0 (2.35). What is left is the attention model's own refinement (OpenCV cannot run its custom ops)."""
     solutions_or_skip()
     from headforge.backend.face.detect import detect_faces
 
-    img = CASES[case][0]()
-    errs = []
-    for f in detect_faces(img, "yunet", models_root=models_root):
-        ref = _run(monkeypatch, "solutions", landmarks.mesh_478, img, f.bbox, f.kps5)
-        got = _run(monkeypatch, "opencv", landmarks.mesh_478, img, f.bbox, f.kps5)
-        if ref is None:
-            continue
-        assert got is not None and got.shape == (478, 3)
-        d = np.linalg.norm(ref[:, :2] - got[:, :2], axis=1) / f.size_px  # in face sizes
-        errs.append((d[:468].mean(), d[468:].max(), np.corrcoef(ref[:468, 2], got[:468, 2])[0, 1]))
-    print(f"{case}: mesh error / face size, mean per face {[round(e[0], 4) for e in errs]}, "
-          f"iris max {[round(e[1], 4) for e in errs]}, depth correlation {[round(e[2], 4) for e in errs]}")
-    assert errs and max(e[0] for e in errs) < 0.03 and max(e[1] for e in errs) < 0.045
-    assert min(e[2] for e in errs) > 0.98
+    errs, depth = {k: [] for k in REGIONS}, []
+    for case in ("astronaut", "greyscale", "group_t1"):
+        img = CASES[case][0]()
+        for f in detect_faces(img, "yunet", models_root=models_root):
+            ref = _run(monkeypatch, "solutions", landmarks.mesh_478, img, f.bbox, f.kps5)
+            got = _run(monkeypatch, "opencv", landmarks.mesh_478, img, f.bbox, f.kps5)
+            if ref is None:
+                continue
+            assert got is not None and got.shape == (478, 3)
+            d = np.linalg.norm(ref[:, :2] - got[:, :2], axis=1) / f.size_px  # in face sizes
+            for k, idx in REGIONS.items():
+                errs[k].append(d[list(idx)].mean())
+            depth.append(np.corrcoef(ref[:468, 2], got[:468, 2])[0, 1])
+    mean = {k: float(np.mean(v)) for k, v in errs.items()}
+    print(f"{len(depth)} faces: mean error / face size {({k: round(100 * v, 2) for k, v in mean.items()})} %, worst "
+          f"face {100 * max(errs['all']):.2f} %, depth correlation >= {min(depth):.4f}")
+    assert len(depth) == 8
+    assert mean["all"] < 0.0115 and mean["eyes"] < 0.0110 and mean["contour"] < 0.015 and mean["lips"] < 0.0135
+    assert mean["iris"] < 0.0095 and max(errs["all"]) < 0.022 and min(depth) > 0.98
 
 
 def test_mesh_follows_a_turned_photo(models_root, monkeypatch):
     """The astronaut turned by 90° gets the upright astronaut's mesh, turned (YuNet gives this face upright-looking
-    keypoints; BlazeFace in the box's window finds the real eyes). Measured: 0.36 % of the face size on average
-    (MediaPipe's own graphs: 2.3 %)."""
+    keypoints; BlazeFace in the box's window finds the real eyes). Measured: 2.33 % of the face size on average,
+    MediaPipe's own graphs 2.34 % (BlazeFace's box of a turned face is not the upright box turned; re-deriving
+    the region from the landmarks twice gave 0.36 %, but then the points were not MediaPipe's, see above)."""
     from headforge.backend.face.detect import detect_faces
 
     up, turned = astronaut(), CASES["astronaut_turned_90"][0]()  # np.rot90(k=-1): (x, y) → (H−1−y, x)
@@ -65,7 +108,41 @@ def test_mesh_follows_a_turned_photo(models_root, monkeypatch):
         rot = np.stack([up.shape[0] - 1 - mu[:, 1], mu[:, 0]], 1)
         errs[runtime] = float(np.linalg.norm(rot - mt[:, :2], axis=1)[:468].mean() / fu.size_px)
     print("turned photo vs turned mesh, mean error / face size:", {k: round(v, 4) for k, v in errs.items()})
-    assert errs["opencv"] < 0.01
+    assert errs["opencv"] < 0.025
+
+
+def _moving_astronaut(n: int) -> list[np.ndarray]:
+    """n 640×480 frames of the astronaut sliding and rolling a little (a steady video)."""
+    import cv2
+
+    out = []
+    for i in range(n):
+        m = cv2.getRotationMatrix2D((226.0, 120.0), 4 * np.sin(i / 3), 1.0)
+        m[:, 2] += (100 + 6 * i, 40 + 2 * np.cos(i / 2))
+        out.append(cv2.warpAffine(astronaut(), m, (640, 480), borderMode=cv2.BORDER_REFLECT))
+    return out
+
+
+def test_video_tracking_needs_no_detector(monkeypatch):
+    """A video's frames after the first take their region from the previous frame's mesh (MediaPipe's tracking):
+    no detector runs, and the points are the per-frame detection's to 0.6 % of the face size (measured 0.34–0.42 %);
+    a frame without the face falls back to the detector and says None."""
+    monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", "opencv")
+    frames = _moving_astronaut(6)
+    each = [landmarks.image_mesh_478(f) for f in frames]
+    calls = []
+    real_detect = blaze.detect
+    monkeypatch.setattr(blaze, "detect", lambda *a, **k: calls.append(1) or real_detect(*a, **k))
+    prev, errs = None, []
+    for f, ref in zip(frames, each):
+        prev = landmarks.image_mesh_478(f, prev)
+        errs.append(np.linalg.norm(prev[:, :2] - ref[:, :2], axis=1).mean() / 106.0)  # the face: ~106 px
+    print(f"tracked vs detected each frame: {[round(100 * e, 2) for e in errs]} % of the face; detector runs: {len(calls)}")
+    assert len(calls) == 2  # the first frame only (BlazeFace on the photo, then in the box's window)
+    assert max(errs) < 0.006
+    from skimage import data
+
+    assert landmarks.image_mesh_478(np.ascontiguousarray(data.coffee()), prev) is None
 
 
 def test_selfie_matte_matches_mediapipe_solutions(monkeypatch):
