@@ -214,7 +214,10 @@ def test_open_mouth_shows_the_upper_teeth(ict):
     print(f"upper teeth moved down {1000 * drop:.1f} mm; jawOpen 1 shows upper/lower teeth pixels {after} "
           f"(before {before}); closed mouth {closed} (before {closed_before})")
     assert 0 < drop <= 0.003
-    assert after[0] > max(100, 4 * before[0])
+    # jawOpen carries them down with the upper lip for what the drop cannot reach: 810 px (558 at SHOW_M 3.5 mm,
+    # 240 with the neutral drop alone at 2 mm)
+    assert rig.extras["upper_teeth_follow_m"] > 0.001
+    assert after[0] > max(600, 4 * before[0])
     # the closed mouth: through the neutral lips' seam the same sliver shows, no more
     assert sum(closed) <= sum(closed_before) + 20
 
