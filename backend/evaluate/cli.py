@@ -30,6 +30,10 @@ def add_parser(subparsers) -> None:
     e.add_argument("--cpu-threads", type=int, default=1, metavar="N", help="torch threads on the CPU (fixed so the "
                    "figures do not change with the machine; 0: torch's default)")
     e.add_argument("--models-root", help="folder holding lpips/ and dreamsim/ weights (default: the models folder)")
+    e.add_argument("--face-models", default="", metavar="DIR", help="folder holding the face detectors (insightface/, "
+                   "opencv_zoo/) for the input's framing and CSIM's face alignment (default: the models folder)")
+    e.add_argument("--detector", default="auto", choices=["auto", "scrfd", "yunet", "mediapipe"],
+                   help="the face detector (as the face stage's face.detector)")
 
 
 def cmd_evaluate(args, report) -> int:
@@ -38,7 +42,8 @@ def cmd_evaluate(args, report) -> int:
     opts = EvalOptions(split=args.split, models_dir=args.model, steps=args.steps, seed=args.seed, rings=args.rings,
                        stage2=not args.no_stage2, device=args.device, precision=args.precision, limit=args.limit,
                        keep_views=args.keep_views, models_root=args.models_root, reconstruct=args.reconstruct,
-                       recon_steps=args.recon_steps, cpu_threads=args.cpu_threads)
+                       recon_steps=args.recon_steps, cpu_threads=args.cpu_threads, face_models_root=args.face_models,
+                       detector=args.detector)
     out = Path(args.output) if args.output else Path(args.dataset) / f"eval-{args.split}"
     cancel = CancelToken()
     handlers = {sig: signal.signal(sig, lambda *a: cancel.cancel()) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -48,7 +53,8 @@ def cmd_evaluate(args, report) -> int:
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
-    summary = {k: result[k] for k in ("metrics", "missing", "overall", "per_elevation", "per_azimuth", "seconds")}
+    summary = {k: result[k] for k in ("metrics", "missing", "overall", "per_elevation", "per_azimuth", "csim_excluded",
+                                      "skipped", "seconds")}
     if "reconstruction" in result:
         summary["reconstruction"] = {k: v for k, v in result["reconstruction"].items() if k != "views"}
     report(ProgressEvent("stage_done", "evaluate", 1.0, 1.0, "evaluated"))

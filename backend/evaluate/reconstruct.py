@@ -9,9 +9,11 @@ from .. import cameras
 
 
 def fit_generated(generated: dict[int, np.ndarray], steps: int, seed: int = 0, device: str = "auto",
-                  init_points: int = 20_000, check_cancel=None, progress=lambda f, m: None) -> dict:
+                  init_points: int = 20_000, check_cancel=None, progress=lambda f, m: None,
+                  intrinsics: np.ndarray | None = None) -> dict:
     """Gaussians (ply.py splat dict) fitted to generated rings {ring: (16, S, S, 4) uint8 RGBA}, cameras of the
-    un-turned orbit (frame 0 at azimuth 0)."""
+    un-turned orbit (frame 0 at azimuth 0); `intrinsics` (3, 3): every view's K when the views are framed otherwise
+    than the rig's (evaluate's input framing, framing.framed_intrinsics)."""
     import torch
 
     from ..splat.optimize import FitConfig, fit
@@ -22,7 +24,7 @@ def fit_generated(generated: dict[int, np.ndarray], steps: int, seed: int = 0, d
     views = torch.from_numpy(np.concatenate([generated[e] for e in rings]).astype(np.float32) / 255.0)
     views[..., :3] *= views[..., 3:] > 0
     viewmats = torch.tensor(np.stack([c["w2c"] for c in cams]), dtype=torch.float32)
-    Ks = torch.tensor(np.stack([c["K"] for c in cams]), dtype=torch.float32)
+    Ks = torch.tensor(np.stack([c["K"] if intrinsics is None else intrinsics for c in cams]), dtype=torch.float32)
     cfg = FitConfig.ours(steps, init_points=init_points, holdout_every=0, seed=seed, device=device,
                          checkpoint_every=0)
 
