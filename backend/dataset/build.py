@@ -4,7 +4,8 @@ and of built-in ICT-FaceKit heads (ict_heads.py).
 Each sequence is rendered (a built-in head first written as a textured .glb by the same worker) from the rig's 96
 cameras by Blender (addon/render_views.render_sequence, Cycles, RGBA),
 in `workers` child processes (`python -m headforge.addon.render_views --batch`: bpy never enters this process);
-meta.json (identity embedding of the frontal view, expression, source and licence) is written as each sequence
+meta.json (identity embedding of the frontal view, expression, source and licence) and landmarks.json (landmarks.py:
+the expression points of the views where a face is found, for the expression loss) are written as each sequence
 finishes, the manifest with its identity splits at the end. Resumable: a finished sequence (cameras.json and meta.json
 there, built with the same settings) is skipped, a half-rendered one continues from its last written view; a
 sequence built with other settings (size, samples, a changed asset) starts over.
@@ -35,6 +36,8 @@ from ..headmodel.frames import WORLD_TO_GLTF
 from ..headmodel.ict import default_ict_path
 from . import layout
 from .identity import frontal_embedding, model_kps5
+from .landmarks import FILE as LANDMARKS_FILE
+from .landmarks import write_landmarks
 
 MESH_SUFFIXES = (".glb", ".gltf", ".obj", ".fbx")
 BUILD_RECORD = ".build.json"  # per sequence: the settings its files were made with
@@ -182,8 +185,11 @@ def write_meta(root: Path, seq: Sequence, opts: BuildOptions, model_cache: dict)
     ident = frontal_embedding(rgba, kps5=kps5, detector=opts.detector, models_root=opts.models_root,
                               method=opts.identity)
     expression = dict(seq.ict_head.expression) if seq.kind == "ict" else {}
+    marks = write_landmarks(root, seq.id)  # before meta.json, which marks the sequence finished
     meta = {**ident, "identity_view": layout.FRONTAL_VIEW, "expression": expression, "identity": seq.identity,
-            "kind": seq.kind, "source": seq.source, "licence": seq.licence, "skin_tone": None, **seq.meta}
+            "kind": seq.kind, "source": seq.source, "licence": seq.licence, "skin_tone": None,
+            "landmarks": {"file": LANDMARKS_FILE, "views": len(marks["views"]), "searched": marks["searched"]},
+            **seq.meta}
     if seq.kind == "ict":
         meta["mesh"] = "head.glb"
     write_json(layout.sequence_dir(root, seq.id) / "meta.json", meta)

@@ -29,6 +29,13 @@ EXPRESSION_POINTS = LIPS + RIGHT_EYE + LEFT_EYE + BROWS
 RADIUS_FRACTION = 0.02  # Gaussian radius of each point, as a fraction of the frame size
 
 
+def expression_points(frame: np.ndarray) -> np.ndarray | None:
+    """The expression points (P, 2) pixels (lips, eyes, brows of MediaPipe's 478-point mesh, EXPRESSION_POINTS) of the
+    largest face in an RGB frame (H, W, 3) uint8, or None when the mesh finds no face."""
+    mesh = image_mesh_478(frame)
+    return None if mesh is None else mesh[list(EXPRESSION_POINTS), :2]
+
+
 def region_weights(points: np.ndarray, size: int, radius: float | None = None) -> torch.Tensor:
     """Weight map [size, size] in [0, 1]: the max over points (P, 2) (x, y pixels) of exp(−d² / 2r²), each Gaussian
     cut off beyond 5 r (where it is below 4e-6)."""
@@ -84,8 +91,7 @@ class LandmarkSource:
             pts = None
             if self.mediapipe_error is None:
                 try:
-                    mesh = image_mesh_478(frame)
-                    pts = None if mesh is None else mesh[list(EXPRESSION_POINTS), :2]
+                    pts = expression_points(frame)
                 except Exception as e:  # noqa: BLE001  (mediapipe missing or broken: the term is then off)
                     self.mediapipe_error = f"{type(e).__name__}: {e}"
             self._mesh[key] = pts

@@ -79,6 +79,9 @@ def test_manifest_meta_and_check(dataset):
         meta = json.loads((out / s["id"] / "meta.json").read_text())
         assert meta["identity_model"] == "dlib_resnet_v1" and len(meta["identity_embedding"]) == 128, meta
         assert set(meta["expression"]) <= set(ARKIT_52)
+        marks = json.loads((out / s["id"] / "landmarks.json").read_text())  # dataset/landmarks.py
+        assert meta["landmarks"] == {"file": "landmarks.json", "views": len(marks["views"]), "searched": 96}
+        print(f"{s['id']}: expression points found in {len(marks['views'])} of 96 views at {SIZE} px")
     ict_meta = json.loads((out / kinds["ict"]["id"] / "meta.json").read_text())
     head = ict_heads.sample_heads(1, 0)[0]
     assert ict_meta["expression"] == head.expression and ict_meta["skin_tone"] == head.skin_tone
