@@ -14,8 +14,11 @@ and the fraction left to plain diffusion, and the wall time of the run. Saves a 
 yaw-0 photo alone: masked PSNR/SSIM at ±30°, ±90° and 180°.
 
 --sheets DIR also runs the astronaut, two faces of insightface's group photo (t1) and scikit-image's cameraman
-(a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there, with each one's
-iris ΔE2000 (the rendered iris against the photo's, fitted camera) and front-outline IoU without/with the hair mesh.
+(a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there, unlit (numpy
+rasterizer) and in Cycles through the add-on's importer (benchmarks/cycles_sheet.py), with each one's iris ΔE2000
+(the rendered iris against the photo's, fitted camera), front-outline IoU without/with the hair mesh, the bare
+scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the colour step across the jaw line (ΔE76)
+and the upper teeth's pixels at jawOpen 0.8.
 
 BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
 every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
@@ -289,6 +292,111 @@ def silhouette_iou(job: Path) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def jaw_colour_step(job: Path) -> tuple[float, float]:
+    """The tone seam at the jaw: at each of iBUG's jaw points 3-13 on the rig's neutral head, ΔE76 between the
+    mean Lab of the skin texture within 2 cm above the point (the face) and within 2 cm below it (the neck),
+    ±4 mm left out; (median, max) over the points."""
+    from skimage.color import rgb2lab
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    rig, atlas, _ = load_rig(job)
+    model = load_ict()
+    mask, pos = texel_surface(model, rig.basis, skin_faces(model), atlas.shape[0])[:2]
+    P, L = pos[mask], rgb2lab(atlas.astype(np.float64) / 255)[mask]
+    steps = []
+    for j in rig.basis[model.landmarks_68[3:14]]:
+        near = np.linalg.norm(P - j, axis=1) < 0.02
+        up, down = near & (P[:, 2] > j[2] + 0.004), near & (P[:, 2] < j[2] - 0.004)
+        if up.sum() > 10 and down.sum() > 10:
+            steps.append(float(np.linalg.norm(L[up].mean(axis=0) - L[down].mean(axis=0))))
+    return float(np.median(steps)), float(np.max(steps))
+
+
+def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
+    """Bare scalp where hair should be: of the head's pixels seen from ±90° and ±135° (orbit camera), the share
+    showing the skin texture's scalp (more than 70° round from the front, above the eyes) in a colour nearer the
+    skin's albedo than the hair's (Lab); 0 without hair."""
+    from skimage.color import rgb2lab
+
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.fitting.photo import default_focal
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.headmodel.parts import eye_centre
+    from headforge.backend.rig.render import render_rig
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+    from headforge.backend.rig.texture_complete import head_axis
+
+    rig, atlas, rec = load_rig(job)
+    tex = rec.get("texture") or {}
+    if not tex.get("hair_rgb"):
+        return 0.0
+    model = load_ict()
+    mask, pos = texel_surface(model, rig.basis, skin_faces(model), atlas.shape[0])[:2]
+    eye_z = float((eye_centre(rig.basis[model.groups["eyeball_left"]])[2]
+                   + eye_centre(rig.basis[model.groups["eyeball_right"]])[2]) / 2)
+    phi = np.degrees(np.arctan2(np.abs(pos[..., 0]), -(pos[..., 1] - head_axis(rig.basis, eye_z))))
+    scalp = np.zeros_like(atlas)
+    scalp[mask & (pos[..., 2] > eye_z) & (phi > 70)] = 255
+    hair = load_hair(job)
+    hidden = [dict(h, texture=np.zeros_like(h["texture"])) for h in hair]
+    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    T = np.eye(4)
+    T[:3, 3] = -(b.min(axis=0) + b.max(axis=0)) / 2
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    skin_lab = rgb2lab(np.array(tex["skin_albedo_rgb"])[None, None])
+    hair_lab = rgb2lab(np.array(tex["hair_rgb"])[None, None])
+    bare, head = 0, 0
+    for deg in (90, -90, 135, -135):
+        w2c = np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+        where, _ = render_rig(rig, scalp, K, w2c, (size, size), attachments=hidden)
+        img, _ = render_rig(rig, atlas, K, w2c, (size, size), attachments=hair)
+        lab = rgb2lab(img)
+        skin_like = np.linalg.norm(lab - skin_lab, axis=-1) < np.linalg.norm(lab - hair_lab, axis=-1)
+        bare += int(((where[..., 0] > 0.5) & skin_like).sum())
+        head += int((img.sum(axis=-1) > 0).sum())
+    return bare / max(head, 1)
+
+
+def upper_teeth_pixels(job: Path, jaw_open: float = 0.8, size: int = 256) -> int:
+    """Upper-teeth pixels of the rig at jawOpen `jaw_open` from the front (orbit camera, the whole head in
+    `size` px; teeth that move under half as far as the lower teeth in jawOpen are the upper)."""
+    import dataclasses
+
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.fitting.photo import default_focal
+    from headforge.backend.headmodel import ARKIT_52
+    from headforge.backend.rig.render import render_rig
+
+    rig, _, _ = load_rig(job)
+    move = np.linalg.norm(rig.deltas[ARKIT_52.index("jawOpen")], axis=1)
+    prims = []
+    for p in rig.primitives:
+        col = np.zeros((len(p.vertex_ids), 3))
+        if p.name == "teeth":
+            m = move[p.vertex_ids]
+            col[m <= 0.5 * m.max()] = (0.0, 1.0, 0.0)
+        prims.append(dataclasses.replace(p, colour=col, material="flat"))
+    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    T = np.eye(4)
+    T[:3, 3] = -(b.min(axis=0) + b.max(axis=0)) / 2
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    img, _ = render_rig(dataclasses.replace(rig, primitives=prims), None, K,
+                        np.linalg.inv(orbit_c2w_opencv(0.0, 0.0, radius=0.75)) @ T, (size, size),
+                        shape_keys={"jawOpen": jaw_open})
+    return int((img[..., 1] > 0.99).sum())
+
+
+def cycles_sheet(job: Path, out: Path, size: int = 224, samples: int = 12) -> None:
+    """benchmarks/cycles_sheet.py on a job in a fresh Python (bpy first): the add-on's import in Cycles."""
+    subprocess.run([sys.executable, str(Path(__file__).with_name("cycles_sheet.py")), str(job), str(out),
+                    "--size", str(size), "--samples", str(samples)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
 def sheets(out: Path) -> None:
     """Contact sheets of real photos: the astronaut, two faces of the group photo, the cameraman's side view."""
     from PIL import Image
@@ -318,10 +426,15 @@ def sheets(out: Path) -> None:
         row = contact_sheet(out / f"job_{name}")
         thumb = np.asarray(Image.fromarray(img).resize((int(img.shape[1] * 256 / img.shape[0]), 256)))
         Image.fromarray(np.concatenate([thumb, row], axis=1)).save(out / f"complete_head_{name}.png")
-        iou = silhouette_iou(out / f"job_{name}")
-        print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(out / f'job_{name}'):.1f}, front outline IoU "
-              f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; contact sheet "
-              f"{out / f'complete_head_{name}.png'}")
+        job = out / f"job_{name}"
+        iou = silhouette_iou(job)
+        cycles_sheet(job, out / f"complete_head_{name}_cycles.png")
+        jaw = jaw_colour_step(job)
+        print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
+              f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
+              f"{100 * scalp_skin_in_profile(job):.2f} %, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
+              f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px; contact sheets "
+              f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 
 
 def novel_views(lps, job: Path, K, w2c, size: int, degs) -> tuple[list, list]:

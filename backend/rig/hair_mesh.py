@@ -20,7 +20,7 @@ import numpy as np
 from ..headmodel.parts import eye_centre, visible_faces
 from ..render.raster import project, rasterize, vertex_normals
 from .texture import atlas_uv, skin_faces, texel_surface
-from .texture_complete import FALL_DEG, hair_weight, hairline_height, head_axis
+from .texture_complete import FALL_DEG, hair_strands, hair_weight, hairline_height, head_axis
 
 N_DIRECTIONS = 180
 
@@ -186,7 +186,7 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     verts, uv = np.concatenate([verts, verts]), np.concatenate([uv, uv])
     info["vertices"], info["triangles"] = int(len(verts)), int(len(faces))
     return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head",
-            "texture": hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz, fall_dz, front_profile)}, info
+            "texture": hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz, front_profile)}, info
 
 
 def _seen_on(model, posed, K, w2c, tid, mask) -> np.ndarray:
@@ -297,15 +297,16 @@ def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray,
 
 
 def hair_texture(model, atlas: np.ndarray, faces_sel: np.ndarray, axis_y: float, eye_z: float,
-                 front_dz: float | None, fall_dz: tuple[float, float] | None = None,
-                 front_profile=None) -> np.ndarray:
-    """The skin atlas with its skin replaced by the hair's median colour: the shell's rim reaches below the
-    hairline, where the atlas holds skin."""
+                 front_dz: float | None, front_profile=None) -> np.ndarray:
+    """The skin atlas's scalp (above the hairline without the fall) and elsewhere the hair's median colour with
+    strands: the shell's rim reaches below the hairline, and where the hair falls the atlas holds what lies
+    under it (an ear, the side of the face, seen or completed), which must not show on the hair."""
     mask, pos = texel_surface(model, model.neutral, faces_sel, atlas.shape[0])[:2]
     w = np.zeros(mask.shape)
-    w[mask] = hair_weight(pos[mask], hairline_height(pos[mask], axis_y, eye_z, front_dz, fall_dz, front_profile))
+    w[mask] = hair_weight(pos[mask], hairline_height(pos[mask], axis_y, eye_z, front_dz, None, front_profile))
     if not (w > 0.5).any():
         return atlas
     hair_rgb = np.median(atlas[w > 0.5].reshape(-1, 3), axis=0)
-    out = atlas.astype(np.float32) * w[..., None] + hair_rgb * (1 - w[..., None])
+    strands = hair_strands(hair_rgb, *w.shape, np.random.default_rng(1))
+    out = atlas.astype(np.float32) * w[..., None] + strands * (1 - w[..., None])
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)

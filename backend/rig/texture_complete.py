@@ -199,6 +199,14 @@ def _tile_to(tile: np.ndarray, H: int, W: int) -> np.ndarray:
     return np.tile(quad, reps)[:H, :W]
 
 
+def hair_strands(hair_rgb, H: int, W: int, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3) float: the hair colour (3,) 0..255 with strands (noise stretched along the atlas's v)."""
+    streaks = rng.standard_normal((H, W)).astype(np.float32)
+    streaks = cv2.GaussianBlur(streaks, (0, 0), sigmaX=0.6, sigmaY=max(2.0, H / 96))
+    streaks /= max(streaks.std(), 1e-6)
+    return np.asarray(hair_rgb, np.float32) * (1 + 0.12 * streaks[..., None])
+
+
 def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray, texels: np.ndarray,
                    hair: np.ndarray, skin_rgb: np.ndarray, hair_rgb: np.ndarray | None,
                    seed: int = 0, lips: np.ndarray | None = None, lip_rgb: np.ndarray | None = None,
@@ -221,10 +229,7 @@ def complete_atlas(atlas: np.ndarray, known: np.ndarray, confidence: np.ndarray,
     if tile is not None:
         base += 0.9 * _tile_to(tile, H, W)
     if hair_rgb is not None and hair.max() > 0:
-        streaks = rng.standard_normal((H, W)).astype(np.float32)
-        streaks = cv2.GaussianBlur(streaks, (0, 0), sigmaX=0.6, sigmaY=max(2.0, H / 96))
-        streaks /= max(streaks.std(), 1e-6)
-        h = np.asarray(hair_rgb, np.float32) * (1 + 0.12 * streaks[..., None])
+        h = hair_strands(hair_rgb, H, W, rng)
         base = base * (1 - hair[..., None]) + h * hair[..., None]
     if lips is not None and lip_rgb is not None:
         base = base * (1 - lips[..., None]) + np.asarray(lip_rgb, np.float32) * lips[..., None]

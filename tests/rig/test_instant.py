@@ -170,6 +170,27 @@ def test_hair_mesh_fills_her_outline(instant_job):
     assert 0.01 < rec["hair"]["reach_m_max"] < 0.09
 
 
+def test_bob_falls_over_her_ears_and_her_teeth_show(instant_job):
+    """Her bob comes down past her eyes beside her face (the photo's hair ends there), so in profile no bare
+    scalp shows between the hair and the ear (4.1 % of the head's pixels skin-coloured scalp before the fall,
+    0.06 % with it), the outline fills more of the photo's (IoU 0.847 -> 0.886), and her open mouth shows its
+    upper teeth (17 -> 58 px at jawOpen 0.8)."""
+    from tests.conftest import load_benchmark
+
+    bench = load_benchmark("complete_head")
+    job, _, _ = instant_job
+    rec = json.loads((job / "rig" / "rig.json").read_text())
+    bare, iou = bench.scalp_skin_in_profile(job), bench.silhouette_iou(job)[1]
+    teeth = bench.upper_teeth_pixels(job)
+    print(f"hair falls to {rec['hair']['fall_m_above_eyes']} m above the eyes; bare scalp in profile "
+          f"{100 * bare:.2f} %; outline IoU {iou:.3f}; upper teeth {teeth} px; hairline "
+          f"{rec['texture']['hairline_front_profile']}")
+    assert max(rec["hair"]["fall_m_above_eyes"]) < -0.01
+    assert bare < 0.005
+    assert iou > 0.86  # 0.876 in this job (the CLI job: 0.886)
+    assert teeth > 40
+
+
 @pytest.mark.blender
 def test_blender_hair_follows_the_head_bone(instant_job):
     """In Blender the hair is its own mesh, skinned wholly to the head bone: turning the head turns the hair
