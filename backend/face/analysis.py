@@ -126,8 +126,8 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     timings["detect"] = time.perf_counter() - t0
     if not faces:
         raise FaceError("No face was found in the photo.", code="face.none",
-                        hint="Use a photo where a face is clearly visible (at least 64 px across), not too dark, "
-                        "blurred or covered.")
+                        hint=f"Use a photo where a face is clearly visible (at least {_quality.MIN_FACE_PX:.0f} px "
+                        "across), not too dark, blurred or covered.")
     chosen = _detect.choose_face(faces, opts.face)
     face = faces[chosen]
     if k:
@@ -167,8 +167,7 @@ def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, pro
     work = np.ascontiguousarray(np.rot90(photo, k)) if k else photo
     kps_work = _detect._image_order(_framing.apply_affine(to_work, face.kps5))
     bbox_work = face.transformed(lambda p: _framing.apply_affine(to_work, p)).bbox
-    lm68_work, _ = _landmarks.dlib_68(work, kps_work)
-    mesh_work = _landmarks.mesh_478(work, bbox_work, kps_work)
+    lm68_work, mesh_work = _landmarks.face_landmarks(work, bbox_work, kps_work)
     timings["landmarks"] = time.perf_counter() - t0
     to_photo = _inv(to_work)
     lm68 = _framing.apply_affine(to_photo, lm68_work)

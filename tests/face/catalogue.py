@@ -140,7 +140,8 @@ CASES = {
     "astronaut_upside_down": (lambda: np.ascontiguousarray(astronaut()[::-1, ::-1]),
                               {"chosen": 0, "faces": 1, "warn": {"face.sideways"}}),
     "small_offcentre_head": (small_offcentre, {"chosen": 0, "faces": 1, "warn": {"face.small"}}),
-    "tiny_face": (lambda: _resize(astronaut(), 0.28), {"error": "face.too_small"}),
+    "astronaut_240p": (lambda: _resize(astronaut(), 240 / 512), {"chosen": 0, "faces": 1, "warn": {"face.small"}}),
+    "tiny_face": (lambda: _resize(astronaut(), 0.2), {"error": "face.too_small"}),  # a 21 px face
     "face_cut_left": (lambda: np.ascontiguousarray(astronaut()[:, 222:]), {"error": "face.cut_by_border"}),
     "face_cut_top": (lambda: np.ascontiguousarray(astronaut()[118:, :]), {"error": "face.cut_by_border"}),
     "hair_cut_top": (lambda: np.ascontiguousarray(astronaut()[45:, :]),

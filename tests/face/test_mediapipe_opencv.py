@@ -42,7 +42,8 @@ def test_detector_and_mesh_are_mediapipes_graph(monkeypatch):
     ref_box = np.array([rb.xmin * w, rb.ymin * h, (rb.xmin + rb.width) * w, (rb.ymin + rb.height) * h])
     ref_eyes = np.array([[k.x * w, k.y * h] for k in ref.location_data.relative_keypoints[:2]])
     box, score, kps = blaze.detect(img)[0]
-    print(f"BlazeFace vs MediaPipe: box {np.abs(box - ref_box).max():.3f} px, eyes {np.abs(kps[:2] - ref_eyes).max():.3f} px")
+    print(f"BlazeFace vs MediaPipe: box {np.abs(box - ref_box).max():.3f} px, "
+          f"eyes {np.abs(kps[:2] - ref_eyes).max():.3f} px")
     assert np.abs(box - ref_box).max() < 0.05 and np.abs(kps[:2] - ref_eyes).max() < 0.05
     assert abs(score - ref.score[0]) < 1e-3
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=False, max_num_faces=1) as fm:
@@ -52,7 +53,8 @@ def test_detector_and_mesh_are_mediapipes_graph(monkeypatch):
     mesh, _ = blaze._mesh_pass(img, box.reshape(2, 2).mean(0), 1.5 * max(box[2] - box[0], box[3] - box[1]),
                                float(np.arctan2(d[1], d[0])))
     err = np.linalg.norm(mesh[:, :2] - ref_mesh, axis=1) / np.sqrt(np.prod(box[2:] - box[:2]))
-    print(f"mesh vs MediaPipe's non-attention mesh: mean {100 * err.mean():.3f} %, max {100 * err.max():.3f} % of the face")
+    print(f"mesh vs MediaPipe's non-attention mesh: mean {100 * err.mean():.3f} %, "
+          f"max {100 * err.max():.3f} % of the face")
     assert err.max() < 0.001
 
 
@@ -137,7 +139,8 @@ def test_video_tracking_needs_no_detector(monkeypatch):
     for f, ref in zip(frames, each):
         prev = landmarks.image_mesh_478(f, prev)
         errs.append(np.linalg.norm(prev[:, :2] - ref[:, :2], axis=1).mean() / 106.0)  # the face: ~106 px
-    print(f"tracked vs detected each frame: {[round(100 * e, 2) for e in errs]} % of the face; detector runs: {len(calls)}")
+    print(f"tracked vs detected each frame: {[round(100 * e, 2) for e in errs]} % of the face; "
+          f"detector runs: {len(calls)}")
     assert len(calls) == 2  # the first frame only (BlazeFace on the photo, then in the box's window)
     assert max(errs) < 0.006
     from skimage import data
