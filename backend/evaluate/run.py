@@ -105,7 +105,8 @@ def _evaluate(dataset: Path, out: Path, opts: EvalOptions, emit, cancel, pipelin
     rows, recon_rows, skipped = [], [], []
     for n, s in enumerate(seqs):
         vdir = layout.views_dir(dataset, s["id"])
-        scored = [c["index"] for c in cameras.rig_cameras(8, rings=None if opts.reconstruct else rings)]
+        scored = [cameras.view_index(e, k) for e in (range(len(cameras.ELEVATIONS_DEG)) if opts.reconstruct else rings)
+                  for k in range(cameras.VIEWS_PER_RING)]  # the views read: those compared, no others
         cams, _ = read_views(vdir, code="evaluate", with_images=False)
         files = {c["index"]: cameras.view_file(vdir, c) for c in cams}
 

@@ -15,7 +15,7 @@ Draws come from a caller's `torch.Generator`, so a clip depends on (seed, step) 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
