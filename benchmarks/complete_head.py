@@ -11,14 +11,15 @@ and the fraction left to plain diffusion, and the wall time of the run. Saves a 
 (truth over result) as complete_head_lps.png in --out (default: a temporary folder).
 
 --several also photographs the scan at yaw 0 and ±60° and runs the three photos (`headforge run a b c`) against the
-yaw-0 photo alone: masked PSNR/SSIM at ±30°, ±90° and 180°.
+yaw-0 photo alone: masked PSNR/SSIM at ±30°, ±90° and 180°. --ict-several does the same with one of the dataset's
+built-in ICT-FaceKit heads (backend/dataset/ict_heads: a sampled identity, a painted albedo known exactly).
 
 --sheets DIR also runs the astronaut, two faces of insightface's group photo (t1) and scikit-image's cameraman
 (a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there, unlit (numpy
 rasterizer) and in Cycles through the add-on's importer (benchmarks/cycles_sheet.py), with each one's iris ΔE2000
 (the rendered iris against the photo's, fitted camera), front-outline IoU without/with the hair mesh, the bare
-scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the colour step across the jaw line (ΔE76)
-and the upper teeth's pixels at jawOpen 0.8.
+scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the hairline band's off-colour texels, the
+colour step across the jaw line (ΔE76) and the upper teeth's pixels at jawOpen 0.8.
 
 BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
 every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
@@ -67,6 +68,24 @@ def load_lps():
     uv = np.asarray(mesh.visual.uv, np.float64)
     uvc = np.stack([uv[f][..., 0], 1.0 - uv[f][..., 1]], axis=-1)
     return v, f, uvc, np.asarray(mesh.visual.material.baseColorTexture.convert("RGB"))
+
+
+def load_ict_head(seed: int = 0, res: int = 512):
+    """A built-in dataset head (backend/dataset/ict_heads: ICT-FaceKit with a sampled identity and a painted
+    albedo: skin tone with blotches, lips, brows; the first bald one of `seed`'s heads, neutral) in the scan's
+    format: verts (V, 3) with the top of the head at z = 0.12 m, faces, per-corner glTF uv (F, 3, 2), texture."""
+    import dataclasses
+
+    from headforge.backend.dataset.ict_heads import head_mesh, head_texture, head_vertices, sample_heads
+    from headforge.backend.headmodel import load_ict
+
+    model = load_ict()
+    heads = sample_heads(40, seed)
+    head = dataclasses.replace(next((h for h in heads if h.bald), heads[0]), expression={})
+    verts = head_vertices(model, head)
+    v, f, uv, _ = head_mesh(model, verts, res)
+    v = v.astype(np.float64) - [0.0, 0.0, v[:, 2].max() - 0.12]
+    return v, np.asarray(f, np.int64), uv[f].astype(np.float64), head_texture(model, verts, head, res)
 
 
 def camera(size: int):
@@ -314,6 +333,37 @@ def jaw_colour_step(job: Path) -> tuple[float, float]:
     return float(np.median(steps)), float(np.max(steps))
 
 
+def hairline_band(job: Path, band_m: float = 0.012, far: float = 15.0) -> float:
+    """The hairline across the forehead (within ±40° of the front): the share of skin-texture texels within
+    `band_m` of the hairline the texture used whose colour is neither the skin's nor the hair's (Lab distance
+    over `far` from both albedos: the blotchy orange-brown band of skin and strands under a de-lit light)."""
+    from skimage.color import rgb2lab
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.headmodel.parts import eye_centre
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+    from headforge.backend.rig.texture_complete import hairline_height, head_axis
+
+    _, atlas, rec = load_rig(job)
+    tex = rec.get("texture") or {}
+    if not tex.get("hair_rgb"):
+        return 0.0
+    model = load_ict()
+    mask, pos = texel_surface(model, model.neutral, skin_faces(model), atlas.shape[0])[:2]
+    eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
+                   + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
+    axis_y = head_axis(model.neutral, eye_z)
+    P = pos[mask]
+    line = hairline_height(P, axis_y, eye_z, tex.get("hairline_front_m_above_eyes"), None,
+                           tex.get("hairline_front_profile"))
+    front = np.degrees(np.abs(np.arctan2(P[:, 0], -(P[:, 1] - axis_y)))) < 40
+    sel = front & (np.abs(P[:, 2] - line) < band_m)
+    lab = rgb2lab(atlas[mask][sel].astype(np.float64)[None] / 255)[0]
+    d_skin = np.linalg.norm(lab - rgb2lab(np.array(tex["skin_albedo_rgb"])[None, None])[0, 0], axis=1)
+    d_hair = np.linalg.norm(lab - rgb2lab(np.array(tex["hair_rgb"])[None, None])[0, 0], axis=1)
+    return float(((d_skin > far) & (d_hair > far)).mean())
+
+
 def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
     """Bare scalp where hair should be: of the head's pixels seen from ±90° and ±135° (orbit camera), the share
     showing the skin texture's scalp (more than 70° round from the front, above the eyes) in a colour nearer the
@@ -402,6 +452,7 @@ def sheets(out: Path) -> None:
     from PIL import Image
     from skimage import data
 
+    out.mkdir(parents=True, exist_ok=True)
     photos = {"astronaut": data.astronaut(), "cameraman_side": np.repeat(data.camera()[..., None], 3, axis=2)}
     try:
         from insightface.data import get_image
@@ -432,7 +483,7 @@ def sheets(out: Path) -> None:
         jaw = jaw_colour_step(job)
         print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
               f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
-              f"{100 * scalp_skin_in_profile(job):.2f} %, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
+              f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
               f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px; contact sheets "
               f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 
@@ -471,35 +522,36 @@ SEVERAL_YAWS = (0, 60, -60)
 SEVERAL_VIEWS_DEG = (30, -30, 90, -90, 180)
 
 
-def several_photos(lps, size: int, out: Path) -> None:
-    """The scan photographed at yaw 0 and ±60° (the light stays in the room): `headforge run` on the three
-    against the yaw-0 photo alone; masked PSNR/SSIM at ±30°, ±90° and 180°, wall times, a contact sheet."""
+def several_photos(lps, size: int, out: Path, name: str = "lps", title: str = "Lee Perry-Smith") -> None:
+    """The scan (or another head in its format: load_ict_head) photographed at yaw 0 and ±60° (the light stays
+    in the room): `headforge run` on the three against the yaw-0 photo alone; masked PSNR/SSIM at ±30°, ±90° and
+    180°, wall times, a contact sheet."""
     from PIL import Image
 
     paths = []
     for yaw in SEVERAL_YAWS:
         photo, _, K, w2c = make_photo(lps, size, yaw)
-        paths.append(out / f"lps_photo_{yaw:+d}.png")
+        paths.append(out / f"{name}_photo_{yaw:+d}.png")
         Image.fromarray((photo * 255).round().astype(np.uint8)).save(paths[-1])
     K, w2c = camera(size)
     res = {}
     for n in (1, 3):
-        wall = run_instant(paths[:n], out / f"job_photos{n}")
-        rows, tiles = novel_views(lps, out / f"job_photos{n}", K, w2c, size, SEVERAL_VIEWS_DEG)
+        wall = run_instant(paths[:n], out / f"job_{name}_photos{n}")
+        rows, tiles = novel_views(lps, out / f"job_{name}_photos{n}", K, w2c, size, SEVERAL_VIEWS_DEG)
         res[n] = (wall, rows, tiles)
     Image.fromarray((np.concatenate([np.concatenate(res[n][2], axis=1) for n in (1, 3)], axis=0) * 255)
-                    .round().astype(np.uint8)).save(out / "complete_head_lps_3photos.png")
-    print(f"Lee Perry-Smith, three photos at yaw {SEVERAL_YAWS} ({size} px) vs the yaw-0 photo alone")
+                    .round().astype(np.uint8)).save(out / f"complete_head_{name}_3photos.png")
+    print(f"{title}, three photos at yaw {SEVERAL_YAWS} ({size} px) vs the yaw-0 photo alone")
     print("  view    3 photos: PSNR dB  SSIM     1 photo: PSNR dB  SSIM")
     for r3, r1 in zip(res[3][1], res[1][1]):
         print(f"  {r3[0]:+4d}°            {r3[1]:6.2f}  {r3[2]:.3f}             {r1[1]:6.2f}  {r1[2]:.3f}")
     for n in (3, 1):
         print(f"  {n} photo(s): mean PSNR {np.mean([r[1] for r in res[n][1]]):.2f} dB, SSIM "
               f"{np.mean([r[2] for r in res[n][1]]):.3f}; instant mode {res[n][0]:.1f} s wall")
-    tex = json.loads((out / "job_photos3" / "rig" / "rig.json").read_text())["texture"]
+    tex = json.loads((out / f"job_{name}_photos3" / "rig" / "rig.json").read_text())["texture"]
     print(f"  texels seen by photo {tex.get('by_photo')}, mirrored {tex['mirrored']:.3f}, completed "
           f"{tex['completed']:.3f}; contact sheet (1 photo: truth over result, then 3 photos) "
-          f"{out / 'complete_head_lps_3photos.png'}")
+          f"{out / f'complete_head_{name}_3photos.png'}")
 
 
 def main(argv=None):
@@ -510,6 +562,8 @@ def main(argv=None):
     p.add_argument("--out")
     p.add_argument("--sheets")
     p.add_argument("--several", action="store_true", help="also three photos (yaw 0, ±60°) against one")
+    p.add_argument("--ict-several", action="store_true",
+                   help="the same with a built-in ICT-FaceKit dataset head (known painted albedo)")
     args = p.parse_args(argv)
     use_shared_ict()
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="hf-complete-"))
@@ -552,6 +606,8 @@ def main(argv=None):
     print(f"  contact sheet (truth over result, views {VIEWS_DEG}): {out / 'complete_head_lps.png'}")
     if args.several:
         several_photos(lps, size, out)
+    if args.ict_several:
+        several_photos(load_ict_head(), size, out, "ict", "ICT-FaceKit dataset head (bald, painted albedo)")
     if args.sheets:
         sheets(Path(args.sheets))
 

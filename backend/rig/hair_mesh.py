@@ -69,9 +69,10 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
 
     The hair joined to the head's outline (connected components of `hair_mask` touching it), in the outer
     parts of the head's width on each side (not a beard or a fringe in front of the face), within 40 % of the
-    head's width beyond it (not hair spread over the shoulders); its lowest rows (98th percentile) are carried
-    to heights on the head by a plane z ≈ a + b·x + c·y fitted to the head's projected vertices. Bounded to
-    3 cm below the chin (the head model ends at the neck) and 4 cm above the eyes."""
+    head's width beyond it (not hair spread over the shoulders), running down from its top without a gap; its
+    lowest rows (98th percentile) are carried to heights on the head by a plane z ≈ a + b·x + c·y fitted to
+    the head's projected vertices. A side with under a fifth of the other's hair pixels takes the other's. Bounded to 3 cm below the chin (the head model ends at the neck) and 4 cm
+    above the eyes."""
     H, W = hair_mask.shape
     posed = model.vertices(identity, expression)
     xy, z = project(posed, K, w2c)
@@ -94,19 +95,30 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     chin = model.landmarks_68[8] if model.landmarks_68 is not None else int(np.argmin(model.neutral[used, 2]))
     lo_dz, hi_dz = float(model.neutral[chin, 2]) - 0.03 - eye_z, 0.04
     hy, hx = np.nonzero(hair)
-    out = []
+    out, evidence = [], []
     for s in (1.0, -1.0):  # the model's +X side, then −X: which image side it is on
         on_side = model.neutral[used, 0] * s > 0.03
         img_side = np.sign(xy[used[on_side], 0].mean() - cx) if on_side.any() else s
         off = (hx - cx) * img_side
         sel = (off > 0.25 * w) & (off < 0.5 * w + 0.4 * w)
-        if sel.sum() < 20:
+        # the hair's run down the side from its top, with gaps of at most 3 % of the head's height (not a dark
+        # collar or a camera further down that happens to touch it)
+        run = np.flatnonzero(np.bincount(hy[sel], minlength=H) >= 2)
+        if sel.sum() < 20 or not len(run):
             out.append(hi_dz)
+            evidence.append(0)
             continue
-        y_low = np.percentile(hy[sel], 98)
-        x_low = np.median(hx[sel][hy[sel] >= y_low])
+        gaps = np.flatnonzero(np.diff(run) > max(2, int(0.03 * (ys.max() - ys.min()))))
+        keep = sel & (hy <= (run[gaps[0]] if len(gaps) else run[-1]))
+        y_low = np.percentile(hy[keep], 98)
+        x_low = np.median(hx[keep][hy[keep] >= y_low])
         zf = coef[0] + coef[1] * x_low + coef[2] * y_low
         out.append(float(np.clip(zf - eye_z, lo_dz, hi_dz)))
+        evidence.append(int(keep.sum()))
+    # a side the photo barely shows (turned away, cut by the frame) takes the other's: hair falls alike
+    for i in (0, 1):
+        if evidence[i] < 0.2 * evidence[1 - i]:
+            out[i] = out[1 - i]
     return out[0], out[1]
 
 
