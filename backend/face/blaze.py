@@ -1,6 +1,7 @@
-"""MediaPipe's face models (BlazeFace short-range detector, 468-point face mesh, iris landmarks, selfie segmenter;
-Apache-2.0) run through OpenCV's DNN module: the face stage's path where `mediapipe.solutions` is gone
-(mediapipe ≥ 0.10.30, every mediapipe for Python 3.13).
+"""MediaPipe's face models (BlazeFace short-range detector, the attention face mesh with its lips, eyes and irises,
+selfie segmenter; Apache-2.0) without `mediapipe.solutions`: the face stage's path where it is gone (mediapipe ≥
+0.10.30, every mediapipe for Python 3.13). The detector and the segmenter run through OpenCV's DNN module, the
+mesh through onnxruntime (attention_mesh.py: OpenCV cannot run its MediaPipe operators).
 
 The .tflite files are the ones the legacy mediapipe wheels carry (`mediapipe/modules/...`); `models_dir()` says
 where they are looked for. Pre- and post-processing follow MediaPipe's graphs: a rotated square region of
@@ -21,30 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelMissingError
+from . import attention_mesh
 
 FILES = {
     "detector": "face_detection/face_detection_short_range.tflite",
-    "mesh": "face_landmark/face_landmark.tflite",
-    "iris": "iris_landmark/iris_landmark.tflite",
+    "mesh": attention_mesh.FILE,
     "selfie": "selfie_segmentation/selfie_segmentation.tflite",
 }
 FOLDER = "mediapipe_legacy_models"  # what `extract_models` writes beside the other packages (3.13 installs)
 WHEEL = "mediapipe==0.10.21"  # the last mediapipe whose wheels carry the models (cp39–cp312)
 ENV = "HEADFORGE_MEDIAPIPE_MODELS"
-LEFT_EYE, RIGHT_EYE = (33, 133), (362, 263)  # eye corners (image left eye first), MediaPipe's iris ROI landmarks
+LEFT_EYE, RIGHT_EYE = (33, 133), (362, 263)  # eye corners (image left eye first)
 MESH_SCORE = 0.5  # MediaPipe's face-presence threshold
-# The face mesh points the iris model's 71 eye-contour and brow outputs replace (image left eye, then its mirror
-# image), in the model's output order: eye contour lower and upper, then four rings of halo out to the brow.
-# MediaPipe's iris graph replaces all 71; the first EYE_REFINED (lids and two halo rings) are taken here.
-EYE_71_LEFT = (33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173, 130, 25, 110, 24, 23, 22,
-               26, 112, 243, 247, 30, 29, 27, 28, 56, 190, 226, 31, 228, 229, 230, 231, 232, 233, 244, 113, 225, 224,
-               223, 222, 221, 189, 35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121, 128, 245, 156, 70, 63,
-               105, 66, 107, 55, 193)
-EYE_71_RIGHT = (263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398, 359, 255, 339, 254, 253,
-                252, 256, 341, 463, 467, 260, 259, 257, 258, 286, 414, 446, 261, 448, 449, 450, 451, 452, 453, 464, 342,
-                445, 444, 443, 442, 441, 413, 265, 353, 276, 283, 282, 295, 372, 340, 346, 347, 348, 349, 350, 357, 465,
-                383, 300, 293, 334, 296, 336, 285, 417)
-EYE_REFINED = 48
 
 
 def _candidates() -> list[Path]:
@@ -63,8 +52,8 @@ def models_dir() -> Path:
         if all((d / f).is_file() for f in FILES.values()):
             return d
     raise ModelMissingError(
-        "MediaPipe's face models (face_landmark.tflite, iris_landmark.tflite, selfie_segmentation.tflite, "
-        "face_detection_short_range.tflite) were not found.", code="model.missing",
+        f"MediaPipe's face models ({', '.join(Path(f).name for f in FILES.values())}) were not found.",
+        code="model.missing",
         hint=f"Reinstall the backend (its installer extracts them from the {WHEEL} wheel), or point ${ENV} "
         "at a folder holding mediapipe/modules/ from that wheel.")
 
@@ -109,11 +98,9 @@ def roi_affine(centre, side: float, angle: float, size: int) -> np.ndarray:
     return np.hstack([a, (size / 2 - a @ np.asarray(centre, np.float64))[:, None]])
 
 
-def _crop(rgb: np.ndarray, affine: np.ndarray, size: int, flip: bool = False) -> np.ndarray:
+def _crop(rgb: np.ndarray, affine: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
-    if flip:
-        affine = np.array([[-1.0, 0.0, size], [0.0, 1.0, 0.0]]) @ np.vstack([affine, [0, 0, 1]])
     return cv2.warpAffine(rgb, affine, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
@@ -128,90 +115,55 @@ def _blob(patch: np.ndarray, lo: float = 0.0, hi: float = 1.0) -> np.ndarray:
 
 
 def _roi_from_points(pts: np.ndarray, start: int, end: int, scale: float):
-    """MediaPipe's landmarks → ROI: rotation from landmark `start` to `end`, the points' box in the rotated
-    frame, `scale` times its longer side."""
+    """MediaPipe's landmarks → ROI (its video graph's face_landmark_landmarks_to_roi): the points' box in the
+    image's axes, rotated from landmark `start` to `end`, `scale` times its longer side."""
     d = pts[end, :2] - pts[start, :2]
-    angle = float(np.arctan2(d[1], d[0]))
-    c, s = np.cos(angle), np.sin(angle)
-    local = pts[:, :2] @ np.array([[c, -s], [s, c]])  # coordinates along the ROI axes
-    lo, hi = local.min(0), local.max(0)
-    centre = np.array([[c, -s], [s, c]]) @ ((lo + hi) / 2)
-    return centre, scale * float((hi - lo).max()), angle
+    lo, hi = pts[:, :2].min(0), pts[:, :2].max(0)
+    return (lo + hi) / 2, scale * float((hi - lo).max()), float(np.arctan2(d[1], d[0]))
 
 
 # --- face mesh ------------------------------------------------------------------------------------------------
 
 def _mesh_pass(rgb: np.ndarray, centre, side: float, angle: float):
+    """(478, 3) attention mesh of the square region (centre, side, angle) and its face-presence score."""
     size = 192
     aff = roi_affine(centre, side, angle, size)
-    out = _run("mesh", _blob(_crop(rgb, aff, size)))
-    flat = [o.ravel() for o in out.values()]
-    pts = next(f for f in flat if f.size == 468 * 3).reshape(468, 3).astype(np.float64)
-    score = 1.0 / (1.0 + np.exp(-float(next(f for f in flat if f.size == 1)[0])))
-    xy = _back(aff, pts)
-    return np.column_stack([xy, pts[:, 2] * side / size]), score
+    pts, logit = attention_mesh.run(models_dir(), _blob(_crop(rgb, aff, size)))
+    score = 1.0 / (1.0 + np.exp(-np.clip(logit, -100, 100)))
+    return np.column_stack([_back(aff, pts), pts[:, 2] * side / size]), score
 
 
-def _iris(rgb: np.ndarray, mesh: np.ndarray, corners, flip: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The five iris points (centre first) and the 71 eye-contour and brow points (EYE_71_LEFT's order) of one
-    eye: MediaPipe's iris ROI (the eye corners' box, ×2.3), the right eye mirrored so the model sees a left eye."""
-    size = 64
-    centre, side, angle = _roi_from_points(mesh[list(corners)], 0, 1, 2.3)
-    aff = roi_affine(centre, side, angle, size)
-    out = _run("iris", _blob(_crop(rgb, aff, size, flip)))
-    iris = next(o for o in out.values() if o.size == 15).reshape(5, 3).astype(np.float64)
-    eye = next(o for o in out.values() if o.size == 213).reshape(71, 3).astype(np.float64)
-    if flip:  # un-mirror: x back, and the rim points on the two sides trade places
-        iris[:, 0] = size - iris[:, 0]
-        eye[:, 0] = size - eye[:, 0]
-        iris = iris[[0, 3, 2, 1, 4]]
-    z0 = mesh[list(corners), 2].mean()
-    return (np.column_stack([_back(aff, iris), iris[:, 2] * side / size + z0]),
-            np.column_stack([_back(aff, eye), eye[:, 2] * side / size + z0]))
-
-
-def _refined(rgb: np.ndarray, mesh: np.ndarray) -> np.ndarray:
-    """(478, 3): the mesh with its eyes refined, then the two irises. As MediaPipe's iris graph does, the iris
-    model's eye points replace the mesh's (x, y only: the mesh keeps its depth); the lids and two halo rings
-    only (EYE_REFINED), not the brow rings: measured against `mediapipe.solutions`' attention mesh on 8 faces
-    (astronaut, greyscale astronaut, the group photo t1), the eyes 1.15 → 1.00 % of the face size, all 468
-    points 1.02 → 1.09 % (with the brow rings too 1.24 %: the model's outer rings miss on small faces); the
-    astronaut's instant fit 21.9 → 22.3 dB front PSNR."""
-    (il, el), (ir, er) = _iris(rgb, mesh, LEFT_EYE, False), _iris(rgb, mesh, RIGHT_EYE, True)
-    mesh = mesh.copy()
-    mesh[list(EYE_71_LEFT[:EYE_REFINED]), :2] = el[:EYE_REFINED, :2]
-    mesh[list(EYE_71_RIGHT[:EYE_REFINED]), :2] = er[:EYE_REFINED, :2]
-    return np.vstack([mesh, il, ir])
+def mesh_from_detection(rgb: np.ndarray, box, eyes) -> np.ndarray | None:
+    """(478, 3) refined mesh from one of BlazeFace's detections (box, the two eye keypoints): MediaPipe's
+    static-image graph, its box turned by the eyes and grown 1.5× to a square (measured: the same 478 points as
+    `mediapipe.solutions`' refined mesh to 0.01 % of the face size). None when the mesh finds no face there."""
+    box, eyes = np.asarray(box, np.float64), np.asarray(eyes, np.float64)
+    d = eyes[1] - eyes[0]
+    mesh, score = _mesh_pass(np.ascontiguousarray(np.asarray(rgb)[..., :3]), box.reshape(2, 2).mean(0),
+                             1.5 * max(box[2] - box[0], box[3] - box[1]), float(np.arctan2(d[1], d[0])))
+    return mesh if score >= MESH_SCORE else None
 
 
 def face_mesh(rgb: np.ndarray, bbox, eyes=None) -> np.ndarray | None:
     """(478, 3) refined face mesh (MediaPipe's layout: 468 mesh points, then the iris centre and rim of the image
-    left eye, then of the image right eye) for the face in `bbox` (any detector's box; `eyes` (2, 2), the
-    detector's eye keypoints in image order, set the first ROI's rotation when BlazeFace finds no face in the
-    box's window). None when the model says there is no face.
-
-    As MediaPipe's static-image graph does: BlazeFace's box (found again in a window twice the given box, so a
-    detector that reports a turned face with upright-looking keypoints does not matter) turned by its eyes and
-    grown 1.5× to a square is the mesh's one region (measured: the same 468 points as `mediapipe.solutions`'
-    non-attention mesh to 0.01 % of the face size). Without BlazeFace's box, a second pass starts from the
-    first pass's landmarks (MediaPipe's tracking region)."""
+    left eye, then of the image right eye) of the face in `rgb`, a window around the face `bbox` (any detector's
+    box). As `mediapipe.solutions` does on such a window: BlazeFace on the whole window, its most confident face
+    (`mesh_from_detection`). When BlazeFace finds none, the mesh starts from `bbox` turned by `eyes` (the
+    detector's eye keypoints in image order), then once more from its own landmarks (MediaPipe's tracking
+    region). None when the mesh says there is no face."""
     rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
-    x1, y1, x2, y2 = np.asarray(bbox, np.float64)
-    centre, side = np.array([(x1 + x2) / 2, (y1 + y2) / 2]), 1.5 * max(x2 - x1, y2 - y1)
-    window = roi_affine(centre, 2 * max(x2 - x1, y2 - y1), 0.0, 256)
-    found = detect(_crop(rgb, window, 256), 0.5)
+    found = detect(rgb, 0.3)  # the face stage's solutions FaceMesh runs with min_detection_confidence=0.3
     if found:
         box, _, kps = max(found, key=lambda d: d[1])
-        box, eyes = _back(window, box.reshape(2, 2)).ravel(), _back(window, kps[:2])
-        centre, side = box.reshape(2, 2).mean(0), 1.5 * max(box[2] - box[0], box[3] - box[1])
+        return mesh_from_detection(rgb, box, kps[:2])
+    x1, y1, x2, y2 = np.asarray(bbox, np.float64)
     angle = 0.0
     if eyes is not None:
         d = np.asarray(eyes, np.float64)[1] - np.asarray(eyes, np.float64)[0]
         angle = float(np.arctan2(d[1], d[0]))
-    mesh, score = _mesh_pass(rgb, centre, side, angle)
-    if not found:
-        mesh, score = _mesh_pass(rgb, *_roi_from_points(mesh, LEFT_EYE[0], RIGHT_EYE[1], 1.5))
-    return _refined(rgb, mesh) if score >= MESH_SCORE else None
+    mesh, _ = _mesh_pass(rgb, np.array([(x1 + x2) / 2, (y1 + y2) / 2]), 1.5 * max(x2 - x1, y2 - y1), angle)
+    mesh, score = _mesh_pass(rgb, *_roi_from_points(mesh, LEFT_EYE[0], RIGHT_EYE[1], 1.5))
+    return mesh if score >= MESH_SCORE else None
 
 
 def track_mesh(rgb: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
@@ -219,7 +171,7 @@ def track_mesh(rgb: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
     region from those landmarks, no detector), or None when the face is lost there."""
     rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
     mesh, score = _mesh_pass(rgb, *_roi_from_points(np.asarray(previous)[:468], LEFT_EYE[0], RIGHT_EYE[1], 1.5))
-    return _refined(rgb, mesh) if score >= MESH_SCORE else None
+    return mesh if score >= MESH_SCORE else None
 
 
 # --- BlazeFace short-range detector ---------------------------------------------------------------------------

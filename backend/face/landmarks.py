@@ -118,16 +118,22 @@ def mesh_478(rgb: np.ndarray, bbox: np.ndarray, kps5: np.ndarray | None = None, 
     """MediaPipe's refined face mesh (478, 3) for the face in `bbox`: x, y pixels, z relative depth in pixels
     (MediaPipe's scale: same units as x, smaller = nearer the camera). None when the mesh finds no face.
     `kps5` (the detector's keypoints) sets the OpenCV runtime's first region's rotation."""
-    if mediapipe_runtime() == "opencv":
-        return blaze.face_mesh(rgb, bbox, None if kps5 is None else np.asarray(kps5)[:2])
     window = face_window(np.asarray(bbox, dtype=np.float64), 2.0)
     patch = crop_window(rgb, window, size)
-    result = _mp_face_mesh().process(patch)
-    if not result.multi_face_landmarks:
-        return None
-    lm = result.multi_face_landmarks[0].landmark
-    pts = np.array([[p.x, p.y, p.z] for p in lm], dtype=np.float64)  # (478, 3) in [0, 1] of the patch
     x0, y0, side = window
+    if mediapipe_runtime() == "opencv":  # the same window, the same models, the same graph
+        s = size / side
+        eyes = None if kps5 is None else (np.asarray(kps5, np.float64)[:2] - (x0, y0)) * s
+        mesh = blaze.face_mesh(patch, (np.asarray(bbox, np.float64).reshape(2, 2) - (x0, y0)).ravel() * s, eyes)
+        if mesh is None:
+            return None
+        pts = mesh / (size, size, size)
+    else:
+        result = _mp_face_mesh().process(patch)
+        if not result.multi_face_landmarks:
+            return None
+        lm = result.multi_face_landmarks[0].landmark
+        pts = np.array([[p.x, p.y, p.z] for p in lm], dtype=np.float64)  # (478, 3) in [0, 1] of the patch
     return np.stack([x0 + pts[:, 0] * side, y0 + pts[:, 1] * side, pts[:, 2] * side], axis=1)
 
 
@@ -183,7 +189,7 @@ def image_mesh_478(rgb: np.ndarray, previous: np.ndarray | None = None) -> np.nd
         if not found:
             return None
         box, _, kps = max(found, key=lambda d: (d[0][2] - d[0][0]) * (d[0][3] - d[0][1]))
-        return blaze.face_mesh(rgb, box, kps[:2])
+        return blaze.mesh_from_detection(rgb, box, kps[:2])
     import mediapipe as mp
 
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,

@@ -19,9 +19,9 @@ def _landmarks(img, models_root):
 
 @pytest.mark.parametrize("runtime", ["opencv", "solutions"])
 def test_small_face_landmarks_match_the_full_size_photo(runtime, models_root, monkeypatch):
-    """Measured, mean error in % of the full-size face (mesh / dlib 68), OpenCV runtime: 48 px face 0.46 / 0.73
-    (without upsampling the window: 0.54 / 1.02), 35 px 0.81 / 0.74 (0.88 / 1.30); solutions: 0.49 / 0.73
-    (0.48 / 1.02) and 0.60 / 0.74 (0.71 / 1.30). The upsampled window must help dlib's points and keep the mesh's."""
+    """Measured, mean error in % of the full-size face (mesh / dlib 68), both runtimes alike: 48 px face
+    0.49 / 0.73 (without upsampling the window: 0.47 / 1.02), 35 px 0.60 / 0.74 (0.71 / 1.30). The upsampled
+    window must help dlib's points and keep the mesh's."""
     if runtime == "solutions" and not landmarks._has_solutions():
         pytest.skip("no mediapipe.solutions here")
     monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", runtime)
