@@ -4,8 +4,10 @@ Both run on the face the detector found (its box and five keypoints), not on det
 landmarks always belong to the chosen face. Coordinates are pixels of the image given.
 
 MediaPipe runs one of two ways (`mediapipe_runtime()`): its own `mediapipe.solutions` (legacy wheels, Python
-≤ 3.12: the attention mesh), or its model files through OpenCV (backend/face/blaze.py: every Python, the only
-way on 3.13). $HEADFORGE_MEDIAPIPE_RUNTIME = solutions | opencv chooses; unset, `solutions` when importable.
+≤ 3.12), or its model files through OpenCV's DNN and onnxruntime (`opencv`: backend/face/blaze.py, every Python,
+the only way on 3.13). Both run the same attention mesh in the same graph: their points agree to 0.02 % of the
+face (tests/face/test_mediapipe_opencv.py). $HEADFORGE_MEDIAPIPE_RUNTIME = solutions | opencv chooses; unset,
+`solutions` when importable.
 """
 from __future__ import annotations
 
