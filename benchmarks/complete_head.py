@@ -14,7 +14,7 @@ and the fraction left to plain diffusion, and the wall time of the run. Saves a 
 yaw-0 photo alone: masked PSNR/SSIM at ±30°, ±90° and 180°. --ict-several does the same with one of the dataset's
 built-in ICT-FaceKit heads (backend/dataset/ict_heads: a sampled identity, a painted albedo known exactly).
 
---sheets DIR also runs the astronaut, two faces of insightface's group photo (t1) and scikit-image's cameraman
+--sheets DIR also runs the astronaut, the six faces of insightface's group photo (t1) and scikit-image's cameraman
 (a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there, unlit (numpy
 rasterizer) and in Cycles through the add-on's importer (benchmarks/cycles_sheet.py), with each one's iris ΔE2000
 (the rendered iris against the photo's, fitted camera), front-outline IoU without/with the hair mesh, the bare
@@ -447,8 +447,14 @@ def cycles_sheet(job: Path, out: Path, size: int = 224, samples: int = 12) -> No
                    stderr=subprocess.DEVNULL)
 
 
+# insightface's t1: the two left thirds (the woman at the left, the man in the middle), the man laughing at the
+# right, the woman at the right, the man standing, the woman standing at the left
+GROUP_CROPS = ((0.0, 0.0, 0.36, 1.0), (0.33, 0.0, 0.67, 1.0), (0.54, 0.25, 0.76, 0.75), (0.78, 0.2, 1.0, 0.75),
+               (0.66, 0.0, 0.92, 0.45), (0.17, 0.05, 0.40, 0.45))
+
+
 def sheets(out: Path) -> None:
-    """Contact sheets of real photos: the astronaut, two faces of the group photo, the cameraman's side view."""
+    """Contact sheets of real photos: the astronaut, the group photo's six faces, the cameraman's side view."""
     from PIL import Image
     from skimage import data
 
@@ -460,11 +466,11 @@ def sheets(out: Path) -> None:
         group = np.ascontiguousarray(get_image("t1", to_rgb=True))
     except Exception:  # noqa: BLE001  (insightface absent: no group photo)
         group = None
-    if group is not None:
+    if group is not None:  # the six people, each in a crop (x0, y0, x1, y1 as fractions), upscaled twice
         h, w = group.shape[:2]
-        for i, (x0, x1) in enumerate(((0.0, 0.36), (0.33, 0.67))):  # two people's halves, upscaled
-            crop = group[:, int(x0 * w):int(x1 * w)]
-            photos[f"group_t1_{i}"] = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 2, h * 2),
+        for i, (x0, y0, x1, y1) in enumerate(GROUP_CROPS):
+            crop = group[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)]
+            photos[f"group_t1_{i}"] = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 2, crop.shape[0] * 2),
                                                                                Image.LANCZOS))
     for name, img in photos.items():
         p = out / f"{name}.png"
@@ -483,7 +489,8 @@ def sheets(out: Path) -> None:
         jaw = jaw_colour_step(job)
         print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
               f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
-              f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
+              f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, "
+              f"jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
               f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px; contact sheets "
               f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 

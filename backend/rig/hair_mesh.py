@@ -67,12 +67,14 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     """Where the photo's hair ends beside the head, on the model's +X and −X sides: heights (m) above the eyes
     on the mean neutral head (hairline_height's frame), or None without hair beside the head.
 
-    The hair joined to the head's outline (connected components of `hair_mask` touching it), in the outer
-    parts of the head's width on each side (not a beard or a fringe in front of the face), within 40 % of the
-    head's width beyond it (not hair spread over the shoulders), running down from its top without a gap; its
-    lowest rows (98th percentile) are carried to heights on the head by a plane z ≈ a + b·x + c·y fitted to
-    the head's projected vertices. A side with under a fifth of the other's hair pixels takes the other's. Bounded to 3 cm below the chin (the head model ends at the neck) and 4 cm
-    above the eyes."""
+    The hair joined to the head's outline (connected components of `hair_mask` touching it) outside the fitted
+    head's silhouette (hair that hangs widens the outline; a shadowed ear labelled hair lies inside it), in the
+    outer parts of the head's width on each side (not a beard or a fringe in front of the face), within 15 % of
+    the head's width beyond its outline in each row (not a neighbour's shoulder), running down from its top
+    without a gap (not a dark collar further down); its lowest rows (98th percentile) are carried to heights on
+    the head by a plane z ≈ a + b·x + c·y fitted to the head's projected vertices. Both sides then take the
+    same: the one with more hair pixels where the other has under a fifth of them, else the shorter. Bounded to 3 cm below the chin (the head model ends at the neck)
+    and 4 cm above the eyes."""
     H, W = hair_mask.shape
     posed = model.vertices(identity, expression)
     xy, z = project(posed, K, w2c)
@@ -94,13 +96,22 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     eye_z = _eye_z(model)
     chin = model.landmarks_68[8] if model.landmarks_68 is not None else int(np.argmin(model.neutral[used, 2]))
     lo_dz, hi_dz = float(model.neutral[chin, 2]) - 0.03 - eye_z, 0.04
-    hy, hx = np.nonzero(hair)
+    # hanging hair widens the outline: only hair outside the fitted head's silhouette counts (a shadowed ear or
+    # cheek labelled hair lies inside it)
+    outside = hair & ~cv2.dilate(head.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    hy, hx = np.nonzero(outside)
     out, evidence = [], []
     for s in (1.0, -1.0):  # the model's +X side, then −X: which image side it is on
         on_side = model.neutral[used, 0] * s > 0.03
         img_side = np.sign(xy[used[on_side], 0].mean() - cx) if on_side.any() else s
-        off = (hx - cx) * img_side
-        sel = (off > 0.25 * w) & (off < 0.5 * w + 0.4 * w)
+        # the head's outline on this side, row by row; hair counts within 15 % of the head's width beyond it
+        # (hanging hair lies against the head and neck: not a neighbour's shoulder further out)
+        edge = np.full(H, np.nan)
+        rows_with = np.unique(ys)
+        edge[rows_with] = (np.maximum.reduceat if img_side > 0 else np.minimum.reduceat)(
+            xs[np.argsort(ys, kind="stable")], np.searchsorted(np.sort(ys), rows_with))
+        beyond = (hx - edge[hy]) * img_side
+        sel = ((hx - cx) * img_side > 0.25 * w) & (beyond > 0) & (beyond < 0.15 * w)
         # the hair's run down the side from its top, with gaps of at most 3 % of the head's height (not a dark
         # collar or a camera further down that happens to touch it)
         run = np.flatnonzero(np.bincount(hy[sel], minlength=H) >= 2)
@@ -115,10 +126,12 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
         zf = coef[0] + coef[1] * x_low + coef[2] * y_low
         out.append(float(np.clip(zf - eye_z, lo_dz, hi_dz)))
         evidence.append(int(keep.sum()))
-    # a side the photo barely shows (turned away, cut by the frame) takes the other's: hair falls alike
-    for i in (0, 1):
-        if evidence[i] < 0.2 * evidence[1 - i]:
-            out[i] = out[1 - i]
+    # hair falls alike on both sides: a side the photo barely shows (turned away, cut by the frame) takes the
+    # other's; where both show, the shorter (a wrong curtain down one side looks far worse than a short one)
+    if min(evidence) < 0.2 * max(evidence):
+        out = [out[int(np.argmax(evidence))]] * 2
+    else:
+        out = [max(out)] * 2
     return out[0], out[1]
 
 
