@@ -33,6 +33,7 @@ from ..headmodel.arkit import ARKIT_52, arkit_sources
 from ..headmodel.parts import eye_centre
 from ..render.raster import vertex_normals
 from .take import AnimationError, Take, matrix_to_euler
+from .video_correspondence import VideoCorrespondence, load_video_correspondence, view_features
 
 STAGE = "animate"
 IRIS = (468, 473)  # MediaPipe iris centres
@@ -143,12 +144,18 @@ class FaceFitter:
     """Pose + expression of a fixed identity from 478 landmarks; gaze from the iris centres."""
 
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
-                 expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05):
+                 expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05,
+                 offset: np.ndarray | None = None, delta: np.ndarray | None = None, view: np.ndarray | None = None):
         self.model, self.K = model, K
         n_id = len(identity)
 
         mean, idb, exb = landmark_basis(model, tri, bary, n_id)
         self.base = mean + np.tensordot(identity, idb, 1)  # (N, 3)
+        if offset is not None:  # the learned table's offsets (video_correspondence.py)
+            self.base = self.base + offset
+            exb = exb + delta
+        self.view = view  # (3, N, 3): offsets with the face's turn from the camera (taken at the start pose)
+        self.rest_base = self.base
         self.exb = exb  # (E, N, 3)
         self.exb_flat = np.ascontiguousarray(exb.reshape(-1, 3))  # (E·N, 3)
         self.exb_rows = self.exb_flat.reshape(len(exb), -1)  # (E, N·3)
@@ -179,6 +186,8 @@ class FaceFitter:
         """Damped Gauss-Newton from `start` (warm start); expression in the model's range."""
         import cv2
 
+        if self.view is not None:
+            self.base = self.rest_base + np.tensordot(view_features(start.R), self.view, 1)
         # landmarks on the side turned away from the camera (a turned head's far cheek) get no weight
         Xc0 = self._shape(start.expression) @ start.R.T + start.t
         facing = -((self.normals @ start.R.T) * Xc0).sum(axis=1) / np.linalg.norm(Xc0, axis=1)
@@ -410,14 +419,33 @@ def track_video(path, *, smoothing: float = 0.5, model=None, focal_px: float | N
 
 
 def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, focal_px: float | None = None,
-                  n_identity: int = 40, expression_prior: float = 1e-4, temporal_prior: float = 0.0,
+                  n_identity: int = 40, expression_prior: float | None = None, temporal_prior: float = 0.0,
                   hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
-                  cancel: CancelToken | None = None) -> Take:
-    """The head-model fit of per-frame landmarks (video_landmarks) into a Take."""
+                  cancel: CancelToken | None = None, correspondence="video") -> Take:
+    """The head-model fit of per-frame landmarks (video_landmarks) into a Take.
+
+    `correspondence`: "video" (the table learned from animated renders, video_correspondence.py, where the
+    model has one; its expression prior unless `expression_prior` is given), "photo" (the photo fit's), or a
+    VideoCorrespondence."""
     model = model or load_ict()
-    tri, bary = load_mediapipe_correspondence(model)
-    W, H = info["width"], info["height"]
     found = np.array([m is not None for m in marks])
+    table = load_video_correspondence(model) if correspondence == "video" else (
+        correspondence if isinstance(correspondence, VideoCorrespondence) else None)
+    if table is not None and correspondence == "video" and found.any():
+        # the table is learned on faces of 75-100 px between the eyes; on smaller faces (measured at 320×240,
+        # ~45 px) it does worse than the photo correspondence, so it is used only from 0.8× that size up
+        iod = np.median([np.linalg.norm(marks[i][list(MP_EYES[0]), :2].mean(0)
+                                        - marks[i][list(MP_EYES[1]), :2].mean(0)) for i in np.flatnonzero(found)])
+        if iod < 0.8 * table.info.get("info_iod_px_min", 0.0):
+            table = None
+    if table is not None:
+        tri, bary, offset, delta, view = table.tri, table.bary, table.offset, table.delta, table.view
+        expression_prior = table.expression_prior if expression_prior is None else expression_prior
+    else:
+        tri, bary = load_mediapipe_correspondence(model)
+        offset = delta = view = None
+        expression_prior = 1e-4 if expression_prior is None else expression_prior
+    W, H = info["width"], info["height"]
     if not found.any():
         raise AnimationError(f"No face was found in any of the {len(times)} frames of {info.get('name', 'the video')}.",
                              code="animate.no_face", hint="The face should be visible and at least ~80 px wide.")
@@ -425,6 +453,9 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])
     w_lm = np.ones(478)
     w_lm[list(MP_FACE_OVAL)] = 0.3
+    if table is not None and table.weights is not None:
+        w_lm = table.weights.copy()
+        w_lm[468:] = 1.0  # the irises: for the identity fit (the per-frame fit leaves them to the gaze)
     good = np.flatnonzero(found)
     # identity from up to three frames spread over the video (or given), then kept
     picks = sorted({int(good[0]), int(good[len(good) // 2]), int(good[-1])})
@@ -436,7 +467,8 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
         first = first or pf
     if identity is None:
         identity = np.mean(ids, axis=0)
-    fitter = FaceFitter(model, identity, K, tri, bary, w_lm, expression_prior, temporal_prior)
+    fitter = FaceFitter(model, identity, K, tri, bary, w_lm, expression_prior, temporal_prior, offset=offset,
+                        delta=delta, view=view)
     state = FrameFit(R=first.w2c[:3, :3], t=first.w2c[:3, 3], expression=first.expression, cost=0.0)
     T, E = len(times), model.n_expression
     expr = np.zeros((T, E))
@@ -468,6 +500,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     lost = [int(i) for i in np.flatnonzero(~found)]
     take = Take(times=times, names=ARKIT_52, weights=weights, fps=float(fps), head=head, **eyes, name="video",
                 info={"format": "video", "size": [W, H], "focal_px": f, "lost_frames": lost,
+                      "correspondence": "photo" if table is None else "video",
                       "identity": np.asarray(identity).tolist(),
                       "timing": {"landmarks_s": info.get("landmarks_s", 0.0), "fit_s": fit_s,
                                  "landmarks_cpu_s": info.get("landmarks_cpu_s", 0.0), "fit_cpu_s": fit_cpu_s}})

@@ -47,5 +47,6 @@ if __name__ == "__main__":
     model = load_ict(shared / "data/ict_facekit/ict_face_light.npz")
     gt = capture_segment(shared, 100, 24)
     times, marks, info = exact_landmarks(model, gt)
-    take = fit_landmarks(times, marks, info, model=model, smoothing=0.5, identity=np.zeros(40), expression_prior=1e-6)
+    take = fit_landmarks(times, marks, info, model=model, smoothing=0.5, identity=np.zeros(40), expression_prior=1e-6,
+                         correspondence="photo")
     np.savez(sys.argv[1], weights=take.weights, head=take.head)

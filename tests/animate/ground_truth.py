@@ -22,13 +22,15 @@ RENDER = Path(__file__).with_name("render_take.py")
 DEFAULT_FOCAL_MM = 36.0 * 0.5 / np.tan(np.radians(12.5))  # the tracker's default lens: 25° across the long side
 
 
-def rig_glb(shared: Path, out: Path) -> Path:
+def rig_glb(shared: Path, out: Path, identity: np.ndarray | None = None) -> Path:
+    """Our rig of ICT-FaceKit Light (the average identity, or `identity` coefficients) as a .glb (kept if there)."""
     from headforge.backend.headmodel import load_ict
     from headforge.backend.rig.build import build_rig
     from headforge.backend.rig.gltf import rig_to_gltf
 
     if not out.is_file():
-        rig = build_rig(load_ict(shared / "data/ict_facekit/ict_face_light.npz"), np.zeros(1))
+        rig = build_rig(load_ict(shared / "data/ict_facekit/ict_face_light.npz"),
+                        np.zeros(1) if identity is None else np.asarray(identity, np.float64))
         out.write_bytes(b"".join(rig_to_gltf(rig, None).save_to_bytes()))
     return out
 
@@ -47,16 +49,26 @@ def render_clip(shared: Path, work: Path, start: int, frames: int, size=(320, 24
     """(mp4, ground-truth take, render facts) for a segment of the capture filmed from `yaw_deg`."""
     work.mkdir(parents=True, exist_ok=True)
     gt = capture_segment(shared, start, frames)
-    csv = write_livelink_csv(gt, work / f"gt_{start}_{frames}.csv")
     mp4 = work / f"clip_{start}_{frames}_{size[0]}x{size[1]}_yaw{yaw_deg:+.0f}.mp4"
+    facts = render_take(rig_glb(shared, work / "rig.glb"), gt, mp4, size, yaw_deg, python,
+                        csv=work / f"gt_{start}_{frames}.csv")
+    return mp4, gt, facts
+
+
+def render_take(rig: Path, take: Take, mp4: Path, size=(320, 240), yaw_deg: float = 0.0, python: str | None = None,
+                csv: Path | None = None) -> dict:
+    """Blender renders `rig` (.glb) driven by `take` to `mp4`, filmed from `yaw_deg`; → the render facts
+    (frames, fps, K, w2c)."""
+    work = mp4.parent
+    csv = write_livelink_csv(take, csv or mp4.with_suffix(".csv"))
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(work / "blender")}
-    proc = subprocess.run([python or sys.executable, str(RENDER), str(rig_glb(shared, work / "rig.glb")), str(csv),
-                           str(mp4), str(frames), str(size[0]), str(size[1]), str(yaw_deg), str(DEFAULT_FOCAL_MM)],
-                          capture_output=True, text=True, cwd=work, env=env, timeout=1200)
+    proc = subprocess.run([python or sys.executable, str(RENDER), str(rig), str(csv), str(mp4), str(take.n_frames),
+                           str(size[0]), str(size[1]), str(yaw_deg), str(DEFAULT_FOCAL_MM)],
+                          capture_output=True, text=True, cwd=work, env=env, timeout=3600)
     facts = [ln for ln in proc.stdout.splitlines() if ln.startswith("FACTS ")]
     if proc.returncode != 0 or not facts or not mp4.is_file():
         raise RuntimeError("render failed:\n" + proc.stdout[-2000:] + proc.stderr[-2000:])
-    return mp4, gt, json.loads(facts[-1][6:])
+    return json.loads(facts[-1][6:])
 
 
 def blink_onsets(w: np.ndarray, threshold: float = 0.5) -> np.ndarray:

@@ -33,6 +33,7 @@ def clip(tmp_path_factory, shared):
 @needs_bpy
 @pytest.mark.blender
 def test_recovers_capture_weights_and_head_rotation(clip, artifacts):
+    from headforge.backend.animate.track import fit_landmarks
     from tests.animate.ground_truth import score
 
     mp4, gt, facts = clip
@@ -47,9 +48,35 @@ def test_recovers_capture_weights_and_head_rotation(clip, artifacts):
     assert s["jawOpen_mae"] < MAX_JAW_MAE
     assert s["eyeBlinkLeft_mae"] < MAX_BLINK_MAE and s["eyeBlinkRight_mae"] < MAX_BLINK_MAE
     assert s["head_rot_err_deg_mean"] < MAX_HEAD_DEG
+    assert take.info["correspondence"] == "photo"  # a face this small (~45 px between the eyes): not the table
     # the jaw opening in this segment is found: tracked jawOpen follows the capture
     g, t = gt.weight("jawOpen"), take.weight("jawOpen")
     assert np.corrcoef(g, t)[0, 1] > 0.9
+
+
+@needs_bpy
+@pytest.mark.blender
+def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
+    """The capture filmed from −30° at 640×480 (the size the table was learned at): the learned video
+    correspondence against the photo fit's on the same landmarks. Measured (frames 150–189, no smoothing): head
+    rotation error 3.39° vs 8.37° (the photo correspondence's constant 8.3° yaw bias at −30° down to 3.2°), mean
+    active-key error 0.235 vs 0.255, but jawOpen 0.230 vs 0.119 (the table reads the jaw at ~0.7× its opening)."""
+    from headforge.backend.animate.track import fit_landmarks
+    from tests.animate.ground_truth import render_clip, score
+
+    mp4, gt, facts = render_clip(shared, tmp_path_factory.mktemp("turned"), start=150, frames=40, size=(640, 480),
+                                 yaw_deg=-30.0)
+    times, marks, info = video_landmarks(mp4)
+    w2c = np.array(facts["w2c"])
+    new_take = fit_landmarks(times, marks, info, smoothing=0.0)
+    assert new_take.info["correspondence"] == "video"
+    new = score(gt, new_take, w2c)
+    old = score(gt, fit_landmarks(times, marks, info, smoothing=0.0, correspondence="photo"), w2c)
+    for name, s in (("table", new), ("photo", old)):
+        print(name, {k: round(v, 3) for k, v in s.items() if isinstance(v, float)})
+    assert new["head_rot_err_deg_mean"] < 4.2 and new["head_rot_err_deg_mean"] < old["head_rot_err_deg_mean"] - 3.0
+    assert new["mean_mae_active"] < 0.25 and new["mean_mae_active"] < old["mean_mae_active"]
+    assert new["jawOpen_mae"] < 0.28 and new["eyeBlinkLeft_mae"] < 0.24  # worse than the photo's: a regression guard
 
 
 @needs_bpy
@@ -183,7 +210,7 @@ def test_fit_recovers_the_capture_from_exact_landmarks(shared, tmp_path):
     gt = capture_segment(shared, 100, 24)
     times, marks, info = exact_landmarks(model, gt)
     take = fit_landmarks(times, marks, info, model=model, smoothing=0.0, identity=np.zeros(40),
-                         expression_prior=1e-6)
+                         expression_prior=1e-6, correspondence="photo")  # the points the landmarks were made at
     s = score(gt, take)
     print({k: s[k] for k in ("mean_mae_active", "jawOpen_mae", "eyeBlinkLeft_mae", "head_rot_err_deg_mean")})
     rest = [v for k, v in s["per_key_mae"].items() if not k.startswith(("eyeWide", "eyeLook"))]

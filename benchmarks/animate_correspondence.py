@@ -1,0 +1,238 @@
+"""Learn the video tracker's MediaPipe ↔ ICT correspondence from synthetic performances (not the facecap capture).
+
+Writes backend/animate/data/ict_mediapipe478_video.npz, the table `track.py` fits with:
+1. Synthetic takes: random sparse ARKit expressions drawn independently of any capture (each key on in ~25 % of
+   keyframes at a random strength, blinks as 3-6 frame events, gaze with the eye bones turned 30° per unit of
+   eyeLook as in ARKit captures, smooth random head yaw ±35°, pitch ±20°, roll ±10°) drive our rig of
+   ICT-FaceKit Light for several identities (the average and random ones); Blender renders them exactly as
+   the benchmark's ground truth is rendered (tests/animate/render_take.py: Workbench, the painted face,
+   640×480, the tracker's default lens).
+2. MediaPipe's 478 points are found in every frame (track.video_landmarks, the tracker's own path).
+3. Per landmark, against the known 3D surface of every frame (video_correspondence.learn_table): the surface
+   point that best explains the detections, then an offset linear in the expression weights (ridge toward 0).
+4. The tracker's expression prior is chosen on a held-out identity and take (the strength with the least error
+   there), stored in the table.
+
+    python benchmarks/animate_correspondence.py [--work DIR] [--frames 240] [--identities 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.animate.ground_truth
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _data import SHARED, use_shared_ict  # noqa: E402
+
+SIZE = (640, 480)
+# keys that the random expressions draw (eyeLook is the gaze, tongueOut is not rendered by the landmarks)
+GAZE_DEG = 30.0  # eye rotation per unit of eyeLook (the facecap capture: 29.8–30.1°)
+
+
+def synthetic_take(rng: np.random.Generator, frames: int, fps: float = 30.0, key_every: int = 8):
+    """A Take of random sparse ARKit expressions, blinks, gaze and head motion (see the module docstring)."""
+    from headforge.backend.animate.take import Take
+    from headforge.backend.headmodel.arkit import ARKIT_52
+
+    n_keys = frames // key_every + 2
+    free = [k for k, n in enumerate(ARKIT_52) if not n.startswith(("eyeLook", "eyeBlink")) and n != "tongueOut"]
+    K = np.zeros((n_keys, 52))
+    for j in range(n_keys):
+        on = rng.random(len(free)) < 0.22
+        K[j, np.array(free)[on]] = rng.uniform(0.15, 1.0, on.sum()) ** 0.8
+        # jaw left/right and mouth left/right are one motion each way: keep one of a pair
+        for a, b in (("jawLeft", "jawRight"), ("mouthLeft", "mouthRight")):
+            ia, ib = ARKIT_52.index(a), ARKIT_52.index(b)
+            K[j, ia if rng.random() < 0.5 else ib] = 0.0
+        # half-closed lids now and then (squints), the rest of the eye's closure comes as blinks
+        for side in ("Left", "Right"):
+            if rng.random() < 0.2:
+                K[j, ARKIT_52.index("eyeBlink" + side)] = rng.uniform(0.1, 0.6)
+        # gaze: yaw and pitch in eyeLook units, both eyes together
+        gy, gp = rng.uniform(-0.7, 0.7), rng.uniform(-0.6, 0.6)
+        for side, sign in (("Left", 1.0), ("Right", -1.0)):
+            out_in = gy * sign  # + looks toward the subject's left: the left eye's Out, the right eye's In
+            K[j, ARKIT_52.index("eyeLookOut" + side)] = max(out_in, 0.0)
+            K[j, ARKIT_52.index("eyeLookIn" + side)] = max(-out_in, 0.0)
+            K[j, ARKIT_52.index("eyeLookDown" + side)] = max(gp, 0.0)
+            K[j, ARKIT_52.index("eyeLookUp" + side)] = max(-gp, 0.0)
+    tk = np.arange(n_keys) * key_every
+    t = np.arange(frames)
+    W = np.stack([np.interp(t, tk, K[:, c]) for c in range(52)], 1)
+    # blinks: 3-6 frame events, mostly both eyes, every ~40 frames
+    f = int(rng.integers(5, 30))
+    while f < frames - 6:
+        d = int(rng.integers(3, 7))
+        prof = np.sin(np.linspace(0, np.pi, d + 2)[1:-1]) * rng.uniform(0.75, 1.0)
+        sides = ("Left", "Right") if rng.random() < 0.7 else (("Left",) if rng.random() < 0.5 else ("Right",))
+        for side in sides:
+            k = ARKIT_52.index("eyeBlink" + side)
+            W[f:f + d, k] = np.maximum(W[f:f + d, k], prof)
+        f += int(rng.integers(20, 60))
+    # head: smooth random yaw, pitch, roll (keys every 15 frames, cubic-smoothed)
+    hk = np.arange(frames // 15 + 2) * 15
+    lim = np.radians([35.0, 20.0, 10.0])
+    H = rng.uniform(-1, 1, (len(hk), 3)) * lim
+    head = np.stack([np.interp(t, hk, H[:, c]) for c in range(3)], 1)
+    ker = np.hanning(9)
+    ker /= ker.sum()
+    head = np.stack([np.convolve(np.pad(head[:, c], 4, mode="edge"), ker, "valid") for c in range(3)], 1)
+    g = np.radians(GAZE_DEG)
+    A = {n: W[:, ARKIT_52.index(n)] for n in ARKIT_52}
+    # eye rotations (yaw, pitch, roll): the capture's relation, yaw + toward the subject's left, pitch + down
+    eye_left = np.stack([g * (A["eyeLookOutLeft"] - A["eyeLookInLeft"]),
+                         g * (A["eyeLookDownLeft"] - A["eyeLookUpLeft"]), np.zeros(frames)], 1)
+    eye_right = np.stack([g * (A["eyeLookInRight"] - A["eyeLookOutRight"]),
+                          g * (A["eyeLookDownRight"] - A["eyeLookUpRight"]), np.zeros(frames)], 1)
+    return Take(times=t / fps, names=ARKIT_52, weights=np.clip(W, 0, 1), fps=fps, head=head, eye_left=eye_left,
+                eye_right=eye_right, name="synthetic")
+
+
+def make_clip(work: Path, name: str, identity: np.ndarray, seed: int, frames: int) -> Path:
+    """Render one synthetic clip and find its landmarks; → a pickle with everything learn_table needs."""
+    from headforge.backend.animate.track import video_landmarks
+    from tests.animate.ground_truth import render_take, rig_glb
+
+    work.mkdir(parents=True, exist_ok=True)
+    out = work / f"{name}.pkl"
+    if out.is_file():
+        return out
+    take = synthetic_take(np.random.default_rng(seed), frames)
+    rig = rig_glb(SHARED, work / f"rig_{name}.glb", identity)
+    t0 = time.perf_counter()
+    facts = render_take(rig, take, work / f"{name}.mp4", SIZE)
+    t1 = time.perf_counter()
+    times, marks, info = video_landmarks(work / f"{name}.mp4")
+    print(f"{name}: rendered {frames} frames in {t1 - t0:.0f} s, landmarks {time.perf_counter() - t1:.0f} s, "
+          f"faces in {sum(m is not None for m in marks)} frames", flush=True)
+    with open(out, "wb") as fh:
+        pickle.dump({"take": take, "identity": np.asarray(identity), "facts": facts, "marks": marks,
+                     "times": times, "info": info}, fh)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "hf-anim-corr"))
+    ap.add_argument("--frames", type=int, default=240)
+    ap.add_argument("--identities", type=int, default=3)
+    ap.add_argument("--only-render", action="store_true")
+    args = ap.parse_args(argv)
+    use_shared_ict()
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(17)
+    n_id = 40
+    ids = [np.zeros(n_id)] + [rng.standard_normal(n_id) * 0.8 for _ in range(args.identities)]
+    train = [make_clip(work, f"train{k}", ids[k], 100 + k, args.frames) for k in range(args.identities)]
+    held = make_clip(work, "held", ids[-1], 999, args.frames // 2)
+    if args.only_render:
+        return 0
+    learn(train, held, log=print)
+    return 0
+
+
+def load_sample(model, path: Path):
+    """(video_correspondence.Sample, the synthetic Take, facts, pickle dict) of a clip made by make_clip."""
+    from headforge.backend.animate.take import euler_to_matrix
+    from headforge.backend.animate.video_correspondence import Sample
+    from headforge.backend.headmodel.arkit import ARKIT_52, ict_to_arkit_name
+    from headforge.backend.rig.build import build_rig
+
+    with open(path, "rb") as fh:
+        d = pickle.load(fh)
+    take, facts = d["take"], d["facts"]
+    A = take.arkit_weights()
+    E = np.zeros((len(A), model.n_expression))
+    for e, n in enumerate(model.expression_names):
+        a = ict_to_arkit_name(n)
+        if a in ARKIT_52:
+            E[:, e] = A[:, ARKIT_52.index(a)]
+    pivot = build_rig(model, d["identity"]).joints[2]  # the head bone turns the face about its joint
+    w2c = np.asarray(facts["w2c"])
+    Rh = euler_to_matrix(take.head)
+    R = np.einsum("ij,tjk->tik", w2c[:3, :3], Rh)
+    t = (pivot - np.einsum("tij,j->ti", Rh, pivot)) @ w2c[:3, :3].T + w2c[:3, 3]
+    marks = np.full((len(A), 478, 2), np.nan)
+    for i, m in enumerate(d["marks"][: len(A)]):
+        if m is not None:
+            marks[i] = m[:, :2]
+    s = Sample(R=R, t=t, expression=E, identity=np.asarray(d["identity"], np.float64), K=np.asarray(facts["K"]),
+               marks=marks)
+    return s, take, facts, d
+
+
+def training_iod(samples) -> float:
+    """The smallest inter-ocular distance (px, 1st percentile) of the training faces: the table is used on faces
+    at least about this size (track.fit_landmarks)."""
+    from headforge.backend.fitting.photo import MP_EYES
+
+    iod = np.concatenate([np.linalg.norm(s.marks[:, list(MP_EYES[0])].mean(1) - s.marks[:, list(MP_EYES[1])].mean(1),
+                                         axis=-1) for s in samples])
+    return float(np.nanpercentile(iod, 1))
+
+
+def learn(train, held, log=print, ridges=(10.0, 30.0, 100.0), priors=(3e-5, 1e-4, 3e-4), out=None):
+    """Learn the table from the `train` clips; choose the ridge and the prior on the `held` clip; write it."""
+    from headforge.backend.animate import video_correspondence as vc
+    from headforge.backend.animate.track import fit_landmarks
+    from headforge.backend.fitting.correspondence import load_mediapipe_correspondence
+    from headforge.backend.headmodel import load_ict
+    from tests.animate.ground_truth import score
+
+    model = load_ict()
+    S = [load_sample(model, p)[0] for p in train]
+    hs, htake, hfacts, hd = load_sample(model, held)
+    tri0, bary0 = load_mediapipe_correspondence(model)
+    log(f"photo correspondence: rms {vc.reprojection_rms(model, S, tri0, bary0):.2f} px (train), "
+        f"{vc.reprojection_rms(model, [hs], tri0, bary0):.2f} px (held out)")
+    tri, bary = vc.fit_surface_points(model, S, tri0, bary0, log=log)
+    log(f"surface points: rms {vc.reprojection_rms(model, S, tri, bary):.2f} px (train), "
+        f"{vc.reprojection_rms(model, [hs], tri, bary):.2f} px (held out)")
+
+    def track(table):
+        take = fit_landmarks(hd["times"], hd["marks"], hd["info"], model=model, smoothing=0.0, correspondence=table)
+        return score(htake, take, np.asarray(hfacts["w2c"]))
+
+    results = []
+    E = model.n_expression
+    zero = (np.zeros((478, 3)), np.zeros((E, 478, 3)), np.zeros((3, 478, 3)))
+    for ridge in (None,) + tuple(ridges):
+        offset, delta, view = zero if ridge is None else vc.fit_offsets(model, S, tri, bary, ridge=ridge, log=log)
+        rms = vc.reprojection_rms(model, [hs], tri, bary, offset, delta, view)
+        weights = vc.residual_weights(model, S, tri, bary, offset, delta, view)
+        for prior in priors:
+            table = vc.VideoCorrespondence(tri, bary, offset, delta, prior, {}, view, weights)
+            sc = track(table)
+            results.append((sc["mean_mae_active"], ridge, prior, offset, delta, view, weights))
+            log(f"ridge {ridge} prior {prior:g}: held-out rms {rms:.2f} px, mean |error| {sc['mean_mae_active']:.3f} "
+                f"jawOpen {sc['jawOpen_mae']:.3f} blinks {sc['eyeBlinkLeft_mae']:.3f}/{sc['eyeBlinkRight_mae']:.3f} "
+                f"head {sc['head_rot_err_deg_mean']:.2f}°")
+    for prior in priors:
+        sc = track(vc.VideoCorrespondence(tri0, bary0, *zero[:2], prior, {}))
+        log(f"photo correspondence, prior {prior:g}: mean |error| {sc['mean_mae_active']:.3f} "
+            f"jawOpen {sc['jawOpen_mae']:.3f} blinks {sc['eyeBlinkLeft_mae']:.3f}/{sc['eyeBlinkRight_mae']:.3f} "
+            f"head {sc['head_rot_err_deg_mean']:.2f}°")
+    best = min(results, key=lambda r: r[0])
+    log(f"chosen: ridge {best[1]} prior {best[2]:g} (held-out mean |error| {best[0]:.3f})")
+    out = Path(out or vc.TABLE_FILE)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, tri=tri, bary=bary.astype(np.float32), offset=best[3].astype(np.float32),
+                        delta=best[4].astype(np.float32), view=best[5].astype(np.float32),
+                        weights=best[6].astype(np.float32), expression_prior=best[2],
+                        info_ridge=-1.0 if best[1] is None else best[1], info_heldout_mae=best[0],
+                        info_frames=sum(len(s.R) for s in S), info_iod_px_min=training_iod(S))
+    log(f"wrote {out}")
+    return best
+
+
+if __name__ == "__main__":
+    sys.exit(main())
