@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelMissingError
-from . import attention_mesh
+from . import attention_mesh, tflite_onnx
 
 FILES = {
     "detector": "face_detection/face_detection_short_range.tflite",
+    "full_range": "face_detection/face_detection_full_range_sparse.tflite",
     "mesh": attention_mesh.FILE,
     "selfie": "selfie_segmentation/selfie_segmentation.tflite",
 }
@@ -176,35 +177,50 @@ def track_mesh(rgb: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
 
 # --- BlazeFace short-range detector ---------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
-def _anchors() -> np.ndarray:
-    """(896, 2) anchor centres of the short-range model: 16² cells × 2 (stride 8), 8² cells × 6 (stride 16)."""
+@functools.lru_cache(maxsize=2)
+def _anchors(layers: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Anchor centres (N, 2) in 0..1 of SSD layers ((cells per side, anchors per cell), ...)."""
     out = []
-    for cells, per in ((16, 2), (8, 6)):
+    for cells, per in layers:
         yy, xx = np.meshgrid(np.arange(cells), np.arange(cells), indexing="ij")
         c = np.stack([(xx + 0.5) / cells, (yy + 0.5) / cells], -1).reshape(-1, 1, 2)
         out.append(np.repeat(c, per, axis=1).reshape(-1, 2))
     return np.concatenate(out)
 
 
-def detect(rgb: np.ndarray, threshold: float = 0.5, nms: float = 0.3):
-    """[(bbox (4,), score, keypoints (6, 2))] in image pixels: BlazeFace on the photo letterboxed to 128²
-    (finds faces larger than about a fifth of the photo's longer side). Keypoints: eye on the image's left,
-    the other eye, nose tip, mouth centre, two ear tragions."""
-    size = 128
+SHORT_RANGE = (128, ((16, 2), (8, 6)))  # input side, anchors: 896 (stride 8 and 16)
+FULL_RANGE = (192, ((48, 1),))  # 2304 anchors (stride 4)
+# The full-range graph's own score threshold, which `mediapipe.solutions`' min_detection_confidence does not
+# lower (measured: its boxes equal ours to 0.0001 px with it, differ by 1.4–3.5 px without it)
+FULL_RANGE_SCORE = 0.6
+
+
+def _full_range_outputs(blob: np.ndarray) -> dict[str, np.ndarray]:
+    """The full-range model is sparse (DENSIFY), which OpenCV cannot read: it runs through onnxruntime."""
+    sess = tflite_onnx.session(str(models_dir() / FILES["full_range"]))
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"input": blob})))
+
+
+def detect(rgb: np.ndarray, threshold: float = 0.5, nms: float = 0.3, full_range: bool = False):
+    """[(bbox (4,), score, keypoints (6, 2))] in image pixels: BlazeFace on the photo letterboxed to its input
+    (short range, 128²: faces larger than about a fifth of the photo's longer side, what MediaPipe's face mesh
+    runs; full range, 192²: small faces too, what `mediapipe.solutions`' FaceDetection(model_selection=1) runs).
+    Keypoints: eye on the image's left, the other eye, nose tip, mouth centre, two ear tragions."""
+    size, layers = FULL_RANGE if full_range else SHORT_RANGE
     h, w = rgb.shape[:2]
     side = float(max(h, w))
     # MediaPipe's whole-image region is centred at (W/2, H/2) in these pixel coordinates: measured, its boxes
     # and keypoints to 0.01 px (centred at ((W-1)/2, (H-1)/2) the astronaut's box moved 3 px).
     aff = roi_affine((w / 2, h / 2), side, 0.0, size)
-    out = _run("detector", _blob(_crop(np.ascontiguousarray(rgb[..., :3]), aff, size), -1.0, 1.0))
+    blob = _blob(_crop(np.ascontiguousarray(rgb[..., :3]), aff, size), -1.0, 1.0)
+    out = _full_range_outputs(blob) if full_range else _run("detector", blob)
     reg = next(o for o in out.values() if o.shape[-1] == 16).reshape(-1, 16).astype(np.float64)
     logit = next(o for o in out.values() if o.shape[-1] == 1).reshape(-1).astype(np.float64)
     score = 1.0 / (1.0 + np.exp(-np.clip(logit, -100, 100)))
-    keep = np.nonzero(score >= threshold)[0]
+    keep = np.nonzero(score >= (max(threshold, FULL_RANGE_SCORE) if full_range else threshold))[0]
     if keep.size == 0:
         return []
-    anchors = _anchors()[keep] * size
+    anchors = _anchors(layers)[keep] * size
     r = reg[keep]
     cx, cy = anchors[:, 0] + r[:, 0], anchors[:, 1] + r[:, 1]
     boxes = np.stack([cx - r[:, 2] / 2, cy - r[:, 3] / 2, cx + r[:, 2] / 2, cy + r[:, 3] / 2], 1)

@@ -17,9 +17,9 @@ from flatbuffers.table import Table
 from ..errors import ModelMissingError
 
 # TFLite builtin operator codes (schema.fbs) this translator knows.
-ADD, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEQUANTIZE = 0, 2, 3, 4, 6
-MAX_POOL_2D, MUL, RELU, RESHAPE, PAD, PRELU = 17, 18, 19, 22, 34, 54
-NAMES = {ADD: "ADD", CONCATENATION: "CONCATENATION", CONV_2D: "CONV_2D", DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D",
+ADD, CONCATENATION, CONV_2D, DEPTHWISE_CONV_2D, DEPTH_TO_SPACE, DEQUANTIZE = 0, 2, 3, 4, 5, 6
+MAX_POOL_2D, MUL, RELU, RESHAPE, RESIZE_BILINEAR, PAD, PRELU, DENSIFY = 17, 18, 19, 22, 23, 34, 54, 124
+NAMES = {DEPTH_TO_SPACE: "DEPTH_TO_SPACE", RESIZE_BILINEAR: "RESIZE_BILINEAR", DENSIFY: "DENSIFY", ADD: "ADD", CONCATENATION: "CONCATENATION", CONV_2D: "CONV_2D", DEPTHWISE_CONV_2D: "DEPTHWISE_CONV_2D",
          DEQUANTIZE: "DEQUANTIZE", MAX_POOL_2D: "MAX_POOL_2D", MUL: "MUL", RELU: "RELU", RESHAPE: "RESHAPE", PAD: "PAD",
          PRELU: "PRELU"}
 DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 4: np.int64}  # TFLite TensorType → numpy
@@ -63,6 +63,37 @@ class _Table:
         return self.t.String(o + self.t.Pos).decode() if o else None
 
 
+_INDEX_TYPES = {1: np.int32, 2: np.uint16, 3: np.uint8}  # TFLite SparseIndexVector union
+
+
+def _densify(values: np.ndarray, shape: tuple, sparsity: _Table, path: str) -> np.ndarray:
+    """A sparse constant (TFLite SparsityParameters: per traversed dimension dense, or CSR segments and
+    indices) as a dense array. Block-sparse layouts are not translated."""
+    order = [int(v) for v in sparsity.array(0, np.int32)]
+    if sparsity.array(1, np.int32).size or order != sorted(order):
+        raise ModelMissingError(f"{path}: a block-sparse or reordered sparse tensor is not translated.",
+                                code="model.corrupt")
+    levels = []
+    for dm in sparsity.tables(2):
+        if dm.scalar(0, nt.Int8Flags) == 0:  # DENSE
+            levels.append(("dense", dm.scalar(1, nt.Int32Flags)))
+        else:  # SPARSE_CSR: the segments' and indices' vectors, each a one-field table of its union type
+            seg, idx = dm.table(3), dm.table(5)
+            levels.append(("csr", seg.array(0, _INDEX_TYPES[dm.scalar(2, nt.Uint8Flags)]).astype(np.int64),
+                           idx.array(0, _INDEX_TYPES[dm.scalar(4, nt.Uint8Flags)]).astype(np.int64)))
+    dense = np.zeros(shape, values.dtype)
+    rows = [((), 0)]  # (index so far, position at this level)
+    for level in levels:
+        if level[0] == "dense":
+            rows = [(ix + (i,), pos * level[1] + i) for ix, pos in rows for i in range(level[1])]
+        else:
+            seg, idx = level[1], level[2]
+            rows = [(ix + (int(idx[k]),), k) for ix, pos in rows for k in range(seg[pos], seg[pos + 1])]
+    for n, (ix, _) in enumerate(rows):
+        dense[ix] = values[n]
+    return dense
+
+
 def read_model(path: str):
     """(tensors [(name, shape, dtype, constant or None)], inputs, outputs, operators [(code, custom name,
     inputs, outputs, options table, custom options bytes)]) of the model's first subgraph."""
@@ -76,7 +107,11 @@ def read_model(path: str):
         dtype = DTYPES.get(t.scalar(1, nt.Uint8Flags))
         data = buffers[t.scalar(2, nt.Uint32Flags)]
         shape = tuple(int(v) for v in t.array(0, np.int32))
-        const = data.view(dtype).reshape(shape) if data.size and dtype is not None else None
+        const = None
+        if data.size and dtype is not None:
+            sparsity = t.table(6)
+            const = data.view(dtype).reshape(shape) if sparsity is None else _densify(data.view(dtype), shape,
+                                                                                        sparsity, path)
         tensors.append((t.string(3), shape, dtype, const))
     ops = [(codes[o.scalar(0, nt.Uint32Flags)][0], codes[o.scalar(0, nt.Uint32Flags)][1],
             [int(v) for v in o.array(1, np.int32)], [int(v) for v in o.array(2, np.int32)], o.table(4),
@@ -145,7 +180,7 @@ def convert(path: str, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = 
 
     for code, custom, ins, outs, opt, _ in ops:
         out = name(outs[0])
-        if code == DEQUANTIZE:
+        if code in (DEQUANTIZE, DENSIFY):  # constants: done here
             const[outs[0]] = const[ins[0]].astype(np.float32)
             continue
         if code in (CONV_2D, DEPTHWISE_CONV_2D):
@@ -190,6 +225,14 @@ def convert(path: str, inputs: tuple[str, ...] = (), outputs: tuple[str, ...] = 
             if any(i in const and const[i].ndim == 4 for i in ins):
                 raise ModelMissingError(f"{path}: a 4-D constant operand is not translated.", code="model.corrupt")
             op("Add" if code == ADD else "Mul", [init(i) if i in const else name(i) for i in ins], out, fused)
+        elif code == DEPTH_TO_SPACE:  # TensorFlow's order is ONNX's DCR
+            op("DepthToSpace", [name(ins[0])], out, blocksize=opt.scalar(0, nt.Int32Flags), mode="DCR")
+        elif code == RESIZE_BILINEAR:
+            align, half = opt.scalar(2, nt.BoolFlags), opt.scalar(3, nt.BoolFlags)
+            _, h, wd, c = tensors[outs[0]][1]
+            mode = "align_corners" if align else "half_pixel" if half else "asymmetric"
+            op("Resize", [name(ins[0]), "", "", extra("sizes", np.array([1, c, h, wd], np.int64))], out,
+               mode="linear", coordinate_transformation_mode=mode)
         elif code == RELU:
             nodes.append(helper.make_node("Relu", [name(ins[0])], [out]))
         elif code == PAD:
