@@ -1,7 +1,8 @@
 """MediaPipe's face models (BlazeFace short-range detector, the attention face mesh with its lips, eyes and irises,
 selfie segmenter; Apache-2.0) without `mediapipe.solutions`: the face stage's path where it is gone (mediapipe ≥
-0.10.30, every mediapipe for Python 3.13). The detector and the segmenter run through OpenCV's DNN module, the
-mesh through onnxruntime (attention_mesh.py: OpenCV cannot run its MediaPipe operators).
+0.10.30, every mediapipe for Python 3.13). The short-range detector and the segmenter run through OpenCV's DNN
+module; the full-range detector (a sparse model) and the mesh (attention_mesh.py: MediaPipe's own operators)
+through onnxruntime, translated by tflite_onnx.py, which OpenCV's TFLite importer cannot read.
 
 The .tflite files are the ones the legacy mediapipe wheels carry (`mediapipe/modules/...`); `models_dir()` says
 where they are looked for. Pre- and post-processing follow MediaPipe's graphs: a rotated square region of
