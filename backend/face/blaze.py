@@ -258,11 +258,15 @@ def _weighted_nms(boxes, scores, kps, thr):
 # --- selfie segmentation --------------------------------------------------------------------------------------
 
 def selfie_mask(rgb: np.ndarray) -> np.ndarray:
-    """(H, W) float32 person probability: MediaPipe's general selfie segmenter (256² input, whole image
-    stretched to it as MediaPipe does), resized back bilinearly."""
+    """(H, W) float32 person probability: MediaPipe's general selfie segmenter (256² input, the whole image
+    stretched to it by MediaPipe's bilinear warp, its region centred at (W/2, H/2)), resized back bilinearly.
+    Measured: `mediapipe.solutions`' segmentation_mask exactly (with an area-averaging resize instead: IoU
+    0.937–0.992)."""
     import cv2
 
     h, w = rgb.shape[:2]
-    patch = cv2.resize(np.ascontiguousarray(rgb[..., :3]), (256, 256), interpolation=cv2.INTER_AREA)
+    to_patch = np.array([[256 / w, 0.0, 0.0], [0.0, 256 / h, 0.0]])  # (W/2, H/2) → (128, 128)
+    patch = cv2.warpAffine(np.ascontiguousarray(rgb[..., :3]), to_patch, (256, 256), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
     out = next(iter(_run("selfie", _blob(patch)).values())).reshape(256, 256).astype(np.float32)
     return np.clip(cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
