@@ -342,3 +342,25 @@ def test_full_range_detector_is_mediapipes(case):
     got = sorted([np.r_[b, s] for b, s, _ in blaze.detect(img, 0.3, full_range=True)], key=lambda r: r[0])
     assert len(got) == len(ref) >= 1
     assert max(np.abs(a - b).max() for a, b in zip(ref, got)) < 0.01
+
+
+@pytest.mark.parametrize("case", ["astronaut", "group_t1"])
+def test_face_stage_is_the_same_in_both_runtimes(case, run_analyse, monkeypatch):
+    """With MediaPipe's own detector (what a new user without SCRFD or YuNet gets), the face stage's analysis
+    under the OpenCV runtime is the solutions runtime's: faces, boxes, 478 landmarks, matte and crop. Measured:
+    the astronaut 0.01 px, the group photo's chosen face 0.13 px (a 100 px face) and its matte 0.10 levels on
+    average, 1.8 % of pixels off by more than one (the segmenter runs on a window of the photo: MediaPipe's
+    resampling of some image sizes is not reproduced to the last bit; square and 1280×886 photos are)."""
+    solutions_or_skip()
+    img = np.ascontiguousarray(CASES[case][0]())
+    analyse = lambda im: run_analyse(im, detector="mediapipe")  # noqa: E731
+    a, b = (_run(monkeypatch, r, analyse, img) for r in ("solutions", "opencv"))
+    fa, fb = a.analysis["face"], b.analysis["face"]
+    lm = np.abs(np.array(fa["landmarks_478"]) - np.array(fb["landmarks_478"])).max()
+    matte = np.abs(a.matte8.astype(int) - b.matte8.astype(int))
+    print(f"{case}: {len(a.analysis['faces'])} faces; box {np.abs(np.subtract(fa['bbox'], fb['bbox'])).max():.3f} px, "
+          f"landmarks {lm:.3f} px, matte {matte.mean():.3f} levels on average ({100 * (matte > 1).mean():.2f} % of "
+          f"pixels > 1), crop {np.abs(a.crop.astype(int) - b.crop.astype(int)).mean():.3f} levels")
+    assert len(a.analysis["faces"]) == len(b.analysis["faces"]) and a.analysis["chosen"] == b.analysis["chosen"]
+    assert np.abs(np.subtract(fa["bbox"], fb["bbox"])).max() < 0.05 and lm < 0.2
+    assert matte.mean() < 0.2 and np.abs(a.crop.astype(int) - b.crop.astype(int)).mean() < 0.3
