@@ -167,7 +167,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     its exposure matched to the main photo's on the skin both see, and the photos' colours are blended by
     viewing angle (facing⁴), feathered toward where each photo's view ends, so no seam shows between them.
     Skin that faces down, is seen at a glance and stays dark after the light is divided out (a cast shadow under
-    the jaw or nose) is left to the completion (LPS novel views 22.53 -> 22.8 dB).
+    the jaw or nose) is left to the completion (LPS novel views 22.53 -> 22.8 dB), and so is skin below the
+    chin that stays dark, however squarely seen (the neck in the jaw's shadow: 22.8 -> 23.13 dB).
     `fall_dz` (hair_mesh.hair_fall_dz): where the photo's hair ends beside the head; the hair region reaches
     down to it (the scalp under a bob's shell is hair, not skin). Skin seen above the hairline (between the
     strands of a hairline) is not painted on the scalp: the scalp is hair there.
@@ -215,6 +216,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     hair_w = np.where(bangs, 1.0, hair_w)
     scalp = hair_w > 0.5
     use = lambda lb: ((lb == SKIN) & ~scalp0) | (lb == LIPS) | ((lb == HAIR) & scalp)  # noqa: E731
+    chin = model.landmarks_68[8] if model.landmarks_68 is not None else int(np.argmin(model.neutral[:, 2]))
+    below_jaw = Pn[:, 2] < model.neutral[chin, 2]
     lights = []
     for s in samples:  # each photo's own light divided out, fitted on its well-seen skin
         s.wgt, s.wgt_m = np.where(use(s.lab), s.wgt, 0.0), np.where(use(s.lab_m), s.wgt_m, 0.0)
@@ -233,6 +236,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
             dark = CAST_SHADOW_LUM * float(np.median(s.col[fit_sel] @ lum))
             down = s.nrm[:, 2] < 0.0
             s.wgt[down & (s.wgt < CAST_SHADOW_GLANCE) & (s.lab == SKIN) & (s.col @ lum < dark)] = 0.0
+            # the neck below the chin lies in the jaw's shadow under most lights, however squarely it is seen
+            s.wgt[below_jaw & (s.lab == SKIN) & (s.col @ lum < dark)] = 0.0
             s.wgt_m[down & (s.lab_m == SKIN) & (s.col_m @ lum < dark)] = 0.0
         lights.append((light, mean_s))
     for s in samples[1:]:  # exposure and white balance of the other photos matched to the main one

@@ -92,7 +92,9 @@ def test_side_and_back_views_match_the_scan(scene, completed):
           f"{np.round(before, 2)} dB)")
     assert after.mean() > before.mean() + 4.0
     assert after.min() > 18.0
-    assert after.mean() > 24.15  # 24.01 dB with the cast shadows under the jaw kept as skin colour, 24.31 without
+    # 24.01 dB with the cast shadows under the jaw kept as skin colour, 24.31 without, 24.57 with the dark neck
+    # below the chin left to the completion too
+    assert after.mean() > 24.4
 
 
 def test_shading_fit_recovers_the_light():
