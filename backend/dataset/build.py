@@ -35,6 +35,7 @@ from ..headmodel import load_ict
 from ..headmodel.frames import WORLD_TO_GLTF
 from ..headmodel.ict import default_ict_path
 from . import layout
+from .ict_heads import head_fingerprint, head_vertices, sample_heads
 from .identity import frontal_embedding, model_kps5
 from .landmarks import FILE as LANDMARKS_FILE
 from .landmarks import write_landmarks
@@ -119,8 +120,6 @@ def mesh_sequences(source: Path) -> list[Sequence]:
 
 
 def ict_sequences(opts: BuildOptions) -> list[Sequence]:
-    from .ict_heads import sample_heads
-
     if opts.ict <= 0:
         return []
     load_ict()  # here, before any worker starts: a coded "ICT-FaceKit not installed" with how to get it
@@ -132,8 +131,6 @@ def ict_sequences(opts: BuildOptions) -> list[Sequence]:
 
 
 def _record(seq: Sequence, opts: BuildOptions) -> dict:
-    from .ict_heads import head_fingerprint
-
     rec = {"size": opts.size, "samples": opts.samples, "kind": seq.kind}
     if seq.kind == "ict":
         rec.update(head=head_fingerprint(seq.ict_head), texture_size=opts.texture_size)
@@ -174,8 +171,6 @@ def write_meta(root: Path, seq: Sequence, opts: BuildOptions, model_cache: dict)
     rgba = np.asarray(Image.open(vdir / f"{layout.FRONTAL_VIEW:03d}.png").convert("RGBA"))
     kps5 = None
     if seq.kind == "ict":  # the model's own landmarks, carried by the render's normalisation into the view
-        from .ict_heads import head_vertices
-
         model = _ict_model(model_cache)
         info = json.loads((vdir / "cameras.json").read_text())
         M = np.asarray(info["normalisation"]["file_to_world"])
