@@ -6,17 +6,29 @@ error (relative to each camera), blink timing and processing speed; `--json` wri
     python benchmarks/animate.py [--size 640x480] [--smoothing 0.5] [--json out.json]
 Issue 17's goals: mean ≤ 0.08, jawOpen and blinks ≤ 0.10, head ≤ 2°, every blink ± 1 frame, 30 fps at 640×480.
 
-Measured 2026-12-06 (640×480, smoothing 0.5; front / +30° / −30°), the machine at load 9–12 on 2 cores:
-  mean |error| over the active keys   0.167 / 0.164 / 0.187        (goal 0.08: missed)
-  jawOpen                             0.124 / 0.046 / 0.068        (goal 0.10: front missed)
-  eyeBlinkLeft                        0.092 / 0.164 / 0.195        (goal 0.10: ±30° missed)
-  head rotation                       2.65° / 2.30° / 7.93°; the constant part removed 1.91° / 1.46° / 1.87°
-  the capture's one blink             not found in any view (tracked eyeBlinkLeft peaks at 0.11, truth 0.86)
-  speed per frame (decode + landmarks + fit): 32 / 21 / 12 fps wall-clock under that load; 70 fps from its CPU
-      time (landmarks 6 ms + fit 8 ms a frame); the whole call incl. the one-time start (imports, model, the
-      identity fit, ~4.5 s) 20 / 15 / 8 fps. Before the solver rewrite the fit alone was ~70 ms a frame.
-The two other segments (capture frames 0–79 front, 240–334 from +15°): mean 0.120 / 0.247, jawOpen 0.095 / 0.163,
-head 2.54° / 4.57°.
+Measured 2026-12-06 (640×480, smoothing 0.5; front / +30° / −30°). "before": the photo fit's correspondence
+(`--correspondence photo`); "now": the correspondence learned from synthetic performances (the default for
+faces ≥ 60 px between the eyes; benchmarks/animate_correspondence.py; per-key tables in animate_per_key.txt):
+                                      before                  now
+  mean |error| over the active keys   0.167 / 0.164 / 0.187   0.163 / 0.161 / 0.169   (goal 0.08: missed)
+  jawOpen                             0.124 / 0.046 / 0.068   0.109 / 0.079 / 0.125   (goal 0.10: front, −30° missed)
+  eyeBlinkLeft                        0.092 / 0.164 / 0.195   0.090 / 0.195 / 0.169   (goal 0.10: ±30° missed)
+  head rotation                       2.65° / 2.30° / 7.93°   1.82° / 1.68° / 3.01°   (goal 2°: −30° missed)
+  its constant part                   2.01° / 1.85° / 7.74°   0.84° / 1.13° / 2.69°
+  the capture's one blink             not found in any view (tracked eyeBlinkLeft peaks at ~0.3, truth 0.86)
+  speed per frame (decode + landmarks + fit) at load ~3: 106 / 92 / 103 fps wall-clock, 60-66 fps from its CPU
+      time (the fit ~5 ms a frame on one core, the same with either correspondence).
+Where it helps and where not (keys from animate_per_key.txt): mouthShrugLower 0.45 → 0.20, mouthPress 0.15-0.31 →
+0.04-0.15, eyeLookDown 0.37 → 0.21-0.35, the −30° yaw bias 7.7° → 2.7°; worse: mouthStretchLeft 0.17-0.41 →
+0.41-0.51, mouthShrugUpper 0.07-0.14 → 0.29-0.35, jawOpen at ±30° (the table reads the jaw low there). On the
+synthetic held-out clips themselves the table gains little (mean 0.156 → 0.150, jawOpen 0.119 → 0.079, head
+3.86° → 4.15° at ±35° turns): most of MediaPipe's remaining error on these renders (3.6 px rms per point after the
+table, 5.1 px before) changes from frame to frame and is not a function of pose and expression. At 320×240 (a
+~45 px face) the table did worse than the photo correspondence (mean 0.225 vs 0.208, head 2.30° vs 2.16°), so the
+tracker uses it only from 0.8× the smallest training face (75 px between the eyes).
+The two other segments (capture frames 0–79 front, 240–334 from +15°), before → now: mean 0.120 / 0.247 → 0.112 /
+0.244, jawOpen 0.095 / 0.163 → 0.071 / 0.158, head 2.54° / 4.57° → 0.84° / 3.12°.
+Earlier findings (with the photo correspondence), still true unless noted:
 Where the error comes from (measured on the landmarks of these five clips, cached):
   - mostly gain, not direction: the tracked keys follow the capture but at a fraction of its amplitude, e.g.
     front browInnerUp r = 0.97 with std 0.11 against 0.41, browOuterUpRight r = 0.97 std 0.17 vs 0.42,
@@ -78,6 +90,8 @@ def main(argv=None) -> int:
     ap.add_argument("--work", help="folder for the renders (default: a temporary one)")
     ap.add_argument("--json", help="also write the figures here")
     ap.add_argument("--views", default="all", help="'all', 'three' (front and ±30°) or 'front'")
+    ap.add_argument("--correspondence", default="video", choices=("video", "photo"),
+                    help="the tracker's landmark correspondence: the learned video table or the photo fit's")
     args = ap.parse_args(argv)
     use_shared_ict()
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -86,13 +100,14 @@ def main(argv=None) -> int:
 
     W, H = (int(v) for v in args.size.lower().split("x"))
     work = Path(args.work or tempfile.mkdtemp(prefix="hf-animate-bench-"))
-    results = {"size": [W, H], "smoothing": args.smoothing, "cpu_count": os.cpu_count(), "views": []}
+    results = {"size": [W, H], "smoothing": args.smoothing, "correspondence": args.correspondence,
+               "cpu_count": os.cpu_count(), "views": []}
     views = {"all": VIEWS, "three": VIEWS[:3]}.get(args.views, VIEWS[:1])
     for start, n, yaw in views:
         t0 = time.perf_counter()
         mp4, gt, facts = render_clip(SHARED, work, start, n, (W, H), yaw)
         render_s = time.perf_counter() - t0
-        take = track_video(mp4, smoothing=args.smoothing)
+        take = track_video(mp4, smoothing=args.smoothing, correspondence=args.correspondence)
         s = score(gt, take, np.array(facts["w2c"]))
         timing = take.info["timing"]
         s.update(view=f"yaw {yaw:+.0f}°", start=start, render_s=round(render_s, 1),
@@ -117,8 +132,10 @@ def main(argv=None) -> int:
               f"decode + landmarks {s['landmarks_s']} s, fit "
               f"{s['fit_s']} s, {n} frames); {s['fps_processed']:.1f} frames/s with the one-time start (imports, "
               f"model, identity fit); lost frames {s['lost_frames']}; load average {os.getloadavg()[0]:.1f}")
-        worst = sorted(s["per_key_mae"].items(), key=lambda kv: -kv[1])[:8]
-        print("worst keys: " + ", ".join(f"{k} {v:.2f}" for k, v in worst))
+        s["correspondence"] = take.info.get("correspondence")
+        print(f"correspondence: {s['correspondence']}")
+        keys = sorted(s["per_key_mae"].items(), key=lambda kv: -kv[1])
+        print("per key: " + ", ".join(f"{k} {v:.2f}" for k, v in keys))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

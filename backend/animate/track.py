@@ -6,6 +6,9 @@
 2. The identity of the head model (ICT-FaceKit) is fitted once, on a few frames (fitting/photo.py), then kept.
 3. Every frame: head rotation + translation and the model's expression weights by damped Gauss-Newton with box
    bounds, warm-started from the previous frame, landmarks on the side turned away from the camera left out.
+   Where MediaPipe's points sit on the model comes from the table learned on synthetic performances
+   (video_correspondence.py: surface points, offsets with the expression and the head's turn, per-point weights)
+   for faces at least ~60 px between the eyes, else from the photo fit's correspondence.
    Each step is a 59-variable box-bounded quadratic (analytic Jacobian, normal equations, the exact active-set
    solver fitting/solve.box_qp): ~10 ms a frame on one core. The iris centres then give each eye's
    yaw/pitch about its eyeball centre. Expression weights map to the 52 ARKit names (headmodel/arkit.py).

@@ -15,7 +15,8 @@ from headforge.backend.animate.track import fill_lost, one_euro, smooth_take, tr
 from tests.conftest import has_module
 
 needs_bpy = pytest.mark.skipif(not has_module("bpy"), reason="renders the ground truth with bpy")
-# Measured on this 2-core machine (frames 80–119 of the capture, front view, 320×240, no smoothing): mean
+# Measured on this 2-core machine (frames 80–119 of the capture, front view, 320×240, no smoothing; a face this
+# small is fitted with the photo fit's correspondence, not the learned video table): mean
 # active-key error 0.21, jawOpen 0.17, blinks 0.005/0.070, head rotation 2.2° mean (1.3° once its constant part
 # is removed). The issue's goals (0.08, 0.10, 2°) are not met; the asserts sit a little above what is measured
 # so that a regression fails.
@@ -59,8 +60,9 @@ def test_recovers_capture_weights_and_head_rotation(clip, artifacts):
 def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
     """The capture filmed from −30° at 640×480 (the size the table was learned at): the learned video
     correspondence against the photo fit's on the same landmarks. Measured (frames 150–189, no smoothing): head
-    rotation error 3.39° vs 8.37° (the photo correspondence's constant 8.3° yaw bias at −30° down to 3.2°), mean
-    active-key error 0.235 vs 0.255, but jawOpen 0.230 vs 0.119 (the table reads the jaw at ~0.7× its opening)."""
+    rotation error 2.95° vs 8.37° (the photo correspondence's constant 8.3° yaw bias at −30° down to 2.7°), mean
+    active-key error 0.239 vs 0.255, eyeBlinkLeft 0.089 vs 0.178, but jawOpen 0.205 vs 0.119 (the table reads the
+    jaw low here)."""
     from headforge.backend.animate.track import fit_landmarks
     from tests.animate.ground_truth import render_clip, score
 
@@ -74,9 +76,10 @@ def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
     old = score(gt, fit_landmarks(times, marks, info, smoothing=0.0, correspondence="photo"), w2c)
     for name, s in (("table", new), ("photo", old)):
         print(name, {k: round(v, 3) for k, v in s.items() if isinstance(v, float)})
-    assert new["head_rot_err_deg_mean"] < 4.2 and new["head_rot_err_deg_mean"] < old["head_rot_err_deg_mean"] - 3.0
+    assert new["head_rot_err_deg_mean"] < 3.6 and new["head_rot_err_deg_mean"] < old["head_rot_err_deg_mean"] - 4.0
     assert new["mean_mae_active"] < 0.25 and new["mean_mae_active"] < old["mean_mae_active"]
-    assert new["jawOpen_mae"] < 0.28 and new["eyeBlinkLeft_mae"] < 0.24  # worse than the photo's: a regression guard
+    assert new["eyeBlinkLeft_mae"] < 0.12 and new["eyeBlinkLeft_mae"] < old["eyeBlinkLeft_mae"]
+    assert new["jawOpen_mae"] < 0.25  # worse than the photo correspondence's 0.12 here: a regression guard
 
 
 @needs_bpy
