@@ -33,7 +33,9 @@ from .runner import BackgroundTask
 BACKEND_REQUIREMENTS = (
     "torch==2.13.0", "numpy==1.26.4; python_version < '3.13'", "numpy>=2.2,<3; python_version >= '3.13'",
     "diffusers==0.42.1", "transformers==5.23.0", "accelerate==1.15.0", "safetensors==0.8.0", "huggingface_hub==2.4.0",
-    "gsplat==1.5.3", "insightface==2.1", "onnxruntime==1.32.0", "opencv-python-headless==4.11.0.86",
+    "gsplat==1.5.3", "insightface==2.1", "onnxruntime==1.32.0",
+    "onnx==1.22.0; python_version < '3.13'", "onnx==1.23.2; python_version >= '3.13'", "flatbuffers==25.12.19",
+    "opencv-python-headless==4.11.0.86",
     "mediapipe==0.10.21; python_version < '3.13'", "dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0",
     "trimesh==5.2.0", "pymeshlab==2025.7.post1", "xatlas==0.0.11", "pygltflib==1.16.5", "scikit-image==0.26.0",
     "scipy==1.17.1", "pillow==13.0.0", "rich==15.0.0", "setuptools<81",

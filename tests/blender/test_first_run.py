@@ -36,9 +36,11 @@ pytestmark = [pytest.mark.skipif(not has_module("bpy"), reason="needs the bpy mo
 HERE = Path(__file__).resolve().parent
 ICT_NPZ = SHARED / "data" / "ict_facekit" / "ict_face_light.npz"
 # What instant mode (input → face → rig, the head imported in Blender) imports, by its pin's name in
-# installer.BACKEND_REQUIREMENTS; setuptools for pkg_resources (face_recognition_models).
+# installer.BACKEND_REQUIREMENTS; setuptools for pkg_resources (face_recognition_models); onnxruntime, onnx and
+# flatbuffers for MediaPipe's attention mesh where there is no mediapipe.solutions (Python 3.13).
 INSTANT_PACKAGES = ("numpy", "opencv-python-headless", "mediapipe", "dlib-bin", "face-recognition-models",
-                    "pygltflib", "scikit-image", "scipy", "pillow", "rich", "setuptools")
+                    "pygltflib", "scikit-image", "scipy", "pillow", "rich", "setuptools", "onnxruntime", "onnx",
+                    "flatbuffers")
 
 
 def write_ict_archive(npz: Path, licence: Path, out: Path, top: str) -> Path:

@@ -154,5 +154,5 @@ def test_doctor_face_mesh_without_mediapipe_solutions(tmp_path, monkeypatch):
     assert mesh["status"] == "ok" and "OpenCV" in mesh["detail"] and str(modules) in mesh["detail"]
     monkeypatch.setenv(blaze.ENV, str(tmp_path / "empty"))
     mesh = by_name(doctor.diagnose(tmp_path, tmp_path / "jobs", models=False))["face mesh"]
-    assert mesh["status"] == "error" and mesh["blocking"] and "face_landmark.tflite" in mesh["detail"]
+    assert mesh["status"] == "error" and mesh["blocking"] and "face_landmark_with_attention.tflite" in mesh["detail"]
     assert "Reinstall the backend" in mesh["advice"]
