@@ -10,24 +10,26 @@ Measured 2026-12-06 (640×480, smoothing 0.5; front / +30° / −30°). "before"
 (`--correspondence photo`); "now": the correspondence learned from synthetic performances (the default for
 faces ≥ 60 px between the eyes; benchmarks/animate_correspondence.py; per-key tables in animate_per_key.txt):
                                       before                  now
-  mean |error| over the active keys   0.167 / 0.164 / 0.187   0.163 / 0.161 / 0.169   (goal 0.08: missed)
-  jawOpen                             0.124 / 0.046 / 0.068   0.109 / 0.079 / 0.125   (goal 0.10: front, −30° missed)
-  eyeBlinkLeft                        0.092 / 0.164 / 0.195   0.090 / 0.195 / 0.169   (goal 0.10: ±30° missed)
-  head rotation                       2.65° / 2.30° / 7.93°   1.82° / 1.68° / 3.01°   (goal 2°: −30° missed)
-  its constant part                   2.01° / 1.85° / 7.74°   0.84° / 1.13° / 2.69°
+  mean |error| over the active keys   0.167 / 0.164 / 0.187   0.161 / 0.158 / 0.167   (goal 0.08: missed)
+  jawOpen                             0.124 / 0.046 / 0.068   0.105 / 0.066 / 0.111   (goal 0.10: front, −30° missed)
+  eyeBlinkLeft                        0.092 / 0.164 / 0.195   0.091 / 0.150 / 0.185   (goal 0.10: ±30° missed)
+  eyeBlinkRight                       0.034 / 0.064 / 0.039   0.019 / 0.022 / 0.037
+  head rotation                       2.65° / 2.30° / 7.93°   1.94° / 1.78° / 2.86°   (goal 2°: −30° missed)
+  its constant part                   2.01° / 1.85° / 7.74°   1.05° / 1.12° / 2.55°
   the capture's one blink             not found in any view (tracked eyeBlinkLeft peaks at ~0.3, truth 0.86)
-  speed per frame (decode + landmarks + fit) at load ~3: 106 / 92 / 103 fps wall-clock, 60-66 fps from its CPU
-      time (the fit ~5 ms a frame on one core, the same with either correspondence).
-Where it helps and where not (keys from animate_per_key.txt): mouthShrugLower 0.45 → 0.20, mouthPress 0.15-0.31 →
-0.04-0.15, eyeLookDown 0.37 → 0.21-0.35, the −30° yaw bias 7.7° → 2.7°; worse: mouthStretchLeft 0.17-0.41 →
-0.41-0.51, mouthShrugUpper 0.07-0.14 → 0.29-0.35, jawOpen at ±30° (the table reads the jaw low there). On the
-synthetic held-out clips themselves the table gains little (mean 0.156 → 0.150, jawOpen 0.119 → 0.079, head
-3.86° → 4.15° at ±35° turns): most of MediaPipe's remaining error on these renders (3.6 px rms per point after the
-table, 5.1 px before) changes from frame to frame and is not a function of pose and expression. At 320×240 (a
+  speed per frame (decode + landmarks + fit): 92-106 fps wall-clock at load ~3 (16-36 fps at load 4-6), 60-66
+      fps from its CPU time (the fit ~5 ms a frame on one core, the same with either correspondence).
+Where it helps and where not (keys from animate_per_key.txt): mouthShrugLower 0.44 → 0.17-0.20, mouthPress
+0.15-0.31 → 0.07-0.18, eyeLookDown 0.33-0.38 → 0.21-0.33, the −30° yaw bias 7.7° → 2.5°; worse: mouthStretchLeft
+0.17-0.41 → 0.40-0.48, mouthShrugUpper 0.07-0.14 → 0.29-0.35, jawOpen at ±30° (the table reads the jaw low there).
+On the synthetic held-out clips themselves the table gains little (mean 0.156 → 0.150, jawOpen 0.119 → 0.077,
+head 3.86° → 4.32° at turns to ±35°): most of MediaPipe's remaining error on these renders (3.5 px rms per point
+after the table, 5.2 px with the best single surface points) changes from frame to frame and is not a function
+of pose and expression. At 320×240 (a
 ~45 px face) the table did worse than the photo correspondence (mean 0.225 vs 0.208, head 2.30° vs 2.16°), so the
 tracker uses it only from 0.8× the smallest training face (75 px between the eyes).
-The two other segments (capture frames 0–79 front, 240–334 from +15°), before → now: mean 0.120 / 0.247 → 0.112 /
-0.244, jawOpen 0.095 / 0.163 → 0.071 / 0.158, head 2.54° / 4.57° → 0.84° / 3.12°.
+The two other segments (capture frames 0–79 front, 240–334 from +15°), before → now: mean 0.120 / 0.247 → 0.117 /
+0.242, jawOpen 0.095 / 0.163 → 0.072 / 0.146, head 2.54° / 4.57° → 0.90° / 3.36°.
 Earlier findings (with the photo correspondence), still true unless noted:
 Where the error comes from (measured on the landmarks of these five clips, cached):
   - mostly gain, not direction: the tracked keys follow the capture but at a fraction of its amplitude, e.g.

@@ -7,9 +7,11 @@ eyeball, the inner lips follow the mouth's opening, not a lip vertex. This table
 test capture), holds for every landmark:
 - `tri`, `bary`: the surface point of the neutral template that best explains the detections (least squares of
   the reprojection over all frames, the point moving with the known 3D surface of each frame);
-- `offset` (N, 3) and `delta` (E, N, 3) metres in the model's frame: the rest of the detections' motion,
-  an offset plus a displacement linear in the model's expression weights (ridge-regularised toward 0);
-- `expression_prior`: the tracker's prior strength chosen on a held-out identity and take.
+- `offset` (N, 3), `delta` (E, N, 3) and `view` (3, N, 3) metres in the model's frame: the rest of the
+  detections' motion, an offset plus displacements linear in the model's expression weights and in how far the
+  face is turned from the camera (view_features), ridge-regularised toward 0;
+- `weights` (N,): each point's weight in the fit, the inverse of the variance of what is still left;
+- `expression_prior`: the tracker's prior strength chosen on held-out clips of another identity.
 Shipped as backend/animate/data/ict_mediapipe478_video.npz; the tracker falls back to the photo fit's
 correspondence for other head models or when the file is absent.
 """

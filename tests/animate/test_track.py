@@ -60,8 +60,8 @@ def test_recovers_capture_weights_and_head_rotation(clip, artifacts):
 def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
     """The capture filmed from −30° at 640×480 (the size the table was learned at): the learned video
     correspondence against the photo fit's on the same landmarks. Measured (frames 150–189, no smoothing): head
-    rotation error 2.95° vs 8.37° (the photo correspondence's constant 8.3° yaw bias at −30° down to 2.7°), mean
-    active-key error 0.239 vs 0.255, eyeBlinkLeft 0.089 vs 0.178, but jawOpen 0.205 vs 0.119 (the table reads the
+    rotation error 2.70° vs 8.37° (the photo correspondence's constant 8.3° yaw bias at −30° down to 2.4°), mean
+    active-key error 0.235 vs 0.255, eyeBlinkLeft 0.076 vs 0.178, but jawOpen 0.169 vs 0.119 (the table reads the
     jaw low here)."""
     from headforge.backend.animate.track import fit_landmarks
     from tests.animate.ground_truth import render_clip, score
@@ -79,7 +79,7 @@ def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
     assert new["head_rot_err_deg_mean"] < 3.6 and new["head_rot_err_deg_mean"] < old["head_rot_err_deg_mean"] - 4.0
     assert new["mean_mae_active"] < 0.25 and new["mean_mae_active"] < old["mean_mae_active"]
     assert new["eyeBlinkLeft_mae"] < 0.12 and new["eyeBlinkLeft_mae"] < old["eyeBlinkLeft_mae"]
-    assert new["jawOpen_mae"] < 0.25  # worse than the photo correspondence's 0.12 here: a regression guard
+    assert new["jawOpen_mae"] < 0.22  # worse than the photo correspondence's 0.12 here: a regression guard
 
 
 @needs_bpy
