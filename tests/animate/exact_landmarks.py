@@ -1,7 +1,8 @@
 """Landmarks synthesised from the facecap capture through the head model itself (the correspondence points of the
 ICT mesh posed with the capture's weights and head rotation, projected by a 640×480 pinhole): the tracker's fit
-without MediaPipe. Run as a script it fits them and writes the take's weights to ARGV[1] (an .npz), so a test can
-compare the result at two BLAS thread counts."""
+without MediaPipe. Run as a script it fits them (with the photo correspondence they were made at, and with the
+learned video table) and writes the takes' weights to ARGV[1] (an .npz), so a test can compare the results at
+two BLAS thread counts."""
 from __future__ import annotations
 
 import sys
@@ -49,4 +50,6 @@ if __name__ == "__main__":
     times, marks, info = exact_landmarks(model, gt)
     take = fit_landmarks(times, marks, info, model=model, smoothing=0.5, identity=np.zeros(40), expression_prior=1e-6,
                          correspondence="photo")
-    np.savez(sys.argv[1], weights=take.weights, head=take.head)
+    video = fit_landmarks(times, marks, info, model=model, smoothing=0.5)  # the learned table's path too
+    assert video.info["correspondence"] == "video"
+    np.savez(sys.argv[1], weights=take.weights, head=take.head, video_weights=video.weights, video_head=video.head)

@@ -249,5 +249,5 @@ def test_fit_recovers_the_capture_from_exact_landmarks(shared, tmp_path):
         subprocess.run([sys.executable, "-m", "tests.animate.exact_landmarks", str(out), str(shared)], check=True,
                        env=env, timeout=300, cwd=str(Path(__file__).resolve().parents[2]))
         runs.append(np.load(out))
-    assert np.abs(runs[0]["weights"] - runs[1]["weights"]).max() < 1e-9
-    assert np.abs(runs[0]["head"] - runs[1]["head"]).max() < 1e-9
+    for key in ("weights", "head", "video_weights", "video_head"):
+        assert np.abs(runs[0][key] - runs[1][key]).max() < 1e-9, key
