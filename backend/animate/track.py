@@ -115,11 +115,14 @@ def video_frames(path, max_frames: int | None = None):
 # ---------------------------------------------------------------- landmarks
 
 class MeshTracker:
-    """MediaPipe's 478-point mesh frame after frame (its tracking graph where `mediapipe.solutions` exists)."""
+    """MediaPipe's 478-point mesh frame after frame: its tracking graph where `mediapipe.solutions` exists, else the
+    OpenCV runtime tracking the same way (each frame's region from the previous frame's mesh, the detector only when
+    the face is lost)."""
 
     def __init__(self):
         self.runtime = mediapipe_runtime()
         self._mesh = None
+        self._last = None  # the OpenCV runtime's previous mesh
         if self.runtime == "solutions":
             import mediapipe as mp
 
@@ -129,7 +132,8 @@ class MeshTracker:
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         if self._mesh is None:
-            return image_mesh_478(rgb)
+            self._last = image_mesh_478(rgb, self._last)
+            return self._last
         res = self._mesh.process(np.ascontiguousarray(rgb))
         if not res.multi_face_landmarks:
             return None
