@@ -28,7 +28,6 @@ afterwards (benchmarks/animate.py).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import sys
@@ -165,18 +164,14 @@ def load_sample(model, path: Path):
     """(video_correspondence.Sample, the synthetic Take, facts, pickle dict) of a clip made by make_clip."""
     from headforge.backend.animate.take import euler_to_matrix
     from headforge.backend.animate.video_correspondence import Sample
-    from headforge.backend.headmodel.arkit import ARKIT_52, ict_to_arkit_name
+    from headforge.backend.headmodel.arkit import arkit_to_ict_weights
     from headforge.backend.rig.build import build_rig
 
     with open(path, "rb") as fh:
         d = pickle.load(fh)
     take, facts = d["take"], d["facts"]
     A = take.arkit_weights()
-    E = np.zeros((len(A), model.n_expression))
-    for e, n in enumerate(model.expression_names):
-        a = ict_to_arkit_name(n)
-        if a in ARKIT_52:
-            E[:, e] = A[:, ARKIT_52.index(a)]
+    E = arkit_to_ict_weights(A, model.expression_names)
     pivot = build_rig(model, d["identity"]).joints[2]  # the head bone turns the face about its joint
     w2c = np.asarray(facts["w2c"])
     Rh = euler_to_matrix(take.head)

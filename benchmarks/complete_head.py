@@ -340,7 +340,7 @@ def hairline_band(job: Path, band_m: float = 0.012, far: float = 15.0) -> float:
     from skimage.color import rgb2lab
 
     from headforge.backend.headmodel import load_ict
-    from headforge.backend.headmodel.parts import eye_centre
+    from headforge.backend.headmodel.parts import eye_height
     from headforge.backend.rig.texture import skin_faces, texel_surface
     from headforge.backend.rig.texture_complete import hairline_height, head_axis
 
@@ -350,8 +350,7 @@ def hairline_band(job: Path, band_m: float = 0.012, far: float = 15.0) -> float:
         return 0.0
     model = load_ict()
     mask, pos = texel_surface(model, model.neutral, skin_faces(model), atlas.shape[0])[:2]
-    eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
-                   + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
+    eye_z = eye_height(model)
     axis_y = head_axis(model.neutral, eye_z)
     P = pos[mask]
     line = hairline_height(P, axis_y, eye_z, tex.get("hairline_front_m_above_eyes"), None,
@@ -373,7 +372,7 @@ def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
     from headforge.backend.cameras import orbit_c2w_opencv
     from headforge.backend.fitting.photo import default_focal
     from headforge.backend.headmodel import load_ict
-    from headforge.backend.headmodel.parts import eye_centre
+    from headforge.backend.headmodel.parts import eye_height
     from headforge.backend.rig.render import render_rig
     from headforge.backend.rig.texture import skin_faces, texel_surface
     from headforge.backend.rig.texture_complete import head_axis
@@ -384,8 +383,7 @@ def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
         return 0.0
     model = load_ict()
     mask, pos = texel_surface(model, rig.basis, skin_faces(model), atlas.shape[0])[:2]
-    eye_z = float((eye_centre(rig.basis[model.groups["eyeball_left"]])[2]
-                   + eye_centre(rig.basis[model.groups["eyeball_right"]])[2]) / 2)
+    eye_z = eye_height(model, rig.basis)
     phi = np.degrees(np.arctan2(np.abs(pos[..., 0]), -(pos[..., 1] - head_axis(rig.basis, eye_z))))
     scalp = np.zeros_like(atlas)
     scalp[mask & (pos[..., 2] > eye_z) & (phi > 70)] = 255

@@ -53,6 +53,18 @@ def ict_weights_to_arkit(expression: np.ndarray, expression_names: list[str]) ->
     return {n: float(np.mean([expression[i] for i in src[n]])) if n in src else 0.0 for n in ARKIT_52}
 
 
+def arkit_to_ict_weights(arkit: np.ndarray, expression_names: list[str]) -> np.ndarray:
+    """ARKit weights (..., 52) in ARKIT_52's order → model expression coefficients (..., E): each model shape takes
+    its ARKit key's weight (both halves of a split shape the whole weight); tongueOut has no model shape."""
+    arkit = np.asarray(arkit, np.float64)
+    out = np.zeros(arkit.shape[:-1] + (len(expression_names),))
+    for e, n in enumerate(expression_names):
+        a = ict_to_arkit_name(n)
+        if a in ARKIT_52:
+            out[..., e] = arkit[..., ARKIT_52.index(a)]
+    return out
+
+
 def tongue_vertices(model, neutral: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(indices, weights) of the tongue within the gums/tongue region: the part that follows the jaw and lies
     away from the teeth. Weights ramp from 0 at the root to 1 at the tip (front, −Y)."""

@@ -39,6 +39,13 @@ def eye_centre(points: np.ndarray) -> np.ndarray:
     return sol[:3]
 
 
+def eye_height(model, vertices: np.ndarray | None = None) -> float:
+    """Height z (m) of the two eyeballs' centres, averaged, on `vertices` (default the mean neutral head): the
+    hairline's and the scalp's reference."""
+    v = model.neutral if vertices is None else vertices
+    return float((eye_centre(v[model.groups["eyeball_left"]])[2] + eye_centre(v[model.groups["eyeball_right"]])[2]) / 2)
+
+
 def visible_faces(model) -> np.ndarray:
     """Triangles worth rendering (the transparent helper shells ICT carries are left out): (F',) indices."""
     keep = np.ones(model.n_vertices, bool)

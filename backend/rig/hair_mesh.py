@@ -17,7 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..headmodel.parts import eye_centre, visible_faces
+from ..headmodel.parts import eye_height, visible_faces
 from ..render.raster import project, rasterize, vertex_normals
 from .texture import atlas_uv, skin_faces, texel_surface
 from .texture_complete import FALL_DEG, hair_strands, hair_weight, hairline_height, head_axis
@@ -56,12 +56,6 @@ def hair_reach_px(head_mask: np.ndarray, hair_mask: np.ndarray, centre: np.ndarr
     return np.median(np.stack([pad[i:i + N_DIRECTIONS] for i in range(5)]), axis=0)
 
 
-def _eye_z(model) -> float:
-    """Height (m) of the eyes' centres on the model's mean neutral head (the hairline's reference)."""
-    return float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
-                  + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
-
-
 def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarray, w2c: np.ndarray,
                  hair_mask: np.ndarray) -> tuple[float, float] | None:
     """Where the photo's hair ends beside the head, on the model's +X and −X sides: heights (m) above the eyes
@@ -93,7 +87,7 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     ys, xs = np.nonzero(head)
     x0, x1 = xs.min(), xs.max()
     cx, w = (x0 + x1) / 2, max(x1 - x0, 1)
-    eye_z = _eye_z(model)
+    eye_z = eye_height(model)
     chin = model.landmarks_68[8] if model.landmarks_68 is not None else int(np.argmin(model.neutral[used, 2]))
     lo_dz, hi_dz = float(model.neutral[chin, 2]) - 0.03 - eye_z, 0.04
     # hanging hair widens the outline: only hair outside the fitted head's silhouette counts (a shadowed ear or
@@ -168,7 +162,7 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
 
     # the hair region of the neutral head, on vertices: above the hairline, or above where the hair falls to
     neutral = model.vertices(identity=identity)
-    eye_z = _eye_z(model)
+    eye_z = eye_height(model)
     axis_y = head_axis(model.neutral, eye_z)
     line0 = hairline_height(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
     line = hairline_height(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)

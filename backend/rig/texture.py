@@ -14,7 +14,7 @@ import numpy as np
 from ..fitting.correspondence import load_mediapipe_correspondence
 from ..fitting.landmarks import MP_LIPS_OUTER
 from ..headmodel.base import mirror_map
-from ..headmodel.parts import eye_centre, visible_faces
+from ..headmodel.parts import eye_height, visible_faces
 from ..render.image import pull_push, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
 from .photo_parse import HAIR, LIPS, SKIN
@@ -189,8 +189,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     # the scalp: the hairline on the neutral head, its front where the photo's hair meets the forehead
 
     Pn = texel_surface(model, model.neutral, faces_sel, res)[1][mask]
-    eye_z = float((eye_centre(model.neutral[model.groups["eyeball_left"]])[2]
-                   + eye_centre(model.neutral[model.groups["eyeball_right"]])[2]) / 2)
+    eye_z = eye_height(model)
     axis_y = head_axis(model.neutral, eye_z)
     hair_w = np.zeros(len(Pn))
     front_dz, profile = None, None

@@ -13,7 +13,7 @@ import numpy as np
 from headforge.backend.animate.take import euler_to_matrix
 from headforge.backend.fitting.correspondence import landmark_points, load_mediapipe_correspondence
 from headforge.backend.fitting.photo import default_focal
-from headforge.backend.headmodel.arkit import ARKIT_52, ict_to_arkit_name
+from headforge.backend.headmodel.arkit import arkit_to_ict_weights
 
 
 def exact_landmarks(model, gt, size=(640, 480), distance: float = 1.0):
@@ -22,11 +22,7 @@ def exact_landmarks(model, gt, size=(640, 480), distance: float = 1.0):
 
     tri, bary = load_mediapipe_correspondence(model)
     A = gt.arkit_weights()
-    E = np.zeros((len(A), model.n_expression))
-    for e, n in enumerate(model.expression_names):
-        a = ict_to_arkit_name(n)
-        if a in ARKIT_52:
-            E[:, e] = A[:, ARKIT_52.index(a)]
+    E = arkit_to_ict_weights(A, model.expression_names)
     W, H = size
     f = default_focal(W, H)
     K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from headforge.backend.headmodel import ARKIT_52, arkit_deltas, ict_to_arkit_name
-from headforge.backend.headmodel.arkit import arkit_sources
+from headforge.backend.headmodel.arkit import arkit_sources, arkit_to_ict_weights, ict_weights_to_arkit
 
 
 def test_ict_world_frame_and_units(ict):
@@ -28,6 +28,13 @@ def test_arkit_names_exact_and_sided(ict):
     src = arkit_sources(ict.expression_names)
     assert set(src) == set(ARKIT_52) - {"tongueOut"}
     assert len(src["browInnerUp"]) == 2 and len(src["cheekPuff"]) == 2
+    # ARKit weights → model coefficients → ARKit weights: the same values (tongueOut has no model shape)
+    w = np.random.default_rng(0).uniform(0, 1, (3, 52))
+    w[:, ARKIT_52.index("tongueOut")] = 0
+    E = arkit_to_ict_weights(w, ict.expression_names)
+    assert E.shape == (3, ict.n_expression)
+    back = [ict_weights_to_arkit(e, ict.expression_names) for e in E]
+    assert np.allclose([[b[n] for n in ARKIT_52] for b in back], w, atol=1e-12)
     D = arkit_deltas(ict)
     assert D.shape == (52, ict.n_vertices, 3)
     # Left = subject's left = +X
