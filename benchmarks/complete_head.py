@@ -333,23 +333,34 @@ def jaw_colour_step(job: Path) -> tuple[float, float]:
     return float(np.median(steps)), float(np.max(steps))
 
 
+def _hair_texels(job: Path, on_basis: bool):
+    """(rig, atlas, texture record, ICT model, texel mask, texel positions on the rig's basis or the mean neutral
+    head) of a job whose texture has hair; None without hair."""
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    rig, atlas, rec = load_rig(job)
+    tex = rec.get("texture") or {}
+    if not tex.get("hair_rgb"):
+        return None
+    model = load_ict()
+    mask, pos = texel_surface(model, rig.basis if on_basis else model.neutral, skin_faces(model), atlas.shape[0])[:2]
+    return rig, atlas, tex, model, mask, pos
+
+
 def hairline_band(job: Path, band_m: float = 0.012, far: float = 15.0) -> float:
     """The hairline across the forehead (within ±40° of the front): the share of skin-texture texels within
     `band_m` of the hairline the texture used whose colour is neither the skin's nor the hair's (Lab distance
     over `far` from both albedos: the blotchy orange-brown band of skin and strands under a de-lit light)."""
     from skimage.color import rgb2lab
 
-    from headforge.backend.headmodel import load_ict
     from headforge.backend.headmodel.parts import eye_height
-    from headforge.backend.rig.texture import skin_faces, texel_surface
     from headforge.backend.rig.texture_complete import hairline_height, head_axis
 
-    _, atlas, rec = load_rig(job)
-    tex = rec.get("texture") or {}
-    if not tex.get("hair_rgb"):
+    found = _hair_texels(job, on_basis=False)
+    if found is None:
         return 0.0
-    model = load_ict()
-    mask, pos = texel_surface(model, model.neutral, skin_faces(model), atlas.shape[0])[:2]
+    _, atlas, tex, model, mask, pos = found
     eye_z = eye_height(model)
     axis_y = head_axis(model.neutral, eye_z)
     P = pos[mask]
@@ -371,18 +382,14 @@ def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
 
     from headforge.backend.cameras import orbit_c2w_opencv
     from headforge.backend.fitting.photo import default_focal
-    from headforge.backend.headmodel import load_ict
     from headforge.backend.headmodel.parts import eye_height
     from headforge.backend.rig.render import render_rig
-    from headforge.backend.rig.texture import skin_faces, texel_surface
     from headforge.backend.rig.texture_complete import head_axis
 
-    rig, atlas, rec = load_rig(job)
-    tex = rec.get("texture") or {}
-    if not tex.get("hair_rgb"):
+    found = _hair_texels(job, on_basis=True)
+    if found is None:
         return 0.0
-    model = load_ict()
-    mask, pos = texel_surface(model, rig.basis, skin_faces(model), atlas.shape[0])[:2]
+    rig, atlas, tex, model, mask, pos = found
     eye_z = eye_height(model, rig.basis)
     phi = np.degrees(np.arctan2(np.abs(pos[..., 0]), -(pos[..., 1] - head_axis(rig.basis, eye_z))))
     scalp = np.zeros_like(atlas)
