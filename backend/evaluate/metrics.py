@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -33,7 +32,6 @@ from ..metrics import ssim as _ssim
 from ..models import store
 
 NAMES = ("psnr", "ssim", "lpips", "csim", "dreamsim")
-MARGIN = 0.3  # the grey margin (fraction of the image's longer side) of the second detection try, as the face stage
 DECIMALS = 6
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "csim": True, "dreamsim": False}
 
@@ -127,11 +125,10 @@ class Metrics:
         """The largest detected face of an image (H, W, 3) in [0, 1], warped onto ArcFace's 112² five-point template
         ((112, 112, 3) in [0, 1]), or None when the detector finds no face."""
         rgb = np.clip(np.asarray(img, np.float64) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        faces = face_detect.detect_faces(rgb, **self.face_detector)
-        if not faces:
-            pad = int(MARGIN * max(rgb.shape[:2]))
-            padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-            faces = [f.transformed(lambda p: p - pad) for f in face_detect.detect_faces(padded, **self.face_detector)]
+        def find(image):
+            return face_detect.detect_faces(image, **self.face_detector)
+
+        faces = find(rgb) or face_detect.detect_on_grey_margin(rgb, find)
         if not faces:
             return None
         face = faces[face_detect.choose_face(faces, -1)]

@@ -73,7 +73,6 @@ def detect_upright(photo: np.ndarray, opts: FaceOptions, warn=None):
     180°; when still none, try it on a grey margin (finds faces cut by the photo's edge, which the caller then
     measures). Weak detections (score < CONFIRM_SCORE) count only when MediaPipe's mesh also finds a face there.
     Returns (faces in photo coords, k: np.rot90 turns that make the faces upright, detector name, file)."""
-    import cv2  # lazy here and below: job planning and `headforge doctor` import the stages without OpenCV
     kind, path = _detect.resolve_detector(opts.detector, opts.pack, opts.models_root or None, warn=warn)
     h, w = photo.shape[:2]
 
@@ -99,10 +98,7 @@ def detect_upright(photo: np.ndarray, opts: FaceOptions, warn=None):
                     continue
         back = _inv(_rot_affine(k, w, h))
         return [f.transformed(lambda p, b=back: _framing.apply_affine(b, p)) for f in faces], k, kind, path
-    pad = int(0.3 * max(h, w))
-    padded = cv2.copyMakeBorder(photo, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(128, 128, 128))
-    faces = found(padded)
-    return [f.transformed(lambda p: p - pad) for f in faces], 0, kind, path
+    return _detect.detect_on_grey_margin(photo, found), 0, kind, path
 
 
 def analyse(photo: np.ndarray, opts: FaceOptions, alpha: Path | None = None, progress=None) -> FaceResult:
