@@ -1,0 +1,125 @@
+"""Does the complete head stay the photo's person? dlib's 128-D distance (`face/identity.py`; the same person below
+0.6) between the input photo's face and the instant-mode rig rendered at the photo's pose (the fitted camera, the
+portrait's expression, the photo's light as the texture bake recorded it) and turned ±30° (neutral), for the
+instant jobs of `benchmarks/complete_head.py --sheets DIR` (or any instant job folders).
+
+    python benchmarks/complete_head_identity.py DIR_OR_JOB [DIR_OR_JOB ...] [--out sheet.png]
+
+A control row: each render against the OTHER people's photos (the distance a different person gets), so the figure
+shows the measure separates people on these images and is not just small for any rendered face.
+
+Measured 2026-12-07 on the jobs of last session's sheets (commit 8ee48ff), see the table in the module's end note.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_data.py, complete_head.py
+from _data import use_shared_ict  # noqa: E402
+
+TURNS_DEG = (0, 30, -30)
+
+
+def jobs_in(paths: list[str]) -> list[Path]:
+    out = []
+    for p in map(Path, paths):
+        if (p / "rig" / "rig.json").is_file():
+            out.append(p)
+        else:
+            out += sorted(q.parent.parent for q in p.glob("job_*/rig/rig.json"))
+    return out
+
+
+def renders(job: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """(the photo (H, W, 3) uint8, {turn°: the rig rendered at the photo's pose turned by it, uint8})."""
+    from PIL import Image
+
+    from complete_head import load_hair, load_rig, yaw_about
+    from headforge.backend.rig.render import render_rig
+
+    rig, atlas, rec = load_rig(job)
+    photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
+    K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    tex = rec.get("texture") or {}
+    light = (tex["light_sh1"], tex["light_mean"]) if tex.get("light_sh1") else None  # as rig/evaluate.py renders
+    hair = load_hair(job)
+    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    centre = (b.min(axis=0) + b.max(axis=0)) / 2
+    bg = photo.reshape(-1, 3).mean(0) / 255.0
+    out = {}
+    for deg in TURNS_DEG:
+        keys = rec["fit"].get("portrait_expression_arkit") if deg == 0 else None
+        img, _ = render_rig(rig, atlas, K, w2c @ yaw_about(centre, deg), (photo.shape[1], photo.shape[0]),
+                            shape_keys=keys, background=tuple(bg), light=light, attachments=hair)
+        out[deg] = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    return photo, out
+
+
+def embedding(rgb: np.ndarray) -> np.ndarray | None:
+    """dlib's embedding of the largest face SCRFD finds (None: no face)."""
+    from headforge.backend.face.detect import detect_faces
+    from headforge.backend.face.identity import dlib_embedding
+
+    faces = detect_faces(rgb)
+    if not faces:
+        return None
+    f = max(faces, key=lambda d: d.size_px)
+    return dlib_embedding(rgb, f.kps5)
+
+
+def main(argv=None) -> int:
+    from PIL import Image
+
+    from headforge.backend.face.identity import DLIB_SAME_PERSON, identity_distance
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("paths", nargs="+")
+    ap.add_argument("--out", help="contact sheet: photo, render at its pose, at +30°, at −30°, a row per job")
+    args = ap.parse_args(argv)
+    use_shared_ict()
+    jobs = jobs_in(args.paths)
+    if not jobs:
+        print("no instant jobs found")
+        return 2
+    photos, embs, rows = {}, {}, []
+    for job in jobs:
+        photo, imgs = renders(job)
+        photos[job.name] = embedding(photo)
+        embs[job.name] = {d: embedding(im) for d, im in imgs.items()}
+        h = 192
+        tiles = [np.asarray(Image.fromarray(x).resize((int(x.shape[1] * h / x.shape[0]), h))) for x in
+                 [photo] + [imgs[d] for d in TURNS_DEG]]
+        rows.append(np.concatenate(tiles, axis=1))
+    print(f"dlib distance, photo → rig rendered (same person below {DLIB_SAME_PERSON}); 'others': the same render "
+          "against the other people's photos (min … median)")
+    print(f"  {'job':24s}" + "".join(f"{f'{d:+d}°':>8s}" for d in TURNS_DEG) + "   others at 0° (min … median)")
+    worst = 0.0
+    for name, e_photo in photos.items():
+        if e_photo is None:
+            print(f"  {name:24s} no face found in the photo")
+            continue
+        ds = []
+        for d in TURNS_DEG:
+            e = embs[name][d]
+            ds.append(float("nan") if e is None else identity_distance(e_photo, e))
+        others = [identity_distance(p, embs[name][0]) for n, p in photos.items()
+                  if n != name and p is not None and embs[name][0] is not None]
+        worst = max([worst] + [x for x in ds if np.isfinite(x)])
+        oth = f"{min(others):.3f} … {np.median(others):.3f}" if others else "-"
+        print(f"  {name:24s}" + "".join(f"{x:8.3f}" if np.isfinite(x) else "  noface" for x in ds) + f"   {oth}")
+    print(f"  worst: {worst:.3f} ({'all below' if worst < DLIB_SAME_PERSON else 'NOT all below'} {DLIB_SAME_PERSON})")
+    if args.out:
+        w = max(r.shape[1] for r in rows)
+        sheet = np.concatenate([np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0))) for r in rows])
+        Image.fromarray(sheet).save(args.out)
+        print(f"  sheet: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
