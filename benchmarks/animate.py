@@ -63,6 +63,21 @@ Where the error comes from (measured on the landmarks of these five clips, cache
     mean worse (0.182 / 0.194 / 0.191: brows and eyeWide do not show on the plain renders); not adopted.
   - head rotation at −30°: a constant 7.6° about the vertical axis that +30° does not have (0.7°); not the
     identity, nor the face-oval weight (0 … 1: 7.1° … 8.5°); cause not found.
+Tried 2026-12-07 on top of the learned table, each chosen on the synthetic held-out clips and only then scored on
+the capture (front / +30° / −30°, mean over the active keys; the table alone 0.161 / 0.158 / 0.167, held out 0.151):
+  - MediaPipe's leftover error is low-rank (on the 2,100 synthetic frames, at the true weights and pose: 20 modes
+    hold 87 % of it, 40 modes 96 %), so the fit was run as generalised least squares with that noise model (20 or
+    40 modes plus a diagonal) instead of per-point weights: held out 0.151-0.196, capture 0.148-0.232 for priors
+    1-1000. No gain: the expression shapes the capture moves lie in the same directions as the detector's noise;
+  - a per-key gain and offset (or a 52×52 map) from the tracked to the true weights, learned on the synthetic
+    clips: on the capture 0.146 / 0.144 / 0.152 and jawOpen 0.036 / 0.071 / 0.045, but held out 0.158 (worse);
+    keeping only the keys it helps held out leaves the capture at 0.159 / 0.156 / 0.166. Not adopted;
+  - the capture's missed blink is plain in the pixels: the grey-level spread (std / mean) in a disc of 0.12 IOD
+    around MediaPipe's left iris centre falls to 0.41-0.58 of its take median on exactly the blink frames
+    (113-117 front, 43-47 at +30°) and stays above 0.75 elsewhere. On the synthetic clips, though, the same measure of
+    open eyes under squint, wide and gaze spans 0.5-1.5 of the median (5th-95th percentile), overlapping the
+    closed eyes (0.26-0.99), so a threshold that would find the capture's blink cannot be chosen without the
+    capture itself. Not adopted.
 """
 from __future__ import annotations
 
