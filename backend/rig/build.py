@@ -66,9 +66,12 @@ def fit_jaw_rotation(points: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray,
 
 
 def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, deltas: np.ndarray | None = None,
-              iris_rgb=(0.3, 0.2, 0.12), sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0) -> Rig:
+              iris_rgb=(0.3, 0.2, 0.12), sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0,
+              gaze_right_deg=(0.0, 0.0), gaze_left_deg=(0.0, 0.0)) -> Rig:
     """The rig of `model` shaped by `identity` coefficients, plus an optional per-vertex refinement (V, 3);
-    `deltas` (52, V, 3) replaces the model's own ARKit shapes (e.g. carried onto a registered neutral)."""
+    `deltas` (52, V, 3) replaces the model's own ARKit shapes (e.g. carried onto a registered neutral).
+    `gaze_*_deg` (yaw, pitch): where each eye's iris looks at rest (yaw > 0 toward +X, the subject's left;
+    pitch > 0 up), e.g. the photo's gaze (photo_rig.photo_gaze); (0, 0) is straight ahead (−Y)."""
     basis = model.vertices(identity=identity)
     if refine is not None:
         basis = basis + refine
@@ -111,7 +114,9 @@ def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, 
 
     # --- primitives ---------------------------------------------------------------------------------------
     prims = [_skin_primitive(model)]
-    eye_cols = eye_colours(model, basis, iris_rgb, sclera_rgb, iris_deg)
+    eye_cols = eye_colours(model, _eyes_turned(model, basis, {"eyeball_right": gaze_right_deg,
+                                                              "eyeball_left": gaze_left_deg}),
+                           iris_rgb, sclera_rgb, iris_deg)
     hidden = set(HIDDEN_GROUPS)
     flat = [("eyes", "eye", ("eyeball_left", "eyeball_right")),
             ("mouth", "mouth", ("mouth_socket",)),
@@ -138,6 +143,26 @@ def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, 
         prims.append(Primitive(name, mat, vids, local.reshape(-1, 3).astype(np.int64), colour=col))
     return Rig(basis=basis.astype(np.float32), deltas=deltas, key_names=ARKIT_52, joints=joints, weights=W,
                primitives=prims, jaw_axis=np.array([1.0, 0.0, 0.0]), jaw_open_angle=jaw_angle)
+
+
+def gaze_direction(yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """Unit gaze (3,) in the head frame: (0, 0) is −Y (forward), yaw > 0 toward +X, pitch > 0 toward +Z."""
+    y, p = np.radians(yaw_deg), np.radians(pitch_deg)
+    return np.array([np.sin(y) * np.cos(p), -np.cos(y) * np.cos(p), np.sin(p)])
+
+
+def _eyes_turned(model, verts: np.ndarray, gaze: dict) -> np.ndarray:
+    """`verts` with each eyeball's vertices turned about its centre so that its gaze {group: (yaw, pitch) deg}
+    lies on −Y: parts.eye_colours, which centres the iris on −Y, then paints the iris where the eye looks."""
+    out = np.asarray(verts, np.float64).copy()
+    for g, (yaw, pitch) in gaze.items():
+        if g not in model.groups or (yaw == 0 and pitch == 0):
+            continue
+        idx = model.groups[g]
+        c = eye_centre(out[idx])
+        R = _rot([0, 0, 1], np.radians(yaw)) @ _rot([1, 0, 0], -np.radians(pitch))  # −Y → the gaze
+        out[idx] = c + (out[idx] - c) @ R  # Rᵀ applied to each point: the gaze → −Y
+    return out
 
 
 def _mouth_faces(model) -> np.ndarray:

@@ -12,7 +12,8 @@ from ..errors import FaceError
 from ..fitting.correspondence import load_dlib68_correspondence, load_mediapipe_correspondence
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
-from ..headmodel.parts import eye_centre
+from ..headmodel.parts import eye_centre, visible_faces
+from ..render.raster import project, rasterize
 from .build import build_rig
 from .flame_rig import build_flame_rig
 from .hair_mesh import hair_fall_dz, hair_shell
@@ -46,7 +47,7 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
         pts = np.asarray(mp, np.float64)[:, :2]
         if pts.shape != (478, 2):
             raise FaceError(f"landmarks_478 has shape {pts.shape}, expected (478, 2|3).", code="rig.bad_landmarks")
-        tri, bary = load_mediapipe_correspondence(model)
+        tri, bary = lid_margin_correspondence(model, *load_mediapipe_correspondence(model))
         w = np.ones(478)
         w[list(MP_FACE_OVAL)] = 0.3
         holes = [pts[list(MP_LIPS_INNER)], pts[list(MP_EYE_R)], pts[list(MP_EYE_L)]]
@@ -69,6 +70,67 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
         return Landmarks("ibug68", pts, tri, bary, w, IBUG_EYES, holes, None)
     raise FaceError("The face stage found no landmarks (neither 478 nor 68 points); cannot fit the head.",
                     code="rig.no_landmarks")
+
+
+LID_PX_PER_M = 10000.0  # the lid render's scale: 0.1 mm per pixel
+_LID_CACHE: dict = {}  # (model, correspondence) → lid-margin correspondence
+
+
+def lid_margin_correspondence(model, tri: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tri, bary) with MediaPipe's eyelid points (MP_EYE_R/L but the corners) moved onto the model's lid margins:
+    each point, seen from the front on the mean face, goes straight up or down to the edge of the eye opening
+    (the last skin pixel above the eyeball for the upper lid, below it for the lower).
+
+    The stored correspondence was learned by running MediaPipe on shaded renders of the model, whose eyes are
+    unlike a photo's: on the mean ICT face its lower-lid points lie 4.0 mm below the visible lower lid and its
+    upper-lid points 1.8 mm below the upper lid, while on a photo MediaPipe follows the lid margins. Fitted to
+    those points the rig's eye opening sat above the photo's and narrower (slit eyes, and an iris measured
+    against the photo's lower lid). Models without eyeball groups are returned unchanged."""
+    if "eyeball_right" not in model.groups or "eyeball_left" not in model.groups:
+        return tri, bary
+    key = (model.name, model.n_vertices, float(np.asarray(model.neutral).sum()), tri.tobytes(), bary.tobytes())
+    if key in _LID_CACHE:
+        return _LID_CACHE[key][0].copy(), _LID_CACHE[key][1].copy()
+    tri, bary = tri.copy(), bary.copy()
+    v = np.asarray(model.neutral, np.float64)
+    faces_vis = visible_faces(model)
+    F = model.faces[faces_vis]
+    eyeball = np.zeros(model.n_vertices, bool)
+    eyeball[np.concatenate([model.groups["eyeball_right"], model.groups["eyeball_left"]])] = True
+    on_eye = np.all(eyeball[F], axis=1)
+    for outline, group in ((MP_EYE_R, "eyeball_right"), (MP_EYE_L, "eyeball_left")):
+        c = eye_centre(v[model.groups[group]])
+        # a far frontal camera (−Y toward +Y) centred on the eye, 40 × 30 mm at 0.1 mm per pixel
+        w2c = np.eye(4)
+        w2c[:3, :3] = [[1, 0, 0], [0, 0, -1], [0, 1, 0]]
+        w2c[:3, 3] = -w2c[:3, :3] @ (c + [0.0, -2.0, 0.0])
+        W, H = 400, 300
+        K = np.array([[LID_PX_PER_M * 2.0, 0, W / 2], [0, LID_PX_PER_M * 2.0, H / 2], [0, 0, 1]])
+        xy, z = project(v, K, w2c)
+        tid, pbary, _ = rasterize(xy, z, F, H, W, cull_backfaces=True)
+        opening = (tid >= 0) & on_eye[np.maximum(tid, 0)]
+        if not opening.any():
+            continue
+        ids = list(outline)
+        P = project(np.einsum("nk,nkc->nc", bary[ids], v[model.faces[tri[ids]]]), K, w2c)[0]
+        cols = np.round(P[:, 0]).astype(int)
+        shift = np.full(len(ids), np.nan)  # rows each point moves to reach the margin (0 at the corners)
+        shift[[0, 8]] = 0.0
+        for k in list(range(1, 8)) + list(range(9, 16)):  # 1-7 the upper lid, 9-15 the lower (0, 8: corners)
+            rows = np.nonzero(opening[:, cols[k]])[0] if 0 <= cols[k] < W else np.zeros(0, int)
+            if len(rows):
+                shift[k] = (rows.min() - 1 if k < 8 else rows.max() + 1) - P[k, 1]
+        for k in np.nonzero(np.isnan(shift))[0]:  # beside a corner, past the opening: half the inner neighbour's
+            inner = shift[k + 1] if k in (1, 9) else shift[k - 1]
+            shift[k] = 0.5 * inner if np.isfinite(inner) else 0.0
+        for k in list(range(1, 8)) + list(range(9, 16)):
+            row = int(round(P[k, 1] + shift[k]))
+            if not (0 <= row < H and 0 <= cols[k] < W) or tid[row, cols[k]] < 0 or on_eye[tid[row, cols[k]]]:
+                continue
+            tri[ids[k]] = faces_vis[tid[row, cols[k]]]
+            bary[ids[k]] = pbary[row, cols[k]]
+    _LID_CACHE[key] = (tri, bary)
+    return tri.copy(), bary.copy()
 
 
 def hole_mask(shape: tuple[int, int], polygons: list) -> np.ndarray:
@@ -147,6 +209,43 @@ def iris_angle_deg(model, identity: np.ndarray, iris_radius_px: float, inter_ocu
     return float(np.clip(np.degrees(np.arcsin(np.clip(r_m / radius_m, 0, 1))), 20.0, 40.0))
 
 
+GAZE_LIMIT_DEG = (30.0, 25.0)  # |yaw|, |pitch| of a gaze the eye can hold (eyes turn about ±30-35°)
+
+
+def photo_gaze(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, iris_px) -> dict:
+    """Where each eye looks in the photo: {"gaze_right_deg": (yaw, pitch), "gaze_left_deg": ...} (build_rig's
+    convention), from the camera ray through MediaPipe's iris centre (468 the subject's right, 473 the left)
+    met with the fitted eyeball's sphere; bounded to GAZE_LIMIT_DEG. An eye whose ray misses its eyeball (a
+    far-turned or hidden eye) takes the other eye's gaze; {} when neither meets its eyeball.
+
+    The rest pose's iris is painted there so that the rig's eyes sit where the photo's irises are (ICT's
+    forward-looking iris lay 0.3-1.1 iris radii off MediaPipe's iris centre on the group photo's faces, and
+    the photo's iris colour was compared with lids and sclera)."""
+    R, t = np.asarray(w2c)[:3, :3], np.asarray(w2c)[:3, 3]
+    cam = -R.T @ t
+    out = {}
+    for key, group, centre_px in (("gaze_right_deg", "eyeball_right", iris_px[0]),
+                                  ("gaze_left_deg", "eyeball_left", iris_px[1])):
+        p = np.asarray(verts, np.float64)[model.groups[group]]
+        c = eye_centre(p)
+        radius = float(np.linalg.norm(p - c, axis=1).mean())
+        ray = R.T @ np.linalg.solve(K, [centre_px[0], centre_px[1], 1.0])
+        ray /= np.linalg.norm(ray)
+        oc = cam - c
+        b = float(oc @ ray)
+        disc = b * b - float(oc @ oc - radius * radius)
+        if disc < 0 or not np.isfinite(disc):
+            continue
+        d = (cam + (-b - np.sqrt(disc)) * ray - c) / radius  # the nearer meeting point on the eyeball
+        yaw = float(np.degrees(np.arctan2(d[0], -d[1])))
+        pitch = float(np.degrees(np.arcsin(np.clip(d[2], -1, 1))))
+        out[key] = (float(np.clip(yaw, -GAZE_LIMIT_DEG[0], GAZE_LIMIT_DEG[0])),
+                    float(np.clip(pitch, -GAZE_LIMIT_DEG[1], GAZE_LIMIT_DEG[1])))
+    if len(out) == 1:
+        out["gaze_left_deg" if "gaze_right_deg" in out else "gaze_right_deg"] = next(iter(out.values()))
+    return out
+
+
 def parse_summary(parse) -> dict:
     """Fractions of the photo's pixels by label, for rig.json."""
     counts = np.bincount(parse.labels.ravel(), minlength=len(LABEL_NAMES)) / parse.labels.size
@@ -216,6 +315,8 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
     r_px = eyes.pop("iris_radius_px", None)
     if r_px is not None:
         eyes["iris_deg"] = iris_angle_deg(model, fit.identity, r_px, fit.inter_ocular_px)
+    if lm.iris is not None:
+        eyes.update(photo_gaze(model, views[0].verts, fit.K, fit.w2c, lm.iris))
     rig = build_rig(model, fit.identity, **eyes)
     show_upper_teeth(model, rig)  # an open mouth shows the upper teeth
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
