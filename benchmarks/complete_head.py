@@ -312,25 +312,32 @@ def silhouette_iou(job: Path) -> tuple[float, float]:
 
 
 def jaw_colour_step(job: Path) -> tuple[float, float]:
-    """The tone seam at the jaw: at each of iBUG's jaw points 3-13 on the rig's neutral head, ΔE76 between the
-    mean Lab of the skin texture within 2 cm above the point (the face) and within 2 cm below it (the neck),
-    ±4 mm left out; (median, max) over the points."""
-    from skimage.color import rgb2lab
-
+    """The tone seam at the jaw of a job's rig (jaw_step on its neutral head and skin texture)."""
     from headforge.backend.headmodel import load_ict
-    from headforge.backend.rig.texture import skin_faces, texel_surface
 
     rig, atlas, _ = load_rig(job)
-    model = load_ict()
-    mask, pos = texel_surface(model, rig.basis, skin_faces(model), atlas.shape[0])[:2]
+    return jaw_step(load_ict(), rig.basis, atlas)[:2]
+
+
+def jaw_step(model, basis: np.ndarray, atlas: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """The tone seam at the jaw: at each of iBUG's jaw points 3-13 on the neutral head `basis` (V, 3), ΔE76
+    between the mean Lab of the skin texture `atlas` within 2 cm above the point (the face) and within 2 cm
+    below it (the neck), ±4 mm left out; (median, max) over the points, and the mean Lab above and below (3,)."""
+    from skimage.color import rgb2lab
+
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    mask, pos = texel_surface(model, basis, skin_faces(model), atlas.shape[0])[:2]
     P, L = pos[mask], rgb2lab(atlas.astype(np.float64) / 255)[mask]
-    steps = []
-    for j in rig.basis[model.landmarks_68[3:14]]:
+    steps, ups, downs = [], [], []
+    for j in basis[model.landmarks_68[3:14]]:
         near = np.linalg.norm(P - j, axis=1) < 0.02
         up, down = near & (P[:, 2] > j[2] + 0.004), near & (P[:, 2] < j[2] - 0.004)
         if up.sum() > 10 and down.sum() > 10:
-            steps.append(float(np.linalg.norm(L[up].mean(axis=0) - L[down].mean(axis=0))))
-    return float(np.median(steps)), float(np.max(steps))
+            ups.append(L[up].mean(axis=0))
+            downs.append(L[down].mean(axis=0))
+            steps.append(float(np.linalg.norm(ups[-1] - downs[-1])))
+    return float(np.median(steps)), float(np.max(steps)), np.mean(ups, axis=0), np.mean(downs, axis=0)
 
 
 def _hair_texels(job: Path, on_basis: bool):

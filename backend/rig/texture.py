@@ -26,6 +26,7 @@ from .texture_complete import (
     hair_weight,
     hairline_height,
     head_axis,
+    jaw_tone_field,
     lit_skin_colour,
     sh1,
 )
@@ -287,6 +288,9 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     seen_hair[idx] = known & (lab_src == HAIR)
     filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb, lips=lips, lip_rgb=lip_rgb,
                             pos=pos_map, seen_hair=seen_hair)
+    if model.landmarks_68 is not None:  # the skin below the jaw continues the face's tone, without a step
+        P_fit = texel_surface(model, verts, faces_sel, res)[1][mask]  # the photo's own jaw line
+        filled[idx] = carry_tone_below_jaw(filled[idx], P_fit, verts[model.landmarks_68[1:16]], 1 - hair_w)
     n = max(int(mask.sum()), 1)
     stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
              "by_photo": [round(float((known & ~use_m & (best == i)).sum() / n), 4) for i in range(len(samples))],
@@ -299,6 +303,19 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
              "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb],
              "lip_rgb": None if lip_rgb is None else [round(float(c) / 255, 4) for c in lip_rgb]}
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
+
+
+def carry_tone_below_jaw(rgb: np.ndarray, pos: np.ndarray, jaw: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Texel colours (M, 3) 0..255 at neutral positions (M, 3) with the face's tone carried across the jaw line
+    `jaw` (J, 3) onto the skin below it (texture_complete.jaw_tone_field, in CIELAB; `weight` (M,): 0 on hair)."""
+    lab = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32)[None] / 255, cv2.COLOR_RGB2Lab)[0]
+    corr = jaw_tone_field(lab.astype(np.float64), pos, jaw, weight)
+    moved = np.abs(corr).sum(axis=1) > 1e-3
+    out = rgb.copy()
+    if moved.any():
+        lab_new = (lab[moved] + corr[moved]).astype(np.float32)
+        out[moved] = cv2.cvtColor(lab_new[None], cv2.COLOR_Lab2RGB)[0] * 255
+    return out
 
 
 def _fuse(reads, idx, shape, res: int):
