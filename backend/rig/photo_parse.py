@@ -41,6 +41,19 @@ class PhotoParse:
         return np.isin(self.labels, labels)
 
 
+GREY_CHROMA_SPREAD = 4.0  # 8-bit levels: a photo whose chroma spans less than this carries no colour
+GREY_SKIN_LOW_PERCENTILE = 10.0
+
+
+def no_colour(chroma: np.ndarray) -> bool:
+    """True for a greyscale or single-toned (sepia) photo: the chroma (N, 2) (Cr, Cb) of its person's pixels
+    spans under GREY_CHROMA_SPREAD levels between its 1st and 99th percentiles in both channels."""
+    if len(chroma) < 10:
+        return False
+    lo, hi = np.percentile(chroma, [1, 99], axis=0)
+    return bool(np.all(hi - lo < GREY_CHROMA_SPREAD))
+
+
 def _poly(shape, pts) -> np.ndarray:
     import cv2
 
@@ -141,7 +154,15 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     d = chroma - mu
     dist = np.sqrt(np.einsum("hwd,de,hwe->hw", d, icov, d))
     lum_lo = max(12.0, 0.35 * np.percentile(lum[sample], 5))
+    lum_hi = 1.15 * float(np.percentile(lum[sample], 99))  # brighter than any skin: a white wall, a collar
     skin_like = (dist < skin_sigma) & (lum > lum_lo) & person
+    grey = no_colour(chroma[person])
+    if grey:
+        # a greyscale (or toned) photo: chroma tells nothing and every pixel would pass as skin (dark hair too,
+        # leaving the seen side of the scalp skin-grey with dark islands beside the completed hair); the face's
+        # inner skin's luminance range decides instead (its darkest tenth left out: hair is darker still)
+        lum_lo = float(np.percentile(lum[sample], GREY_SKIN_LOW_PERCENTILE))
+        skin_like = (lum >= lum_lo) & (lum <= lum_hi) & person
     skin_rgb = np.median(rgb[sample], axis=0) / 255.0
 
     # --- the head's geometry in the photo --------------------------------------------------------------------
@@ -183,7 +204,8 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     bangs = nonskin & oval & (height > eye_h + 0.1 * face_h) & (lum < np.median(lum[sample]) * 0.8)
     hair |= bangs
     hair_rgb = np.median(rgb[hair], axis=0) / 255.0 if hair.sum() > 50 else None
-    if hair_rgb is not None:  # long hair below the mouth: non-skin pixels close to the hair's colour
+    if hair_rgb is not None and not grey:  # long hair below the mouth: non-skin pixels close to the hair's colour
+        # (not in a greyscale photo: by luminance alone a dark coat or the shadowed neck is the hair's colour)
         hc = np.median(chroma[hair], axis=0)
         hl = np.median(lum[hair])
         near = (np.linalg.norm(chroma - hc, axis=-1) < 12) & (np.abs(lum - hl) < 40)
@@ -208,7 +230,10 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     # an ear is skin cut off from the face by its own outline: the skin-like rest of the ears' band
     labels[skin_like & ear_band & ~light_hair & ~head_skin] = SKIN
     labels[eyes & person] = EYES
-    labels[lips & person & ~mouth] = LIPS
+    # lips no brighter than the brightest skin: MediaPipe's outer lip line on a profile runs past the face into
+    # the background (the cameraman's white wall made a white smear for lips)
+    labels[lips & person & ~mouth & (lum <= lum_hi)] = LIPS
+    labels[lips & person & ~mouth & (lum > lum_hi)] = OCCLUDER
     labels[mouth & person] = MOUTH
     oval_n = max(int((oval & person).sum()), 1)
     hair = labels == HAIR
