@@ -50,6 +50,7 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
         tri, bary = lid_margin_correspondence(model, *load_mediapipe_correspondence(model))
         w = np.ones(478)
         w[list(MP_FACE_OVAL)] = 0.3
+        w[list(MP_EYE_R) + list(MP_EYE_L)] = EYE_WEIGHT
         holes = [pts[list(MP_LIPS_INNER)], pts[list(MP_EYE_R)], pts[list(MP_EYE_L)]]
         return Landmarks("mediapipe478", pts, tri, bary, w, MP_EYES, holes, pts[list(MP_IRIS)])
     if l68 is not None and model.landmarks_68 is None and model.name != "ict-facekit-light":
@@ -73,6 +74,7 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
 
 
 LID_PX_PER_M = 10000.0  # the lid render's scale: 0.1 mm per pixel
+EYE_WEIGHT = 3.0  # the eyelid points' weight in the fit
 _LID_CACHE: dict = {}  # (model, correspondence) → lid-margin correspondence
 
 
