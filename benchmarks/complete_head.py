@@ -381,6 +381,44 @@ def hairline_band(job: Path, band_m: float = 0.012, far: float = 15.0) -> float:
     return float(((d_skin > far) & (d_hair > far)).mean())
 
 
+def hairline_edge(job: Path) -> float:
+    """How ragged the hairline across the forehead is (hairline_edge_per_column on a job's skin texture)."""
+    found = _hair_texels(job, on_basis=False)
+    if found is None:
+        return 0.0
+    _, atlas, tex, model, mask, pos = found
+    return hairline_edge_per_column(model, atlas, tex, mask, pos)
+
+
+def hairline_edge_per_column(model, atlas: np.ndarray, tex: dict, mask: np.ndarray, pos: np.ndarray,
+                             band_m: float = 0.02) -> float:
+    """The hairline's length in the skin texture over its width: texels (atlas (H, W, 3), skin texels `mask`
+    (H, W), neutral positions `pos` (H, W, 3)) within ±40° of the front and `band_m` of the hairline the texture
+    used (its record `tex`) are split into hair-like and skin-like (Lab nearer the hair's or the skin's albedo);
+    the count of 4-neighbour pairs across that split per atlas column. A clean line crosses each column once
+    (1.0, a little more where it slopes); islands of strands or skin and texel staircases add to it."""
+    from skimage.color import rgb2lab
+
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.texture_complete import hairline_height, head_axis
+
+    eye_z = eye_height(model)
+    axis_y = head_axis(model.neutral, eye_z)
+    P = pos[mask]
+    line = hairline_height(P, axis_y, eye_z, tex.get("hairline_front_m_above_eyes"), None,
+                           tex.get("hairline_front_profile"))
+    front = np.degrees(np.abs(np.arctan2(P[:, 0], -(P[:, 1] - axis_y)))) < 40
+    band = np.zeros(mask.shape, bool)
+    band[mask] = front & (np.abs(P[:, 2] - line) < band_m)
+    lab = rgb2lab(atlas.astype(np.float64) / 255)
+    d_skin = np.linalg.norm(lab - rgb2lab(np.array(tex["skin_albedo_rgb"])[None, None])[0, 0], axis=-1)
+    d_hair = np.linalg.norm(lab - rgb2lab(np.array(tex["hair_rgb"])[None, None])[0, 0], axis=-1)
+    hairy = d_hair < d_skin
+    edges = ((band[1:] & band[:-1]) & (hairy[1:] != hairy[:-1])).sum() \
+        + ((band[:, 1:] & band[:, :-1]) & (hairy[:, 1:] != hairy[:, :-1])).sum()
+    return float(edges / max(int(band.any(axis=0).sum()), 1))
+
+
 def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
     """Bare scalp where hair should be: of the head's pixels seen from ±90° and ±135° (orbit camera), the share
     showing the skin texture's scalp (more than 70° round from the front, above the eyes) in a colour nearer the
@@ -502,7 +540,7 @@ def sheets(out: Path) -> None:
         print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
               f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
               f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, "
-              f"jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
+              f"hairline edge per column {hairline_edge(job):.2f}, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
               f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px; contact sheets "
               f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 

@@ -120,13 +120,12 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
     seen_v[model.faces[F_idx[np.unique(tid[tid >= 0])]].ravel()] = True
     cam_centre = -w2c[:3, :3].T @ w2c[:3, 3]
     photo_f = view.photo[..., :3].astype(np.float32)
-    labels = None
+    soft = None
     if view.parse is not None:  # skin pixels eroded by one so bilinear samples never mix in a neighbour label
-
         lab = view.parse.labels
-        skin_ok = cv2.erode((lab == SKIN).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        lips_ok = cv2.erode((lab == LIPS).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        labels = np.where(skin_ok, SKIN, np.where(lips_ok, LIPS, np.where(lab == HAIR, HAIR, 255))).astype(np.uint8)
+        skin_ok = cv2.erode((lab == SKIN).astype(np.uint8), np.ones((3, 3), np.uint8))
+        lips_ok = cv2.erode((lab == LIPS).astype(np.uint8), np.ones((3, 3), np.uint8))
+        soft = soft_labels(np.stack([skin_ok, lips_ok, lab == HAIR], axis=-1))
 
     def lookup(P, Nn, vis):
         pxy, _ = project(P, K, w2c)
@@ -139,7 +138,7 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
         yi = np.clip(np.round(pxy[:, 1]).astype(int), 0, Hp - 1)
         if exclude is not None:  # per texel too: a seen triangle may still reach into an excluded region
             ok &= ~exclude[yi, xi]
-        lab = labels[yi, xi] if labels is not None else np.full(len(P), SKIN, np.uint8)
+        lab = label_at(soft, pxy) if soft is not None else np.full(len(P), SKIN, np.uint8)
         return sample_bilinear(photo_f, pxy), np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab
 
     P, Nn = pos[mask], nrm[mask]
@@ -147,6 +146,25 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
     col, wgt, lab = lookup(P, Nn, seen_v[corners].all(axis=1))
     col_m, wgt_m, lab_m = lookup(P * _FLIP, Nn * _FLIP, seen_v[mirror[corners]].all(axis=1))
     return _Samples(col, wgt, lab, Nn, col_m, wgt_m, lab_m)
+
+
+_SOFT_LABELS = (SKIN, LIPS, HAIR)
+LABEL_BLUR_PX = 0.7  # the photo's labels are softened this much before they are read between pixels
+
+
+def soft_labels(masks: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 of the photo's skin, lips and hair masks (H, W, 3) (_SOFT_LABELS' order), softened
+    (Gaussian, LABEL_BLUR_PX) so that read between pixels their boundaries are curves, not the photo's pixel
+    staircase magnified onto the finer texel grid (a forehead's texels are smaller than its pixels)."""
+    return cv2.GaussianBlur(masks.astype(np.float32), (0, 0), LABEL_BLUR_PX)
+
+
+def label_at(soft: np.ndarray, pxy: np.ndarray) -> np.ndarray:
+    """Labels (M,) uint8 at photo positions pxy (M, 2): the soft label (soft_labels) weighing most there when it
+    weighs at least one half (bilinear), else 255 (no label)."""
+    w = sample_bilinear(soft, pxy)
+    best = np.argmax(w, axis=1)
+    return np.where(w[np.arange(len(w)), best] >= 0.5, np.array(_SOFT_LABELS, np.uint8)[best], 255).astype(np.uint8)
 
 
 _FLIP = np.array([-1.0, 1.0, 1.0])
@@ -213,7 +231,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     # hair where the photo shows it above the brows too (bangs, a low hairline): painted as seen
     phi = np.degrees(np.arctan2(np.abs(Pn[:, 0]), -(Pn[:, 1] - axis_y)))
     bangs = (lab == HAIR) & (Pn[:, 2] > eye_z + 0.02) & (phi < 35) & (wgt > 0.02)  # (beside: hanging hair)
-    hair_w = np.where(bangs, 1.0, hair_w)
+    hair_w = np.maximum(hair_w, fringe_weight(bangs, hair_w > 0.5, mask, res))
     scalp = hair_w > 0.5
     use = lambda lb: ((lb == SKIN) & ~scalp0) | (lb == LIPS) | ((lb == HAIR) & scalp)  # noqa: E731
     chin = model.landmarks_68[8] if model.landmarks_68 is not None else int(np.argmin(model.neutral[:, 2]))
@@ -303,6 +321,24 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
              "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb],
              "lip_rgb": None if lip_rgb is None else [round(float(c) / 255, 4) for c in lip_rgb]}
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
+
+
+def fringe_weight(bangs: np.ndarray, hair: np.ndarray, mask: np.ndarray, res: int) -> np.ndarray:
+    """Hair weight (M,) of a fringe: the skin texels (M,) of atlas `mask` (res, 2·res) where the photo shows hair
+    over the forehead (`bangs`), kept where they join the hair region (`hair`, (M,)) — a strand or a shadow
+    labelled hair alone on the forehead stays skin — with a soft edge (Gaussian, res/256 texels), so the fringe
+    is not a texel staircase."""
+    grid = np.zeros(mask.shape, np.uint8)
+    idx = np.nonzero(mask)
+    grid[idx] = bangs
+    hair_grid = np.zeros(mask.shape, bool)
+    hair_grid[idx] = hair
+    n, comp = cv2.connectedComponents(grid | hair_grid.astype(np.uint8), connectivity=8)
+    joined = np.zeros(n, bool)
+    joined[np.unique(comp[hair_grid])] = True
+    joined[0] = False
+    keep = (grid > 0) & joined[comp]
+    return np.clip(cv2.GaussianBlur(keep.astype(np.float32), (0, 0), max(1.0, res / 256))[idx], 0.0, 1.0)
 
 
 def carry_tone_below_jaw(rgb: np.ndarray, pos: np.ndarray, jaw: np.ndarray, weight: np.ndarray) -> np.ndarray:
