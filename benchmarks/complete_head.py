@@ -283,9 +283,10 @@ def iris_delta_e(job: Path) -> float:
     return float(deltaE_ciede2000(a, b)[0, 0])
 
 
-def silhouette_iou(job: Path) -> tuple[float, float]:
+def silhouette_iou(job: Path, hair: list | None = None) -> tuple[float, float]:
     """Front outline above the chin: IoU of the rig rendered from the fitted camera (without, with its hair
-    mesh) against the photo's head pixels (photo_parse: skin, hair, eyes, lips, mouth)."""
+    mesh, or `hair` (load_hair's list) in its place) against the photo's head pixels (photo_parse: skin, hair,
+    eyes, lips, mouth)."""
     from PIL import Image
 
     from headforge.backend.rig.photo_parse import EYES, HAIR, LIPS, MOUTH, SKIN, parse_photo
@@ -302,8 +303,8 @@ def silhouette_iou(job: Path) -> tuple[float, float]:
     ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
     above = ((xs - chin[0]) * up[0] + (ys - chin[1]) * up[1]) > 0
     out = []
-    for hair in ([], load_hair(job)):
-        img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], background=0.0, attachments=hair,
+    for attached in ([], load_hair(job) if hair is None else hair):
+        img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], background=0.0, attachments=attached,
                             shape_keys=rec["fit"]["portrait_expression_arkit"])
         m = (img.sum(axis=-1) > 0) & above
         t = truth & above

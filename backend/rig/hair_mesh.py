@@ -191,7 +191,11 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     rim = _rim(shell_f)
     low = rim[side[rim] > 0.5]
     offset[low, 2] = np.minimum(offset[low, 2], line[low])
-    offset[shell_v] = _fall_straight(neutral, offset, shell_v, np.unique(model.faces[faces_sel]), side, eye_z)
+    head_v = np.unique(model.faces[faces_sel])
+    offset[shell_v] = _fall_straight(neutral, offset, shell_v, head_v, side, eye_z)
+    offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z,
+                                  _photo_outline(hair_mask | head_mask | (skin_mask if skin_mask is not None else False),
+                                                 K, w2c))
     offset = _taubin(offset, nbr, shell_v, rim, SMOOTH_ITERATIONS)
     # split vertices along UV seams: one output vertex per (vertex, uv) pair
     tri_v = model.faces[scalp].reshape(-1)
@@ -206,6 +210,21 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     info["vertices"], info["triangles"] = int(len(verts)), int(len(faces))
     return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head",
             "texture": hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz, front_profile)}, info
+
+
+def _photo_outline(head_and_hair: np.ndarray, K: np.ndarray, w2c: np.ndarray, margin_px: int = 2):
+    """points (n, 3) → (n,) bool: whether each projects inside the photo's head and hair (H, W) bool (grown by
+    `margin_px`; outside the frame counts as inside: the photo says nothing there)."""
+    H, W = head_and_hair.shape
+    grown = cv2.dilate(head_and_hair.astype(np.uint8), np.ones((2 * margin_px + 1,) * 2, np.uint8)).astype(bool)
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        xy, _ = project(points, K, w2c)
+        x, y = np.round(xy[:, 0]).astype(int), np.round(xy[:, 1]).astype(int)
+        framed = (x >= 0) & (x < W) & (y >= 0) & (y < H)
+        return ~framed | grown[np.clip(y, 0, H - 1), np.clip(x, 0, W - 1)]
+
+    return inside
 
 
 def _seen_on(model, posed, K, w2c, tid, mask) -> np.ndarray:
@@ -313,6 +332,63 @@ def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray,
     scale = new_rho / np.maximum(rho, 1e-9)
     out[:, :2] = axis + (P[:, :2] - axis) * scale[:, None]
     return out
+
+
+TUCK_M = 0.02  # a fallen bob's ends curl in toward the head over this height above them (a rounded corner)
+OUTLINE_ZONE_M = 0.05  # ... and within this height above them keep inside the photo's outline of the head and hair
+
+
+def _round_ends(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, head_v: np.ndarray,
+                side: np.ndarray, end_z: np.ndarray, eye_z: float, inside=None, tuck_m: float = TUCK_M,
+                zone_m: float = OUTLINE_ZONE_M) -> np.ndarray:
+    """Shell vertices (len(shell_v), 3) with the fallen hair's ends rounded: within `tuck_m` above the hair's
+    end (`end_z` (V,): the hairline with the fall) each is moved toward the head's vertical axis along a quarter
+    circle of radius `tuck_m` (nothing at its top, `tuck_m` at the end), and within `zone_m` above it as far in
+    again as needed for `inside` (points (n, 3) → (n,) bool: within the photo's outline) to hold; never closer
+    than the head above it (its ears; as _fall_straight: 5° bins, FALL_LEAD_M, FALL_CLEARANCE_M); by `side`
+    (V,) as the fall. The straight curtain's square lower corners become round, as the photo's bob is."""
+    P = offset[shell_v].copy()
+    h = P[:, 2] - end_z[shell_v]
+    u = np.clip(1.0 - h / tuck_m, 0.0, 1.0)
+    inward = tuck_m * (1.0 - np.sqrt(1.0 - u**2)) * side[shell_v]
+    move = np.flatnonzero((side[shell_v] > 0) & (h < zone_m))
+    if not len(move):
+        return P
+    band = neutral[(neutral[:, 2] > eye_z) & (neutral[:, 2] < eye_z + 0.05)]
+    axis = np.array([0.0, (band[:, 1].min() + band[:, 1].max()) / 2])
+
+    def polar(p):
+        d = p[:, :2] - axis
+        return np.floor((np.arctan2(d[:, 0], -d[:, 1]) + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS, \
+            np.hypot(d[:, 0], d[:, 1])
+
+    b_h, rho_h = polar(neutral[head_v])
+    z_h = neutral[head_v, 2]
+    b, rho = polar(P[move])
+    floor = np.zeros(len(move))
+    for j in np.unique(b):  # the widest head at least as high as (the vertex − FALL_LEAD_M), ±1 bin
+        src = np.isin(b_h, [(j - 1) % FALL_BINS, j, (j + 1) % FALL_BINS])
+        for t in np.flatnonzero(b == j):
+            above = src & (z_h >= P[move[t], 2] - FALL_LEAD_M)
+            floor[t] = rho_h[above].max() + FALL_CLEARANCE_M if above.any() else 0.0
+    floor = np.minimum(rho, floor)
+    new_rho = np.maximum(rho - inward[move], floor)
+    d = (P[move, :2] - axis) / np.maximum(rho, 1e-9)[:, None]
+    if inside is not None:  # the largest radius (of 12 down to the floor) the photo's outline holds
+        weight = side[shell_v[move]]
+        best = new_rho.copy()
+        found = np.zeros(len(move), bool)
+        for f in np.linspace(1.0, 0.0, 12):
+            r = floor + f * (new_rho - floor)
+            q = P[move].copy()
+            q[:, :2] = axis + d * r[:, None]
+            ok = inside(q) & ~found
+            best[ok] = r[ok]
+            found |= ok
+        best[~found] = floor[~found]
+        new_rho = new_rho + weight * (best - new_rho)
+    P[move, :2] = axis + d * new_rho[:, None]
+    return P
 
 
 def hair_texture(model, atlas: np.ndarray, faces_sel: np.ndarray, axis_y: float, eye_z: float,
