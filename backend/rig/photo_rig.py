@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from skimage.color import lab2rgb, rgb2lab
 
 from ..errors import FaceError
 from ..fitting.correspondence import load_dlib68_correspondence, load_mediapipe_correspondence
@@ -143,14 +144,33 @@ def hole_mask(shape: tuple[int, int], polygons: list) -> np.ndarray:
     return m.astype(bool)
 
 
-def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
+SCLERA_FROM_SKIN = (0.92, 0.69)  # the astronaut's seen sclera over her photographed skin: L*, chroma
+
+
+def plausible_sclera(sclera_rgb, skin_rgb) -> tuple:
+    """The sclera colour (0..1 RGB) to paint: the one seen in the photo, unless it is more saturated than the
+    photo's skin (no eye white is: what was sampled were lids, lashes and their shadow, as on the group photo's
+    small and narrowed eyes, chroma 31-42 against the skin's 16-27), then the skin's colour at SCLERA_FROM_SKIN
+    of its lightness and chroma (the ratios of a sclera seen whole: the astronaut's, chroma 13 vs 19)."""
+    if skin_rgb is None:
+        return tuple(float(c) for c in sclera_rgb)
+    seen = rgb2lab(np.asarray(sclera_rgb, np.float64)[None, None])[0, 0]
+    skin = rgb2lab(np.asarray(skin_rgb, np.float64)[None, None])[0, 0]
+    if np.hypot(*seen[1:]) <= np.hypot(*skin[1:]) + 2.0:  # (2: a just-noticeable chroma, grey photos' noise)
+        return tuple(float(c) for c in sclera_rgb)
+    lab = np.array([SCLERA_FROM_SKIN[0] * skin[0], *(SCLERA_FROM_SKIN[1] * skin[1:])])
+    return tuple(float(c) for c in np.clip(lab2rgb(lab[None, None])[0, 0], 0, 1))
+
+
+def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks, skin_rgb=None) -> dict:
     """Iris and sclera colours (0..1 RGB) seen in the photo, so the unlit eyeballs match the photo's light
     (a textbook white sclera glows next to skin that carries the photo's shading), and the iris radius in px.
 
     Inside each eye's outline: the iris is the ring between the pupil (0.4 of the radius) and 0.9 of the radius
     around its centre, the radius from MediaPipe's four iris-edge points (else 0.22 of the eye's width), without
     lashes and highlights (its darkest and brightest tenth); its colour is the median. The sclera is the brighter
-    half of the rest (lashes, lids and shadow are darker)."""
+    half of the rest (lashes, lids and shadow are darker), checked against the photo's skin `skin_rgb` (0..1;
+    plausible_sclera)."""
     H, W = photo.shape[:2]
     img = photo[..., :3].astype(np.float64) / 255.0
     iris_px, sclera_px, radii = [], [], []
@@ -193,7 +213,7 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks) -> dict:
     if iris_px and sum(map(len, iris_px)):
         out["iris_rgb"] = tuple(np.median(np.concatenate(iris_px), axis=0))
     if sclera_px and sum(map(len, sclera_px)):
-        out["sclera_rgb"] = tuple(np.median(np.concatenate(sclera_px), axis=0))
+        out["sclera_rgb"] = plausible_sclera(np.median(np.concatenate(sclera_px), axis=0), skin_rgb)
     if radii:
         out["iris_radius_px"] = float(np.mean(radii))
     return out
@@ -313,7 +333,7 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
                                      front_profile=tex_stats.get("hairline_front_profile"))
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
-    eyes = eye_colours_from_photo(photo, lm)
+    eyes = eye_colours_from_photo(photo, lm, None if parse is None else parse.skin_rgb)
     r_px = eyes.pop("iris_radius_px", None)
     if r_px is not None:
         eyes["iris_deg"] = iris_angle_deg(model, fit.identity, r_px, fit.inter_ocular_px)
