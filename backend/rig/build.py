@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import least_squares
 
 from ..headmodel.arkit import ARKIT_52, arkit_deltas
 from ..headmodel.parts import HIDDEN_GROUPS, eye_centre, eye_colours
@@ -51,8 +53,6 @@ def _rot(axis, angle):
 
 def fit_jaw_rotation(points: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, float]:
     """Pivot (3,) and angle (rad) of a rotation about world X that moves `points` (N, 3) by ≈ `delta` (N, 3)."""
-    from scipy.optimize import least_squares
-
     def res(p):
         cy, cz, ang = p
         c = np.array([0.0, cy, cz])
@@ -187,8 +187,6 @@ def _skin_primitive(model) -> Primitive:
 
 def _smooth_on_mesh(values: np.ndarray, faces: np.ndarray, iterations: int = 3) -> np.ndarray:
     """Average each vertex value with its neighbours' (uniform Laplacian smoothing) a few times."""
-    import scipy.sparse as sp
-
     n = len(values)
     i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
     j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
