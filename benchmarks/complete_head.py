@@ -396,8 +396,10 @@ def hairline_edge_per_column(model, atlas: np.ndarray, tex: dict, mask: np.ndarr
     """The hairline's length in the skin texture over its width: texels (atlas (H, W, 3), skin texels `mask`
     (H, W), neutral positions `pos` (H, W, 3)) within ±40° of the front and `band_m` of the hairline the texture
     used (its record `tex`) are split into hair-like and skin-like (Lab nearer the hair's or the skin's albedo);
-    the count of 4-neighbour pairs across that split per atlas column. A clean line crosses each column once
-    (1.0, a little more where it slopes); islands of strands or skin and texel staircases add to it."""
+    the forehead is the skin-like texels joined to the band's lower part; the count of 4-neighbour pairs across
+    its edge per atlas column. A clean line crosses each column once (1.0, a little more where it slopes); hair
+    specks on the forehead, skin notches in the hair and texel staircases add to it."""
+    import cv2
     from skimage.color import rgb2lab
 
     from headforge.backend.headmodel.parts import eye_height
@@ -414,10 +416,18 @@ def hairline_edge_per_column(model, atlas: np.ndarray, tex: dict, mask: np.ndarr
     lab = rgb2lab(atlas.astype(np.float64) / 255)
     d_skin = np.linalg.norm(lab - rgb2lab(np.array(tex["skin_albedo_rgb"])[None, None])[0, 0], axis=-1)
     d_hair = np.linalg.norm(lab - rgb2lab(np.array(tex["hair_rgb"])[None, None])[0, 0], axis=-1)
-    hairy = d_hair < d_skin
-    edges = ((band[1:] & band[:-1]) & (hairy[1:] != hairy[:-1])).sum() \
-        + ((band[:, 1:] & band[:, :-1]) & (hairy[:, 1:] != hairy[:, :-1])).sum()
-    return float(edges / max(int(band.any(axis=0).sum()), 1))
+    # the forehead: the skin-like texels joined to the band's lower edge (fair hair's highlights inside the hair
+    # are not the hairline; hair specks on the forehead are holes in it and count)
+    low = np.zeros(mask.shape, bool)
+    low[mask] = front & (P[:, 2] - line < -0.6 * band_m)
+    n, comp = cv2.connectedComponents((band & (d_skin <= d_hair)).astype(np.uint8), connectivity=4)
+    keep = np.zeros(n, bool)
+    keep[np.unique(comp[low & (comp > 0)])] = True
+    keep[0] = False
+    skin = keep[comp]
+    edges = ((band[1:] & band[:-1]) & (skin[1:] != skin[:-1])).sum() \
+        + ((band[:, 1:] & band[:, :-1]) & (skin[:, 1:] != skin[:, :-1])).sum()
+    return float(edges / max(int((band & ~low).any(axis=0).sum()), 1))
 
 
 def scalp_skin_in_profile(job: Path, size: int = 256) -> float:

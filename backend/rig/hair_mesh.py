@@ -9,8 +9,9 @@ nothing at the front hairline so the shell meets the forehead without a step. Ha
 hairline beside the face (a bob over the ears) is measured too (`hair_fall_dz`: where the photo's hair ends
 beside the head): the hair region reaches down to it from the temples round the back, and there the shell falls
 straight (never closer to the head's vertical axis than the shell or the head above it, ears included), as hair
-hangs, instead of following the head's curve in to the neck. Skin the photo sees stays uncovered (the face's
-sides in front of a bob). Bald and short-haired heads (reach under `min_reach_m`) get no mesh.
+hangs, instead of following the head's curve in to the neck; its ends curl in toward the head and keep inside
+the photo's outline of head and hair (a bob's rounded lower corners, not a box). Skin the photo sees stays
+uncovered (the face's sides in front of a bob). Bald and short-haired heads (reach under `min_reach_m`) get no mesh.
 """
 from __future__ import annotations
 

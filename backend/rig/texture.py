@@ -323,11 +323,15 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
 
 
+FRINGE_GAP_TEXELS = 600  # skin gaps of fewer texels (at res 512) beside a fringe are taken into it
+
+
 def fringe_weight(bangs: np.ndarray, hair: np.ndarray, mask: np.ndarray, res: int) -> np.ndarray:
     """Hair weight (M,) of a fringe: the skin texels (M,) of atlas `mask` (res, 2·res) where the photo shows hair
     over the forehead (`bangs`), kept where they join the hair region (`hair`, (M,)) — a strand or a shadow
-    labelled hair alone on the forehead stays skin — with a soft edge (Gaussian, res/256 texels), so the fringe
-    is not a texel staircase."""
+    labelled hair alone on the forehead stays skin — and the small gaps beside it (FRINGE_GAP_TEXELS: the
+    highlights of fair hair, which read as skin), with a soft edge (Gaussian, res/256 texels), so the fringe is
+    not a texel staircase with islands of skin."""
     grid = np.zeros(mask.shape, np.uint8)
     idx = np.nonzero(mask)
     grid[idx] = bangs
@@ -338,6 +342,15 @@ def fringe_weight(bangs: np.ndarray, hair: np.ndarray, mask: np.ndarray, res: in
     joined[np.unique(comp[hair_grid])] = True
     joined[0] = False
     keep = (grid > 0) & joined[comp]
+    # small gaps inside the fringe (highlights of fair hair labelled skin) are fringe too: no skin islands
+    n, comp, stats, _ = cv2.connectedComponentsWithStats((mask & ~keep & ~hair_grid).astype(np.uint8),
+                                                         connectivity=4)
+    small = stats[:, cv2.CC_STAT_AREA] < FRINGE_GAP_TEXELS * (res / 512) ** 2
+    small[0] = False
+    ring = cv2.dilate(keep.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    inside = np.zeros(n, bool)
+    inside[np.unique(comp[ring & (comp > 0)])] = True
+    keep |= (small & inside)[comp]
     return np.clip(cv2.GaussianBlur(keep.astype(np.float32), (0, 0), max(1.0, res / 256))[idx], 0.0, 1.0)
 
 

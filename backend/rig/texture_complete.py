@@ -12,6 +12,10 @@ temples above the ears, nape), its front raised or lowered to where the photo's 
 Joining: the synthesised base plus the seen texels' difference from it, continued into the unseen texels: next to
 the seen region by pull-push in the atlas, further out by Gaussian averages over the head in 3D (a voxel grid of
 the texels' positions), faded by how much of the surface nearby was seen, so both sides of a UV seam agree.
+
+Jaw: the photo sees the neck darker and differently lit than the face (in the jaw's shadow), and the completion
+gives it the face's median tone, not the chin's: the face's chroma is carried across the jaw line onto the skin
+below it by a smooth correction field that fades out a few centimetres down (jaw_tone_field).
 """
 from __future__ import annotations
 

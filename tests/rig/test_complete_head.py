@@ -253,3 +253,100 @@ def test_lifted_shadows_keep_the_skin_colour():
           f"{np.percentile(plain, 90):.2f} plain")
     assert np.percentile(kept, 90) < 0.6 * np.percentile(plain, 90)
     assert np.median(kept) < 3.0
+
+
+def test_flushed_face_carries_its_tone_onto_the_neck(scene, ict):
+    """A lower face redder than the neck (flushed, shaved, made up): the scan's photo with the skin inside the
+    face's outline below the nose tinted (red up, blue down). The texture's skin below the jaw line continues the face's chroma: the colour
+    step across the jaw (benchmarks/complete_head.jaw_step, ΔE76 between 2 cm above and below each jaw point)
+    falls from what the same texture has without the carry, and the neck far below keeps its own colour."""
+    import cv2
+
+    import headforge.backend.rig.texture as texture
+    from headforge.backend.fitting.landmarks import MP_FACE_OVAL
+    from headforge.backend.rig.photo_rig import rig_from_photo
+
+    bench, lps, photo, head, K, w2c, analysis, matte = scene
+    pts = np.array(analysis["face"]["landmarks_478"])[:, :2]
+    face = np.zeros(head.shape, np.uint8)
+    cv2.fillPoly(face, [np.round(pts[list(MP_FACE_OVAL)]).astype(np.int32)], 1)
+    face[: int(pts[1, 1])] = 0  # below the nose's tip: the mouth, the chin, the jaw
+    tint = cv2.GaussianBlur(face.astype(np.float32), (0, 0), 2.0)[..., None] * np.array([0.16, -0.02, -0.12])
+    img = np.clip(photo * (1 + tint), 0, 255).astype(np.uint8)
+    rig, atlas, fit, _, info = rig_from_photo(ict, img, analysis, texture_size=256, matte=matte)
+    carry = texture.carry_tone_below_jaw
+    try:  # the same texture without the carry: the step the scene makes
+        texture.carry_tone_below_jaw = lambda rgb, *a: rgb
+        _, plain, _, _, _ = rig_from_photo(ict, img, analysis, texture_size=256, matte=matte)
+    finally:
+        texture.carry_tone_below_jaw = carry
+    step, step_max, up, down = bench.jaw_step(ict, rig.basis, atlas)
+    step0, step0_max, up0, down0 = bench.jaw_step(ict, rig.basis, plain)
+    print(f"jaw colour step ΔE76 median {step:.2f} (max {step_max:.2f}); without the carry {step0:.2f} "
+          f"({step0_max:.2f}); Lab above/below {np.round(up, 1)} / {np.round(down, 1)} (without: "
+          f"{np.round(up0, 1)} / {np.round(down0, 1)})")
+    assert step0 > 5.0  # the tint does make a step
+    assert step < 0.65 * step0
+    assert np.hypot(*(up[1:] - down[1:])) < 2.5  # the chroma continues across the jaw line
+    # 8 cm below the chin (past the fade) the neck is what it was
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    mask, pos = texel_surface(ict, rig.basis, skin_faces(ict), atlas.shape[0])[:2]
+    low = mask & (pos[..., 2] < rig.basis[ict.landmarks_68[8], 2] - 0.08)
+    assert np.abs(atlas[low].astype(int) - plain[low].astype(int)).mean() < 1.0
+
+
+def test_photo_labels_read_between_pixels_follow_the_true_edge():
+    """A forehead's texels are smaller than the photo's pixels: labels read at the nearest pixel magnify the
+    photo's pixel staircase onto the texture (the stair-stepped hairline). Read between pixels (texture.label_at
+    on soft_labels) the hair/skin boundary of a 48 px photo, sampled 8× finer, follows the true edge (a circle's
+    arc, the hairline) to a fraction of a pixel: mean 0.15 px, max 0.44 px (nearest pixel: 0.24, 0.69)."""
+    from headforge.backend.rig.photo_parse import HAIR, SKIN
+    from headforge.backend.rig.texture import label_at, soft_labels
+
+    size, r, c = 48, 30.0, np.array([24.0, 50.0])  # hair above an arc: the skin is the disc below
+    ys, xs = np.mgrid[0:size, 0:size]
+    skin = np.hypot(xs - c[0], ys - c[1]) < r
+    masks = np.stack([skin, np.zeros_like(skin), ~skin], axis=-1)
+    fine = (np.mgrid[0:8 * size, 0:8 * size][::-1].reshape(2, -1).T + 0.5) / 8 - 0.5  # texel centres, px
+    soft = label_at(soft_labels(masks), fine).reshape(8 * size, 8 * size)
+    near = np.where(skin, SKIN, HAIR)[np.clip(np.round(fine[:, 1]).astype(int), 0, size - 1),
+                                     np.clip(np.round(fine[:, 0]).astype(int), 0, size - 1)].reshape(soft.shape)
+
+    def edge_error(lab):
+        """Mean distance (px) of the label boundary's texels from the true arc, away from the image's border."""
+        b = (lab[1:, :] != lab[:-1, :])[:, 8:-8] | (lab[:-1, 1:] != lab[:-1, :-1])[:, 8:-7]
+        yy, xx = np.nonzero(b)
+        p = (np.stack([xx + 8, yy], axis=1) + 0.5) / 8 - 0.5
+        d = np.abs(np.hypot(p[:, 0] - c[0], p[:, 1] - c[1]) - r)
+        return float(d.mean()), float(d.max())
+
+    assert set(np.unique(soft)) <= {SKIN, HAIR}
+    (e_soft, m_soft), (e_near, m_near) = edge_error(soft), edge_error(near)
+    print(f"label boundary off the true edge: mean {e_soft:.3f} px, max {m_soft:.3f} px read between pixels; "
+          f"{e_near:.3f} px, {m_near:.3f} px at the nearest pixel")
+    # (the photo's labels are whole pixels: within half a pixel of the arc is all they can say)
+    assert e_soft < 0.17 and m_soft < 0.5
+    assert e_near > 1.5 * e_soft and m_near > 0.6
+
+
+def test_fringe_keeps_the_hair_joined_to_the_hair_region():
+    """texture.fringe_weight: a fringe hanging from the hair region stays hair (with its small skin-coloured
+    highlights), a strand or shadow labelled hair alone on the forehead does not, and the edge is soft."""
+    from headforge.backend.rig.texture import fringe_weight
+
+    res = 128
+    mask = np.zeros((res, 2 * res), bool)
+    mask[:, :res] = True
+    yy, xx = np.mgrid[0:res, 0:2 * res]
+    hair = mask & (yy < 30)
+    fringe = mask & (yy >= 30) & (yy < 45) & (xx > 40) & (xx < 80)
+    fringe &= ~((yy > 35) & (yy < 38) & (xx > 55) & (xx < 60))  # a highlight read as skin
+    speck = mask & (yy > 70) & (yy < 74) & (xx > 20) & (xx < 24)
+    idx = np.nonzero(mask)
+    w = np.zeros(mask.shape)
+    w[idx] = fringe_weight((fringe | speck)[idx], hair[idx], mask, res)
+    print(f"fringe {w[fringe].mean():.2f}, highlight {w[36, 57]:.2f}, speck {w[speck].max():.3f}")
+    assert w[speck].max() < 0.01
+    assert w[38:43, 45:75].min() > 0.9 and w[36, 57] > 0.9
+    assert 0.2 < w[45, 60] < 0.8  # a soft edge, not a step
