@@ -143,6 +143,7 @@ def hole_mask(shape: tuple[int, int], polygons: list) -> np.ndarray:
     return m.astype(bool)
 
 
+TURNED_EYE_WIDTH = 0.6  # an eye outline narrower than this share of the other's is turned away from the camera
 SCLERA_FROM_SKIN = (0.92, 0.69)  # the astronaut's seen sclera over her photographed skin: L*, chroma
 
 
@@ -175,16 +176,19 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks, skin_rgb=None) -> d
     around its centre, the radius from MediaPipe's four iris-edge points (else 0.22 of the eye's width), without
     lashes and highlights (its darkest and brightest tenth); its colour is the median. The sclera is the brighter
     half of the rest (lashes, lids and shadow are darker), checked against the photo's skin `skin_rgb` (0..1;
-    plausible_sclera)."""
+    plausible_sclera). An eye turned away (its outline under TURNED_EYE_WIDTH of the other's: group t1 face 4's
+    far eye at a 53° turn, whose ring is skin) is left out."""
     H, W = photo.shape[:2]
     img = photo[..., :3].astype(np.float64) / 255.0
     iris_px, sclera_px, radii = [], [], []
     edges = None
     if lm.kind == "mediapipe478" and len(lm.points) >= 478:
         edges = {0: (lm.points[468], lm.points[469:473]), 1: (lm.points[473], lm.points[474:478])}
-    for poly in lm.holes[1:3]:  # the two eye outlines
-        if poly is None or len(poly) < 3 or not np.isfinite(poly).all():
-            continue
+    outlines = [p for p in lm.holes[1:3] if p is not None and len(p) >= 3 and np.isfinite(p).all()]
+    widths = [float(np.linalg.norm(p[:, :2].max(axis=0) - p[:, :2].min(axis=0))) for p in outlines]
+    for poly, width_ in zip(outlines, widths):  # the two eye outlines
+        if width_ < TURNED_EYE_WIDTH * max(widths):
+            continue  # an eye turned away (a head turned past ~50°): its ring is lid, skin or hair
         mask = np.zeros((H, W), np.uint8)
         cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
         ys, xs = np.nonzero(mask)
@@ -199,7 +203,8 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks, skin_rgb=None) -> d
             if edges is not None:
                 centre, ring = min(edges.values(), key=lambda e: np.hypot(*(e[0] - poly.mean(axis=0))))
                 r = float(np.mean(np.linalg.norm(ring - centre, axis=1)))
-                radii.append(r)
+                # the iris's size: its longer semi-axis (a turned eye's iris is an ellipse, narrower across)
+                radii.append(0.5 * max(np.linalg.norm(ring[0] - ring[2]), np.linalg.norm(ring[1] - ring[3])))
             d = np.hypot(xs - cx, ys - cy)
             in_iris = d < 0.9 * r
             ring_sel = in_iris & (d > 0.4 * r)
