@@ -176,7 +176,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
                        res: int = 512, occluders: np.ndarray | None = None,
                        exclude: np.ndarray | None = None, parse=None,
                        more: list[PhotoView] | None = None,
-                       fall_dz: tuple[float, float] | None = None) -> tuple[np.ndarray, dict]:
+                       fall_dz: tuple[float, float] | None = None,
+                       rest: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Atlas (res, 2·res, 3) uint8 for the skin, from `photo` (H, W, 3) uint8 seen by (K, w2c) with the head
     at `verts` (V, 3) (the fitted, not yet neutralised, shape). `exclude` (H, W) bool marks photo pixels that
     must not colour the skin (open mouth, eyeballs). `parse` (photo_parse.PhotoParse) labels the photo: only
@@ -191,6 +192,8 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     `fall_dz` (hair_mesh.hair_fall_dz): where the photo's hair ends beside the head; the hair region reaches
     down to it (the scalp under a bob's shell is hair, not skin). Skin seen above the hairline (between the
     strands of a hairline) is not painted on the scalp: the scalp is hair there.
+    `rest` (V, 3): the person's head at rest (identity, no expression; default the model's mean neutral head):
+    where the face's tone is carried across the jaw line onto the skin below it (carry_tone_below_jaw).
     Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
 
 
@@ -307,8 +310,10 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     filled = complete_atlas(atlas, have, conf, mask, hair_map, skin_rgb, hair_rgb, lips=lips, lip_rgb=lip_rgb,
                             pos=pos_map, seen_hair=seen_hair)
     if model.landmarks_68 is not None:  # the skin below the jaw continues the face's tone, without a step
-        P_fit = texel_surface(model, verts, faces_sel, res)[1][mask]  # the photo's own jaw line
-        filled[idx] = carry_tone_below_jaw(filled[idx], P_fit, verts[model.landmarks_68[1:16]], 1 - hair_w)
+        # at rest: the rig's jaw line (a smile's or an open mouth's is not where it shows)
+        rest_v = model.neutral if rest is None else rest
+        P_rest = Pn if rest is None else texel_surface(model, rest, faces_sel, res)[1][mask]
+        filled[idx] = carry_tone_below_jaw(filled[idx], P_rest, rest_v[model.landmarks_68[1:16]], 1 - hair_w)
     n = max(int(mask.sum()), 1)
     stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
              "by_photo": [round(float((known & ~use_m & (best == i)).sum() / n), 4) for i in range(len(samples))],
