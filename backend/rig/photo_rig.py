@@ -74,7 +74,7 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
 
 
 LID_PX_PER_M = 10000.0  # the lid render's scale: 0.1 mm per pixel
-EYE_WEIGHT = 2.0  # the eyelid points' weight in the fit (at 1 the lids stayed 1.5-2.7 px above the photo's; 3 cost the astronaut's front PSNR)
+EYE_WEIGHT = 2.0  # the eyelid points' weight in the fit (at 1 the lids stayed 1.5-2.7 px above the photo's)
 _LID_CACHE: dict = {}  # (model, correspondence) → lid-margin correspondence
 
 
