@@ -13,7 +13,6 @@ Measured 2026-12-07 on the jobs of last session's sheets (commit 8ee48ff), see t
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
