@@ -81,7 +81,10 @@ the capture (front / +30° / −30°, mean over the active keys; the table alone
     (±1 frame) with 132 false ones; also requiring the fit's blink to rise 0.03-0.08 above its median: 56-66
     of 103 training blinks with 20-45 false, and the capture's blink found in one or two of the three views.
     No linear mix of these cues with the fit's eye keys (ridge, training clips) finds more than 99 of 338
-    closed training frames. Not adopted.
+    closed training frames. Not adopted;
+  - MediaPipe's points carried frame to frame by optical flow (pyramidal Lucas-Kanade, forward-backward checked)
+    and pulled toward each frame's detection by 0.15-0.3 (a complementary filter): held out 0.150-0.155, capture
+    0.148-0.162 / 0.152-0.158 / 0.159-0.168 for priors 1e-4 and 3e-4, the blink still not found. Not adopted.
 """
 from __future__ import annotations
 
