@@ -430,10 +430,10 @@ def hairline_edge_per_column(model, atlas: np.ndarray, tex: dict, mask: np.ndarr
     return float(edges / max(int((band & ~low).any(axis=0).sum()), 1))
 
 
-def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
+def scalp_skin_in_profile(job: Path, size: int = 256, hair: list | None = None) -> float:
     """Bare scalp where hair should be: of the head's pixels seen from ±90° and ±135° (orbit camera), the share
     showing the skin texture's scalp (more than 70° round from the front, above the eyes) in a colour nearer the
-    skin's albedo than the hair's (Lab); 0 without hair."""
+    skin's albedo than the hair's (Lab); 0 without hair. `hair`: load_hair's list in place of the job's."""
     from skimage.color import rgb2lab
 
     from headforge.backend.cameras import orbit_c2w_opencv
@@ -450,7 +450,7 @@ def scalp_skin_in_profile(job: Path, size: int = 256) -> float:
     phi = np.degrees(np.arctan2(np.abs(pos[..., 0]), -(pos[..., 1] - head_axis(rig.basis, eye_z))))
     scalp = np.zeros_like(atlas)
     scalp[mask & (pos[..., 2] > eye_z) & (phi > 70)] = 255
-    hair = load_hair(job)
+    hair = load_hair(job) if hair is None else hair
     hidden = [dict(h, texture=np.zeros_like(h["texture"])) for h in hair]
     b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
     T = np.eye(4)

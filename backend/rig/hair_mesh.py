@@ -344,14 +344,17 @@ def _round_ends(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, he
                 zone_m: float = OUTLINE_ZONE_M) -> np.ndarray:
     """Shell vertices (len(shell_v), 3) with the fallen hair's ends rounded: within `tuck_m` above the hair's
     end (`end_z` (V,): the hairline with the fall) each is moved toward the head's vertical axis along a quarter
-    circle of radius `tuck_m` (nothing at its top, `tuck_m` at the end), and within `zone_m` above it as far in
+    circle of radius `tuck_m` (nothing at its top, `tuck_m` at the end; hair ending 1 cm or more below the eyes
+    curls in full, hair ending 1 cm above them or higher not at all), and within `zone_m` above it as far in
     again as needed for `inside` (points (n, 3) → (n,) bool: within the photo's outline) to hold; never closer
     than the head above it (its ears; as _fall_straight: 5° bins, FALL_LEAD_M, FALL_CLEARANCE_M); by `side`
     (V,) as the fall. The straight curtain's square lower corners become round, as the photo's bob is."""
     P = offset[shell_v].copy()
     h = P[:, 2] - end_z[shell_v]
     u = np.clip(1.0 - h / tuck_m, 0.0, 1.0)
-    inward = tuck_m * (1.0 - np.sqrt(1.0 - u**2)) * side[shell_v]
+    # hair that ends above the ears (short hair) does not curl: its rim drawn in would bare the skin above the ear
+    curl = np.clip((eye_z + 0.01 - end_z[shell_v]) / 0.02, 0.0, 1.0)
+    inward = tuck_m * (1.0 - np.sqrt(1.0 - u**2)) * side[shell_v] * curl
     move = np.flatnonzero((side[shell_v] > 0) & (h < zone_m))
     if not len(move):
         return P
