@@ -19,7 +19,8 @@ built-in ICT-FaceKit heads (backend/dataset/ict_heads: a sampled identity, a pai
 rasterizer) and in Cycles through the add-on's importer (benchmarks/cycles_sheet.py), with each one's iris ΔE2000
 (the rendered iris against the photo's, fitted camera), front-outline IoU without/with the hair mesh, the bare
 scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the hairline band's off-colour texels, the
-colour step across the jaw line (ΔE76) and the upper teeth's pixels at jawOpen 0.8.
+hairline's edge per column (1.0: a clean line; specks and texel staircases add to it), the colour step across
+the jaw line (ΔE76) and the upper teeth's pixels at jawOpen 0.8.
 
 BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
 every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
