@@ -74,23 +74,33 @@ def landmarks_from_analysis(model, analysis: dict, prefer: str = "auto") -> Land
 
 
 LID_PX_PER_M = 10000.0  # the lid render's scale: 0.1 mm per pixel
+# The lids whose MediaPipe points the instant fit takes on the model's margins. Both give the photo's eye
+# opening best (rig opening vs MediaPipe's outline, IoU over the astronaut and group t1's six faces: stored
+# 0.21, lower 0.37, both 0.41; astronaut eyes PSNR 13.6 / 14.9 / 15.4 dB), but moving the upper lid's points
+# shifted the fitted identity's skull: Lee Perry-Smith novel views (benchmarks/complete_head) 23.14 -> 22.97 dB,
+# the back 27.00 -> 26.56 dB, where the lower lid alone keeps or raises them (test scene 24.60 -> 24.85 dB).
+LIDS = ("lower",)
 EYE_WEIGHT = 2.0  # the eyelid points' weight in the fit (at 1 the lids stayed 1.5-2.7 px above the photo's)
 _LID_CACHE: dict = {}  # (model, correspondence) → lid-margin correspondence
 
 
-def lid_margin_correspondence(model, tri: np.ndarray, bary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(tri, bary) with MediaPipe's eyelid points (MP_EYE_R/L but the corners) moved onto the model's lid margins:
-    each point, seen from the front on the mean face, goes straight up or down to the edge of the eye opening
-    (the last skin pixel above the eyeball for the upper lid, below it for the lower).
+def lid_margin_correspondence(model, tri: np.ndarray, bary: np.ndarray,
+                              lids: tuple[str, ...] = LIDS) -> tuple[np.ndarray, np.ndarray]:
+    """(tri, bary) with MediaPipe's eyelid points (MP_EYE_R/L but the corners) of `lids` ("upper", "lower")
+    moved onto the model's lid margins: each point, seen from the front on the mean face, goes straight up or
+    down to the edge of the eye opening (the last skin pixel above the eyeball for the upper lid, below it for
+    the lower).
 
     The stored correspondence was learned by running MediaPipe on shaded renders of the model, whose eyes are
     unlike a photo's: on the mean ICT face its lower-lid points lie 4.0 mm below the visible lower lid and its
-    upper-lid points 1.8 mm below the upper lid, while on a photo MediaPipe follows the lid margins. Fitted to
-    those points the rig's eye opening sat above the photo's and narrower (slit eyes, and an iris measured
-    against the photo's lower lid). Models without eyeball groups are returned unchanged."""
+    upper-lid points 1.8 mm below the upper lid (on the eyeball), while on a photo MediaPipe follows the lid
+    margins. Fitted to those points the rig's eye opening sat above the photo's and narrower (slit eyes, and an
+    iris measured against the photo's lower lid). Models without eyeball groups are returned unchanged."""
     if "eyeball_right" not in model.groups or "eyeball_left" not in model.groups:
         return tri, bary
-    key = (model.name, model.n_vertices, float(np.asarray(model.neutral).sum()), tri.tobytes(), bary.tobytes())
+    moved = (list(range(1, 8)) if "upper" in lids else []) + (list(range(9, 16)) if "lower" in lids else [])
+    key = (model.name, model.n_vertices, float(np.asarray(model.neutral).sum()), tri.tobytes(), bary.tobytes(),
+           tuple(moved))
     if key in _LID_CACHE:
         return _LID_CACHE[key][0].copy(), _LID_CACHE[key][1].copy()
     tri, bary = tri.copy(), bary.copy()
@@ -125,7 +135,7 @@ def lid_margin_correspondence(model, tri: np.ndarray, bary: np.ndarray) -> tuple
         for k in np.nonzero(np.isnan(shift))[0]:  # beside a corner, past the opening: half the inner neighbour's
             inner = shift[k + 1] if k in (1, 9) else shift[k - 1]
             shift[k] = 0.5 * inner if np.isfinite(inner) else 0.0
-        for k in list(range(1, 8)) + list(range(9, 16)):
+        for k in moved:
             row = int(round(P[k, 1] + shift[k]))
             if not (0 <= row < H and 0 <= cols[k] < W) or tid[row, cols[k]] < 0 or on_eye[tid[row, cols[k]]]:
                 continue
