@@ -192,12 +192,12 @@ def test_bob_falls_over_her_ears_and_her_teeth_show(instant_job):
 
 
 def test_her_jaw_and_hairline_have_no_seam(instant_job):
-    """The skin below her jaw continues her face's tone (jaw colour step ΔE76 3.75 in this job before the carry
-    across the jaw line, 2.42 with it), and her hairline is a line, not a texel staircase with specks of strands
-    on the forehead (hairline edge per column: 2.28 with nearest-pixel labels and a texel-wise fringe, 2.10 with
-    labels read between pixels and the fringe joined to the hair with a soft edge; 1.0 would be a clean line;
-    the CLI's job: 3.04 -> 2.13). The off-colour band along the hairline stays near what it was (11.4 -> 12.5 %:
-    soft edges mix skin and hair)."""
+    """The skin below her jaw continues her face's tone (jaw colour step ΔE76 3.82 in this job before the carry
+    across the jaw line, 2.45 with it), and her hairline is a line, not a texel staircase with specks of strands
+    on the forehead (hairline edge per column: 2.21 with nearest-pixel labels and a texel-wise fringe, 2.00 with
+    labels read between pixels and the fringe joined to the hair with a soft edge; 1.0 would be a clean line).
+    The off-colour band along the hairline stays near what it was (11.0 -> 12.4 %: soft edges mix skin and hair).
+    """
     from tests.conftest import load_benchmark
 
     bench = load_benchmark("complete_head")
