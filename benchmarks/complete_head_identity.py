@@ -1,6 +1,6 @@
 """Does the complete head stay the photo's person? dlib's 128-D distance (`face/identity.py`; the same person below
 0.6) between the input photo's face and the instant-mode rig rendered at the photo's pose (the fitted camera, the
-portrait's expression, the photo's light as the texture bake recorded it) and turned ±30° (neutral), for the
+portrait's expression and gaze, the photo's light as the texture bake recorded it) and turned ±30° (neutral), for the
 instant jobs of `benchmarks/complete_head.py --sheets DIR` (or any instant job folders).
 
     python benchmarks/complete_head_identity.py DIR_OR_JOB [DIR_OR_JOB ...] [--out sheet.png]
@@ -39,6 +39,7 @@ def renders(job: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     from PIL import Image
 
     from complete_head import load_hair, load_rig, yaw_about
+    from headforge.backend.rig.build import eye_rotations
     from headforge.backend.rig.render import render_rig
 
     rig, atlas, rec = load_rig(job)
@@ -52,9 +53,11 @@ def renders(job: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     bg = photo.reshape(-1, 3).mean(0) / 255.0
     out = {}
     for deg in TURNS_DEG:
+        # at the photo's pose: its expression and gaze; turned: the neutral rig as it rests
         keys = rec["fit"].get("portrait_expression_arkit") if deg == 0 else None
+        eyes = eye_rotations(rec["fit"].get("portrait_gaze_deg")) if deg == 0 else None
         img, _ = render_rig(rig, atlas, K, w2c @ yaw_about(centre, deg), (photo.shape[1], photo.shape[0]),
-                            shape_keys=keys, background=tuple(bg), light=light, attachments=hair)
+                            shape_keys=keys, rotations=eyes, background=tuple(bg), light=light, attachments=hair)
         out[deg] = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
     return photo, out
 

@@ -1,6 +1,7 @@
 """The portrait's own expression as a one-frame take: the instant fit estimates it (rig.json's
-fit.portrait_expression_arkit, removed from the rig's Basis), and keying it brings the photo's expression back
-onto the neutral rig as shape-key values."""
+fit.portrait_expression_arkit, removed from the rig's Basis) and where the photo's eyes look (fit.portrait_gaze_deg;
+the rig rests looking ahead), and keying it brings the photo's expression back onto the neutral rig as shape-key
+values and eye-bone rotations."""
 from __future__ import annotations
 
 import json
@@ -34,5 +35,11 @@ def portrait_expression_take(rig_json) -> Take:
     if unknown or not np.isfinite(values).all():
         raise AnimationError(f"{p.name}: the portrait expression has unknown names or values ({unknown[:3]}).",
                              code="animate.no_portrait_expression")
+    eyes = {}
+    for side, key in (("eye_left", "gaze_left_deg"), ("eye_right", "gaze_right_deg")):
+        yaw_pitch = ((record.get("fit") or {}).get("portrait_gaze_deg") or {}).get(key)
+        if yaw_pitch is not None and np.isfinite(yaw_pitch).all():
+            # the Take's (yaw, pitch, roll) radians, R = Rz(yaw) Rx(pitch): pitch > 0 turns −Y (ahead) down
+            eyes[side] = np.radians([[yaw_pitch[0], -yaw_pitch[1], 0.0]])
     return Take(times=np.zeros(1), names=ARKIT_52, weights=values[None], fps=30.0, name="portrait_expression",
-                info={"format": "rig.json", "source": str(p)})
+                **eyes, info={"format": "rig.json", "source": str(p)})

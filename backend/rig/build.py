@@ -66,12 +66,10 @@ def fit_jaw_rotation(points: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray,
 
 
 def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, deltas: np.ndarray | None = None,
-              iris_rgb=(0.3, 0.2, 0.12), sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0,
-              gaze_right_deg=(0.0, 0.0), gaze_left_deg=(0.0, 0.0)) -> Rig:
+              iris_rgb=(0.3, 0.2, 0.12), sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0) -> Rig:
     """The rig of `model` shaped by `identity` coefficients, plus an optional per-vertex refinement (V, 3);
     `deltas` (52, V, 3) replaces the model's own ARKit shapes (e.g. carried onto a registered neutral).
-    `gaze_*_deg` (yaw, pitch): where each eye's iris looks at rest (yaw > 0 toward +X, the subject's left;
-    pitch > 0 up), e.g. the photo's gaze (photo_rig.photo_gaze); (0, 0) is straight ahead (−Y)."""
+    The eyes rest looking straight ahead (−Y); a gaze is a pose of the eye bones (eye_rotations)."""
     basis = model.vertices(identity=identity)
     if refine is not None:
         basis = basis + refine
@@ -114,9 +112,7 @@ def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, 
 
     # --- primitives ---------------------------------------------------------------------------------------
     prims = [_skin_primitive(model)]
-    eye_cols = eye_colours(model, _eyes_turned(model, basis, {"eyeball_right": gaze_right_deg,
-                                                              "eyeball_left": gaze_left_deg}),
-                           iris_rgb, sclera_rgb, iris_deg)
+    eye_cols = eye_colours(model, basis, iris_rgb, sclera_rgb, iris_deg)
     hidden = set(HIDDEN_GROUPS)
     flat = [("eyes", "eye", ("eyeball_left", "eyeball_right")),
             ("mouth", "mouth", ("mouth_socket",)),
@@ -151,17 +147,15 @@ def gaze_direction(yaw_deg: float, pitch_deg: float) -> np.ndarray:
     return np.array([np.sin(y) * np.cos(p), -np.cos(y) * np.cos(p), np.sin(p)])
 
 
-def _eyes_turned(model, verts: np.ndarray, gaze: dict) -> np.ndarray:
-    """`verts` with each eyeball's vertices turned about its centre so that its gaze {group: (yaw, pitch) deg}
-    lies on −Y: parts.eye_colours, which centres the iris on −Y, then paints the iris where the eye looks."""
-    out = np.asarray(verts, np.float64).copy()
-    for g, (yaw, pitch) in gaze.items():
-        if g not in model.groups or (yaw == 0 and pitch == 0):
-            continue
-        idx = model.groups[g]
-        c = eye_centre(out[idx])
-        R = _rot([0, 0, 1], np.radians(yaw)) @ _rot([1, 0, 0], -np.radians(pitch))  # −Y → the gaze
-        out[idx] = c + (out[idx] - c) @ R  # Rᵀ applied to each point: the gaze → −Y
+def eye_rotations(gaze: dict | None) -> dict[str, np.ndarray]:
+    """Eye-bone rotations {bone: (3, 3)} (skin_vertices' convention) that turn each eye from straight ahead (−Y)
+    to a gaze {"gaze_right_deg": (yaw, pitch), "gaze_left_deg": ...} as photo_rig.photo_gaze reads it (yaw > 0
+    toward +X, the subject's left; pitch > 0 up): the portrait's gaze posed on a rig that rests looking ahead."""
+    out = {}
+    for key, bone in (("gaze_right_deg", "eye_R"), ("gaze_left_deg", "eye_L")):
+        if gaze and key in gaze:
+            yaw, pitch = gaze[key]
+            out[bone] = _rot([0, 0, 1], np.radians(yaw)) @ _rot([1, 0, 0], -np.radians(pitch))  # −Y → the gaze
     return out
 
 

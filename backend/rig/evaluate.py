@@ -1,5 +1,5 @@
 """How well an instant-mode rig reproduces its photo: the rig rendered from its fitted camera with the portrait's
-expression and light, compared with the photo over the face skin and over the eyes."""
+expression, gaze and light, compared with the photo over the face skin and over the eyes."""
 from __future__ import annotations
 
 import json
@@ -11,16 +11,16 @@ from PIL import Image
 
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R
 from ..headmodel import load_ict
-from .build import build_rig
+from .build import build_rig, eye_rotations
 from .photo_rig import hole_mask
 from .render import masked_psnr, render_rig
 
 
 def photo_consistency(job_dir, photo_eyes: bool = True) -> dict:
-    """Render an instant-mode rig from its fitted camera, with the portrait's expression and light, and compare
+    """Render an instant-mode rig from its fitted camera, with the portrait's expression, gaze and light, and compare
     it with the photo over the face (rendered skin inside the landmarks' hull) and over the eyes (eyeball pixels inside
     the eye outlines): {psnr_db, pixels, eyes_psnr_db, eye_pixels, render, photo, mask}. `photo_eyes=False`
-    renders textbook eye colours instead of those the rig read from the photo."""
+    renders textbook eye colours looking ahead instead of the photo's colours and gaze."""
     job = Path(job_dir)
     rec = json.loads((job / "rig" / "rig.json").read_text())
     model = load_ict()
@@ -32,8 +32,9 @@ def photo_consistency(job_dir, photo_eyes: bool = True) -> dict:
     K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
     tex = rec.get("texture") or {}
     light = (tex["light_sh1"], tex["light_mean"]) if tex.get("light_sh1") else None  # the photo's light again
-    img, skin = render_rig(rig, atlas, K, w2c, photo.shape[1::-1],
-                           shape_keys=rec["fit"]["portrait_expression_arkit"], light=light)
+    gaze = rec["fit"].get("portrait_gaze_deg") if photo_eyes else None  # the photo's gaze on the eye bones
+    img, skin = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], shape_keys=rec["fit"]["portrait_expression_arkit"],
+                           rotations=eye_rotations(gaze), light=light)
     analysis = json.loads((job / "face" / "analysis.json").read_text())
     mp = analysis["face"]["landmarks_478"]
     pts = np.asarray(mp or analysis["face"]["landmarks_68"])[:, :2]

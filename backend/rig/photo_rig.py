@@ -260,9 +260,9 @@ def photo_gaze(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, iris_px
     met with the fitted eyeball's sphere; bounded to GAZE_LIMIT_DEG. An eye whose ray misses its eyeball (a
     far-turned or hidden eye) takes the other eye's gaze; {} when neither meets its eyeball.
 
-    The rest pose's iris is painted there so that the rig's eyes sit where the photo's irises are (ICT's
-    forward-looking iris lay 0.3-1.1 iris radii off MediaPipe's iris centre on the group photo's faces, and
-    the photo's iris colour was compared with lids and sclera)."""
+    rig.json keeps it as the portrait's gaze (fit.portrait_gaze_deg), posed by build.eye_rotations wherever the
+    rig is shown as the photo shows it (ICT's forward-looking iris lay 0.3-1.1 iris radii off MediaPipe's iris
+    centre on the group photo's faces, and the photo's iris colour was compared with lids and sclera)."""
     R, t = np.asarray(w2c)[:3, :3], np.asarray(w2c)[:3, 3]
     cam = -R.T @ t
     out = {}
@@ -342,7 +342,8 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
         fall = hair_fall_dz(model, fit.identity, fit.expression, fit.K, fit.w2c, parse.labels == HAIR)
     atlas, tex_stats = bake_photo_texture(model, views[0].verts, fit.K, fit.w2c, photo, res=texture_size,
                                           exclude=views[0].exclude, parse=parse,
-                                          more=[v for v in views[1:] if v.parse is not None], fall_dz=fall)
+                                          more=[v for v in views[1:] if v.parse is not None], fall_dz=fall,
+                                          rest=model.vertices(identity=fit.identity))  # the jaw line at rest
     tex_stats["photo_labels"] = None if parse is None else parse_summary(parse)
     hair, hair_info = None, None
     if parse is not None and parse.hair_rgb is not None:
@@ -357,8 +358,8 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
     r_px = eyes.pop("iris_radius_px", None)
     if r_px is not None:
         eyes["iris_deg"] = iris_angle_deg(model, fit.identity, r_px, fit.inter_ocular_px)
-    if lm.iris is not None:
-        eyes.update(photo_gaze(model, views[0].verts, fit.K, fit.w2c, lm.iris))
+    # where the photo's eyes look: the portrait's pose of the eye bones (the rig rests looking ahead)
+    gaze = photo_gaze(model, views[0].verts, fit.K, fit.w2c, lm.iris) if lm.iris is not None else {}
     rig = build_rig(model, fit.identity, **eyes)
     show_upper_teeth(model, rig)  # an open mouth shows the upper teeth
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,
@@ -366,6 +367,7 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
             "texture": tex_stats, "hair_mesh": hair, "hair": hair_info,
             "eyes": {k: [round(float(c), 4) for c in v] if isinstance(v, tuple) else round(float(v), 2)
                      for k, v in eyes.items()},
+            "portrait_gaze_deg": {k: [round(float(a), 2) for a in v] for k, v in gaze.items()},
             "reprojection_error_iod": fit.error_iod, **fit.stats}
     if len(photos) > 1:
         info["photos"] = [photo_record(f) for f in fits]

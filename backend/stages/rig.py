@@ -90,6 +90,7 @@ def run_rig(ctx) -> dict:
         **rig_record(rig, model, fit),
         "fit": {"landmarks": lm.kind, "identity": fit.identity.tolist(),
                 "portrait_expression_arkit": arkit_expr, "portrait_expression": fit.expression.tolist(),
+                "portrait_gaze_deg": info.get("portrait_gaze_deg") or {},  # the photo's gaze: eye bones' pose
                 "camera": {"K": fit.K.tolist(), "w2c": fit.w2c.tolist()},
                 "reprojection_error_iod": info["reprojection_error_iod"],
                 "inter_ocular_px": fit.inter_ocular_px},

@@ -156,11 +156,22 @@ def test_portrait_expression_record(tmp_path):
     from headforge.backend.animate.portrait import portrait_expression_take
 
     (tmp_path / "rig").mkdir()
+    gaze = {"gaze_right_deg": [8.0, -12.0], "gaze_left_deg": [4.0, -11.0]}
     (tmp_path / "rig" / "rig.json").write_text(json.dumps({"fit": {"portrait_expression_arkit":
-                                                                  {"jawOpen": 0.4, "mouthSmileLeft": 0.7}}}))
+                                                                  {"jawOpen": 0.4, "mouthSmileLeft": 0.7},
+                                                                  "portrait_gaze_deg": gaze}}))
     t = portrait_expression_take(tmp_path)
     assert t.n_frames == 1 and t.weight("jawOpen")[0] == 0.4 and t.weight("mouthSmileLeft")[0] == 0.7
     assert t.arkit_weights().sum() == pytest.approx(1.1)
+    # the photo's gaze as eye rotations: the same turn as the rig's own pose of the eye bones (rig/build.py)
+    from headforge.backend.animate.take import euler_to_matrix
+    from headforge.backend.rig.build import eye_rotations, gaze_direction
+
+    R = eye_rotations(gaze)
+    for side, bone, key in (("eye_left", "eye_L", "gaze_left_deg"), ("eye_right", "eye_R", "gaze_right_deg")):
+        M = euler_to_matrix(getattr(t, side)[0])
+        assert np.allclose(M, R[bone], atol=1e-9)
+        assert np.allclose(M @ [0.0, -1.0, 0.0], gaze_direction(*gaze[key]), atol=1e-9)  # ahead → the gaze
     for record, code in (({"fit": {"portrait_expression": [0.1]}}, "animate.no_portrait_expression"),
                          ({"fit": {"portrait_expression_arkit": {"jawOpn": 0.3}}}, "animate.no_portrait_expression")):
         (tmp_path / "rig" / "rig.json").write_text(json.dumps(record))

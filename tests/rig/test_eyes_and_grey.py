@@ -1,6 +1,6 @@
 """Issue 16's eyes and greyscale photos, measured: the iris of a small face of insightface's group photo rendered
 where and in the colour the photo shows it (per eye ΔE2000), the eyelid points on the model's lid margins, the
-rest gaze read back from a projection, and scikit-image's greyscale cameraman without a white smear for lips or
+portrait gaze read back from a projection, and scikit-image's greyscale cameraman without a white smear for lips or
 a two-tone scalp."""
 import importlib.util
 import json
@@ -39,13 +39,15 @@ def iris_delta_e_per_eye(job: Path, bench) -> list[tuple[float, float, int]]:
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     from headforge.backend.fitting.landmarks import MP_EYE_L, MP_EYE_R
+    from headforge.backend.rig.build import eye_rotations
     from headforge.backend.rig.render import render_rig
 
     rig, atlas, rec = bench.load_rig(job)
     photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB")).astype(np.float32) / 255
     pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
     K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
-    img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], shape_keys=rec["fit"]["portrait_expression_arkit"])
+    img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], shape_keys=rec["fit"]["portrait_expression_arkit"],
+                        rotations=eye_rotations(rec["fit"].get("portrait_gaze_deg")))  # the photo's gaze
     ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
     out = []
     for outline, c, edge in ((MP_EYE_R, 468, slice(469, 473)), (MP_EYE_L, 473, slice(474, 478))):
@@ -95,8 +97,8 @@ def test_small_group_face_iris_is_the_photos_where_the_photo_shows_it(group_face
     lab = rgb2lab(sclera[None, None])[0, 0]
     print(f"  sclera L* {lab[0]:.1f}, chroma {np.hypot(*lab[1:]):.1f}")
     assert lab[0] > 60 and np.hypot(*lab[1:]) < 20
-    for key in ("gaze_right_deg", "gaze_left_deg"):
-        assert all(abs(a) <= 30 for a in rec["eyes"][key])
+    for key in ("gaze_right_deg", "gaze_left_deg"):  # the photo's gaze, posed on eyes that rest looking ahead
+        assert all(abs(a) <= 30 for a in rec["fit"]["portrait_gaze_deg"][key])
 
 
 def test_eyelid_points_sit_on_the_models_lid_margins(ict):
@@ -144,16 +146,17 @@ def test_eyelid_points_sit_on_the_models_lid_margins(ict):
         assert gaps["default"][5:].max() < 0.25 and np.allclose(gaps["default"][:5], gaps["stored"][:5])
 
 
-def test_rest_gaze_paints_the_iris_where_photo_gaze_reads_it(ict):
-    """build_rig's gaze puts the iris cap's centre on that direction, and photo_gaze reads it back from where the
-    iris centre projects."""
+def test_portrait_gaze_turns_the_eye_bones_where_photo_gaze_reads_it(ict):
+    """The rig's irises rest looking ahead (−Y); build.eye_rotations turns the eye bones to a gaze, which puts
+    the iris cap's centre on that direction, and photo_gaze reads it back from where the iris centre projects."""
     from headforge.backend.headmodel.parts import eye_centre
     from headforge.backend.render.raster import project
-    from headforge.backend.rig.build import build_rig, gaze_direction
+    from headforge.backend.rig.build import build_rig, eye_rotations, gaze_direction, skin_vertices
     from headforge.backend.rig.photo_rig import photo_gaze
 
     gaze = {"gaze_right_deg": (12.0, -9.0), "gaze_left_deg": (-6.0, 4.0)}
-    rig = build_rig(ict, np.zeros(1), iris_rgb=(0, 1, 0), sclera_rgb=(1, 1, 1), iris_deg=25.0, **gaze)
+    rig = build_rig(ict, np.zeros(1), iris_rgb=(0, 1, 0), sclera_rgb=(1, 1, 1), iris_deg=25.0)
+    posed = skin_vertices(rig, eye_rotations(gaze))
     eyes = next(p for p in rig.primitives if p.name == "eyes")
     f = 2000.0
     K = np.array([[f, 0, 256], [0, f, 256], [0, 0, 1.0]])
@@ -163,18 +166,19 @@ def test_rest_gaze_paints_the_iris_where_photo_gaze_reads_it(ict):
     centres = []
     for key, group in (("gaze_right_deg", "eyeball_right"), ("gaze_left_deg", "eyeball_left")):
         idx = ict.groups[group]
-        p = rig.basis[idx].astype(np.float64)
-        c = eye_centre(p)
         local = np.searchsorted(eyes.vertex_ids, idx)
         iris = (eyes.colour[local, 1] > 0.5) & (eyes.colour[local, 0] < 0.5)  # green: the iris (pupil black)
-        d = (p - c) / np.linalg.norm(p - c, axis=1, keepdims=True)
-        angle = np.degrees(np.arccos(np.clip(d @ gaze_direction(*gaze[key]), -1, 1)))  # from the gaze
-        ring = (angle > 0.4 * 25.0 + 0.5) & (angle < 25.0 - 0.5)
-        assert ring.sum() > 50 and iris[ring].all(), group  # the iris: 10-25° around the gaze, nowhere else
-        assert not iris[(angle > 25.5) | (angle < 9.5)].any(), group
+        for verts, look in ((rig.basis, (0.0, 0.0)), (posed, gaze[key])):  # at rest: ahead; posed: the gaze
+            p = np.asarray(verts, np.float64)[idx]
+            c = eye_centre(p)
+            d = (p - c) / np.linalg.norm(p - c, axis=1, keepdims=True)
+            angle = np.degrees(np.arccos(np.clip(d @ gaze_direction(*look), -1, 1)))
+            ring = (angle > 0.4 * 25.0 + 0.5) & (angle < 25.0 - 0.5)
+            assert ring.sum() > 50 and iris[ring].all(), (group, look)  # the iris: 10-25° around it
+            assert not iris[(angle > 25.5) | (angle < 9.5)].any(), (group, look)
         radius = np.linalg.norm(p - c, axis=1).mean()
         centres.append(project((c + radius * gaze_direction(*gaze[key]))[None], K, w2c)[0][0])
-    read = photo_gaze(ict, rig.basis, K, w2c, np.array(centres))
+    read = photo_gaze(ict, posed, K, w2c, np.array(centres))
     for key in gaze:
         assert np.allclose(read[key], gaze[key], atol=0.5), (key, read[key])
 
