@@ -20,7 +20,9 @@ rasterizer) and in Cycles through the add-on's importer (benchmarks/cycles_sheet
 (the rendered iris against the photo's, fitted camera), front-outline IoU without/with the hair mesh, the bare
 scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the hairline band's off-colour texels, the
 hairline's edge per column (1.0: a clean line; specks and texel staircases add to it), the colour step across
-the jaw line (ΔE76) and the upper teeth's pixels at jawOpen 0.8.
+the jaw line (ΔE76), the upper teeth's pixels at jawOpen 0.8, the colour step across the boundary between skin
+the photo sees and skin only its mirror image gives (mirror_seam, ΔE76) and the unseen islands inside the seen
+face that the completion fills (texture.holes_in_seen: the blotches of a small photo).
 
 BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
 every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
@@ -264,13 +266,15 @@ def iris_delta_e(job: Path) -> float:
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     from headforge.backend.fitting.landmarks import MP_EYE_L, MP_EYE_R
+    from headforge.backend.rig.build import eye_rotations
     from headforge.backend.rig.render import render_rig
 
     rig, atlas, rec = load_rig(job)
     photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB")).astype(np.float32) / 255
     pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
     K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
-    img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], shape_keys=rec["fit"]["portrait_expression_arkit"])
+    img, _ = render_rig(rig, atlas, K, w2c, photo.shape[1::-1], shape_keys=rec["fit"]["portrait_expression_arkit"],
+                        rotations=eye_rotations(rec["fit"].get("portrait_gaze_deg")))  # the photo's gaze
     ring = np.zeros(photo.shape[:2], bool)
     ys, xs = np.mgrid[0:photo.shape[0], 0:photo.shape[1]]
     for outline, c, edge in ((MP_EYE_R, 468, slice(469, 473)), (MP_EYE_L, 473, slice(474, 478))):
@@ -311,6 +315,91 @@ def silhouette_iou(job: Path, hair: list | None = None) -> tuple[float, float]:
         t = truth & above
         out.append(float((m & t).sum() / max((m | t).sum(), 1)))
     return out[0], out[1]
+
+
+def seen_and_mirrored(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray, photo: np.ndarray,
+                      exclude: np.ndarray | None, parse, res: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the skin texture comes from the photo directly and where only from its mirror image, whatever the
+    texture made of it: (texel mask (res, 2·res), seen (res, 2·res) bool: read directly (facing² ≥ SEEN_MIN,
+    labelled skin), mirrored (res, 2·res) bool: not seen but its mirror point is (labelled skin)), for the head at
+    `verts` (V, 3) seen by (K, w2c) in `photo` with its labels `parse`."""
+    from headforge.backend.headmodel.base import mirror_map
+    from headforge.backend.rig.photo_parse import SKIN
+    from headforge.backend.rig.texture import SEEN_MIN, PhotoView, _sample_view, skin_faces, texel_surface
+
+    faces = skin_faces(model)
+    mask = texel_surface(model, verts, faces, res)[0]
+    s = _sample_view(model, faces, res, PhotoView(verts, K, w2c, photo, exclude, parse), mirror_map(model.neutral))
+    seen, mirrored = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
+    seen[mask] = (s.wgt >= SEEN_MIN) & (s.lab == SKIN)
+    mirrored[mask] = ~seen[mask] & (s.wgt_m >= SEEN_MIN) & (s.lab_m == SKIN)
+    return mask, seen, mirrored
+
+
+def mirror_seam_step(atlas: np.ndarray, seen: np.ndarray, mirrored: np.ndarray, radius: int = 6) -> tuple[float, float]:
+    """The colour step across the boundary between seen and mirrored skin in a skin texture `atlas` (H, W, 3) uint8
+    (seen_and_mirrored's maps): at each seen texel beside a mirrored one (4-neighbours), ΔE76 between the mean Lab
+    of the seen texels and of the mirrored texels within a (2·radius+1)² square around it; (median, 90th
+    percentile) over the boundary (a seamless join: the skin's own variation over a few texels, ~1-2)."""
+    import cv2
+    from skimage.color import rgb2lab
+
+    lab = rgb2lab(atlas.astype(np.float64) / 255).astype(np.float32)
+    k = (2 * radius + 1, 2 * radius + 1)
+    means = []
+    for m in (seen, mirrored):
+        w = cv2.boxFilter(m.astype(np.float32), -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        acc = cv2.boxFilter(lab * m[..., None], -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
+        means.append((acc / np.maximum(w, 1e-6)[..., None], w))
+    near_m = cv2.dilate(mirrored.astype(np.uint8), np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)) > 0
+    edge = seen & near_m & (means[0][1] >= 5) & (means[1][1] >= 5)
+    if edge.sum() < 10:
+        return 0.0, 0.0
+    d = np.linalg.norm(means[0][0][edge] - means[1][0][edge], axis=1)
+    return float(np.median(d)), float(np.percentile(d, 90))
+
+
+def texture_mismatch(atlas: np.ndarray, reference: np.ndarray, region: np.ndarray, far: float = 10.0,
+                     sigma: float = 2.0) -> tuple[float, float]:
+    """How far a skin texture `atlas` (H, W, 3) uint8 strays from a `reference` of the same person (the texture
+    from a sharper photo, resized to H) over `region` (H, W) bool (the face the sharper photo sees): both blurred
+    (Gaussian, `sigma` texels: a smaller photo is softer, which is not a blotch), (median ΔE76, fraction of
+    texels over `far`: islands of a mismatched tone)."""
+    import cv2
+    from skimage.color import rgb2lab
+
+    if reference.shape != atlas.shape:
+        reference = cv2.resize(reference, atlas.shape[1::-1], interpolation=cv2.INTER_AREA)
+        region = cv2.resize(region.astype(np.uint8), atlas.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 0
+    lab = [rgb2lab(cv2.GaussianBlur(a.astype(np.float32) / 255, (0, 0), sigma).astype(np.float64))
+           for a in (atlas, reference)]
+    d = np.linalg.norm(lab[0] - lab[1], axis=-1)[region]
+    return float(np.median(d)), float((d > far).mean())
+
+
+def mirror_seam(job: Path) -> tuple[float, float]:
+    """mirror_seam_step on a job's skin texture: the photo's labels, eyes and open mouth as the rig stage had them."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.photo_rig import _photo_view, landmarks_from_analysis
+
+    rec = json.loads((job / "rig" / "rig.json").read_text())
+    atlas = np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB"))
+    model = load_ict()
+    photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
+    matte = np.asarray(Image.open(job / "face" / "matte.png").convert("L"), np.float32) / 255
+    lm = landmarks_from_analysis(model, json.loads((job / "face" / "analysis.json").read_text()))
+    fit = SimpleNamespace(identity=np.array(rec["fit"]["identity"]),
+                          expression=np.array(rec["fit"]["portrait_expression"]),
+                          K=np.array(rec["fit"]["camera"]["K"]), w2c=np.array(rec["fit"]["camera"]["w2c"]),
+                          inter_ocular_px=rec["fit"]["inter_ocular_px"])
+    view = _photo_view(model, fit, lm, photo, matte)
+    _, seen, mirrored = seen_and_mirrored(model, view.verts, fit.K, fit.w2c, photo, view.exclude, view.parse,
+                                          atlas.shape[0])
+    return mirror_seam_step(atlas, seen, mirrored)
 
 
 def jaw_colour_step(job: Path) -> tuple[float, float]:
@@ -549,11 +638,15 @@ def sheets(out: Path) -> None:
         iou = silhouette_iou(job)
         cycles_sheet(job, out / f"complete_head_{name}_cycles.png")
         jaw = jaw_colour_step(job)
+        seam = mirror_seam(job)
+        holes = (json.loads((job / "rig" / "rig.json").read_text()).get("texture") or {}).get("holes") or {}
         print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
               f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
               f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, "
               f"hairline edge per column {hairline_edge(job):.2f}, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
-              f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px; contact sheets "
+              f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px, seen/mirrored colour step ΔE "
+              f"{seam[0]:.1f} (p90 {seam[1]:.1f}), unseen islands in the seen face {holes.get('count', 0)} "
+              f"({100 * holes.get('texels', 0.0):.2f} %); contact sheets "
               f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 
 

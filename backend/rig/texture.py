@@ -113,19 +113,12 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
     # which vertices the photo sees: corners of triangles that win the photo camera's z-buffer
     F_idx = visible_faces(model) if view.occluders is None else view.occluders
     xy, z = project(view.verts, K, w2c)
-    tid, _, _ = rasterize(xy, z, model.faces[F_idx], Hp, Wp, cull_backfaces=True)
-    if exclude is not None:
-        tid = np.where(exclude, -1, tid)
-    seen_v = np.zeros(model.n_vertices, bool)
-    seen_v[model.faces[F_idx[np.unique(tid[tid >= 0])]].ravel()] = True
+    seen_v = _seen_vertices(xy, z, model.faces[F_idx], Hp, Wp, exclude, model.n_vertices)
     cam_centre = -w2c[:3, :3].T @ w2c[:3, 3]
     photo_f = view.photo[..., :3].astype(np.float32)
-    soft = None
-    if view.parse is not None:  # skin pixels eroded by one so bilinear samples never mix in a neighbour label
-        lab = view.parse.labels
-        skin_ok = cv2.erode((lab == SKIN).astype(np.uint8), np.ones((3, 3), np.uint8))
-        lips_ok = cv2.erode((lab == LIPS).astype(np.uint8), np.ones((3, 3), np.uint8))
-        soft = soft_labels(np.stack([skin_ok, lips_ok, lab == HAIR], axis=-1))
+    soft, pure = None, None
+    if view.parse is not None:
+        soft, pure = _label_layers(view.parse.labels, photo_f)
 
     def lookup(P, Nn, vis):
         pxy, _ = project(P, K, w2c)
@@ -139,13 +132,76 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
         if exclude is not None:  # per texel too: a seen triangle may still reach into an excluded region
             ok &= ~exclude[yi, xi]
         lab = label_at(soft, pxy) if soft is not None else np.full(len(P), SKIN, np.uint8)
-        return sample_bilinear(photo_f, pxy), np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab
+        col = sample_bilinear(photo_f, pxy) if pure is None else sample_pure(photo_f, pure, pxy, lab)
+        return col, np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab
 
     P, Nn = pos[mask], nrm[mask]
     corners = model.faces[faces_sel[tri[mask]]]  # (M, 3) vertices of each texel's triangle
     col, wgt, lab = lookup(P, Nn, seen_v[corners].all(axis=1))
     col_m, wgt_m, lab_m = lookup(P * _FLIP, Nn * _FLIP, seen_v[mirror[corners]].all(axis=1))
     return _Samples(col, wgt, lab, Nn, col_m, wgt_m, lab_m)
+
+
+VIS_MIN_FACE_PX = 400  # the seen test's z-buffer is drawn finer until the head spans at least this many pixels
+
+
+def _seen_vertices(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, Hp: int, Wp: int, exclude, n_vertices: int):
+    """Which vertices (n_vertices,) bool the photo sees: corners of the triangles `faces` (F, 3) (projected to xy
+    (V, 2) at depths z (V,) in an (Hp, Wp) photo) that win its z-buffer somewhere outside `exclude` (Hp, Wp).
+    The z-buffer is drawn at up to 4× the photo's resolution, so that the head spans VIS_MIN_FACE_PX: in a small
+    photo (a 240p portrait: the eyes 20 px apart) most of the small triangles around the eyes, the nose's folds
+    and the mouth's corners cover no pixel centre and would count as unseen, leaving holes that the completion
+    filled with the skin's median tone (the 240p photo's blotchy islands)."""
+    used = np.unique(faces)
+    span = float(np.max(xy[used].max(axis=0) - xy[used].min(axis=0)))
+    scale = int(np.clip(np.ceil(VIS_MIN_FACE_PX / max(span, 1.0)), 1, 4))
+    tid, _, _ = rasterize((xy + 0.5) * scale - 0.5, z, faces, Hp * scale, Wp * scale, cull_backfaces=True)
+    if exclude is not None:
+        ex = np.repeat(np.repeat(exclude, scale, axis=0), scale, axis=1) if scale > 1 else exclude
+        tid = np.where(ex, -1, tid)
+    seen_v = np.zeros(n_vertices, bool)
+    seen_v[faces[np.unique(tid[tid >= 0])].ravel()] = True
+    return seen_v
+
+
+def _label_layers(labels: np.ndarray, photo_f: np.ndarray):
+    """The photo's skin, lips and hair (_SOFT_LABELS' order): softened masks (soft_labels) to read the labels from,
+    and per label the photo premultiplied by its mask (H, W, 4: colour × mask, mask), once from the label's pixels
+    eroded by one (its boundary pixels mix in the neighbouring label's colour) and once from all of them, for
+    sample_pure. The labels are read from the eroded skin and lips masks where an eroded region survives at all;
+    a region that the erosion removes (a small photo's lips, 2 px thick) keeps its own pixels."""
+    kernel = np.ones((3, 3), np.uint8)
+    full = [(labels == L).astype(np.uint8) for L in _SOFT_LABELS]
+    core = [cv2.erode(m, kernel) if L != HAIR else m for m, L in zip(full, _SOFT_LABELS)]
+    keep = []
+    for m, c in zip(full, core):  # components of the full mask that the erosion empties keep their pixels
+        n, comp = cv2.connectedComponents(m, connectivity=8)
+        survives = np.zeros(n, bool)
+        survives[np.unique(comp[c > 0])] = True
+        keep.append(np.where(survives[comp], c, m).astype(np.uint8))
+    soft = soft_labels(np.stack(keep, axis=-1))
+    pure = []
+    for m in (*keep, *full):
+        mf = m.astype(np.float32)[..., None]
+        pure.append(np.concatenate([photo_f * mf, mf], axis=-1))
+    return soft, pure
+
+
+def sample_pure(photo_f: np.ndarray, pure: list, pxy: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """Photo (H, W, 3) colours (M, 3) at positions pxy (M, 2) for texels labelled `lab` (M,): a label's texel
+    averages only that label's pixels among the four around it (bilinear weights renormalised over them: its
+    eroded pixels when any is there, else any of its pixels; _label_layers' `pure`), so no neighbouring label's
+    colour mixes in however small the region; texels without a label: plain bilinear."""
+    col = sample_bilinear(photo_f, pxy)
+    n = len(_SOFT_LABELS)
+    for i, L in enumerate(_SOFT_LABELS):
+        sel = lab == L
+        if sel.any():
+            a = sample_bilinear(pure[i], pxy[sel])
+            b = sample_bilinear(pure[n + i], pxy[sel])
+            use = np.where((a[:, 3] > 0.05)[:, None], a, b)
+            col[sel] = np.where((use[:, 3] > 1e-3)[:, None], use[:, :3] / np.maximum(use[:, 3:], 1e-3), col[sel])
+    return col
 
 
 _SOFT_LABELS = (SKIN, LIPS, HAIR)
@@ -267,22 +323,15 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
             gain = np.clip(np.median(main.col[both], axis=0) / np.maximum(np.median(s.col[both], axis=0), 1.0),
                            0.75, 1.33)
             s.col, s.col_m = s.col * gain, s.col_m * gain
+    idx = np.nonzero(mask)
     if len(samples) == 1:
-        wgt = main.wgt
-        use_m = (wgt < 0.05) & (main.wgt_m > wgt)
-        colour = np.where(use_m[:, None], main.col_m, main.col)
-        weight = np.where(use_m, main.wgt_m, wgt)
-        lab_src = np.where(use_m, main.lab_m, main.lab)
-        best = np.zeros(len(wgt), np.int64)
+        col_d, w_d, lab_d, col_f, w_f, lab_f = main.col, main.wgt, main.lab, main.col_m, main.wgt_m, main.lab_m
+        best = np.zeros(len(w_d), np.int64)
     else:
-        idx = np.nonzero(mask)
         col_d, w_d, lab_d, best = _fuse([(s.col, s.wgt, s.lab) for s in samples], idx, mask.shape, res)
         col_f, w_f, lab_f, _ = _fuse([(s.col_m, s.wgt_m, s.lab_m) for s in samples], idx, mask.shape, res)
-        use_m = (w_d < 0.05) & (w_f > w_d)
-        wgt = w_d
-        colour = np.where(use_m[:, None], col_f, col_d)
-        weight = np.where(use_m, w_f, w_d)
-        lab_src = np.where(use_m, lab_f, lab_d)
+    wgt = w_d
+    colour, weight, lab_src, use_m = blend_mirrored(col_d, w_d, lab_d, col_f, w_f, lab_f, idx, mask.shape, res)
     light, mean_s = lights[0]
     known = weight > 0.02
     skin_sel = known & (lab_src == SKIN) & (hair_w < 0.05) & (weight > 0.5)  # well seen: the face itself
@@ -297,7 +346,6 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     have = np.zeros((res, 2 * res), bool)
     conf = np.zeros((res, 2 * res), np.float32)
     hair_map = np.zeros((res, 2 * res), np.float32)
-    idx = np.nonzero(mask)
     atlas[idx[0][known], idx[1][known]] = colour[known]
     have[idx] = known
     conf[idx] = weight
@@ -318,7 +366,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     stats = {"texels": int(mask.sum()), "from_photo": float((known & ~use_m).sum() / n),
              "by_photo": [round(float((known & ~use_m & (best == i)).sum() / n), 4) for i in range(len(samples))],
              "mirrored": float((known & use_m).sum() / n), "completed": float((~known).sum() / n),
-             "hair_region": float((hair_w > 0.5).sum() / n),
+             "hair_region": float((hair_w > 0.5).sum() / n), "holes": holes_in_seen(have, mask),
              "hairline_front_m_above_eyes": front_dz, "hairline_front_profile": profile,
              "light_sh1": None if light is None else [round(float(c), 4) for c in light],
              "light_mean": None if light is None else round(mean_s, 4),
@@ -326,6 +374,66 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
              "hair_rgb": None if hair_rgb is None else [round(float(c) / 255, 4) for c in hair_rgb],
              "lip_rgb": None if lip_rgb is None else [round(float(c) / 255, 4) for c in lip_rgb]}
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
+
+
+SEEN_MIN = 0.05  # a direct read weighing less than this (facing² : seen at over ~77°) gives way to the mirrored one
+MIRROR_FEATHER = 1 / 64  # the seen side of the seen/mirrored boundary blends over this share of the atlas height
+MIRROR_TONE_SIGMA = 1 / 64  # the seen−mirrored tone difference is averaged over this share of the atlas height
+
+
+def blend_mirrored(col_d, w_d, lab_d, col_m, w_m, lab_m, idx, shape, res: int):
+    """Join the direct reads (colour (M, 3), weight (M,), label (M,)) of skin texels at atlas positions `idx` (of a
+    `shape` grid, (res, 2·res)) with their mirrored reads (the photo at the mirror image across the midline), which
+    fill the texels the photo does not see (or sees at a glance: weight < SEEN_MIN), without a seam between them:
+    - tone: the mirrored reads are shifted by the smooth difference between the two reads where both exist (the
+      other side's light and skin are not quite this side's: the de-lighting leaves a residue, a cheek's flush),
+      averaged locally (MIRROR_TONE_SIGMA) and continued from there into the mirrored-only region (pull-push), so
+      the mirrored patch takes the seen skin's tone where they meet and keeps its own detail;
+    - feather: on the seen side of the boundary the direct read fades in over MIRROR_FEATHER of the atlas (a smooth
+      weight, zero at the boundary), where a mirrored read exists; elsewhere the direct read stays as it is.
+    → (colour (M, 3), weight (M,), label (M,), mirrored (M,) bool: the mirrored read weighs more than half)."""
+    seen = w_d >= SEEN_MIN
+    mir = w_m > 0.02
+    both = seen & mir
+    grid = np.zeros((*shape, 3), np.float32)
+    have = np.zeros(shape, np.float32)
+    if both.sum() > 50:
+        sigma = max(1.0, res * MIRROR_TONE_SIGMA)
+        grid[idx[0][both], idx[1][both]] = (col_d - col_m)[both]
+        have[idx[0][both], idx[1][both]] = 1.0
+        num = cv2.GaussianBlur(grid, (0, 0), sigma)
+        den = cv2.GaussianBlur(have, (0, 0), sigma)
+        ok = den > 0.05
+        diff = pull_push(np.where(ok[..., None], num / np.maximum(den, 1e-6)[..., None], 0), ok)
+        col_m = col_m + diff[idx]
+    seen_grid = np.zeros(shape, np.float32)
+    seen_grid[idx] = seen
+    inside = cv2.distanceTransform((seen_grid > 0).astype(np.uint8), cv2.DIST_L2, 3)[idx]
+    t = np.clip((inside - 0.5) / max(1.0, res * MIRROR_FEATHER), 0.0, 1.0)
+    # (a glancing direct read with no mirrored one is kept as it is: the completion weighs it by its weight)
+    a = np.where(seen, np.where(mir, t * t * (3 - 2 * t), 1.0), (w_d > w_m).astype(np.float64))
+    colour = a[:, None] * col_d + (1 - a)[:, None] * col_m
+    weight = a * w_d + (1 - a) * w_m
+    use_m = a < 0.5
+    return colour, weight, np.where(use_m, lab_m, lab_d), use_m
+
+
+def holes_in_seen(known: np.ndarray, texels: np.ndarray) -> dict:
+    """The unseen islands inside the seen skin: connected groups of texels (`texels` (H, W) without `known`
+    (H, W)) that the seen region encloses (not joined to the largest unseen region, the rest of the head), which the
+    completion fills from the skin's tone (a low-resolution photo's blotches): {"count", "texels" (share of the
+    seen texels)}. Eyes and mouth are left out of the texels and are not counted."""
+    holes = (texels & ~known).astype(np.uint8)
+    n, comp, st, _ = cv2.connectedComponentsWithStats(holes, connectivity=4)
+    if n <= 2:
+        return {"count": 0, "texels": 0.0}
+    area = st[1:, cv2.CC_STAT_AREA]
+    small = np.ones(n - 1, bool)
+    small[np.argmax(area)] = False
+    # an island touching the texel layout's border or a UV seam is not enclosed by seen skin
+    edge = cv2.dilate((~texels).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    small[np.unique(comp[edge & (comp > 0)]) - 1] = False
+    return {"count": int(small.sum()), "texels": round(float(area[small].sum() / max(int(known.sum()), 1)), 5)}
 
 
 FRINGE_GAP_TEXELS = 600  # skin gaps of fewer texels (at res 512) beside a fringe are taken into it
