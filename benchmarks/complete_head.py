@@ -22,7 +22,8 @@ scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the hair
 hairline's edge per column (1.0: a clean line; specks and texel staircases add to it), the colour step across
 the jaw line (ΔE76), the upper teeth's pixels at jawOpen 0.8, the colour step across the boundary between skin
 the photo sees and skin only its mirror image gives (mirror_seam, ΔE76) and the unseen islands inside the seen
-face that the completion fills (texture.holes_in_seen: the blotches of a small photo).
+face that the completion fills (texture.holes_in_seen: the blotches of a small photo) and the hair mesh's colour
+against the photo's hair from the fitted camera (hair_front, ΔE76 over the hair pixels the mesh covers).
 
 BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
 every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
@@ -402,6 +403,46 @@ def mirror_seam(job: Path) -> tuple[float, float]:
     return mirror_seam_step(atlas, seen, mirrored)
 
 
+def hair_front_error(rig, atlas: np.ndarray, hair: list, photo: np.ndarray, hair_mask: np.ndarray, K: np.ndarray,
+                     w2c: np.ndarray, shape_keys: dict | None = None) -> tuple[float, float, int]:
+    """The hair mesh against the photo's hair, from the fitted camera (K, w2c): over the photo's hair pixels
+    (`hair_mask` (H, W)) that the hair mesh (`hair`: load_hair's list) covers, ΔE76 between the render (unlit)
+    and the photo, both blurred by 1 px; (median, mean, pixels). One flat colour scores the hair's own spread."""
+    import cv2
+    from skimage.color import rgb2lab
+
+    from headforge.backend.rig.render import render_rig
+
+    size = photo.shape[1::-1]
+    with_hair, _ = render_rig(rig, atlas, K, w2c, size, background=0.0, attachments=hair, shape_keys=shape_keys)
+    without, _ = render_rig(rig, atlas, K, w2c, size, background=0.0, attachments=[], shape_keys=shape_keys)
+    cover = (np.abs(with_hair - without).sum(axis=-1) > 1e-4) & hair_mask
+    if cover.sum() < 20:
+        return float("nan"), float("nan"), int(cover.sum())
+    lab = [rgb2lab(cv2.GaussianBlur(np.asarray(a, np.float32), (0, 0), 1.0).astype(np.float64))[cover]
+           for a in (with_hair, photo[..., :3].astype(np.float32) / 255)]
+    d = np.linalg.norm(lab[0] - lab[1], axis=1)
+    return float(np.median(d)), float(d.mean()), int(cover.sum())
+
+
+def hair_front(job: Path) -> tuple[float, float, int]:
+    """hair_front_error for a job's rig and hair mesh, with the portrait's expression and the photo's labels."""
+    from PIL import Image
+
+    from headforge.backend.rig.photo_parse import HAIR, parse_photo
+
+    rig, atlas, rec = load_rig(job)
+    hair = load_hair(job)
+    if not hair:
+        return float("nan"), float("nan"), 0
+    photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
+    matte = np.asarray(Image.open(job / "face" / "matte.png").convert("L"), np.float32) / 255
+    pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
+    hair_mask = parse_photo(photo, pts, matte).labels == HAIR
+    return hair_front_error(rig, atlas, hair, photo, hair_mask, np.array(rec["fit"]["camera"]["K"]),
+                            np.array(rec["fit"]["camera"]["w2c"]), rec["fit"]["portrait_expression_arkit"])
+
+
 def jaw_colour_step(job: Path) -> tuple[float, float]:
     """The tone seam at the jaw of a job's rig (jaw_step on its neutral head and skin texture)."""
     from headforge.backend.headmodel import load_ict
@@ -639,6 +680,7 @@ def sheets(out: Path) -> None:
         cycles_sheet(job, out / f"complete_head_{name}_cycles.png")
         jaw = jaw_colour_step(job)
         seam = mirror_seam(job)
+        hair_err = hair_front(job)
         holes = (json.loads((job / "rig" / "rig.json").read_text()).get("texture") or {}).get("holes") or {}
         print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
               f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
@@ -646,7 +688,8 @@ def sheets(out: Path) -> None:
               f"hairline edge per column {hairline_edge(job):.2f}, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
               f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px, seen/mirrored colour step ΔE "
               f"{seam[0]:.1f} (p90 {seam[1]:.1f}), unseen islands in the seen face {holes.get('count', 0)} "
-              f"({100 * holes.get('texels', 0.0):.2f} %); contact sheets "
+              f"({100 * holes.get('texels', 0.0):.2f} %), hair mesh vs the photo's hair from the front ΔE median "
+              f"{hair_err[0]:.1f} (mean {hair_err[1]:.1f}); contact sheets "
               f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 
 

@@ -19,9 +19,10 @@ import cv2
 import numpy as np
 
 from ..headmodel.parts import eye_height, visible_faces
-from ..render.raster import project, rasterize, vertex_normals
+from ..render.image import pull_push, sample_bilinear
+from ..render.raster import interpolate, project, rasterize, vertex_normals
 from .texture import atlas_uv, skin_faces, texel_surface
-from .texture_complete import FALL_DEG, hair_strands, hair_weight, hairline_height, head_axis
+from .texture_complete import FALL_DEG, hair_strands, hair_weight, hairline_height, head_axis, residual_on_head
 
 N_DIRECTIONS = 180
 
@@ -133,13 +134,16 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
 def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarray, w2c: np.ndarray,
                hair_mask: np.ndarray, atlas: np.ndarray, front_dz: float | None,
                fall_dz: tuple[float, float] | None = None, skin_mask: np.ndarray | None = None, front_profile=None,
-               min_reach_m: float = 0.008, max_reach_m: float = 0.09) -> tuple[dict | None, dict]:
+               min_reach_m: float = 0.008, max_reach_m: float = 0.09,
+               photo: np.ndarray | None = None) -> tuple[dict | None, dict]:
     """→ (attachment {name, verts (n, 3) neutral world, faces, uv (n, 2) glTF, texture, bone} or None, info).
 
     `hair_mask` (H, W) bool: the photo's hair pixels; (K, w2c): the fitted camera; `front_dz`: the hairline's
     front height above the eyes the texture used (None: the default); `fall_dz`: hair_fall_dz's heights (the
     texture's too); `front_profile`: the photo's hairline across the forehead (texture_complete.front_hairline's,
-    as the texture used); `skin_mask` (H, W) bool: the photo's skin, left uncovered below the hairline."""
+    as the texture used); `skin_mask` (H, W) bool: the photo's skin, left uncovered below the hairline;
+    `photo` (H, W, 3) uint8: the hair's texture takes the photo's own hair where the photo sees the shell
+    (hair_texture_from_photo), not only the scalp's."""
 
     H, W = hair_mask.shape
     posed = model.vertices(identity, expression)
@@ -209,8 +213,14 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     faces = np.concatenate([faces, faces[:, ::-1] + len(verts)])
     verts, uv = np.concatenate([verts, verts]), np.concatenate([uv, uv])
     info["vertices"], info["triangles"] = int(len(verts)), int(len(faces))
-    return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head",
-            "texture": hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz, front_profile)}, info
+    texture = hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz, front_profile)
+    if photo is not None:  # the shell where the photo sees it, in the photo's expression
+        n_out = len(pairs)
+        shell_posed = verts[:n_out] + (posed - neutral)[pairs[:, 0]]
+        texture, info["texture"] = hair_texture_from_photo(
+            texture, shell_posed, faces[:len(faces) // 2], uv[:n_out], posed, F, photo, hair_mask, K, w2c,
+            skin_mask=skin_mask)
+    return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head", "texture": texture}, info
 
 
 def _photo_outline(head_and_hair: np.ndarray, K: np.ndarray, w2c: np.ndarray, margin_px: int = 2):
@@ -409,3 +419,100 @@ def hair_texture(model, atlas: np.ndarray, faces_sel: np.ndarray, axis_y: float,
     strands = hair_strands(hair_rgb, *w.shape, np.random.default_rng(1))
     out = atlas.astype(np.float32) * w[..., None] + strands * (1 - w[..., None])
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+HAIR_SEEN_FACING = 0.2  # a shell texel is read from the photo when it faces the camera at least this much
+HAIR_SKIN_RATIO = 0.5  # a hair pixel whose colour is this much nearer the skin's than the hair's is skin (an ear)
+HAIR_DETAIL_SIGMA = 1 / 128  # the seen hair's detail (strands) is what a Gaussian of this share of the atlas removes
+
+
+def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.ndarray, uv: np.ndarray,
+                            head: np.ndarray, head_faces: np.ndarray, photo: np.ndarray, hair_mask: np.ndarray,
+                            K: np.ndarray, w2c: np.ndarray, skin_mask: np.ndarray | None = None
+                            ) -> tuple[np.ndarray, dict]:
+    """The hair mesh's texture (res, 2·res, 3) uint8 with the photo's own hair where the photo sees the shell, and
+    the hair's own colour statistics elsewhere, instead of the scalp's projection and one median colour:
+    - seen: every texel of the shell (vertices `shell` (n, 3) in the photo's pose, outward `faces`, atlas `uv`
+      (n, 2)) that faces the camera (K, w2c), is nearest to it on the z-buffer of the shell and the head (`head`
+      (V, 3), `head_faces`) and lands on the photo's hair (`hair_mask` (H, W)) takes the photo's colour there,
+      averaged over hair pixels only, unless far nearer in colour (CIELAB, HAIR_SKIN_RATIO) to the photo's skin
+      (`skin_mask` (H, W)) than to its hair (an ear or a forehead labelled hair; hair's highlights are kept);
+    - unseen: the seen hair's colour continued over the shell in 3D (texture_complete.residual_on_head: the ends'
+      and the sides' tones carry round the back, fading a few cm away) on the seen hair's median colour, with
+      strands as strong as the seen hair's own detail (its high-pass spread, not a fixed 12 %);
+    - joined: the seen colours feathered into the rest over a few texels.
+    `texture`: the texture so far (hair_texture's), kept where the shell has no texel. → (texture, stats)."""
+    res = texture.shape[0]
+    Ht, Wt = res, 2 * res
+    tid, bary, _ = rasterize(uv * [Wt, Ht] - 0.5, np.zeros(len(uv)), faces, Ht, Wt)
+    texels = tid >= 0
+    stats = {"hair_texels_seen": 0.0}
+    if texels.sum() < 50:
+        return texture, stats
+    nrm = vertex_normals(shell, faces)
+    attr = interpolate(tid, bary, faces, np.concatenate([shell, nrm], axis=1)).astype(np.float64)
+    P, N = attr[texels, :3], attr[texels, 3:]
+    N /= np.maximum(np.linalg.norm(N, axis=1, keepdims=True), 1e-9)
+    # the photo's z-buffer of head and shell, drawn finer for a small photo (texture._seen_vertices' reason)
+    Hp, Wp = hair_mask.shape
+    both = np.concatenate([head, shell])
+    both_f = np.concatenate([head_faces, faces + len(head)])
+    xy, z = project(both, K, w2c)
+    used = np.unique(both_f)
+    scale = int(np.clip(np.ceil(400 / max(float(np.max(xy[used].max(0) - xy[used].min(0))), 1.0)), 1, 4))
+    _, _, zbuf = rasterize((xy + 0.5) * scale - 0.5, z, both_f, Hp * scale, Wp * scale, cull_backfaces=True)
+    pxy, pz = project(P, K, w2c)
+    xs = np.clip(np.round((pxy[:, 0] + 0.5) * scale - 0.5).astype(int), 0, Wp * scale - 1)
+    ys = np.clip(np.round((pxy[:, 1] + 0.5) * scale - 0.5).astype(int), 0, Hp * scale - 1)
+    cam = -w2c[:3, :3].T @ w2c[:3, 3]
+    view = cam - P
+    facing = (N * view).sum(axis=1) / np.maximum(np.linalg.norm(view, axis=1), 1e-9)
+    inside = (pxy[:, 0] >= 0) & (pxy[:, 0] <= Wp - 1) & (pxy[:, 1] >= 0) & (pxy[:, 1] <= Hp - 1)
+    front = inside & (facing > HAIR_SEEN_FACING) & (pz <= zbuf[ys, xs] + 0.004)
+    # the photo's hair pixels only: bilinear weights renormalised over them
+    m = hair_mask.astype(np.float32)[..., None]
+    pm = sample_bilinear(np.concatenate([photo[..., :3].astype(np.float32) * m, m], axis=-1), pxy)
+    seen = front & (pm[:, 3] > 0.5)
+    col = pm[:, :3] / np.maximum(pm[:, 3:], 1e-6)
+    if skin_mask is not None and skin_mask.sum() > 50 and hair_mask.sum() > 50:
+        lab = _lab(col)
+        d_skin = np.linalg.norm(lab - _lab(np.median(photo[skin_mask][:, :3], axis=0)[None]), axis=1)
+        d_hair = np.linalg.norm(lab - _lab(np.median(photo[hair_mask][:, :3], axis=0)[None]), axis=1)
+        seen &= d_skin > HAIR_SKIN_RATIO * d_hair
+    stats["hair_texels_seen"] = round(float(seen.mean()), 4)
+    if seen.sum() < 50:
+        return texture, stats
+    hair_rgb = np.median(col[seen], axis=0)
+    # the seen hair's detail: high-pass of its luminance over the atlas, its robust spread
+    lum_w = np.array([0.299, 0.587, 0.114], np.float32)
+    grid = np.zeros((Ht, Wt, 3), np.float32)
+    have = np.zeros((Ht, Wt), bool)
+    idx = np.nonzero(texels)
+    grid[idx[0][seen], idx[1][seen]] = col[seen]
+    have[idx[0][seen], idx[1][seen]] = True
+    filled = pull_push(grid, have)
+    sig = max(1.0, res * HAIR_DETAIL_SIGMA)
+    hp = (filled - cv2.GaussianBlur(filled, (0, 0), sig)) @ lum_w
+    spread = 1.4826 * float(np.median(np.abs(hp[have] - np.median(hp[have]))))
+    amp = float(np.clip(spread / max(float(hair_rgb @ lum_w), 1.0), 0.03, 0.35))
+    rng = np.random.default_rng(2)
+    strands = hair_strands(hair_rgb, Ht, Wt, rng)  # 12 % streaks: rescaled to the seen hair's own
+    strands = hair_rgb + (strands - hair_rgb) * (amp / 0.12)
+    pos = np.zeros((Ht, Wt, 3))
+    pos[idx] = P
+    resid = np.where(have[..., None], grid - hair_rgb, 0).astype(np.float32)
+    low = residual_on_head(resid, have, texels, pos, cell_m=0.008, sigma_cells=2.0)
+    out = strands + low
+    # feathered: the seen texels themselves, blended in over a few texels from the seen region's edge
+    inner = cv2.distanceTransform(have.astype(np.uint8), cv2.DIST_L2, 3)
+    a = np.clip(inner / max(1.0, res / 128), 0, 1)[..., None]
+    out = a * grid + (1 - a) * out
+    tex = texture.astype(np.float32)
+    tex[texels] = out[texels]
+    stats.update({"hair_rgb_photo": [round(float(c) / 255, 4) for c in hair_rgb], "strand_amplitude": round(amp, 3)})
+    return np.clip(tex + 0.5, 0, 255).astype(np.uint8), stats
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (M, 3) of colours (M, 3) 0..255 (OpenCV's, float)."""
+    return cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32)[None] / 255, cv2.COLOR_RGB2Lab)[0]

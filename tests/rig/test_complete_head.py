@@ -471,3 +471,47 @@ def test_small_photo_keeps_the_face_it_sees(scene, completed, ict):
     assert out["finer"][0] < 1.5 * full["holes"]["texels"] + 0.002
     assert out["finer"][1] > 0.9 * full["from_photo"]
     assert out["finer"][2][1] < out["photo"][2][1]
+
+
+def test_hair_mesh_takes_the_photos_own_hair(ict, astronaut_path):
+    """The astronaut's bob: the hair mesh's texture was the scalp's projection and, where the hair falls beside the
+    head, one median colour with strands; now it takes the photo's own hair where the photo sees the shell
+    (hair_mesh.hair_texture_from_photo) and the seen hair's tones and strand strength elsewhere. From the fitted
+    camera, the rendered hair mesh against the photo's hair pixels it covers (benchmarks/complete_head.
+    hair_front_error, ΔE76 median) falls from the flat colour's ~11.6 to ~2, the shape (its outline) unchanged."""
+    from PIL import Image
+
+    from headforge.backend.face.matte import mediapipe_matte
+    from headforge.backend.fitting.landmarks import mediapipe_478
+    from headforge.backend.rig.hair_mesh import hair_fall_dz, hair_shell
+    from headforge.backend.rig.photo_parse import HAIR, SKIN
+    from headforge.backend.rig.photo_rig import _photo_view, rig_from_photo
+    from tests.conftest import load_benchmark
+
+    bench = load_benchmark("complete_head")
+    photo = np.asarray(Image.open(astronaut_path).convert("RGB"))
+    mp = mediapipe_478(photo)
+    assert mp is not None
+    bbox = np.array([*mp[:, :2].min(axis=0), *mp[:, :2].max(axis=0)])
+    analysis = {"image_size": list(photo.shape[1::-1]), "face": {"bbox": bbox.tolist(), "landmarks_478": mp.tolist(),
+                                                                "landmarks_68": None}}
+    matte = mediapipe_matte(photo, bbox)
+    rig, atlas, fit, lm, info = rig_from_photo(ict, photo, analysis, texture_size=256, matte=matte)
+    parse = _photo_view(ict, fit, lm, photo, matte).parse
+    hair_px, tex = parse.labels == HAIR, info["texture"]
+    fall = hair_fall_dz(ict, fit.identity, fit.expression, fit.K, fit.w2c, hair_px)
+    meshes = {}
+    for name, src in (("flat", None), ("photo", photo)):
+        meshes[name], _ = hair_shell(ict, fit.identity, fit.expression, fit.K, fit.w2c, hair_px, atlas,
+                                     tex.get("hairline_front_m_above_eyes"), fall_dz=fall,
+                                     skin_mask=parse.labels == SKIN, front_profile=tex.get("hairline_front_profile"),
+                                     photo=src)
+    assert meshes["flat"] is not None
+    np.testing.assert_array_equal(meshes["flat"]["verts"], meshes["photo"]["verts"])  # the same shape
+    err = {n: bench.hair_front_error(rig, atlas, [m], photo, hair_px, fit.K, fit.w2c) for n, m in meshes.items()}
+    print(f"hair mesh vs the photo's hair from the front, ΔE76 median (mean, pixels): photo's hair "
+          f"{err['photo'][0]:.2f} ({err['photo'][1]:.2f}, {err['photo'][2]}), flat colour {err['flat'][0]:.2f} "
+          f"({err['flat'][1]:.2f})")
+    assert err["flat"][2] > 2000
+    assert err["photo"][0] < 0.35 * err["flat"][0]
+    assert err["photo"][1] < 0.6 * err["flat"][1]
