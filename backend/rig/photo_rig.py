@@ -351,7 +351,7 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
         hair, hair_info = hair_shell(model, fit.identity, fit.expression, fit.K, fit.w2c, parse.labels == HAIR,
                                      atlas, tex_stats.get("hairline_front_m_above_eyes"), fall_dz=fall,
                                      skin_mask=parse.labels == SKIN,
-                                     front_profile=tex_stats.get("hairline_front_profile"))
+                                     front_profile=tex_stats.get("hairline_front_profile"), photo=photo)
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
     eyes = eye_colours_from_photo(photo, lm, None if parse is None else parse.skin_rgb)
