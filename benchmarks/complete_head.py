@@ -14,16 +14,17 @@ and the fraction left to plain diffusion, and the wall time of the run. Saves a 
 yaw-0 photo alone: masked PSNR/SSIM at ±30°, ±90° and 180°. --ict-several does the same with one of the dataset's
 built-in ICT-FaceKit heads (backend/dataset/ict_heads: a sampled identity, a painted albedo known exactly).
 
---sheets DIR also runs the astronaut, the six faces of insightface's group photo (t1) and scikit-image's cameraman
-(a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile, blink) there, unlit (numpy
-rasterizer) and in Cycles through the add-on's importer (benchmarks/cycles_sheet.py), with each one's iris ΔE2000
-(the rendered iris against the photo's, fitted camera), front-outline IoU without/with the hair mesh, the bare
-scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the hairline band's off-colour texels, the
-hairline's edge per column (1.0: a clean line; specks and texel staircases add to it), the colour step across
-the jaw line (ΔE76), the upper teeth's pixels at jawOpen 0.8, the colour step across the boundary between skin
-the photo sees and skin only its mirror image gives (mirror_seam, ΔE76) and the unseen islands inside the seen
-face that the completion fills (texture.holes_in_seen: the blotches of a small photo) and the hair mesh's colour
-against the photo's hair from the fitted camera (hair_front, ΔE76 over the hair pixels the mesh covers).
+--sheets DIR also runs the astronaut (and a 240 px copy), the six faces of insightface's group photo (t1) and
+scikit-image's cameraman (a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile,
+blink) there, unlit (numpy rasterizer) and in Cycles through the add-on's importer (benchmarks/cycles_sheet.py),
+with each one's iris ΔE2000 (the rendered iris against the photo's, fitted camera), front-outline IoU
+without/with the hair mesh, the bare scalp seen in profile (skin-coloured scalp pixels, ±90° and ±135°), the
+hairline band's off-colour texels, the hairline's edge per column (1.0: a clean line; specks and texel
+staircases add to it), the colour step across the jaw line (ΔE76), the upper teeth's pixels at jawOpen 0.8, the
+colour step across the boundary between skin the photo sees and skin only its mirror image gives (mirror_seam,
+ΔE76), the unseen islands inside the seen face that the completion fills (texture.holes_in_seen: the blotches of
+a small photo) and the hair mesh's colour against the photo's hair from the fitted camera (hair_front, ΔE76 over
+the hair pixels the mesh covers).
 
 BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
 every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
@@ -651,7 +652,9 @@ def sheets(out: Path) -> None:
     from skimage import data
 
     out.mkdir(parents=True, exist_ok=True)
-    photos = {"astronaut": data.astronaut(), "cameraman_side": np.repeat(data.camera()[..., None], 3, axis=2)}
+    photos = {"astronaut": data.astronaut(), "cameraman_side": np.repeat(data.camera()[..., None], 3, axis=2),
+              # a 240p copy: a small photo's eyes, nose folds and mouth corners
+              "astronaut_240": np.asarray(Image.fromarray(data.astronaut()).resize((240, 240), Image.LANCZOS))}
     try:
         from insightface.data import get_image
 
@@ -665,32 +668,39 @@ def sheets(out: Path) -> None:
             photos[f"group_t1_{i}"] = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 2, crop.shape[0] * 2),
                                                                                Image.LANCZOS))
     for name, img in photos.items():
-        p = out / f"{name}.png"
-        Image.fromarray(img).save(p)
-        try:
-            wall = run_instant(p, out / f"job_{name}")
-        except subprocess.CalledProcessError as e:
-            print(f"  {name}: instant mode failed ({e.returncode})")
-            continue
-        row = contact_sheet(out / f"job_{name}")
-        thumb = np.asarray(Image.fromarray(img).resize((int(img.shape[1] * 256 / img.shape[0]), 256)))
-        Image.fromarray(np.concatenate([thumb, row], axis=1)).save(out / f"complete_head_{name}.png")
-        job = out / f"job_{name}"
-        iou = silhouette_iou(job)
-        cycles_sheet(job, out / f"complete_head_{name}_cycles.png")
-        jaw = jaw_colour_step(job)
-        seam = mirror_seam(job)
-        hair_err = hair_front(job)
-        holes = (json.loads((job / "rig" / "rig.json").read_text()).get("texture") or {}).get("holes") or {}
-        print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
-              f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
-              f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, "
-              f"hairline edge per column {hairline_edge(job):.2f}, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
-              f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px, seen/mirrored colour step ΔE "
-              f"{seam[0]:.1f} (p90 {seam[1]:.1f}), unseen islands in the seen face {holes.get('count', 0)} "
-              f"({100 * holes.get('texels', 0.0):.2f} %), hair mesh vs the photo's hair from the front ΔE median "
-              f"{hair_err[0]:.1f} (mean {hair_err[1]:.1f}); contact sheets "
-              f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
+        sheet(name, img, out)
+
+
+def sheet(name: str, img: np.ndarray, out: Path) -> None:
+    """One photo's contact sheets (unlit and Cycles) and figures (see `sheets`), in `out`."""
+    from PIL import Image
+
+    p = out / f"{name}.png"
+    Image.fromarray(img).save(p)
+    try:
+        wall = run_instant(p, out / f"job_{name}")
+    except subprocess.CalledProcessError as e:
+        print(f"  {name}: instant mode failed ({e.returncode})")
+        return
+    row = contact_sheet(out / f"job_{name}")
+    thumb = np.asarray(Image.fromarray(img).resize((int(img.shape[1] * 256 / img.shape[0]), 256)))
+    Image.fromarray(np.concatenate([thumb, row], axis=1)).save(out / f"complete_head_{name}.png")
+    job = out / f"job_{name}"
+    iou = silhouette_iou(job)
+    cycles_sheet(job, out / f"complete_head_{name}_cycles.png")
+    jaw = jaw_colour_step(job)
+    seam = mirror_seam(job)
+    hair_err = hair_front(job)
+    holes = (json.loads((job / "rig" / "rig.json").read_text()).get("texture") or {}).get("holes") or {}
+    print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
+          f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
+          f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, "
+          f"hairline edge per column {hairline_edge(job):.2f}, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
+          f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px, seen/mirrored colour step ΔE "
+          f"{seam[0]:.1f} (p90 {seam[1]:.1f}), unseen islands in the seen face {holes.get('count', 0)} "
+          f"({100 * holes.get('texels', 0.0):.2f} %), hair mesh vs the photo's hair from the front ΔE median "
+          f"{hair_err[0]:.1f} (mean {hair_err[1]:.1f}); contact sheets "
+          f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 
 
 def novel_views(lps, job: Path, K, w2c, size: int, degs) -> tuple[list, list]:
