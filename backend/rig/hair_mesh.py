@@ -436,11 +436,13 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
       (n, 2)) that faces the camera (K, w2c), is nearest to it on the z-buffer of the shell and the head (`head`
       (V, 3), `head_faces`) and lands on the photo's hair (`hair_mask` (H, W)) takes the photo's colour there,
       averaged over hair pixels only, unless far nearer in colour (CIELAB, HAIR_SKIN_RATIO) to the photo's skin
-      (`skin_mask` (H, W)) than to its hair (an ear or a forehead labelled hair; hair's highlights are kept);
+      (`skin_mask` (H, W)) than to its hair (an ear or a forehead labelled hair; hair's highlights are kept) or
+      of a hue the hair has nowhere (_usual_hair_chroma against `texture`'s hair: a grey shirt labelled hair);
     - unseen: the seen hair's colour continued over the shell in 3D (texture_complete.residual_on_head: the ends'
       and the sides' tones carry round the back, fading a few cm away) on the seen hair's median colour, with
       strands as strong as the seen hair's own detail (its high-pass spread, not a fixed 12 %);
-    - joined: the seen colours feathered into the rest over a few texels.
+    - joined: the seen colours feathered into the rest over a few texels; texels the photo sees on its skin
+      (`skin_mask`: a forehead under the shell's front edge) keep `texture`'s colour (the skin's own).
     `texture`: the texture so far (hair_texture's), kept where the shell has no texel. → (texture, stats)."""
     res = texture.shape[0]
     Ht, Wt = res, 2 * res
@@ -479,6 +481,9 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
         d_skin = np.linalg.norm(lab - _lab(np.median(photo[skin_mask][:, :3], axis=0)[None]), axis=1)
         d_hair = np.linalg.norm(lab - _lab(np.median(photo[hair_mask][:, :3], axis=0)[None]), axis=1)
         seen &= d_skin > HAIR_SKIN_RATIO * d_hair
+    # nor of a hue the hair has nowhere (a grey shirt labelled hair): against the hair the texture has so far
+    # (the scalp's, read inside the head's outline, and its median), not the photo's hair label, which may be wrong
+    seen &= _usual_hair_chroma(_lab(col), _lab(texture[texels].astype(np.float64)))
     stats["hair_texels_seen"] = round(float(seen.mean()), 4)
     if seen.sum() < 50:
         return texture, stats
@@ -508,6 +513,11 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
     a = np.clip(inner / max(1.0, res / 128), 0, 1)[..., None]
     out = a * grid + (1 - a) * out
     tex = texture.astype(np.float32)
+    if skin_mask is not None:  # where the photo sees skin through the shell's edge (a forehead), it stays as it was
+        on_skin = np.zeros((Ht, Wt), np.float32)
+        on_skin[idx] = front & (sample_bilinear(skin_mask.astype(np.float32)[..., None], pxy)[:, 0] > 0.5)
+        k = cv2.GaussianBlur(on_skin, (0, 0), max(1.0, res / 256))[..., None]
+        out = k * tex + (1 - k) * out
     tex[texels] = out[texels]
     stats.update({"hair_rgb_photo": [round(float(c) / 255, 4) for c in hair_rgb], "strand_amplitude": round(amp, 3)})
     return np.clip(tex + 0.5, 0, 255).astype(np.uint8), stats
@@ -516,3 +526,16 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
 def _lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (M, 3) of colours (M, 3) 0..255 (OpenCV's, float)."""
     return cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32)[None] / 255, cv2.COLOR_RGB2Lab)[0]
+
+
+HAIR_CHROMA_SPREADS = 3.0  # a colour further than this many of the hair's robust chroma spreads from its median ...
+HAIR_CHROMA_MIN = 15.0  # ... and further than this (ΔE in a*b*) is not the hair's
+
+
+def _usual_hair_chroma(lab: np.ndarray, hair_lab: np.ndarray) -> np.ndarray:
+    """(M,) bool: colours (M, 3) CIELAB whose chroma (a*, b*) lies within the usual range of the hair's colours
+    `hair_lab` (N, 3): HAIR_CHROMA_SPREADS robust spreads (1.4826 × the median distance from their median), at least
+    HAIR_CHROMA_MIN. Lightness is left free (roots, highlights)."""
+    centre = np.median(hair_lab[:, 1:], axis=0)
+    spread = 1.4826 * float(np.median(np.linalg.norm(hair_lab[:, 1:] - centre, axis=1)))
+    return np.linalg.norm(lab[:, 1:] - centre, axis=1) <= max(HAIR_CHROMA_MIN, HAIR_CHROMA_SPREADS * spread)
