@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import scipy.sparse as sp
 
 from ..headmodel.parts import eye_height, visible_faces
 from ..render.image import pull_push, sample_bilinear
@@ -69,8 +70,8 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     the head's width beyond its outline in each row (not a neighbour's shoulder), running down from its top
     without a gap (not a dark collar further down); its lowest rows (98th percentile) are carried to heights on
     the head by a plane z ≈ a + b·x + c·y fitted to the head's projected vertices. Both sides then take the
-    same: the one with more hair pixels where the other has under a fifth of them, else the shorter. Bounded to 3 cm below the chin (the head model ends at the neck)
-    and 4 cm above the eyes."""
+    same: the one with more hair pixels where the other has under a fifth of them, else the shorter. Bounded to
+    3 cm below the chin (the head model ends at the neck) and 4 cm above the eyes."""
     H, W = hair_mask.shape
     posed = model.vertices(identity, expression)
     xy, z = project(posed, K, w2c)
@@ -198,9 +199,8 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     offset[low, 2] = np.minimum(offset[low, 2], line[low])
     head_v = np.unique(model.faces[faces_sel])
     offset[shell_v] = _fall_straight(neutral, offset, shell_v, head_v, side, eye_z)
-    offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z,
-                                  _photo_outline(hair_mask | head_mask | (skin_mask if skin_mask is not None else False),
-                                                 K, w2c))
+    outline = _photo_outline(hair_mask | head_mask | (skin_mask if skin_mask is not None else False), K, w2c)
+    offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z, outline)
     offset = _taubin(offset, nbr, shell_v, rim, SMOOTH_ITERATIONS)
     # split vertices along UV seams: one output vertex per (vertex, uv) pair
     tri_v = model.faces[scalp].reshape(-1)
@@ -255,8 +255,6 @@ SMOOTH_ITERATIONS = 6
 
 def _neighbours(faces: np.ndarray, n: int):
     """(adjacency (n, n) CSR with ones, degree (n,)) of a triangle mesh's vertices."""
-    import scipy.sparse as sp  # (scipy.sparse: only here)
-
     i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
     j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
     A = sp.coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n)).tocsr()

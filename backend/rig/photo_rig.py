@@ -328,7 +328,8 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
         hull = np.zeros((H, W), np.uint8)
         cv2.fillConvexPoly(hull, cv2.convexHull(np.round(lm.points).astype(np.int32)), 1)
         hull &= ~hole_mask((H, W), lm.holes)
-        skin_rgb = tuple(np.median(photo[hull.astype(bool)][:, :3], axis=0) / 255.0) if hull.any() else (0.8, 0.62, 0.52)
+        skin_rgb = (tuple(np.median(photo[hull.astype(bool)][:, :3], axis=0) / 255.0) if hull.any()
+                    else (0.8, 0.62, 0.52))
         rig = build_flame_rig(model, fit.identity, skin_rgb=skin_rgb)
         info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "rig": time.time() - t_fit},
                 "texture": None, "reprojection_error_iod": fit.error_iod, **fit.stats}

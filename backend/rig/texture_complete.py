@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
 from ..render.image import pull_push
@@ -265,8 +266,6 @@ def residual_on_head(resid: np.ndarray, seeds: np.ndarray, texels: np.ndarray, p
     """The seen texels' residual (H, W, 3) spread over the head in 3D (H, W, 3): Gaussian averages on a voxel
     grid of the texels' positions pos (H, W, 3), faded by the seen share of the surface nearby (1 inside the
     seen region, falling to 0 a few cm from it), so both sides of a UV seam get the same value."""
-    from scipy.ndimage import gaussian_filter, map_coordinates
-
     P = pos[texels]
     lo = P.min(axis=0) - 4 * cell_m
     shape = tuple(np.ceil((P.max(axis=0) + 4 * cell_m - lo) / cell_m).astype(int) + 1)

@@ -259,10 +259,10 @@ def test_lifted_shadows_keep_the_skin_colour():
 
 def test_flushed_face_carries_its_tone_onto_the_neck(scene, ict):
     """A lower face redder than the neck (flushed, shaved, made up): the scan's photo with the skin inside the
-    face's outline below the nose tinted (red up, blue down). The texture's skin below the jaw line continues the face's chroma: the colour
-    step across the jaw (benchmarks/complete_head.jaw_step, ΔE76 between 2 cm above and below each jaw point)
-    falls from what the same texture has without the carry (6.77 -> 4.11 median; the chroma step 5.3 -> 0.7, the
-    rest is lightness, left alone), and the neck far below keeps its own colour."""
+    face's outline below the nose tinted (red up, blue down). The texture's skin below the jaw line continues the
+    face's chroma: the colour step across the jaw (benchmarks/complete_head.jaw_step, ΔE76 between 2 cm above and
+    below each jaw point) falls from what the same texture has without the carry (6.77 -> 4.11 median; the chroma
+    step 5.3 -> 0.7, the rest is lightness, left alone), and the neck far below keeps its own colour."""
     import cv2
 
     import headforge.backend.rig.texture as texture

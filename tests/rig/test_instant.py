@@ -254,3 +254,27 @@ def test_blender_hair_follows_the_head_bone(instant_job):
     err = np.linalg.norm((h0 - ca) @ R.T + cb - h1, axis=1)
     print(f"hair vs the crown's rigid motion: max {1000 * err.max():.3f} mm over {len(h0)} vertices")
     assert err.max() < 1e-3
+
+
+def test_the_rig_stays_the_photos_person(instant_job):
+    """dlib's identity distance between the photo and the rig rendered at the photo's pose and turned ±30°
+    (benchmarks/complete_head_identity.py) stays below dlib's same-person 0.6; another person's photo (the man
+    in the middle of insightface's group photo t1) against the same render stays above it."""
+    from insightface.data import get_image
+
+    from headforge.backend.face.identity import DLIB_SAME_PERSON, identity_distance
+    from tests.conftest import load_benchmark
+
+    bench = load_benchmark("complete_head_identity")
+    job = instant_job[0]
+    photo, renders = bench.renders(job)
+    person = bench.embedding(photo)
+    d = {deg: identity_distance(person, bench.embedding(img)) for deg, img in renders.items()}
+    group = np.ascontiguousarray(get_image("t1", to_rgb=True))
+    h, w = group.shape[:2]
+    other = bench.embedding(np.ascontiguousarray(group[:, int(0.33 * w):int(0.67 * w)]))
+    control = identity_distance(other, bench.embedding(renders[0]))
+    print(f"dlib distance photo → rig at the photo's pose / +30° / -30°: {d[0]:.3f} / {d[30]:.3f} / {d[-30]:.3f}; "
+          f"another person's photo → the same front render {control:.3f}")
+    assert max(d.values()) < DLIB_SAME_PERSON
+    assert control > DLIB_SAME_PERSON
