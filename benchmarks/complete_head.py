@@ -488,26 +488,32 @@ def _hair_texels(job: Path, on_basis: bool):
     return rig, atlas, tex, model, mask, pos
 
 
+def _front_of_hairline(model, tex: dict, P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For skin texels at neutral positions P (N, 3): (within ±40° of the front (N,) bool, height above the
+    hairline the texture used (its record `tex`) (N,) m)."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.texture_complete import hairline_height, head_axis
+
+    eye_z = eye_height(model)
+    axis_y = head_axis(model.neutral, eye_z)
+    line = hairline_height(P, axis_y, eye_z, tex.get("hairline_front_m_above_eyes"), None,
+                           tex.get("hairline_front_profile"))
+    front = np.degrees(np.abs(np.arctan2(P[:, 0], -(P[:, 1] - axis_y)))) < 40
+    return front, P[:, 2] - line
+
+
 def hairline_band(job: Path, band_m: float = 0.012, far: float = 15.0) -> float:
     """The hairline across the forehead (within ±40° of the front): the share of skin-texture texels within
     `band_m` of the hairline the texture used whose colour is neither the skin's nor the hair's (Lab distance
     over `far` from both albedos: the blotchy orange-brown band of skin and strands under a de-lit light)."""
     from skimage.color import rgb2lab
 
-    from headforge.backend.headmodel.parts import eye_height
-    from headforge.backend.rig.texture_complete import hairline_height, head_axis
-
     found = _hair_texels(job, on_basis=False)
     if found is None:
         return 0.0
     _, atlas, tex, model, mask, pos = found
-    eye_z = eye_height(model)
-    axis_y = head_axis(model.neutral, eye_z)
-    P = pos[mask]
-    line = hairline_height(P, axis_y, eye_z, tex.get("hairline_front_m_above_eyes"), None,
-                           tex.get("hairline_front_profile"))
-    front = np.degrees(np.abs(np.arctan2(P[:, 0], -(P[:, 1] - axis_y)))) < 40
-    sel = front & (np.abs(P[:, 2] - line) < band_m)
+    front, dz = _front_of_hairline(model, tex, pos[mask])
+    sel = front & (np.abs(dz) < band_m)
     lab = rgb2lab(atlas[mask][sel].astype(np.float64)[None] / 255)[0]
     d_skin = np.linalg.norm(lab - rgb2lab(np.array(tex["skin_albedo_rgb"])[None, None])[0, 0], axis=1)
     d_hair = np.linalg.norm(lab - rgb2lab(np.array(tex["hair_rgb"])[None, None])[0, 0], axis=1)
@@ -534,24 +540,16 @@ def hairline_edge_per_column(model, atlas: np.ndarray, tex: dict, mask: np.ndarr
     import cv2
     from skimage.color import rgb2lab
 
-    from headforge.backend.headmodel.parts import eye_height
-    from headforge.backend.rig.texture_complete import hairline_height, head_axis
-
-    eye_z = eye_height(model)
-    axis_y = head_axis(model.neutral, eye_z)
-    P = pos[mask]
-    line = hairline_height(P, axis_y, eye_z, tex.get("hairline_front_m_above_eyes"), None,
-                           tex.get("hairline_front_profile"))
-    front = np.degrees(np.abs(np.arctan2(P[:, 0], -(P[:, 1] - axis_y)))) < 40
+    front, dz = _front_of_hairline(model, tex, pos[mask])
     band = np.zeros(mask.shape, bool)
-    band[mask] = front & (np.abs(P[:, 2] - line) < band_m)
+    band[mask] = front & (np.abs(dz) < band_m)
     lab = rgb2lab(atlas.astype(np.float64) / 255)
     d_skin = np.linalg.norm(lab - rgb2lab(np.array(tex["skin_albedo_rgb"])[None, None])[0, 0], axis=-1)
     d_hair = np.linalg.norm(lab - rgb2lab(np.array(tex["hair_rgb"])[None, None])[0, 0], axis=-1)
     # the forehead: the skin-like texels joined to the band's lower edge (fair hair's highlights inside the hair
     # are not the hairline; hair specks on the forehead are holes in it and count)
     low = np.zeros(mask.shape, bool)
-    low[mask] = front & (P[:, 2] - line < -0.6 * band_m)
+    low[mask] = front & (dz < -0.6 * band_m)
     n, comp = cv2.connectedComponents((band & (d_skin <= d_hair)).astype(np.uint8), connectivity=4)
     keep = np.zeros(n, bool)
     keep[np.unique(comp[low & (comp > 0)])] = True

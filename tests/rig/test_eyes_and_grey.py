@@ -2,7 +2,6 @@
 where and in the colour the photo shows it (per eye ΔE2000), the eyelid points on the model's lid margins, the
 portrait gaze read back from a projection, and scikit-image's greyscale cameraman without a white smear for lips or
 a two-tone scalp."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,14 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "complete_head.py"
-
+from tests.conftest import load_benchmark
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("complete_head", BENCH)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_benchmark("complete_head")
 
 
 def _instant(job: Path, photo: np.ndarray) -> Path:
