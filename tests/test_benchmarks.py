@@ -84,7 +84,7 @@ def _synthetic_views(folder: Path, size: int = 128) -> None:
 def test_splat_fit_gives_the_baseline_ours_fit_time_and_leads_with_masked_psnr(splat_fit, tmp_path, capsys):
     _synthetic_views(tmp_path / "cache" / "lps_128")
     out = tmp_path / "rows.json"
-    assert splat_fit.main(["--size", "32", "--steps", "60", "--threads", "1", "--cache", str(tmp_path / "cache"),
+    assert splat_fit.main(["--size", "32", "--steps", "30", "--threads", "1", "--cache", str(tmp_path / "cache"),
                            "--baselines", "3dgs+mask", "--baseline-points", "3000", "--calibrations", "2",
                            "--json", str(out)]) == 0
     text = capsys.readouterr().out
