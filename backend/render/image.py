@@ -38,3 +38,10 @@ def pull_push(image: np.ndarray, known: np.ndarray) -> np.ndarray:
         up = cv2.resize(out, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
         out = img * w[..., None] + up * (1 - w[..., None])
     return out
+
+
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (..., 3) float32 (OpenCV's conversion: D65, L* 0..100) of sRGB colours (..., 3) in 0..255."""
+    rgb = np.asarray(rgb, np.float32)
+    flat = np.clip(rgb.reshape(-1, 3), 0, 255)[None] / 255
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab)[0].reshape(rgb.shape)

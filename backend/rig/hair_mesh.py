@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..headmodel.parts import eye_height, visible_faces
-from ..render.image import pull_push, sample_bilinear
+from ..render.image import pull_push, rgb_to_lab, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
 from .texture import atlas_uv, skin_faces, texel_surface
 from .texture_complete import FALL_DEG, hair_strands, hair_weight, hairline_height, head_axis, residual_on_head
@@ -475,13 +475,13 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
     seen = front & (pm[:, 3] > 0.5)
     col = pm[:, :3] / np.maximum(pm[:, 3:], 1e-6)
     if skin_mask is not None and skin_mask.sum() > 50 and hair_mask.sum() > 50:
-        lab = _lab(col)
-        d_skin = np.linalg.norm(lab - _lab(np.median(photo[skin_mask][:, :3], axis=0)[None]), axis=1)
-        d_hair = np.linalg.norm(lab - _lab(np.median(photo[hair_mask][:, :3], axis=0)[None]), axis=1)
+        lab = rgb_to_lab(col)
+        d_skin = np.linalg.norm(lab - rgb_to_lab(np.median(photo[skin_mask][:, :3], axis=0)[None]), axis=1)
+        d_hair = np.linalg.norm(lab - rgb_to_lab(np.median(photo[hair_mask][:, :3], axis=0)[None]), axis=1)
         seen &= d_skin > HAIR_SKIN_RATIO * d_hair
     # nor of a hue the hair has nowhere (a grey shirt labelled hair): against the hair the texture has so far
     # (the scalp's, read inside the head's outline, and its median), not the photo's hair label, which may be wrong
-    seen &= _usual_hair_chroma(_lab(col), _lab(texture[texels].astype(np.float64)))
+    seen &= _usual_hair_chroma(rgb_to_lab(col), rgb_to_lab(texture[texels].astype(np.float64)))
     stats["hair_texels_seen"] = round(float(seen.mean()), 4)
     if seen.sum() < 50:
         return texture, stats
@@ -519,11 +519,6 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
     tex[texels] = out[texels]
     stats.update({"hair_rgb_photo": [round(float(c) / 255, 4) for c in hair_rgb], "strand_amplitude": round(amp, 3)})
     return np.clip(tex + 0.5, 0, 255).astype(np.uint8), stats
-
-
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """CIELAB (M, 3) of colours (M, 3) 0..255 (OpenCV's, float)."""
-    return cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32)[None] / 255, cv2.COLOR_RGB2Lab)[0]
 
 
 HAIR_CHROMA_SPREADS = 3.0  # a colour further than this many of the hair's robust chroma spreads from its median ...

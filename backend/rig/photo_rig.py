@@ -13,6 +13,7 @@ from ..fitting.correspondence import load_dlib68_correspondence, load_mediapipe_
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
 from ..headmodel.parts import eye_centre, visible_faces
+from ..render.image import rgb_to_lab
 from ..render.raster import project, rasterize
 from .build import build_rig
 from .flame_rig import build_flame_rig
@@ -164,18 +165,13 @@ def plausible_sclera(sclera_rgb, skin_rgb) -> tuple:
     of its lightness and chroma (the ratios of a sclera seen whole: the astronaut's, chroma 13 vs 19)."""
     if skin_rgb is None:
         return tuple(float(c) for c in sclera_rgb)
-    seen = _lab(sclera_rgb)
-    skin = _lab(skin_rgb)
+    seen = rgb_to_lab(255 * np.asarray(sclera_rgb, np.float64)).astype(np.float64)
+    skin = rgb_to_lab(255 * np.asarray(skin_rgb, np.float64)).astype(np.float64)
     if np.hypot(*seen[1:]) <= np.hypot(*skin[1:]) + 2.0:  # (2: a just-noticeable chroma, grey photos' noise)
         return tuple(float(c) for c in sclera_rgb)
     lab = np.array([SCLERA_FROM_SKIN[0] * skin[0], *(SCLERA_FROM_SKIN[1] * skin[1:])])
     rgb = cv2.cvtColor(lab.astype(np.float32)[None, None], cv2.COLOR_Lab2RGB)[0, 0]
     return tuple(float(c) for c in np.clip(rgb, 0, 1))
-
-
-def _lab(rgb) -> np.ndarray:
-    """CIELAB (3,) of an sRGB colour (3,) in 0..1 (OpenCV's float conversion: D65, L* 0..100)."""
-    return cv2.cvtColor(np.asarray(rgb, np.float32)[None, None], cv2.COLOR_RGB2Lab)[0, 0].astype(np.float64)
 
 
 def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks, skin_rgb=None) -> dict:

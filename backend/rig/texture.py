@@ -15,7 +15,7 @@ from ..fitting.correspondence import load_mediapipe_correspondence
 from ..fitting.landmarks import MP_LIPS_OUTER
 from ..headmodel.base import mirror_map
 from ..headmodel.parts import eye_height, visible_faces
-from ..render.image import pull_push, sample_bilinear
+from ..render.image import pull_push, rgb_to_lab, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
 from .photo_parse import HAIR, LIPS, SKIN
 from .texture_complete import (
@@ -470,7 +470,7 @@ def fringe_weight(bangs: np.ndarray, hair: np.ndarray, mask: np.ndarray, res: in
 def carry_tone_below_jaw(rgb: np.ndarray, pos: np.ndarray, jaw: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Texel colours (M, 3) 0..255 at neutral positions (M, 3) with the face's tone carried across the jaw line
     `jaw` (J, 3) onto the skin below it (texture_complete.jaw_tone_field, in CIELAB; `weight` (M,): 0 on hair)."""
-    lab = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32)[None] / 255, cv2.COLOR_RGB2Lab)[0]
+    lab = rgb_to_lab(rgb)
     corr = jaw_tone_field(lab.astype(np.float64), pos, jaw, weight)
     moved = np.abs(corr).sum(axis=1) > 1e-3
     out = rgb.copy()
