@@ -40,8 +40,9 @@ def jobs_in(paths: list[str]) -> list[Path]:
     return out
 
 
-def renders(job: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """(the photo (H, W, 3) uint8, {turn°: the rig rendered at the photo's pose turned by it, uint8})."""
+def renders(job: Path, expression_turned: bool = False) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """(the photo (H, W, 3) uint8, {turn°: the rig rendered at the photo's pose turned by it, uint8}).
+    Turned renders are of the neutral rig, or with `expression_turned` of the portrait's expression and gaze."""
     from PIL import Image
 
     from complete_head import load_hair, load_rig, yaw_about
@@ -60,8 +61,9 @@ def renders(job: Path) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     out = {}
     for deg in TURNS_DEG:
         # at the photo's pose: its expression and gaze; turned: the neutral rig as it rests
-        keys = rec["fit"].get("portrait_expression_arkit") if deg == 0 else None
-        eyes = eye_rotations(rec["fit"].get("portrait_gaze_deg")) if deg == 0 else None
+        posed = deg == 0 or expression_turned
+        keys = rec["fit"].get("portrait_expression_arkit") if posed else None
+        eyes = eye_rotations(rec["fit"].get("portrait_gaze_deg")) if posed else None
         img, _ = render_rig(rig, atlas, K, w2c @ yaw_about(centre, deg), (photo.shape[1], photo.shape[0]),
                             shape_keys=keys, rotations=eyes, background=tuple(bg), light=light, attachments=hair)
         out[deg] = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
@@ -99,13 +101,18 @@ def main(argv=None) -> int:
         photo, imgs = renders(job)
         photos[job.name] = embedding(photo)
         embs[job.name] = {d: embedding(im) for d, im in imgs.items()}
+        # the same turns with the portrait's expression and gaze: how much of a turned render's distance is the
+        # photo's expression the neutral rig no longer wears (information; the measure is the neutral turn's)
+        posed = renders(job, expression_turned=True)[1]
+        embs[job.name].update({f"{d:+d}e": embedding(posed[d]) for d in TURNS_DEG if d})
         h = 192
         tiles = [np.asarray(Image.fromarray(x).resize((int(x.shape[1] * h / x.shape[0]), h))) for x in
                  [photo] + [imgs[d] for d in TURNS_DEG]]
         rows.append(np.concatenate(tiles, axis=1))
     print(f"dlib distance, photo → rig rendered (same person below {DLIB_SAME_PERSON}); 'others': the same render "
           "against the other people's photos (min … median)")
-    print(f"  {'job':24s}" + "".join(f"{f'{d:+d}°':>8s}" for d in TURNS_DEG) + "   others at 0° (min … median)")
+    print(f"  {'job':24s}" + "".join(f"{f'{d:+d}°':>8s}" for d in TURNS_DEG) + "   others at 0° (min … median)"
+          "   turned with the photo's expression")
     worst = 0.0
     for name, e_photo in photos.items():
         if e_photo is None:
@@ -122,7 +129,10 @@ def main(argv=None) -> int:
                   and identity_distance(p, e_photo) >= DLIB_SAME_PERSON]
         worst = max([worst] + [x for x in ds if np.isfinite(x)])
         oth = f"{min(others):.3f} … {np.median(others):.3f}" if others else "-"
-        print(f"  {name:24s}" + "".join(f"{x:8.3f}" if np.isfinite(x) else "  noface" for x in ds) + f"   {oth}")
+        expr = [embs[name][f"{d:+d}e"] for d in TURNS_DEG if d]
+        expr = "".join(f"{identity_distance(e_photo, e):8.3f}" if e is not None else "  noface" for e in expr)
+        print(f"  {name:24s}" + "".join(f"{x:8.3f}" if np.isfinite(x) else "  noface" for x in ds)
+              + f"   {oth:15s}{expr}")
     print(f"  worst: {worst:.3f} ({'all below' if worst < DLIB_SAME_PERSON else 'NOT all below'} {DLIB_SAME_PERSON})")
     if args.out:
         w = max(r.shape[1] for r in rows)
