@@ -70,7 +70,9 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     the head's width beyond its outline in each row (not a neighbour's shoulder), running down from its top
     without a gap (not a dark collar further down); its lowest rows (98th percentile) are carried to heights on
     the head by a plane z ≈ a + b·x + c·y fitted to the head's projected vertices. Both sides then take the
-    same: the one with more hair pixels where the other has under a fifth of them, else the shorter. Bounded to
+    same: the one with more hair pixels where the other has under a fifth of them, else the shorter; and hair
+    that would fall past the cheeks ends no lower than a side's own hair where that side shows no hair beside
+    the cheek and jaw (_bare_beside: the neck or the background there; hair worn up or pulled back). Bounded to
     3 cm below the chin (the head model ends at the neck) and 4 cm above the eyes."""
     H, W = hair_mask.shape
     posed = model.vertices(identity, expression)
@@ -97,10 +99,12 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     # cheek labelled hair lies inside it)
     outside = hair & ~cv2.dilate(head.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     hy, hx = np.nonzero(outside)
-    out, evidence = [], []
+    out, evidence, bare = [], [], []
     for s in (1.0, -1.0):  # the model's +X side, then −X: which image side it is on
-        on_side = model.neutral[used, 0] * s > 0.03
-        img_side = np.sign(xy[used[on_side], 0].mean() - cx) if on_side.any() else s
+        # (the two sides' image x against each other: against the outline's centre both fall on one side of a
+        # tilted head whose neck runs off to the other)
+        img_side = s * np.sign(xy[used[model.neutral[used, 0] > 0.03], 0].mean()
+                               - xy[used[model.neutral[used, 0] < -0.03], 0].mean())
         # the head's outline on this side, row by row; hair counts within 15 % of the head's width beyond it
         # (hanging hair lies against the head and neck: not a neighbour's shoulder further out)
         edge = np.full(H, np.nan)
@@ -109,6 +113,7 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
             xs[np.argsort(ys, kind="stable")], np.searchsorted(np.sort(ys), rows_with))
         beyond = (hx - edge[hy]) * img_side
         sel = ((hx - cx) * img_side > 0.25 * w) & (beyond > 0) & (beyond < 0.15 * w)
+        bare.append(_bare_beside(hair_mask, edge, img_side, w, coef, eye_z))
         # the hair's run down the side from its top, with gaps of at most 3 % of the head's height (not a dark
         # collar or a camera further down that happens to touch it)
         run = np.flatnonzero(np.bincount(hy[sel], minlength=H) >= 2)
@@ -126,10 +131,45 @@ def hair_fall_dz(model, identity: np.ndarray, expression: np.ndarray, K: np.ndar
     # hair falls alike on both sides: a side the photo barely shows (turned away, cut by the frame) takes the
     # other's; where both show, the shorter (a wrong curtain down one side looks far worse than a short one)
     if min(evidence) < 0.2 * max(evidence):
-        out = [out[int(np.argmax(evidence))]] * 2
+        fall = out[int(np.argmax(evidence))]
     else:
-        out = [max(out)] * 2
-    return out[0], out[1]
+        fall = max(out)
+    # hair falling past the cheeks on one side only, where the other side shows the neck or the background
+    # beside the face (hair worn up or back; a cheek beyond the landmarks labelled hair): that side's own end
+    if fall < -BARE_TOP_M:
+        fall = max([fall] + [o for o, b in zip(out, bare) if b])
+    return fall, fall
+
+
+BARE_TOP_M = 0.015  # the cheeks' band, from this far below the eyes ...
+BARE_BOTTOM_M = 0.07  # ... to this far below them
+BARE_ROWS = 0.6  # a side is bare beside the face when at least this share of its rows there show no hair ...
+BARE_HAIR = 0.2  # ... a row showing no hair when under this share of its pixels beside the outline are hair
+
+
+def _bare_beside(hair_mask: np.ndarray, edge: np.ndarray, img_side: float, w: float, coef: np.ndarray,
+                 eye_z: float) -> bool:
+    """Whether the photo shows no hair beside the head on one side (image side `img_side` ±1) from BARE_TOP_M
+    below the eyes to BARE_BOTTOM_M below them (the cheek and jaw, on the mean neutral head): in at least BARE_ROWS of the rows
+    there whose strip beside the head's outline (`edge` (H,) px per row, from 2 % to 12 % of the head's width
+    `w` beyond it) lies in the frame, under BARE_HAIR of the strip is hair (`hair_mask`). Hair that falls beside
+    the face widens the outline there on both sides; hair worn up or back leaves the neck or the background.
+    `coef`: the plane z ≈ a + b·x + c·y of the head's projected vertices (hair_fall_dz's)."""
+    H, W = hair_mask.shape
+    rows = np.flatnonzero(np.isfinite(edge))
+    if not len(rows):
+        return False
+    z = coef[0] + coef[1] * edge[rows] + coef[2] * rows
+    rows = rows[(z < eye_z - BARE_TOP_M) & (z > eye_z - BARE_BOTTOM_M)]
+    lo, hi = max(1, int(round(0.02 * w))), max(2, int(round(0.12 * w)))
+    seen = bare = 0
+    for y in rows:
+        x = np.round(edge[y] + img_side * np.arange(lo, hi + 1)).astype(int)
+        if x.min() < 0 or x.max() >= W:  # cut by the frame: the photo says nothing here
+            continue
+        seen += 1
+        bare += int(hair_mask[y, x].mean() < BARE_HAIR)
+    return seen >= 5 and bare >= BARE_ROWS * seen
 
 
 def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarray, w2c: np.ndarray,

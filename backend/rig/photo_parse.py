@@ -43,6 +43,9 @@ class PhotoParse:
 
 GREY_CHROMA_SPREAD = 4.0  # 8-bit levels: a photo whose chroma spans less than this carries no colour
 GREY_SKIN_LOW_PERCENTILE = 10.0
+CROWN_SKIN_SIGMAS = 3.0  # crown pixels within this (Mahalanobis, Y Cr Cb) of the face's skin colours are skin
+CROWN_HAIR_SHARE = 0.25  # ... left out of the hair's colour when the rest is at least this share of the crown
+HAIR_SIGMAS = 4.0  # a pixel further than this (Mahalanobis, Y Cr Cb) from the crown's colour is not the hair
 
 
 def no_colour(chroma: np.ndarray) -> bool:
@@ -83,21 +86,65 @@ def _gauss3(x: np.ndarray):
     return mu, np.linalg.inv(cov), float(np.linalg.slogdet(cov)[1])
 
 
-def _crown_model(ycc: np.ndarray, forehead: np.ndarray, crown: np.ndarray, where: np.ndarray,
-                 separation: float = 3.0) -> np.ndarray | None:
-    """(H, W) bool: pixels likelier the forehead's skin than the crown's colour, by Gaussians of the two bands
-    either side of the face's top edge (side by side, so under one light: luminance counts too); None where a
-    band is too small or the crown is coloured like the forehead (a bald head, a shaved one)."""
+@dataclass
+class CrownModel:
+    """The forehead's skin against the crown's colour (the hair's), by Gaussians of the two bands either side of
+    the face's top edge (side by side, so under one light: luminance counts too), per pixel (H, W)."""
+    skin_likelier: np.ndarray  # bool: likelier the forehead's skin than the crown's colour
+    hair_sigmas: np.ndarray  # float: Mahalanobis distance (Y, Cr, Cb) from the crown's colour
+
+
+def _hair_of_two(x: np.ndarray, skin: tuple, hair: tuple, iterations: int = 10):
+    """The hair's Gaussian (mean (3,), inverse covariance, log-determinant) of band pixels `x` (N, 3) that hold
+    skin and hair: a two-Gaussian mixture fitted by EM from the skin's and the hair's first guesses (mean,
+    inverse covariance); the skin's component takes the shaded skin that the face's own skin model left out."""
+    comps = [(m, np.linalg.inv(ic)) for m, ic in (skin, hair)]
+    w = np.array([0.5, 0.5])
+    for _ in range(iterations):
+        ll = []
+        for (m, c), wk in zip(comps, w):
+            d = x - m
+            ll.append(-0.5 * np.einsum("nd,de,ne->n", d, np.linalg.inv(c), d) - 0.5 * np.linalg.slogdet(c)[1]
+                      + np.log(max(wk, 1e-6)))
+        r = 1.0 / (1.0 + np.exp(np.clip(ll[0] - ll[1], -50, 50)))  # the hair's responsibility
+        comps, w = [], []
+        for rk in (1.0 - r, r):
+            sw = max(float(rk.sum()), 1e-6)
+            m = (rk[:, None] * x).sum(axis=0) / sw
+            d = x - m
+            comps.append((m, (rk[:, None, None] * d[:, :, None] * d[:, None, :]).sum(axis=0) / sw + np.eye(3) * 4.0))
+            w.append(sw / len(x))
+    m, c = comps[1]
+    return m, np.linalg.inv(c), float(np.linalg.slogdet(c)[1])
+
+
+def _crown_model(ycc: np.ndarray, forehead: np.ndarray, crown: np.ndarray, face_skin: np.ndarray | None,
+                 separation: float = 3.0) -> CrownModel | None:
+    """The two bands' colour models (CrownModel) on `ycc` (H, W, 3); None where a band is too small or the crown
+    is coloured like the forehead (a bald head, a shaved one). `face_skin` (H, W) bool: the face's inner skin
+    (all its shading), which tells the skin of a high forehead inside the crown's band from the hair (None: the
+    whole band is the hair's sample)."""
     if crown.sum() < 50 or forehead.sum() < 20:
         return None
     ms, ics, lds = _gauss3(ycc[forehead])
-    mh, ich, ldh = _gauss3(ycc[crown])
+    # the crown's hair: where much of the band is not coloured like the face's skin, those pixels only;
+    # otherwise all of it (the separation test then tells a bald head)
+    x = ycc[crown]
+    like_skin = np.zeros(len(x), bool)
+    if face_skin is not None and face_skin.sum() >= 20:
+        mf, icf, _ = _gauss3(ycc[face_skin])
+        like_skin = np.sqrt(np.einsum("nd,de,ne->n", x - mf, icf, x - mf)) < CROWN_SKIN_SIGMAS
+    if like_skin.any() and (~like_skin).sum() >= max(50, CROWN_HAIR_SHARE * len(x)):
+        mh, ich, ldh = _hair_of_two(x, (mf, icf), _gauss3(x[~like_skin])[:2])
+    else:
+        mh, ich, ldh = _gauss3(x)
     if np.sqrt((mh - ms) @ ics @ (mh - ms)) < separation:
         return None
     d_s, d_h = ycc - ms, ycc - mh
+    m_h = np.einsum("hwd,de,hwe->hw", d_h, ich, d_h)
     ll_s = -0.5 * np.einsum("hwd,de,hwe->hw", d_s, ics, d_s) - 0.5 * lds
-    ll_h = -0.5 * np.einsum("hwd,de,hwe->hw", d_h, ich, d_h) - 0.5 * ldh
-    return where & (ll_s > ll_h)
+    ll_h = -0.5 * m_h - 0.5 * ldh
+    return CrownModel(ll_s > ll_h, np.sqrt(m_h))
 
 
 def _joined_to_face(rgb: np.ndarray, candidates: np.ndarray, seed: np.ndarray, iod: float) -> np.ndarray:
@@ -190,9 +237,15 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     # face; where it differs from the skin's, each pixel goes to the likelier of the two
     crown = person & ~oval & (height > 1.03 * face_h) & (height < 1.25 * face_h) & (off < 0.7 * half_w)
     forehead = person & oval & (height > 0.85 * face_h) & (height < 0.97 * face_h) & (off < 0.5 * half_w)
-    hair_model = _crown_model(ycc, forehead & skin_like, crown, person & (lum > lum_lo))
-    if hair_model is not None:  # (inside the face oval the landmarks decide)
-        skin_like &= hair_model | oval
+    # the crown's hair: where much of the band is not skin-coloured (dark, grey or dyed hair), those pixels only
+    # (a high forehead reaches into the band: its skin is not the hair's colour); otherwise all of it (fair hair
+    # of the skin's chroma: luminance tells them apart, or nothing does on a bald head)
+    crown_model = _crown_model(ycc, forehead & skin_like, crown, None if grey else sample & skin_like)
+    # the hair's colour decides further below only in a colour photo (by luminance alone a dark shirt, a shadow
+    # or a bright wall is hair's or skin's)
+    hair_colour = None if grey else crown_model
+    if crown_model is not None:  # (inside the face oval the landmarks decide)
+        skin_like &= (crown_model.skin_likelier & (lum > lum_lo)) | oval
 
     labels = np.full((H, W), BACKGROUND, np.uint8)
     labels[person] = CLOTHES
@@ -201,6 +254,10 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     # the head's surroundings: a neighbour's hair or a dark wall further out is not this person's hair
     near_head = (off < 1.7 * half_w) & (height < eye_h + 1.3 * face_h)
     hair = nonskin & ~oval & (height > mouth_h) & near_head
+    if hair_colour is not None:
+        # and of the hair's colour: not skin the chroma test left out (a shadowed cheek beyond the landmarks'
+        # outline, a bright forehead), nor a colour the crown's hair has nowhere (a grey shirt, a wall)
+        hair &= ~hair_colour.skin_likelier & (hair_colour.hair_sigmas < HAIR_SIGMAS)
     bangs = nonskin & oval & (height > eye_h + 0.1 * face_h) & (lum < np.median(lum[sample]) * 0.8)
     hair |= bangs
     hair_rgb = np.median(rgb[hair], axis=0) / 255.0 if hair.sum() > 50 else None
@@ -218,11 +275,15 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     # outside the face oval, skin must continue the face's skin without an edge (hair the skin's colour ends
     # in one at the face's border): the skin-like pixels connected to the oval's inner skin across no edge
     head_skin = skin_like & (oval | _joined_to_face(rgb, skin_like & head_zone, inner & skin_like, iod))
+    if hair_colour is not None:  # skin-like above the eyes is likelier the forehead than the hair: the forehead
+        head_skin |= skin_like & scalp
     labels[head_skin & head_zone] = SKIN
     labels[skin_like & ~(head_skin & head_zone)] = OCCLUDER  # hands, shoulders, skin-coloured surroundings
     # skin-coloured but cut off from the face by an edge, around the head above the mouth: blond or red hair
     # (opened: the thin rim where the silhouette meets the background is not hair)
-    light_hair = skin_like & ~head_skin & ~oval & near_head & (height > mouth_h)
+    # Only where the crown's colour could not be told from the forehead's: where it could, skin-coloured pixels
+    # are likelier the skin (the crown model kept them) and an edge only cuts off skin the landmarks missed
+    light_hair = skin_like & ~head_skin & ~oval & near_head & (height > mouth_h) & (hair_colour is None)
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (2 * r) + 1, 2 * (2 * r) + 1))
     light_hair = cv2.morphologyEx(light_hair.astype(np.uint8), cv2.MORPH_CLOSE, kernel)  # across strand edges
     light_hair = cv2.morphologyEx(light_hair, cv2.MORPH_OPEN, k).astype(bool) & skin_like & ~head_skin
@@ -235,6 +296,17 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     labels[lips & person & ~mouth & (lum <= lum_hi)] = LIPS
     labels[lips & person & ~mouth & (lum > lum_hi)] = OCCLUDER
     labels[mouth & person] = MOUTH
+    # hair grows on the head: hair pixels not joined to the hair around the face's top and the crown (a shirt
+    # or a neighbour's head beside it) are not this person's
+    ring = cv2.dilate(oval.astype(np.uint8), cv2.getStructuringElement(
+        cv2.MORPH_ELLIPSE, (2 * int(0.15 * face_h) + 1,) * 2)).astype(bool) & (height > eye_h)
+    n, comp = cv2.connectedComponents((labels == HAIR).astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(comp[(ring | crown) & (labels == HAIR)])] = True
+    keep[0] = False
+    stray = (labels == HAIR) & ~keep[comp]
+    labels[stray & oval] = OCCLUDER
+    labels[stray & ~oval] = CLOTHES
     oval_n = max(int((oval & person).sum()), 1)
     hair = labels == HAIR
     hair_frac = float(hair.sum() / oval_n)
