@@ -10,7 +10,10 @@ tests/rig/test_photo_parse.py:
   face's inner skin (cheeks, forehead, nose: the landmark mesh without eyes, brows and lips), inside the face
   oval, the ears' band beside it, or the neck column below the jaw;
 - eyes, lips, mouth: the landmark outlines;
-- hair: the matte's non-skin pixels above the mouth, or lower down where their colour is the hair's own;
+- hair: the matte's non-skin pixels above the mouth, or lower down where their colour is the hair's own; in a
+  colour photo whose crown (the band above the face, less its skin-coloured part: a high forehead) differs
+  from the forehead in colour, only pixels likelier the crown's colour than the forehead's and near it (not a
+  shadowed cheek, a grey shirt or a wall), and only hair joined to the hair around the face's top and crown;
 - clothes: the matte's non-skin pixels below the jaw (a collar, a suit, a tie);
 - occluder: non-skin pixels inside the face oval (glasses, a microphone, a hand), and skin-coloured pixels away
   from the head (hands, shoulders).
@@ -45,7 +48,8 @@ GREY_CHROMA_SPREAD = 4.0  # 8-bit levels: a photo whose chroma spans less than t
 GREY_SKIN_LOW_PERCENTILE = 10.0
 CROWN_SKIN_SIGMAS = 3.0  # crown pixels within this (Mahalanobis, Y Cr Cb) of the face's skin colours are skin
 CROWN_HAIR_SHARE = 0.25  # ... left out of the hair's colour when the rest is at least this share of the crown
-HAIR_SIGMAS = 4.0  # a pixel further than this (Mahalanobis, Y Cr Cb) from the crown's colour is not the hair
+FOREHEAD_SIGMAS = 3.0  # a skin-like pixel above the eyes this near (Mahalanobis, Y Cr Cb) the forehead's colour is it
+HAIR_SIGMAS = 5.0  # a pixel further than this (Mahalanobis, Y Cr Cb) from the crown's colour is not the hair
 
 
 def no_colour(chroma: np.ndarray) -> bool:
@@ -92,30 +96,7 @@ class CrownModel:
     the face's top edge (side by side, so under one light: luminance counts too), per pixel (H, W)."""
     skin_likelier: np.ndarray  # bool: likelier the forehead's skin than the crown's colour
     hair_sigmas: np.ndarray  # float: Mahalanobis distance (Y, Cr, Cb) from the crown's colour
-
-
-def _hair_of_two(x: np.ndarray, skin: tuple, hair: tuple, iterations: int = 10):
-    """The hair's Gaussian (mean (3,), inverse covariance, log-determinant) of band pixels `x` (N, 3) that hold
-    skin and hair: a two-Gaussian mixture fitted by EM from the skin's and the hair's first guesses (mean,
-    inverse covariance); the skin's component takes the shaded skin that the face's own skin model left out."""
-    comps = [(m, np.linalg.inv(ic)) for m, ic in (skin, hair)]
-    w = np.array([0.5, 0.5])
-    for _ in range(iterations):
-        ll = []
-        for (m, c), wk in zip(comps, w):
-            d = x - m
-            ll.append(-0.5 * np.einsum("nd,de,ne->n", d, np.linalg.inv(c), d) - 0.5 * np.linalg.slogdet(c)[1]
-                      + np.log(max(wk, 1e-6)))
-        r = 1.0 / (1.0 + np.exp(np.clip(ll[0] - ll[1], -50, 50)))  # the hair's responsibility
-        comps, w = [], []
-        for rk in (1.0 - r, r):
-            sw = max(float(rk.sum()), 1e-6)
-            m = (rk[:, None] * x).sum(axis=0) / sw
-            d = x - m
-            comps.append((m, (rk[:, None, None] * d[:, :, None] * d[:, None, :]).sum(axis=0) / sw + np.eye(3) * 4.0))
-            w.append(sw / len(x))
-    m, c = comps[1]
-    return m, np.linalg.inv(c), float(np.linalg.slogdet(c)[1])
+    skin_sigmas: np.ndarray  # float: ... from the forehead's
 
 
 def _crown_model(ycc: np.ndarray, forehead: np.ndarray, crown: np.ndarray, face_skin: np.ndarray | None,
@@ -134,17 +115,15 @@ def _crown_model(ycc: np.ndarray, forehead: np.ndarray, crown: np.ndarray, face_
     if face_skin is not None and face_skin.sum() >= 20:
         mf, icf, _ = _gauss3(ycc[face_skin])
         like_skin = np.sqrt(np.einsum("nd,de,ne->n", x - mf, icf, x - mf)) < CROWN_SKIN_SIGMAS
-    if like_skin.any() and (~like_skin).sum() >= max(50, CROWN_HAIR_SHARE * len(x)):
-        mh, ich, ldh = _hair_of_two(x, (mf, icf), _gauss3(x[~like_skin])[:2])
-    else:
-        mh, ich, ldh = _gauss3(x)
+    mh, ich, ldh = _gauss3(x[~like_skin] if (~like_skin).sum() >= max(50, CROWN_HAIR_SHARE * len(x)) else x)
     if np.sqrt((mh - ms) @ ics @ (mh - ms)) < separation:
         return None
     d_s, d_h = ycc - ms, ycc - mh
     m_h = np.einsum("hwd,de,hwe->hw", d_h, ich, d_h)
-    ll_s = -0.5 * np.einsum("hwd,de,hwe->hw", d_s, ics, d_s) - 0.5 * lds
+    m_s = np.einsum("hwd,de,hwe->hw", d_s, ics, d_s)
+    ll_s = -0.5 * m_s - 0.5 * lds
     ll_h = -0.5 * m_h - 0.5 * ldh
-    return CrownModel(ll_s > ll_h, np.sqrt(m_h))
+    return CrownModel(ll_s > ll_h, np.sqrt(m_h), np.sqrt(m_s))
 
 
 def _joined_to_face(rgb: np.ndarray, candidates: np.ndarray, seed: np.ndarray, iod: float) -> np.ndarray:
@@ -275,8 +254,9 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     # outside the face oval, skin must continue the face's skin without an edge (hair the skin's colour ends
     # in one at the face's border): the skin-like pixels connected to the oval's inner skin across no edge
     head_skin = skin_like & (oval | _joined_to_face(rgb, skin_like & head_zone, inner & skin_like, iod))
-    if hair_colour is not None:  # skin-like above the eyes is likelier the forehead than the hair: the forehead
-        head_skin |= skin_like & scalp
+    if hair_colour is not None:  # skin-like above the eyes, coloured as the forehead is: the forehead (fair hair's
+        # highlights, likelier the skin than the crown's colour too, lie further from the forehead's)
+        head_skin |= skin_like & scalp & (hair_colour.skin_sigmas < FOREHEAD_SIGMAS)
     labels[head_skin & head_zone] = SKIN
     labels[skin_like & ~(head_skin & head_zone)] = OCCLUDER  # hands, shoulders, skin-coloured surroundings
     # skin-coloured but cut off from the face by an edge, around the head above the mouth: blond or red hair
