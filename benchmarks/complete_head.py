@@ -379,8 +379,10 @@ def texture_mismatch(atlas: np.ndarray, reference: np.ndarray, region: np.ndarra
     return float(np.median(d)), float((d > far).mean())
 
 
-def mirror_seam(job: Path) -> tuple[float, float]:
-    """mirror_seam_step on a job's skin texture: the photo's labels, eyes and open mouth as the rig stage had them."""
+def job_view(job: Path):
+    """(model, skin texture (res, 2·res, 3) uint8, texture.PhotoView of the job's photo: the head in its fitted
+    expression and camera, its labels, eyes and open mouth kept out, as the rig stage had them, MediaPipe's 478
+    landmarks (478, 2) px)."""
     from types import SimpleNamespace
 
     from PIL import Image
@@ -393,15 +395,71 @@ def mirror_seam(job: Path) -> tuple[float, float]:
     model = load_ict()
     photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
     matte = np.asarray(Image.open(job / "face" / "matte.png").convert("L"), np.float32) / 255
-    lm = landmarks_from_analysis(model, json.loads((job / "face" / "analysis.json").read_text()))
+    analysis = json.loads((job / "face" / "analysis.json").read_text())
+    lm = landmarks_from_analysis(model, analysis)
     fit = SimpleNamespace(identity=np.array(rec["fit"]["identity"]),
                           expression=np.array(rec["fit"]["portrait_expression"]),
                           K=np.array(rec["fit"]["camera"]["K"]), w2c=np.array(rec["fit"]["camera"]["w2c"]),
                           inter_ocular_px=rec["fit"]["inter_ocular_px"])
-    view = _photo_view(model, fit, lm, photo, matte)
-    _, seen, mirrored = seen_and_mirrored(model, view.verts, fit.K, fit.w2c, photo, view.exclude, view.parse,
+    pts = np.asarray(analysis["face"]["landmarks_478"], np.float64)[:, :2]
+    return model, atlas, _photo_view(model, fit, lm, photo, matte), pts
+
+
+def mirror_seam(job: Path) -> tuple[float, float]:
+    """mirror_seam_step on a job's skin texture: the photo's labels, eyes and open mouth as the rig stage had them."""
+    model, atlas, view, _ = job_view(job)
+    _, seen, mirrored = seen_and_mirrored(model, view.verts, view.K, view.w2c, view.photo, view.exclude, view.parse,
                                           atlas.shape[0])
     return mirror_seam_step(atlas, seen, mirrored)
+
+
+WELL_SEEN = 0.3  # facing² (the texture's read weight): seen within ~57° of head-on
+
+
+def well_seen_skin(model, view, points: np.ndarray, res: int) -> np.ndarray:
+    """(res, 2·res) bool: the skin texels the photo of `view` (texture.PhotoView) sees well (facing² ≥ WELL_SEEN)
+    on pixels labelled skin, the brows (MediaPipe's brow outlines `points` (478, 2), widened by 4 % of the eye
+    distance), eyes, lips, mouth and hair left out: where the texture's colour is the photo's skin."""
+    import cv2
+
+    from headforge.backend.fitting.landmarks import MP_BROW_L, MP_BROW_R
+    from headforge.backend.headmodel.base import mirror_map
+    from headforge.backend.rig.photo_parse import SKIN
+    from headforge.backend.rig.texture import PhotoView, _sample_view, skin_faces, texel_surface
+
+    brows = np.zeros(view.photo.shape[:2], np.uint8)
+    for outline in (MP_BROW_R, MP_BROW_L):
+        cv2.fillPoly(brows, [np.round(points[list(outline)]).astype(np.int32)], 1)
+    r = max(1, int(round(0.04 * np.linalg.norm(points[468] - points[473]))))
+    brows = cv2.dilate(brows, np.ones((2 * r + 1, 2 * r + 1), np.uint8)).astype(bool)
+    exclude = brows if view.exclude is None else view.exclude | brows
+    faces = skin_faces(model)
+    mask = texel_surface(model, view.verts, faces, res)[0]
+    s = _sample_view(model, faces, res, PhotoView(view.verts, view.K, view.w2c, view.photo, exclude, view.parse),
+                     mirror_map(model.neutral))
+    out = np.zeros(mask.shape, bool)
+    out[mask] = (s.wgt >= WELL_SEEN) & (s.lab == SKIN)
+    return out
+
+
+def chroma_spread(atlas: np.ndarray, region: np.ndarray, sigma: float = 1.5) -> tuple[float, float]:
+    """How unevenly a skin texture `atlas` (H, W, 3) uint8 is coloured over `region` (H, W) bool: the a*b*
+    distance (CIELAB, render/image.rgb_to_lab) of each texel (blurred by `sigma` texels: the photo's noise is not
+    a patch) to the region's median a*b*; (median, 90th percentile). Shadows lifted into orange patches and a
+    washed-out forehead raise the 90th percentile; a cheek's flush is within a few units."""
+    import cv2
+
+    from headforge.backend.render.image import rgb_to_lab
+
+    lab = rgb_to_lab(cv2.GaussianBlur(atlas.astype(np.float32), (0, 0), sigma))[region]
+    d = np.hypot(*(lab[:, 1:] - np.median(lab[:, 1:], axis=0)).T)
+    return float(np.median(d)), float(np.percentile(d, 90))
+
+
+def skin_chroma_spread(job: Path) -> tuple[float, float]:
+    """chroma_spread of a job's skin texture over the skin its photo sees well (well_seen_skin)."""
+    model, atlas, view, pts = job_view(job)
+    return chroma_spread(atlas, well_seen_skin(model, view, pts, atlas.shape[0]))
 
 
 def hair_front_error(rig, atlas: np.ndarray, hair: list, photo: np.ndarray, hair_mask: np.ndarray, K: np.ndarray,

@@ -27,7 +27,7 @@ from .texture_complete import (
     hairline_height,
     head_axis,
     jaw_tone_field,
-    lit_skin_colour,
+    light_tint,
     sh1,
 )
 
@@ -303,9 +303,10 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         if fit_sel.sum() > 200:
             light = fit_shading(s.col[fit_sel], s.nrm[fit_sel])
             mean_s = float((sh1(s.nrm[fit_sel]) @ light).mean())
-            lit = lit_skin_colour(s.col[fit_sel], s.nrm[fit_sel], light, mean_s)
-            s.col = delight(s.col, s.nrm, light, mean_s, lit)
-            s.col_m = delight(s.col_m, s.nrm * _FLIP, light, mean_s, lit)
+            tint = light_tint(s.col[fit_sel], s.nrm[fit_sel], light, mean_s)
+            # the light's tint is the skin's: hair, lips and the hair region's texels keep their own colour
+            s.col = delight(s.col, s.nrm, light, mean_s, tint, (s.lab == SKIN) & ~scalp)
+            s.col_m = delight(s.col_m, s.nrm * _FLIP, light, mean_s, tint, (s.lab_m == SKIN) & ~scalp)
             # cast shadows (under the jaw, the nose, the brows), which a smooth light cannot explain: skin that
             # faces down and stays darker than the lit skin is left to the completion, unless the photo sees it
             # squarely (then it is what the photo shows); mirrored reads fill the unseen side: never trusted there

@@ -5,6 +5,8 @@ without seams.
 Light: the seen skin's luminance fitted by first-order spherical harmonics of the surface normal (ambient + one
 direction, Ramamoorthi & Hanrahan's low-frequency irradiance), robustly (beard, brows and shadows are outliers);
 albedo = colour × (mean shading / shading), so the seen face keeps its mean brightness and loses its gradient.
+The light's colour by its strength (a warm fill in the shadows, the camera's tone curve) is divided out too: per
+level of exposure, the skin's median chroma is taken to that of the skin at its albedo's exposure (light_tint).
 
 Hair: a hairline on the model's neutral head, a height per angle around the head's vertical axis (forehead,
 temples above the ears, nape), its front raised or lowered to where the photo's hair meets the forehead.
@@ -24,7 +26,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
-from ..render.image import pull_push
+from ..render.image import pull_push, rgb_to_lab
 
 # hairline heights (m) above the eyes' centres on ICT's neutral head, by angle from the front (deg): forehead,
 # temple, sideburn, above the ear (the ear's top is about 1 cm above the eyes), behind the ear, nape
@@ -64,35 +66,120 @@ def shading_ratio(normals: np.ndarray, coeffs: np.ndarray, mean_shading: float) 
 
 
 MAX_LIFT = 1.8  # a shadow is brightened at most this much when the light is divided out
-SHADOW_PULL = 0.7  # how far a fully lifted shadow moves toward the lit skin's chromaticity
+LUMA = np.array([0.299, 0.587, 0.114])
+TINT_BIN = 0.05  # the light's colour is measured per step of this much in ln(exposure) ...
+TINT_MIN_TEXELS = 100  # ... over at least this many well-seen skin texels
+TINT_MIN_CHROMA = 0.01  # chroma per lightness below which a photo has no colour (greyscale: 0)
+
+
+def lift(normals: np.ndarray, coeffs: np.ndarray, mean_shading: float) -> np.ndarray:
+    """How much the light is divided out at each normal (N, 3): mean shading / shading, at most MAX_LIFT."""
+    return np.minimum(shading_ratio(normals, coeffs, mean_shading), MAX_LIFT)
+
+
+def light_tint(colour: np.ndarray, normals: np.ndarray, coeffs: np.ndarray, mean_shading: float):
+    """The colour of the photo's light by its strength, from well-seen skin texels (colour (N, 3) 0..255, normals
+    (N, 3)) under the fitted first-order light. A texel's exposure is its luminance over the skin albedo's (y0: the
+    median luminance once the light is divided out); per level of ln(exposure) (steps of TINT_BIN holding
+    TINT_MIN_TEXELS texels), the lifted skin's median chroma per lightness in CIELAB (_chroma_per_lightness, which
+    a stronger or weaker light leaves as it is), and the reference: the same at exposure 1 (interpolated).
+
+    A photo's light is seldom one colour at every strength: shadows are lit by redder light scattered under the
+    skin and by the room's bounce, and the camera's tone curve compresses a bright channel (a warm lamp's red) in
+    the highlights, so the lit skin is paler and its shadows more saturated than the skin's colour (the group
+    photo's laughing man: lit (229, 197, 170), shadow (193, 108, 73)). The luminance-only light divides out the
+    brightness, not this tint, and lifted shadows turned orange. The level is the texel's own exposure, not the
+    first-order light's: a cheek that the smooth light puts in shadow but the lamp lights is lit skin.
+    → (y0, levels (n,) ln exposure, medians (n,) complex, targets (n,) complex: the reference, or for a level
+    whose median lies within the skin's own variation of it, the median itself (measured on the Lee Perry-Smith
+    scan under white light: no level moves), or None with too few texels or a colourless photo (greyscale)."""
+    r = lift(normals, coeffs, mean_shading)
+    Y = colour @ LUMA
+    y0 = float(np.median(Y * r))
+    t = np.log(np.maximum(Y, 1.0) / y0)
+    q = _chroma_per_lightness(_no_clip(colour * r[:, None]))
+    k = np.round(t / TINT_BIN).astype(np.int64)
+    levels, meds = [], []
+    # the exposures the fitted light gives the skin: a texel darker or brighter than any of them is so by its own
+    # colour (brows, stubble, nostrils, a sheen), not the light's, and takes the nearest level's tint
+    lo, hi = -np.log(r.max()), -np.log(r.min())
+    for b in np.unique(k):
+        sel = k == b
+        m = np.median(q[sel].real) + 1j * np.median(q[sel].imag)
+        inside = lo - TINT_BIN / 2 <= b * TINT_BIN <= hi + TINT_BIN / 2
+        if inside and sel.sum() >= TINT_MIN_TEXELS and abs(m) >= TINT_MIN_CHROMA:  # (a greyscale photo has none)
+            levels.append(float(np.median(t[sel])))
+            meds.append(m)
+    if len(levels) < 2 or min(levels) > 0.0 or max(levels) < 0.0:
+        return None  # the skin at its albedo's exposure is not seen
+    levels, meds = np.array(levels), np.array(meds)
+    ref = complex(np.interp(0.0, levels, meds.real), np.interp(0.0, levels, meds.imag))
+    if abs(ref) < TINT_MIN_CHROMA:
+        return None
+    # the skin's own variation: how far the skin at exposure 1 lies from its median; a level whose median is
+    # within it of the reference is taken for the same skin (no tint), one further out is brought to within it
+    near = np.abs(t) < TINT_BIN / 2
+    spread = float(np.median(np.abs(q[near] - ref))) if near.sum() >= TINT_MIN_TEXELS else 0.0
+    off = meds - ref
+    target = ref + off * np.minimum(1.0, spread / np.maximum(np.abs(off), 1e-9))
+    return y0, levels, meds, target
+
+
+def _no_clip(rgb: np.ndarray) -> np.ndarray:
+    """Colours (M, 3) scaled where a channel would pass 250 (the hue kept)."""
+    return rgb * np.minimum(1.0, 250.0 / np.maximum(rgb.max(axis=1, keepdims=True), 1e-6))
+
+
+def _chroma_per_lightness(rgb: np.ndarray) -> np.ndarray:
+    """(a* + i·b*) / (L* + 16) (M,) complex of colours (M, 3) 0..255 (render/image.rgb_to_lab): the same for a
+    colour under a stronger or weaker light (L* + 16, a* and b* all scale with the cube root of the light)."""
+    lab = rgb_to_lab(rgb).astype(np.float64)
+    return (lab[:, 1] + 1j * lab[:, 2]) / (lab[:, 0] + 16.0)
+
+
+def untint(rgb: np.ndarray, photo: np.ndarray, tint) -> np.ndarray:
+    """Colours (M, 3) 0..255 with light_tint's `tint` divided out, by the exposure of each one's photo colour
+    (`photo` (M, 3); the level's median m interpolated between levels, the nearest level's beyond them), its
+    lightness L* kept: the a*b* plane is turned by the hue from m to the reference and scaled by their ratio of
+    chroma where that lowers it (a shadow's saturation: scaled, a grey stays grey, and a darker strand or
+    freckle stays as much apart from the skin), and where the level's skin lacks chroma (a highlight washed out
+    by the tone curve) the shortfall (reference − m turned) × L* is added, not scaled up (which raised the
+    photo's chroma noise into pink and green speckles). The level's own median goes to the reference exactly."""
+    y0, levels, meds, targets = tint
+    t = np.log(np.maximum(photo @ LUMA, 1.0) / y0)
+    m = np.interp(t, levels, meds.real) + 1j * np.interp(t, levels, meds.imag)
+    ref = np.interp(t, levels, targets.real) + 1j * np.interp(t, levels, targets.imag)
+    f = ref / m
+    turn = f / np.maximum(np.abs(f), 1.0)  # the hue's turn, scaled down only
+    lab = rgb_to_lab(rgb).astype(np.float64)
+    z = (lab[:, 1] + 1j * lab[:, 2]) * turn + (ref - m * turn) * (lab[:, 0] + 16.0)
+    moved = np.stack([lab[:, 0], z.real, z.imag], axis=1)
+    # the change, not the round trip: OpenCV's float Lab conversions are not exact inverses (±0.5 of 255)
+    change = _lab_to_rgb(moved) - _lab_to_rgb(lab)
+    return np.clip(rgb + change, 0.0, None)
+
+
+def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """sRGB (M, 3) 0..255 of CIELAB colours (M, 3) (OpenCV's conversion, the inverse of render/image.rgb_to_lab)."""
+    return cv2.cvtColor(lab.astype(np.float32)[None], cv2.COLOR_Lab2RGB)[0].astype(np.float64) * 255.0
 
 
 def delight(colour: np.ndarray, normals: np.ndarray, coeffs: np.ndarray, mean_shading: float,
-            lit_skin_rgb: np.ndarray | None = None) -> np.ndarray:
+            tint=None, tinted: np.ndarray | None = None) -> np.ndarray:
     """Albedo estimate (M, 3) of photo colours (M, 3) 0..255 at surface normals (M, 3) under the fitted light:
     colour × mean shading / shading, regularised where the light model is least trustworthy:
     - a shadow is lifted at most MAX_LIFT× (the first-order light extrapolates too dark at grazing normals);
-    - a lifted shadow's colour moves toward the lit skin's chromaticity `lit_skin_rgb` (3,) by up to SHADOW_PULL in
-      proportion to the lift (light scattered under the skin makes shadows redder and more saturated than the
-      lit skin: multiplied up, they turn orange), keeping its lifted brightness;
+    - `tint` (light_tint's): the light's colour at the texel's exposure is divided out too (untint), on the texels
+      `tinted` (M,) bool (default all; the skin's: hair and lips are darker than skin by their own colour, not by
+      the light), so a lifted shadow keeps the skin's colour instead of turning orange and a highlight is not
+      paler than the skin;
     - no channel clips: where one would, the whole colour is scaled (the hue is kept)."""
-    r = np.minimum(shading_ratio(normals, coeffs, mean_shading), MAX_LIFT)
-    out = colour * r[:, None]
-    if lit_skin_rgb is not None:
-        lum = np.array([0.299, 0.587, 0.114])
-        skin = np.asarray(lit_skin_rgb, np.float64)
-        lift = np.clip((r - 1.0) / (MAX_LIFT - 1.0), 0.0, 1.0)
-        target = (out @ lum)[:, None] * (skin / max(float(skin @ lum), 1e-6))
-        out = out + (SHADOW_PULL * lift)[:, None] * (target - out)
-    return out * np.minimum(1.0, 250.0 / np.maximum(out.max(axis=1, keepdims=True), 1e-6))
-
-
-def lit_skin_colour(colour: np.ndarray, normals: np.ndarray, coeffs: np.ndarray, mean_shading: float):
-    """Median colour (3,) of the texels (M, 3) the fitted light leaves as they are (shading within 10 % of the
-    mean): the skin's own chromaticity, undistorted by shadow or highlight; None when too few."""
-    r = shading_ratio(normals, coeffs, mean_shading)
-    sel = np.abs(r - 1.0) < 0.1
-    return np.median(colour[sel], axis=0) if sel.sum() > 50 else None
+    out = _no_clip(colour * lift(normals, coeffs, mean_shading)[:, None])
+    if tint is not None:
+        sel = np.ones(len(out), bool) if tinted is None else tinted
+        if sel.any():
+            out[sel] = _no_clip(untint(out[sel], colour[sel], tint))
+    return out
 
 
 def head_axis(neutral: np.ndarray, eye_z: float) -> float:

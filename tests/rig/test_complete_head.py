@@ -228,10 +228,11 @@ def test_open_mouth_shows_the_upper_teeth(ict):
 
 def test_lifted_shadows_keep_the_skin_colour():
     """Skin under a side light: its shadows are darker and redder (light scattered under the skin). Dividing the
-    light out lifts them; regularised, they keep the lit skin's chromaticity instead of turning orange."""
+    light out lifts them; with the light's colour by exposure divided out too (texture_complete.light_tint), they
+    keep the skin's colour instead of turning orange."""
     from skimage.color import rgb2lab
 
-    from headforge.backend.rig.texture_complete import delight, fit_shading, lit_skin_colour, sh1
+    from headforge.backend.rig.texture_complete import delight, fit_shading, light_tint, sh1
 
     rng = np.random.default_rng(1)
     n = rng.standard_normal((6000, 3))
@@ -250,11 +251,72 @@ def test_lifted_shadows_keep_the_skin_colour():
         return np.hypot(*(lab[0, :, 1:] - ref[0, 0, 1:]).T)
 
     plain = chroma_error(delight(photo, n, light, mean_s))
-    kept = chroma_error(delight(photo, n, light, mean_s, lit_skin_colour(photo, n, light, mean_s)))
-    print(f"chroma error (ΔE a*b*) of the albedo, p90: {np.percentile(kept, 90):.2f} regularised, "
-          f"{np.percentile(plain, 90):.2f} plain")
+    kept = chroma_error(delight(photo, n, light, mean_s, light_tint(photo, n, light, mean_s)))
+    print(f"chroma error (ΔE a*b*) of the albedo, p90: {np.percentile(kept, 90):.2f} with the light's tint divided "
+          f"out, {np.percentile(plain, 90):.2f} without")
     assert np.percentile(kept, 90) < 0.6 * np.percentile(plain, 90)
     assert np.median(kept) < 3.0
+
+
+def _tone_curve(x: np.ndarray, contrast: float = 0.8) -> np.ndarray:
+    """A camera's S-shaped tone curve on values (...) in [0, 1], per channel: darks pressed down and highlights
+    compressed, so a shadow comes out more saturated than the lit skin and a highlight paler."""
+    return x + contrast * (x * x * (3 - 2 * x) - x)
+
+
+def test_side_lit_shadows_keep_the_known_albedo(scene, completed, ict):
+    """The scan (known albedo) lit from the subject's right by a white key light (0.9 n·l) with a warm fill in its
+    shadow (ambient (0.3, 0.2, 0.14): light scattered under the skin, a warm room), through a camera's S-shaped
+    tone curve: the shadowed cheek comes out darker and far more orange than the lit one (as the group photo's
+    laughing man's did). On the skin the photo sees well, the baked texture's chroma against the scan's albedo
+    read at the same texels (a*b* distance, CIELAB, the truth brought to the texel's lightness: L*+16 scaled; the
+    texture's brightness is the mean shading's): the shadowed side (exposure below 3/4 of the median) must stray
+    no further than the lit side (exposure above the median) does. Beyond the lit side's median error, median /
+    p90 over the shadowed side: 1.98 / 5.37 with the light's tint divided out (texture_complete.light_tint); the
+    old shadow pull toward the lit skin's colour (SHADOW_PULL 0.7) 3.65 / 9.09; plain de-lighting 10.33 / 13.88.
+    (The whole face takes the colour the skin has at its albedo's exposure, where the warm fill still shows: the
+    lit side's own error is 19.3 here, 12.0 with the old code, which left the lit side as the photo had it.)"""
+    from headforge.backend.headmodel.base import mirror_map
+    from headforge.backend.render.image import rgb_to_lab
+    from headforge.backend.rig.photo_parse import SKIN
+    from headforge.backend.rig.photo_rig import _photo_view, landmarks_from_analysis
+    from headforge.backend.rig.texture import PhotoView, _sample_view, bake_photo_texture, skin_faces, texel_surface
+
+    bench, lps, photo, head, K, w2c, analysis, matte = scene
+    fit = completed[2]  # the photo's landmarks are the scene's: so is the fit
+    side = np.array([-1.0, -0.35, 0.25])  # toward the light: the subject's right, a little in front and above
+    lit, mask = bench.render_lps(lps, K, w2c, SIZE, light=True, light_dir=side)
+    albedo, _ = bench.render_lps(lps, K, w2c, SIZE, light=False)
+    cos = np.clip(((lit.sum(-1) / np.maximum(albedo.sum(-1), 1e-3)) - 0.45) / 0.65, 0.0, 1.0)  # render_lps' n·l
+    lit = np.clip(albedo * (np.array([0.3, 0.2, 0.14]) + 0.9 * cos[..., None]), 0.0, 1.0)
+    img = photo.copy()
+    img[mask] = (_tone_curve(lit[mask]) * 255).round().astype(np.uint8)
+    view = _photo_view(ict, fit, landmarks_from_analysis(ict, analysis), img, matte)
+    atlas, _ = bake_photo_texture(ict, view.verts, fit.K, fit.w2c, img, res=SIZE, exclude=view.exclude,
+                                  parse=view.parse)
+    faces, mirror = skin_faces(ict), mirror_map(ict.neutral)
+    read = _sample_view(ict, faces, SIZE, view, mirror)
+    truth = _sample_view(ict, faces, SIZE, PhotoView(view.verts, fit.K, fit.w2c, (albedo * 255).round().astype(
+        np.uint8), view.exclude, view.parse), mirror)
+    texels = texel_surface(ict, view.verts, faces, SIZE)[0]
+    luma = np.array([0.299, 0.587, 0.114])
+    well = (read.wgt > 0.3) & (read.lab == SKIN) & (truth.col.max(axis=1) > 0)
+    exposure = (read.col @ luma) / np.maximum(truth.col @ luma, 1.0)
+    shadow = well & (exposure < 0.75 * np.median(exposure[well]))
+    lit_side = well & (exposure > np.median(exposure[well]))
+    assert shadow.sum() > 2000 and lit_side.sum() > 2000
+
+    def chroma_error(sel):
+        got = rgb_to_lab(atlas[texels][sel].astype(np.float32)).astype(np.float64)
+        ref = rgb_to_lab(truth.col[sel]).astype(np.float64)
+        return got[:, 1:] - ref[:, 1:] * ((got[:, :1] + 16) / (ref[:, :1] + 16))
+
+    bias = np.median(chroma_error(lit_side), axis=0)
+    beyond = np.hypot(*(chroma_error(shadow) - bias).T)
+    print(f"shadowed side ({shadow.sum()} texels): albedo chroma error beyond the lit side's ({np.hypot(*bias):.2f}) "
+          f"median {np.median(beyond):.2f}, p90 {np.percentile(beyond, 90):.2f}")
+    assert np.median(beyond) < 2.8
+    assert np.percentile(beyond, 90) < 7.0
 
 
 def test_flushed_face_carries_its_tone_onto_the_neck(scene, ict):
@@ -262,7 +324,9 @@ def test_flushed_face_carries_its_tone_onto_the_neck(scene, ict):
     face's outline below the nose tinted (red up, blue down). The texture's skin below the jaw line continues the
     face's chroma: the colour step across the jaw (benchmarks/complete_head.jaw_step, ΔE76 between 2 cm above and
     below each jaw point) falls from what the same texture has without the carry (6.77 -> 4.11 median; the chroma
-    step 5.3 -> 0.7, the rest is lightness, left alone), and the neck far below keeps its own colour."""
+    step 5.3 -> 0.7, the rest is lightness, left alone), and the neck far below keeps its own colour. With the
+    light's colour by exposure divided out (texture_complete.light_tint: the neck in the jaw's shadow is less
+    orange than it was) the step is smaller with and without the carry: 6.01 -> 3.94 (chroma step 1.2)."""
     import cv2
 
     import headforge.backend.rig.texture as texture
@@ -289,7 +353,7 @@ def test_flushed_face_carries_its_tone_onto_the_neck(scene, ict):
           f"({step0_max:.2f}); Lab above/below {np.round(up, 1)} / {np.round(down, 1)} (without: "
           f"{np.round(up0, 1)} / {np.round(down0, 1)})")
     assert step0 > 5.0  # the tint does make a step
-    assert step < 0.65 * step0
+    assert step < 0.7 * step0 and step < 4.11
     assert np.hypot(*(up[1:] - down[1:])) < 2.5  # the chroma continues across the jaw line
     # 8 cm below the chin (past the fade) the neck is what it was
     from headforge.backend.rig.texture import skin_faces, texel_surface

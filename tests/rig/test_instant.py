@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from headforge.backend.headmodel import ARKIT_52
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -81,20 +82,17 @@ def test_astronaut_texture_has_her_hair_and_no_suit_or_flag(instant_job):
 
 
 def test_astronaut_skin_keeps_its_colour_where_the_light_is_divided_out(instant_job):
-    """The face tile's texels stay near the skin albedo's chromaticity: lifted shadows (her cheek turned from the
-    light, the ears) do not turn orange (measured 9.7 % of texels beyond ΔC 15 before the shadows were
-    regularised, 0.6 % after)."""
-    from skimage.color import rgb2lab
-
+    """The skin the photo sees well keeps one colour where the light is divided out: lifted shadows (her cheek
+    turned from the light, under the jaw) do not turn orange nor highlights pale. benchmarks/complete_head
+    .skin_chroma_spread: a*b* distance of the well-seen skin texels (brows, eyes, lips, hair left out) to their
+    median, median / p90: 2.42 / 4.66 with the light's colour by exposure divided out (texture_complete.light_tint);
+    with the shadows pulled toward the lit skin's colour in proportion to their lift (the old regularisation) the
+    sheets' astronaut job (test-artifacts/complete_head) had 3.24 / 6.07."""
     job, _, _ = instant_job
-    tex = json.loads((job / "rig" / "rig.json").read_text())["texture"]
-    atlas = np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB")).astype(np.float64) / 255
-    face = rgb2lab(atlas[:, : atlas.shape[1] // 2]).reshape(-1, 3)
-    skin = rgb2lab(np.array(tex["skin_albedo_rgb"])[None, None])[0, 0]
-    dc = np.hypot(face[:, 1] - skin[1], face[:, 2] - skin[2])
-    print(f"astronaut face tile: chroma distance to the skin albedo p90 {np.percentile(dc, 90):.2f}, beyond 15: "
-          f"{100 * (dc > 15).mean():.2f}%")
-    assert (dc > 15).mean() < 0.03
+    med, p90 = load_benchmark("complete_head").skin_chroma_spread(job)
+    print(f"astronaut skin chroma spread (a*b* to the median): median {med:.2f}, p90 {p90:.2f}")
+    assert med < 2.8
+    assert p90 < 5.2
 
 
 def test_synthesised_skin_repeats_no_marks(instant_job):
