@@ -24,7 +24,8 @@ staircases add to it), the colour step across the jaw line (ΔE76), the upper te
 colour step across the boundary between skin the photo sees and skin only its mirror image gives (mirror_seam,
 ΔE76), the unseen islands inside the seen face that the completion fills (texture.holes_in_seen: the blotches of
 a small photo) and the hair mesh's colour against the photo's hair from the fitted camera (hair_front, ΔE76 over
-the hair pixels the mesh covers).
+the hair pixels the mesh covers) and the well-seen skin's chroma spread (skin_chroma_spread: a*b* distance to the
+skin's median, median and p90; lifted shadows turned orange and washed-out highlights raise it).
 
 BEFORE holds the figures of this benchmark on the instant mode as it was before the complete head (commit 9b66b36:
 every unexcluded pixel projected, the rest diffused, no hair mesh), printed beside the current ones.
@@ -748,13 +749,15 @@ def sheet(name: str, img: np.ndarray, out: Path) -> None:
     seam = mirror_seam(job)
     hair_err = hair_front(job)
     holes = (json.loads((job / "rig" / "rig.json").read_text()).get("texture") or {}).get("holes") or {}
+    spread = skin_chroma_spread(job)
     print(f"  {name}: {wall:.1f} s, iris ΔE2000 {iris_delta_e(job):.1f}, front outline IoU "
           f"{iou[0]:.3f} without the hair mesh, {iou[1]:.3f} with; bare scalp in profile "
           f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, "
           f"hairline edge per column {hairline_edge(job):.2f}, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
           f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px, seen/mirrored colour step ΔE "
           f"{seam[0]:.1f} (p90 {seam[1]:.1f}), unseen islands in the seen face {holes.get('count', 0)} "
-          f"({100 * holes.get('texels', 0.0):.2f} %), hair mesh vs the photo's hair from the front ΔE median "
+          f"({100 * holes.get('texels', 0.0):.2f} %), well-seen skin chroma spread a*b* {spread[0]:.1f} (p90 "
+          f"{spread[1]:.1f}), hair mesh vs the photo's hair from the front ΔE median "
           f"{hair_err[0]:.1f} (mean {hair_err[1]:.1f}); contact sheets "
           f"{out / f'complete_head_{name}.png'}, {out / f'complete_head_{name}_cycles.png'} (Cycles)")
 
