@@ -82,6 +82,34 @@ def embedding(rgb: np.ndarray) -> np.ndarray | None:
     return dlib_embedding(rgb, f.kps5)
 
 
+def truth_control(work: Path, size: int = 384) -> list[tuple]:
+    """How far a 30° turn alone moves dlib's embedding, on heads whose truth is known: the Lee Perry-Smith scan and
+    a built-in ICT head (benchmarks/complete_head: lit, over stripes with a collar) photographed at yaw 0, instant
+    mode run on that photo, and (name, {turn°: photo → the truth turned}, {turn°: photo → the rig turned},
+    {turn°: the truth turned → the rig turned}) for turns ±30°."""
+    from PIL import Image
+
+    import complete_head as ch
+    from headforge.backend.face.identity import identity_distance
+
+    def dist(a, b):
+        return float("nan") if a is None or b is None else identity_distance(a, b)
+
+    rows = []
+    for name, head in (("lee_perry_smith", ch.load_lps()), ("ict_head", ch.load_ict_head())):
+        photo = (ch.make_photo(head, size)[0] * 255).round().astype(np.uint8)
+        work.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(photo).save(work / f"{name}.png")
+        job = work / f"job_{name}"
+        ch.run_instant(work / f"{name}.png", job)
+        e_photo = embedding(photo)
+        truth = {d: embedding((ch.make_photo(head, size, d)[0] * 255).round().astype(np.uint8)) for d in TURNS_DEG[1:]}
+        ours = {d: embedding(im) for d, im in renders(job)[1].items() if d}
+        rows.append((name, {d: dist(e_photo, e) for d, e in truth.items()},
+                     {d: dist(e_photo, e) for d, e in ours.items()}, {d: dist(truth[d], ours[d]) for d in truth}))
+    return rows
+
+
 def main(argv=None) -> int:
     from PIL import Image
 
@@ -90,8 +118,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("paths", nargs="+")
     ap.add_argument("--out", help="contact sheet: photo, render at its pose, at +30°, at −30°, a row per job")
+    ap.add_argument("--truth", metavar="WORK", help="also the known heads' control (truth_control), jobs in WORK")
     args = ap.parse_args(argv)
     use_shared_ict()
+    if args.truth:
+        print("known heads photographed at 0°: photo → the truth turned / → our rig turned / truth → rig (±30°)")
+        for name, truth, ours, between in truth_control(Path(args.truth)):
+            print(f"  {name:18s}" + "".join(f"{f'{d:+d}°':>6s} {truth[d]:.3f} / {ours[d]:.3f} / {between[d]:.3f}"
+                                            for d in truth))
     jobs = jobs_in(args.paths)
     if not jobs:
         print("no instant jobs found")

@@ -45,3 +45,10 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb, np.float32)
     flat = np.clip(rgb.reshape(-1, 3), 0, 255)[None] / 255
     return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab)[0].reshape(rgb.shape)
+
+
+def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
+    """sRGB colours (..., 3) float64 in 0..255 of CIELAB ones (..., 3): OpenCV's inverse of rgb_to_lab, which is not
+    exact (±0.5 of 255): where only some colours are changed in CIELAB, convert back the change, not the round trip."""
+    lab = np.asarray(lab, np.float32)
+    return cv2.cvtColor(lab.reshape(-1, 3)[None], cv2.COLOR_Lab2RGB)[0].reshape(lab.shape).astype(np.float64) * 255.0

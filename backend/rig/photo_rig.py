@@ -13,7 +13,7 @@ from ..fitting.correspondence import load_dlib68_correspondence, load_mediapipe_
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
 from ..headmodel.parts import eye_centre, visible_faces
-from ..render.image import rgb_to_lab
+from ..render.image import lab_to_rgb, rgb_to_lab
 from ..render.raster import project, rasterize
 from .build import build_rig
 from .flame_rig import build_flame_rig
@@ -170,7 +170,7 @@ def plausible_sclera(sclera_rgb, skin_rgb) -> tuple:
     if np.hypot(*seen[1:]) <= np.hypot(*skin[1:]) + 2.0:  # (2: a just-noticeable chroma, grey photos' noise)
         return tuple(float(c) for c in sclera_rgb)
     lab = np.array([SCLERA_FROM_SKIN[0] * skin[0], *(SCLERA_FROM_SKIN[1] * skin[1:])])
-    rgb = cv2.cvtColor(lab.astype(np.float32)[None, None], cv2.COLOR_Lab2RGB)[0, 0]
+    rgb = lab_to_rgb(lab) / 255.0
     return tuple(float(c) for c in np.clip(rgb, 0, 1))
 
 

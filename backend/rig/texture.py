@@ -15,7 +15,7 @@ from ..fitting.correspondence import load_mediapipe_correspondence
 from ..fitting.landmarks import MP_LIPS_OUTER
 from ..headmodel.base import mirror_map
 from ..headmodel.parts import eye_height, visible_faces
-from ..render.image import pull_push, rgb_to_lab, sample_bilinear
+from ..render.image import lab_to_rgb, pull_push, rgb_to_lab, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
 from .photo_parse import HAIR, LIPS, SKIN
 from .texture_complete import (
@@ -477,7 +477,7 @@ def carry_tone_below_jaw(rgb: np.ndarray, pos: np.ndarray, jaw: np.ndarray, weig
     out = rgb.copy()
     if moved.any():
         lab_new = (lab[moved] + corr[moved]).astype(np.float32)
-        out[moved] = cv2.cvtColor(lab_new[None], cv2.COLOR_Lab2RGB)[0] * 255
+        out[moved] = lab_to_rgb(lab_new)
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
-from ..render.image import pull_push, rgb_to_lab
+from ..render.image import lab_to_rgb, pull_push, rgb_to_lab
 
 # hairline heights (m) above the eyes' centres on ICT's neutral head, by angle from the front (deg): forehead,
 # temple, sideburn, above the ear (the ear's top is about 1 cm above the eyes), behind the ear, nape
@@ -155,13 +155,8 @@ def untint(rgb: np.ndarray, photo: np.ndarray, tint) -> np.ndarray:
     z = (lab[:, 1] + 1j * lab[:, 2]) * turn + (ref - m * turn) * (lab[:, 0] + 16.0)
     moved = np.stack([lab[:, 0], z.real, z.imag], axis=1)
     # the change, not the round trip: OpenCV's float Lab conversions are not exact inverses (±0.5 of 255)
-    change = _lab_to_rgb(moved) - _lab_to_rgb(lab)
+    change = lab_to_rgb(moved) - lab_to_rgb(lab)
     return np.clip(rgb + change, 0.0, None)
-
-
-def _lab_to_rgb(lab: np.ndarray) -> np.ndarray:
-    """sRGB (M, 3) 0..255 of CIELAB colours (M, 3) (OpenCV's conversion, the inverse of render/image.rgb_to_lab)."""
-    return cv2.cvtColor(lab.astype(np.float32)[None], cv2.COLOR_Lab2RGB)[0].astype(np.float64) * 255.0
 
 
 def delight(colour: np.ndarray, normals: np.ndarray, coeffs: np.ndarray, mean_shading: float,
