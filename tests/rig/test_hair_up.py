@@ -1,5 +1,5 @@
 """Hair worn up or pulled back, and the photo's hair labels, on real photos: insightface's group photo (t1) faces as
-benchmarks/complete_head.sheets crops them, and scikit-image's astronaut. test-artifacts/hair_up/NAME.npz holds
+benchmarks/complete_head.sheets crops them, and scikit-image's astronaut. tests/rig/data/hair_up/NAME.npz holds
 what the face stage and the instant fit made of each photo (`benchmarks/complete_head.py --sheets` jobs): the
 matte (uint8), MediaPipe's 478 landmarks (px) and the fit (identity, portrait expression, camera K and w2c), so
 the labels and the hair's fall are measured without re-running the fit. Regions are hand-placed boxes on the
@@ -15,7 +15,7 @@ from PIL import Image
 from headforge.backend.rig.hair_mesh import hair_fall_dz
 from headforge.backend.rig.photo_parse import HAIR, SKIN, parse_photo
 
-FIXTURES = Path(__file__).resolve().parents[2] / "test-artifacts" / "hair_up"
+FIXTURES = Path(__file__).resolve().parent / "data" / "hair_up"
 # benchmarks/complete_head.GROUP_CROPS' faces 3 and 5 (x0, y0, x1, y1 as fractions of t1)
 CROPS = {"group_t1_3": (0.78, 0.2, 1.0, 0.75), "group_t1_5": (0.17, 0.05, 0.40, 0.45)}
 
