@@ -152,8 +152,9 @@ def _bare_beside(hair_mask: np.ndarray, edge: np.ndarray, img_side: float, w: fl
     """Whether the photo shows no hair beside the head on one side (image side `img_side` ±1) from BARE_TOP_M
     below the eyes to BARE_BOTTOM_M below them (the cheek and jaw, on the mean neutral head): in at least
     BARE_ROWS of the rows there whose strip beside the head's outline (`edge` (H,) px per row, from 2 % to 12 %
-    of the head's width `w` beyond it) lies in the frame, under BARE_HAIR of the strip is hair (`hair_mask`). Hair that falls beside
-    the face widens the outline there on both sides; hair worn up or back leaves the neck or the background.
+    of the head's width `w` beyond it) lies in the frame, under BARE_HAIR of the strip is hair (`hair_mask`).
+    Hair that falls beside the face widens the outline there on both sides; hair worn up or back leaves the neck
+    or the background.
     `coef`: the plane z ≈ a + b·x + c·y of the head's projected vertices (hair_fall_dz's)."""
     H, W = hair_mask.shape
     rows = np.flatnonzero(np.isfinite(edge))
