@@ -40,9 +40,10 @@ def jobs_in(paths: list[str]) -> list[Path]:
     return out
 
 
-def renders(job: Path, expression_turned: bool = False) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+def renders(job: Path, expression_turned: bool = False, room_light: bool = False) -> tuple[np.ndarray, dict]:
     """(the photo (H, W, 3) uint8, {turn°: the rig rendered at the photo's pose turned by it, uint8}).
-    Turned renders are of the neutral rig, or with `expression_turned` of the portrait's expression and gaze."""
+    Turned renders are of the neutral rig, or with `expression_turned` of the portrait's expression and gaze. The
+    photo's light turns with the head (the measure), or with `room_light` stays in the room (in_the_room)."""
     from PIL import Image
 
     from complete_head import load_hair, load_rig, yaw_about
@@ -64,10 +65,22 @@ def renders(job: Path, expression_turned: bool = False) -> tuple[np.ndarray, dic
         posed = deg == 0 or expression_turned
         keys = rec["fit"].get("portrait_expression_arkit") if posed else None
         eyes = eye_rotations(rec["fit"].get("portrait_gaze_deg")) if posed else None
-        img, _ = render_rig(rig, atlas, K, w2c @ yaw_about(centre, deg), (photo.shape[1], photo.shape[0]),
-                            shape_keys=keys, rotations=eyes, background=tuple(bg), light=light, attachments=hair)
+        M = yaw_about(centre, deg)
+        img, _ = render_rig(rig, atlas, K, w2c @ M, (photo.shape[1], photo.shape[0]), shape_keys=keys,
+                            rotations=eyes, background=tuple(bg),
+                            light=in_the_room(light, M[:3, :3]) if room_light else light,
+                            attachments=hair)
         out[deg] = (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
     return photo, out
+
+
+def in_the_room(light: tuple | None, R: np.ndarray) -> tuple | None:
+    """The photo's light (SH1 coefficients (1, x, y, z) over the head's normals, their mean) for the head turned by
+    R (3, 3) under it: the light stays in the room, as the person turns (complete_head.make_photo's turned photos)."""
+    if light is None:
+        return None
+    c = np.asarray(light[0], np.float64)
+    return np.concatenate([c[:1], R.T @ c[1:]]), light[1]
 
 
 def embedding(rgb: np.ndarray) -> np.ndarray | None:
@@ -82,7 +95,7 @@ def embedding(rgb: np.ndarray) -> np.ndarray | None:
     return dlib_embedding(rgb, f.kps5)
 
 
-def truth_control(work: Path, size: int = 384) -> list[tuple]:
+def truth_control(work: Path, size: int = 384, room_light: bool = False) -> list[tuple]:
     """How far a 30° turn alone moves dlib's embedding, on heads whose truth is known: the Lee Perry-Smith scan and
     a built-in ICT head (benchmarks/complete_head: lit, over stripes with a collar) photographed at yaw 0, instant
     mode run on that photo, and (name, {turn°: photo → the truth turned}, {turn°: photo → the rig turned},
@@ -104,7 +117,7 @@ def truth_control(work: Path, size: int = 384) -> list[tuple]:
         ch.run_instant(work / f"{name}.png", job)
         e_photo = embedding(photo)
         truth = {d: embedding((ch.make_photo(head, size, d)[0] * 255).round().astype(np.uint8)) for d in TURNS_DEG[1:]}
-        ours = {d: embedding(im) for d, im in renders(job)[1].items() if d}
+        ours = {d: embedding(im) for d, im in renders(job, room_light=room_light)[1].items() if d}
         rows.append((name, {d: dist(e_photo, e) for d, e in truth.items()},
                      {d: dist(e_photo, e) for d, e in ours.items()}, {d: dist(truth[d], ours[d]) for d in truth}))
     return rows
@@ -119,11 +132,13 @@ def main(argv=None) -> int:
     ap.add_argument("paths", nargs="+")
     ap.add_argument("--out", help="contact sheet: photo, render at its pose, at +30°, at −30°, a row per job")
     ap.add_argument("--truth", metavar="WORK", help="also the known heads' control (truth_control), jobs in WORK")
+    ap.add_argument("--room-light", action="store_true", help="turned renders with the photo's light staying in the "
+                    "room (as the known heads' truth is photographed turned), not turning with the head")
     args = ap.parse_args(argv)
     use_shared_ict()
     if args.truth:
         print("known heads photographed at 0°: photo → the truth turned / → our rig turned / truth → rig (±30°)")
-        for name, truth, ours, between in truth_control(Path(args.truth)):
+        for name, truth, ours, between in truth_control(Path(args.truth), room_light=args.room_light):
             print(f"  {name:18s}" + "".join(f"{f'{d:+d}°':>6s} {truth[d]:.3f} / {ours[d]:.3f} / {between[d]:.3f}"
                                             for d in truth))
     jobs = jobs_in(args.paths)
@@ -132,12 +147,12 @@ def main(argv=None) -> int:
         return 2
     photos, embs, rows = {}, {}, []
     for job in jobs:
-        photo, imgs = renders(job)
+        photo, imgs = renders(job, room_light=args.room_light)
         photos[job.name] = embedding(photo)
         embs[job.name] = {d: embedding(im) for d, im in imgs.items()}
         # the same turns with the portrait's expression and gaze: how much of a turned render's distance is the
         # photo's expression the neutral rig no longer wears (information; the measure is the neutral turn's)
-        posed = renders(job, expression_turned=True)[1]
+        posed = renders(job, expression_turned=True, room_light=args.room_light)[1]
         embs[job.name].update({f"{d:+d}e": embedding(posed[d]) for d in TURNS_DEG if d})
         h = 192
         tiles = [np.asarray(Image.fromarray(x).resize((int(x.shape[1] * h / x.shape[0]), h))) for x in
