@@ -18,23 +18,29 @@ YAWS = (0, 60, -60)
 @pytest.fixture(scope="module")
 def scene(shared):
     """(benchmark module, scan, [(photo uint8, analysis, matte, w2c)] at YAWS, K)."""
+    bench = load_benchmark("complete_head")
+    lps = bench.load_lps()
+    shots, K = _photograph(bench, lps, SIZE)
+    return bench, lps, shots, K
+
+
+def _photograph(bench, head, size: int):
+    """[(photo uint8, analysis, matte, w2c)] of `head` (the benchmark's format) at YAWS, and K."""
     from headforge.backend.face.matte import mediapipe_matte
     from headforge.backend.fitting.landmarks import mediapipe_478
 
-    bench = load_benchmark("complete_head")
-    lps = bench.load_lps()
     shots = []
     for yaw in YAWS:
-        photo, head, K, w2c = bench.make_photo(lps, SIZE, yaw)
+        photo, _, K, w2c = bench.make_photo(head, size, yaw)
         photo8 = (photo * 255).round().astype(np.uint8)
         mp = mediapipe_478(photo8)
-        assert mp is not None, f"MediaPipe finds no face in the scan's render at yaw {yaw}"
+        assert mp is not None, f"MediaPipe finds no face in the head's render at yaw {yaw}"
         pts = mp[:, :2]
         bbox = np.array([*pts.min(axis=0), *pts.max(axis=0)])
-        analysis = {"image_size": [SIZE, SIZE], "face": {"bbox": bbox.tolist(), "landmarks_478": mp.tolist(),
+        analysis = {"image_size": [size, size], "face": {"bbox": bbox.tolist(), "landmarks_478": mp.tolist(),
                                                          "landmarks_68": None}}
         shots.append((photo8, analysis, mediapipe_matte(photo8, bbox), w2c))
-    return bench, lps, shots, K
+    return shots, K
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +78,11 @@ def test_three_photos_fit_one_identity_with_each_pose(scene, results):
     print(f"texels by photo {tex['by_photo']}, mirrored {tex['mirrored']:.3f}, completed {tex['completed']:.3f} "
           f"(one photo: seen {t1['from_photo']:.3f}, mirrored {t1['mirrored']:.3f}, completed {t1['completed']:.3f})")
     assert min(tex["by_photo"][1:]) > 0.05  # the side photos do texture the sides
-    assert tex["from_photo"] > t1["from_photo"] + 0.03  # seen rather than mirrored or synthesised
-    assert tex["completed"] < t1["completed"]
+    # the three photos see more of the skin than one; what they see but their light does not explain (a fold's
+    # shading, a misfit's edges: texture.variation_trust) is left to the completion (untrusted)
+    print(f"three photos: from the photos {tex['from_photo']:.3f}, seen but untrusted {tex['untrusted']:.3f}")
+    assert tex["from_photo"] + tex["untrusted"] > t1["from_photo"] + 0.03
+    assert tex["completed"] - tex["untrusted"] < t1["completed"]
 
 
 def test_three_photos_beat_one_at_the_sides(scene, results):
@@ -84,6 +93,36 @@ def test_three_photos_beat_one_at_the_sides(scene, results):
     print(f"masked PSNR at {degs}: three photos {np.round(p3, 2)} dB, one photo {np.round(p1, 2)} dB")
     assert p3.mean() > p1.mean() + 1.0
     assert p3.min() > p1.min()
+
+
+def test_three_photos_beat_one_on_a_known_albedo(ict):
+    """The ICT head of benchmarks/complete_head.py --ict-several (a sampled identity with a painted albedo, known
+    exactly; its albedo at 256 px, the photos at the default 384 px, a 512 texture): the three photos' texture
+    against the yaw-0 photo's alone, masked PSNR and SSIM against the albedo at ±30°, ±90°, 180°. Each photo's
+    skin weighs by how little its de-lit colour varies locally (texture.variation_trust: shading the light model
+    cannot take out, a misfitted brow's or eye's edge), so the fused texture is at least as good as one photo's
+    at every angle. Measured (one photo; three photos before -> after): SSIM +30° 0.713; 0.672 -> 0.720,
+    -30° 0.732; 0.691 -> 0.742, +90° 0.774; 0.764 -> 0.803, -90° 0.795; 0.778 -> 0.819, 180° 0.825;
+    0.833 -> 0.836 (mean 0.768; 0.748 -> 0.784); PSNR mean 19.82 dB; 21.31 -> 21.81. The old fusion fails both
+    SSIM assertions."""
+    from headforge.backend.rig.photo_rig import rig_from_photo, rig_from_photos
+
+    size, degs = 384, (30, -30, 90, -90, 180)
+    bench = load_benchmark("complete_head")
+    head = bench.load_ict_head(res=256)
+    shots, K = _photograph(bench, head, size)
+    one = rig_from_photo(ict, shots[0][0], shots[0][1], texture_size=512, matte=shots[0][2])
+    three = rig_from_photos(ict, [s[:3] for s in shots], texture_size=512)
+    got = {}
+    for name, (rig, atlas, fit, _, _) in (("one", one), ("three", three)):
+        rows, _ = bench.turned_views(head, rig, atlas, fit.K, fit.w2c, K, shots[0][3], size, degs)
+        got[name] = np.array([(r[1], r[2]) for r in rows])
+    print(f"views {degs}: PSNR one {np.round(got['one'][:, 0], 2)}, three {np.round(got['three'][:, 0], 2)} dB; "
+          f"SSIM one {np.round(got['one'][:, 1], 3)}, three {np.round(got['three'][:, 1], 3)}")
+    gain = got["three"] - got["one"]
+    assert (gain[:, 0] > 0.0).all() and gain[:, 0].mean() > 1.0  # PSNR: better at every angle
+    assert (gain[:, 1] >= 0.0).all()  # SSIM: no angle worse (old fusion: -0.041 at +30°)
+    assert gain[:, 1].mean() > 0.008  # (old fusion: -0.020)
 
 
 @pytest.fixture(scope="module")
