@@ -12,7 +12,9 @@ and the fraction left to plain diffusion, and the wall time of the run. Saves a 
 
 --several also photographs the scan at yaw 0 and ±60° and runs the three photos (`headforge run a b c`) against the
 yaw-0 photo alone: masked PSNR/SSIM at ±30°, ±90° and 180°. --ict-several does the same with one of the dataset's
-built-in ICT-FaceKit heads (backend/dataset/ict_heads: a sampled identity, a painted albedo known exactly).
+built-in ICT-FaceKit heads (backend/dataset/ict_heads: a sampled identity, a painted albedo known exactly), and
+since that albedo is laid out as the rig's skin atlas, also compares the atlases with it texel by texel per region
+(atlas_regions: nose sides, under the brows, cheeks, ears, back; texel SSIM and mean error).
 
 --sheets DIR also runs the astronaut (and a 240 px copy), the six faces of insightface's group photo (t1) and
 scikit-image's cameraman (a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile,
@@ -824,8 +826,44 @@ def several_photos(lps, size: int, out: Path, name: str = "lps", title: str = "L
               f"{np.mean([r[2] for r in res[n][1]]):.3f}; instant mode {res[n][0]:.1f} s wall")
     tex = json.loads((out / f"job_{name}_photos3" / "rig" / "rig.json").read_text())["texture"]
     print(f"  texels seen by photo {tex.get('by_photo')}, mirrored {tex['mirrored']:.3f}, completed "
-          f"{tex['completed']:.3f}; contact sheet (1 photo: truth over result, then 3 photos) "
-          f"{out / f'complete_head_{name}_3photos.png'}")
+          f"{tex['completed']:.3f}, seen but untrusted {tex.get('untrusted', 0.0):.3f}; contact sheet (1 photo: "
+          f"truth over result, then 3 photos) {out / f'complete_head_{name}_3photos.png'}")
+    if name == "ict":  # the dataset head's albedo is laid out as the rig's skin atlas: compare texel by texel
+        atlases = [np.asarray(Image.open(out / f"job_{name}_photos{n}" / "rig" / "skin.png").convert("RGB"))
+                   for n in (3, 1)]
+        print("  skin atlas against the albedo by region (texel SSIM, mean |error| of 255): 3 photos / 1 photo")
+        for region, (s3, e3), (s1, e1) in atlas_regions(lps[3], atlases):
+            print(f"    {region:12s} {s3:.3f} / {s1:.3f}   {e3:5.1f} / {e1:5.1f}")
+
+
+def atlas_regions(texture: np.ndarray, atlases: list) -> list:
+    """The skin atlases (res, 2·res, 3) uint8 against a dataset head's texture (load_ict_head's: its skin atlas
+    in the top-left (res, 2·res)) by region of the neutral head (nose sides, under the brows, cheeks, ears, back
+    of the head, all skin): [(region, [(mean texel SSIM, mean |error| 0..255) per atlas])]."""
+    from skimage.metrics import structural_similarity
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    model = load_ict()
+    res = atlases[0].shape[0]
+    truth = texture[:res, :2 * res].astype(np.float32) / 255
+    mask, pos = texel_surface(model, model.neutral, skin_faces(model), res)[:2]
+    x, y, z = pos[mask].T
+    ez = eye_height(model)
+    ax = np.abs(x)
+    regions = {"nose sides": (ax > 0.012) & (ax < 0.03) & (z < ez - 0.01) & (z > ez - 0.06) & (y < -0.07),
+               "under brows": (ax > 0.01) & (ax < 0.05) & (z > ez) & (z < ez + 0.025) & (y < -0.06),
+               "cheeks": (ax > 0.03) & (ax < 0.065) & (z < ez - 0.02) & (z > ez - 0.07) & (y < -0.03),
+               "ears": (ax > 0.065) & (z < ez + 0.03) & (z > ez - 0.05) & (np.abs(y) < 0.03),
+               "back": y > 0.04, "all skin": np.ones(len(x), bool)}
+    per = []
+    for a in atlases:
+        a = a.astype(np.float32) / 255
+        _, ssim = structural_similarity(a, truth, channel_axis=2, data_range=1.0, full=True)
+        per.append((ssim.mean(axis=2)[mask], np.abs(a - truth).mean(axis=2)[mask] * 255))
+    return [(k, *[(float(sm[r].mean()), float(er[r].mean())) for sm, er in per]) for k, r in regions.items()]
 
 
 def main(argv=None):
