@@ -17,12 +17,6 @@ tests/rig/test_photo_parse.py:
 - clothes: the matte's non-skin pixels below the jaw (a collar, a suit, a tie);
 - occluder: non-skin pixels inside the face oval (glasses, a microphone, a hand), and skin-coloured pixels away
   from the head (hands, shoulders).
-
-Turned heads (tests/rig/test_turned_labels.py, bald heads at ±60°): a crown whose colour is the face's skin's
-shading aside (rgb chromaticity) and that joins the forehead across no edge (no hairline) is a bald scalp in other
-light, not hair; the skin's zones reach behind the face by the nose tip's offset from the cheeks' middle (the
-cheeks' distance is foreshortened, the skull is not); beside a face turned past its far cheek is the face's far
-side, not hair; skin-coloured islands and an ear's folds with the head's skin all round are the ear.
 """
 from __future__ import annotations
 
@@ -263,8 +257,7 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     off_face = np.abs(across - centre_across)
     # a turned head: the nose tip leaves the cheeks' middle toward the side it turned to and the skull reaches as
     # far the other way behind the face (the cheeks' distance, foreshortened, no longer spans the head): on the
-    # side away from the nose the skin's zones (ears, scalp) reach that much further (not the hair's surroundings:
-    # a wall or a neighbour behind a turned head is not its hair)
+    # side away from the nose the head's zones (ears, neck, scalp, surroundings) reach that much further
     turn = float((pts[MP_NOSE_TIP] - chin) @ right - centre_across)
     behind = (across - centre_across) * -np.sign(turn) > 0
     off = np.where(behind, np.maximum(off_face - abs(turn), 0.0), off_face)
