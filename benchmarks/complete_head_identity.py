@@ -3,18 +3,25 @@
 portrait's expression and gaze, the photo's light as the texture bake recorded it) and turned ±30° (neutral), for the
 instant jobs of `benchmarks/complete_head.py --sheets DIR` (or any instant job folders).
 
-    python benchmarks/complete_head_identity.py DIR_OR_JOB [DIR_OR_JOB ...] [--out sheet.png]
+    python benchmarks/complete_head_identity.py DIR_OR_JOB [DIR_OR_JOB ...] [--out sheet.png] [--truth WORK] [--room-light]
 
 A control column: each render against the OTHER people's photos (the distance a different person gets; a photo
 within dlib's 0.6 of this job's photo is taken for the same person and left out), so the figure shows the measure
 separates people on these images and is not just small for any rendered face.
 
-Measured 2026-12-07 (the sheets' jobs at commit 774f0bc; photo → render at its pose / +30° / −30°, others' min):
-  astronaut 0.441 / 0.507 / 0.495 (others 0.705), its 240 px copy 0.432 / 0.556 / 0.540, the cameraman (a side view)
-  0.633 / 0.665 / 0.552, group t1 faces 0-5: 0.436 / 0.607 / 0.586, 0.428 / 0.515 / 0.469, 0.437 / 0.602 / 0.578,
-  0.466 / 0.640 / 0.615, 0.430 / 0.515 / 0.585, 0.459 / 0.532 / 0.610 (others' min 0.578-0.664: on these small
-  faces dlib's margin between people is itself narrow). Every render at the photo's pose but the cameraman's is
-  the same person; turned ±30°, 5 of the 9 stay below 0.6 and the others reach 0.60-0.67.
+Measured 2026-12-07 (the sheets' jobs of `benchmarks/complete_head.py --sheets` at commit 83c4f10; photo → render at
+its pose / +30° / −30°, others' min): astronaut 0.422 / 0.497 / 0.480 (others 0.703), its 240 px copy 0.433 / 0.554 /
+0.535, the cameraman (a side view) 0.633 / 0.665 / 0.552, group t1 faces 0-5: 0.456 / 0.612 / 0.602, 0.441 / 0.540 /
+0.457, 0.462 / 0.604 / 0.563, 0.475 / 0.639 / 0.622, 0.404 / 0.515 / 0.554, 0.468 / 0.522 / 0.618 (others' min
+0.561-0.680: on these small faces dlib's margin between people is itself narrow). Every render at the photo's pose
+but the cameraman's is the same person; turned ±30°, 5 of the 9 stay below 0.6 and the others reach 0.60-0.67.
+Turned with the photo's expression (information): astronaut 0.477 / 0.479, group faces 0-5 0.553 / 0.554, 0.571 /
+0.474, 0.591 / 0.473, 0.575 / 0.530, 0.490 / 0.567, 0.498 / 0.540, the cameraman 0.651 / 0.581.
+The known heads (--truth; photographed at 0°, photo → the truth turned / → our rig turned, +30° and −30°): the Lee
+Perry-Smith scan 0.390 / 0.484 and 0.429 / 0.396, an ICT head 0.308 / 0.363 and 0.281 / 0.280: a 30° turn alone
+costs the exact head 0.28-0.43, and our rig stays within 0.1 of its truth's own turn. With --room-light the real
+photos' turned figures are worse (group face 0 0.655 / 0.695, face 4's +30° render has no face SCRFD finds) and the
+known heads' rigs 0.482 / 0.497 (scan) and 0.392 / 0.289 (ICT).
 """
 from __future__ import annotations
 
