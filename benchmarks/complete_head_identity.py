@@ -3,7 +3,7 @@
 portrait's expression and gaze, the photo's light as the texture bake recorded it) and turned ±30° (neutral), for the
 instant jobs of `benchmarks/complete_head.py --sheets DIR` (or any instant job folders).
 
-    python benchmarks/complete_head_identity.py DIR_OR_JOB [DIR_OR_JOB ...] [--out sheet.png] [--truth WORK] [--room-light]
+    python benchmarks/complete_head_identity.py DIR_OR_JOB [DIR_OR_JOB ...] [--out PNG] [--truth WORK] [--room-light]
 
 A control column: each render against the OTHER people's photos (the distance a different person gets; a photo
 within dlib's 0.6 of this job's photo is taken for the same person and left out), so the figure shows the measure
