@@ -40,6 +40,9 @@ def pull_push(image: np.ndarray, known: np.ndarray) -> np.ndarray:
     return out
 
 
+LUMA = np.array([0.299, 0.587, 0.114])  # Rec. 601 luma weights of sRGB colours (float64)
+
+
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (..., 3) float32 (OpenCV's conversion: D65, L* 0..100) of sRGB colours (..., 3) in 0..255."""
     rgb = np.asarray(rgb, np.float32)

@@ -13,7 +13,7 @@ from ..fitting.correspondence import load_dlib68_correspondence, load_mediapipe_
 from ..fitting.landmarks import MP_EYE_L, MP_EYE_R, MP_FACE_OVAL, MP_IRIS, MP_LIPS_INNER
 from ..fitting.photo import IBUG_CONTOUR, IBUG_EYES, MP_EYES, PhotoFit, fit_photos, vertex_landmarks
 from ..headmodel.parts import eye_centre, visible_faces
-from ..render.image import lab_to_rgb, rgb_to_lab
+from ..render.image import LUMA, lab_to_rgb, rgb_to_lab
 from ..render.raster import project, rasterize
 from .build import build_rig
 from .flame_rig import build_flame_rig
@@ -201,7 +201,7 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks, skin_rgb=None) -> d
         if len(xs) < 6:
             continue
         px = img[ys, xs]
-        lum = px @ [0.299, 0.587, 0.114]
+        lum = px @ LUMA
         width = np.ptp(poly[:, 0])
         if lm.iris is not None:
             cx, cy = min(lm.iris, key=lambda c: np.hypot(*(c - poly.mean(axis=0))))
@@ -223,7 +223,7 @@ def eye_colours_from_photo(photo: np.ndarray, lm: Landmarks, skin_rgb=None) -> d
             iris_px.append(px[in_iris])
         rest = px[~in_iris]
         if len(rest):
-            rl = rest @ [0.299, 0.587, 0.114]
+            rl = rest @ LUMA
             sclera_px.append(rest[rl >= np.median(rl)])
     out = {"iris_rgb": (0.3, 0.2, 0.12), "sclera_rgb": (0.92, 0.9, 0.88)}
     if iris_px and sum(map(len, iris_px)):

@@ -15,7 +15,7 @@ from ..fitting.correspondence import load_mediapipe_correspondence
 from ..fitting.landmarks import MP_BROW_L, MP_BROW_R, MP_LIPS_OUTER
 from ..headmodel.base import mirror_map
 from ..headmodel.parts import eye_height, visible_faces
-from ..render.image import lab_to_rgb, pull_push, rgb_to_lab, sample_bilinear
+from ..render.image import LUMA, lab_to_rgb, pull_push, rgb_to_lab, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
 from .photo_parse import HAIR, LIPS, SKIN
 from .texture_complete import (
@@ -312,13 +312,12 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
             # cast shadows (under the jaw, the nose, the brows), which a smooth light cannot explain: skin that
             # faces down and stays darker than the lit skin is left to the completion, unless the photo sees it
             # squarely (then it is what the photo shows); mirrored reads fill the unseen side: never trusted there
-            lum = np.array([0.299, 0.587, 0.114])
-            dark = CAST_SHADOW_LUM * float(np.median(s.col[fit_sel] @ lum))
+            dark = CAST_SHADOW_LUM * float(np.median(s.col[fit_sel] @ LUMA))
             down = s.nrm[:, 2] < 0.0
-            s.wgt[down & (s.wgt < CAST_SHADOW_GLANCE) & (s.lab == SKIN) & (s.col @ lum < dark)] = 0.0
+            s.wgt[down & (s.wgt < CAST_SHADOW_GLANCE) & (s.lab == SKIN) & (s.col @ LUMA < dark)] = 0.0
             # the neck below the chin lies in the jaw's shadow under most lights, however squarely it is seen
-            s.wgt[below_jaw & (s.lab == SKIN) & (s.col @ lum < dark)] = 0.0
-            s.wgt_m[down & (s.lab_m == SKIN) & (s.col_m @ lum < dark)] = 0.0
+            s.wgt[below_jaw & (s.lab == SKIN) & (s.col @ LUMA < dark)] = 0.0
+            s.wgt_m[down & (s.lab_m == SKIN) & (s.col_m @ LUMA < dark)] = 0.0
         lights.append((light, mean_s))
     for s in samples[1:]:  # exposure and white balance of the other photos matched to the main one
         both = (main.wgt > 0.2) & (s.wgt > 0.2) & (main.lab == SKIN) & (s.lab == SKIN)
@@ -521,7 +520,7 @@ def variation_trust(col: np.ndarray, wgt: np.ndarray, lab: np.ndarray, idx, shap
     if well.sum() < 100:
         return np.ones(len(wgt))
     sigma = max(1.0, res * VARIATION_SIGMA)
-    y = col @ np.array([0.299, 0.587, 0.114])
+    y = col @ LUMA
     have = np.zeros(shape, np.float32)
     have[idx] = skin
     den = np.maximum(cv2.GaussianBlur(have, (0, 0), sigma)[idx], 1e-6)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
-from ..render.image import lab_to_rgb, pull_push, rgb_to_lab
+from ..render.image import LUMA, lab_to_rgb, pull_push, rgb_to_lab
 
 # hairline heights (m) above the eyes' centres on ICT's neutral head, by angle from the front (deg): forehead,
 # temple, sideburn, above the ear (the ear's top is about 1 cm above the eyes), behind the ear, nape
@@ -45,7 +45,7 @@ def sh1(normals: np.ndarray) -> np.ndarray:
 def fit_shading(colour: np.ndarray, normals: np.ndarray, iterations: int = 4) -> np.ndarray:
     """Coefficients (4,) of luminance ≈ sh1(n) · c over seen skin texels (colour (N, 3) 0..255, normals (N, 3)),
     Tukey-reweighted so dark hair, brows and stubble do not bend the light."""
-    Y = colour @ np.array([0.299, 0.587, 0.114])
+    Y = colour @ LUMA
     A = sh1(normals)
     w = np.ones(len(Y))
     c = np.zeros(4)
@@ -66,7 +66,6 @@ def shading_ratio(normals: np.ndarray, coeffs: np.ndarray, mean_shading: float) 
 
 
 MAX_LIFT = 1.8  # a shadow is brightened at most this much when the light is divided out
-LUMA = np.array([0.299, 0.587, 0.114])
 TINT_BIN = 0.05  # the light's colour is measured per step of this much in ln(exposure) ...
 TINT_MIN_TEXELS = 100  # ... over at least this many well-seen skin texels
 TINT_MIN_CHROMA = 0.01  # chroma per lightness below which a photo has no colour (greyscale: 0)
