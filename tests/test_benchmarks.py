@@ -130,3 +130,22 @@ def test_blender_import_times_the_first_geometry_nodes_evaluation(tmp_path):
     assert ply_row["evaluated_points"] == 3000 and ply_row["evaluated_instances"] == 0
     with pytest.raises(RuntimeError):
         bi.measure("headforge", tmp_path / "missing.ply", env)
+
+
+def test_identity_benchmark_keeps_the_light_in_the_room():
+    """complete_head_identity.in_the_room: the photo's SH1 light on a head turned by R gives each turned normal
+    the shading the room's light gives it (the light stays, the head turns); a turn of 0 changes nothing."""
+    from headforge.backend.rig.texture_complete import sh1
+
+    ident = load_benchmark("complete_head_identity")
+    light = (np.array([120.0, -40.0, 15.0, 60.0]), 150.0)
+    a = np.radians(30.0)
+    R = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1.0]])
+    n = np.random.default_rng(0).normal(size=(200, 3))
+    n /= np.linalg.norm(n, axis=1, keepdims=True)
+    turned = ident.in_the_room(light, R)
+    assert turned[1] == light[1]
+    np.testing.assert_allclose(sh1(n) @ turned[0], sh1(n @ R.T) @ light[0], rtol=1e-12, atol=1e-9)
+    assert not np.allclose(sh1(n) @ turned[0], sh1(n) @ light[0])  # the turn moves the shading on the head
+    np.testing.assert_allclose(ident.in_the_room(light, np.eye(3))[0], light[0])
+    assert ident.in_the_room(None, R) is None
