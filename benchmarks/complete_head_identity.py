@@ -1,27 +1,36 @@
 """Does the complete head stay the photo's person? dlib's 128-D distance (`face/identity.py`; the same person below
 0.6) between the input photo's face and the instant-mode rig rendered at the photo's pose (the fitted camera, the
-portrait's expression and gaze, the photo's light as the texture bake recorded it) and turned ±30° (neutral), for the
-instant jobs of `benchmarks/complete_head.py --sheets DIR` (or any instant job folders).
+portrait's expression and gaze, the photo's light as the texture bake recorded it) and at that pose turned ±30°,
+for the instant jobs of `benchmarks/complete_head.py --sheets DIR` (or any instant job folders); then the same
+for the neutral rig (no expression, eyes ahead), the rig as the artist gets it.
 
     python benchmarks/complete_head_identity.py DIR_OR_JOB [DIR_OR_JOB ...] [--out PNG] [--truth WORK] [--room-light]
 
-A control column: each render against the OTHER people's photos (the distance a different person gets; a photo
-within dlib's 0.6 of this job's photo is taken for the same person and left out), so the figure shows the measure
-separates people on these images and is not just small for any rendered face.
+A control column: each render at 0° against the OTHER people's photos (the distance a different person gets; a
+photo within dlib's 0.6 of this job's photo is taken for the same person and left out), so the figure shows the
+measure separates people on these images and is not just small for any rendered face.
 
-Measured 2026-12-07 (the sheets' jobs of `benchmarks/complete_head.py --sheets` at commit 83c4f10; photo → render at
-its pose / +30° / −30°, others' min): astronaut 0.422 / 0.497 / 0.480 (others 0.703), its 240 px copy 0.433 / 0.554 /
-0.535, the cameraman (a side view) 0.633 / 0.665 / 0.552, group t1 faces 0-5: 0.456 / 0.612 / 0.602, 0.441 / 0.540 /
-0.457, 0.462 / 0.604 / 0.563, 0.475 / 0.639 / 0.622, 0.404 / 0.515 / 0.554, 0.468 / 0.522 / 0.618 (others' min
-0.561-0.680: on these small faces dlib's margin between people is itself narrow). Every render at the photo's pose
-but the cameraman's is the same person; turned ±30°, 5 of the 9 stay below 0.6 and the others reach 0.60-0.67.
-Turned with the photo's expression (information): astronaut 0.477 / 0.479, group faces 0-5 0.553 / 0.554, 0.571 /
-0.474, 0.591 / 0.473, 0.575 / 0.530, 0.490 / 0.567, 0.498 / 0.540, the cameraman 0.651 / 0.581.
+Why the turned renders keep the photo's expression: with the neutral rig a turn changes two things, and the
+expression alone moves dlib's embedding by as much as the turn. Measured 2026-12-07 (the sheets' jobs at commit
+00fbf77), photo → the neutral rig at 0°: astronaut 0.486 (0.422 wearing the photo's expression), group faces 0-5
+0.551 / 0.439 / 0.545 / 0.564 / 0.433 / 0.534 (with it 0.456 / 0.441 / 0.462 / 0.475 / 0.404 / 0.468).
+
+Measured 2026-12-07 (same jobs; photo → render at its pose / +30° / −30°, others' min; then neutral 0° / +30° /
+−30°): astronaut 0.422 / 0.477 / 0.479 (others 0.703; neutral 0.486 / 0.497 / 0.480), its 240 px copy 0.433 / 0.535
+/ 0.503 (0.504 / 0.554 / 0.535), group t1 faces 0-5: 0.456 / 0.553 / 0.554 (0.551 / 0.612 / 0.602), 0.441 / 0.571 /
+0.474 (0.439 / 0.540 / 0.457), 0.462 / 0.591 / 0.473 (0.545 / 0.604 / 0.563), 0.475 / 0.575 / 0.530 (0.564 / 0.639 /
+0.622), 0.404 / 0.490 / 0.567 (0.433 / 0.515 / 0.554), 0.468 / 0.498 / 0.540 (0.534 / 0.522 / 0.618); others' min
+0.561-0.680 (on these small faces dlib's margin between people is itself narrow). Every turned render of the
+astronaut and the group's faces stays the same person; of the neutral rig, 4 of the 8 reach 0.60-0.64 turned.
+The cameraman (a profile, one eye against his camera's eyepiece, gloved hands in front of his chin): 0.633 / 0.651
+/ 0.581 (neutral 0.605 / 0.665 / 0.552), the only one above 0.6 at its own pose. There most of the distance is the
+photo's surroundings, not the head: the same render at 0° over black instead of the photo's mean grey 0.570, and
+with the photo's camera, gloves and coat (photo_parse's occluder and clothes pixels) pasted over it 0.467.
 The known heads (--truth; photographed at 0°, photo → the truth turned / → our rig turned, +30° and −30°): the Lee
-Perry-Smith scan 0.390 / 0.484 and 0.429 / 0.396, an ICT head 0.308 / 0.363 and 0.281 / 0.280: a 30° turn alone
-costs the exact head 0.28-0.43, and our rig stays within 0.1 of its truth's own turn. With --room-light the real
-photos' turned figures are worse (group face 0 0.655 / 0.695, face 4's +30° render has no face SCRFD finds) and the
-known heads' rigs 0.482 / 0.497 (scan) and 0.392 / 0.289 (ICT).
+Perry-Smith scan 0.390 / 0.498 and 0.429 / 0.398, an ICT head 0.308 / 0.349 and 0.281 / 0.307: a 30° turn alone
+costs the exact head 0.28-0.43, and our rig stays within 0.11 of its truth's own turn. With --room-light (measured
+on the neutral rig, 83c4f10) the real photos' turned figures are worse (group face 0 0.655 / 0.695, face 4's +30°
+render has no face SCRFD finds) and the known heads' rigs 0.482 / 0.497 (scan) and 0.392 / 0.289 (ICT).
 """
 from __future__ import annotations
 
@@ -47,10 +56,11 @@ def jobs_in(paths: list[str]) -> list[Path]:
     return out
 
 
-def renders(job: Path, expression_turned: bool = False, room_light: bool = False) -> tuple[np.ndarray, dict]:
+def renders(job: Path, neutral: bool = False, room_light: bool = False) -> tuple[np.ndarray, dict]:
     """(the photo (H, W, 3) uint8, {turn°: the rig rendered at the photo's pose turned by it, uint8}).
-    Turned renders are of the neutral rig, or with `expression_turned` of the portrait's expression and gaze. The
-    photo's light turns with the head (the measure), or with `room_light` stays in the room (in_the_room)."""
+    The rig wears the portrait's expression and gaze (the photo's pose: a turn is the only change), or with
+    `neutral` rests (the neutral rig the artist gets). The photo's light turns with the head (the measure), or with
+    `room_light` stays in the room (in_the_room)."""
     from PIL import Image
 
     from complete_head import load_hair, load_rig, yaw_about
@@ -68,10 +78,8 @@ def renders(job: Path, expression_turned: bool = False, room_light: bool = False
     bg = photo.reshape(-1, 3).mean(0) / 255.0
     out = {}
     for deg in TURNS_DEG:
-        # at the photo's pose: its expression and gaze; turned: the neutral rig as it rests
-        posed = deg == 0 or expression_turned
-        keys = rec["fit"].get("portrait_expression_arkit") if posed else None
-        eyes = eye_rotations(rec["fit"].get("portrait_gaze_deg")) if posed else None
+        keys = None if neutral else rec["fit"].get("portrait_expression_arkit")
+        eyes = None if neutral else eye_rotations(rec["fit"].get("portrait_gaze_deg"))
         M = yaw_about(centre, deg)
         img, _ = render_rig(rig, atlas, K, w2c @ M, (photo.shape[1], photo.shape[0]), shape_keys=keys,
                             rotations=eyes, background=tuple(bg),
@@ -155,41 +163,46 @@ def main(argv=None) -> int:
     photos, embs, rows = {}, {}, []
     for job in jobs:
         photo, imgs = renders(job, room_light=args.room_light)
+        # the neutral rig too: how much of a distance is the photo's expression the resting rig no longer wears
+        rest = renders(job, neutral=True, room_light=args.room_light)[1]
         photos[job.name] = embedding(photo)
         embs[job.name] = {d: embedding(im) for d, im in imgs.items()}
-        # the same turns with the portrait's expression and gaze: how much of a turned render's distance is the
-        # photo's expression the neutral rig no longer wears (information; the measure is the neutral turn's)
-        posed = renders(job, expression_turned=True, room_light=args.room_light)[1]
-        embs[job.name].update({f"{d:+d}e": embedding(posed[d]) for d in TURNS_DEG if d})
+        embs[job.name].update({f"{d:+d}n": embedding(im) for d, im in rest.items()})
         h = 192
         tiles = [np.asarray(Image.fromarray(x).resize((int(x.shape[1] * h / x.shape[0]), h))) for x in
-                 [photo] + [imgs[d] for d in TURNS_DEG]]
+                 [photo] + [imgs[d] for d in TURNS_DEG] + [rest[d] for d in TURNS_DEG]]
         rows.append(np.concatenate(tiles, axis=1))
-    print(f"dlib distance, photo → rig rendered (same person below {DLIB_SAME_PERSON}); 'others': the same render "
-          "against the other people's photos (min … median)")
+    print(f"dlib distance, photo → rig rendered at the photo's pose (its expression and gaze) and turned by "
+          f"{'/'.join(f'{d:+d}°' for d in TURNS_DEG)} (same person below {DLIB_SAME_PERSON}); 'others': the render "
+          "at 0° against the other people's photos (min … median); then the neutral rig at the same turns")
     print(f"  {'job':24s}" + "".join(f"{f'{d:+d}°':>8s}" for d in TURNS_DEG) + "   others at 0° (min … median)"
-          "   turned with the photo's expression")
-    worst = 0.0
+          "   neutral" + "".join(f"{f'{d:+d}°':>8s}" for d in TURNS_DEG))
+
+    def dist(e_photo, e):
+        return float("nan") if e is None else identity_distance(e_photo, e)
+
+    def cells(ds):
+        return "".join(f"{x:8.3f}" if np.isfinite(x) else "  noface" for x in ds)
+
+    worst, worst_n = 0.0, 0.0
     for name, e_photo in photos.items():
         if e_photo is None:
             print(f"  {name:24s} no face found in the photo")
             continue
-        ds = []
-        for d in TURNS_DEG:
-            e = embs[name][d]
-            ds.append(float("nan") if e is None else identity_distance(e_photo, e))
+        ds = [dist(e_photo, embs[name][d]) for d in TURNS_DEG]
+        dn = [dist(e_photo, embs[name][f"{d:+d}n"]) for d in TURNS_DEG]
         # other people: photos of other jobs that are not this person's (photo to photo under dlib's 0.6:
         # the astronaut's 240 px copy is her)
         others = [identity_distance(p, embs[name][0]) for n, p in photos.items()
                   if n != name and p is not None and embs[name][0] is not None
                   and identity_distance(p, e_photo) >= DLIB_SAME_PERSON]
         worst = max([worst] + [x for x in ds if np.isfinite(x)])
+        worst_n = max([worst_n] + [x for x in dn if np.isfinite(x)])
         oth = f"{min(others):.3f} … {np.median(others):.3f}" if others else "-"
-        expr = [embs[name][f"{d:+d}e"] for d in TURNS_DEG if d]
-        expr = "".join(f"{identity_distance(e_photo, e):8.3f}" if e is not None else "  noface" for e in expr)
-        print(f"  {name:24s}" + "".join(f"{x:8.3f}" if np.isfinite(x) else "  noface" for x in ds)
-              + f"   {oth:15s}{expr}")
-    print(f"  worst: {worst:.3f} ({'all below' if worst < DLIB_SAME_PERSON else 'NOT all below'} {DLIB_SAME_PERSON})")
+        print(f"  {name:24s}{cells(ds)}   {oth:15s}        {cells(dn)}")
+    for what, w in (("at the photo's pose", worst), ("neutral", worst_n)):
+        print(f"  worst {what}: {w:.3f} ({'all below' if w < DLIB_SAME_PERSON else 'NOT all below'} "
+              f"{DLIB_SAME_PERSON})")
     if args.out:
         w = max(r.shape[1] for r in rows)
         sheet = np.concatenate([np.pad(r, ((0, 0), (0, w - r.shape[1]), (0, 0))) for r in rows])
