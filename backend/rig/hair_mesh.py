@@ -250,18 +250,16 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     verts = offset[pairs[:, 0]]
     uv = atlas_uv(model.uv[pairs[:, 1]])
     faces = inverse.reshape(-1, 3)
-    # two-sided (its own vertices, normals inward): the shell's underside shows below its rim
-    faces = np.concatenate([faces, faces[:, ::-1] + len(verts)])
-    verts, uv = np.concatenate([verts, verts]), np.concatenate([uv, uv])
     info["vertices"], info["triangles"] = int(len(verts)), int(len(faces))
     texture = hair_texture(model, atlas, faces_sel, axis_y, eye_z, front_dz, front_profile)
     if photo is not None:  # the shell where the photo sees it, in the photo's expression
-        n_out = len(pairs)
-        shell_posed = verts[:n_out] + (posed - neutral)[pairs[:, 0]]
+        shell_posed = verts + (posed - neutral)[pairs[:, 0]]
         texture, info["texture"] = hair_texture_from_photo(
-            texture, shell_posed, faces[:len(faces) // 2], uv[:n_out], posed, F, photo, hair_mask, K, w2c,
-            skin_mask=skin_mask)
-    return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head", "texture": texture}, info
+            texture, shell_posed, faces, uv, posed, F, photo, hair_mask, K, w2c, skin_mask=skin_mask)
+    # one sheet, seen from both sides (the underside shows below its rim): a double-sided material, not a
+    # reversed copy on the same positions, whose coincident triangles a ray tracer shadows with each other
+    return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head", "texture": texture,
+            "double_sided": True}, info
 
 
 def _photo_outline(head_and_hair: np.ndarray, K: np.ndarray, w2c: np.ndarray, margin_px: int = 2):

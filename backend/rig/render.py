@@ -14,7 +14,8 @@ def render_rig(rig, atlas: np.ndarray | None, K: np.ndarray, w2c: np.ndarray, si
     """Unlit render of a Rig (H, W, 3) float in [0, 1] with its skin atlas + a mask (H, W) of pixels showing
     the face skin. `light` = (SH1 coefficients (4,), their mean over the seen skin), as the texture bake
     recorded them: the skin is shaded by the photo's light again (the atlas is an albedo). `attachments`: rigid
-    meshes as rig_to_gltf takes them (the hair), drawn at rest with their own texture."""
+    meshes as rig_to_gltf takes them (the hair), drawn at rest with their own texture, from both sides unless one
+    says `double_sided: False` (a glb read back, e.g. complete_head.load_hair, does not carry it)."""
     w, h = size
     verts = skin_vertices(rig, rotations or {}, shape_keys=shape_keys)
     # one z-buffer over every primitive: stack them with their own corner attributes
@@ -35,7 +36,8 @@ def render_rig(rig, atlas: np.ndarray | None, K: np.ndarray, w2c: np.ndarray, si
     tid, bary, hz = rasterize(xy, z, F, h, w, cull_backfaces=True)
     for att in attachments or []:  # over the head where nearer (its own z-buffer, compared per pixel)
         axy, az = project(np.asarray(att["verts"], np.float64), K, w2c)
-        atid, abary, azb = rasterize(axy, az, att["faces"], h, w, cull_backfaces=True)
+        atid, abary, azb = rasterize(axy, az, att["faces"], h, w,
+                                     cull_backfaces=not att.get("double_sided", True))
         front = (atid >= 0) & (azb < hz)
         if front.any():
             uv = interpolate(atid, abary, att["faces"], np.asarray(att["uv"], np.float64))[front]
