@@ -18,6 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import scipy.sparse as sp
+import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
+import scipy.sparse.linalg  # noqa: F401  (sp.linalg)
 
 from ..headmodel.parts import eye_height, visible_faces
 from ..render.image import pull_push, rgb_to_lab, sample_bilinear
@@ -231,15 +233,24 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     shell_f = model.faces[scalp]
     nbr = _neighbours(shell_f, model.n_vertices)
     t = _smooth(t, nbr, SMOOTH_ITERATIONS)  # neighbouring image directions' reaches differ by strands
-    n = vertex_normals(neutral, model.faces[faces_sel])
-    offset = neutral + n * t[:, None]
+    # the shell grows from the head with its ears filled in (offset from the ear's own folds it carried their
+    # outline and creases, plain in a ray-traced render), domed over them to clear them; the membrane's normals,
+    # noisy where it spans the folds, smoothed there
     shell_v = np.unique(shell_f)
+    base, ears, proud = _ears_filled(neutral, model.faces[faces_sel], shell_v, side, axis_y)
+    n = vertex_normals(base, model.faces[faces_sel])
+    skin_nbr = _neighbours(model.faces[faces_sel], model.n_vertices)
+    smooth_n = np.column_stack([_smooth(n[:, k], skin_nbr, 4 * SMOOTH_ITERATIONS) for k in range(3)])
+    n = np.where(ears[:, None], smooth_n / np.maximum(np.linalg.norm(smooth_n, axis=1, keepdims=True), 1e-12), n)
+    t = np.maximum(t, _dome(neutral, base, n, ears, proud, skin_nbr))
+    offset = base + n * t[:, None]
     # the rim where the hair falls: level at the hair's ends (not stepped along the mesh's edges)
     rim = _rim(shell_f)
     low = rim[side[rim] > 0.5]
     offset[low, 2] = np.minimum(offset[low, 2], line[low])
     head_v = np.unique(model.faces[faces_sel])
-    offset[shell_v] = _fall_straight(neutral, offset, shell_v, head_v, side, eye_z)
+    # the ears are under the dome already: the fall below them clears the dome and the rest of the head
+    offset[shell_v] = _fall_straight(neutral, offset, shell_v, head_v[~ears[head_v]], side, eye_z)
     outline = _photo_outline(hair_mask | head_mask | (skin_mask if skin_mask is not None else False), K, w2c)
     offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z, outline)
     offset = _taubin(offset, nbr, shell_v, rim, SMOOTH_ITERATIONS)
@@ -309,6 +320,89 @@ def _smooth(values: np.ndarray, nbr, iterations: int) -> np.ndarray:
     for _ in range(iterations):
         v = np.where(on, 0.5 * v + 0.5 * (A @ v) / np.maximum(deg, 1), v)
     return v
+
+
+EAR_PROUD_M = 0.006  # a shell vertex this much further from the head's axis than the head's nearest surface in
+# its bin (5°, EAR_BIN_M high) stands out from the skull: an ear
+EAR_BIN_M = 0.005
+EAR_RINGS = 3
+
+
+def _ears_filled(neutral: np.ndarray, faces: np.ndarray, shell_v: np.ndarray, side: np.ndarray,
+                 axis_y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(`neutral` (V, 3) with the shell's ears replaced by a membrane across their roots, the vertices replaced
+    (V,) bool, the ears' own (V,) bool). Ears: the shell vertices from the ears back (`side` > 0) that stand more
+    than EAR_PROUD_M proud of the nearest shell surface at their angle round the head's vertical axis (x = 0,
+    y = `axis_y`) and height. With EAR_RINGS rings of the head's skin `faces` (F, 3) around them, they take the
+    harmonic (uniform-weight Laplace) interpolation of the skin outside; an opening of the mesh inside (the ear
+    canal) is closed by a vertex joined to its rim, so the patch is a disc and its membrane has no folds where its
+    outer ring is near convex (Tutte)."""
+    p = neutral[shell_v]
+    d = p[:, :2] - [0.0, axis_y]
+    th = np.floor((np.arctan2(d[:, 0], -d[:, 1]) + np.pi) / (2 * np.pi) * FALL_BINS).astype(np.int64)
+    zb = np.floor(p[:, 2] / EAR_BIN_M).astype(np.int64)
+    rho = np.hypot(d[:, 0], d[:, 1])
+    _, inv = np.unique(th * 100000 + (zb - zb.min()), return_inverse=True)
+    nearest = np.full(inv.max() + 1, np.inf)
+    np.minimum.at(nearest, inv, rho)
+    proud = np.zeros(len(neutral), bool)
+    proud[shell_v] = (rho > nearest[inv] + EAR_PROUD_M) & (side[shell_v] > 0)
+    if not proud.any():
+        return neutral, proud, proud
+    A, deg = _neighbours(faces, len(neutral))
+    region = proud
+    for _ in range(EAR_RINGS):  # out to the skull round the ear's root: a near-convex ring to span
+        region = region | ((A @ region.astype(np.float64)) > 0) & (deg > 0)
+    # openings: loops of boundary edges (edges of one face) inside the region, each closed by a new vertex
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    rim = uniq[(count == 1) & region[uniq].all(axis=1)]
+    n = len(neutral)
+    extra_i, extra_j, n_new = [], [], 0
+    if len(rim):
+        g = sp.coo_matrix((np.ones(len(rim)), (rim[:, 0], rim[:, 1])), shape=(n, n))
+        _, loop = sp.csgraph.connected_components(g + g.T, directed=False)
+        on_rim = np.unique(rim)
+        for k, lab in enumerate(np.unique(loop[on_rim])):
+            members = on_rim[loop[on_rim] == lab]
+            extra_i += [n + k] * len(members)
+            extra_j += list(members)
+        n_new = len(np.unique(loop[on_rim]))
+    m = n + n_new
+    B = sp.coo_matrix((np.ones(len(extra_i)), (extra_i, extra_j)), shape=(m, m))
+    A = (sp.block_diag([A, sp.csr_matrix((n_new, n_new))]) + B + B.T).tocsr()
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    free = np.concatenate([region, np.ones(n_new, bool)])
+    inside = np.flatnonzero(free)
+    L = sp.diags(deg[inside]) - A[inside][:, inside]
+    rhs = A[inside][:, ~free] @ neutral[~free[:n]]
+    sol = np.column_stack([sp.linalg.spsolve(L.tocsc(), rhs[:, k]) for k in range(3)])
+    out = neutral.copy()
+    out[inside[inside < n]] = sol[inside < n]
+    return out, region, proud
+
+
+def _dome(neutral: np.ndarray, base: np.ndarray, n: np.ndarray, region: np.ndarray, proud: np.ndarray,
+          nbr) -> np.ndarray:
+    """(V,) the offset along the membrane's normals `n` (V, 3) that clears the ears (`proud` (V,) bool, in the
+    membrane's `region` (V,) bool; `base` (V, 3): _ears_filled's): over each side's ear its greatest height above
+    the membrane plus FALL_CLEARANCE_M, falling to nothing at the region's edge along the harmonic (Laplace)
+    interpolation, a smooth dome; zero elsewhere."""
+    out = np.zeros(len(neutral))
+    if not proud.any():
+        return out
+    A, deg = nbr
+    height = np.maximum(((neutral - base) * n).sum(axis=1), 0.0)
+    ring = np.flatnonzero(region & ~proud)
+    s = proud.astype(np.float64)
+    if len(ring):
+        L = sp.diags(deg[ring]) - A[ring][:, ring]
+        s[ring] = sp.linalg.spsolve(L.tocsc(), A[ring][:, proud] @ np.ones(int(proud.sum())))
+    for sign in (1.0, -1.0):
+        sel = region & (np.sign(neutral[:, 0]) == sign)
+        if (sel & proud).any():
+            out[sel] = s[sel] * (height[sel & proud].max() + FALL_CLEARANCE_M)
+    return out
 
 
 def _rim(faces: np.ndarray) -> np.ndarray:
