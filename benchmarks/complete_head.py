@@ -19,6 +19,16 @@ Three photos, mean over ±30°, ±90°, 180° (384 px), before -> after the side
 within 45° of head-on (texture.MORE_SEEN_DEG): Lee Perry-Smith 26.01 dB / SSIM 0.749 -> 26.20 / 0.751, ICT head
 22.05 / 0.779 -> 22.20 / 0.783 (one photo: 23.18 / 0.705 and 19.78 / 0.772; atlas regions, 3 photos: nose sides
 0.905 -> 0.904, under brows 0.682 -> 0.683, cheeks 0.926, ears 0.940, back 0.925, all skin 0.906 -> 0.909).
+Both also print the mean PSNR after the best single gain on the texture (gain_free_psnr): the texture's overall
+exposure is the main photo's mean light (0.86-0.92 of the albedo where it sees the skin), which no photo gives. With the
+turned-photo labels (95907e7, 21ba845, reverted in 83c4f10) on top of the 45° rule, three photos score LPS 25.40 /
+0.751 and ICT 21.80 / 0.782 (below the 26.20 / 0.751 and 22.20 / 0.783 without them), but after the best gain
+26.89 and 26.15 dB against 26.47 and 26.10 without them (one photo: 25.04 and 25.77). With them the side photos' skin is de-lit nearer the main
+photo's exposure; without them brighter, by chance nearer the albedo's own scale (median de-lit read over the
+albedo where only a side photo sees the skin: LPS 0.92-0.99 with, 0.99-1.02 without, the main photo's own
+0.86-0.88; ICT 0.83-0.94 with, 0.87-0.96 without, main 0.86-0.92). Matching the side photos' exposure to the main
+one's along the overlap (a smooth field carried beyond it) makes them more consistent and scores lower still
+(with the labels, before the 45° rule: LPS 25.03 -> 23.11 dB, ICT 21.70 -> 21.38).
 
 --sheets DIR also runs the astronaut (and a 240 px copy), the six faces of insightface's group photo (t1) and
 scikit-image's cameraman (a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile,
@@ -828,6 +838,10 @@ def several_photos(lps, size: int, out: Path, name: str = "lps", title: str = "L
     for n in (3, 1):
         print(f"  {n} photo(s): mean PSNR {np.mean([r[1] for r in res[n][1]]):.2f} dB, SSIM "
               f"{np.mean([r[2] for r in res[n][1]]):.3f}; instant mode {res[n][0]:.1f} s wall")
+    for n in (3, 1):
+        g, psnr = gain_free_psnr(res[n][2], size)
+        print(f"  {n} photo(s) after the best single gain on the texture ({g:.3f}: the albedo's overall exposure, "
+              f"which photos cannot give): mean PSNR {np.mean(psnr):.2f} dB")
     tex = json.loads((out / f"job_{name}_photos3" / "rig" / "rig.json").read_text())["texture"]
     print(f"  texels seen by photo {tex.get('by_photo')}, mirrored {tex['mirrored']:.3f}, completed "
           f"{tex['completed']:.3f}, seen but untrusted {tex.get('untrusted', 0.0):.3f}; contact sheet (1 photo: "
@@ -838,6 +852,21 @@ def several_photos(lps, size: int, out: Path, name: str = "lps", title: str = "L
         print("  skin atlas against the albedo by region (texel SSIM, mean |error| of 255): 3 photos / 1 photo")
         for region, (s3, e3), (s1, e1) in atlas_regions(lps[3], atlases):
             print(f"    {region:12s} {s3:.3f} / {s1:.3f}   {e3:5.1f} / {e1:5.1f}")
+
+
+def gain_free_psnr(tiles: list, size: int) -> tuple[float, list]:
+    """The rig's renders against the truth (turned_views' tiles: truth over render, unlit, so linear in the
+    texture) after the one gain on the render that fits the truth best over all views and pixels both cover:
+    (gain, [masked PSNR per view]). The texture's overall exposure is the main photo's mean light (a photo gives
+    the albedo only up to a scale); this separates what the photos' colours get right from that scale."""
+    from headforge.backend.rig.render import masked_psnr
+
+    pairs = [(t[:size], t[size:]) for t in tiles]
+    masks = [(tr.sum(axis=-1) > 0) & (im.sum(axis=-1) > 0) for tr, im in pairs]
+    num = sum(float((im[m] * tr[m]).sum()) for (tr, im), m in zip(pairs, masks))
+    den = sum(float((im[m] ** 2).sum()) for (_, im), m in zip(pairs, masks))
+    g = num / max(den, 1e-12)
+    return g, [masked_psnr(np.clip(im * g, 0, 1), tr, m) for (tr, im), m in zip(pairs, masks)]
 
 
 def atlas_regions(texture: np.ndarray, atlases: list) -> list:
