@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..fitting.landmarks import (MP_BROW_L, MP_BROW_R, MP_CHEEK_L, MP_CHEEK_R, MP_CHIN, MP_EYE_L, MP_EYE_R,
-                                 MP_FACE_OVAL, MP_FOREHEAD, MP_JAW_L, MP_JAW_R, MP_LIPS_INNER, MP_LIPS_OUTER)
+                                 MP_FACE_OVAL, MP_FOREHEAD, MP_JAW_L, MP_JAW_R, MP_LIPS_INNER, MP_LIPS_OUTER,
+                                 MP_NOSE_TIP)
 
 BACKGROUND, SKIN, HAIR, EYES, LIPS, MOUTH, CLOTHES, OCCLUDER = range(8)
 LABEL_NAMES = ("background", "skin", "hair", "eyes", "lips", "mouth", "clothes", "occluder")
@@ -50,6 +51,9 @@ CROWN_SKIN_SIGMAS = 3.0  # crown pixels within this (Mahalanobis, Y Cr Cb) of th
 CROWN_HAIR_SHARE = 0.25  # ... left out of the hair's colour when the rest is at least this share of the crown
 FOREHEAD_SIGMAS = 3.0  # a skin-like pixel above the eyes this near (Mahalanobis, Y Cr Cb) the forehead's colour is it
 HAIR_SIGMAS = 5.0  # a pixel further than this (Mahalanobis, Y Cr Cb) from the crown's colour is not the hair
+BALD_CHROMA_SIGMAS = 3.0  # a crown within this (Mahalanobis, r g chromaticity) of the face's skin ...
+BALD_JOINED_SHARE = 0.55  # ... and more than this share of it joined to the face without an edge: bald
+ENCLOSED_SKIN_SHARE = 0.5  # a skin-coloured island with more than this share of skin around it is skin
 
 
 def no_colour(chroma: np.ndarray) -> bool:
@@ -99,12 +103,34 @@ class CrownModel:
     skin_sigmas: np.ndarray  # float: ... from the forehead's
 
 
+def _chromaticity(rgb: np.ndarray) -> np.ndarray:
+    """(N, 2) r and g over R + G + B (in 8-bit levels) of colours (N, 3): a surface's colour whatever its shading."""
+    x = rgb.astype(np.float64)
+    return 255.0 * x[:, :2] / np.maximum(x.sum(axis=1, keepdims=True), 1.0)
+
+
+def _bald_crown(rgb: np.ndarray, face_skin: np.ndarray, hair_sample: np.ndarray, joined: np.ndarray) -> bool:
+    """True where the crown's hair sample `hair_sample` (H, W) bool is the scalp's skin in other light: its
+    median chromaticity within BALD_CHROMA_SIGMAS of the face's skin's (`face_skin`) and most of it
+    (BALD_JOINED_SHARE) joined to the face's skin across no colour edge (`joined`: no hairline). A turned head's
+    crown is lit unlike its forehead, so the luminance alone parted a bald skull from the forehead; blond hair
+    shares the skin's chromaticity but meets the forehead at a hairline, dark hair differs in chromaticity."""
+    if face_skin.sum() < 20 or hair_sample.sum() < 20:
+        return False
+    mu, icov = _robust_gaussian(_chromaticity(rgb[face_skin]))
+    d = np.median(_chromaticity(rgb[hair_sample]), axis=0) - mu
+    return bool(np.sqrt(d @ icov @ d) < BALD_CHROMA_SIGMAS and joined[hair_sample].mean() > BALD_JOINED_SHARE)
+
+
 def _crown_model(ycc: np.ndarray, forehead: np.ndarray, crown: np.ndarray, face_skin: np.ndarray | None,
-                 separation: float = 3.0) -> CrownModel | None:
+                 separation: float = 3.0, rgb: np.ndarray | None = None,
+                 joined: np.ndarray | None = None) -> CrownModel | None:
     """The two bands' colour models (CrownModel) on `ycc` (H, W, 3); None where a band is too small or the crown
     is coloured like the forehead (a bald head, a shaved one). `face_skin` (H, W) bool: the face's inner skin
     (all its shading), which tells the skin of a high forehead inside the crown's band from the hair (None: the
-    whole band is the hair's sample)."""
+    whole band is the hair's sample). With the photo `rgb` (H, W, 3) and `joined` (H, W) bool (pixels joined to
+    the face's skin across no colour edge) a crown that is the scalp's own skin in other light (_bald_crown) is
+    None too."""
     if crown.sum() < 50 or forehead.sum() < 20:
         return None
     ms, ics, lds = _gauss3(ycc[forehead])
@@ -115,9 +141,15 @@ def _crown_model(ycc: np.ndarray, forehead: np.ndarray, crown: np.ndarray, face_
     if face_skin is not None and face_skin.sum() >= 20:
         mf, icf, _ = _gauss3(ycc[face_skin])
         like_skin = np.sqrt(np.einsum("nd,de,ne->n", x - mf, icf, x - mf)) < CROWN_SKIN_SIGMAS
-    mh, ich, ldh = _gauss3(x[~like_skin] if (~like_skin).sum() >= max(50, CROWN_HAIR_SHARE * len(x)) else x)
+    use = ~like_skin if (~like_skin).sum() >= max(50, CROWN_HAIR_SHARE * len(x)) else np.ones(len(x), bool)
+    mh, ich, ldh = _gauss3(x[use])
     if np.sqrt((mh - ms) @ ics @ (mh - ms)) < separation:
         return None
+    if rgb is not None and joined is not None and face_skin is not None:
+        sample = crown.copy()
+        sample[crown] = use
+        if _bald_crown(rgb, face_skin, sample, joined):
+            return None
     d_s, d_h = ycc - ms, ycc - mh
     m_h = np.einsum("hwd,de,hwe->hw", d_h, ich, d_h)
     m_s = np.einsum("hwd,de,hwe->hw", d_s, ics, d_s)
@@ -145,6 +177,22 @@ def _joined_to_face(rgb: np.ndarray, candidates: np.ndarray, seed: np.ndarray, i
     keep[np.unique(comp[seed])] = True
     keep[0] = False
     return keep[comp] & candidates
+
+
+def _enclosed(mask: np.ndarray, skin: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the connected parts of `mask` whose surroundings (a ring `kernel` wide) are mostly (over
+    ENCLOSED_SKIN_SHARE) `skin`: skin-coloured islands inside the head's skin (an ear seen on a turned head, cut
+    off from the face by its own outline), not hair around the head, which meets the background."""
+    import cv2
+
+    n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    out = np.zeros_like(mask)
+    for i in range(1, n):
+        part = comp == i
+        ring = cv2.dilate(part.astype(np.uint8), kernel).astype(bool) & ~part
+        if ring.any() and skin[ring].mean() > ENCLOSED_SKIN_SHARE:
+            out |= part
+    return out
 
 
 def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None = None,
@@ -206,20 +254,36 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     jaw_half = 0.5 * abs(float((pts[MP_JAW_L] - pts[MP_JAW_R]) @ right))
     mouth_h = float((pts[list(MP_LIPS_OUTER)].mean(0) - chin) @ up)
     eye_h = float((pts[list(MP_EYE_R) + list(MP_EYE_L)].mean(0) - chin) @ up)
-    off = np.abs(across - centre_across)
+    off_face = np.abs(across - centre_across)
+    # a turned head: the nose tip leaves the cheeks' middle toward the side it turned to and the skull reaches as
+    # far the other way behind the face (the cheeks' distance, foreshortened, no longer spans the head): on the
+    # side away from the nose the head's zones (ears, neck, scalp, surroundings) reach that much further
+    turn = float((pts[MP_NOSE_TIP] - chin) @ right - centre_across)
+    behind = (across - centre_across) * -np.sign(turn) > 0
+    off = np.where(behind, np.maximum(off_face - abs(turn), 0.0), off_face)
     # ears: beside the oval, from the brows' height down to the jaw's corner
     ear_band = (off < half_w * 1.35) & (height > mouth_h - 0.05 * face_h) & (height < eye_h + 0.25 * face_h) & ~oval
-    # neck: a column under the jaw as wide as the jaw, down to half a face below the chin
-    neck_col = (off < jaw_half * 1.05) & (height < mouth_h) & (height > -0.55 * face_h) & ~oval
+    # neck: a column under the jaw as wide as the jaw, down to half a face below the chin (turned: the throat in
+    # front and the nape behind reach past the jaw's foreshortened width by the turn, both ways)
+    neck_col = ((np.maximum(off_face - abs(turn), 0.0) < jaw_half * 1.05) & (height < mouth_h)
+                & (height > -0.55 * face_h) & ~oval)
+    # a face turned past its far cheek (the nose tip stands out beyond the cheeks' outline): beside the oval on the
+    # nose's side, from the chin to the brows, is the face's far side (the nose's flank, the far eye's corner), not
+    # hair around the head
+    profile_front = ((abs(turn) > half_w) & ((across - centre_across) * np.sign(turn) > half_w)
+                     & (height > 0) & (height < eye_h + 0.15 * face_h) & ~oval)
+    under_jaw = (off_face < jaw_half * 1.05) & (height < mouth_h) & (height > -0.55 * face_h) & ~oval
 
     # hair close to the skin's chroma (blond, red, grey): a second colour model from the crown just above the
     # face; where it differs from the skin's, each pixel goes to the likelier of the two
-    crown = person & ~oval & (height > 1.03 * face_h) & (height < 1.25 * face_h) & (off < 0.7 * half_w)
-    forehead = person & oval & (height > 0.85 * face_h) & (height < 0.97 * face_h) & (off < 0.5 * half_w)
+    crown = person & ~oval & (height > 1.03 * face_h) & (height < 1.25 * face_h) & (off_face < 0.7 * half_w)
+    forehead = person & oval & (height > 0.85 * face_h) & (height < 0.97 * face_h) & (off_face < 0.5 * half_w)
     # the crown's hair: where much of the band is not skin-coloured (dark, grey or dyed hair), those pixels only
     # (a high forehead reaches into the band: its skin is not the hair's colour); otherwise all of it (fair hair
     # of the skin's chroma: luminance tells them apart, or nothing does on a bald head)
-    crown_model = _crown_model(ycc, forehead & skin_like, crown, None if grey else sample & skin_like)
+    face_skin = None if grey else sample & skin_like
+    crown_model = _crown_model(ycc, forehead & skin_like, crown, face_skin, rgb=rgb,
+                               joined=None if grey else _joined_to_face(rgb, person, face_skin, iod))
     # the hair's colour decides further below only in a colour photo (by luminance alone a dark shirt, a shadow
     # or a bright wall is hair's or skin's)
     hair_colour = None if grey else crown_model
@@ -231,8 +295,8 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     nonskin = person & ~skin_like
     # hair: non-skin above the mouth outside the face, plus bangs (non-skin, dark, above the eyes inside it)
     # the head's surroundings: a neighbour's hair or a dark wall further out is not this person's hair
-    near_head = (off < 1.7 * half_w) & (height < eye_h + 1.3 * face_h)
-    hair = nonskin & ~oval & (height > mouth_h) & near_head
+    near_head = (off_face < 1.7 * half_w) & (height < eye_h + 1.3 * face_h)
+    hair = nonskin & ~oval & (height > mouth_h) & near_head & ~profile_front
     if hair_colour is not None:
         # and of the hair's colour: not skin the chroma test left out (a shadowed cheek beyond the landmarks'
         # outline, a bright forehead), nor a colour the crown's hair has nowhere (a grey shirt, a wall)
@@ -245,7 +309,7 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
         hc = np.median(chroma[hair], axis=0)
         hl = np.median(lum[hair])
         near = (np.linalg.norm(chroma - hc, axis=-1) < 12) & (np.abs(lum - hl) < 40)
-        hair |= nonskin & ~oval & near & near_head & (height > -0.3 * face_h) & ~neck_col
+        hair |= nonskin & ~oval & near & near_head & (height > -0.3 * face_h) & ~under_jaw
     labels[hair] = HAIR
     labels[oval & nonskin & ~hair] = OCCLUDER
     # the scalp: a bald or thin-haired head's skin above the brows, as wide as the face
@@ -267,9 +331,11 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * (2 * r) + 1, 2 * (2 * r) + 1))
     light_hair = cv2.morphologyEx(light_hair.astype(np.uint8), cv2.MORPH_CLOSE, kernel)  # across strand edges
     light_hair = cv2.morphologyEx(light_hair, cv2.MORPH_OPEN, k).astype(bool) & skin_like & ~head_skin
+    light_hair &= ~profile_front & ~_enclosed(light_hair, head_skin & head_zone, k)
     labels[light_hair] = HAIR
-    # an ear is skin cut off from the face by its own outline: the skin-like rest of the ears' band
-    labels[skin_like & ear_band & ~light_hair & ~head_skin] = SKIN
+    # an ear is skin cut off from the face by its own outline: the skin-like rest of the ears' band (and on a
+    # turned head the near ear inside the head's outline, and the face's far side)
+    labels[skin_like & (ear_band | profile_front) & ~light_hair & ~head_skin] = SKIN
     labels[eyes & person] = EYES
     # lips no brighter than the brightest skin: MediaPipe's outer lip line on a profile runs past the face into
     # the background (the cameraman's white wall made a white smear for lips)
@@ -287,6 +353,11 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     stray = (labels == HAIR) & ~keep[comp]
     labels[stray & oval] = OCCLUDER
     labels[stray & ~oval] = CLOTHES
+    # an ear's shaded folds (not skin-coloured, above the mouth: taken for hair) inside the ears' band with the
+    # head's skin all round: the ear
+    labels[_enclosed(labels == HAIR, labels == SKIN, k) & ear_band] = SKIN
+    # clothes are worn below the jaw: the non-skin rest beside a turned face and over its ears is the head's
+    labels[(labels == CLOTHES) & (profile_front | ear_band)] = OCCLUDER
     oval_n = max(int((oval & person).sum()), 1)
     hair = labels == HAIR
     hair_frac = float(hair.sum() / oval_n)
