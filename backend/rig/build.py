@@ -11,6 +11,7 @@ from scipy.optimize import least_squares
 
 from ..headmodel.arkit import ARKIT_52, arkit_deltas
 from ..headmodel.parts import HIDDEN_GROUPS, eye_centre, eye_colours
+from ..render.image import LUMA
 from .texture import atlas_uv, skin_faces
 
 BONES = ("root", "neck", "head", "jaw", "eye_L", "eye_R")
@@ -66,10 +67,13 @@ def fit_jaw_rotation(points: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray,
 
 
 def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, deltas: np.ndarray | None = None,
-              iris_rgb=(0.3, 0.2, 0.12), sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0) -> Rig:
+              iris_rgb=(0.3, 0.2, 0.12), sclera_rgb=(0.92, 0.9, 0.88), iris_deg: float = 33.0,
+              part_tone=None) -> Rig:
     """The rig of `model` shaped by `identity` coefficients, plus an optional per-vertex refinement (V, 3);
     `deltas` (52, V, 3) replaces the model's own ARKit shapes (e.g. carried onto a registered neutral).
-    The eyes rest looking straight ahead (−Y); a gaze is a pose of the eye bones (eye_rotations)."""
+    The eyes rest looking straight ahead (−Y); a gaze is a pose of the eye bones (eye_rotations).
+    `part_tone` (3,) (luma 1): the mouth's, gums', teeth's and lashes' textbook colours toned to it by their
+    luma, for a greyscale or sepia photo (a red mouth in a grey head)."""
     basis = model.vertices(identity=identity)
     if refine is not None:
         basis = basis + refine
@@ -121,6 +125,8 @@ def build_rig(model, identity: np.ndarray, *, refine: np.ndarray | None = None, 
             ("lashes", "lashes", ("eyelashes_left", "eyelashes_right"))]
     palette = {"mouth": (0.25, 0.07, 0.07), "gums": (0.62, 0.28, 0.28), "teeth": (0.88, 0.85, 0.76),
                "lashes": (0.05, 0.04, 0.035)}
+    if part_tone is not None:
+        palette = {k: tuple(float(LUMA @ c) * np.asarray(part_tone, np.float64)) for k, c in palette.items()}
     for name, mat, groups in flat:
         groups = [g for g in groups if g in model.groups and g not in hidden]
         if not groups:

@@ -40,6 +40,7 @@ class PhotoParse:
     hair_fraction: float  # hair pixels over face-oval pixels (0 for a bald head)
     chroma_mean: np.ndarray  # (2,) skin chroma (Cr, Cb), for tests and reports
     chroma_icov: np.ndarray  # (2, 2)
+    grey: bool = False  # a greyscale or single-toned photo (no_colour): its colours carry no hue of their own
 
     def mask(self, *labels: int) -> np.ndarray:
         return np.isin(self.labels, labels)
@@ -364,4 +365,4 @@ def parse_photo(photo: np.ndarray, points: np.ndarray, matte: np.ndarray | None 
     hair_rgb = np.median(rgb[hair], axis=0) / 255.0 if hair.sum() > 50 else None
     if hair_rgb is not None and hair.sum() < 0.03 * oval_n:  # a few dark pixels at the temples: no hair
         hair_rgb = None
-    return PhotoParse(labels, skin_rgb, hair_rgb, hair_frac, mu, icov)
+    return PhotoParse(labels, skin_rgb, hair_rgb, hair_frac, mu, icov, grey)

@@ -357,6 +357,8 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
         eyes["iris_deg"] = iris_angle_deg(model, fit.identity, r_px, fit.inter_ocular_px)
     # where the photo's eyes look: the portrait's pose of the eye bones (the rig rests looking ahead)
     gaze = photo_gaze(model, views[0].verts, fit.K, fit.w2c, lm.iris) if lm.iris is not None else {}
+    if parse is not None and parse.grey:  # the mouth's parts in the photo's own tone, as its skin and eyes are
+        eyes["part_tone"] = tuple(parse.skin_rgb / max(float(LUMA @ parse.skin_rgb), 1e-6))
     rig = build_rig(model, fit.identity, **eyes)
     show_upper_teeth(model, rig)  # an open mouth shows the upper teeth
     info = {"landmarks": lm.kind, "seconds": {"fit": t_fit - t0, "texture": t_tex - t_fit,

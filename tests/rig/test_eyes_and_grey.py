@@ -224,6 +224,34 @@ def test_greyscale_photo_has_no_white_lips_and_one_hair_tone(cameraman_job, ict)
     assert (lum[skin] < np.median(lum[hair])).mean() < 0.01  # before: hair (lum 22-70) labelled skin
 
 
+def test_greyscale_photo_gives_a_grey_mouth(cameraman_job, group_face_job):
+    """The cameraman (greyscale): the mouth, gums, teeth and lashes the glb carries (vertex colours) are in the
+    photo's own tone, not the textbook's red mouth and pink gums in a grey head (their a*b* chroma was 8-35);
+    a colour photo keeps the textbook colours."""
+    import pygltflib
+    from skimage.color import rgb2lab
+
+    def part_chroma(job):
+        gl = pygltflib.GLTF2().load(str(job / "rig" / "head_rigged.glb"))
+        blob = gl.binary_blob()
+        out = {}
+        for prim in gl.meshes[0].primitives:
+            name = gl.materials[prim.material].name
+            if name not in ("mouth", "gums", "teeth") or prim.attributes.COLOR_0 is None:
+                continue
+            acc = gl.accessors[prim.attributes.COLOR_0]
+            view = gl.bufferViews[acc.bufferView]
+            col = np.frombuffer(blob[view.byteOffset + (acc.byteOffset or 0):][:acc.count * 12], np.float32)
+            lab = rgb2lab(col.reshape(1, -1, 3).astype(np.float64))[0]
+            out[name] = float(np.hypot(lab[:, 1], lab[:, 2]).max())
+        return out
+
+    grey, colour = part_chroma(cameraman_job), part_chroma(group_face_job[0])
+    print(f"mouth parts a*b* chroma: cameraman {grey}, group face {colour}")
+    assert set(grey) == {"mouth", "gums", "teeth"} and max(grey.values()) < 1.0
+    assert colour["gums"] > 20 and colour["mouth"] > 20
+
+
 def test_colour_photos_are_not_taken_for_grey():
     import cv2
     from skimage import data
