@@ -20,15 +20,16 @@ within 45° of head-on (texture.MORE_SEEN_DEG): Lee Perry-Smith 26.01 dB / SSIM 
 22.05 / 0.779 -> 22.20 / 0.783 (one photo: 23.18 / 0.705 and 19.78 / 0.772; atlas regions, 3 photos: nose sides
 0.905 -> 0.904, under brows 0.682 -> 0.683, cheeks 0.926, ears 0.940, back 0.925, all skin 0.906 -> 0.909).
 Both also print the mean PSNR after the best single gain on the texture (gain_free_psnr): the texture's overall
-exposure is the main photo's mean light (0.86-0.92 of the albedo where it sees the skin), which no photo gives. With
-the turned-photo labels (95907e7, 21ba845, reverted in 83c4f10) on top of the 45° rule, three photos score LPS 25.40
-/ 0.751 and ICT 21.80 / 0.782 (below the 26.20 / 0.751 and 22.20 / 0.783 without them), but after the best gain
-26.89 and 26.15 dB against 26.47 and 26.10 without them (one photo: 25.04 and 25.77). With them the side photos'
-skin is de-lit nearer the main photo's exposure; without them brighter, by chance nearer the albedo's own scale
-(median de-lit read over the albedo where only a side photo sees the skin: LPS 0.92-0.99 with, 0.99-1.02 without,
-the main photo's own 0.86-0.88; ICT 0.83-0.94 with, 0.87-0.96 without, main 0.86-0.92). Matching the side photos'
-exposure to the main one's along the overlap (a smooth field carried beyond it) makes them more consistent and
-scores lower still (with the labels, before the 45° rule: LPS 25.03 -> 23.11 dB, ICT 21.70 -> 21.38).
+exposure is the main photo's mean light (0.86-0.92 of the albedo where it sees the skin), which no photo gives. The
+turned-photo labels (95907e7, 21ba845; reverted in 83c4f10, re-applied in 79f53d9 on top of the 45° rule, as
+committed now): three photos score LPS 25.40 / 0.751 and ICT 21.80 / 0.782 (26.20 / 0.751 and 22.20 / 0.783 without
+them), but after the best gain 26.89 and 26.15 dB against 26.47 and 26.10 without them (one photo: 25.04 and 25.77;
+best gains 1.054 and 1.117 with them, one photo's 1.073 and 1.167). With them the side photos' skin is de-lit near
+the main photo's exposure, the texture one exposure all round; without them brighter, by chance nearer the albedo's
+own scale (median de-lit read over the albedo where only a side photo sees the skin: LPS 0.92-0.99 with, 0.99-1.02
+without, the main photo's own 0.86-0.88; ICT 0.83-0.94 with, 0.87-0.96 without, main 0.86-0.92). Matching the side
+photos' exposure to the main one's along the overlap (a smooth field carried beyond it) makes them more consistent
+and scores lower still (with the labels, before the 45° rule: LPS 25.03 -> 23.11 dB, ICT 21.70 -> 21.38).
 
 --sheets DIR also runs the astronaut (and a 240 px copy), the six faces of insightface's group photo (t1) and
 scikit-image's cameraman (a side view) and writes contact sheets (front, ¾, profile, back; jawOpen, smile,
