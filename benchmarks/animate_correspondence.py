@@ -24,6 +24,11 @@ offsets (ridge 30) 3.0 px on the training clips and 3.5 px held out. The tracker
 |error| over the active keys / jawOpen / head rotation): photo correspondence 0.156 / 0.119 / 3.86°, table
 0.150 / 0.077 / 4.32° (prior 3e-4, the held-out best of 1e-4…1e-3). Checked on the facecap benchmark only
 afterwards (benchmarks/animate.py).
+Two more held-out clips of the 4th identity (2026-12-07) are filmed as the benchmark films the capture, the camera
+moved 30° to either side and the head turning ±15° (orb_m30, orb_p30); the tracker's pose debiasing and per-key
+priors (track.py) were chosen on all four. The shipped table was chosen on the first two; the same offsets
+re-learned with two such camera-moved clips among the training clips (identities 1-2, 200 frames each) did worse
+held out (head 3.99° → 4.16° over held/held_dense) and on the capture at +30° (1.88° → 2.36°): not adopted.
 """
 from __future__ import annotations
 
@@ -108,8 +113,9 @@ def synthetic_take(rng: np.random.Generator, frames: int, fps: float = 30.0, key
 
 
 def make_clip(work: Path, name: str, identity: np.ndarray, seed: int, frames: int, density: float = 0.22,
-              max_yaw_deg: float = 35.0) -> Path:
-    """Render one synthetic clip and find its landmarks; → a pickle with everything learn_table needs."""
+              max_yaw_deg: float = 35.0, camera_yaw_deg: float = 0.0) -> Path:
+    """Render one synthetic clip (the camera in front, or moved round the head by `camera_yaw_deg` as the
+    benchmark's ±30° views are) and find its landmarks; → a pickle with everything learn_table needs."""
     from headforge.backend.animate.track import video_landmarks
     from tests.animate.ground_truth import render_take, rig_glb
 
@@ -120,7 +126,7 @@ def make_clip(work: Path, name: str, identity: np.ndarray, seed: int, frames: in
     take = synthetic_take(np.random.default_rng(seed), frames, density=density, max_yaw_deg=max_yaw_deg)
     rig = rig_glb(SHARED, work / f"rig_{name}.glb", identity)
     t0 = time.perf_counter()
-    facts = render_take(rig, take, work / f"{name}.mp4", SIZE)
+    facts = render_take(rig, take, work / f"{name}.mp4", SIZE, camera_yaw_deg)
     t1 = time.perf_counter()
     times, marks, info = video_landmarks(work / f"{name}.mp4")
     print(f"{name}: rendered {frames} frames in {t1 - t0:.0f} s, landmarks {time.perf_counter() - t1:.0f} s, "
@@ -154,6 +160,9 @@ def main(argv=None) -> int:
               for k in range(2)]
     held = [make_clip(work, "held", ids[-1], 999, args.frames // 2),
             make_clip(work, "held_dense", ids[-1], 998, args.frames // 2, density=0.5)]
+    # filmed as the benchmark films the capture: the camera 30° to either side, the head turning less (±15°)
+    held += [make_clip(work, f"orb_{'m' if yaw < 0 else 'p'}30", ids[-1], seed, args.frames // 2, density=0.35,
+                       max_yaw_deg=15.0, camera_yaw_deg=yaw) for seed, yaw in ((997, -30.0), (996, 30.0))]
     if args.only_render:
         return 0
     learn(train, held, log=print)

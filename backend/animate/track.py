@@ -10,8 +10,11 @@
    (video_correspondence.py: surface points, offsets with the expression and the head's turn, per-point weights)
    for faces at least ~60 px between the eyes, else from the photo fit's correspondence.
    Each step is a 59-variable box-bounded quadratic (analytic Jacobian, normal equations, the exact active-set
-   solver fitting/solve.box_qp): ~10 ms a frame on one core. The iris centres then give each eye's
-   yaw/pitch about its eyeball centre. Expression weights map to the 52 ARKit names (headmodel/arkit.py).
+   solver fitting/solve.box_qp). With the learned table the pose is then freed of the expression prior's pull
+   (one iterated-Tikhonov step: the prior shrinks the expression toward neutral and the head turns to make up
+   for it, ~1.8° at −30° on exact landmarks) and the expression re-solved at that pose: ~10 ms a frame on one
+   core. The iris centres then give each eye's yaw/pitch about its eyeball centre. Expression weights map to the
+   52 ARKit names (headmodel/arkit.py).
 4. One-Euro smoothing (strength 0 = none): its cutoff rises with speed, and the eyelid channels get a high
    speed gain, so blinks and fast mouth closures survive. Frames without a face hold the last pose, then ease
    to neutral; they are reported (take.info["lost_frames"]).
@@ -42,6 +45,9 @@ STAGE = "animate"
 IRIS = (468, 473)  # MediaPipe iris centres
 R_FRONT = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # world → OpenCV camera of a frontal view
 BLINK_NAMES = ("eyeBlinkLeft", "eyeBlinkRight", "mouthClose", "jawOpen")
+# with the learned table: these keys' prior × this (chosen on the held-out synthetic clips of
+# benchmarks/animate_correspondence.py with the debiased pose: jawOpen 0.075 → 0.072, the mean 0.150 → 0.149)
+VIDEO_PRIOR_SCALE = {"jawOpen": 0.1, "mouthClose": 0.1}
 
 
 @dataclass
@@ -152,7 +158,9 @@ class FaceFitter:
 
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
                  expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05,
-                 offset: np.ndarray | None = None, delta: np.ndarray | None = None, view: np.ndarray | None = None):
+                 offset: np.ndarray | None = None, delta: np.ndarray | None = None, view: np.ndarray | None = None,
+                 debias_pose: bool = False):
+        """`expression_prior`: a strength, or one per expression (E,); `debias_pose`: see `fit`."""
         self.model, self.K = model, K
         n_id = len(identity)
 
@@ -173,6 +181,7 @@ class FaceFitter:
             self.w[i] = 0.0  # irises move with the eyeballs, which the expression basis does not rotate
         self.lo, self.hi = model.expression_range
         self.expression_prior, self.temporal_prior = expression_prior, temporal_prior
+        self.debias_pose = debias_pose
         self.min_facing = min_facing
         verts = model.vertices(identity=identity)
         pts = landmark_points(model, verts, tri, bary)
@@ -190,7 +199,16 @@ class FaceFitter:
         return uv[:, :2] / uv[:, 2:3]
 
     def fit(self, pts: np.ndarray, start: FrameFit, iod: float, iterations: int = 6) -> FrameFit:
-        """Damped Gauss-Newton from `start` (warm start); expression in the model's range."""
+        """Damped Gauss-Newton from `start` (warm start); expression in the model's range. With `debias_pose` the
+        pose is then moved to where it would be without the expression prior's shrinkage (to first order) and
+        held while the expression is solved again under the prior."""
+        if not self.debias_pose:
+            return self._solve(pts, start, iod, iterations)
+        posed = self._solve(pts, start, iod, iterations, debias=True)
+        return self._solve(pts, replace(posed, expression=start.expression), iod, iterations, fix_pose=True)
+
+    def _solve(self, pts, start: FrameFit, iod: float, iterations: int, fix_pose: bool = False,
+               debias: bool = False) -> FrameFit:
         import cv2
 
         if self.view is not None:
@@ -203,7 +221,7 @@ class FaceFitter:
         E = self.exb.shape[0]
         R, t, b = start.R.copy(), start.t.copy(), start.expression.copy()
         b_prev = start.expression
-        prior = np.concatenate([np.zeros(6), np.full(E, np.sqrt(self.expression_prior))])
+        prior = np.concatenate([np.zeros(6), np.broadcast_to(np.sqrt(self.expression_prior), (E,))])
         tprior = np.concatenate([np.zeros(6), np.full(E, np.sqrt(self.temporal_prior))])
 
         def residual(R, t, b):
@@ -212,7 +230,7 @@ class FaceFitter:
             return self._project(Xc) - pts, X, Xc
 
         def cost(r, b):
-            return float((sw**2 * r**2).sum() + self.expression_prior * (b**2).sum()
+            return float((sw**2 * r**2).sum() + (self.expression_prior * b**2).sum()
                          + self.temporal_prior * ((b - b_prev) ** 2).sum())
 
         r, X, Xc = residual(R, t, b)
@@ -221,6 +239,8 @@ class FaceFitter:
         prior2 = prior**2 + tprior**2
         lb = np.full(6 + E, -np.inf)
         ub = np.full(6 + E, np.inf)
+        if fix_pose:
+            lb[:6] = ub[:6] = 0.0
         for _ in range(iterations):
             J = self._jacobian(R, X, Xc, sw)  # (2N, 6 + E), rows weighted
             rr = (r * sw).reshape(-1)
@@ -244,6 +264,17 @@ class FaceFitter:
                 R, t, b, r, X, Xc, c = R_n, t_n, b_n, r_n, X_n, Xc_n, c_n
             if stop:
                 break
+        if debias:
+            # one step of iterated Tikhonov on the free variables: at the regularised minimum Jᵀr = −λθ, so the
+            # unregularised one lies (JᵀJ + λ)⁻¹ λθ away; only its pose part is taken
+            J = self._jacobian(R, X, Xc, sw)
+            free = np.concatenate([np.ones(6, bool), (b > self.lo + 1e-9) & (b < self.hi - 1e-9)])
+            G = (J.T @ J)[np.ix_(free, free)]
+            G[np.diag_indices_from(G)] += prior2[free] + mu
+            theta = np.concatenate([np.zeros(6), b])
+            step = np.linalg.solve(G, (prior**2 * theta)[free])
+            dR, _ = cv2.Rodrigues(step[:3])
+            R, t = dR @ R, t + step[3:6]
         return FrameFit(R=R, t=t, expression=b, cost=c)
 
     def _shape(self, expression):
@@ -428,12 +459,14 @@ def track_video(path, *, smoothing: float = 0.5, model=None, focal_px: float | N
 def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, focal_px: float | None = None,
                   n_identity: int = 40, expression_prior: float | None = None, temporal_prior: float = 0.0,
                   hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
-                  cancel: CancelToken | None = None, correspondence="video") -> Take:
+                  cancel: CancelToken | None = None, correspondence="video", debias_pose: bool | None = None,
+                  prior_scale: dict | None = None) -> Take:
     """The head-model fit of per-frame landmarks (video_landmarks) into a Take.
 
     `correspondence`: "video" (the table learned from animated renders, video_correspondence.py, where the
     model has one; its expression prior unless `expression_prior` is given), "photo" (the photo fit's), or a
-    VideoCorrespondence."""
+    VideoCorrespondence. `debias_pose` (FaceFitter.fit) and `prior_scale` ({expression name: factor on its
+    prior}) default, with a table, to True and VIDEO_PRIOR_SCALE (as chosen on held-out clips), else to off."""
     model = model or load_ict()
     found = np.array([m is not None for m in marks])
     table = load_video_correspondence(model) if correspondence == "video" else (
@@ -452,6 +485,12 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
         tri, bary = load_mediapipe_correspondence(model)
         offset = delta = view = None
         expression_prior = 1e-4 if expression_prior is None else expression_prior
+    if debias_pose is None:
+        debias_pose = table is not None
+    if prior_scale is None:
+        prior_scale = VIDEO_PRIOR_SCALE if table is not None else {}
+    if prior_scale:
+        expression_prior = expression_prior * np.array([prior_scale.get(n, 1.0) for n in model.expression_names])
     W, H = info["width"], info["height"]
     if not found.any():
         raise AnimationError(f"No face was found in any of the {len(times)} frames of {info.get('name', 'the video')}.",
@@ -475,7 +514,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     if identity is None:
         identity = np.mean(ids, axis=0)
     fitter = FaceFitter(model, identity, K, tri, bary, w_lm, expression_prior, temporal_prior, offset=offset,
-                        delta=delta, view=view)
+                        delta=delta, view=view, debias_pose=debias_pose)
     state = FrameFit(R=first.w2c[:3, :3], t=first.w2c[:3, 3], expression=first.expression, cost=0.0)
     T, E = len(times), model.n_expression
     expr = np.zeros((T, E))

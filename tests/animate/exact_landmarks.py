@@ -35,6 +35,42 @@ def exact_landmarks(model, gt, size=(640, 480), distance: float = 1.0):
     return np.asarray(gt.times), marks, {"width": W, "height": H, "fps": gt.fps, "frames": len(marks)}
 
 
+def camera_w2c(yaw_deg: float, focal_mm: float) -> np.ndarray:
+    """The world → OpenCV camera (4, 4) of render_take.py's camera filming from `yaw_deg`."""
+    a = np.radians(yaw_deg)
+    cam = np.array([0.0, 0.0, 0.03]) + 0.62 * focal_mm / 50.0 * np.array([np.sin(a), -np.cos(a), 0.0])
+    # Blender's camera Rz(a) Rx(90°) with its y and z axes flipped (Blender looks down −Z, OpenCV down +Z)
+    c2w = np.array([[np.cos(a), 0.0, -np.sin(a)], [np.sin(a), 0.0, np.cos(a)], [0.0, -1.0, 0.0]])
+    w2c = np.eye(4)
+    w2c[:3, :3], w2c[:3, 3] = c2w.T, -c2w.T @ cam
+    return w2c
+
+
+def table_landmarks(model, gt, yaw_deg: float, size=(640, 480)):
+    """(times, [(478, 3) px] per frame, info, w2c) of `gt` on the average identity, filmed as render_take.py films
+    from `yaw_deg`, each point where the learned video table (video_correspondence.py) puts it: the tracker's
+    own landmark model, so only its prior and its solver stand between these and the truth."""
+    from headforge.backend.animate.track import FaceFitter
+    from headforge.backend.animate.video_correspondence import load_video_correspondence, view_features
+    from tests.animate.ground_truth import DEFAULT_FOCAL_MM
+
+    table = load_video_correspondence(model)
+    W, H = size
+    f = default_focal(W, H)
+    K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])
+    fitter = FaceFitter(model, np.zeros(40), K, table.tri, table.bary, np.ones(478), offset=table.offset,
+                        delta=table.delta, view=table.view)
+    w2c = camera_w2c(yaw_deg, DEFAULT_FOCAL_MM)
+    E = arkit_to_ict_weights(gt.arkit_weights(), model.expression_names)
+    marks = []
+    for i, R_head in enumerate(euler_to_matrix(gt.head)):
+        R = w2c[:3, :3] @ R_head
+        fitter.base = fitter.rest_base + np.tensordot(view_features(R), fitter.view, 1)
+        uv = (fitter._shape(E[i]) @ R.T + w2c[:3, 3]) @ K.T
+        marks.append(np.concatenate([uv[:, :2] / uv[:, 2:], np.zeros((len(uv), 1))], axis=1))
+    return np.asarray(gt.times), marks, {"width": W, "height": H, "fps": gt.fps, "frames": len(marks)}, w2c
+
+
 if __name__ == "__main__":
     from headforge.backend.animate.track import fit_landmarks
     from headforge.backend.headmodel import load_ict
