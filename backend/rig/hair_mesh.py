@@ -326,6 +326,7 @@ EAR_PROUD_M = 0.006  # a shell vertex this much further from the head's axis tha
 # its bin (5°, EAR_BIN_M high) stands out from the skull: an ear
 EAR_BIN_M = 0.005
 EAR_RINGS = 3
+EAR_COVERED = 0.25  # ... filled in only where the shell covers at least this share of the ear's vertices
 
 
 def _ears_filled(neutral: np.ndarray, faces: np.ndarray, shell_v: np.ndarray, side: np.ndarray,
@@ -333,20 +334,30 @@ def _ears_filled(neutral: np.ndarray, faces: np.ndarray, shell_v: np.ndarray, si
     """(`neutral` (V, 3) with the shell's ears replaced by a membrane across their roots, the vertices replaced
     (V,) bool, the ears' own (V,) bool). Ears: the shell vertices from the ears back (`side` > 0) that stand more
     than EAR_PROUD_M proud of the nearest shell surface at their angle round the head's vertical axis (x = 0,
-    y = `axis_y`) and height. With EAR_RINGS rings of the head's skin `faces` (F, 3) around them, they take the
+    y = `axis_y`) and height, on a side where they are at least EAR_COVERED of the ear (so measured on the whole
+    head). With EAR_RINGS rings of the head's skin `faces` (F, 3) around them, they take the
     harmonic (uniform-weight Laplace) interpolation of the skin outside; an opening of the mesh inside (the ear
     canal) is closed by a vertex joined to its rim, so the patch is a disc and its membrane has no folds where its
     outer ring is near convex (Tutte)."""
-    p = neutral[shell_v]
-    d = p[:, :2] - [0.0, axis_y]
-    th = np.floor((np.arctan2(d[:, 0], -d[:, 1]) + np.pi) / (2 * np.pi) * FALL_BINS).astype(np.int64)
-    zb = np.floor(p[:, 2] / EAR_BIN_M).astype(np.int64)
-    rho = np.hypot(d[:, 0], d[:, 1])
-    _, inv = np.unique(th * 100000 + (zb - zb.min()), return_inverse=True)
-    nearest = np.full(inv.max() + 1, np.inf)
-    np.minimum.at(nearest, inv, rho)
-    proud = np.zeros(len(neutral), bool)
-    proud[shell_v] = (rho > nearest[inv] + EAR_PROUD_M) & (side[shell_v] > 0)
+    def standing_out(verts):
+        p = neutral[verts]
+        d = p[:, :2] - [0.0, axis_y]
+        th = np.floor((np.arctan2(d[:, 0], -d[:, 1]) + np.pi) / (2 * np.pi) * FALL_BINS).astype(np.int64)
+        zb = np.floor(p[:, 2] / EAR_BIN_M).astype(np.int64)
+        rho = np.hypot(d[:, 0], d[:, 1])
+        _, inv = np.unique(th * 100000 + (zb - zb.min()), return_inverse=True)
+        nearest = np.full(inv.max() + 1, np.inf)
+        np.minimum.at(nearest, inv, rho)
+        out = np.zeros(len(neutral), bool)
+        out[verts] = (rho > nearest[inv] + EAR_PROUD_M) & (side[verts] > 0)
+        return out
+
+    proud = standing_out(shell_v)
+    whole = standing_out(np.unique(faces))  # the ears as the head has them
+    for sign in (1.0, -1.0):  # hair ending above an ear (its top rim under the shell) leaves it as it is
+        on = np.sign(neutral[:, 0]) == sign
+        if (proud & on).sum() < EAR_COVERED * max(int((whole & on).sum()), 1):
+            proud &= ~on
     if not proud.any():
         return neutral, proud, proud
     A, deg = _neighbours(faces, len(neutral))
