@@ -34,7 +34,6 @@ def clip(tmp_path_factory, shared):
 @needs_bpy
 @pytest.mark.blender
 def test_recovers_capture_weights_and_head_rotation(clip, artifacts):
-    from headforge.backend.animate.track import fit_landmarks
     from tests.animate.ground_truth import score
 
     mp4, gt, facts = clip
