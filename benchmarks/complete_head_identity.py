@@ -15,20 +15,23 @@ expression alone moves dlib's embedding by as much as the turn. Measured 2026-12
 00fbf77), photo → the neutral rig at 0°: astronaut 0.486 (0.422 wearing the photo's expression), group faces 0-5
 0.551 / 0.439 / 0.545 / 0.564 / 0.433 / 0.534 (with it 0.456 / 0.441 / 0.462 / 0.475 / 0.404 / 0.468).
 
-Measured 2026-12-07 (same jobs; photo → render at its pose / +30° / −30°, others' min; then neutral 0° / +30° /
-−30°): astronaut 0.422 / 0.477 / 0.479 (others 0.703; neutral 0.486 / 0.497 / 0.480), its 240 px copy 0.433 / 0.535
-/ 0.503 (0.504 / 0.554 / 0.535), group t1 faces 0-5: 0.456 / 0.553 / 0.554 (0.551 / 0.612 / 0.602), 0.441 / 0.571 /
-0.474 (0.439 / 0.540 / 0.457), 0.462 / 0.591 / 0.473 (0.545 / 0.604 / 0.563), 0.475 / 0.575 / 0.530 (0.564 / 0.639 /
-0.622), 0.404 / 0.490 / 0.567 (0.433 / 0.515 / 0.554), 0.468 / 0.498 / 0.540 (0.534 / 0.522 / 0.618); others' min
-0.561-0.680 (on these small faces dlib's margin between people is itself narrow). Every turned render of the
-astronaut and the group's faces stays the same person; of the neutral rig, 4 of the 8 reach 0.60-0.64 turned.
-The cameraman (a profile, one eye against his camera's eyepiece, gloved hands in front of his chin): 0.633 / 0.651
-/ 0.581 (neutral 0.605 / 0.665 / 0.552), the only one above 0.6 at its own pose. There most of the distance is the
-photo's surroundings, not the head: the same render at 0° over black instead of the photo's mean grey 0.570, and
-with the photo's camera, gloves and coat (photo_parse's occluder and clothes pixels) pasted over it 0.467.
+Measured 2026-12-07 (the sheets' jobs at commit 21a7f4f; photo → render at its pose / +30° / −30°, others' min; then
+neutral 0° / +30° / −30°): astronaut 0.428 / 0.474 / 0.473 (others 0.706; neutral 0.489 / 0.491 / 0.492), its 240 px
+copy 0.430 / 0.530 / 0.507 (0.508 / 0.562 / 0.539), group t1 faces 0-5: 0.465 / 0.545 / 0.555 (0.544 / 0.629 /
+0.597), 0.441 / 0.571 / 0.474 (0.439 / 0.540 / 0.457), 0.464 / 0.621 / 0.485 (0.541 / 0.590 / 0.557), 0.480 / 0.564
+/ 0.521 (0.575 / 0.649 / 0.615), 0.410 / 0.531 / 0.577 (0.428 / 0.532 / 0.557), 0.474 / 0.506 / 0.546 (0.536 / 0.543
+/ 0.618); others' min 0.554-0.681 (on these small faces dlib's margin between people is itself narrow). The
+measure's own noise: the same renders shifted by half a pixel move a figure by up to 0.05 (astronaut +30°
+0.447-0.499, face 2 +30° 0.621-0.638). At the photo's pose turned, 7 of the 8 astronaut and group renders stay below
+0.6 (face 2 at +30° 0.621; 0.591 at 00fbf77, before the turned-photo labels came back); of the neutral rig, 4 of 8
+reach 0.60-0.65 turned. The cameraman (a profile, one eye against his camera's eyepiece, gloved hands in front of
+his chin): 0.552 / 0.657 / 0.555 (neutral 0.651 / 0.647 / 0.582); +30° turns him toward the side his photo never
+saw. At his own pose much of the distance is the photo's surroundings, not the head (at 00fbf77: 0.633 over the
+photo's mean grey, 0.570 over black, 0.467 with the photo's camera, gloves and coat, photo_parse's occluder and
+clothes pixels, pasted over the render).
 The known heads (--truth; photographed at 0°, photo → the truth turned / → our rig turned, +30° and −30°): the Lee
-Perry-Smith scan 0.390 / 0.498 and 0.429 / 0.398, an ICT head 0.308 / 0.349 and 0.281 / 0.307: a 30° turn alone
-costs the exact head 0.28-0.43, and our rig stays within 0.11 of its truth's own turn. With --room-light (measured
+Perry-Smith scan 0.390 / 0.504 and 0.429 / 0.396, an ICT head 0.308 / 0.347 and 0.281 / 0.248 (21a7f4f): a 30° turn
+alone costs the exact head 0.28-0.43, and our rig stays within 0.12 of its truth's own turn. With --room-light (measured
 on the neutral rig, 83c4f10) the real photos' turned figures are worse (group face 0 0.655 / 0.695, face 4's +30°
 render has no face SCRFD finds) and the known heads' rigs 0.482 / 0.497 (scan) and 0.392 / 0.289 (ICT).
 """
