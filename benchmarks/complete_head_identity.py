@@ -23,12 +23,12 @@ copy 0.430 / 0.530 / 0.507 (0.508 / 0.562 / 0.539), group t1 faces 0-5: 0.465 / 
 / 0.618); others' min 0.554-0.681 (on these small faces dlib's margin between people is itself narrow). The
 measure's own noise: the same renders shifted by half a pixel move a figure by up to 0.05 (astronaut +30°
 0.447-0.499, face 2 +30° 0.621-0.638). At the photo's pose turned, 7 of the 8 astronaut and group renders stay below
-0.6 (face 2 at +30° 0.621; 0.591 at 00fbf77, before the turned-photo labels came back); of the neutral rig, 4 of 8
-reach 0.60-0.65 turned. The cameraman (a profile, one eye against his camera's eyepiece, gloved hands in front of
-his chin): 0.552 / 0.657 / 0.555 (neutral 0.651 / 0.647 / 0.582); +30° turns him toward the side his photo never
-saw. At his own pose much of the distance is the photo's surroundings, not the head (at 00fbf77: 0.633 over the
-photo's mean grey, 0.570 over black, 0.467 with the photo's camera, gloves and coat, photo_parse's occluder and
-clothes pixels, pasted over the render).
+0.6 (face 2 at +30° 0.621, within the noise of before: at 9987afe, without the turned-photo labels, 0.591 and
+0.590-0.651 over the same shifts); of the neutral rig, 4 of 8 reach 0.60-0.65 turned. The cameraman (a profile, one
+eye against his camera's eyepiece, gloved hands in front of his chin): 0.552 / 0.657 / 0.555 (neutral 0.651 / 0.647
+/ 0.582); +30° turns him toward the side his photo never saw. At his own pose much of the distance is the photo's
+surroundings, not the head (at 00fbf77: 0.633 over the photo's mean grey, 0.570 over black, 0.467 with the photo's
+camera, gloves and coat, photo_parse's occluder and clothes pixels, pasted over the render).
 The known heads (--truth; photographed at 0°, photo → the truth turned / → our rig turned, +30° and −30°): the Lee
 Perry-Smith scan 0.390 / 0.504 and 0.429 / 0.396, an ICT head 0.308 / 0.347 and 0.281 / 0.248 (21a7f4f): a 30° turn
 alone costs the exact head 0.28-0.43, and our rig stays within 0.12 of its truth's own turn. With --room-light (measured
