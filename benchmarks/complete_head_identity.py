@@ -15,20 +15,20 @@ expression alone moves dlib's embedding by as much as the turn. Measured 2026-12
 00fbf77), photo → the neutral rig at 0°: astronaut 0.486 (0.422 wearing the photo's expression), group faces 0-5
 0.551 / 0.439 / 0.545 / 0.564 / 0.433 / 0.534 (with it 0.456 / 0.441 / 0.462 / 0.475 / 0.404 / 0.468).
 
-Measured 2026-12-07 (the sheets' jobs at commit 21a7f4f; photo → render at its pose / +30° / −30°, others' min; then
-neutral 0° / +30° / −30°): astronaut 0.428 / 0.474 / 0.473 (others 0.706; neutral 0.489 / 0.491 / 0.492), its 240 px
-copy 0.430 / 0.530 / 0.507 (0.508 / 0.562 / 0.539), group t1 faces 0-5: 0.465 / 0.545 / 0.555 (0.544 / 0.629 /
-0.597), 0.441 / 0.571 / 0.474 (0.439 / 0.540 / 0.457), 0.464 / 0.621 / 0.485 (0.541 / 0.590 / 0.557), 0.480 / 0.564
-/ 0.521 (0.575 / 0.649 / 0.615), 0.410 / 0.531 / 0.577 (0.428 / 0.532 / 0.557), 0.474 / 0.506 / 0.546 (0.536 / 0.543
-/ 0.618); others' min 0.554-0.681 (on these small faces dlib's margin between people is itself narrow). The
-measure's own noise: the same renders shifted by half a pixel move a figure by up to 0.05 (astronaut +30°
-0.447-0.499, face 2 +30° 0.621-0.638). At the photo's pose turned, 7 of the 8 astronaut and group renders stay below
-0.6 (face 2 at +30° 0.621, within the noise of before: at 9987afe, without the turned-photo labels, 0.591 and
-0.590-0.651 over the same shifts); of the neutral rig, 4 of 8 reach 0.60-0.65 turned. The cameraman (a profile, one
-eye against his camera's eyepiece, gloved hands in front of his chin): 0.552 / 0.657 / 0.555 (neutral 0.651 / 0.647
-/ 0.582); +30° turns him toward the side his photo never saw. At his own pose much of the distance is the photo's
-surroundings, not the head (at 00fbf77: 0.633 over the photo's mean grey, 0.570 over black, 0.467 with the photo's
-camera, gloves and coat, photo_parse's occluder and clothes pixels, pasted over the render).
+Measured 2026-12-07 (the sheets' jobs at commit 21a7f4f; the mean over SHIFTS; photo → render at its pose / +30° /
+−30°, others' min; then neutral 0° / +30° / −30°): astronaut 0.430 / 0.472 / 0.480 (others 0.706; neutral 0.492 /
+0.490 / 0.491), its 240 px copy 0.461 / 0.527 / 0.501 (0.512 / 0.560 / 0.519), group t1 faces 0-5: 0.462 / 0.544 /
+0.547 (0.555 / 0.616 / 0.601), 0.438 / 0.563 / 0.474 (0.444 / 0.539 / 0.454), 0.463 / 0.623 / 0.485 (0.542 / 0.605 /
+0.565), 0.478 / 0.567 / 0.517 (0.578 / 0.647 / 0.610), 0.407 / 0.514 / 0.576 (0.426 / 0.530 / 0.560), 0.468 / 0.501
+/ 0.542 (0.541 / 0.526 / 0.615); others' min 0.554-0.681 (on these small faces dlib's margin between people is
+itself narrow). One render's figure moves by up to 0.05 with a half-pixel shift (astronaut +30° 0.447-0.499), hence
+the mean. At the photo's pose turned, 7 of the 8 astronaut and group renders stay below 0.6; face 2 at +30° 0.623
+(at 9987afe, without the turned-photo labels, 0.590-0.651 over the same shifts: no change beyond the noise). Of the
+neutral rig, 5 of 8 reach 0.60-0.65 turned. The cameraman (a profile, one eye against his camera's eyepiece, gloved
+hands in front of his chin): 0.547 / 0.656 / 0.556 (neutral 0.621 / 0.655 / 0.542); +30° turns him toward the side
+his photo never saw. At his own pose much of the distance is the photo's surroundings, not the head (at 00fbf77, one
+render: 0.633 over the photo's mean grey, 0.570 over black, 0.467 with the photo's camera, gloves and coat,
+photo_parse's occluder and clothes pixels, pasted over the render).
 The known heads (--truth; photographed at 0°, photo → the truth turned / → our rig turned, +30° and −30°): the Lee
 Perry-Smith scan 0.390 / 0.504 and 0.429 / 0.396, an ICT head 0.308 / 0.347 and 0.281 / 0.248 (21a7f4f): a 30° turn
 alone costs the exact head 0.28-0.43, and our rig stays within 0.12 of its truth's own turn. With --room-light (measured
@@ -47,6 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_data.py,
 from _data import use_shared_ict  # noqa: E402
 
 TURNS_DEG = (0, 30, -30)
+# each render is made at these sub-pixel shifts and the distances averaged: one render's figure moves by up to 0.05
+# with a half-pixel shift (the small faces' 150 px chips resample differently)
+SHIFTS = ((0.0, 0.0), (0.5, 0.0), (0.0, 0.5), (0.5, 0.5))
 
 
 def jobs_in(paths: list[str]) -> list[Path]:
@@ -59,11 +62,12 @@ def jobs_in(paths: list[str]) -> list[Path]:
     return out
 
 
-def renders(job: Path, neutral: bool = False, room_light: bool = False) -> tuple[np.ndarray, dict]:
+def renders(job: Path, neutral: bool = False, room_light: bool = False,
+            shift=(0.0, 0.0)) -> tuple[np.ndarray, dict]:
     """(the photo (H, W, 3) uint8, {turn°: the rig rendered at the photo's pose turned by it, uint8}).
     The rig wears the portrait's expression and gaze (the photo's pose: a turn is the only change), or with
     `neutral` rests (the neutral rig the artist gets). The photo's light turns with the head (the measure), or with
-    `room_light` stays in the room (in_the_room)."""
+    `room_light` stays in the room (in_the_room). `shift` (px, px): the renders moved by it (SHIFTS)."""
     from PIL import Image
 
     from complete_head import load_hair, load_rig, yaw_about
@@ -73,6 +77,7 @@ def renders(job: Path, neutral: bool = False, room_light: bool = False) -> tuple
     rig, atlas, rec = load_rig(job)
     photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
     K, w2c = np.array(rec["fit"]["camera"]["K"]), np.array(rec["fit"]["camera"]["w2c"])
+    K[:2, 2] += shift
     tex = rec.get("texture") or {}
     light = (tex["light_sh1"], tex["light_mean"]) if tex.get("light_sh1") else None  # as rig/evaluate.py renders
     hair = load_hair(job)
@@ -165,24 +170,30 @@ def main(argv=None) -> int:
         return 2
     photos, embs, rows = {}, {}, []
     for job in jobs:
-        photo, imgs = renders(job, room_light=args.room_light)
-        # the neutral rig too: how much of a distance is the photo's expression the resting rig no longer wears
-        rest = renders(job, neutral=True, room_light=args.room_light)[1]
+        embs[job.name] = {}
+        for k, shift in enumerate(SHIFTS):
+            photo, imgs = renders(job, room_light=args.room_light, shift=shift)
+            # the neutral rig too: how much of a distance is the photo's expression the resting rig no longer wears
+            rest = renders(job, neutral=True, room_light=args.room_light, shift=shift)[1]
+            for d in TURNS_DEG:
+                embs[job.name].setdefault(d, []).append(embedding(imgs[d]))
+                embs[job.name].setdefault(f"{d:+d}n", []).append(embedding(rest[d]))
+            if k == 0:
+                tiles = [photo] + [imgs[d] for d in TURNS_DEG] + [rest[d] for d in TURNS_DEG]
         photos[job.name] = embedding(photo)
-        embs[job.name] = {d: embedding(im) for d, im in imgs.items()}
-        embs[job.name].update({f"{d:+d}n": embedding(im) for d, im in rest.items()})
         h = 192
-        tiles = [np.asarray(Image.fromarray(x).resize((int(x.shape[1] * h / x.shape[0]), h))) for x in
-                 [photo] + [imgs[d] for d in TURNS_DEG] + [rest[d] for d in TURNS_DEG]]
+        tiles = [np.asarray(Image.fromarray(x).resize((int(x.shape[1] * h / x.shape[0]), h))) for x in tiles]
         rows.append(np.concatenate(tiles, axis=1))
     print(f"dlib distance, photo → rig rendered at the photo's pose (its expression and gaze) and turned by "
           f"{'/'.join(f'{d:+d}°' for d in TURNS_DEG)} (same person below {DLIB_SAME_PERSON}); 'others': the render "
-          "at 0° against the other people's photos (min … median); then the neutral rig at the same turns")
+          "at 0° against the other people's photos (min … median); then the neutral rig at the same turns; each the "
+          f"mean over {len(SHIFTS)} sub-pixel shifts of the render")
     print(f"  {'job':24s}" + "".join(f"{f'{d:+d}°':>8s}" for d in TURNS_DEG) + "   others at 0° (min … median)"
           "   neutral" + "".join(f"{f'{d:+d}°':>8s}" for d in TURNS_DEG))
 
-    def dist(e_photo, e):
-        return float("nan") if e is None else identity_distance(e_photo, e)
+    def dist(e_photo, es):
+        ds = [identity_distance(e_photo, e) for e in es if e is not None]
+        return float(np.mean(ds)) if ds else float("nan")
 
     def cells(ds):
         return "".join(f"{x:8.3f}" if np.isfinite(x) else "  noface" for x in ds)
@@ -196,8 +207,8 @@ def main(argv=None) -> int:
         dn = [dist(e_photo, embs[name][f"{d:+d}n"]) for d in TURNS_DEG]
         # other people: photos of other jobs that are not this person's (photo to photo under dlib's 0.6:
         # the astronaut's 240 px copy is her)
-        others = [identity_distance(p, embs[name][0]) for n, p in photos.items()
-                  if n != name and p is not None and embs[name][0] is not None
+        others = [identity_distance(p, embs[name][0][0]) for n, p in photos.items()
+                  if n != name and p is not None and embs[name][0][0] is not None
                   and identity_distance(p, e_photo) >= DLIB_SAME_PERSON]
         worst = max([worst] + [x for x in ds if np.isfinite(x)])
         worst_n = max([worst_n] + [x for x in dn if np.isfinite(x)])
