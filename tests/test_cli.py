@@ -121,30 +121,21 @@ def test_hair_is_one_double_sided_sheet(instant_job):
     and 3.2); and few of its triangles folded over."""
     import numpy as np
     import pygltflib
+    import scipy.sparse as sp
+
+    from tests.glb import read_accessor
 
     gl = pygltflib.GLTF2().load(str(instant_job[0] / "rig" / "head_rigged.glb"))
-    mesh = next(m for m in gl.meshes if m.name == "hair")
-    prim = mesh.primitives[0]
+    prim = next(m for m in gl.meshes if m.name == "hair").primitives[0]
     assert gl.materials[prim.material].doubleSided
-
-    def read(index, dtype, width):
-        acc = gl.accessors[index]
-        view = gl.bufferViews[acc.bufferView]
-        raw = gl.binary_blob()[view.byteOffset + (acc.byteOffset or 0):][:acc.count * width * np.dtype(dtype).itemsize]
-        return np.frombuffer(raw, dtype).reshape(acc.count, width)
-
-    pos = read(prim.attributes.POSITION, np.float32, 3)
-    tri = read(prim.indices, np.uint32, 1).reshape(-1, 3)
-    corners = np.sort(np.round(pos[tri] * 1e5).astype(np.int64).reshape(len(tri), -1).view(
-        [("", np.int64)] * 3), axis=1)
-    twins = len(tri) - len(np.unique(corners.reshape(len(tri), -1), axis=0))
+    pos = read_accessor(gl, prim.attributes.POSITION)
+    tri = read_accessor(gl, prim.indices).reshape(-1, 3)
+    _, vid = np.unique(np.round(pos * 1e5).astype(np.int64), axis=0, return_inverse=True)  # across UV seams
+    F = vid.ravel()[tri]
+    twins = len(tri) - len(np.unique(np.sort(F, axis=1), axis=0))
     assert len(tri) > 1000 and twins == 0, f"{twins} of {len(tri)} hair triangles lie on another"
     # folds: triangles turned over 90° from their neighbours' mean (the shell grown from the ears' own folds
     # carried them: 2.2 %; from a membrane across the ears' roots: 1.2 %)
-    import scipy.sparse as sp
-
-    _, vid = np.unique(np.round(pos * 1e5).astype(np.int64), axis=0, return_inverse=True)  # across UV seams
-    F = vid.ravel()[tri]
     fn = np.cross(pos[tri[:, 1]] - pos[tri[:, 0]], pos[tri[:, 2]] - pos[tri[:, 0]]).astype(np.float64)
     fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-15)
     M = sp.coo_matrix((np.ones(F.size), (np.repeat(np.arange(len(F)), 3), F.ravel()))).tocsr()

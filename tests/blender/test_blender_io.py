@@ -227,23 +227,15 @@ def _source_face_colours(glb: Path) -> dict:
     """{material: (mean, std) over faces} of the rig's own per-vertex colours (a face: the mean of its corners)."""
     import pygltflib
 
+    from tests.glb import read_accessor
+
     g = pygltflib.GLTF2().load(str(glb))
-    blob = g.binary_blob()
-
-    def read(index):
-        acc = g.accessors[index]
-        view = g.bufferViews[acc.bufferView]
-        width = {"SCALAR": 1, "VEC3": 3, "VEC4": 4}[acc.type]
-        dtype = {5126: np.float32, 5125: np.uint32, 5123: np.uint16}[acc.componentType]
-        start = (view.byteOffset or 0) + (acc.byteOffset or 0)
-        return np.frombuffer(blob, dtype, acc.count * width, start).reshape(acc.count, width)
-
     out = {}
     for prim in g.meshes[0].primitives:
         name = g.materials[prim.material].name
         if prim.attributes.COLOR_0 is not None:
-            faces = read(prim.indices).reshape(-1, 3)
-            col = read(prim.attributes.COLOR_0)[:, :3].astype(np.float64)
+            faces = read_accessor(g, prim.indices).reshape(-1, 3)
+            col = read_accessor(g, prim.attributes.COLOR_0)[:, :3].astype(np.float64)
             fc = col[faces].mean(1)
             out[name] = (fc.mean(0), fc.std(0))
     return out

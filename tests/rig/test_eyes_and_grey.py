@@ -231,18 +231,17 @@ def test_greyscale_photo_gives_a_grey_mouth(cameraman_job, group_face_job):
     import pygltflib
     from skimage.color import rgb2lab
 
+    from tests.glb import read_accessor
+
     def part_chroma(job):
         gl = pygltflib.GLTF2().load(str(job / "rig" / "head_rigged.glb"))
-        blob = gl.binary_blob()
         out = {}
         for prim in gl.meshes[0].primitives:
             name = gl.materials[prim.material].name
             if name not in ("mouth", "gums", "teeth") or prim.attributes.COLOR_0 is None:
                 continue
-            acc = gl.accessors[prim.attributes.COLOR_0]
-            view = gl.bufferViews[acc.bufferView]
-            col = np.frombuffer(blob[view.byteOffset + (acc.byteOffset or 0):][:acc.count * 12], np.float32)
-            lab = rgb2lab(col.reshape(1, -1, 3).astype(np.float64))[0]
+            col = read_accessor(gl, prim.attributes.COLOR_0)
+            lab = rgb2lab(col[None].astype(np.float64))[0]
             out[name] = float(np.hypot(lab[:, 1], lab[:, 2]).max())
         return out
 

@@ -105,11 +105,10 @@ def test_flame_rig_from_the_mesh(tmp_path, shared, ict, astronaut_path, gltf_val
     # the skin's per-vertex colours come from the scan's texture: skin tones that vary over the face
     import pygltflib
 
+    from tests.glb import read_accessor
+
     gl = pygltflib.GLTF2().load(str(job / "rig" / "head_rigged.glb"))
     prim = next(m for m in gl.meshes if m.name == "head").primitives[0]  # the skin
-    acc = gl.accessors[prim.attributes.COLOR_0]
-    view = gl.bufferViews[acc.bufferView]
-    raw = gl.binary_blob()[view.byteOffset + (acc.byteOffset or 0):][:acc.count * 12]
-    rgb = 255 * np.frombuffer(raw, np.float32).reshape(-1, 3).astype(np.float64)
+    rgb = 255 * read_accessor(gl, prim.attributes.COLOR_0).astype(np.float64)
     print(f"  skin colours mean {rgb.mean(0).round(1)}, std {rgb.std(0).round(1)}")
     assert rgb[:, 0].mean() > rgb[:, 2].mean() + 20 and rgb.std(0).min() > 5
