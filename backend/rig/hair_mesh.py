@@ -237,9 +237,9 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # outline and creases, plain in a ray-traced render), domed over them to clear them; the membrane's normals,
     # noisy where it spans the folds, smoothed there
     shell_v = np.unique(shell_f)
-    base, ears, proud = _ears_filled(neutral, model.faces[faces_sel], shell_v, side, axis_y)
-    n = vertex_normals(base, model.faces[faces_sel])
     skin_nbr = _neighbours(model.faces[faces_sel], model.n_vertices)
+    base, ears, proud = _ears_filled(neutral, model.faces[faces_sel], skin_nbr, shell_v, side, axis_y)
+    n = vertex_normals(base, model.faces[faces_sel])
     smooth_n = np.column_stack([_smooth(n[:, k], skin_nbr, 4 * SMOOTH_ITERATIONS) for k in range(3)])
     n = np.where(ears[:, None], smooth_n / np.maximum(np.linalg.norm(smooth_n, axis=1, keepdims=True), 1e-12), n)
     t = np.maximum(t, _dome(neutral, base, n, ears, proud, skin_nbr))
@@ -329,13 +329,13 @@ EAR_RINGS = 3
 EAR_COVERED = 0.25  # ... filled in only where the shell covers at least this share of the ear's vertices
 
 
-def _ears_filled(neutral: np.ndarray, faces: np.ndarray, shell_v: np.ndarray, side: np.ndarray,
+def _ears_filled(neutral: np.ndarray, faces: np.ndarray, nbr, shell_v: np.ndarray, side: np.ndarray,
                  axis_y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(`neutral` (V, 3) with the shell's ears replaced by a membrane across their roots, the vertices replaced
     (V,) bool, the ears' own (V,) bool). Ears: the shell vertices from the ears back (`side` > 0) that stand more
     than EAR_PROUD_M proud of the nearest shell surface at their angle round the head's vertical axis (x = 0,
     y = `axis_y`) and height, on a side where they are at least EAR_COVERED of the ear (so measured on the whole
-    head). With EAR_RINGS rings of the head's skin `faces` (F, 3) around them, they take the
+    head). With EAR_RINGS rings of the head's skin `faces` (F, 3; `nbr` their _neighbours) around them, they take the
     harmonic (uniform-weight Laplace) interpolation of the skin outside; an opening of the mesh inside (the ear
     canal) is closed by a vertex joined to its rim, so the patch is a disc and its membrane has no folds where its
     outer ring is near convex (Tutte)."""
@@ -360,7 +360,7 @@ def _ears_filled(neutral: np.ndarray, faces: np.ndarray, shell_v: np.ndarray, si
             proud &= ~on
     if not proud.any():
         return neutral, proud, proud
-    A, deg = _neighbours(faces, len(neutral))
+    A, deg = nbr
     region = proud
     for _ in range(EAR_RINGS):  # out to the skull round the ear's root: a near-convex ring to span
         region = region | ((A @ region.astype(np.float64)) > 0) & (deg > 0)
