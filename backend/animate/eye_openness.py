@@ -1,0 +1,157 @@
+"""How closed each eye is, read from the eye's pixels: a small learned regressor for the video tracker's blinks.
+
+The landmark fit cannot close the lids (benchmarks/animate.py: MediaPipe's upper-lid contour stays on the eyeball
+and its crease points stay put, so a blink reads ~0.3 where the eye is shut). The pixels show it plainly, so:
+1. each eye's patch is cut out of the frame in a frame of its own, set by MediaPipe's two eye corners (the
+   corner-to-corner line is the x axis, outer corner on the left, so the right eye is mirrored onto the left
+   eye's layout and both share one model), at a fixed size, brightness and contrast normalised;
+2. features: HOG of the patch (OpenCV) and the normalised patch itself at half size;
+3. a ridge regression (numpy) from the features to the eye's ARKit eyeBlink weight, learned on synthetic
+   renders of our rig (benchmarks/animate_eye.py: random expressions with squints, wide eyes, gaze, blinks and
+   head turns, several identities; never the facecap capture the benchmark scores).
+The model ships as data/eye_openness.npz (a few hundred kB), checked on load (coded errors for a missing or
+altered file).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .take import AnimationError
+
+MODEL_FILE = Path(__file__).resolve().parent / "data" / "eye_openness.npz"
+PATCH_W, PATCH_H = 32, 24  # pixels of an eye patch
+SPAN_X, SPAN_Y = 1.6, 1.2  # the patch's width and height in eye widths (corner to corner)
+# MediaPipe's (outer, inner) eye corners of the subject's left and right eye (the left eye is on the image's
+# right in a camera's unmirrored picture)
+CORNERS = {"eyeBlinkLeft": (263, 362), "eyeBlinkRight": (33, 133)}
+EYES = tuple(CORNERS)
+_HOG = cv2.HOGDescriptor((PATCH_W, PATCH_H), (16, 12), (8, 6), (8, 6), 9)
+FEATURES_VERSION = 1
+
+
+def eye_patch(grey: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """(PATCH_H, PATCH_W) uint8: the eye between these two corners (x, y pixels) of a grey image, outer corner on
+    the patch's left, the image's down its down."""
+    ex = np.asarray(inner, np.float64) - np.asarray(outer, np.float64)
+    w = float(np.linalg.norm(ex))
+    if not np.isfinite(w) or w < 1.0:
+        return np.zeros((PATCH_H, PATCH_W), np.uint8)
+    ex /= w
+    ey = np.array([-ex[1], ex[0]])
+    if ey[1] < 0:
+        ey = -ey
+    s = SPAN_X * w / PATCH_W  # image pixels per patch pixel (square)
+    mid = (np.asarray(outer, np.float64) + np.asarray(inner, np.float64)) / 2
+    cu, cv = (PATCH_W - 1) / 2, (PATCH_H - 1) / 2
+    M = np.array([[s * ex[0], s * ey[0], 0.0], [s * ex[1], s * ey[1], 0.0]])
+    M[:, 2] = mid - cu * M[:, 0] - cv * M[:, 1]
+    return cv2.warpAffine(grey, M, (PATCH_W, PATCH_H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def eye_patches(rgb: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """(2, PATCH_H, PATCH_W) uint8 patches of the two eyes (EYES order) of one RGB frame and its 478 landmarks."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
+    return np.stack([eye_patch(grey, marks[o, :2], marks[i, :2]) for o, i in CORNERS.values()])
+
+
+def features(patches: np.ndarray) -> np.ndarray:
+    """(n, F) float64 features of (n, PATCH_H, PATCH_W) uint8 patches: HOG of the contrast-normalised patch and
+    the normalised patch at half size."""
+    out = []
+    for p in np.asarray(patches):
+        x = p.astype(np.float64)
+        z = (x - x.mean()) / max(x.std(), 2.0)
+        u8 = np.clip(128.0 + 40.0 * z, 0, 255).astype(np.uint8)
+        hog = _HOG.compute(u8).astype(np.float64).ravel()
+        small = cv2.resize(z, (PATCH_W // 2, PATCH_H // 2), interpolation=cv2.INTER_AREA).ravel()
+        out.append(np.concatenate([hog, small]))
+    return np.asarray(out, np.float64).reshape(len(out), -1)
+
+
+@dataclass
+class EyeModel:
+    """Ridge regression from `features` to the eyeBlink weight: (x − mean) / scale · coef + bias."""
+    mean: np.ndarray  # (F,)
+    scale: np.ndarray  # (F,)
+    coef: np.ndarray  # (F,)
+    bias: float
+    info: dict
+
+    def predict(self, patches: np.ndarray) -> np.ndarray:
+        """(n,) eyeBlink estimates, clipped to [0, 1], of (n, PATCH_H, PATCH_W) patches."""
+        if len(patches) == 0:
+            return np.zeros(0)
+        X = (features(patches) - self.mean) / self.scale
+        # one row at a time (a fixed summation order: the same figures under any BLAS thread count)
+        y = np.array([float(np.dot(x, self.coef)) for x in X]) + self.bias
+        return np.clip(y, 0.0, 1.0)
+
+
+def fit_ridge(X: np.ndarray, y: np.ndarray, ridge: float, sample_weight: np.ndarray | None = None) -> EyeModel:
+    """Ridge regression on standardised features (the intercept not penalised)."""
+    X = np.asarray(X, np.float64)
+    y = np.asarray(y, np.float64)
+    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
+    mean = (sw[:, None] * X).sum(0) / sw.sum()
+    scale = np.sqrt((sw[:, None] * (X - mean) ** 2).sum(0) / sw.sum())
+    scale = np.where(scale > 1e-9, scale, 1.0)
+    Z = (X - mean) / scale
+    ym = float((sw * y).sum() / sw.sum())
+    A = (Z * sw[:, None]).T @ Z + ridge * len(y) * np.eye(Z.shape[1])
+    coef = np.linalg.solve(A, (Z * sw[:, None]).T @ (y - ym))
+    return EyeModel(mean=mean, scale=scale, coef=coef, bias=ym, info={"ridge": float(ridge)})
+
+
+def _digest(mean, scale, coef, bias) -> str:
+    h = hashlib.sha256()
+    for a in (mean, scale, coef, np.array([bias])):
+        h.update(np.ascontiguousarray(a, np.float32).tobytes())
+    return h.hexdigest()
+
+
+def save_eye_model(model: EyeModel, path: Path = MODEL_FILE) -> Path:
+    """Write the model (float32) with a digest of its arrays, so an altered file is refused on load."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.asarray(getattr(model, k), np.float32) for k in ("mean", "scale", "coef")}
+    bias = np.float32(model.bias)
+    digest = _digest(arrays["mean"], arrays["scale"], arrays["coef"], bias)
+    info = {f"info_{k}": np.asarray(v) for k, v in model.info.items()}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **arrays, bias=bias, features_version=np.int32(FEATURES_VERSION),
+                        patch=np.array([PATCH_W, PATCH_H], np.int32), digest=np.array(digest), **info)
+    tmp.replace(path)
+    return path
+
+
+def load_eye_model(path: Path = MODEL_FILE) -> EyeModel:
+    """The shipped eye-openness model; AnimationError animate.eye_model_missing / animate.eye_model_invalid."""
+    path = Path(path)
+    hint = "Reinstall HeadForge, or re-make the file with benchmarks/animate_eye.py."
+    if not path.is_file():
+        raise AnimationError(f"The eye-openness model {path.name} is missing.", code="animate.eye_model_missing",
+                             hint=hint)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+        mean, scale, coef = (d[k].astype(np.float64) for k in ("mean", "scale", "coef"))
+        bias = float(d["bias"])
+        ok = (int(d["features_version"]) == FEATURES_VERSION and tuple(d["patch"]) == (PATCH_W, PATCH_H)
+              and mean.shape == scale.shape == coef.shape == (features(np.zeros((1, PATCH_H, PATCH_W),
+                                                                                  np.uint8)).shape[1],)
+              and str(d["digest"]) == _digest(d["mean"], d["scale"], d["coef"], d["bias"])
+              and np.isfinite(coef).all() and np.isfinite(mean).all() and (scale > 0).all() and np.isfinite(bias))
+    except Exception as e:  # a truncated or foreign file: zip, pickle or key errors
+        raise AnimationError(f"The eye-openness model {path.name} cannot be read ({type(e).__name__}).",
+                             code="animate.eye_model_invalid", hint=hint) from e
+    if not ok:
+        raise AnimationError(f"The eye-openness model {path.name} has been altered or is for another version.",
+                             code="animate.eye_model_invalid", hint=hint)
+    info = {k[5:]: d[k].tolist() for k in d if k.startswith("info_")}
+    return EyeModel(mean=mean, scale=scale, coef=coef, bias=bias, info=info)
