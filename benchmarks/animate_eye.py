@@ -25,9 +25,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.animate.ground_truth
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-RIDGES = (0.01, 0.03, 0.1, 0.3)
-
-
 def clip_patches(mp4: Path, marks) -> np.ndarray:
     """(T, 2, h, w) uint8 eye patches of a video whose landmarks are known (zeros where there is no face)."""
     from headforge.backend.animate.eye_openness import PATCH_H, PATCH_W, eye_patches
@@ -66,55 +63,8 @@ def clip_data(pkl: Path, cache: Path | None = None):
     return patches, truth, found
 
 
-def blink_hits(truth: np.ndarray, est: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int]:
-    """(blinks found within ±1 frame, blinks in the truth, false blinks) of one eye's (T,) weights: a blink is
-    where the weight rises through `threshold` (as the benchmark scores them)."""
-    def onsets(w):
-        above = w >= threshold
-        return np.flatnonzero(above[1:] & ~above[:-1]) + 1
-
-    on_g, on_t = onsets(truth), onsets(est)
-    hit = sum(1 for o in on_g if len(on_t) and np.abs(on_t - o).min() <= 1)
-    false = sum(1 for o in on_t if not len(on_g) or np.abs(on_g - o).min() > 1)
-    return hit, len(on_g), false
-
-
-def evaluate(model, clips) -> dict:
-    """Blink hits / truth blinks / false blinks and the eyeBlink MAE over clips [(patches, truth, found)]."""
-    hits = np.zeros(3, int)
-    err = []
-    for patches, truth, found in clips:
-        est = np.zeros_like(truth)
-        est[found] = model.predict(patches[found].reshape(-1, *patches.shape[2:])).reshape(-1, 2)
-        for k in range(2):
-            hits += blink_hits(truth[:, k], est[:, k])
-            err.append(np.abs(truth[:, k] - est[:, k]).mean())
-    return {"found": int(hits[0]), "blinks": int(hits[1]), "false": int(hits[2]), "mae": float(np.mean(err))}
-
-
-def train(train_clips, held_clips, ridges=RIDGES, log=print):
-    """The ridge model over every eye of the training clips, its strength chosen on the held-out ones (most
-    blinks found, then fewest false, then the least MAE); → (model, [(ridge, held-out figures)])."""
-    from headforge.backend.animate.eye_openness import features, fit_ridge
-
-    X = np.vstack([features(p[f].reshape(-1, *p.shape[2:])) for p, _, f in train_clips])
-    y = np.concatenate([t[f].reshape(-1) for _, t, f in train_clips])
-    results = []
-    for ridge in ridges:
-        model = fit_ridge(X, y, ridge)
-        ev = evaluate(model, held_clips)
-        results.append((ridge, ev, model))
-        log(f"ridge {ridge:g}: held out {ev['found']}/{ev['blinks']} blinks found (±1 frame), {ev['false']} false, "
-            f"eyeBlink MAE {ev['mae']:.3f}")
-    ridge, ev, model = max(results, key=lambda r: (r[1]["found"], -r[1]["false"], -r[1]["mae"]))
-    model.info.update(ridge=float(ridge), train_patches=int(len(y)), heldout_mae=ev["mae"],
-                      heldout_found=ev["found"], heldout_blinks=ev["blinks"], heldout_false=ev["false"])
-    log(f"chosen: ridge {ridge:g} ({len(y)} training patches)")
-    return model, [(r, e) for r, e, _ in results]
-
-
 def main(argv=None) -> int:
-    from headforge.backend.animate.eye_openness import MODEL_FILE, save_eye_model
+    from headforge.backend.animate.eye_openness import MODEL_FILE, evaluate, save_eye_model, train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", nargs="+", required=True, help="folders of make_clip clips (NAME.pkl + NAME.mp4)")

@@ -32,6 +32,7 @@ CORNERS = {"eyeBlinkLeft": (263, 362), "eyeBlinkRight": (33, 133)}
 EYES = tuple(CORNERS)
 _HOG = cv2.HOGDescriptor((PATCH_W, PATCH_H), (16, 12), (8, 6), (8, 6), 9)
 FEATURES_VERSION = 1
+RIDGES = (0.01, 0.03, 0.1, 0.3)  # the strengths benchmarks/animate_eye.py chooses from
 
 
 def eye_patch(grey: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -93,19 +94,64 @@ class EyeModel:
         return np.clip(y, 0.0, 1.0)
 
 
-def fit_ridge(X: np.ndarray, y: np.ndarray, ridge: float, sample_weight: np.ndarray | None = None) -> EyeModel:
-    """Ridge regression on standardised features (the intercept not penalised)."""
+def fit_ridge(X: np.ndarray, y: np.ndarray, ridge: float) -> EyeModel:
+    """Ridge regression on standardised features (the intercept not penalised), `ridge` per sample."""
     X = np.asarray(X, np.float64)
     y = np.asarray(y, np.float64)
-    sw = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, np.float64)
-    mean = (sw[:, None] * X).sum(0) / sw.sum()
-    scale = np.sqrt((sw[:, None] * (X - mean) ** 2).sum(0) / sw.sum())
+    mean = X.mean(0)
+    scale = X.std(0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     Z = (X - mean) / scale
-    ym = float((sw * y).sum() / sw.sum())
-    A = (Z * sw[:, None]).T @ Z + ridge * len(y) * np.eye(Z.shape[1])
-    coef = np.linalg.solve(A, (Z * sw[:, None]).T @ (y - ym))
+    ym = float(y.mean())
+    coef = np.linalg.solve(Z.T @ Z + ridge * len(y) * np.eye(Z.shape[1]), Z.T @ (y - ym))
     return EyeModel(mean=mean, scale=scale, coef=coef, bias=ym, info={"ridge": float(ridge)})
+
+
+# ---------------------------------------------------------------- learning (benchmarks/animate_eye.py)
+
+def blink_hits(truth: np.ndarray, est: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int]:
+    """(blinks found within ±1 frame, blinks in the truth, false blinks) of one eye's (T,) weights: a blink is
+    where the weight rises through `threshold` (as the benchmark scores them)."""
+    def onsets(w):
+        above = w >= threshold
+        return np.flatnonzero(above[1:] & ~above[:-1]) + 1
+
+    on_g, on_t = onsets(truth), onsets(est)
+    hit = sum(1 for o in on_g if len(on_t) and np.abs(on_t - o).min() <= 1)
+    false = sum(1 for o in on_t if not len(on_g) or np.abs(on_g - o).min() > 1)
+    return hit, len(on_g), false
+
+
+def evaluate(model, clips) -> dict:
+    """Blink hits / truth blinks / false blinks and the eyeBlink MAE over clips [(patches, truth, found)]."""
+    hits = np.zeros(3, int)
+    err = []
+    for patches, truth, found in clips:
+        est = np.zeros_like(truth)
+        est[found] = model.predict(patches[found].reshape(-1, *patches.shape[2:])).reshape(-1, 2)
+        for k in range(2):
+            hits += blink_hits(truth[:, k], est[:, k])
+            err.append(np.abs(truth[:, k] - est[:, k]).mean())
+    return {"found": int(hits[0]), "blinks": int(hits[1]), "false": int(hits[2]), "mae": float(np.mean(err))}
+
+
+def train(train_clips, held_clips, ridges=RIDGES, log=print):
+    """The ridge model over every eye of the training clips, its strength chosen on the held-out ones (most
+    blinks found, then fewest false, then the least MAE); → (model, [(ridge, held-out figures)])."""
+    X = np.vstack([features(p[f].reshape(-1, *p.shape[2:])) for p, _, f in train_clips])
+    y = np.concatenate([t[f].reshape(-1) for _, t, f in train_clips])
+    results = []
+    for ridge in ridges:
+        model = fit_ridge(X, y, ridge)
+        ev = evaluate(model, held_clips)
+        results.append((ridge, ev, model))
+        log(f"ridge {ridge:g}: held out {ev['found']}/{ev['blinks']} blinks found (±1 frame), {ev['false']} false, "
+            f"eyeBlink MAE {ev['mae']:.3f}")
+    ridge, ev, model = max(results, key=lambda r: (r[1]["found"], -r[1]["false"], -r[1]["mae"]))
+    model.info.update(ridge=float(ridge), train_patches=int(len(y)), heldout_mae=ev["mae"],
+                      heldout_found=ev["found"], heldout_blinks=ev["blinks"], heldout_false=ev["false"])
+    log(f"chosen: ridge {ridge:g} ({len(y)} training patches)")
+    return model, [(r, e) for r, e, _ in results]
 
 
 def _digest(mean, scale, coef, bias) -> str:
