@@ -43,24 +43,27 @@ def clip_patches(mp4: Path, marks) -> np.ndarray:
 
 
 def clip_data(pkl: Path, cache: Path | None = None):
-    """(patches (T, 2, h, w), true eyeBlink (T, 2) in eye_openness.EYES order, found (T,)) of a make_clip clip."""
-    from headforge.backend.animate.eye_openness import EYES
+    """(patches (T, 2, h, w), true eyeBlink (T, 2) in eye_openness.EYES order, found (T,), eye widths (T, 2) px,
+    NaN where no face) of a make_clip clip."""
+    from headforge.backend.animate.eye_openness import EYES, eye_widths
     from headforge.backend.headmodel.arkit import ARKIT_52
 
     if cache is not None and cache.is_file():
         z = np.load(cache)
-        return z["patches"], z["truth"], z["found"]
+        if "widths" in z.files:
+            return z["patches"], z["truth"], z["found"], z["widths"]
     with open(pkl, "rb") as fh:
         d = pickle.load(fh)
     A = d["take"].arkit_weights()
     T = min(len(A), len(d["marks"]))
     truth = np.stack([A[:T, ARKIT_52.index(n)] for n in EYES], 1)
     found = np.array([m is not None for m in d["marks"][:T]])
+    widths = np.array([eye_widths(m) if m is not None else np.full(2, np.nan) for m in d["marks"][:T]])
     patches = clip_patches(pkl.with_suffix(".mp4"), d["marks"][:T])
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(cache, patches=patches, truth=truth, found=found)
-    return patches, truth, found
+        np.savez_compressed(cache, patches=patches, truth=truth, found=found, widths=widths)
+    return patches, truth, found, widths
 
 
 def main(argv=None) -> int:
@@ -69,6 +72,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", nargs="+", required=True, help="folders of make_clip clips (NAME.pkl + NAME.mp4)")
     ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "hf-anim-eye"))
+    ap.add_argument("--test", nargs="*", default=[], help="folders of clips only scored (never trained on or chosen by)")
     ap.add_argument("--out", default=str(MODEL_FILE))
     args = ap.parse_args(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -78,10 +82,17 @@ def main(argv=None) -> int:
     print("training clips:", [p.stem for p in tr], "\nheld out:", [p.stem for p in held])
     work = Path(args.work)
     data = {p: clip_data(p, work / f"{p.parent.name}_{p.stem}.npz") for p in pkls}
-    model, _ = train([data[p] for p in tr], [data[p] for p in held])
+    model, _ = train([data[p][:3] for p in tr], [data[p][:3] for p in held])
+    model.info["eye_px_min"] = float(np.nanpercentile(np.concatenate([data[p][3].ravel() for p in tr]), 1))
+    print(f"training eyes at least {model.info['eye_px_min']:.1f} px wide (1st percentile)")
     for p in held:
-        ev = evaluate(model, [data[p]])
+        ev = evaluate(model, [data[p][:3]])
         print(f"  {p.stem}: {ev['found']}/{ev['blinks']} found, {ev['false']} false, MAE {ev['mae']:.3f}")
+    tests = sorted({p for d in args.test for p in Path(d).glob("*.pkl") if p.with_suffix(".mp4").is_file()})
+    if tests:
+        ev = evaluate(model, [clip_data(p, work / f"{p.parent.name}_{p.stem}.npz")[:3] for p in tests])
+        print(f"test clips {[p.stem for p in tests]}: {ev['found']}/{ev['blinks']} found, {ev['false']} false, "
+              f"MAE {ev['mae']:.3f}")
     print("wrote", save_eye_model(model, Path(args.out)))
     return 0
 

@@ -41,7 +41,7 @@ from ..headmodel import load_ict
 from ..headmodel.arkit import ARKIT_52, arkit_sources
 from ..headmodel.parts import eye_centre
 from ..render.raster import vertex_normals
-from .eye_openness import EYES, EyeModel, eye_patches, load_eye_model
+from .eye_openness import EYES, EyeModel, eye_patches, eye_widths, load_eye_model
 from .take import AnimationError, Take, matrix_to_euler
 from .video_correspondence import VideoCorrespondence, load_video_correspondence, view_features
 
@@ -554,16 +554,20 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     src = arkit_sources(model.expression_names)
     weights = np.stack([expr[:, src[n]].mean(axis=1) if n in src else np.zeros(T) for n in ARKIT_52], 1)
     patches = info.get("eye_patches")
-    blinks_from = "fit"
-    if eye_model is not None and patches is not None and len(patches) == T:
+    use_pixels = eye_model is not None and patches is not None and len(patches) == T
+    if use_pixels:
         eye_model = load_eye_model() if isinstance(eye_model, str) else eye_model
+        # the regressor learned on eyes of at least eye_px_min pixels; smaller ones keep the fit's eyeBlink
+        eye_px = float(np.median([eye_widths(marks[i]) for i in good]))
+        use_pixels = eye_px >= 0.8 * eye_model.info.get("eye_px_min", 0.0)
+    if use_pixels:
         t_eye, c_eye = time.perf_counter(), time.process_time()
         est = eye_model.predict(np.asarray(patches)[good].reshape(-1, *patches.shape[2:])).reshape(len(good), 2)
         for k, name in enumerate(EYES):
             weights[good, ARKIT_52.index(name)] = est[:, k]
-        blinks_from = "pixels"
         fit_s += time.perf_counter() - t_eye  # the blinks' share of the per-frame work
         fit_cpu_s += time.process_time() - c_eye
+    blinks_from = "pixels" if use_pixels else "fit"
     times = np.asarray(times) - times[0]
     fps = info["fps"] if info["fps"] > 0 else (1.0 / np.median(np.diff(times)) if T > 1 else 30.0)
     hold, ease = int(round(hold_s * fps)), int(round(ease_s * fps))
