@@ -125,9 +125,13 @@ gain is 16 (the blink channels' 4 shifted 3-frame blinks: 14 → 18 of 30 found 
   / 1-2 / 0.094-0.096 (no more blinks found; another learned step); training patches jittered (corners ±3-5 % of the
   eye, gamma 0.7-1.4, blur) 14-16 / 1-3 / 0.099-0.104; 4 more training clips of new identities (camera 0°, ±15°,
   ±30°) with the wider-eye height 16-17 / 3-4 / 0.098 (kept as fresh test clips instead).
+  Nor the pixels' estimate as a target for the fit's eyeBlink (weights 1e-3 … 1e-1 against the prior's 3e-4):
+  held out the other keys and the head do not move (mean 0.1456, head 4.65° → 4.67°).
 The head at −30° (2026-12-07 pm): the identity re-fitted from the 3 or 6 frames whose first-pass expression is
 nearest neutral (instead of the first, middle and last): held out head 4.65° → 5.03° / 4.85°, capture −30° 2.62°
-→ 2.87° / 2.89° (front 1.82° → 1.78° / 1.75°). Not adopted; −30° is still 2.62°.
+→ 2.87° / 2.89° (front 1.82° → 1.78° / 1.75°); from the 3 or 6 frames the first pass finds most frontal: held
+out mean 0.1456 → 0.1469, head 4.65° → 4.66° / 4.70° (camera −30° clip 5.61° → 4.23°, but held 2.57° → 3.44°),
+capture −30° 2.73° / 2.70°, jawOpen at +30° 0.056 → 0.117. Not adopted; −30° is still 2.62°.
 The head's constant error at −30° (2.55° with the table; pitch −1.8°, yaw +1.8°), 2026-12-07. Held out below: the
 two held-out clips of the table (head turning in front of the camera, mean over the two) and two new ones of the
 same identity filmed as the capture is, the camera moved 30° to either side (animate_correspondence.py orb_m30,
