@@ -14,8 +14,9 @@ and its crease points stay put, so a blink reads ~0.3 where the eye is shut). Th
    head turns, several identities; never the facecap capture the benchmark scores). Renders of eyes at least
    `info["eye_px_min"]` wide (the smallest 1 % of the training eyes) taught it; the tracker uses it on faces whose
    median eye is at least 0.8× that, and keeps the fit's eyeBlink on smaller ones.
-The model ships as data/eye_openness.npz (a few hundred kB), checked on load (coded errors for a missing or
-altered file).
+The model ships as data/eye_openness.npz (9 kB), checked on load (coded errors for a missing or altered file).
+Measured only on renders of the same renderer and painted texture (benchmarks/animate.py's docstring: held-out
+identities and the facecap capture); how it reads a real person's lids, lashes and lighting is not measured.
 """
 from __future__ import annotations
 
