@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clips", nargs="+", required=True, help="folders of make_clip clips (NAME.pkl + NAME.mp4)")
     ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "hf-anim-eye"))
     ap.add_argument("--held", nargs="*", default=[], help="more clips (by name) held out to choose the ridge on")
-    ap.add_argument("--test", nargs="*", default=[], help="folders of clips only scored (never trained on or chosen by)")
+    ap.add_argument("--test", nargs="*", default=[], help="folders of clips only scored (not trained on nor chosen by)")
     ap.add_argument("--out", default=str(MODEL_FILE))
     args = ap.parse_args(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
