@@ -116,7 +116,11 @@ gain is 16 (the blink channels' 4 shifted 3-frame blinks: 14 → 18 of 30 found 
   the training clips (the capture's identity, the average, is one of the 3 training identities), so these figures
   say the regressor reads this renderer's eyes, not that it reads a real person's: on real video the lids'
   texture, lashes, lighting and camera noise differ, and nothing here measures that. The fit's eyeBlink is kept
-  for small faces; a real-video check needs footage with labelled blinks.
+  for small faces; a real-video check needs footage with labelled blinks. Real photos of open eyes (still videos)
+  show the risk: insightface's group photo's faces read 1.00 / 0.67, 0.38 / 0.02, 0.74 / 0.86 (laughing, eyes
+  narrowed), 0.55 / 0.52 (looking down), 0.26 / 0.27; the astronaut 0.00 / 0.00. So a take whose regressor median
+  over the take passes 0.25 for either eye keeps the fit's eyeBlink, with a warning (track.PIXEL_BLINK_MEDIAN_MAX;
+  the synthetic clips' medians are 0.00-0.03; tests/animate/test_track.py::test_eyes_unlike_the_eye_models_...).
   not adopted (held out, blinks found / false / MAE, against 18 / 2 / 0.102 for the same ridge without the
   wider-eye height): a small MLP (16-32 tanh units, L-BFGS) 14-16 / 2-4 / 0.098-0.101; the landmarks' lid gaps and
   the two eyes' width ratio as extra features 16-17 / 0 / 0.101; larger patches (48×32, span 1.6-2.0) or finer

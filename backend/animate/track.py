@@ -56,6 +56,11 @@ VIDEO_PRIOR_SCALE = {"jawOpen": 0.1, "mouthClose": 0.1}
 # (BLINK_NAMES' gain) shifts the onsets of 3-frame blinks: on the held-out synthetic clips, smoothing 0.5, 14 → 18
 # of 30 blinks found within a frame, false ones 3 → 2
 PIXEL_BLINK_GAIN = 16.0
+# the eyes' pixels give a take's blinks only if the regressor's median over the take is at most this for both eyes.
+# On the synthetic held-out clips the medians are 0.00-0.03 (eyes closed 11-19 % of the time); on real photos of
+# open eyes (insightface's group photo) it read 1.00 / 0.67 and 0.38 / 0.02 for two of the faces (dark lashes and
+# make-up it never saw), the astronaut 0.00 / 0.00: a take of either would have shut the avatar's eyes throughout
+PIXEL_BLINK_MEDIAN_MAX = 0.25
 
 
 @dataclass
@@ -560,11 +565,17 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
         # the regressor learned on eyes of at least eye_px_min pixels; smaller ones keep the fit's eyeBlink
         eye_px = float(np.median([eye_widths(marks[i]) for i in good]))
         use_pixels = eye_px >= 0.8 * eye_model.info.get("eye_px_min", 0.0)
+    pixel_median = None
     if use_pixels:
         t_eye, c_eye = time.perf_counter(), time.process_time()
         est = eye_model.predict(np.asarray(patches)[good].reshape(-1, *patches.shape[2:])).reshape(len(good), 2)
-        for k, name in enumerate(EYES):
-            weights[good, ARKIT_52.index(name)] = est[:, k]
+        # a take's eyes are open most of the time: eyes the regressor reads as closed through most of it are eyes
+        # unlike those it learned (real lashes, make-up; PIXEL_BLINK_MEDIAN_MAX), and keep the fit's eyeBlink
+        pixel_median = [round(float(m), 3) for m in np.median(est, axis=0)]
+        use_pixels = max(pixel_median) <= PIXEL_BLINK_MEDIAN_MAX
+        if use_pixels:
+            for k, name in enumerate(EYES):
+                weights[good, ARKIT_52.index(name)] = est[:, k]
         fit_s += time.perf_counter() - t_eye  # the blinks' share of the per-frame work
         fit_cpu_s += time.process_time() - c_eye
     blinks_from = "pixels" if use_pixels else "fit"
@@ -578,10 +589,16 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     take = Take(times=times, names=ARKIT_52, weights=weights, fps=float(fps), head=head, **eyes, name="video",
                 info={"format": "video", "size": [W, H], "focal_px": f, "lost_frames": lost,
                       "correspondence": "photo" if table is None else "video", "blinks_from": blinks_from,
+                      "blinks_pixel_median": pixel_median,
                       "identity": np.asarray(identity).tolist(),
                       "timing": {"landmarks_s": info.get("landmarks_s", 0.0), "fit_s": fit_s,
                                  "landmarks_cpu_s": info.get("landmarks_cpu_s", 0.0), "fit_cpu_s": fit_cpu_s}})
     take = smooth_take(take, smoothing, {n: PIXEL_BLINK_GAIN for n in EYES} if blinks_from == "pixels" else None)
+    if pixel_median is not None and blinks_from == "fit" and on_event is not None:
+        on_event(ProgressEvent("warning", STAGE, fraction=1.0, overall=1.0,
+                               message=f"Blinks taken from the landmarks: the eye model reads this face's eyes as "
+                                       f"closed most of the time (median {max(pixel_median):.2f}), unlike the eyes "
+                                       f"it learned", data={"blinks_pixel_median": pixel_median}))
     if lost and on_event is not None:
         on_event(ProgressEvent("warning", STAGE, fraction=1.0, overall=1.0,
                                message=f"No face in {len(lost)} of {T} frames (held, then eased to neutral)",
