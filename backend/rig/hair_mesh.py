@@ -215,10 +215,16 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     axis_y = head_axis(model.neutral, eye_z)
     line0 = hairline_height(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
     line = hairline_height(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)
-    in_hair = hair_weight(model.neutral, line) > 0.5
+    # down to where the texture's hair fades out below the hairline (hair_weight's soft edge): the shell's edge
+    # covers the blend, which left uncovered is a band of hair colour on the skin under it
+    in_hair = hair_weight(model.neutral, line) > EDGE_WEIGHT
     if skin_mask is not None:  # skin the photo sees below the hairline stays skin (the face beside a bob)
-        in_hair &= ~(_seen_on(model, posed, K, w2c, tid, skin_mask) & (model.neutral[:, 2] < line0))
+        in_hair &= ~(_seen_on(model, posed, K, w2c, tid, skin_mask) & (model.neutral[:, 2] < line0 - EDGE_M))
     faces_sel = skin_faces(model)
+    skin_nbr = _neighbours(model.faces[faces_sel], model.n_vertices)
+    phi = np.degrees(np.arctan2(np.abs(model.neutral[:, 0]), -(model.neutral[:, 1] - axis_y)))
+    fringe = _fringe(model, posed, K, w2c, tid, hair_mask, in_hair, phi, eye_z, skin_nbr)
+    in_hair |= fringe
     scalp = faces_sel[in_hair[model.faces[faces_sel]].all(axis=1)]
     if len(scalp) < 20:
         return None, info
@@ -227,17 +233,19 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     k = np.round(np.arctan2(d[:, 1], d[:, 0]) / (2 * np.pi) * N_DIRECTIONS).astype(int) % N_DIRECTIONS
     # the reach at the silhouette, carried round the back, fading to nothing at the front hairline
     w_v = hair_weight(model.neutral, line + 0.02, soft_m=0.02)  # 0 at the hairline, full 4 cm above it
-    phi = np.degrees(np.arctan2(np.abs(model.neutral[:, 0]), -(model.neutral[:, 1] - axis_y)))
     side = np.clip((phi - FALL_DEG[0]) / (FALL_DEG[1] - FALL_DEG[0]), 0, 1)  # 0 in front, 1 from the ears back
     t = reach_m[k] * np.maximum(w_v, side * np.minimum(1.0, 4 * w_v + 0.25))
     shell_f = model.faces[scalp]
     nbr = _neighbours(shell_f, model.n_vertices)
     t = _smooth(t, nbr, SMOOTH_ITERATIONS)  # neighbouring image directions' reaches differ by strands
+    # hair has a thickness: the shell stands FRINGE_M off the skin at least, also at its front edge and over a
+    # fringe (at nothing it sank under the forehead between its vertices, and the texture's hair there showed as a
+    # flat band on the skin)
+    t = np.maximum(t, FRINGE_M)
     # the shell grows from the head with its ears filled in (offset from the ear's own folds it carried their
     # outline and creases, plain in a ray-traced render), domed over them to clear them; the membrane's normals,
     # noisy where it spans the folds, smoothed there
     shell_v = np.unique(shell_f)
-    skin_nbr = _neighbours(model.faces[faces_sel], model.n_vertices)
     base, ears, proud = _ears_filled(neutral, model.faces[faces_sel], skin_nbr, shell_v, side, axis_y)
     n = vertex_normals(base, model.faces[faces_sel])
     smooth_n = np.column_stack([_smooth(n[:, k], skin_nbr, 4 * SMOOTH_ITERATIONS) for k in range(3)])
@@ -254,6 +262,7 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     outline = _photo_outline(hair_mask | head_mask | (skin_mask if skin_mask is not None else False), K, w2c)
     offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z, outline)
     offset = _taubin(offset, nbr, shell_v, rim, SMOOTH_ITERATIONS)
+    offset = _smooth_rim(offset, shell_f, RIM_ITERATIONS)
     # split vertices along UV seams: one output vertex per (vertex, uv) pair
     tri_v = model.faces[scalp].reshape(-1)
     tri_uv = model.face_uv[scalp].reshape(-1)
@@ -271,6 +280,34 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # reversed copy on the same positions, whose coincident triangles a ray tracer shadows with each other
     return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head", "texture": texture,
             "double_sided": True}, info
+
+
+EDGE_WEIGHT = 0.1  # the shell's edge: where the hair region's weight (texture_complete.hair_weight) falls to this
+EDGE_M = 0.006  # skin the photo sees this far below the hairline or further stays uncovered (hair_weight's edge)
+FRINGE_M = 0.003  # a fringe's thickness over the forehead
+FRINGE_DEG = 35.0  # a fringe: the photo's hair over the forehead within this angle of the midline ...
+FRINGE_ABOVE_EYES_M = 0.015  # ... and higher than this above the eyes
+
+
+def _fringe(model, posed, K, w2c, tid, hair_mask, in_hair, phi, eye_z, nbr) -> np.ndarray:
+    """(V,) bool: the forehead's vertices (within FRINGE_DEG of the midline, FRINGE_ABOVE_EYES_M above the eyes)
+    that the photo sees on its hair (`hair_mask`) below the hairline (not `in_hair`), joined to the hair region
+    through each other: a fringe. The texture paints it (texture.fringe_weight); without the shell over it, it
+    is a flat dark patch on the skin. A lone strand or shadow labelled hair on the forehead stays skin."""
+    cand = (_seen_on(model, posed, K, w2c, tid, hair_mask) & (phi < FRINGE_DEG)
+            & (model.neutral[:, 2] > eye_z + FRINGE_ABOVE_EYES_M) & ~in_hair)
+    if not cand.any():
+        return cand
+    A, _ = nbr
+    # the candidates one ring closed (a vertex between hair pixels labelled skin: a highlight), then joined
+    grown = cand | (((A @ cand.astype(np.float64)) >= 3) & (phi < FRINGE_DEG) & ~in_hair
+                    & (model.neutral[:, 2] > eye_z + FRINGE_ABOVE_EYES_M))
+    keep = grown | in_hair
+    sub = A.multiply(keep[:, None]).multiply(keep[None, :]).tocsr()
+    _, comp = sp.csgraph.connected_components(sub, directed=False)
+    joined = np.zeros(comp.max() + 1, bool)
+    joined[np.unique(comp[in_hair])] = True
+    return grown & joined[comp]
 
 
 def _photo_outline(head_and_hair: np.ndarray, K: np.ndarray, w2c: np.ndarray, margin_px: int = 2):
@@ -441,6 +478,31 @@ def _taubin(points: np.ndarray, nbr, verts: np.ndarray, rim: np.ndarray, iterati
     return p
 
 
+RIM_ITERATIONS = 10
+
+
+def _smooth_rim(points: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndarray:
+    """`points` (n, 3) with the mesh's rim (its boundary edges, `faces` (F, 3)) smoothed as a curve: Taubin's λ|μ
+    (0.5, −0.53) over each rim vertex's two neighbours along the rim. The rim follows the head model's triangles
+    where the hair region ends (beside the cheeks, at the forehead): a sawtooth of their edges, which smoothing
+    the vertices' selection or the whole shell leaves."""
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    b = uniq[count == 1]
+    if not len(b):
+        return points
+    n = len(points)
+    A = sp.coo_matrix((np.ones(2 * len(b)), (np.r_[b[:, 0], b[:, 1]], np.r_[b[:, 1], b[:, 0]])), shape=(n, n)).tocsr()
+    deg = np.asarray(A.sum(axis=1)).ravel()
+    on = deg == 2  # a rim vertex where the rim runs through (not where two loops touch)
+    p = points.astype(np.float64).copy()
+    for _ in range(iterations):
+        for f in (0.5, -0.53):
+            lap = (A @ p) / np.maximum(deg, 1)[:, None] - p
+            p = p + np.where(on[:, None], f * lap, 0.0)
+    return p
+
+
 FALL_BINS = 72  # angular bins (5°) around the head's vertical axis for the straight fall
 FALL_LEAD_M = 0.01  # the fall starts flaring this far above what it clears (an ear's top)
 FALL_CLEARANCE_M = 0.004  # the fallen hair passes the head (an ear) at least this far out
@@ -565,6 +627,7 @@ def hair_texture(model, atlas: np.ndarray, faces_sel: np.ndarray, axis_y: float,
 
 HAIR_SEEN_FACING = 0.2  # a shell texel is read from the photo when it faces the camera at least this much
 HAIR_SKIN_RATIO = 0.5  # a hair pixel whose colour is this much nearer the skin's than the hair's is skin (an ear)
+HAIR_SQUARE_FACING = 0.5  # ... and taken in full from this much (between, blended into the synthesised hair)
 HAIR_DETAIL_SIGMA = 1 / 128  # the seen hair's detail (strands) is what a Gaussian of this share of the atlas removes
 
 
@@ -642,17 +705,27 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
     hp = (filled - cv2.GaussianBlur(filled, (0, 0), sig)) @ lum_w
     spread = 1.4826 * float(np.median(np.abs(hp[have] - np.median(hp[have]))))
     amp = float(np.clip(spread / max(float(hair_rgb @ lum_w), 1.0), 0.03, 0.35))
-    rng = np.random.default_rng(2)
-    strands = hair_strands(hair_rgb, Ht, Wt, rng)  # 12 % streaks: rescaled to the seen hair's own
-    strands = hair_rgb + (strands - hair_rgb) * (amp / 0.12)
+    # the strands as elongated as the photo's hair is anisotropic (a render at about 1.3 mm a pixel shows noise
+    # of aspect a with an energy ratio near a^0.65: the power 1.5 carries the photo's ratio over)
+    ratio = hair_anisotropy(photo[..., :3] @ lum_w, hair_mask,
+                            STRAND_HIGHPASS_M * K[0, 0] / max(float(np.median(pz)), 1e-6))
+    aspect = float(np.clip(ratio ** 1.5, *STRAND_ASPECT))
+    strands = hair_rgb * (1.0 + amp * strands_on_shell(P, aspect, np.random.default_rng(2)))[:, None]
+    full = np.zeros((Ht, Wt, 3), np.float32)
+    full[idx] = strands
+    strands = full
     pos = np.zeros((Ht, Wt, 3))
     pos[idx] = P
     resid = np.where(have[..., None], grid - hair_rgb, 0).astype(np.float32)
     low = residual_on_head(resid, have, texels, pos, cell_m=0.008, sigma_cells=2.0)
     out = strands + low
-    # feathered: the seen texels themselves, blended in over a few texels from the seen region's edge
+    # feathered: the seen texels themselves, blended in over a few texels from the seen region's edge, and
+    # only as far as the photo saw them squarely (at a glance one pixel spreads over many texels: streaks)
     inner = cv2.distanceTransform(have.astype(np.uint8), cv2.DIST_L2, 3)
-    a = np.clip(inner / max(1.0, res / 128), 0, 1)[..., None]
+    square = np.zeros((Ht, Wt), np.float32)
+    square[idx] = np.clip((facing - HAIR_SEEN_FACING) / (HAIR_SQUARE_FACING - HAIR_SEEN_FACING), 0, 1)
+    square = cv2.GaussianBlur(square, (0, 0), max(1.0, res / 256))
+    a = (np.clip(inner / max(1.0, res / 128), 0, 1) * square)[..., None]
     out = a * grid + (1 - a) * out
     tex = texture.astype(np.float32)
     if skin_mask is not None:  # where the photo sees skin through the shell's edge (a forehead), it stays as it was
@@ -663,6 +736,62 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
     tex[texels] = out[texels]
     stats.update({"hair_rgb_photo": [round(float(c) / 255, 4) for c in hair_rgb], "strand_amplitude": round(amp, 3)})
     return np.clip(tex + 0.5, 0, 255).astype(np.uint8), stats
+
+
+STRAND_HIGHPASS_M = 0.0015  # the photo's hair strands: its luminance's detail finer than this (a Gaussian's sigma)
+STRAND_ASPECT = (2.0, 6.0)  # the synthesised strands' length over width, from the photo's hair, within these (hair
+# always has a grain: isotropic noise, even for curls, reads as felt)
+STRAND_WIDTH_M = (0.0004, 0.002)  # two octaves of strands: fine ones and clumps (sigma across, in metres)
+STRAND_CELL_M = 0.0002  # the strands' grid round the head's vertical axis
+STRAND_RADIUS_M = 0.09  # ... its arc length measured at this radius (strands meet at the crown)
+
+
+def hair_anisotropy(lum: np.ndarray, mask: np.ndarray, sigma_px: float) -> float:
+    """The photo's hair texture's horizontal over vertical gradient energy: the luminance `lum` (H, W) high-passed
+    (minus its Gaussian of `sigma_px`, taken over `mask` (H, W) bool only), its Sobel gradients' mean squares over
+    the mask eroded by 2 px (not its outline). Straight hanging hair (vertical strands) gives > 1, curls about 1,
+    waves across the head < 1; 1.0 where the mask is too small to say."""
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if inner.sum() < 50:
+        return 1.0
+    m = mask.astype(np.float32)
+    lum = lum.astype(np.float32)
+    sigma_px = max(float(sigma_px), 0.7)
+    low = cv2.GaussianBlur(lum * m, (0, 0), sigma_px) / np.maximum(cv2.GaussianBlur(m, (0, 0), sigma_px), 1e-6)
+    hp = lum - low
+    gx = cv2.Sobel(hp, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(hp, cv2.CV_32F, 0, 1, ksize=3)
+    return float((gx[inner] ** 2).mean() / max(float((gy[inner] ** 2).mean()), 1e-12))
+
+
+def strands_on_shell(points: np.ndarray, aspect: float, rng: np.random.Generator) -> np.ndarray:
+    """(n,) zero-mean unit-spread strand noise at points (n, 3) of the hair (world, +Z up): Gaussian-filtered
+    white noise on a grid of arc length round the head's vertical axis (at STRAND_RADIUS_M, the seam at the face)
+    by height, `aspect` times longer than wide (along the height: strands hang), two octaves (STRAND_WIDTH_M).
+    Laid out on the head, not the atlas: a texel stretched where the hair falls away from the scalp does not
+    stretch its strands into streaks. Faded out within 3 cm of the axis (the crown, where the grid's arcs crowd)."""
+    x0, x1 = points[:, 0].min(), points[:, 0].max()
+    y0, y1 = points[:, 1].min(), points[:, 1].max()
+    d = points[:, :2] - [(x0 + x1) / 2, (y0 + y1) / 2]
+    theta = np.arctan2(d[:, 0], d[:, 1])  # 0 at the back (+Y), ±π at the face
+    rho = np.hypot(d[:, 0], d[:, 1])
+    W = int(np.ceil(2 * np.pi * STRAND_RADIUS_M / STRAND_CELL_M))
+    z0 = points[:, 2].min()
+    H = int(np.ceil((points[:, 2].max() - z0) / STRAND_CELL_M)) + 2
+    grid = np.zeros((H, W), np.float32)
+    for k, width in enumerate(STRAND_WIDTH_M):
+        sx = width / STRAND_CELL_M
+        sy = aspect * sx
+        pad = int(np.ceil(4 * sx))
+        noise = rng.standard_normal((H, W)).astype(np.float32)
+        noise = np.pad(noise, ((0, 0), (pad, pad)), mode="wrap")  # round the head without a seam
+        noise = cv2.GaussianBlur(noise, (0, 0), sigmaX=sx, sigmaY=sy)[:, pad:pad + W]
+        grid += noise / max(float(noise.std()), 1e-6) * (1.0 if k == 0 else 0.7)
+    grid /= max(float(grid.std()), 1e-6)
+    u = (theta + np.pi) / (2 * np.pi) * W - 0.5
+    v = (points[:, 2] - z0) / STRAND_CELL_M
+    out = sample_bilinear(np.pad(grid, ((0, 0), (0, 1)), mode="wrap")[..., None], np.stack([u % W, v], axis=1))[:, 0]
+    return out * np.clip((rho - 0.01) / 0.02, 0.0, 1.0)
 
 
 HAIR_CHROMA_SPREADS = 3.0  # a colour further than this many of the hair's robust chroma spreads from its median ...

@@ -1,0 +1,305 @@
+"""How the hair mesh looks, on the real photos of `benchmarks/complete_head.py --sheets` (their job folders): the
+astronaut, insightface's group photo's six faces and the cameraman. The hair is rebuilt from each job's fit and
+photo with the code as it is now (hair_mesh.hair_fall_dz + hair_shell, the job's skin atlas), so a change to
+hair_mesh is measured without re-running the fit.
+
+    .venv/bin/python benchmarks/hair_look.py [--jobs test-artifacts/complete_head] [--sheet test-artifacts/hair_look]
+
+Per job it prints three figures:
+- streaks: in profile and from behind (the contact sheet's orbit camera, 256 px), over the hair that falls below
+  the eyes, the ratio of the luminance high-pass's horizontal to vertical gradient energy (vertical streaks raise
+  it) and the high-pass's contrast (its spread over the mean), each divided by the same figure of the photo's own
+  hair pixels at the same scale (1.0: the hair's own texture; the photo's hair is mostly seen from the front);
+- ragged: from the front (the contact sheet's camera, 512 px), the hair mesh's outline in the rows from the eyes to
+  the chin (the bob's inner edges beside the cheeks, its lower rim): its length over its length once smoothed
+  along it (Gaussian, 3 % of the eye-to-chin height); 1.0 a smooth edge, a sawtooth adds to it;
+- fringe: from the fitted camera, the share of the forehead's pixels (the head's front within 35° of the midline,
+  from 2 cm above the eyes up) that the hair mesh leaves uncovered and whose colour (the head without the hair,
+  unlit) is nearer the hair's than the skin's (CIELAB): hair painted on the forehead's skin, a flat patch.
+--sheet DIR writes, per job, a row (front, ¾, profile, back with the rebuilt hair, and a crop of the front from the
+fitted camera) to DIR/hair_look_NAME.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO.parent) not in sys.path:
+    sys.path.insert(0, str(REPO.parent))
+
+NAMES = ("astronaut", *(f"group_t1_{i}" for i in range(6)), "cameraman_side")
+LUM = np.array([0.299, 0.587, 0.114])
+
+
+def _bench():
+    import importlib.util
+
+    print(f"(headforge from {__import__('headforge').__file__})", file=sys.stderr)
+    spec = importlib.util.spec_from_file_location("complete_head", REPO / "benchmarks" / "complete_head.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def load_job(job: Path) -> dict:
+    """What the hair is built from: photo, labels, fit, skin atlas and the texture's hairline figures."""
+    from PIL import Image
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.photo_parse import parse_photo
+
+    rec = json.loads((job / "rig" / "rig.json").read_text())
+    photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
+    matte = np.asarray(Image.open(job / "face" / "matte.png").convert("L"), np.float32) / 255
+    pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
+    fit = rec["fit"]
+    return {"rec": rec, "photo": photo, "pts": pts, "labels": parse_photo(photo, pts, matte).labels,
+            "model": load_ict(), "identity": np.array(fit["identity"]),
+            "expression": np.array(fit["portrait_expression"]), "K": np.array(fit["camera"]["K"]),
+            "w2c": np.array(fit["camera"]["w2c"]),
+            "atlas": np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB"))}
+
+
+def build_hair(d: dict) -> dict | None:
+    """The job's hair mesh as hair_mesh builds it now (photo_rig.rig_from_photos' calls)."""
+    from headforge.backend.rig.hair_mesh import hair_fall_dz, hair_shell
+    from headforge.backend.rig.photo_parse import HAIR, SKIN
+
+    tex = d["rec"].get("texture") or {}
+    hair_px = d["labels"] == HAIR
+    fall = hair_fall_dz(d["model"], d["identity"], d["expression"], d["K"], d["w2c"], hair_px)
+    mesh, _ = hair_shell(d["model"], d["identity"], d["expression"], d["K"], d["w2c"], hair_px, d["atlas"],
+                         tex.get("hairline_front_m_above_eyes"), fall_dz=fall, skin_mask=d["labels"] == SKIN,
+                         front_profile=tex.get("hairline_front_profile"), photo=d["photo"])
+    return mesh
+
+
+def orbit_camera(rig, size: int, deg: float):
+    """(K, w2c) of complete_head.contact_sheet's camera at yaw `deg`."""
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.fitting.photo import default_focal
+
+    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    centre = (b.min(axis=0) + b.max(axis=0)) / 2
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    T = np.eye(4)
+    T[:3, 3] = -centre
+    return K, np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+
+
+def _render_pair(rig, atlas, hair, K, w2c, size, keys=None):
+    """(with the hair (H, W, 3), without it, the pixels the hair covers (H, W) bool)."""
+    from headforge.backend.rig.render import render_rig
+
+    a, _ = render_rig(rig, atlas, K, w2c, size, background=0.0, attachments=[hair], shape_keys=keys)
+    b, _ = render_rig(rig, atlas, K, w2c, size, background=0.0, attachments=[], shape_keys=keys)
+    return a, b, np.abs(a - b).sum(axis=-1) > 1e-4
+
+
+def texture_figures(lum: np.ndarray, mask: np.ndarray, sigma: float = 3.0) -> tuple[float, float]:
+    """(horizontal / vertical gradient energy of the luminance's high-pass, its robust spread / mean) over `mask`
+    (eroded by 2 px, so the outline's own edge does not count)."""
+    inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    if inner.sum() < 50:
+        return float("nan"), float("nan")
+    m = mask.astype(np.float32)
+    lum = lum.astype(np.float32)
+    # the low-pass over the mask only (normalised), so the background does not leak into the high-pass
+    low = cv2.GaussianBlur(lum * m, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(m, (0, 0), sigma), 1e-6)
+    hp = lum - low
+    gx = cv2.Sobel(hp, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(hp, cv2.CV_32F, 0, 1, ksize=3)
+    ratio = float((gx[inner] ** 2).mean() / max((gy[inner] ** 2).mean(), 1e-12))
+    spread = 1.4826 * float(np.median(np.abs(hp[inner] - np.median(hp[inner]))))
+    return ratio, spread / max(float(lum[inner].mean()), 1e-6)
+
+
+def _px_per_m(K: np.ndarray, w2c: np.ndarray, point: np.ndarray) -> float:
+    return float(K[0, 0] / (w2c[:3, :3] @ point + w2c[:3, 3])[2])
+
+
+def streaks(d: dict, rig, atlas, hair: dict, size: int = 256) -> dict:
+    """The fall's texture in profile (+90° and −90°) and from behind against the photo's hair: per view
+    (ratio, contrast) of texture_figures each over the photo's, and the photo's own (see the module's docstring)."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.render.raster import project
+    from headforge.backend.rig.photo_parse import HAIR
+
+    model = d["model"]
+    eye = np.array([0.0, 0.0, eye_height(model)])
+    out = {}
+    K0, w0 = orbit_camera(rig, size, 0.0)
+    # the photo's hair at the render's scale (pixels per metre at the eyes)
+    s = _px_per_m(K0, w0, eye) / _px_per_m(d["K"], d["w2c"], eye)
+    photo = cv2.resize(d["photo"].astype(np.float32), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    mask = cv2.resize((d["labels"] == HAIR).astype(np.uint8), photo.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    out["photo"] = texture_figures(photo @ LUM, mask.astype(bool))
+    for deg in (90, -90, 180):
+        K, w2c = orbit_camera(rig, size, deg)
+        img, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+        row = int(np.clip(round(float(project(eye[None], K, w2c)[0][0, 1])), 0, size - 1))
+        cover[:row] = False  # the fall: the hair below the eyes
+        r, c = texture_figures(img @ LUM * 255, cover)
+        out[deg] = (r / out["photo"][0], c / out["photo"][1])
+    return out
+
+
+def ragged(d: dict, rig, atlas, hair: dict, size: int = 512) -> tuple[float, int]:
+    """(the hair mesh's outline from the front (the contact sheet's camera at yaw 0, `size` px) in the rows from
+    the eyes to the chin: its length over its length smoothed along it, the outline's pixels there) — the bob's
+    inner edges beside the cheeks and its lower rim; see outline_roughness."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.render.raster import project
+
+    model = d["model"]
+    K, w2c = orbit_camera(rig, size, 0.0)
+    _, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    chin = model.landmarks_68[8]
+    rest = model.vertices(identity=d["identity"])
+    ys = project(np.array([[0.0, rest[chin, 1], eye_height(model)], rest[chin]]), K, w2c)[0][:, 1]
+    return outline_roughness(cover, int(ys[0]), int(ys[1]), sigma=0.03 * (ys[1] - ys[0]))
+
+
+def outline_roughness(mask: np.ndarray, y0: int, y1: int, sigma: float) -> tuple[float, int]:
+    """(length of `mask`'s (H, W) bool outlines within rows y0..y1, over their length once smoothed along the
+    outline (circular Gaussian of `sigma` px on x and y), the outline points counted). 1.0: a smooth edge; a
+    sawtooth adds its teeth. The frame's border is not an edge."""
+    H, W = mask.shape
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    raw = smooth = 0.0
+    count = 0
+    k = np.arange(-int(3 * sigma) - 1, int(3 * sigma) + 2)
+    g = np.exp(-0.5 * (k / max(sigma, 0.5)) ** 2)
+    g /= g.sum()
+    for c in contours:
+        p = c[:, 0, :].astype(np.float64)
+        if len(p) < 4 * len(k):
+            continue
+        ps = np.stack([np.convolve(np.r_[p[-len(k):, j], p[:, j], p[:len(k), j]], g, "same")[len(k):-len(k)]
+                       for j in range(2)], axis=1)
+        mid = (p + np.roll(p, -1, axis=0)) / 2
+        sel = (mid[:, 1] >= y0) & (mid[:, 1] <= y1) & (p[:, 0] > 0) & (p[:, 0] < W - 1) & (p[:, 1] > 0) \
+            & (p[:, 1] < H - 1)
+        raw += float(np.linalg.norm(np.roll(p, -1, axis=0) - p, axis=1)[sel].sum())
+        smooth += float(np.linalg.norm(np.roll(ps, -1, axis=0) - ps, axis=1)[sel].sum())
+        count += int(sel.sum())
+    return (raw / smooth if smooth else float("nan")), count
+
+
+def fringe(d: dict, rig, atlas, hair: dict) -> tuple[float, int]:
+    """(the share of the forehead's pixels from the fitted camera left uncovered by the hair mesh and coloured as
+    hair, the forehead's pixels) — see the module's docstring."""
+    from headforge.backend.headmodel.parts import eye_height, visible_faces
+    from headforge.backend.render.image import rgb_to_lab
+    from headforge.backend.render.raster import interpolate, project, rasterize
+    from headforge.backend.rig.texture_complete import head_axis
+
+    model = d["model"]
+    H, W = d["photo"].shape[:2]
+    with_hair, without, cover = _render_pair(rig, atlas, hair, d["K"], d["w2c"], (W, H),
+                                             d["rec"]["fit"]["portrait_expression_arkit"])
+    posed = model.vertices(d["identity"], d["expression"])
+    F = model.faces[visible_faces(model)]
+    xy, z = project(posed, d["K"], d["w2c"])
+    tid, bary, _ = rasterize(xy, z, F, H, W, cull_backfaces=True)
+    on = tid >= 0
+    P = interpolate(tid, bary, F, model.neutral)[on]
+    eye_z = eye_height(model)
+    axis_y = head_axis(model.neutral, eye_z)
+    phi = np.degrees(np.arctan2(np.abs(P[:, 0]), -(P[:, 1] - axis_y)))
+    fore = np.zeros((H, W), bool)
+    fore[on] = (phi < 35) & (P[:, 2] > eye_z + 0.02)
+    # the head's own skin there: the hair mesh's colour covers its hair; the texture's skin / hair colours
+    tex = d["rec"].get("texture") or {}
+    hair_rgb = np.array((tex.get("hair_rgb") or [0, 0, 0]), np.float64) * 255
+    hair_px = with_hair[cover & ~fore]
+    if len(hair_px) > 50:
+        hair_rgb = np.median(hair_px, axis=0) * 255
+    skin_rgb = np.array(tex.get("skin_albedo_rgb") or [0.8, 0.6, 0.5], np.float64) * 255
+    lab = rgb_to_lab(without[fore] * 255)
+    d_hair = np.linalg.norm(lab - rgb_to_lab(hair_rgb[None]), axis=1)
+    d_skin = np.linalg.norm(lab - rgb_to_lab(skin_rgb[None]), axis=1)
+    bare = (d_hair < d_skin) & ~cover[fore]
+    return float(bare.mean()) if fore.any() else float("nan"), int(fore.sum())
+
+
+def front_colour(d: dict, rig, atlas, hair: dict) -> float:
+    """complete_head.hair_front_error's median ΔE76 (the hair mesh against the photo's hair it covers, from the
+    fitted camera): the look from the front must not get worse."""
+    from headforge.backend.rig.photo_parse import HAIR
+
+    return _bench().hair_front_error(rig, atlas, [hair], d["photo"], d["labels"] == HAIR, d["K"], d["w2c"],
+                                     d["rec"]["fit"]["portrait_expression_arkit"])[0]
+
+
+def sheet_row(d: dict, rig, atlas, hair: dict, size: int = 256) -> np.ndarray:
+    """(size, 5·size, 3) uint8: yaw 0, 35, 90, 180 with the hair, and the photo's head from the fitted camera."""
+    from headforge.backend.rig.render import render_rig
+
+    tiles = []
+    for deg in (0, 35, 90, 180):
+        K, w2c = orbit_camera(rig, size, deg)
+        img, _ = render_rig(rig, atlas, K, w2c, (size, size), background=0.25, attachments=[hair])
+        tiles.append(img)
+    H, W = d["photo"].shape[:2]
+    img, _ = render_rig(rig, atlas, d["K"], d["w2c"], (W, H), background=0.25, attachments=[hair],
+                        shape_keys=d["rec"]["fit"]["portrait_expression_arkit"])
+    pts = d["pts"]
+    c = pts[:, :2].mean(axis=0)
+    r = 0.85 * float(np.ptp(pts[:, 1]))
+    x0, y0 = int(max(c[0] - r, 0)), int(max(c[1] - r, 0))
+    crop = img[y0:int(min(c[1] + r, H)), x0:int(min(c[0] + r, W))]
+    tiles.append(cv2.resize(crop.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA))
+    return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
+
+
+def measure(job: Path, sheet_dir: Path | None = None) -> dict:
+    bench = _bench()
+    d = load_job(job)
+    hair = build_hair(d)
+    if hair is None:
+        return {"hair": False}
+    rig, atlas, _ = bench.load_rig(job)
+    out = {"streaks": streaks(d, rig, atlas, hair), "ragged": ragged(d, rig, atlas, hair),
+           "fringe": fringe(d, rig, atlas, hair), "colour": front_colour(d, rig, atlas, hair),
+           "iou": bench.silhouette_iou(job, [hair])[1]}
+    if sheet_dir is not None:
+        from PIL import Image
+
+        sheet_dir.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(sheet_row(d, rig, atlas, hair)).save(sheet_dir / f"hair_look_{job.name[4:]}.png")
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--jobs", type=Path, default=REPO / "test-artifacts" / "complete_head")
+    ap.add_argument("--sheet", type=Path, default=None)
+    ap.add_argument("--only", nargs="*", default=None)
+    a = ap.parse_args(argv)
+    for name in a.only or NAMES:
+        job = a.jobs / f"job_{name}"
+        if not (job / "rig" / "rig.json").exists():
+            print(f"{name}: no job in {a.jobs}")
+            continue
+        m = measure(job, a.sheet)
+        if not m.get("hair", True):
+            print(f"{name}: no hair mesh")
+            continue
+        s = m["streaks"]
+        views = ", ".join(f"{k:+d}° {v[0]:.2f}/{v[1]:.2f}" for k, v in s.items() if k != "photo")
+        print(f"{name}: streaks (fall vs photo, h/v energy / contrast) {views} (photo's own {s['photo'][0]:.2f}/"
+              f"{s['photo'][1]:.3f}); ragged edge {m['ragged'][0]:.3f} ({m['ragged'][1]} px); fringe bare "
+              f"{100 * m['fringe'][0]:.1f} % of {m['fringe'][1]} px; front IoU with hair {m['iou']:.3f}; hair vs photo "
+              f"from the front ΔE {m['colour']:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
