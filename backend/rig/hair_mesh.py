@@ -215,14 +215,18 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     axis_y = head_axis(model.neutral, eye_z)
     line0 = hairline_height(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
     line = hairline_height(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)
-    # down to where the texture's hair fades out below the hairline (hair_weight's soft edge): the shell's edge
-    # covers the blend, which left uncovered is a band of hair colour on the skin under it
-    in_hair = hair_weight(model.neutral, line) > EDGE_WEIGHT
+    phi = np.degrees(np.arctan2(np.abs(model.neutral[:, 0]), -(model.neutral[:, 1] - axis_y)))
+    side = np.clip((phi - FALL_DEG[0]) / (FALL_DEG[1] - FALL_DEG[0]), 0, 1)  # 0 in front, 1 from the ears back
+    # over the forehead and temples, down to where the texture's hair fades out below the hairline (hair_weight's
+    # soft edge): the shell's edge covers the blend, which left uncovered is a band of hair colour on the skin
+    # under it (not at the sides, where the hair's ends make the outline: it stays the photo's)
+    hw = hair_weight(model.neutral, line)
+    in_hair = (hw > 0.5) | ((hw > EDGE_WEIGHT) & (side == 0))
     if skin_mask is not None:  # skin the photo sees below the hairline stays skin (the face beside a bob)
-        in_hair &= ~(_seen_on(model, posed, K, w2c, tid, skin_mask) & (model.neutral[:, 2] < line0 - EDGE_M))
+        in_hair &= ~(_seen_on(model, posed, K, w2c, tid, skin_mask)
+                     & (model.neutral[:, 2] < line0 - np.where(side == 0, EDGE_M, 0.0)))
     faces_sel = skin_faces(model)
     skin_nbr = _neighbours(model.faces[faces_sel], model.n_vertices)
-    phi = np.degrees(np.arctan2(np.abs(model.neutral[:, 0]), -(model.neutral[:, 1] - axis_y)))
     fringe = _fringe(model, posed, K, w2c, tid, hair_mask, in_hair, phi, eye_z, skin_nbr)
     in_hair |= fringe
     scalp = faces_sel[in_hair[model.faces[faces_sel]].all(axis=1)]
@@ -233,15 +237,14 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     k = np.round(np.arctan2(d[:, 1], d[:, 0]) / (2 * np.pi) * N_DIRECTIONS).astype(int) % N_DIRECTIONS
     # the reach at the silhouette, carried round the back, fading to nothing at the front hairline
     w_v = hair_weight(model.neutral, line + 0.02, soft_m=0.02)  # 0 at the hairline, full 4 cm above it
-    side = np.clip((phi - FALL_DEG[0]) / (FALL_DEG[1] - FALL_DEG[0]), 0, 1)  # 0 in front, 1 from the ears back
     t = reach_m[k] * np.maximum(w_v, side * np.minimum(1.0, 4 * w_v + 0.25))
     shell_f = model.faces[scalp]
     nbr = _neighbours(shell_f, model.n_vertices)
     t = _smooth(t, nbr, SMOOTH_ITERATIONS)  # neighbouring image directions' reaches differ by strands
-    # hair has a thickness: the shell stands FRINGE_M off the skin at least, also at its front edge and over a
+    # hair has a thickness: in front the shell stands FRINGE_M off the skin at least, also at its edge and over a
     # fringe (at nothing it sank under the forehead between its vertices, and the texture's hair there showed as a
-    # flat band on the skin)
-    t = np.maximum(t, FRINGE_M)
+    # flat band on the skin); not from the temples back, where it would widen the outline
+    t = np.maximum(t, FRINGE_M * (1 - side))
     # the shell grows from the head with its ears filled in (offset from the ear's own folds it carried their
     # outline and creases, plain in a ray-traced render), domed over them to clear them; the membrane's normals,
     # noisy where it spans the folds, smoothed there
@@ -282,9 +285,9 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
             "double_sided": True}, info
 
 
-EDGE_WEIGHT = 0.1  # the shell's edge: where the hair region's weight (texture_complete.hair_weight) falls to this
-EDGE_M = 0.006  # skin the photo sees this far below the hairline or further stays uncovered (hair_weight's edge)
-FRINGE_M = 0.003  # a fringe's thickness over the forehead
+EDGE_WEIGHT = 0.1  # the shell's edge in front: where the hair region's weight (texture_complete.hair_weight) falls to
+EDGE_M = 0.006  # ... and skin the photo sees this far below the hairline or further stays uncovered (hair_weight's)
+FRINGE_M = 0.003  # the hair's least thickness in front (over a fringe, at the shell's front edge)
 FRINGE_DEG = 35.0  # a fringe: the photo's hair over the forehead within this angle of the midline ...
 FRINGE_ABOVE_EYES_M = 0.015  # ... and higher than this above the eyes
 
@@ -627,7 +630,7 @@ def hair_texture(model, atlas: np.ndarray, faces_sel: np.ndarray, axis_y: float,
 
 HAIR_SEEN_FACING = 0.2  # a shell texel is read from the photo when it faces the camera at least this much
 HAIR_SKIN_RATIO = 0.5  # a hair pixel whose colour is this much nearer the skin's than the hair's is skin (an ear)
-HAIR_SQUARE_FACING = 0.5  # ... and taken in full from this much (between, blended into the synthesised hair)
+SKIN_KEPT_DEG = 40.0  # ... within this angle of the face's midline (round the head's vertical axis)
 HAIR_DETAIL_SIGMA = 1 / 128  # the seen hair's detail (strands) is what a Gaussian of this share of the atlas removes
 
 
@@ -647,7 +650,8 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
       and the sides' tones carry round the back, fading a few cm away) on the seen hair's median colour, with
       strands as strong as the seen hair's own detail (its high-pass spread, not a fixed 12 %);
     - joined: the seen colours feathered into the rest over a few texels; texels the photo sees on its skin
-      (`skin_mask`: a forehead under the shell's front edge) keep `texture`'s colour (the skin's own).
+      (`skin_mask`: a forehead under the shell's front edge, within SKIN_KEPT_DEG of the midline) keep
+      `texture`'s colour (the skin's own).
     `texture`: the texture so far (hair_texture's), kept where the shell has no texel. → (texture, stats)."""
     res = texture.shape[0]
     Ht, Wt = res, 2 * res
@@ -719,18 +723,18 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
     resid = np.where(have[..., None], grid - hair_rgb, 0).astype(np.float32)
     low = residual_on_head(resid, have, texels, pos, cell_m=0.008, sigma_cells=2.0)
     out = strands + low
-    # feathered: the seen texels themselves, blended in over a few texels from the seen region's edge, and
-    # only as far as the photo saw them squarely (at a glance one pixel spreads over many texels: streaks)
+    # feathered: the seen texels themselves, blended in over a few texels from the seen region's edge
     inner = cv2.distanceTransform(have.astype(np.uint8), cv2.DIST_L2, 3)
-    square = np.zeros((Ht, Wt), np.float32)
-    square[idx] = np.clip((facing - HAIR_SEEN_FACING) / (HAIR_SQUARE_FACING - HAIR_SEEN_FACING), 0, 1)
-    square = cv2.GaussianBlur(square, (0, 0), max(1.0, res / 256))
-    a = (np.clip(inner / max(1.0, res / 128), 0, 1) * square)[..., None]
+    a = np.clip(inner / max(1.0, res / 128), 0, 1)[..., None]
     out = a * grid + (1 - a) * out
     tex = texture.astype(np.float32)
     if skin_mask is not None:  # where the photo sees skin through the shell's edge (a forehead), it stays as it was
+        # (over the forehead only: beside the face the shell stands out over the ear and the cheek's edge, and
+        # their skin painted on it is a ragged skin-coloured band along the bob's inner edge)
+        c = (P[:, :2].min(axis=0) + P[:, :2].max(axis=0)) / 2
+        ahead = np.degrees(np.arctan2(np.abs(P[:, 0] - c[0]), -(P[:, 1] - c[1]))) < SKIN_KEPT_DEG
         on_skin = np.zeros((Ht, Wt), np.float32)
-        on_skin[idx] = front & (sample_bilinear(skin_mask.astype(np.float32)[..., None], pxy)[:, 0] > 0.5)
+        on_skin[idx] = front & ahead & (sample_bilinear(skin_mask.astype(np.float32)[..., None], pxy)[:, 0] > 0.5)
         k = cv2.GaussianBlur(on_skin, (0, 0), max(1.0, res / 256))[..., None]
         out = k * tex + (1 - k) * out
     tex[texels] = out[texels]

@@ -1,0 +1,120 @@
+"""How the hair mesh looks (benchmarks/hair_look.py's measures, on a fixture): the astronaut's fit and labels from
+tests/rig/data/hair_up/astronaut.npz (test_hair_up's), the hair rebuilt by hair_mesh with a flat skin atlas of the
+photo's hair colour (so the hair's own texture is what the photo gives it). Figures in the comments: the code
+before this change (commit 49cbab3) -> now."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from headforge.backend.cameras import orbit_c2w_opencv
+from headforge.backend.fitting.photo import default_focal
+from headforge.backend.headmodel.parts import eye_height, visible_faces
+from headforge.backend.render.image import sample_bilinear
+from headforge.backend.render.raster import interpolate, project, rasterize
+from headforge.backend.rig.hair_mesh import hair_fall_dz, hair_shell
+from headforge.backend.rig.photo_parse import HAIR, SKIN, parse_photo
+from headforge.backend.rig.texture_complete import hair_weight, hairline_height, head_axis
+from tests.conftest import load_benchmark
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "hair_up" / "astronaut.npz"
+LUM = np.array([0.299, 0.587, 0.114])
+
+
+@pytest.fixture(scope="module")
+def astronaut(ict):
+    from skimage import data
+
+    photo = data.astronaut()
+    fx = dict(np.load(FIXTURE))
+    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
+    hair_px = labels == HAIR
+    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
+    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
+                         fall_dz=fall, skin_mask=labels == SKIN, photo=photo)
+    assert hair is not None
+    return photo, fx, labels, hair
+
+
+def _hair_only(hair: dict, K: np.ndarray, w2c: np.ndarray, size: tuple[int, int]):
+    """(luminance (H, W) 0..255 of the hair mesh alone, unlit, both sides; its pixels (H, W) bool)."""
+    w, h = size
+    xy, z = project(hair["verts"], K, w2c)
+    tid, bary, _ = rasterize(xy, z, hair["faces"], h, w, cull_backfaces=False)
+    on = tid >= 0
+    uv = interpolate(tid, bary, hair["faces"], np.asarray(hair["uv"], np.float64))[on]
+    T = np.asarray(hair["texture"], np.float32)
+    lum = np.zeros((h, w), np.float32)
+    lum[on] = sample_bilinear(T, uv * [T.shape[1], T.shape[0]] - 0.5) @ LUM
+    return lum, on
+
+
+def test_the_fall_has_the_photos_grain_not_streaks(astronaut, ict):
+    """From behind and in profile (256 px, 25° lens at 0.75 m), the hair below the eyes: the high-pass's
+    horizontal over vertical gradient energy (benchmarks/hair_look.texture_figures), over the same figure of the
+    photo's own hair at the same scale. The strands were streaks along the atlas's v, stretched where the fall
+    leaves the scalp: from behind 19.2 times the photo's curls' figure, now 3.3; in profile 5.7 / 5.3, now 2.7 /
+    3.1 (hair_mesh.strands_on_shell: laid out on the head, with the photo's grain, at least STRAND_ASPECT[0])."""
+    import cv2
+
+    bench = load_benchmark("hair_look")
+    photo, fx, labels, hair = astronaut
+    size = 256
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    centre = (hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2
+    T = np.eye(4)
+    T[:3, 3] = -centre
+    eye = np.array([[0.0, 0.0, eye_height(ict)]])
+    w2c0 = np.linalg.inv(orbit_c2w_opencv(5.0, 0.0, radius=0.75)) @ T
+    s = bench._px_per_m(K, w2c0, eye[0]) / bench._px_per_m(fx["K"], fx["w2c"], eye[0])
+    small = cv2.resize(photo.astype(np.float32), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    mask = cv2.resize((labels == HAIR).astype(np.uint8), small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+    own = bench.texture_figures(small @ LUM, mask.astype(bool))[0]
+    ratios = {}
+    for deg in (180, 90, -90):
+        w2c = np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+        lum, on = _hair_only(hair, K, w2c, (size, size))
+        on[:int(round(float(project(eye, K, w2c)[0][0, 1])))] = False
+        ratios[deg] = bench.texture_figures(lum, on)[0] / own
+    print(f"fall's h/v gradient energy over the photo's hair's ({own:.2f}): behind {ratios[180]:.2f} (before "
+          f"19.2), profiles {ratios[90]:.2f} / {ratios[-90]:.2f} (before 5.7 / 5.3)")
+    assert ratios[180] < 8.0
+    assert max(ratios[90], ratios[-90]) < 4.5
+
+
+def test_the_shell_covers_the_textures_hair_over_the_forehead(astronaut, ict):
+    """From the photo's camera, over the forehead (within 35° of the midline): the texels the texture paints as
+    hair there (texture_complete.hair_weight over 0.1, its soft edge reaching 6 mm below the hairline) and the
+    share of their pixels that the front of the hair mesh covers, standing off the skin. The shell ended where the
+    weight is 0.5 and its reach fell to nothing there: the texture's hair below its edge was a flat band of hair
+    colour on the skin (the astronaut's brows, the cameraman's forehead): 77.8 % covered, none of the soft edge;
+    now its edge reaches over the soft edge and stands FRINGE_M off the skin: 100 %, 100 %."""
+    photo, fx, labels, hair = astronaut
+    H, W = photo.shape[:2]
+    posed = ict.vertices(fx["identity"], fx["expression"])
+    F = ict.faces[visible_faces(ict)]
+    xy, z = project(posed, fx["K"], fx["w2c"])
+    tid, bary, zh = rasterize(xy, z, F, H, W, cull_backfaces=True)
+    P = interpolate(tid, bary, F, ict.neutral).reshape(-1, 3).astype(np.float64)
+    eye_z = eye_height(ict)
+    axis_y = head_axis(ict.neutral, eye_z)
+    phi = np.degrees(np.arctan2(np.abs(P[:, 0]), -(P[:, 1] - axis_y))).reshape(H, W)
+    weight = hair_weight(P, hairline_height(P, axis_y, eye_z)).reshape(H, W)  # as hair_shell was given: defaults
+    band = (tid >= 0) & (phi < 35) & (weight > 0.1)
+    # the shell's front (within 5 cm of the skin, not its back seen through the head), drawn from both sides
+    hxy, hz = project(hair["verts"], fx["K"], fx["w2c"])
+    htid, _, hzb = rasterize(hxy, hz, hair["faces"], H, W, cull_backfaces=False)
+    gap = np.where(band & (htid >= 0), zh - np.where(htid >= 0, hzb, 0.0), np.inf)  # the z-buffers are inf off
+    covered = (gap > 0) & (gap < 0.05)
+    share = float(covered.sum() / max(int(band.sum()), 1))
+    soft = band & (weight < 0.5)
+    share_soft = float((covered & soft).sum() / max(int(soft.sum()), 1))
+    print(f"forehead pixels of the texture's hair covered by the hair mesh: {100 * share:.1f} % of {int(band.sum())} "
+          f"(before 77.8 %), of its soft edge {100 * share_soft:.1f} % (before 0.0 %)")
+    assert band.sum() > 1000
+    assert share > 0.95
+    assert share_soft > 0.8
