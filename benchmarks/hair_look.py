@@ -297,7 +297,7 @@ def main(argv=None) -> None:
         views = ", ".join(f"{k:+d}° {v[0]:.2f}/{v[1]:.2f}" for k, v in s.items() if k != "photo")
         print(f"{name}: streaks (fall vs photo, h/v energy / contrast) {views} (photo's own {s['photo'][0]:.2f}/"
               f"{s['photo'][1]:.3f}); ragged edge {m['ragged'][0]:.3f} ({m['ragged'][1]} px); fringe bare "
-              f"{100 * m['fringe'][0]:.1f} % of {m['fringe'][1]} px; front IoU with hair {m['iou']:.3f}; hair vs photo "
+              f"{100 * m['fringe'][0]:.1f} % of {m['fringe'][1]} px; front IoU with hair {m['iou']:.4f}; hair vs photo "
               f"from the front ΔE {m['colour']:.2f}", flush=True)
 
 

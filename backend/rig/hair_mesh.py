@@ -229,7 +229,7 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     skin_nbr = _neighbours(model.faces[faces_sel], model.n_vertices)
     fringe = _fringe(model, posed, K, w2c, tid, hair_mask, in_hair, phi, eye_z, skin_nbr)
     in_hair |= fringe
-    scalp = faces_sel[in_hair[model.faces[faces_sel]].all(axis=1)]
+    scalp = faces_sel[_tidy(model.faces[faces_sel], in_hair[model.faces[faces_sel]].all(axis=1), TIDY_ITERATIONS)]
     if len(scalp) < 20:
         return None, info
     # each vertex's image direction from the head's centre (posed: where the photo saw it)
@@ -482,6 +482,30 @@ def _taubin(points: np.ndarray, nbr, verts: np.ndarray, rim: np.ndarray, iterati
 
 
 RIM_ITERATIONS = 10
+TIDY_ITERATIONS = 3
+
+
+def _tidy(faces: np.ndarray, chosen: np.ndarray, iterations: int) -> np.ndarray:
+    """(F,) bool: the `chosen` (F,) triangles of a mesh `faces` (F, 3) without notches or tongues along their edge:
+    `iterations` times, triangles that share at least two edges with chosen ones are added (a notch filled), then
+    `iterations` times, chosen triangles with at most one chosen neighbour are dropped (a tongue one triangle wide
+    peeled from its tip). Vertex selections leave both along the hairline (a tooth of the rim, a sliver hanging
+    from a bob's end)."""
+    e = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, eid = np.unique(e, axis=0, return_inverse=True)
+    eid = eid.ravel()
+    F = len(faces)
+    inc = sp.coo_matrix((np.ones(3 * F), (np.tile(np.arange(F), 3), eid)), shape=(F, eid.max() + 1)).tocsr()
+    adj = (inc @ inc.T).tocsr()
+    adj.setdiag(0)
+    adj.eliminate_zeros()
+    adj.data[:] = 1.0
+    out = chosen.copy()
+    for _ in range(iterations):
+        out |= (adj @ out.astype(np.float64)) >= 2
+    for _ in range(iterations):
+        out &= (adj @ out.astype(np.float64)) >= 2
+    return out
 
 
 def _smooth_rim(points: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndarray:
