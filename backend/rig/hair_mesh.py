@@ -12,6 +12,22 @@ straight (never closer to the head's vertical axis than the shell or the head ab
 hangs, instead of following the head's curve in to the neck; its ends curl in toward the head and keep inside
 the photo's outline of head and hair (a bob's rounded lower corners, not a box). Skin the photo sees stays
 uncovered (the face's sides in front of a bob). Bald and short-haired heads (reach under `min_reach_m`) get no mesh.
+
+How it looks (benchmarks/hair_look.py on the --sheets jobs of benchmarks/complete_head.py; before -> after, commit
+49cbab3 -> this change):
+- streaks: the fall's high-pass horizontal / vertical gradient energy over the photo's own hair's, from behind:
+  astronaut 41.6 -> 3.7, group faces 0-5 4.1/11.3/24.9/3.3/18.1/31.8 -> 1.0/1.4/1.9/1.3/1.4/3.1, cameraman 21.4 ->
+  1.7 (in profile 0.7-21.1 -> 0.8-3.8). The unseen hair's strands are laid out on the head, not the atlas, as
+  elongated as the photo's hair's grain (strands_on_shell, hair_anisotropy), so the fall no longer stretches them.
+- fringe: the forehead's pixels coloured as hair that the mesh leaves uncovered: astronaut 14.7 -> 9.4 %, cameraman
+  9.2 -> 2.4 %, group face 0 5.1 -> 2.0 %. In front the shell reaches over the texture's soft hair edge
+  (EDGE_WEIGHT, EDGE_M), stands FRINGE_M off the skin, and covers the photo's hair on the forehead (_fringe).
+- ragged edge: the hair's outline from the front between the eyes and the chin, length over smoothed length:
+  astronaut 1.319 -> 1.294, group face 0 1.128 -> 1.111, face 3 1.168 -> 1.139 (the region's edge tidied, _tidy;
+  its rim smoothed as a curve, _smooth_rim; the skin the photo shows kept on the shell only over the forehead).
+- unchanged: the front outline IoU with the hair (astronaut 0.8944 -> 0.8945, faces 0-5 within -0.0002..+0.0011,
+  cameraman 0.6791 -> 0.6786) and the hair against the photo from the front (ΔE76 median +0.0..+0.3, astronaut
+  2.92 -> 2.79).
 """
 from __future__ import annotations
 
