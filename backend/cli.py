@@ -350,6 +350,18 @@ COMMANDS = {"run": cmd_run, "demo": cmd_demo, "doctor": cmd_doctor, "stages": cm
             "dataset": cmd_dataset, "train": cmd_train, "evaluate": cmd_evaluate}
 
 
+def _interrupted(err: BaseException) -> bool:
+    """Whether a KeyboardInterrupt lies in the chain of causes of `err` (an extension module whose import was
+    interrupted reports it as its own error: pybind11's `ImportError: initialization failed`)."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -371,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_ERROR
         except Exception as e:  # noqa: BLE001  (a bug: one coded line; the traceback with --verbose)
             report.close()
+            if _interrupted(e):  # Ctrl-C inside an extension's import, which wraps it (pybind11: ImportError)
+                raise KeyboardInterrupt from e
             if args.verbose:
                 import traceback
 

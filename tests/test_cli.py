@@ -321,3 +321,26 @@ def test_python_level_library_output_is_kept_in_the_log_too(tmp_path, astronaut_
     if not verbose:
         log = (tmp_path / "j/libraries.log").read_text()
         assert "a library's Python warning" in log and "a library's Python stderr line" in log
+
+
+def test_ctrl_c_inside_an_extensions_import_is_a_cancel(monkeypatch, capsys):
+    """Ctrl-C while an extension module initialises comes out as that module's own error (pybind11 raises
+    `ImportError: initialization failed` from the KeyboardInterrupt): seen once at 0.4 s into `headforge run` in
+    the test above, it was reported as a crash. It is a cancel."""
+    from headforge.backend import cli
+
+    def interrupted_import(args, report):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as e:
+            raise ImportError("initialization failed") from e
+
+    def plain_bug(args, report):
+        raise ImportError("initialization failed")
+
+    monkeypatch.setitem(cli.COMMANDS, "stages", interrupted_import)
+    assert cli.main(["stages"]) == 130
+    assert "error [cancelled]" in capsys.readouterr().err
+    monkeypatch.setitem(cli.COMMANDS, "stages", plain_bug)
+    assert cli.main(["stages"]) == 1
+    assert "error [internal.crash]" in capsys.readouterr().err
