@@ -146,6 +146,9 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
 
     def _drain(self):
         for e in self._task.drain():
+            if e.kind == "warning":  # told once the take is keyed (lost frames, blinks from the landmarks)
+                self._warnings = [*getattr(self, "_warnings", []), e.message]
+                continue
             STATUS["progress"] = e.fraction
             if e.message:
                 STATUS["message"] = e.message
@@ -166,6 +169,8 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
                 lost = self._task.take.info.get("lost_frames", [])
                 STATUS["message"] = f"Keyed {rep['frames']} frames" + (f"; face lost in {len(lost)}" if lost else "")
                 _report_applied(self, rep, Path(self.filepath).name)
+                for message in getattr(self, "_warnings", []):
+                    self.report({"WARNING"}, message)
                 return {"FINISHED"}
         STATUS["error"] = f"[{err.code}] {err}"
         self.report({"WARNING"} if err.code == "cancelled" else {"ERROR"}, STATUS["error"])
