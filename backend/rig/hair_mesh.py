@@ -688,7 +688,11 @@ def hair_texture_from_photo(texture: np.ndarray, shell: np.ndarray, faces: np.nd
       of a hue the hair has nowhere (_usual_hair_chroma against `texture`'s hair: a grey shirt labelled hair);
     - unseen: the seen hair's colour continued over the shell in 3D (texture_complete.residual_on_head: the ends'
       and the sides' tones carry round the back, fading a few cm away) on the seen hair's median colour, with
-      strands as strong as the seen hair's own detail (its high-pass spread, not a fixed 12 %);
+      strands as strong as the seen hair's own detail (its high-pass spread, not a fixed 12 %), laid out on the
+      shell round the head's axis (strands_on_shell: the atlas's strands, stretched where the fall leaves the
+      scalp, were vertical streaks) and as elongated as the photo's hair's grain (hair_anisotropy; the fall from
+      behind against the photo's hair, benchmarks/hair_look.py: astronaut 41.6 -> 3.7, group faces 3.3-31.8 ->
+      1.0-3.1);
     - joined: the seen colours feathered into the rest over a few texels; texels the photo sees on its skin
       (`skin_mask`: a forehead under the shell's front edge, within SKIN_KEPT_DEG of the midline) keep
       `texture`'s colour (the skin's own).
