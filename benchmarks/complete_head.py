@@ -251,26 +251,33 @@ def load_rig(job: Path):
     return rig, np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB")), rec
 
 
-def contact_sheet(job: Path, size: int = 256) -> np.ndarray:
-    """Row (size, 7·size, 3) uint8: the rig at yaw 0, 35, 90, 180 (orbit camera, 25° lens), then jawOpen,
-    smile and blink from the front; unlit (the texture is the albedo)."""
+def orbit_camera(rig, size: int, deg: float):
+    """(K, w2c) of the contact sheets' camera: 25° lens, 0.75 m from the head's centre above the jaw, 5° above,
+    at yaw `deg`."""
     from headforge.backend.cameras import orbit_c2w_opencv
     from headforge.backend.fitting.photo import default_focal
-    from headforge.backend.rig.render import render_rig
 
-    rig, atlas, _ = load_rig(job)
-    hair = load_hair(job)
     b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
     centre = (b.min(axis=0) + b.max(axis=0)) / 2
     f = default_focal(size, size)
     K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
     T = np.eye(4)
     T[:3, 3] = -centre
+    return K, np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+
+
+def contact_sheet(job: Path, size: int = 256) -> np.ndarray:
+    """Row (size, 7·size, 3) uint8: the rig at yaw 0, 35, 90, 180 (orbit_camera), then jawOpen, smile and blink
+    from the front; unlit (the texture is the albedo)."""
+    from headforge.backend.rig.render import render_rig
+
+    rig, atlas, _ = load_rig(job)
+    hair = load_hair(job)
     tiles = []
     for deg, keys in ((0, None), (35, None), (90, None), (180, None), (0, {"jawOpen": 0.8}),
                       (0, {"mouthSmileLeft": 0.9, "mouthSmileRight": 0.9}),
                       (0, {"eyeBlinkLeft": 1.0, "eyeBlinkRight": 1.0})):
-        w2c = np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+        K, w2c = orbit_camera(rig, size, deg)
         img, _ = render_rig(rig, atlas, K, w2c, (size, size), shape_keys=keys, background=0.25,
                             attachments=hair)
         tiles.append(img)

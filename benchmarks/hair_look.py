@@ -29,22 +29,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO.parent) not in sys.path:
-    sys.path.insert(0, str(REPO.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: complete_head and _data
+import complete_head as bench  # noqa: E402
+from _data import REPO, use_shared_ict  # noqa: E402
+from complete_head import orbit_camera  # noqa: E402
 
 NAMES = ("astronaut", *(f"group_t1_{i}" for i in range(6)), "cameraman_side")
 LUM = np.array([0.299, 0.587, 0.114])
-
-
-def _bench():
-    import importlib.util
-
-    print(f"(headforge from {__import__('headforge').__file__})", file=sys.stderr)
-    spec = importlib.util.spec_from_file_location("complete_head", REPO / "benchmarks" / "complete_head.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def load_job(job: Path) -> dict:
@@ -78,20 +69,6 @@ def build_hair(d: dict) -> dict | None:
                          tex.get("hairline_front_m_above_eyes"), fall_dz=fall, skin_mask=d["labels"] == SKIN,
                          front_profile=tex.get("hairline_front_profile"), photo=d["photo"])
     return mesh
-
-
-def orbit_camera(rig, size: int, deg: float):
-    """(K, w2c) of complete_head.contact_sheet's camera at yaw `deg`."""
-    from headforge.backend.cameras import orbit_c2w_opencv
-    from headforge.backend.fitting.photo import default_focal
-
-    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
-    centre = (b.min(axis=0) + b.max(axis=0)) / 2
-    f = default_focal(size, size)
-    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
-    T = np.eye(4)
-    T[:3, 3] = -centre
-    return K, np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
 
 
 def _render_pair(rig, atlas, hair, K, w2c, size, keys=None):
@@ -235,7 +212,7 @@ def front_colour(d: dict, rig, atlas, hair: dict) -> float:
     fitted camera): the look from the front must not get worse."""
     from headforge.backend.rig.photo_parse import HAIR
 
-    return _bench().hair_front_error(rig, atlas, [hair], d["photo"], d["labels"] == HAIR, d["K"], d["w2c"],
+    return bench.hair_front_error(rig, atlas, [hair], d["photo"], d["labels"] == HAIR, d["K"], d["w2c"],
                                      d["rec"]["fit"]["portrait_expression_arkit"])[0]
 
 
@@ -261,7 +238,6 @@ def sheet_row(d: dict, rig, atlas, hair: dict, size: int = 256) -> np.ndarray:
 
 
 def measure(job: Path, sheet_dir: Path | None = None) -> dict:
-    bench = _bench()
     d = load_job(job)
     hair = build_hair(d)
     if hair is None:
@@ -284,6 +260,7 @@ def main(argv=None) -> None:
     ap.add_argument("--sheet", type=Path, default=None)
     ap.add_argument("--only", nargs="*", default=None)
     a = ap.parse_args(argv)
+    use_shared_ict()
     for name in a.only or NAMES:
         job = a.jobs / f"job_{name}"
         if not (job / "rig" / "rig.json").exists():
