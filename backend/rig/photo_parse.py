@@ -186,13 +186,17 @@ def _enclosed(mask: np.ndarray, skin: np.ndarray, kernel: np.ndarray) -> np.ndar
     off from the face by its own outline), not hair around the head, which meets the background."""
     import cv2
 
-    n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    n, comp, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     out = np.zeros_like(mask)
-    for i in range(1, n):
-        part = comp == i
+    H, W = mask.shape
+    pad = max(kernel.shape) // 2 + 1
+    for i in range(1, n):  # each part in its own box, grown by the kernel (a whole-photo pass per part took
+        x, y, w, h = stats[i, :4]  # 15 minutes and more on a 4000-pixel photo's thousands of specks)
+        y0, y1, x0, x1 = max(0, y - pad), min(H, y + h + pad), max(0, x - pad), min(W, x + w + pad)
+        part = comp[y0:y1, x0:x1] == i
         ring = cv2.dilate(part.astype(np.uint8), kernel).astype(bool) & ~part
-        if ring.any() and skin[ring].mean() > ENCLOSED_SKIN_SHARE:
-            out |= part
+        if ring.any() and skin[y0:y1, x0:x1][ring].mean() > ENCLOSED_SKIN_SHARE:
+            out[y0:y1, x0:x1] |= part
     return out
 
 

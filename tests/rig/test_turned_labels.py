@@ -34,3 +34,26 @@ def test_a_turned_bald_head_is_skin_not_hair_or_clothes(name):
     assert skin > 0.5
     assert hair < 0.10
     assert clothes < 0.08
+
+
+def test_enclosed_parts_per_box_match_the_whole_photo_pass():
+    """photo_parse._enclosed works on each part in its own box (the whole-photo pass per part took over 15 minutes
+    on a 4000-pixel photo, 75 s in all now): the same parts as the reference on 1,700 random specks."""
+    import cv2
+
+    from headforge.backend.rig import photo_parse
+
+    rng = np.random.default_rng(0)
+    mask = cv2.GaussianBlur(rng.random((300, 400)).astype(np.float32), (0, 0), 2) > 0.52
+    skin = cv2.GaussianBlur(rng.random((300, 400)).astype(np.float32), (0, 0), 8) > 0.5
+    mask[:4], mask[:, -3:] = True, True  # parts touching the border
+    kernel = np.ones((7, 7), np.uint8)
+    n, comp = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    ref = np.zeros_like(mask)
+    for i in range(1, n):
+        part = comp == i
+        ring = cv2.dilate(part.astype(np.uint8), kernel).astype(bool) & ~part
+        if ring.any() and skin[ring].mean() > photo_parse.ENCLOSED_SKIN_SHARE:
+            ref |= part
+    got = photo_parse._enclosed(mask, skin, kernel)
+    assert n > 300 and ref.sum() > 1000 and np.array_equal(got, ref)
