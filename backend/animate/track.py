@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from ..errors import Cancelled
@@ -75,8 +76,6 @@ class FrameFit:
 
 def open_video(path):
     """(cv2.VideoCapture, info dict); AnimationError for a missing, unreadable or audio-only file."""
-    import cv2
-
     path = Path(path)
     if not path.is_file():
         raise AnimationError(f"{path.name} does not exist.", code="animate.video_missing")
@@ -110,8 +109,6 @@ def _audio_only(path: Path) -> bool:
 
 def video_frames(path, max_frames: int | None = None):
     """Yield (seconds, RGB uint8 (H, W, 3)) for each decoded frame; the first item is the info dict."""
-    import cv2
-
     cap, info = open_video(path)
     yield info
     try:
@@ -222,8 +219,6 @@ class FaceFitter:
 
     def _solve(self, pts, start: FrameFit, iod: float, iterations: int, fix_pose: bool = False,
                debias: bool = False) -> FrameFit:
-        import cv2
-
         if self.view is not None:
             self.base = self.rest_base + np.tensordot(view_features(start.R), self.view, 1)
         # landmarks on the side turned away from the camera (a turned head's far cheek) get no weight
