@@ -97,18 +97,26 @@ def load_ict_head(seed: int = 0, res: int = 512):
     """A built-in dataset head (backend/dataset/ict_heads: ICT-FaceKit with a sampled identity and a painted
     albedo: skin tone with blotches, lips, brows; the first bald one of `seed`'s heads, neutral) in the scan's
     format: verts (V, 3) with the top of the head at z = 0.12 m, faces, per-corner glTF uv (F, 3, 2), texture."""
-    import dataclasses
-
-    from headforge.backend.dataset.ict_heads import head_mesh, head_texture, head_vertices, sample_heads
+    from headforge.backend.dataset.ict_heads import sample_heads
     from headforge.backend.headmodel import load_ict
 
-    model = load_ict()
     heads = sample_heads(40, seed)
-    head = dataclasses.replace(next((h for h in heads if h.bald), heads[0]), expression={})
-    verts = head_vertices(model, head)
+    return ict_head_as_scan(load_ict(), next((h for h in heads if h.bald), heads[0]), {}, res)
+
+
+def ict_head_as_scan(model, head, expression: dict, res: int = 512):
+    """A dataset head (backend/dataset/ict_heads.IctHead) wearing `expression` ({ARKit name: weight}) in the scan's
+    format: verts (V, 3) with the top of its neutral head at z = 0.12 m, faces, per-corner glTF uv (F, 3, 2), and the
+    texture painted on the neutral head (its albedo, whatever the expression)."""
+    import dataclasses
+
+    from headforge.backend.dataset.ict_heads import head_mesh, head_texture, head_vertices
+
+    neutral = head_vertices(model, dataclasses.replace(head, expression={}))
+    verts = head_vertices(model, dataclasses.replace(head, expression=expression))
     v, f, uv, _ = head_mesh(model, verts, res)
-    v = v.astype(np.float64) - [0.0, 0.0, v[:, 2].max() - 0.12]
-    return v, np.asarray(f, np.int64), uv[f].astype(np.float64), head_texture(model, verts, head, res)
+    v = v.astype(np.float64) - [0.0, 0.0, neutral[:, 2].max() - 0.12]
+    return v, np.asarray(f, np.int64), uv[f].astype(np.float64), head_texture(model, neutral, head, res)
 
 
 def camera(size: int):

@@ -15,7 +15,6 @@ give); then the means over the heads. Saves each job's atlas beside the truth (a
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import use_shared_ict  # noqa: E402
-from complete_head import make_photo, run_instant  # noqa: E402
+from complete_head import ict_head_as_scan, make_photo, run_instant  # noqa: E402
 
 EXPRESSIONS = {
     "neutral": {},
@@ -40,18 +39,6 @@ def ict_heads(n: int, seed: int = 3) -> list:
     from headforge.backend.dataset.ict_heads import sample_heads
 
     return [h for h in sample_heads(400, seed) if h.bald][:n]
-
-
-def head_in_lps_format(model, head, expression: dict, res: int = 512):
-    """The head wearing `expression` in complete_head's scan format (verts, faces, per-corner uv, texture)."""
-    from headforge.backend.dataset.ict_heads import head_mesh, head_texture, head_vertices
-
-    neutral = head_vertices(model, dataclasses.replace(head, expression={}))
-    verts = head_vertices(model, dataclasses.replace(head, expression=expression))
-    v, f, uv, _ = head_mesh(model, verts, res)
-    lift = neutral[:, 2].max() - 0.12  # the neutral head's top at z = 0.12 m, as complete_head's heads
-    v = v.astype(np.float64) - [0.0, 0.0, lift]
-    return v, np.asarray(f, np.int64), uv[f].astype(np.float64), head_texture(model, neutral, head, res)
 
 
 def regions(model, res: int) -> dict:
@@ -130,7 +117,7 @@ def main(argv=None) -> int:
     table: dict = {}
     for i, head in enumerate(ict_heads(args.heads)):
         for name in names:
-            scan = head_in_lps_format(model, head, EXPRESSIONS[name], res)
+            scan = ict_head_as_scan(model, head, EXPRESSIONS[name], res)
             photo = make_photo(scan, args.size)[0]
             tag = f"{i}_{name.replace(' ', '_')}"
             Image.fromarray((photo * 255).round().astype(np.uint8)).save(out / f"photo_{tag}.png")

@@ -120,6 +120,7 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
             self.report({"ERROR"}, f"[animate.video_missing] {video.name} does not exist.")
             return {"CANCELLED"}
         self._targets = _targets(context)
+        self._warnings = []
         STATUS.update(running=True, progress=0.0, message="Tracking…", error="")
         self._task = VideoTask(str(video), str(video.with_suffix(".csv")) if self.write_csv else None,
                                self.smoothing)
@@ -147,7 +148,7 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
     def _drain(self):
         for e in self._task.drain():
             if e.kind == "warning":  # told once the take is keyed (lost frames, blinks from the landmarks)
-                self._warnings = [*getattr(self, "_warnings", []), e.message]
+                self._warnings.append(e.message)
                 continue
             STATUS["progress"] = e.fraction
             if e.message:
@@ -169,7 +170,7 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
                 lost = self._task.take.info.get("lost_frames", [])
                 STATUS["message"] = f"Keyed {rep['frames']} frames" + (f"; face lost in {len(lost)}" if lost else "")
                 _report_applied(self, rep, Path(self.filepath).name)
-                for message in getattr(self, "_warnings", []):
+                for message in self._warnings:
                     self.report({"WARNING"}, message)
                 return {"FINISHED"}
         STATUS["error"] = f"[{err.code}] {err}"

@@ -181,11 +181,11 @@ VIS_MIN_FACE_PX = 400  # the seen test's z-buffer is drawn finer until the head 
 
 
 def _seen_vertices(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, Hp: int, Wp: int, exclude, n_vertices: int,
-                   normals: np.ndarray | None = None):
-    """Which vertices (n_vertices,) bool the photo sees: corners of the triangles `faces` (F, 3) (projected to xy
-    (V, 2) at depths z (V,) in an (Hp, Wp) photo) that win its z-buffer somewhere outside `exclude` (Hp, Wp).
-    With vertex `normals` (V, 3), also the seen surface's normal averaged over each pixel (Hp, Wp, 3), not unit
-    length (shorter at the silhouette, zero off the head).
+                   normals: np.ndarray):
+    """(which vertices (n_vertices,) bool the photo sees: corners of the triangles `faces` (F, 3) (projected to xy
+    (V, 2) at depths z (V,) in an (Hp, Wp) photo) that win its z-buffer somewhere outside `exclude` (Hp, Wp); the
+    seen surface's vertex `normals` (V, 3) averaged over each pixel (Hp, Wp, 3), not unit length (shorter at the
+    silhouette, zero off the head), blurred by SHADING_BLUR of the head's span).
     The z-buffer is drawn at up to 4× the photo's resolution, so that the head spans VIS_MIN_FACE_PX: in a small
     photo (a 240p portrait: the eyes 20 px apart) most of the small triangles around the eyes, the nose's folds
     and the mouth's corners cover no pixel centre and would count as unseen, leaving holes that the completion
@@ -194,18 +194,16 @@ def _seen_vertices(xy: np.ndarray, z: np.ndarray, faces: np.ndarray, Hp: int, Wp
     span = float(np.max(xy[used].max(axis=0) - xy[used].min(axis=0)))
     scale = int(np.clip(np.ceil(VIS_MIN_FACE_PX / max(span, 1.0)), 1, 4))
     tid, bary, _ = rasterize((xy + 0.5) * scale - 0.5, z, faces, Hp * scale, Wp * scale, cull_backfaces=True)
-    normal_img = None
-    if normals is not None:
-        n = np.where((tid >= 0)[..., None], interpolate(np.maximum(tid, 0), bary, faces, normals), 0.0)
-        normal_img = n.reshape(Hp, scale, Wp, scale, 3).mean(axis=(1, 3)).astype(np.float32)
-        # softened by the fit's own misregistration (a lid's margin a pixel off in a small photo)
-        normal_img = cv2.GaussianBlur(normal_img, (0, 0), max(SHADING_BLUR * span, 0.3))
+    n = np.where((tid >= 0)[..., None], interpolate(np.maximum(tid, 0), bary, faces, normals), 0.0)
+    normal_img = n.reshape(Hp, scale, Wp, scale, 3).mean(axis=(1, 3)).astype(np.float32)
+    # softened by the fit's own misregistration (a lid's margin a pixel off in a small photo)
+    normal_img = cv2.GaussianBlur(normal_img, (0, 0), max(SHADING_BLUR * span, 0.3))
     if exclude is not None:
         ex = np.repeat(np.repeat(exclude, scale, axis=0), scale, axis=1) if scale > 1 else exclude
         tid = np.where(ex, -1, tid)
     seen_v = np.zeros(n_vertices, bool)
     seen_v[faces[np.unique(tid[tid >= 0])].ravel()] = True
-    return seen_v if normals is None else (seen_v, normal_img)
+    return seen_v, normal_img
 
 
 def _label_layers(labels: np.ndarray, photo_f: np.ndarray):

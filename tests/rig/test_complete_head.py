@@ -11,23 +11,27 @@ from tests.conftest import load_benchmark
 SIZE = 256
 
 
-@pytest.fixture(scope="module")
-def scene(shared):
-    """(benchmark module, scan, photo uint8, truth head mask, K, w2c, analysis, matte)."""
+def _analysed(photo: np.ndarray):
+    """(the face stage's analysis of a SIZE × SIZE render: MediaPipe's 478 landmarks and their box; its matte)."""
     from headforge.backend.face.matte import mediapipe_matte
     from headforge.backend.fitting.landmarks import mediapipe_478
 
+    mp = mediapipe_478(photo)
+    assert mp is not None, "MediaPipe finds no face in the render"
+    bbox = np.array([*mp[:, :2].min(axis=0), *mp[:, :2].max(axis=0)])
+    analysis = {"image_size": [SIZE, SIZE], "face": {"bbox": bbox.tolist(), "landmarks_478": mp.tolist(),
+                                                     "landmarks_68": None}}
+    return analysis, mediapipe_matte(photo, bbox)
+
+
+@pytest.fixture(scope="module")
+def scene(shared):
+    """(benchmark module, scan, photo uint8, truth head mask, K, w2c, analysis, matte)."""
     bench = load_benchmark("complete_head")
     lps = bench.load_lps()
     photo, head, K, w2c = bench.make_photo(lps, SIZE)
     photo8 = (photo * 255).round().astype(np.uint8)
-    mp = mediapipe_478(photo8)
-    assert mp is not None, "MediaPipe finds no face in the scan's render"
-    pts = mp[:, :2]
-    bbox = np.array([*pts.min(axis=0), *pts.max(axis=0)])
-    analysis = {"image_size": [SIZE, SIZE], "face": {"bbox": bbox.tolist(), "landmarks_478": mp.tolist(),
-                                                     "landmarks_68": None}}
-    return bench, lps, photo8, head, K, w2c, analysis, mediapipe_matte(photo8, bbox)
+    return bench, lps, photo8, head, K, w2c, *_analysed(photo8)
 
 
 def test_only_head_pixels_are_labelled_skin(scene):
@@ -477,18 +481,16 @@ def test_mirrored_skin_joins_the_seen_skin_without_a_seam(scene, ict):
 
 
 def _seen_at_photo_resolution(finer):
-    """The seen test before texture._seen_vertices: the z-buffer at the photo's own resolution (the normal image,
-    when asked for, still `finer`'s, the function it stands in for)."""
+    """The seen test before texture._seen_vertices: the z-buffer at the photo's own resolution (the normal image
+    still `finer`'s, the function it stands in for)."""
     from headforge.backend.render.raster import rasterize
 
-    def seen_test(xy, z, faces, Hp, Wp, exclude, n_vertices, normals=None):
+    def seen_test(xy, z, faces, Hp, Wp, exclude, n_vertices, normals):
         tid, _, _ = rasterize(xy, z, faces, Hp, Wp, cull_backfaces=True)
         if exclude is not None:
             tid = np.where(exclude, -1, tid)
         seen = np.zeros(n_vertices, bool)
         seen[faces[np.unique(tid[tid >= 0])].ravel()] = True
-        if normals is None:
-            return seen
         return seen, finer(xy, z, faces, Hp, Wp, exclude, n_vertices, normals)[1]
 
     return seen_test
@@ -634,19 +636,13 @@ def test_highlights_and_over_lifted_skin_are_compressed(ict, monkeypatch):
     the de-lit skin's brightest texels compressed above its 95th percentile (texture.highlights_compressed) and
     without: measured 10.40 / 0.732 -> 9.67 / 0.748 (heads 1 and 2: 10.56 -> 10.07, 7.52 -> 7.15)."""
     import headforge.backend.rig.texture as texture
-    from headforge.backend.face.matte import mediapipe_matte
-    from headforge.backend.fitting.landmarks import mediapipe_478
     from headforge.backend.rig.photo_rig import rig_from_photo
 
     bench, expr = load_benchmark("complete_head"), load_benchmark("complete_head_expression")
     res = 256
-    scan = expr.head_in_lps_format(ict, expr.ict_heads(1)[0], {}, res)
+    scan = bench.ict_head_as_scan(ict, expr.ict_heads(1)[0], {}, res)
     photo = (bench.make_photo(scan, SIZE)[0] * 255).round().astype(np.uint8)
-    mp = mediapipe_478(photo)
-    bbox = np.array([*mp[:, :2].min(axis=0), *mp[:, :2].max(axis=0)])
-    an = {"image_size": [SIZE, SIZE], "face": {"bbox": bbox.tolist(), "landmarks_478": mp.tolist(),
-                                               "landmarks_68": None}}
-    matte = mediapipe_matte(photo, bbox)
+    an, matte = _analysed(photo)
     masks = expr.regions(ict, res)
     got, default = {}, texture.HIGHLIGHT_PCT
     for pct in (100.0, default):  # 100: nothing compressed
