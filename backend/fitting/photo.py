@@ -40,6 +40,12 @@ def default_focal(width: int, height: int) -> float:
     return 0.5 * max(width, height) / np.tan(np.radians(12.5))
 
 
+def default_intrinsics(width: int, height: int, focal: float | None = None) -> np.ndarray:
+    """K (3, 3) of a photo's camera: default_focal unless `focal` is given, the principal point at the centre."""
+    f = focal or default_focal(width, height)
+    return np.array([[f, 0, (width - 1) / 2], [0, f, (height - 1) / 2], [0, 0, 1.0]])
+
+
 def landmark_basis(model, tri: np.ndarray, bary: np.ndarray, n_identity: int):
     """Landmark points as linear functions of the coefficients: (mean (N, 3), id (K, N, 3), ex (E, N, 3))."""
     f = model.faces[tri]  # (N, 3)
@@ -53,12 +59,13 @@ def landmark_basis(model, tri: np.ndarray, bary: np.ndarray, n_identity: int):
 
 def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, image_size: tuple[int, int], *,
               weights: np.ndarray | None = None, eye_pairs: tuple | None = None, focal: float | None = None,
-              n_identity: int = 60, identity_prior: float = 1e-5, expression_prior: float = 1e-5,
-              iterations: int = 20) -> PhotoFit:
+              intrinsics: np.ndarray | None = None, n_identity: int = 60, identity_prior: float = 1e-5,
+              expression_prior: float = 1e-5, iterations: int = 20) -> PhotoFit:
     """Fit to `points_2d` (N, 2) px, landmark n at surface point (tri[n], bary[n]) of the model.
 
     `eye_pairs` = (indices of the subject's right eye points, of the left eye points) among the N, to measure
-    the inter-ocular distance; `weights` (N,) down-weight sliding contour points.
+    the inter-ocular distance; `weights` (N,) down-weight sliding contour points. The camera's intrinsics are
+    `intrinsics` (3, 3) when given, else default_intrinsics(image_size, focal).
     """
     import cv2
 
@@ -68,9 +75,8 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     if N < 6 or not np.isfinite(pts).all():
         raise FaceError("Too few usable face landmarks to fit the head model.", code="rig.no_landmarks")
     w_in = np.ones(N) if weights is None else np.asarray(weights, np.float64)
-    W, H = image_size
-    f = focal or default_focal(W, H)
-    K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])
+    K = default_intrinsics(*image_size, focal) if intrinsics is None else np.asarray(intrinsics, np.float64)
+    f = float(K[0, 0])
     mean, idb, exb = landmark_basis(model, tri, bary, n_identity)
     if eye_pairs is not None:
         iod = float(np.linalg.norm(pts[list(eye_pairs[0])].mean(0) - pts[list(eye_pairs[1])].mean(0)))
@@ -153,16 +159,16 @@ def fit_photos(model, views: list[dict], *, n_identity: int = 60, identity_prior
                expression_prior: float = 1e-5, iterations: int = 12) -> list[PhotoFit]:
     """One identity fitted to several photos of one person, a camera pose and an expression per photo.
 
-    `views`: per photo {"points" (N, 2) px, "tri", "bary", "image_size" (W, H), "weights", "eye_pairs"} as
-    fit_photo takes them. Each photo is first fitted alone (pose, visible landmarks, a start); then identity,
-    poses and expressions are refined together by damped Gauss-Newton, each photo's landmarks weighted to count
-    as much as another photo's (cost = Σ_photos Σ w ||r / iod||² / Σ w + priors). → one PhotoFit per photo,
-    all with the same identity."""
+    `views`: per photo {"points" (N, 2) px, "tri", "bary", "image_size" (W, H), "weights", "eye_pairs", and
+    optionally "intrinsics"} as fit_photo takes them. Each photo is first fitted alone (pose, visible landmarks,
+    a start); then identity, poses and expressions are refined together by damped Gauss-Newton, each photo's
+    landmarks weighted to count as much as another photo's (cost = Σ_photos Σ w ||r / iod||² / Σ w + priors).
+    → one PhotoFit per photo, all with the same identity."""
     import cv2
 
     single = [fit_photo(model, v["points"], v["tri"], v["bary"], v["image_size"], weights=v.get("weights"),
-                        eye_pairs=v.get("eye_pairs"), n_identity=n_identity, identity_prior=identity_prior,
-                        expression_prior=expression_prior) for v in views]
+                        eye_pairs=v.get("eye_pairs"), intrinsics=v.get("intrinsics"), n_identity=n_identity,
+                        identity_prior=identity_prior, expression_prior=expression_prior) for v in views]
     if len(views) == 1:
         return single
     Ka, Ke = min(n_identity, model.n_identity), model.n_expression

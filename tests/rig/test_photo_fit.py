@@ -142,3 +142,44 @@ def test_rig_stage_refuses_a_job_without_a_face(tmp_path, astronaut_path):
         run_rig(ctx)
     assert e.value.code == "rig.no_face"
     assert not (job / "rig" / "head_rigged.glb").exists()
+
+
+def test_a_large_photo_is_fitted_in_a_window_round_the_head(ict):
+    """A 4000 × 3000 photo is worked on in a window round the head, scaled down (photo_rig.head_window): the
+    window's pixels are the photo's moved by A, and the fit made there, taken back to the photo (fit_in_photo),
+    projects the landmarks where the photo has them, with the camera the whole photo gives."""
+    from headforge.backend.fitting.photo import default_intrinsics, fit_photos
+    from headforge.backend.rig.photo_rig import FACE_PX, fit_in_photo, head_window
+
+    W, H = 4000, 3000
+    K = default_intrinsics(W, H)
+    K[0, 2] -= 800.0  # the head left of the middle: the window is cut, not the whole photo
+    _, w2c = _camera(10.0, dist=2.5)  # a face ~700 px across
+    tri, bary = load_mediapipe_correspondence(ict)
+    xy, _ = project(landmark_points(ict, ict.vertices(np.zeros(30), np.zeros(ict.n_expression)), tri, bary), K, w2c)
+    photo = np.zeros((H, W, 3), np.uint8)
+    yy, xx = np.mgrid[:H, :W]
+    dots = xy[[1, 33, 263]]  # a blurred dot on the nose tip and the eye corners
+    for x, y in dots:
+        near = (abs(xx - x) < 40) & (abs(yy - y) < 40)
+        photo[near] = (250 * np.exp(-((xx[near] - x) ** 2 + (yy[near] - y) ** 2) / (2 * 5.0**2)))[:, None]
+    analysis = {"face": {"landmarks_478": np.c_[xy, np.zeros(len(xy))].tolist()}}
+    small, moved, _, A = head_window(photo, analysis, None)
+    d = np.ptp(xy, axis=0).max()
+    assert small.shape[0] * small.shape[1] < 0.4 * W * H and small.shape[1] < 0.7 * W  # cut and scaled
+    assert abs(np.ptp(np.asarray(moved["face"]["landmarks_478"])[:, :2], axis=0).max() - FACE_PX) < 2, d
+    lum = small[..., 0].astype(np.float64)
+    for x, y in dots:  # each dot's centroid in the window where A puts it
+        u, v = A[:2, :2] @ (x, y) + A[:2, 2]
+        box = (slice(round(v) - 20, round(v) + 21), slice(round(u) - 20, round(u) + 21))
+        w = lum[box]
+        gy, gx = np.mgrid[box]
+        assert np.hypot((w * gx).sum() / w.sum() - u, (w * gy).sum() / w.sum() - v) < 0.02  # measured 0.001-0.004
+    pts = np.asarray(moved["face"]["landmarks_478"])[:, :2]
+    view = {"points": pts, "tri": tri, "bary": bary, "image_size": small.shape[1::-1], "eye_pairs": MP_EYES}
+    fit = fit_in_photo(fit_photos(ict, [{**view, "intrinsics": A @ K}])[0], A)
+    assert np.allclose(fit.K, K)
+    back, _ = project(landmark_points(ict, ict.vertices(fit.identity, fit.expression), tri, bary), fit.K, fit.w2c)
+    assert np.sqrt(((back - xy) ** 2).sum(1).mean()) / fit.inter_ocular_px < 0.01
+    dR = fit.w2c[:3, :3] @ w2c[:3, :3].T
+    assert np.degrees(np.arccos(np.clip((np.trace(dR) - 1) / 2, -1, 1))) < 2.0
