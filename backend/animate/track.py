@@ -42,6 +42,7 @@ from ..headmodel import load_ict
 from ..headmodel.arkit import ARKIT_52, arkit_sources
 from ..headmodel.parts import eye_centre
 from ..render.raster import vertex_normals
+from .eye_keys import EyeKeysModel, load_eye_keys_model
 from .eye_openness import EYES, EyeModel, eye_patches, eye_widths, load_eye_model
 from .take import AnimationError, Take, matrix_to_euler
 from .video_correspondence import VideoCorrespondence, load_video_correspondence, view_features
@@ -476,13 +477,17 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                   n_identity: int = 40, expression_prior: float | None = None, temporal_prior: float = 0.0,
                   hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
                   cancel: CancelToken | None = None, correspondence="video", debias_pose: bool | None = None,
-                  prior_scale: dict | None = None, eye_model: EyeModel | str | None = "shipped") -> Take:
+                  prior_scale: dict | None = None, eye_model: EyeModel | str | None = "shipped",
+                  eye_keys_model: EyeKeysModel | str | None = "shipped") -> Take:
     """The head-model fit of per-frame landmarks (video_landmarks) into a Take.
 
     `correspondence`: "video" (the table learned from animated renders, video_correspondence.py, where the
     model has one; its expression prior unless `expression_prior` is given), "photo" (the photo fit's), or a
     VideoCorrespondence. `debias_pose` (FaceFitter.fit) and `prior_scale` ({expression name: factor on its
-    prior}) default, with a table, to True and VIDEO_PRIOR_SCALE (as chosen on held-out clips), else to off."""
+    prior}) default, with a table, to True and VIDEO_PRIOR_SCALE (as chosen on held-out clips), else to off.
+    `eye_model` (eyeBlink) and `eye_keys_model` (eyeWide, eyeLook*, eyeSquint): the eyes' pixel regressors
+    ("shipped", a model, or None for the fit's values); both are used only where the eyes are as large as those
+    they learned from and the blink model reads the eyes as open most of the take."""
     model = model or load_ict()
     found = np.array([m is not None for m in marks])
     table = load_video_correspondence(model) if correspondence == "video" else (
@@ -571,6 +576,10 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
         if use_pixels:
             for k, name in enumerate(EYES):
                 weights[good, ARKIT_52.index(name)] = est[:, k]
+            if eye_keys_model is not None:  # the gaze and lid keys the landmarks confound (eye_keys.py)
+                keys_model = load_eye_keys_model() if isinstance(eye_keys_model, str) else eye_keys_model
+                keys_model.apply(weights, ARKIT_52, good, np.asarray(patches)[good],
+                                 np.stack([marks[i][:, :2] for i in good]))
         fit_s += time.perf_counter() - t_eye  # the blinks' share of the per-frame work
         fit_cpu_s += time.process_time() - c_eye
     blinks_from = "pixels" if use_pixels else "fit"
@@ -584,6 +593,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     take = Take(times=times, names=ARKIT_52, weights=weights, fps=float(fps), head=head, **eyes, name="video",
                 info={"format": "video", "size": [W, H], "focal_px": f, "lost_frames": lost,
                       "correspondence": "photo" if table is None else "video", "blinks_from": blinks_from,
+                      "eye_keys_from": "pixels" if use_pixels and eye_keys_model is not None else "fit",
                       "blinks_pixel_median": pixel_median,
                       "identity": np.asarray(identity).tolist(),
                       "timing": {"landmarks_s": info.get("landmarks_s", 0.0), "fit_s": fit_s,
