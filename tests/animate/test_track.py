@@ -62,7 +62,9 @@ def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
     against the photo fit's on the same landmarks, and the blinks from the eyes' pixels (eye_openness.py) against
     the fit's own eyeBlink. Measured (no smoothing, 2026-12-07): table + pixels head rotation 2.78° (photo
     correspondence 8.76°), mean active-key error 0.172 (0.194), jawOpen 0.141 (0.093); the blink found at its
-    frame from the pixels (eyeBlinkLeft MAE 0.059, right 0.026), not by the fit (0.186, no onset)."""
+    frame from the pixels (eyeBlinkLeft MAE 0.059, right 0.026), not by the fit (0.186, no onset). The gaze and lid
+    keys from the pixels (eye_keys.py) against the fit's: eyeLookDown L/R 0.265 / 0.357 → 0.174 / 0.211, eyeWide
+    0.495 / 0.434 → 0.508 / 0.379, the mean over the active keys 0.172 → 0.165."""
     from headforge.backend.animate.track import fit_landmarks
     from tests.animate.ground_truth import render_clip, score
 
@@ -75,7 +77,10 @@ def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
     new = score(gt, new_take, w2c)
     old = score(gt, fit_landmarks(times, marks, info, smoothing=0.0, correspondence="photo", eye_model=None), w2c)
     fit_blinks = score(gt, fit_landmarks(times, marks, info, smoothing=0.0, eye_model=None), w2c)
-    for name, s in (("table + pixels", new), ("photo", old), ("table, the fit's blinks", fit_blinks)):
+    fit_keys = score(gt, fit_landmarks(times, marks, info, smoothing=0.0, eye_keys_model=None), w2c)
+    assert new_take.info["eye_keys_from"] == "pixels"
+    for name, s in (("table + pixels", new), ("photo", old), ("table, the fit's blinks", fit_blinks),
+                    ("table, the fit's gaze/lid keys", fit_keys)):
         print(name, {k: round(v, 3) for k, v in s.items() if isinstance(v, float)}, s["blinks"]["eyeBlinkLeft"])
     assert new["head_rot_err_deg_mean"] < 3.6 and new["head_rot_err_deg_mean"] < old["head_rot_err_deg_mean"] - 4.0
     assert new["mean_mae_active"] < 0.25 and new["mean_mae_active"] < old["mean_mae_active"]
@@ -87,6 +92,14 @@ def test_learned_correspondence_on_a_turned_head(shared, tmp_path_factory):
     assert fit_blinks["blinks"]["eyeBlinkLeft"]["found"] == []
     assert new["eyeBlinkLeft_mae"] <= 0.10 and new["eyeBlinkLeft_mae"] < fit_blinks["eyeBlinkLeft_mae"] - 0.05
     assert new["eyeBlinkRight_mae"] <= 0.10
+    # the gaze and lid keys from the pixels (eye_keys.py): the capture looks down with its eyes wide
+    eye_keys = [k for k in new["per_key_mae"] if k.startswith(("eyeWide", "eyeLook"))]
+    print({k: (fit_keys["per_key_mae"][k], new["per_key_mae"][k]) for k in eye_keys})
+    for k in ("eyeLookDownLeft", "eyeLookDownRight"):
+        assert new["per_key_mae"][k] < fit_keys["per_key_mae"][k] - 0.05
+    assert np.mean([new["per_key_mae"][k] for k in eye_keys]) < np.mean([fit_keys["per_key_mae"][k]
+                                                                         for k in eye_keys]) - 0.03
+    assert new["mean_mae_active"] < fit_keys["mean_mae_active"]
 
 
 @needs_bpy
