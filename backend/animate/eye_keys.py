@@ -122,7 +122,9 @@ class EyeKeysModel:
                     weights[rows, c] = b * est[:, e, j] + (1.0 - b) * weights[rows, c]
 
 
-def _ridge(X: np.ndarray, Y: np.ndarray, ridge: float):
+def ridge_fit(X: np.ndarray, Y: np.ndarray, ridge: float):
+    """(mean, scale, coef, bias) of a multi-output ridge regression on standardised features (the intercept not
+    penalised), `ridge` per sample."""
     mean = X.mean(0)
     scale = X.std(0)
     scale = np.where(scale > 1e-9, scale, 1.0)
@@ -143,7 +145,7 @@ def train(train_clips, held_clips, ridges=RIDGES, blends=BLENDS, smooth=None, lo
     smooth = smooth or (lambda a: a)
     best, tables = None, {}
     for ridge, paired in ((r, p) for r in ridges for p in (0.0, 1.0)):
-        mean, scale, coef, bias = _ridge(X, Y, ridge)
+        mean, scale, coef, bias = ridge_fit(X, Y, ridge)
         model = EyeKeysModel(mean=mean, scale=scale, coef=coef, bias=bias, blend=np.zeros(len(KEYS)),
                              paired=np.array([paired]))
         err = np.zeros((len(blends), len(KEYS)))  # mean |error| per blend and key over held-out clips and eyes
@@ -172,7 +174,7 @@ def train(train_clips, held_clips, ridges=RIDGES, blends=BLENDS, smooth=None, lo
     return model, tables
 
 
-def _digest(*arrays) -> str:
+def array_digest(*arrays) -> str:
     h = hashlib.sha256()
     for a in arrays:
         h.update(np.ascontiguousarray(a, np.float32).tobytes())
@@ -190,7 +192,7 @@ def save_eye_keys_model(model: EyeKeysModel, path: Path = MODEL_FILE) -> Path:
     info = {f"info_{k}": np.asarray(v) for k, v in model.info.items()}
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, **arrays, features_version=np.int32(FEATURES_VERSION), keys=np.array(KEYS),
-                        digest=np.array(_digest(*arrays.values())), **info)
+                        digest=np.array(array_digest(*arrays.values())), **info)
     tmp.replace(path)
     return path
 
@@ -210,7 +212,7 @@ def load_eye_keys_model(path: Path = MODEL_FILE) -> EyeKeysModel:
         ok = (int(d["features_version"]) == FEATURES_VERSION and tuple(d["keys"].tolist()) == KEYS
               and a["mean"].shape == a["scale"].shape == (F,) and a["coef"].shape == (F, len(KEYS))
               and a["bias"].shape == a["blend"].shape == (len(KEYS),) and a["paired"].shape == (1,)
-              and str(d["digest"]) == _digest(*(d[k] for k in _ARRAYS))
+              and str(d["digest"]) == array_digest(*(d[k] for k in _ARRAYS))
               and all(np.isfinite(v).all() for v in a.values()) and (a["scale"] > 0).all()
               and ((a["blend"] >= 0) & (a["blend"] <= 1)).all())
     except Exception as e:  # a truncated or foreign file: zip, pickle or key errors

@@ -42,6 +42,7 @@ from ..headmodel import load_ict
 from ..headmodel.arkit import ARKIT_52, arkit_sources
 from ..headmodel.parts import eye_centre
 from ..render.raster import vertex_normals
+from .brow_keys import BrowKeysModel, brow_patch, load_brow_keys_model
 from .eye_keys import EyeKeysModel, load_eye_keys_model
 from .eye_openness import EYES, EyeModel, eye_patches, eye_widths, load_eye_model
 from .take import AnimationError, Take, matrix_to_euler
@@ -415,13 +416,14 @@ def _emit(on_event, fraction, message, **data):
 
 def video_landmarks(path, *, max_frames: int | None = None, on_event=None, cancel: CancelToken | None = None):
     """(times (T,) s, [(478, 3) | None] per frame, video info) for every decoded frame; the info carries each
-    frame's two eye patches ("eye_patches" (T, 2, h, w) uint8, zeros where no face was found) for the blinks."""
+    frame's two eye patches ("eye_patches" (T, 2, h, w) uint8, zeros where no face was found) for the blinks, gaze
+    and lids, and its brow patch ("brow_patches" (T, h, w)) for the brows."""
     path = Path(path)
     frames = video_frames(path, max_frames)
     info = next(frames)
     total = max_frames if max_frames else max(info["frames"], 1)
     tracker = MeshTracker()
-    times, marks, patches = [], [], []
+    times, marks, patches, brows = [], [], [], []
     t0, c0 = time.perf_counter(), time.process_time()
     try:
         for i, (t, rgb) in enumerate(frames):
@@ -430,6 +432,7 @@ def video_landmarks(path, *, max_frames: int | None = None, on_event=None, cance
             times.append(t)
             marks.append(tracker(rgb))
             patches.append(None if marks[-1] is None else eye_patches(rgb, marks[-1]))
+            brows.append(None if marks[-1] is None else brow_patch(rgb, marks[-1]))
             if i % 10 == 0:
                 _emit(on_event, 0.5 * min(i / total, 1.0), f"Landmarks: frame {i + 1} of ~{total}")
     finally:
@@ -442,6 +445,9 @@ def video_landmarks(path, *, max_frames: int | None = None, on_event=None, cance
         shape = next((p.shape for p in patches if p is not None), None)
         info["eye_patches"] = None if shape is None else np.stack(
             [np.zeros(shape, np.uint8) if p is None else p for p in patches])
+        shape = next((p.shape for p in brows if p is not None), None)
+        info["brow_patches"] = None if shape is None else np.stack(
+            [np.zeros(shape, np.uint8) if p is None else p for p in brows])
     if not times:
         raise AnimationError(f"{path.name}: no picture could be decoded (corrupt or truncated file?).",
                              code="animate.video_unreadable")
@@ -478,16 +484,17 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                   hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
                   cancel: CancelToken | None = None, correspondence="video", debias_pose: bool | None = None,
                   prior_scale: dict | None = None, eye_model: EyeModel | str | None = "shipped",
-                  eye_keys_model: EyeKeysModel | str | None = "shipped") -> Take:
+                  eye_keys_model: EyeKeysModel | str | None = "shipped",
+                  brow_model: BrowKeysModel | str | None = "shipped") -> Take:
     """The head-model fit of per-frame landmarks (video_landmarks) into a Take.
 
     `correspondence`: "video" (the table learned from animated renders, video_correspondence.py, where the
     model has one; its expression prior unless `expression_prior` is given), "photo" (the photo fit's), or a
     VideoCorrespondence. `debias_pose` (FaceFitter.fit) and `prior_scale` ({expression name: factor on its
     prior}) default, with a table, to True and VIDEO_PRIOR_SCALE (as chosen on held-out clips), else to off.
-    `eye_model` (eyeBlink) and `eye_keys_model` (eyeWide, eyeLook*, eyeSquint): the eyes' pixel regressors
-    ("shipped", a model, or None for the fit's values); both are used only where the eyes are as large as those
-    they learned from and the blink model reads the eyes as open most of the take."""
+    `eye_model` (eyeBlink), `eye_keys_model` (eyeWide, eyeLook*, eyeSquint) and `brow_model` (the brows): the
+    pixel regressors ("shipped", a model, or None for the fit's values), used only where the eyes are as large as
+    those they learned from and the blink model reads the eyes as open most of the take."""
     model = model or load_ict()
     found = np.array([m is not None for m in marks])
     table = load_video_correspondence(model) if correspondence == "video" else (
@@ -565,7 +572,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
         # the regressor learned on eyes of at least eye_px_min pixels; smaller ones keep the fit's eyeBlink
         eye_px = float(np.median([eye_widths(marks[i]) for i in good]))
         use_pixels = eye_px >= 0.8 * eye_model.info.get("eye_px_min", 0.0)
-    pixel_median = None
+    pixel_median, use_brows = None, False
     if use_pixels:
         t_eye, c_eye = time.perf_counter(), time.process_time()
         est = eye_model.predict(np.asarray(patches)[good].reshape(-1, *patches.shape[2:])).reshape(len(good), 2)
@@ -580,9 +587,15 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                 keys_model = load_eye_keys_model() if isinstance(eye_keys_model, str) else eye_keys_model
                 keys_model.apply(weights, ARKIT_52, good, np.asarray(patches)[good],
                                  np.stack([marks[i][:, :2] for i in good]))
+            brow_patches = info.get("brow_patches")
+            use_brows = brow_model is not None and brow_patches is not None and len(brow_patches) == T
+            if use_brows:  # the brows the fit reads at a fraction of their amplitude (brow_keys.py)
+                brows_model = load_brow_keys_model() if isinstance(brow_model, str) else brow_model
+                brows_model.apply(weights, ARKIT_52, good, np.asarray(brow_patches)[good])
         fit_s += time.perf_counter() - t_eye  # the blinks' share of the per-frame work
         fit_cpu_s += time.process_time() - c_eye
     blinks_from = "pixels" if use_pixels else "fit"
+    use_brows = use_pixels and use_brows
     times = np.asarray(times) - times[0]
     fps = info["fps"] if info["fps"] > 0 else (1.0 / np.median(np.diff(times)) if T > 1 else 30.0)
     hold, ease = int(round(hold_s * fps)), int(round(ease_s * fps))
@@ -594,6 +607,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                 info={"format": "video", "size": [W, H], "focal_px": f, "lost_frames": lost,
                       "correspondence": "photo" if table is None else "video", "blinks_from": blinks_from,
                       "eye_keys_from": "pixels" if use_pixels and eye_keys_model is not None else "fit",
+                      "brows_from": "pixels" if use_brows else "fit",
                       "blinks_pixel_median": pixel_median,
                       "identity": np.asarray(identity).tolist(),
                       "timing": {"landmarks_s": info.get("landmarks_s", 0.0), "fit_s": fit_s,
