@@ -32,6 +32,53 @@ EXPRESSIONS = {
                    "mouthUpperUpRight": 0.3},
     "squint": {"eyeSquintLeft": 0.8, "eyeSquintRight": 0.8, "browDownLeft": 0.4, "browDownRight": 0.4},
 }
+# A real smile's and squint's folds are deeper than the head model's shapes make them: these photos wear the smile
+# (the squint) with fold shading painted on (fold_shading), which the neutral atlas should not keep.
+FOLDED = {"smile+folds": ("smile", "mouth"), "squint+folds": ("squint", "eyes")}
+FOLD_DARK = 0.45  # the painted folds' darkest: the photo × (1 − this) on the fold's line
+FOLD_MM = (2.5, 1.5)  # the line's width and the blur (σ) of its edges
+
+
+def fold_lines(model, verts: np.ndarray, where: str) -> list:
+    """3D polylines (n, 3) on the face of `verts` (the model's vertices, wearing the expression) where a smile's
+    nasolabial folds and mouth corners ("mouth") or a squint's lower-lid creases and crow's feet ("eyes") show."""
+    lm = verts[model.landmarks_68]
+    out = []
+    for side in (-1.0, 1.0):  # the subject's right (−X), left
+        wing, corner = (lm[31], lm[48]) if side < 0 else (lm[35], lm[54])
+        o = np.array([side, 0.0, 0.0])
+        if where == "mouth":  # from above the nose's wing, round the mouth's corner, to below it
+            out.append(np.array([wing + 0.007 * o + [0, 0, 0.004], corner + 0.009 * o + [0, 0, 0.004],
+                                 corner + 0.008 * o - [0, 0, 0.012]]))
+            out.append(np.array([corner + 0.003 * o + [0, 0, 0.002], corner + 0.004 * o - [0, 0, 0.005]]))
+        else:  # under the lower lid, and three short lines out from the outer corner
+            ring = lm[36:42] if side < 0 else lm[42:48]
+            lower = ring[[3, 4, 5, 0]] if side < 0 else ring[[0, 5, 4, 3]]
+            out.append(lower - [0, 0.0, 0.005])
+            outer = lm[36] if side < 0 else lm[45]
+            for dz in (-0.004, 0.0, 0.004):
+                out.append(np.array([outer + 0.004 * o + [0, 0, dz / 2], outer + 0.013 * o + [0, 0, dz * 1.5]]))
+    return out
+
+
+def fold_shading(photo: np.ndarray, mask: np.ndarray, lines: list, K: np.ndarray, w2c: np.ndarray) -> np.ndarray:
+    """`photo` (H, W, 3) float with the 3D `lines` drawn dark on the head (`mask`): FOLD_DARK on the line, FOLD_MM
+    wide, blurred."""
+    import cv2
+
+    from headforge.backend.render.raster import project
+
+    H, W = photo.shape[:2]
+    depth = np.mean([(w2c[:3, :3] @ p + w2c[:3, 3])[2] for line in lines for p in line])
+    px_per_mm = K[0, 0] / depth / 1e3
+    dark = np.zeros((H * 4, W * 4), np.float32)  # drawn at 4× and averaged down: sub-pixel lines
+    for line in lines:
+        xy = project(line, K, w2c)[0]
+        cv2.polylines(dark, [np.round((xy + 0.5) * 4 - 0.5).astype(np.int32)], False, 1.0,
+                      thickness=max(1, int(round(FOLD_MM[0] * px_per_mm * 4))), lineType=cv2.LINE_AA)
+    dark = cv2.resize(dark, (W, H), interpolation=cv2.INTER_AREA)
+    dark = cv2.GaussianBlur(dark, (0, 0), FOLD_MM[1] * px_per_mm) * mask
+    return photo * (1 - FOLD_DARK * np.clip(dark, 0, 1))[..., None]
 
 
 def ict_heads(n: int, seed: int = 3) -> list:
@@ -103,7 +150,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", type=int, default=384)
     ap.add_argument("--heads", type=int, default=3)
     ap.add_argument("--out")
-    ap.add_argument("--expressions", default=",".join(EXPRESSIONS))
+    ap.add_argument("--expressions", default=",".join([*EXPRESSIONS, *FOLDED]))
     args = ap.parse_args(argv)
     use_shared_ict()
     from headforge.backend.headmodel import load_ict
@@ -117,9 +164,19 @@ def main(argv=None) -> int:
     table: dict = {}
     for i, head in enumerate(ict_heads(args.heads)):
         for name in names:
-            scan = ict_head_as_scan(model, head, EXPRESSIONS[name], res)
-            photo = make_photo(scan, args.size)[0]
-            tag = f"{i}_{name.replace(' ', '_')}"
+            expression, folds = FOLDED.get(name, (name, None))
+            scan = ict_head_as_scan(model, head, EXPRESSIONS[expression], res)
+            photo, mask, K, w2c = make_photo(scan, args.size)
+            if folds:
+                import dataclasses
+
+                from headforge.backend.dataset.ict_heads import head_vertices
+
+                neutral = head_vertices(model, dataclasses.replace(head, expression={}))
+                verts = head_vertices(model, dataclasses.replace(head, expression=EXPRESSIONS[expression]))
+                verts = verts - [0.0, 0.0, neutral[:, 2].max() - 0.12]  # as ict_head_as_scan places the head
+                photo = fold_shading(photo, mask, fold_lines(model, verts, folds), K, w2c)
+            tag = f"{i}_{name.replace(' ', '_').replace('+', '_')}"
             Image.fromarray((photo * 255).round().astype(np.uint8)).save(out / f"photo_{tag}.png")
             wall = run_instant(out / f"photo_{tag}.png", out / f"job_{tag}")
             atlas = np.asarray(Image.open(out / f"job_{tag}" / "rig" / "skin.png").convert("RGB"))
@@ -128,13 +185,13 @@ def main(argv=None) -> int:
             sheet = Image.fromarray(crops(atlas, truth, masks))
             sheet.resize((2 * sheet.width, 2 * sheet.height), Image.NEAREST).save(out / f"atlas_{tag}.png")
             row = "  ".join(f"{k} {e:5.1f} / {s:.3f}" for k, (e, s) in table[(i, name)].items())
-            print(f"head {i} {name:10s} ({wall:4.1f} s): {row}", flush=True)
+            print(f"head {i} {name:13s} ({wall:4.1f} s): {row}", flush=True)
     print("\nmean over the heads, mean |error| of 255 / texel SSIM:")
     for name in names:
         per = [table[(i, name)] for i in range(args.heads) if (i, name) in table]
         row = "  ".join(f"{k} {np.mean([p[k][0] for p in per]):5.1f} / {np.mean([p[k][1] for p in per]):.3f}"
                         for k in masks)
-        print(f"  {name:10s} {row}")
+        print(f"  {name:13s} {row}")
     print(f"atlas crops (truth over result): {out}/atlas_*.png")
     return 0
 

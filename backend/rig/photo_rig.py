@@ -18,6 +18,7 @@ from ..headmodel.parts import eye_centre, visible_faces
 from ..render.image import LUMA, lab_to_rgb, rgb_to_lab
 from ..render.raster import project, rasterize
 from .build import build_rig
+from .creases import folds_lifted
 from .flame_rig import build_flame_rig
 from .hair_mesh import hair_fall_dz, hair_shell
 from .photo_parse import HAIR, LABEL_NAMES, SKIN, parse_photo
@@ -411,6 +412,7 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
                                           more=[v for v in views[1:] if v.parse is not None], fall_dz=fall,
                                           rest=model.vertices(identity=fit.identity))  # the jaw line at rest
     tex_stats["photo_labels"] = None if parse is None else parse_summary(parse)
+    atlas = folds_lifted(atlas, model, fit.expression)  # a smile's or a squint's folds are not the skin's colour
     hair, hair_info = None, None
     if parse is not None and parse.hair_rgb is not None:
         progress(0.6, "Shaping the hair")

@@ -1,0 +1,50 @@
+"""An expression's folds lifted out of the neutral atlas (backend/rig/creases.py), on an atlas with known folds."""
+import numpy as np
+
+from headforge.backend.rig import creases
+
+
+def _expression(model, **arkit):
+    from headforge.backend.headmodel import ARKIT_52
+    from headforge.backend.headmodel.arkit import arkit_to_ict_weights
+
+    return arkit_to_ict_weights(np.array([arkit.get(n, 0.0) for n in ARKIT_52]), model.expression_names)
+
+
+def test_a_smiles_folds_are_lifted_and_nothing_else_moves(ict):
+    res = 256
+    mouth, eyes, per_m = creases.fold_regions(ict, res)
+    yy, xx = np.mgrid[:res, : 2 * res]
+    truth = np.stack([190 + 20 * np.sin(xx / 40.0), 140 + 15 * np.cos(yy / 30.0), np.full(xx.shape, 120.0)], -1)
+    # folds: dark lines 3 mm wide through the middle of each band, 45 % darker; and a dark spot 20 mm across in the
+    # mouth's band (a shadow broader than a fold: not lifted)
+    atlas = truth.copy()
+    lines = np.zeros(xx.shape)
+    for band in (mouth, eyes):
+        ys, xs = np.nonzero(band > 0.99)
+        for y, x in zip(ys[:: max(1, len(ys) // 6)], xs[:: max(1, len(xs) // 6)]):
+            lines += np.exp(-((xx - x) ** 2) / (2 * (0.0015 * per_m) ** 2)) * (abs(yy - y) < 0.004 * per_m)
+    lines = np.clip(lines, 0, 1) * (np.maximum(mouth, eyes) > 0.99)
+    atlas *= (1 - 0.45 * lines)[..., None]
+    ys, xs = np.nonzero(mouth > 0.99)
+    cy, cx = ys[len(ys) // 2], xs[len(xs) // 2]
+    spot = np.hypot(yy - cy, xx - cx) < 0.012 * per_m
+    atlas[spot] *= 0.6
+    atlas = np.clip(atlas + 0.5, 0, 255).astype(np.uint8)
+    truth = np.clip(truth + 0.5, 0, 255).astype(np.uint8)
+
+    neutral = creases.folds_lifted(atlas, ict, _expression(ict))
+    assert neutral is atlas  # a neutral photo's atlas is left as it is
+
+    out = creases.folds_lifted(atlas, ict, _expression(ict, mouthSmileLeft=0.9, mouthSmileRight=0.9))
+    on = (lines > 0.5) & (np.hypot(yy - cy, xx - cx) > 0.022 * per_m)  # the folds away from the spot
+    before = np.abs(atlas[on].astype(float) - truth[on]).mean()
+    after = np.abs(out[on].astype(float) - truth[on]).mean()
+    assert after < 0.25 * before, (before, after)  # the folds' darkness mostly gone
+    untouched = np.maximum(mouth, eyes) == 0
+    assert np.array_equal(out[untouched], atlas[untouched])  # the lips, nose, brows, the rest of the head
+    centre = np.hypot(yy - cy, xx - cx) < 0.004 * per_m
+    kept = (truth[centre].astype(float) - out[centre]).mean() / (truth[centre].astype(float) - atlas[centre]).mean()
+    assert kept > 0.7, kept  # a broad shadow is not a fold
+    skin = (np.maximum(mouth, eyes) > 0.99) & (lines < 0.01) & ~spot
+    assert np.abs(out[skin].astype(float) - truth[skin]).mean() < 3.0  # the skin between the folds stays its colour
