@@ -26,6 +26,13 @@ jawOpen and the head as above):
                          ±1 (onset 193), no false blink; the regressor costs 0.4 ms a frame
   speed per frame (decode + landmarks + fit), now: 73-75 fps wall-clock at load ~3.5, 63-73 fps from its CPU time
       (the fit ~9 ms a frame on one core: the debiased pose costs a second solve; the table alone ~5 ms).
+With the gaze/lid keys and the brows read from the pixels too (the default since 2026-12-07 late; eye_keys.py,
+brow_keys.py, below; jawOpen, the blinks and the head as above):
+  mean over active keys  0.147 / 0.149 / 0.159  (was 0.163 / 0.157 / 0.165; the other two segments 0.117 / 0.234 →
+                         0.109 / 0.201); eyeLookDown L/R 0.32 / 0.32 / 0.22-0.34 → 0.13 / 0.20-0.21 / 0.13-0.19,
+                         eyeWide 0.37-0.43 → 0.32-0.44, browInnerUp 0.34 / 0.26 / 0.21 → 0.21 / 0.20 / 0.25
+  speed: the two models cost 0.5 ms a frame (eye keys 0.29, brows 0.19, measured alone); the benchmark at load
+      3.7-4.8 (two other agents on the 2 cores) 35-64 fps wall-clock per frame, 44-65 fps from its CPU time.
 The table against the photo correspondence (keys from animate_per_key.txt): mouthShrugLower 0.44 → 0.17-0.20, mouthPress
 0.15-0.31 → 0.07-0.18, eyeLookDown 0.33-0.38 → 0.21-0.33, the −30° yaw bias 7.7° → 2.5°; worse: mouthStretchLeft
 0.17-0.41 → 0.40-0.48, mouthShrugUpper 0.07-0.14 → 0.29-0.35, jawOpen at ±30° (the table reads the jaw low there).
@@ -131,6 +138,47 @@ gain is 16 (the blink channels' 4 shifted 3-frame blinks: 14 → 18 of 30 found 
   ±30°) with the wider-eye height 16-17 / 3-4 / 0.098 (kept as fresh test clips instead).
   Nor the pixels' estimate as a target for the fit's eyeBlink (weights 1e-3 … 1e-1 against the prior's 3e-4):
   held out the other keys and the head do not move (mean 0.1456, head 4.65° → 4.67°).
+The gaze, lids and brows from the pixels (2026-12-07 late). The landmark fit confounds eyeWide and eyeLookDown
+(they move the same upper-lid points in opposite directions) and tracks the look keys and the brows at a fraction
+of their amplitude; the iris's place in the eye, the sclera above it and the brows' folds are in the pixels.
+  - eye_keys.py (learned by benchmarks/animate_eye_keys.py on the 9 training clips of animate_eye.py, chosen on its
+    4 held-out clips, the 8 fresh clips only scored, then the capture): each eye's patch as eye_openness cuts it
+    (HOG + half-size pixels) and its MediaPipe contour and iris centre in the patch's frame, followed by the other
+    eye's (the eyes move together), a ridge (0.1 chosen of 0.1-1) to eyeWide, eyeLookDown/Up/In/Out, eyeSquint;
+    the exclusive pairs (Down/Up, In/Out) netted; per key the pixels' share of the tracker's value chosen held out
+    from 0, ½, 1: eyeWide ½, eyeLookDown ½, Up/In/Out 1, eyeSquint 0 (the pixels did not help it). Per key, mean
+    over both eyes, smoothing 0.5, fit → model: held out eyeWide 0.171 → 0.158, eyeLookDown 0.115 → 0.075, Up
+    0.164 → 0.128, In 0.159 → 0.091, Out 0.163 → 0.091; fresh 0.187 → 0.177, 0.124 → 0.089, 0.140 → 0.072,
+    0.162 → 0.100, 0.169 → 0.100. Mean over the active keys held out 0.1457 → 0.1367, fresh 0.1559 → 0.1462,
+    capture 0.163 / 0.157 / 0.165 → 0.151 / 0.151 / 0.158. Without the pairs netted (chosen against on held
+    out: look keys 0.0996 vs 0.0988) the capture, whose eyes barely turn sideways, read In/Out 0.10-0.21 where
+    the fit has 0.01-0.08. Not adopted: the contour alone (held out mean 0.1444-0.1452), the fit's own eye keys
+    as extra features (0.1406-0.1419 with one eye's patch, no better than without), quadratic terms of the iris
+    and lid heights (0.1383-0.1390 against 0.1384). eyeWide is still the worst eye key on the capture (0.32-0.44:
+    the capture holds it at ~0.5 together with eyeLookDown 0.4, a mix the random training expressions rarely
+    make; a linear model reads it at ~½ of its amplitude).
+  - brow_keys.py (benchmarks/animate_brow_keys.py, the same clips and choice): one 64×24 patch over both brows in
+    the frame of the outer eye corners (so the brows' own rise is not normalised away), HOG + half-size pixels,
+    ridge 0.1, each patch also mirrored (left and right keys swapped) in training and averaged in use; blends
+    browInnerUp ½, browOuterUpLeft ½, browDownLeft ½, the right-side keys 0 (not helped held out). Held out
+    browInnerUp 0.177 → 0.149, browOuterUpLeft 0.148 → 0.135, browDownLeft 0.162 → 0.161; fresh 0.170 → 0.144,
+    0.151 → 0.142, 0.162 → 0.151; mean over the active keys held out 0.1457 → 0.1449, fresh 0.1559 → 0.1549.
+    On the capture browInnerUp 0.34 / 0.26 / 0.21 → 0.21 / 0.20 / 0.25: worse at −30°, where the eye-corner
+    frame is foreshortened by the turn.
+  - both, as shipped: held out 0.1457 → 0.1359, fresh 0.1559 → 0.1453 (every one of the 12 clips lower), capture
+    as at the top. The head is not touched (the models only replace weights after the fit).
+  - the mouth, not adopted: a ridge from MediaPipe's lip, brow and nose points in the eye-corner frame (with or
+    without the fit's 52 values and the head's turn) to 17 mouth and brow keys, per-key blend chosen held out:
+    held out 0.1457 → 0.1430, fresh 0.1559 → 0.1556 (mouthPressRight 0.137 → 0.170 there); a mouth patch (48×32
+    below the eyes in the same frame, HOG + pixels) with the brow patch: held out 0.1438-0.1441, fresh
+    0.1548-0.1553, its blends picked single-side mouth keys (mouthStretchLeft, mouthFrownLeft) — the held-out
+    clips too few to choose 17 keys' blends on. mouthStretch and mouthShrugUpper (the capture's worst) were not
+    helped by either held out, so they stay the fit's.
+  - what it can claim: like the blink model, it reads this renderer's eyes and brows (the capture's identity is
+    one of the training identities, and the texture is the rig's painted one); on real video the lids' and brows'
+    texture, lashes, hair, make-up and lighting differ and nothing here measures that. Both models are used only
+    where the blink model is (eyes as large as those learned, the take's eyes read open: real eyes unlike the
+    renders keep the fit's values for all three).
 The head at −30° (2026-12-07 pm): the identity re-fitted from the 3 or 6 frames whose first-pass expression is
 nearest neutral (instead of the first, middle and last): held out head 4.65° → 5.03° / 4.85°, capture −30° 2.62°
 → 2.87° / 2.89° (front 1.82° → 1.78° / 1.75°); from the 3 or 6 frames the first pass finds most frontal: held

@@ -18,6 +18,9 @@
 4. The blinks come from the eyes' pixels, not the fit: the landmark fit cannot close the lids (MediaPipe's lid
    points stay on the eyeball), so each eye's patch, cut out along its corners while the video is decoded, goes
    through a small regressor learned on synthetic renders (eye_openness.py) whose estimate replaces eyeBlink.
+   Likewise the keys the landmarks confound or shrink: eyeWide and the look keys from the eye patches and contours
+   (eye_keys.py), the brows from a patch over both brows cut while decoding (brow_keys.py), each blended with the
+   fit's value per key in the share chosen on held-out synthetic clips.
 5. One-Euro smoothing (strength 0 = none): its cutoff rises with speed, and the eyelid channels get a high
    speed gain, so blinks and fast mouth closures survive. Frames without a face hold the last pose, then ease
    to neutral; they are reported (take.info["lost_frames"]).
