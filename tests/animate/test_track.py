@@ -300,7 +300,8 @@ def test_eyes_unlike_the_eye_models_keep_the_fits_blinks(tmp_path):
     """The eye regressor learned on renders of our rig; on real open eyes with dark lashes and make-up it can read
     them as closed (insightface's group photo, the woman at the left: 1.00 / 0.67 for a still video of her open
     eyes). A take whose eyes read closed through most of it keeps the fit's eyeBlink (track.PIXEL_BLINK_MEDIAN_MAX),
-    so the avatar's eyes are not shut throughout; the astronaut's eyes read open (0.00) and keep the pixels'."""
+    so the avatar's eyes are not shut throughout, and keeps the fit's gaze and brows too (the pixel models share the
+    gate); the astronaut's eyes read open (0.00) and keep the pixels'."""
     import cv2
     from PIL import Image
     from skimage import data
@@ -325,6 +326,15 @@ def test_eyes_unlike_the_eye_models_keep_the_fits_blinks(tmp_path):
         print(name, takes[name].info["blinks_from"], takes[name].info["blinks_pixel_median"])
     group_take, astronaut_take = takes["group"], takes["astronaut"]
     assert max(group_take.info["blinks_pixel_median"]) > 0.5 and group_take.info["blinks_from"] == "fit"
+    assert group_take.info["eye_keys_from"] == "fit" and group_take.info["brows_from"] == "fit"
     blink = [group_take.names.index(n) for n in ("eyeBlinkLeft", "eyeBlinkRight")]
     assert group_take.weights[:, blink].max() < 0.3  # her open eyes stay open
     assert max(astronaut_take.info["blinks_pixel_median"]) < 0.1 and astronaut_take.info["blinks_from"] == "pixels"
+    assert astronaut_take.info["eye_keys_from"] == "pixels" and astronaut_take.info["brows_from"] == "pixels"
+    # her near-neutral face looking at the camera reads near neutral from the gaze/lid and brow models (measured:
+    # eyeLookUp 0.15, eyeLookIn/Out 0.13, eyeWide ≤ 0.06, the brows ≤ 0.14): one real photo, not a measurement of
+    # real video
+    gaze_brows = {n: float(astronaut_take.weight(n).mean()) for n in astronaut_take.names
+                  if n.startswith(("eyeWide", "eyeLook", "brow"))}
+    print({n: round(v, 2) for n, v in gaze_brows.items()})
+    assert max(gaze_brows.values()) < 0.25
