@@ -172,8 +172,11 @@ of their amplitude; the iris's place in the eye, the sclera above it and the bro
     held out 0.1457 → 0.1430, fresh 0.1559 → 0.1556 (mouthPressRight 0.137 → 0.170 there); a mouth patch (48×32
     below the eyes in the same frame, HOG + pixels) with the brow patch: held out 0.1438-0.1441, fresh
     0.1548-0.1553, its blends picked single-side mouth keys (mouthStretchLeft, mouthFrownLeft) — the held-out
-    clips too few to choose 17 keys' blends on. mouthStretch and mouthShrugUpper (the capture's worst) were not
-    helped by either held out, so they stay the fit's.
+    clips too few to choose 17 keys' blends on; the mouth patch alone, mirrored as the brows' (16 mouth keys, ridge
+    0.1 / 1): held out 0.1442 / 0.1439, fresh 0.1555 / 0.1560 (mouthFrown L/R 0.171 / 0.194 → 0.159 / 0.182 fresh,
+    but mouthPressRight 0.137 → 0.149-0.165). mouthStretch and mouthShrugUpper (the capture's worst: the fit reads
+    them at ~0.1 where the capture holds 0.35-0.5) were not helped by any of these held out, so they stay the
+    fit's.
   - what it can claim: like the blink model, it reads this renderer's eyes and brows (the capture's identity is
     one of the training identities, and the texture is the rig's painted one); on real video the lids' and brows'
     texture, lashes, hair, make-up and lighting differ and nothing here measures that. Both models are used only
