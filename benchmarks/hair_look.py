@@ -5,7 +5,7 @@ hair_mesh is measured without re-running the fit.
 
     .venv/bin/python benchmarks/hair_look.py [--jobs test-artifacts/complete_head] [--sheet test-artifacts/hair_look]
 
-Per job it prints three figures:
+Per job it prints these figures:
 - streaks: in profile and from behind (the contact sheet's orbit camera, 256 px), over the hair that falls below
   the eyes, the ratio of the luminance high-pass's horizontal to vertical gradient energy (vertical streaks raise
   it) and the high-pass's contrast (its spread over the mean), each divided by the same figure of the photo's own
@@ -15,9 +15,17 @@ Per job it prints three figures:
   along it (Gaussian, 3 % of the eye-to-chin height); 1.0 a smooth edge, a sawtooth adds to it;
 - fringe: from the fitted camera, the share of the forehead's pixels (the head's front within 35° of the midline,
   from 2 cm above the eyes up) that the hair mesh leaves uncovered and whose colour (the head without the hair,
-  unlit) is nearer the hair's than the skin's (CIELAB): hair painted on the forehead's skin, a flat patch.
---sheet DIR writes, per job, a row (front, ¾, profile, back with the rebuilt hair, and a crop of the front from the
-fitted camera) to DIR/hair_look_NAME.png.
+  unlit) is nearer the hair's than the skin's (CIELAB): hair painted on the forehead's skin, a flat patch;
+- edge shadow: from the front (512 px), the share of the skin within 2 mm below the hair mesh's edge above the eyes
+  that the mesh shades from benchmarks/cycles_sheet.py's key light (a shadow map): the thin dark line along the
+  shell's front edge in Cycles (edge_shadow_of);
+- band: the head's albedo (unlit, no hair) just below the hair mesh's front edge over its forehead against its
+  forehead 8-16 mm lower, median luminance ratio (1.0: no grey band, the fringe's cast shadow, under the hair;
+  forehead_band);
+- ears: from the fitted camera, the share of the ears' pixels that show with the hair mesh where the photo shows
+  hair (an ear through a bob's inner edge or below its end; ears_through_of).
+--measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
+rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
 from __future__ import annotations
 
@@ -207,6 +215,193 @@ def fringe(d: dict, rig, atlas, hair: dict) -> tuple[float, int]:
     return float(bare.mean()) if fore.any() else float("nan"), int(fore.sum())
 
 
+# the key light of benchmarks/cycles_sheet.py (a sun at Euler XYZ (50°, 0°, −35°)): the direction its light travels
+SUN = np.array([np.sin(np.radians(35)) * np.sin(np.radians(50)), np.cos(np.radians(35)) * np.sin(np.radians(50)),
+                -np.cos(np.radians(50))])
+
+
+def shadowed(points: np.ndarray, verts: np.ndarray, faces: np.ndarray, light: np.ndarray = SUN,
+             px_m: float = 0.0002, eps_m: float = 0.0003) -> np.ndarray:
+    """(n,) bool: which `points` (n, 3) the mesh (verts, faces; both sides) shades from a distant light travelling
+    along `light` (3,): a shadow map (near-orthographic camera 20 m up the light, `px_m` a pixel), a point being
+    in shadow where the mesh lies more than `eps_m` nearer the light."""
+    from headforge.backend.render.raster import project, rasterize
+
+    L = light / np.linalg.norm(light)
+    c = (verts.min(axis=0) + verts.max(axis=0)) / 2
+    z = -L  # the camera looks along L: its +z axis is L
+    up = np.array([0.0, 0.0, 1.0]) if abs(L[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    x = np.cross(up, L)
+    x /= np.linalg.norm(x)
+    y = np.cross(L, x)
+    R = np.stack([x, y, L])
+    dist = 20.0
+    w2c = np.eye(4)
+    w2c[:3, :3] = R
+    w2c[:3, 3] = -R @ (c - dist * L)
+    span = float(np.ptp(np.concatenate([verts, points]) @ np.stack([x, y]).T, axis=0).max()) + 0.02
+    n = int(np.ceil(span / px_m))
+    f = dist / px_m
+    K = np.array([[f, 0, (n - 1) / 2], [0, f, (n - 1) / 2], [0, 0, 1.0]])
+    xy, zz = project(verts, K, w2c)
+    tid, _, zb = rasterize(xy, zz, faces, n, n, cull_backfaces=False)
+    pxy, pz = project(points, K, w2c)
+    xi = np.clip(np.round(pxy[:, 0]).astype(int), 0, n - 1)
+    yi = np.clip(np.round(pxy[:, 1]).astype(int), 0, n - 1)
+    return (tid[yi, xi] >= 0) & (zb[yi, xi] < pz - eps_m)
+
+
+def edge_shadow(d: dict, rig, atlas, hair: dict, size: int = 512) -> tuple[float, int]:
+    """edge_shadow_of on the job's rig at rest, from the contact sheet's front camera at `size` px."""
+    from headforge.backend.rig.build import skin_vertices
+
+    K, w2c = orbit_camera(rig, size, 0.0)
+    F = np.concatenate([p.vertex_ids[p.faces] for p in rig.primitives if p.material == "skin"])
+    return edge_shadow_of(d["model"], skin_vertices(rig, {}), F, hair, K, w2c, (size, size))
+
+
+def edge_shadow_of(model, verts: np.ndarray, faces: np.ndarray, hair: dict, K: np.ndarray, w2c: np.ndarray,
+                   size: tuple[int, int], band_m: float = 0.002) -> tuple[float, int]:
+    """(the share of the skin's pixels just below the hair mesh's edge (within `band_m`, above the eyes and within
+    40° of the face's midline) that the hair shades from cycles_sheet's key light (SUN), those pixels): the head
+    `verts` (V, 3) at rest with its skin `faces`, the `hair` attachment, seen by (K, w2c) at `size` (W, H).
+    The thin dark line along the shell's front edge in Cycles is this shadow, cast through the gap between the
+    shell's rim and the skin (0: the rim meets the skin)."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.render.raster import interpolate, project, rasterize
+    from headforge.backend.rig.texture_complete import head_axis
+
+    W, H = size
+    xy, z = project(verts, K, w2c)
+    tid, bary, hz = rasterize(xy, z, faces, H, W, cull_backfaces=True)
+    axy, az = project(np.asarray(hair["verts"], np.float64), K, w2c)
+    atid, _, azb = rasterize(axy, az, hair["faces"], H, W, cull_backfaces=False)
+    cover = (atid >= 0) & (azb < hz)
+    P = interpolate(tid, bary, faces, verts)
+    eye_z = eye_height(model)
+    phi = np.degrees(np.arctan2(np.abs(P[..., 0]), -(P[..., 1] - head_axis(model.neutral, eye_z))))
+    skin = (tid >= 0) & ~cover & (P[..., 2] > eye_z) & (phi < 40)
+    band_px = max(1, int(round(band_m * _px_per_m(K, w2c, np.array([0.0, 0.0, eye_z])))))
+    below = np.zeros_like(cover)
+    for k in range(1, band_px + 1):
+        below[k:] |= cover[:-k]
+    sel = skin & below
+    if not sel.any():
+        return float("nan"), 0
+    dark = shadowed(P[sel].astype(np.float64), np.asarray(hair["verts"], np.float64), hair["faces"])
+    return float(dark.mean()), int(sel.sum())
+
+
+def forehead_band(d: dict, rig, atlas, hair: dict, size: int = 512, band_m: float = 0.006,
+                  ref_m: tuple[float, float] = (0.008, 0.016)) -> tuple[float, int]:
+    """(the skin just below the hair mesh's front edge over the forehead against the forehead's skin a little
+    lower: their median luminances' ratio, the columns measured), in the head's albedo (the atlas, unlit) from the
+    contact sheet's front camera at `size` px: in each pixel column within 35° of the face's midline, the skin
+    within `band_m` (on the head, in height) below the first skin pixel under the hair, and the skin `ref_m` below
+    it, both above the eyes and off the brows (texture.brow_region). 1.0: the forehead is as bright under the
+    hair as lower down; the fringe's cast shadow, left in the albedo, makes it a grey band (< 1)."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.render.image import sample_bilinear
+    from headforge.backend.render.raster import interpolate, project, rasterize
+    from headforge.backend.rig.build import skin_vertices
+    from headforge.backend.rig.texture import brow_region
+    from headforge.backend.rig.texture_complete import head_axis
+
+    model = d["model"]
+    K, w2c = orbit_camera(rig, size, 0.0)
+    _, albedo, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    verts = skin_vertices(rig, {})
+    prim = next(p for p in rig.primitives if p.material == "skin")
+    xy, z = project(verts[prim.vertex_ids], K, w2c)
+    tid, bary, _ = rasterize(xy, z, prim.faces, size, size, cull_backfaces=True)
+    attr = interpolate(tid, bary, prim.faces, np.concatenate([verts[prim.vertex_ids], prim.uv], axis=1))
+    P, uv = attr[..., :3], attr[..., 3:]
+    brows = brow_region(model, 256)
+    on_brow = np.zeros((size, size), bool)
+    if brows is not None:
+        on = tid >= 0
+        on_brow[on] = sample_bilinear(brows[..., None], uv[on] * [512, 256] - 0.5)[:, 0] > 0.02
+    eye_z = eye_height(model)
+    phi = np.degrees(np.arctan2(np.abs(P[..., 0]), -(P[..., 1] - head_axis(model.neutral, eye_z))))
+    skin = (tid >= 0) & ~cover & (phi < 35) & (P[..., 2] > eye_z) & ~on_brow
+    lum = albedo @ LUM
+    band, ref, cols = [], [], 0
+    for x in range(size):
+        hair_rows = np.flatnonzero(cover[:, x])
+        if not len(hair_rows):
+            continue
+        below = np.flatnonzero(skin[:, x] & (np.arange(size) > hair_rows[0]))
+        if not len(below) or cover[hair_rows[0]:below[0], x].sum() < below[0] - hair_rows[0] - 1:
+            continue  # the first skin under the hair must follow it directly (not past an uncovered gap)
+        dz = P[below[0], x, 2] - P[below, x, 2]
+        b, r = below[dz < band_m], below[(dz >= ref_m[0]) & (dz < ref_m[1])]
+        if len(b) >= 2 and len(r) >= 2:
+            band.append(lum[b, x])
+            ref.append(lum[r, x])
+            cols += 1
+    if not cols:
+        return float("nan"), 0
+    return float(np.median(np.concatenate(band)) / np.median(np.concatenate(ref))), cols
+
+
+def ear_vertices(model, identity: np.ndarray) -> np.ndarray:
+    """(V,) bool: the ears of the person's head at rest: skin vertices beside the head (60°–120° from the face's
+    midline round its vertical axis, from 6 cm below the eyes to 4 cm above) standing more than
+    hair_mesh.EAR_PROUD_M out from the nearest surface at their angle (5°) and height (hair_mesh.EAR_BIN_M)."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.hair_mesh import EAR_BIN_M, EAR_PROUD_M, FALL_BINS
+    from headforge.backend.rig.texture import skin_faces
+    from headforge.backend.rig.texture_complete import head_axis
+
+    rest = model.vertices(identity=identity)
+    eye_z = eye_height(model)
+    axis_y = head_axis(model.neutral, eye_z)
+    v = np.unique(model.faces[skin_faces(model)])
+    d = rest[v, :2] - [0.0, axis_y]
+    ang = np.arctan2(d[:, 0], -d[:, 1])
+    th = np.floor((ang + np.pi) / (2 * np.pi) * FALL_BINS).astype(np.int64)
+    zb = np.floor(rest[v, 2] / EAR_BIN_M).astype(np.int64)
+    rho = np.hypot(d[:, 0], d[:, 1])
+    _, inv = np.unique(th * 100000 + (zb - zb.min()), return_inverse=True)
+    nearest = np.full(inv.max() + 1, np.inf)
+    np.minimum.at(nearest, inv, rho)
+    phi = np.degrees(np.abs(ang))
+    out = np.zeros(model.n_vertices, bool)
+    out[v] = ((rho > nearest[inv] + EAR_PROUD_M) & (phi > 60) & (phi < 120) & (rest[v, 2] > eye_z - 0.06)
+              & (rest[v, 2] < eye_z + 0.04))
+    return out
+
+
+def ears_through(d: dict, rig, atlas, hair: dict) -> tuple[float, int, int]:
+    """ears_through_of from the fitted camera, the rig in the photo's expression."""
+    from headforge.backend.rig.build import skin_vertices
+    from headforge.backend.rig.photo_parse import HAIR
+
+    verts = skin_vertices(rig, {}, shape_keys=d["rec"]["fit"]["portrait_expression_arkit"])
+    F = np.concatenate([p.vertex_ids[p.faces] for p in rig.primitives])
+    return ears_through_of(ear_vertices(d["model"], d["identity"]), verts, F, hair, d["K"], d["w2c"],
+                           d["labels"] == HAIR)
+
+
+def ears_through_of(ear: np.ndarray, verts: np.ndarray, faces: np.ndarray, hair: dict, K: np.ndarray,
+                    w2c: np.ndarray, hair_px: np.ndarray) -> tuple[float, int, int]:
+    """(the share of the ears' pixels (`ear` (V,) bool, ear_vertices; the head `verts` (V, 3) with `faces`, seen by
+    (K, w2c)) that still show with the `hair` mesh where the photo shows hair (`hair_px` (H, W) bool), those pixels,
+    the ears' pixels without the hair mesh): an ear seen through a bob's inner edge or below its end (0: the hair
+    mesh covers the ears wherever the photo's hair does)."""
+    from headforge.backend.render.raster import project, rasterize
+
+    H, W = hair_px.shape
+    on_ear = ear[faces].sum(axis=1) >= 2
+    xy, z = project(verts, K, w2c)
+    tid, _, hz = rasterize(xy, z, faces, H, W, cull_backfaces=True)
+    axy, az = project(np.asarray(hair["verts"], np.float64), K, w2c)
+    atid, _, azb = rasterize(axy, az, hair["faces"], H, W, cull_backfaces=False)
+    ear_px = (tid >= 0) & on_ear[np.maximum(tid, 0)]
+    through = ear_px & ~((atid >= 0) & (azb < hz)) & hair_px
+    return float(through.sum() / max(int(ear_px.sum()), 1)), int(through.sum()), int(ear_px.sum())
+
+
 def front_colour(d: dict, rig, atlas, hair: dict) -> float:
     """complete_head.hair_front_error's median ΔE76 (the hair mesh against the photo's hair it covers, from the
     fitted camera): the look from the front must not get worse."""
@@ -237,15 +432,19 @@ def sheet_row(d: dict, rig, atlas, hair: dict, size: int = 256) -> np.ndarray:
     return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
 
 
-def measure(job: Path, sheet_dir: Path | None = None) -> dict:
+MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "ears")
+
+
+def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
     d = load_job(job)
     hair = build_hair(d)
     if hair is None:
         return {"hair": False}
     rig, atlas, _ = bench.load_rig(job)
-    out = {"streaks": streaks(d, rig, atlas, hair), "ragged": ragged(d, rig, atlas, hair),
-           "fringe": fringe(d, rig, atlas, hair), "colour": front_colour(d, rig, atlas, hair),
-           "iou": bench.silhouette_iou(job, [hair])[1]}
+    fns = {"streaks": streaks, "ragged": ragged, "fringe": fringe, "colour": front_colour,
+           "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
+           "band": forehead_band, "ears": ears_through}
+    out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
 
@@ -259,6 +458,7 @@ def main(argv=None) -> None:
     ap.add_argument("--jobs", type=Path, default=REPO / "test-artifacts" / "complete_head")
     ap.add_argument("--sheet", type=Path, default=None)
     ap.add_argument("--only", nargs="*", default=None)
+    ap.add_argument("--measures", nargs="*", default=list(MEASURES), choices=MEASURES)
     a = ap.parse_args(argv)
     use_shared_ict()
     for name in a.only or NAMES:
@@ -266,16 +466,33 @@ def main(argv=None) -> None:
         if not (job / "rig" / "rig.json").exists():
             print(f"{name}: no job in {a.jobs}")
             continue
-        m = measure(job, a.sheet)
+        m = measure(job, a.sheet, a.measures)
         if not m.get("hair", True):
             print(f"{name}: no hair mesh")
             continue
-        s = m["streaks"]
-        views = ", ".join(f"{k:+d}° {v[0]:.2f}/{v[1]:.2f}" for k, v in s.items() if k != "photo")
-        print(f"{name}: streaks (fall vs photo, h/v energy / contrast) {views} (photo's own {s['photo'][0]:.2f}/"
-              f"{s['photo'][1]:.3f}); ragged edge {m['ragged'][0]:.3f} ({m['ragged'][1]} px); fringe bare "
-              f"{100 * m['fringe'][0]:.1f} % of {m['fringe'][1]} px; front IoU with hair {m['iou']:.4f}; hair vs photo "
-              f"from the front ΔE {m['colour']:.2f}", flush=True)
+        parts = []
+        if "streaks" in m:
+            s = m["streaks"]
+            views = ", ".join(f"{k:+d}° {v[0]:.2f}/{v[1]:.2f}" for k, v in s.items() if k != "photo")
+            parts.append(f"streaks (fall vs photo, h/v energy / contrast) {views} (photo's own {s['photo'][0]:.2f}/"
+                         f"{s['photo'][1]:.3f})")
+        if "ragged" in m:
+            parts.append(f"ragged edge {m['ragged'][0]:.3f} ({m['ragged'][1]} px)")
+        if "fringe" in m:
+            parts.append(f"fringe bare {100 * m['fringe'][0]:.1f} % of {m['fringe'][1]} px")
+        if "iou" in m:
+            parts.append(f"front IoU with hair {m['iou']:.4f}")
+        if "colour" in m:
+            parts.append(f"hair vs photo from the front ΔE {m['colour']:.2f}")
+        if "edge_shadow" in m:
+            parts.append(f"skin in the shell's edge shadow {100 * m['edge_shadow'][0]:.1f} % of "
+                         f"{m['edge_shadow'][1]} px")
+        if "band" in m:
+            parts.append(f"forehead under the hair / lower {m['band'][0]:.3f} ({m['band'][1]} columns)")
+        if "ears" in m:
+            parts.append(f"ears showing on the photo's hair {100 * m['ears'][0]:.1f} % ({m['ears'][1]} of "
+                         f"{m['ears'][2]} px)")
+        print(f"{name}: " + "; ".join(parts), flush=True)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,17 @@ How it looks (benchmarks/hair_look.py on the --sheets jobs of benchmarks/complet
 - the front outline IoU with the hair: astronaut 0.8944 -> 0.8946, group face 0 0.8326 -> 0.8379, faces 1-5 within
   -0.0002..+0.0010, cameraman 0.6791 -> 0.6786; the hair against the photo from the front (ΔE76 median): astronaut
   2.92 -> 2.79, face 3 5.45 -> 5.39, the others +0.01..+0.16.
+The rim in front lies under the skin (_rim_sunk; hair_look, commit 988abfe -> this change):
+- edge shadow: the skin within 2 mm below the shell's front edge that the shell shades from the Cycles sheets' key
+  light (the thin dark line along the hair's edge in Cycles, cast through the gap between the rim and the
+  forehead): astronaut 92.0 -> 10.4 %, group faces 0-5 85.8/99.4/96.6/99.2/95.3/91.6 -> 1.2/0.4/0.4/0.2/24.6/2.6 %,
+  cameraman 95.0 -> 39.5 %;
+- ears: the share of the ears' pixels seen from the photo's camera where the photo shows hair (a bob's front edge
+  stood off the cheek where the fall begins, and the ear showed through the gap): group face 0 95.5 -> 0 %, face 3
+  100 -> 0 %, astronaut 50.0 -> 23.2 % (her lobes below the bob's end), the others unchanged;
+- ragged edge: astronaut 1.262 -> 1.242, face 0 1.099 -> 1.104, face 3 1.131 -> 1.109; IoU equal or up (+0.0003
+  at most); fringe bare: astronaut 9.3 -> 8.3 %; front ΔE: face 0 5.79 -> 4.54, face 3 5.39 -> 3.64, astronaut
+  2.77 -> 2.88, the others within ±0.09; folded triangles unchanged (astronaut 0.94 %).
 """
 from __future__ import annotations
 
@@ -286,6 +297,7 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z, outline)
     offset = _taubin(offset, nbr, shell_v, rim, SMOOTH_ITERATIONS)
     offset = _smooth_rim(offset, shell_f, RIM_ITERATIONS)
+    offset = _rim_sunk(offset, neutral, model.faces[faces_sel], rim, side)
     # split vertices along UV seams: one output vertex per (vertex, uv) pair
     tri_v = model.faces[scalp].reshape(-1)
     tri_uv = model.face_uv[scalp].reshape(-1)
@@ -593,6 +605,29 @@ def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray,
     out = P.copy()
     scale = new_rho / np.maximum(rho, 1e-9)
     out[:, :2] = axis + (P[:, :2] - axis) * scale[:, None]
+    return out
+
+
+RIM_SINK_M = 0.0005  # the shell's front rim lies this far under the skin: its edge meets the forehead
+RIM_SINK_SIDE = 0.3  # ... fully where the fall's weight (side) is under 1 − this, none from the ears back
+
+
+def _rim_sunk(offset: np.ndarray, neutral: np.ndarray, faces: np.ndarray, rim: np.ndarray,
+              side: np.ndarray) -> np.ndarray:
+    """`offset` (V, 3) with the shell's rim in front (`rim` vertices, by `side` (V,): fully up to 1 − RIM_SINK_SIDE,
+    the front of the fall included, none from the ears back, where the hair's ends hang free) moved along the
+    skin's normal (the head `neutral` (V, 3), `faces`) to RIM_SINK_M under the skin: the rest of the shell stands
+    FRINGE_M off the forehead, and its edge meets the skin instead of hovering over it. Standing off, it cast its
+    shadow through the gap onto the skin below: the thin dark line along the hair's front edge in Cycles (the key
+    light from above; benchmarks/hair_look.edge_shadow); and a bob's front edge, pushed out where the fall begins,
+    left a gap beside the cheek through which the ear showed from the front (hair_look.ears_through)."""
+    w = np.clip((1.0 - side[rim]) / RIM_SINK_SIDE, 0.0, 1.0)
+    if not (w > 0).any():
+        return offset
+    n = vertex_normals(neutral, faces)[rim]
+    lift = ((offset[rim] - neutral[rim]) * n).sum(axis=1)
+    out = offset.copy()
+    out[rim] += n * (w * (-RIM_SINK_M - lift))[:, None]
     return out
 
 

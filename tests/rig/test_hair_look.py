@@ -16,8 +16,11 @@ from headforge.backend.render.image import sample_bilinear
 from headforge.backend.render.raster import interpolate, project, rasterize
 from headforge.backend.rig.hair_mesh import hair_fall_dz, hair_shell
 from headforge.backend.rig.photo_parse import HAIR, SKIN, parse_photo
+from headforge.backend.rig.texture import skin_faces
 from headforge.backend.rig.texture_complete import hair_weight, hairline_height, head_axis
 from tests.conftest import load_benchmark
+
+from .test_hair_up import _load
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "hair_up" / "astronaut.npz"
 LUM = np.array([0.299, 0.587, 0.114])
@@ -118,3 +121,51 @@ def test_the_shell_covers_the_textures_hair_over_the_forehead(astronaut, ict):
     assert band.sum() > 1000
     assert share > 0.95
     assert share_soft > 0.8
+
+
+def _front_camera(hair: dict, size: int = 512):
+    """(K, w2c): the streaks test's lens from straight in front, 5° above, at 0.75 m from the hair's centre."""
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    T = np.eye(4)
+    T[:3, 3] = -(hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2
+    return K, np.linalg.inv(orbit_c2w_opencv(5.0, 0.0, radius=0.75)) @ T
+
+
+def test_the_shells_front_edge_meets_the_skin(astronaut, ict):
+    """The skin just below the hair mesh's front edge (2 mm, above the eyes, within 40° of the midline; 512 px from
+    the front) that the shell shades from the Cycles sheets' key light (benchmarks/hair_look.edge_shadow_of): the
+    shell's rim stood FRINGE_M off the forehead and cast its shadow through the gap, a thin dark line along the
+    hair's edge in Cycles: 77.3 % of those pixels; its rim now lies under the skin (hair_mesh._rim_sunk): 18.9 %
+    (the benchmark's jobs: astronaut 92.0 -> 10.4 %, group faces 85.8-99.4 -> 0.2-24.6 %, cameraman 95.0 -> 39.5 %)."""
+    bench = load_benchmark("hair_look")
+    _, fx, _, hair = astronaut
+    K, w2c = _front_camera(hair)
+    share, n = bench.edge_shadow_of(ict, ict.vertices(identity=fx["identity"]), ict.faces[skin_faces(ict)], hair,
+                                    K, w2c, (512, 512))
+    print(f"skin below the shell's front edge in its shadow: {100 * share:.1f} % of {n} px (before 77.3 %)")
+    assert n > 200
+    assert share < 0.35
+
+
+def test_a_bob_hides_her_ears_where_the_photo_shows_hair(ict):
+    """Group face 3 (tests/rig/data/hair_up, test_hair_up's fixture): from the photo's camera, the share of her ears'
+    pixels that show with the hair mesh where the photo shows her hair (benchmarks/hair_look.ears_through_of): the
+    bob's front edge stood off the cheek where the fall begins and the ear showed through the gap beside the face:
+    100 % (and group face 0 95.5 %); the fall's front rim now lies against the skin (hair_mesh._rim_sunk up to
+    RIM_SINK_SIDE): 0 % (group face 0: 0 %; the astronaut, whose lobes show below her bob's end: 50.0 -> 23.2 %)."""
+    bench = load_benchmark("hair_look")
+    photo, fx = _load("group_t1_3")
+    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
+    hair_px = labels == HAIR
+    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
+    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
+                         fall_dz=fall, skin_mask=labels == SKIN)
+    share, n, total = bench.ears_through_of(bench.ear_vertices(ict, fx["identity"]),
+                                            ict.vertices(fx["identity"], fx["expression"]),
+                                            ict.faces[visible_faces(ict)], hair, fx["K"], fx["w2c"], hair_px)
+    print(f"group face 3: her ears show on the photo's hair over {100 * share:.1f} % of their {total} px (before "
+          f"100 %)")
+    assert total > 300
+    assert share < 0.1
