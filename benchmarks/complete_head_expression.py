@@ -17,7 +17,9 @@ do not make and the neutral atlas should not keep.
 
 Measured 2026-12-07 (3 heads, 384 px; around the mouth / around the eyes / face front, mean |error| of 255), before
 → after backend/rig/creases.py (a smile's and squint's folds lifted):
-  smile+folds   14.2 / 11.9 / 10.3 → 11.8 / 11.3 / 9.8     smile   8.2 / 12.0 / 9.4 → 7.7 / 11.3 / 9.2
+  smile+folds   14.2 / 11.9 / 10.3 → 13.1 / 11.8 / 10.1     smile   8.2 / 12.0 / 9.4 → 8.2 / 11.8 / 9.4
+  (lifting all of the folds' darkness, creases.KEEP = 0: 11.8 / 11.3 / 9.8 and 7.7 / 11.3 / 9.2, but the real
+  photos' identity suffers; see backend/rig/creases.py)
   neutral, squint, squint+folds: unchanged (the instant fit finds no squint on these renders: eyeSquint 0.0, so
   only a smile lifts the folds round the eyes); the lips' region unchanged throughout.
 """

@@ -40,7 +40,7 @@ def test_a_smiles_folds_are_lifted_and_nothing_else_moves(ict):
     on = (lines > 0.5) & (np.hypot(yy - cy, xx - cx) > 0.022 * per_m)  # the folds away from the spot
     before = np.abs(atlas[on].astype(float) - truth[on]).mean()
     after = np.abs(out[on].astype(float) - truth[on]).mean()
-    assert after < 0.25 * before, (before, after)  # the folds' darkness mostly gone
+    assert after < 0.45 * before, (before, after)  # most of the folds' darkness gone, KEEP of it stays: 0.41
     untouched = np.maximum(mouth, eyes) == 0
     assert np.array_equal(out[untouched], atlas[untouched])  # the lips, nose, brows, the rest of the head
     centre = np.hypot(yy - cy, xx - cx) < 0.004 * per_m
