@@ -155,9 +155,9 @@ of their amplitude; the iris's place in the eye, the sclera above it and the bro
     the fit has 0.01-0.08. Not adopted: the contour alone (held out mean 0.1444-0.1452), the fit's own eye keys
     as extra features (0.1406-0.1419 with one eye's patch, no better than without), quadratic terms of the iris
     and lid heights (0.1383-0.1390 against 0.1384), a nonlinear ridge (random Fourier features of the first
-    60-120 principal components: 0.1371-0.1394 against 0.1373 for the same features, linear). eyeWide is still the worst eye key on the capture (0.32-0.44:
-    the capture holds it at ~0.5 together with eyeLookDown 0.4, a mix the random training expressions rarely
-    make; a linear model reads it at ~½ of its amplitude).
+    60-120 principal components: 0.1371-0.1394 against 0.1373 for the same features, linear). eyeWide is still
+    the worst eye key on the capture (0.32-0.44: the capture holds it at ~0.5 together with eyeLookDown 0.4, a mix
+    the random training expressions rarely make; a linear model reads it at ~½ of its amplitude).
   - brow_keys.py (benchmarks/animate_brow_keys.py, the same clips and choice): one 64×24 patch over both brows in
     the frame of the outer eye corners (so the brows' own rise is not normalised away), HOG + half-size pixels,
     ridge 0.1, each patch also mirrored (left and right keys swapped) in training and averaged in use; blends

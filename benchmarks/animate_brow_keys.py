@@ -15,8 +15,6 @@ The shipped model (2026-12-07): see brow_keys.py and benchmarks/animate.py's doc
 """
 from __future__ import annotations
 
-import argparse
-import os
 import pickle
 import sys
 from pathlib import Path
@@ -25,31 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _data import use_shared_ict  # noqa: E402
-from animate_eye import clip_data  # noqa: E402
-
-
-def brow_patches(mp4: Path, marks) -> np.ndarray:
-    """(T, BROW_H, BROW_W) uint8 brow patches of a video whose landmarks are known (zeros where there is no face)."""
-    from headforge.backend.animate.brow_keys import BROW_H, BROW_W, brow_patch
-    from headforge.backend.animate.track import video_frames
-
-    out = np.zeros((len(marks), BROW_H, BROW_W), np.uint8)
-    frames = video_frames(mp4)
-    next(frames)
-    for i, (_, rgb) in enumerate(frames):
-        if i >= len(marks):
-            break
-        if marks[i] is not None:
-            out[i] = brow_patch(rgb, marks[i])
-    frames.close()
-    return out
+from animate_eye import clip_data, clip_patches  # noqa: E402
+from animate_eye_keys import train_and_save  # noqa: E402
 
 
 def clip_brows(pkl: Path, work: Path):
     """(features (T, F), mirrored features (T, F), truth (T, K), the fit's values (T, K), found (T,)) of a
     make_clip clip, cached in `work`."""
-    from headforge.backend.animate.brow_keys import KEYS, features
+    from headforge.backend.animate.brow_keys import BROW_H, BROW_W, KEYS, brow_patch, features
     from headforge.backend.animate.track import fit_landmarks
     from headforge.backend.headmodel.arkit import ARKIT_52
 
@@ -62,7 +43,7 @@ def clip_brows(pkl: Path, work: Path):
         d = pickle.load(fh)
     T = len(found)
     cols = [ARKIT_52.index(k) for k in KEYS]
-    patches = brow_patches(pkl.with_suffix(".mp4"), d["marks"][:T])
+    patches = clip_patches(pkl.with_suffix(".mp4"), d["marks"][:T], brow_patch, (BROW_H, BROW_W))
     info = dict(d["info"], eye_patches=eyes)
     fit = fit_landmarks(d["times"][:T], d["marks"][:T], info, smoothing=0.0, brow_model=None).arkit_weights()
     feats, feats_m = np.zeros((2, T, features(patches[:1]).shape[1]), np.float32)
@@ -98,32 +79,10 @@ def score(model, clips, smooth) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--clips", nargs="+", required=True, help="folders of make_clip clips (NAME.pkl + NAME.mp4)")
-    ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "hf-anim-eye"))
-    ap.add_argument("--test", nargs="*", default=[], help="folders of clips only scored (not trained on nor chosen by)")
-    ap.add_argument("--out", default=None)
-    args = ap.parse_args(argv)
-    use_shared_ict()
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    from headforge.backend.animate.brow_keys import MODEL_FILE, save_brow_keys_model, train
+    from headforge.backend.animate import brow_keys
 
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    pkls = sorted({p for d in args.clips for p in Path(d).glob("*.pkl") if p.with_suffix(".mp4").is_file()})
-    held = [p for p in pkls if p.stem.startswith(("held", "orb_"))]
-    tr = [p for p in pkls if p not in held]
-    print("training clips:", [p.stem for p in tr], "\nheld out:", [p.stem for p in held], flush=True)
-    data = {p: clip_brows(p, work) for p in pkls}
-    smooth = smoother()
-    model, _ = train([data[p] for p in tr], [data[p] for p in held], smooth=smooth)
-    print("held out, per key (fit → model):", score(model, [data[p] for p in held], smooth))
-    tests = sorted({p for d in args.test for p in Path(d).glob("*.pkl") if p.with_suffix(".mp4").is_file()})
-    if tests:
-        print(f"test clips {[p.stem for p in tests]}, per key (fit → model):",
-              score(model, [clip_brows(p, work) for p in tests], smooth))
-    print("wrote", save_brow_keys_model(model, Path(args.out or MODEL_FILE)))
-    return 0
+    return train_and_save(argv, __doc__, clip_brows, brow_keys, brow_keys.save_brow_keys_model, score,
+                          smoother)
 
 
 if __name__ == "__main__":

@@ -28,19 +28,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.animate.ground_truth
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-def clip_patches(mp4: Path, marks) -> np.ndarray:
-    """(T, 2, h, w) uint8 eye patches of a video whose landmarks are known (zeros where there is no face)."""
+def clip_patches(mp4: Path, marks, cut=None, shape=None) -> np.ndarray:
+    """(T, *shape) uint8 patches `cut(rgb, landmarks)` of a video whose landmarks are known (zeros where there is
+    no face); by default each eye's patch as eye_openness cuts it, (T, 2, h, w)."""
     from headforge.backend.animate.eye_openness import PATCH_H, PATCH_W, eye_patches
     from headforge.backend.animate.track import video_frames
 
-    out = np.zeros((len(marks), 2, PATCH_H, PATCH_W), np.uint8)
+    cut, shape = cut or eye_patches, shape or (2, PATCH_H, PATCH_W)
+    out = np.zeros((len(marks), *shape), np.uint8)
     frames = video_frames(mp4)
     next(frames)
     for i, (_, rgb) in enumerate(frames):
         if i >= len(marks):
             break
         if marks[i] is not None:
-            out[i] = eye_patches(rgb, marks[i])
+            out[i] = cut(rgb, marks[i])
     frames.close()
     return out
 

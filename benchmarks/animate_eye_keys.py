@@ -85,8 +85,12 @@ def score(model, clips, smooth) -> dict:
     return {k: (round(float(a), 3), round(float(b), 3)) for k, a, b in zip(KEYS, fit_err, new_err)}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def train_and_save(argv, doc: str, load, module, save, score, smoother) -> int:
+    """The command line of the pixel-key learners (this file, animate_brow_keys.py): `load(pkl, work)` a clip's
+    data, `module.train` on the training clips choosing on the held-out ones (held*, orb_*) after `smoother()`'s
+    smoothing, `score` printed for the held-out and --test clips, `save(model, path)` to --out or
+    module.MODEL_FILE."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--clips", nargs="+", required=True, help="folders of make_clip clips (NAME.pkl + NAME.mp4)")
     ap.add_argument("--work", default=str(Path(os.environ.get("TMPDIR", "/tmp")) / "hf-anim-eye"))
     ap.add_argument("--test", nargs="*", default=[], help="folders of clips only scored (not trained on nor chosen by)")
@@ -94,24 +98,29 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     use_shared_ict()
     os.environ.setdefault("GLOG_minloglevel", "2")
-    from headforge.backend.animate.eye_keys import MODEL_FILE, save_eye_keys_model, train
-
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    pkls = sorted({p for d in args.clips for p in Path(d).glob("*.pkl") if p.with_suffix(".mp4").is_file()})
+    clips = lambda dirs: sorted({p for d in dirs for p in Path(d).glob("*.pkl") if p.with_suffix(".mp4").is_file()})  # noqa: E731
+    pkls = clips(args.clips)
     held = [p for p in pkls if p.stem.startswith(("held", "orb_"))]
     tr = [p for p in pkls if p not in held]
     print("training clips:", [p.stem for p in tr], "\nheld out:", [p.stem for p in held], flush=True)
-    data = {p: clip_keys(p, work) for p in pkls}
+    data = {p: load(p, work) for p in pkls}
     smooth = smoother()
-    model, _ = train([data[p] for p in tr], [data[p] for p in held], smooth=smooth)
+    model, _ = module.train([data[p] for p in tr], [data[p] for p in held], smooth=smooth)
     print("held out, per key (fit → model):", score(model, [data[p] for p in held], smooth))
-    tests = sorted({p for d in args.test for p in Path(d).glob("*.pkl") if p.with_suffix(".mp4").is_file()})
+    tests = clips(args.test)
     if tests:
         print(f"test clips {[p.stem for p in tests]}, per key (fit → model):",
-              score(model, [clip_keys(p, work) for p in tests], smooth))
-    print("wrote", save_eye_keys_model(model, Path(args.out or MODEL_FILE)))
+              score(model, [load(p, work) for p in tests], smooth))
+    print("wrote", save(model, Path(args.out or module.MODEL_FILE)))
     return 0
+
+
+def main(argv=None) -> int:
+    from headforge.backend.animate import eye_keys
+
+    return train_and_save(argv, __doc__, clip_keys, eye_keys, eye_keys.save_eye_keys_model, score, smoother)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .eye_keys import array_digest, ridge_fit
-from .take import AnimationError
+from .eye_keys import ridge_fit
+from .model_file import load_model_file, save_model_file
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "brow_keys.npz"
 KEYS = ("browInnerUp", "browOuterUpLeft", "browOuterUpRight", "browDownLeft", "browDownRight")
@@ -155,42 +155,20 @@ _ARRAYS = ("mean", "scale", "coef", "bias", "blend")
 
 def save_brow_keys_model(model: BrowKeysModel, path: Path = MODEL_FILE) -> Path:
     """Write the model (float32) with a digest of its arrays, so an altered file is refused on load."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.asarray(getattr(model, k), np.float32) for k in _ARRAYS}
-    info = {f"info_{k}": np.asarray(v) for k, v in model.info.items()}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays, features_version=np.int32(FEATURES_VERSION), keys=np.array(KEYS),
-                        patch=np.array([BROW_W, BROW_H], np.int32), digest=np.array(array_digest(*arrays.values())),
-                        **info)
-    tmp.replace(path)
-    return path
+    return save_model_file(path, {k: getattr(model, k) for k in _ARRAYS},
+                           {"features_version": np.int32(FEATURES_VERSION), "keys": np.array(KEYS),
+                            "patch": np.array([BROW_W, BROW_H], np.int32)}, model.info)
 
 
 def load_brow_keys_model(path: Path = MODEL_FILE) -> BrowKeysModel:
     """The shipped brow model; AnimationError animate.brow_keys_model_missing / animate.brow_keys_model_invalid."""
-    path = Path(path)
-    hint = "Reinstall HeadForge, or re-make the file with benchmarks/animate_brow_keys.py."
-    if not path.is_file():
-        raise AnimationError(f"The brow model {path.name} is missing.", code="animate.brow_keys_model_missing",
-                             hint=hint)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-        a = {k: d[k].astype(np.float64) for k in _ARRAYS}
-        F = features(np.zeros((1, BROW_H, BROW_W), np.uint8)).shape[1]
-        ok = (int(d["features_version"]) == FEATURES_VERSION and tuple(d["keys"].tolist()) == KEYS
-              and tuple(d["patch"]) == (BROW_W, BROW_H)
-              and a["mean"].shape == a["scale"].shape == (F,) and a["coef"].shape == (F, len(KEYS))
-              and a["bias"].shape == a["blend"].shape == (len(KEYS),)
-              and str(d["digest"]) == array_digest(*(d[k] for k in _ARRAYS))
-              and all(np.isfinite(v).all() for v in a.values()) and (a["scale"] > 0).all()
-              and ((a["blend"] >= 0) & (a["blend"] <= 1)).all())
-    except Exception as e:  # a truncated or foreign file: zip, pickle or key errors
-        raise AnimationError(f"The brow model {path.name} cannot be read ({type(e).__name__}).",
-                             code="animate.brow_keys_model_invalid", hint=hint) from e
-    if not ok:
-        raise AnimationError(f"The brow model {path.name} has been altered or is for another version.",
-                             code="animate.brow_keys_model_invalid", hint=hint)
-    info = {k[5:]: d[k].tolist() for k in d if k.startswith("info_")}
+    F = features(np.zeros((1, BROW_H, BROW_W), np.uint8)).shape[1]
+    a, _, info = load_model_file(
+        path, _ARRAYS, what="brow model", code="animate.brow_keys_model",
+        hint="Reinstall HeadForge, or re-make the file with benchmarks/animate_brow_keys.py.",
+        check=lambda a, d: (int(d["features_version"]) == FEATURES_VERSION and tuple(d["keys"].tolist()) == KEYS
+                            and tuple(d["patch"]) == (BROW_W, BROW_H)
+                            and a["mean"].shape == a["scale"].shape == (F,) and a["coef"].shape == (F, len(KEYS))
+                            and a["bias"].shape == a["blend"].shape == (len(KEYS),)
+                            and (a["scale"] > 0).all() and ((a["blend"] >= 0) & (a["blend"] <= 1)).all()))
     return BrowKeysModel(**a, info=info)

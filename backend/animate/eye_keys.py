@@ -23,7 +23,6 @@ person's eyes is not measured.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from .eye_openness import CORNERS, EYES, PATCH_H, PATCH_W, eye_widths
 from .eye_openness import features as patch_features
-from .take import AnimationError
+from .model_file import load_model_file, save_model_file
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "eye_keys.npz"
 KEYS = ("eyeWide", "eyeLookDown", "eyeLookUp", "eyeLookIn", "eyeLookOut", "eyeSquint")  # per eye: + Left / Right
@@ -174,52 +173,23 @@ def train(train_clips, held_clips, ridges=RIDGES, blends=BLENDS, smooth=None, lo
     return model, tables
 
 
-def array_digest(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a, np.float32).tobytes())
-    return h.hexdigest()
-
-
 _ARRAYS = ("mean", "scale", "coef", "bias", "blend", "paired")
 
 
 def save_eye_keys_model(model: EyeKeysModel, path: Path = MODEL_FILE) -> Path:
     """Write the model (float32) with a digest of its arrays, so an altered file is refused on load."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.asarray(getattr(model, k), np.float32) for k in _ARRAYS}
-    info = {f"info_{k}": np.asarray(v) for k, v in model.info.items()}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays, features_version=np.int32(FEATURES_VERSION), keys=np.array(KEYS),
-                        digest=np.array(array_digest(*arrays.values())), **info)
-    tmp.replace(path)
-    return path
+    return save_model_file(path, {k: getattr(model, k) for k in _ARRAYS},
+                           {"features_version": np.int32(FEATURES_VERSION), "keys": np.array(KEYS)}, model.info)
 
 
 def load_eye_keys_model(path: Path = MODEL_FILE) -> EyeKeysModel:
     """The shipped gaze/lid model; AnimationError animate.eye_keys_model_missing / animate.eye_keys_model_invalid."""
-    path = Path(path)
-    hint = "Reinstall HeadForge, or re-make the file with benchmarks/animate_eye_keys.py."
-    if not path.is_file():
-        raise AnimationError(f"The eye-keys model {path.name} is missing.", code="animate.eye_keys_model_missing",
-                             hint=hint)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-        a = {k: d[k].astype(np.float64) for k in _ARRAYS}
-        F = eye_features(np.zeros((1, 2, PATCH_H, PATCH_W), np.uint8), np.zeros((1, 478, 2))).shape[-1]
-        ok = (int(d["features_version"]) == FEATURES_VERSION and tuple(d["keys"].tolist()) == KEYS
-              and a["mean"].shape == a["scale"].shape == (F,) and a["coef"].shape == (F, len(KEYS))
-              and a["bias"].shape == a["blend"].shape == (len(KEYS),) and a["paired"].shape == (1,)
-              and str(d["digest"]) == array_digest(*(d[k] for k in _ARRAYS))
-              and all(np.isfinite(v).all() for v in a.values()) and (a["scale"] > 0).all()
-              and ((a["blend"] >= 0) & (a["blend"] <= 1)).all())
-    except Exception as e:  # a truncated or foreign file: zip, pickle or key errors
-        raise AnimationError(f"The eye-keys model {path.name} cannot be read ({type(e).__name__}).",
-                             code="animate.eye_keys_model_invalid", hint=hint) from e
-    if not ok:
-        raise AnimationError(f"The eye-keys model {path.name} has been altered or is for another version.",
-                             code="animate.eye_keys_model_invalid", hint=hint)
-    info = {k[5:]: d[k].tolist() for k in d if k.startswith("info_")}
+    F = eye_features(np.zeros((1, 2, PATCH_H, PATCH_W), np.uint8), np.zeros((1, 478, 2))).shape[-1]
+    a, _, info = load_model_file(
+        path, _ARRAYS, what="eye-keys model", code="animate.eye_keys_model",
+        hint="Reinstall HeadForge, or re-make the file with benchmarks/animate_eye_keys.py.",
+        check=lambda a, d: (int(d["features_version"]) == FEATURES_VERSION and tuple(d["keys"].tolist()) == KEYS
+                            and a["mean"].shape == a["scale"].shape == (F,) and a["coef"].shape == (F, len(KEYS))
+                            and a["bias"].shape == a["blend"].shape == (len(KEYS),) and a["paired"].shape == (1,)
+                            and (a["scale"] > 0).all() and ((a["blend"] >= 0) & (a["blend"] <= 1)).all()))
     return EyeKeysModel(**a, info=info)

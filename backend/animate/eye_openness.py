@@ -20,14 +20,13 @@ identities and the facecap capture); how it reads a real person's lids, lashes a
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .take import AnimationError
+from .model_file import load_model_file, save_model_file
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "eye_openness.npz"
 PATCH_W, PATCH_H = 32, 24  # pixels of an eye patch
@@ -168,50 +167,23 @@ def train(train_clips, held_clips, ridges=RIDGES, log=print):
     return model, [(r, e) for r, e, _ in results]
 
 
-def _digest(mean, scale, coef, bias) -> str:
-    h = hashlib.sha256()
-    for a in (mean, scale, coef, np.array([bias])):
-        h.update(np.ascontiguousarray(a, np.float32).tobytes())
-    return h.hexdigest()
-
-
 def save_eye_model(model: EyeModel, path: Path = MODEL_FILE) -> Path:
     """Write the model (float32) with a digest of its arrays, so an altered file is refused on load."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {k: np.asarray(getattr(model, k), np.float32) for k in ("mean", "scale", "coef")}
-    bias = np.float32(model.bias)
-    digest = _digest(arrays["mean"], arrays["scale"], arrays["coef"], bias)
-    info = {f"info_{k}": np.asarray(v) for k, v in model.info.items()}
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, **arrays, bias=bias, features_version=np.int32(FEATURES_VERSION),
-                        patch=np.array([PATCH_W, PATCH_H], np.int32), digest=np.array(digest), **info)
-    tmp.replace(path)
-    return path
+    return save_model_file(path, {k: getattr(model, k) for k in _ARRAYS},
+                           {"features_version": np.int32(FEATURES_VERSION),
+                            "patch": np.array([PATCH_W, PATCH_H], np.int32)}, model.info)
+
+
+_ARRAYS = ("mean", "scale", "coef", "bias")
 
 
 def load_eye_model(path: Path = MODEL_FILE) -> EyeModel:
     """The shipped eye-openness model; AnimationError animate.eye_model_missing / animate.eye_model_invalid."""
-    path = Path(path)
-    hint = "Reinstall HeadForge, or re-make the file with benchmarks/animate_eye.py."
-    if not path.is_file():
-        raise AnimationError(f"The eye-openness model {path.name} is missing.", code="animate.eye_model_missing",
-                             hint=hint)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-        mean, scale, coef = (d[k].astype(np.float64) for k in ("mean", "scale", "coef"))
-        bias = float(d["bias"])
-        ok = (int(d["features_version"]) == FEATURES_VERSION and tuple(d["patch"]) == (PATCH_W, PATCH_H)
-              and mean.shape == scale.shape == coef.shape == (features(np.zeros((1, PATCH_H, PATCH_W),
-                                                                                  np.uint8)).shape[1],)
-              and str(d["digest"]) == _digest(d["mean"], d["scale"], d["coef"], d["bias"])
-              and np.isfinite(coef).all() and np.isfinite(mean).all() and (scale > 0).all() and np.isfinite(bias))
-    except Exception as e:  # a truncated or foreign file: zip, pickle or key errors
-        raise AnimationError(f"The eye-openness model {path.name} cannot be read ({type(e).__name__}).",
-                             code="animate.eye_model_invalid", hint=hint) from e
-    if not ok:
-        raise AnimationError(f"The eye-openness model {path.name} has been altered or is for another version.",
-                             code="animate.eye_model_invalid", hint=hint)
-    info = {k[5:]: d[k].tolist() for k in d if k.startswith("info_")}
-    return EyeModel(mean=mean, scale=scale, coef=coef, bias=bias, info=info)
+    F = features(np.zeros((1, PATCH_H, PATCH_W), np.uint8)).shape[1]
+    a, _, info = load_model_file(
+        path, _ARRAYS, what="eye-openness model", code="animate.eye_model",
+        hint="Reinstall HeadForge, or re-make the file with benchmarks/animate_eye.py.",
+        check=lambda a, d: (int(d["features_version"]) == FEATURES_VERSION and tuple(d["patch"]) == (PATCH_W, PATCH_H)
+                            and a["mean"].shape == a["scale"].shape == a["coef"].shape == (F,)
+                            and a["bias"].shape == () and (a["scale"] > 0).all()))
+    return EyeModel(mean=a["mean"], scale=a["scale"], coef=a["coef"], bias=float(a["bias"]), info=info)

@@ -618,9 +618,9 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     take = smooth_take(take, smoothing, {n: PIXEL_BLINK_GAIN for n in EYES} if blinks_from == "pixels" else None)
     if pixel_median is not None and blinks_from == "fit" and on_event is not None:
         on_event(ProgressEvent("warning", STAGE, fraction=1.0, overall=1.0,
-                               message=f"Blinks, gaze and brows taken from the landmarks: the eye model reads this face's eyes as "
-                                       f"closed most of the time (median {max(pixel_median):.2f}), unlike the eyes "
-                                       f"it learned", data={"blinks_pixel_median": pixel_median}))
+                               message="Blinks, gaze and brows taken from the landmarks: the eye model reads this "
+                                       f"face's eyes as closed most of the time (median {max(pixel_median):.2f}), "
+                                       "unlike the eyes it learned", data={"blinks_pixel_median": pixel_median}))
     if lost and on_event is not None:
         on_event(ProgressEvent("warning", STAGE, fraction=1.0, overall=1.0,
                                message=f"No face in {len(lost)} of {T} frames (held, then eased to neutral)",
