@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.spatial import cKDTree
 
 from headforge.backend.cameras import orbit_c2w_opencv
 from headforge.backend.fitting.photo import default_focal
 from headforge.backend.headmodel.parts import eye_height, visible_faces
 from headforge.backend.render.image import sample_bilinear
-from headforge.backend.render.raster import interpolate, project, rasterize
+from headforge.backend.render.raster import interpolate, project, rasterize, vertex_normals
 from headforge.backend.rig.hair_mesh import hair_fall_dz, hair_shell
-from headforge.backend.rig.photo_parse import HAIR, SKIN, parse_photo
+from headforge.backend.rig.photo_parse import EYES, HAIR, LIPS, MOUTH, SKIN, parse_photo
 from headforge.backend.rig.texture import skin_faces
 from headforge.backend.rig.texture_complete import hair_weight, hairline_height, head_axis
 from tests.conftest import load_benchmark
@@ -169,3 +170,45 @@ def test_a_bob_hides_her_ears_where_the_photo_shows_hair(ict):
           f"100 %)")
     assert total > 300
     assert share < 0.1
+
+
+def test_short_hair_follows_the_head(ict):
+    """Group face 5 (tests/rig/data/hair_up: hair worn up, hair_fall_dz +4 cm above the eyes): the front outline's
+    IoU above the chin (the head in the photo's expression and the hair mesh from the photo's camera, against the
+    photo's head pixels: skin, hair, eyes, lips, mouth; complete_head.silhouette_iou's measure) and the hair
+    mesh's median height off the skin behind the head's axis. The whole shell hung straight as a bob does,
+    carrying the top's volume down the back and sides (the cameraman's helmet): 0.8027, 27.6 mm; short hair now
+    follows the head, FRINGE_M off it all round (hair_mesh._hangs): 0.8044, 21.2 mm (her hair is worn up: the
+    top's volume is hers). The --sheets jobs' IoU (benchmarks/hair_look): group faces 1/2/4/5 0.8030/0.8230/
+    0.7430/0.8047 -> 0.8267/0.8432/0.7651/0.8086, the cameraman 0.6786 -> 0.6997; the bobs unchanged."""
+    photo, fx = _load("group_t1_5")
+    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
+    hair_px = labels == HAIR
+    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
+    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    assert fall is not None and fall[0] > 0.02
+    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
+                         fall_dz=fall, skin_mask=labels == SKIN)
+    H, W = labels.shape
+    xy, z = project(ict.vertices(fx["identity"], fx["expression"]), fx["K"], fx["w2c"])
+    tid, _, _ = rasterize(xy, z, ict.faces[visible_faces(ict)], H, W, cull_backfaces=True)
+    hxy, hz = project(hair["verts"], fx["K"], fx["w2c"])
+    htid, _, _ = rasterize(hxy, hz, hair["faces"], H, W, cull_backfaces=False)
+    pts = fx["landmarks_478"]
+    chin, up = pts[152], pts[10] - pts[152]
+    ys, xs = np.mgrid[0:H, 0:W]
+    above = ((xs - chin[0]) * up[0] + (ys - chin[1]) * up[1]) > 0
+    mine = ((tid >= 0) | (htid >= 0)) & above
+    truth = np.isin(labels, (SKIN, HAIR, EYES, LIPS, MOUTH)) & above
+    iou = float((mine & truth).sum() / (mine | truth).sum())
+    # off the skin behind the head's axis: along the skin's normal at the nearest skin vertex
+    rest = ict.vertices(identity=fx["identity"])
+    used = np.unique(ict.faces[skin_faces(ict)])
+    _, i = cKDTree(rest[used]).query(hair["verts"])
+    off = ((hair["verts"] - rest[used][i]) * vertex_normals(rest, ict.faces)[used][i]).sum(axis=1)
+    axis_y = head_axis(ict.neutral, eye_height(ict))
+    back = hair["verts"][:, 1] > axis_y
+    print(f"group face 5: front outline IoU {iou:.4f} (before 0.8027), hair off the skin behind the head's axis "
+          f"{1000 * np.median(off[back]):.1f} mm (before 27.6)")
+    assert iou > 0.803
+    assert np.median(off[back]) < 0.024
