@@ -108,8 +108,14 @@ def _selected(objects):
 
 
 def export_head(objects, path, *, fmt: str | None = None, arkit_names: bool = False,
-                animations: bool = False) -> dict:
-    """Write `objects` (armature + meshes) as GLB/glTF or FBX; returns {path, format, seconds, renamed}."""
+                animations: bool = False, takes: str = "ACTIVE") -> dict:
+    """Write `objects` (armature + meshes) as GLB/glTF or FBX; returns {path, format, seconds, renamed}.
+
+    With `animations`, glTF gets, for `takes` = "ACTIVE", the take the head plays now (each datablock's current
+    Action, one glTF animation; takes kept in the NLA under it are left out); "ALL": every Action, one glTF
+    animation each (a reader that merges a file's animations, as capture apps' files need, then mixes the takes).
+    FBX always carries every Action as its own take (Blender's FBX round trip of the scene's single baked take
+    lands one frame late: measured on the instant-mode head, 2026-12-07)."""
     t0 = time.perf_counter()
     path = Path(path)
     objects = [ob for ob in objects if ob is not None]
@@ -119,7 +125,10 @@ def export_head(objects, path, *, fmt: str | None = None, arkit_names: bool = Fa
     fmt = fmt or {".glb": "GLB", ".gltf": "GLTF_SEPARATE", ".fbx": "FBX"}.get(path.suffix.lower())
     if fmt not in ("GLB", "GLTF_SEPARATE", "FBX"):
         raise ExportError(f"{path.name}: export writes .glb, .gltf or .fbx.", code="export.bad_format")
+    if takes not in ("ACTIVE", "ALL"):
+        raise ExportError(f"takes must be ACTIVE or ALL, not {takes!r}.", code="export.bad_option")
     path.parent.mkdir(parents=True, exist_ok=True)
+    every = takes == "ALL"
     with _selected(objects), rig_frame(objects), arkit_spelling(objects, arkit_names) as renamed:
         if fmt == "FBX":
             res = bpy.ops.export_scene.fbx(
@@ -131,6 +140,7 @@ def export_head(objects, path, *, fmt: str | None = None, arkit_names: bool = Fa
             res = bpy.ops.export_scene.gltf(
                 filepath=str(path), export_format=fmt, use_selection=True, export_morph=True, export_skins=True,
                 export_apply=False, export_animations=animations, export_yup=True, export_morph_normal=True,
+                export_animation_mode="ACTIONS" if every else "ACTIVE_ACTIONS",
                 export_leaf_bone=False)
     if res != {"FINISHED"} or not path.is_file():
         raise ExportError(f"Blender's exporter did not write {path}.")

@@ -9,7 +9,7 @@ from bpy_extras.io_utils import ImportHelper
 from ..addon import runner
 
 # The video operator's live state for the panel (the window manager's property group belongs to the job).
-STATUS = {"running": False, "progress": 0.0, "message": "", "error": ""}
+STATUS = {"running": False, "progress": 0.0, "message": "", "error": "", "warnings": []}
 
 
 def _targets(context) -> list:
@@ -27,8 +27,9 @@ def _report_applied(op, rep: dict, what: str) -> None:
     msg = (f"{what}: Action '{rep['action']}', {rep['frames']} frames at {rep['fps']:g} fps "
            f"(frames {rep['frame_range'][0]}–{rep['frame_range'][1]}), {len(rep['matched'])} shape keys, "
            f"bones {', '.join(rep['bones'].values()) or 'none'}")
-    if rep["kept"]:
-        msg += "; kept " + ", ".join(f"{k['action']} ({k['kept_as']})" for k in rep["kept"])
+    if rep["kept"]:  # one line per Action (the shape keys' and the bones' keep the same one)
+        kept = dict.fromkeys(f"{k['action']} ({k['kept_as']})" for k in rep["kept"])
+        msg += "; kept " + ", ".join(kept)
     if rep["missing"]:
         op.report({"WARNING"}, f"{msg}; not on this head: {', '.join(rep['missing'])}")
     else:
@@ -121,7 +122,7 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
             return {"CANCELLED"}
         self._targets = _targets(context)
         self._warnings = []
-        STATUS.update(running=True, progress=0.0, message="Tracking…", error="")
+        STATUS.update(running=True, progress=0.0, message="Tracking…", error="", warnings=[])
         self._task = VideoTask(str(video), str(video.with_suffix(".csv")) if self.write_csv else None,
                                self.smoothing)
         if bpy.app.background:  # timers never fire without a UI
@@ -172,6 +173,7 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
                 _report_applied(self, rep, Path(self.filepath).name)
                 for message in self._warnings:
                     self.report({"WARNING"}, message)
+                STATUS["warnings"] = list(self._warnings)  # the panel keeps showing them after the run
                 return {"FINISHED"}
         STATUS["error"] = f"[{err.code}] {err}"
         self.report({"WARNING"} if err.code == "cancelled" else {"ERROR"}, STATUS["error"])

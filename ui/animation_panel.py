@@ -32,6 +32,9 @@ class HEADFORGE_PT_animation(bpy.types.Panel):
             layout.label(text=STATUS["error"], icon="ERROR")
         elif STATUS["message"]:
             layout.label(text=STATUS["message"], icon="CHECKMARK")
+        if not STATUS["running"]:
+            for message in STATUS.get("warnings", []):  # the tracker's warnings of the last video, kept in sight
+                layout.label(text=message, icon="ERROR")
         keys = ob.data.shape_keys if ob is not None and ob.type == "MESH" else None
         ad = (keys.animation_data if keys else None) or (ob.animation_data if ob else None)
         if ad is not None and ad.action is not None:

@@ -5,6 +5,7 @@ argv: WORK RIG_GLB FACECAP_GLB BAD_CSV
 """
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import bpy  # noqa: F401  (first: Embree)
@@ -107,6 +108,9 @@ objs = list(head_import.import_head(rig_glb)["meshes"]) + [bpy.data.objects["Arm
 short = take.resample(30)
 short.times, short.weights = short.times[:60], short.weights[:60]
 short.head, short.eye_left, short.eye_right = short.head[:60], short.eye_left[:60], short.eye_right[:60]
+# an earlier take, kept in the NLA under the one exported: not in the glTF (only the take the head plays now)
+decoy = replace(short, weights=short.weights[::-1].copy(), head=short.head[::-1].copy(), name="decoy")
+animation.apply_take(decoy, objs, scene=sc, frame_start=1, name="decoy")
 rep = animation.apply_take(short, objs, scene=sc, frame_start=1)
 sc.frame_start, sc.frame_end = 1, 60
 heads = [o for o in bpy.context.scene.objects if o.type in ("MESH", "ARMATURE")]
@@ -121,6 +125,11 @@ for fmt in ("glb", "fbx"):
         bpy.ops.import_scene.fbx(filepath=str(work / "take.fbx"))
     m = head_mesh(bpy.context.scene.objects)
     k = m.data.shape_keys
+    facts[f"reimport_{fmt}_actions"] = len(bpy.data.actions)
+    if fmt == "fbx":  # FBX carries every take ("Key|Armature|NAME"): the exported one compared
+        act = next(a for a in bpy.data.actions if a.name.startswith("Key|") and a.name.endswith("|" + rep["action"]))
+        k.animation_data.action = act
+        k.animation_data.action_slot = act.slots[0]
     err = {}
     for n, w in want.items():
         vals = []

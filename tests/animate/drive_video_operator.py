@@ -4,7 +4,11 @@ in background mode (the worker runs to the end, then the take is keyed). Prints 
 results, the keyed shape-key values per frame (read back through the depsgraph), the head bone's rotation, the
 CSV it wrote beside the video, and what a video without a face and a missing file do.
 
-argv: WORK RIG_GLB VIDEO NO_FACE_VIDEO
+A third clip, the same face with frames where it is gone, is keyed too: the tracker's warning ("No face in …")
+must reach the operator's report (Blender prints a background operator's reports: `Warning: …`) and the panel's
+STATUS["warnings"].
+
+argv: WORK RIG_GLB VIDEO NO_FACE_VIDEO LOST_FRAMES_VIDEO
 """
 import json
 import sys
@@ -14,8 +18,9 @@ import bpy  # noqa: F401  (first: Embree)
 
 import headforge
 from headforge.addon import animation, head_import
+from headforge.operators.animate import STATUS
 
-work, rig_glb, video, no_face = (Path(a) for a in sys.argv[1:5])
+work, rig_glb, video, no_face, gaps = (Path(a) for a in sys.argv[1:6])
 facts = {}
 headforge.register()
 
@@ -58,4 +63,8 @@ facts["csv_written"] = video.with_suffix(".csv").is_file()
 facts["no_face"] = call(filepath=str(no_face), smoothing=0.0, write_csv=False)
 facts["action_after_no_face"] = keys.animation_data.action.name if keys.animation_data.action else None
 facts["missing"] = call(filepath=str(work / "absent.mp4"))
+# a face lost in some frames: keyed, and the tracker's warning told in the report
+facts["gaps"] = call(filepath=str(gaps), smoothing=0.0, write_csv=False)
+facts["gaps_status"] = {k: STATUS[k] for k in ("message", "error", "warnings")}
+print("WARNINGS_DONE", flush=True)
 print("FACTS " + json.dumps(facts))

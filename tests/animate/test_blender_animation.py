@@ -80,6 +80,8 @@ def test_export_carries_the_take(run, shared):
     # the exported morph-weight animation read back by our own reader: the take's first 60 frames at 30 fps
     src = read_gltf_take(shared / "data/heads/facecap/facecap.glb").resample(30)
     out = read_gltf_take(tmp / "take.glb")
+    # only the take the head plays (an earlier one is kept in its NLA): one glTF animation, not a mix of the two
+    assert f["reimport_glb_actions"] == 1 and f["reimport_fbx_actions"] >= 2
     assert out.n_frames == 60 and abs(out.fps - 30) < 1e-3 and len(out.names) == 52
     assert np.abs(out.arkit_weights() - src.arkit_weights()[:60]).max() < 1e-6
     for r in ("head", "eye_left", "eye_right"):  # the bones' rotation channels, relative to their rest

@@ -2,7 +2,8 @@
 by the facecap capture (rendered by Blender, 320×240, 32 frames) is tracked by `headforge.animate_video` and
 keyed on the selected rig. The keyed shape keys are read back frame by frame and scored against the capture's
 weights; the CSV the operator wrote beside the video holds the same take; a video without a face and a missing
-file are coded errors that leave the keyed take in place."""
+file are coded errors that leave the keyed take in place; the tracker's warnings (the same clip with the face gone
+from 5 frames) reach the operator's report and the panel."""
 import json
 import subprocess
 import sys
@@ -34,8 +35,15 @@ def test_animate_from_video_operator_keys_the_tracked_take(tmp_path, shared):
     for i in range(6):
         vw.write(np.full((120, 160, 3), 40 * i, np.uint8))
     vw.release()
+    gaps, lost = tmp_path / "gaps.avi", list(range(10, 15))  # the face gone from frames 10-14 of the first 24
+    cap, vw = cv2.VideoCapture(str(mp4)), cv2.VideoWriter(str(gaps), cv2.VideoWriter_fourcc(*"MJPG"), 30, (320, 240))
+    for i in range(24):
+        ok, frame = cap.read()
+        assert ok
+        vw.write(np.full_like(frame, 90) if i in lost else frame)
+    vw.release()
     proc = subprocess.run([sys.executable, str(Path(__file__).with_name("drive_video_operator.py")), str(tmp_path),
-                           str(rig_glb(shared, tmp_path / "rig.glb")), str(mp4), str(wall)],
+                           str(rig_glb(shared, tmp_path / "rig.glb")), str(mp4), str(wall), str(gaps)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=900, env=pythons.env(tmp_path))
     facts = [ln for ln in proc.stdout.splitlines() if ln.startswith("FACTS ")]
     assert proc.returncode == 0 and facts, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -63,3 +71,10 @@ def test_animate_from_video_operator_keys_the_tracked_take(tmp_path, shared):
     assert f["no_face"][0] == "RuntimeError" and "animate.no_face" in f["no_face"][1]
     assert f["missing"][0] == "RuntimeError" and "animate.video_missing" in f["missing"][1]
     assert f["action_after_no_face"] == f["action"]
+    # the tracker's warning reaches the operator's report (printed by Blender in background mode) and the panel
+    warning = f"No face in {len(lost)} of 24 frames"
+    assert f["gaps"] == ["FINISHED"] and f["gaps_status"]["error"] == ""
+    assert len(f["gaps_status"]["warnings"]) == 1 and f["gaps_status"]["warnings"][0].startswith(warning)
+    assert f["gaps_status"]["message"] == f"Keyed 24 frames; face lost in {len(lost)}"
+    reports = proc.stdout.split("WARNINGS_DONE")[0].splitlines()
+    assert any(ln.startswith("Warning: " + warning) for ln in reports), [ln for ln in reports if "Warning" in ln]
