@@ -189,6 +189,19 @@ def blender_side(job, out, csv, tmp, video, size, samples) -> dict:
         facts[f"csv_{fps}fps"] = f
     facts["actions"] = sorted(a.name for a in bpy.data.actions)
 
+    # the portrait's expression (the instant fit's) as a one-frame pose after the takes
+    sc.frame_set(400)
+    select_root()
+    co0 = np.array([v.co for v in head.data.vertices])
+    res = call(bpy.ops.headforge.portrait_expression, directory=str(job))
+    sc.frame_set(400)
+    ev = head.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh()
+    moved = np.linalg.norm(np.array([v.co for v in ev.vertices]) - co0, axis=1) * 1000
+    head.evaluated_get(bpy.context.evaluated_depsgraph_get()).to_mesh_clear()
+    pose = {n: round(keys.key_blocks[kb].value, 3) for n, kb in names.items() if keys.key_blocks[kb].value > 0.1}
+    facts["portrait"] = {"result": res, "keys_over_0.1": pose, "max_move_mm": round(float(moved.max()), 2),
+                         "action": keys.animation_data.action.name}
+
     # 3. the video operator (its reports captured)
     if video:
         clip = Path(tmp) / Path(video).name

@@ -12,7 +12,7 @@ from ..addon import runner
 STATUS = {"running": False, "progress": 0.0, "message": "", "error": "", "warnings": []}
 
 
-def _targets(context) -> list:
+def head_targets(context) -> list:
     obs = list(context.selected_objects) or ([context.active_object] if context.active_object else [])
     out = []
     for ob in obs:
@@ -54,7 +54,7 @@ class HEADFORGE_OT_import_take(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        return bool(_targets(context))
+        return bool(head_targets(context))
 
     def execute(self, context):
         from ..addon import animation
@@ -62,7 +62,7 @@ class HEADFORGE_OT_import_take(bpy.types.Operator, ImportHelper):
 
         try:
             take = animation.read_take(self.filepath, fps=self.csv_fps or None)
-            rep = animation.apply_take(take, _targets(context), scene=context.scene, replace=self.replace)
+            rep = animation.apply_take(take, head_targets(context), scene=context.scene, replace=self.replace)
         except HeadForgeError as e:
             self.report({"ERROR"}, f"[{e.code}] {e}")
             return {"CANCELLED"}
@@ -113,14 +113,14 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
 
     @classmethod
     def poll(cls, context):
-        return bool(_targets(context)) and not STATUS["running"]
+        return bool(head_targets(context)) and not STATUS["running"]
 
     def execute(self, context):
         video = Path(bpy.path.abspath(self.filepath))
         if not video.is_file():
             self.report({"ERROR"}, f"[animate.video_missing] {video.name} does not exist.")
             return {"CANCELLED"}
-        self._targets = _targets(context)
+        self._targets = head_targets(context)
         self._warnings = []
         STATUS.update(running=True, progress=0.0, message="Tracking…", error="", warnings=[])
         self._task = VideoTask(str(video), str(video.with_suffix(".csv")) if self.write_csv else None,
@@ -209,7 +209,7 @@ class HEADFORGE_OT_portrait_expression(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return bool(_targets(context))
+        return bool(head_targets(context))
 
     def execute(self, context):
         from ..addon import animation
@@ -219,7 +219,7 @@ class HEADFORGE_OT_portrait_expression(bpy.types.Operator):
         job = bpy.path.abspath(self.directory or context.window_manager.headforge.job_dir)
         try:
             take = portrait_expression_take(job)
-            rep = animation.apply_take(take, _targets(context), scene=context.scene,
+            rep = animation.apply_take(take, head_targets(context), scene=context.scene,
                                        frame_start=context.scene.frame_current)
         except HeadForgeError as e:
             self.report({"ERROR"}, f"[{e.code}] {e}")

@@ -1,7 +1,7 @@
 """HeadForge tab → Animation: key the selected head from a face capture (CSV / glTF) or a video."""
 import bpy
 
-from ..operators.animate import STATUS
+from ..operators.animate import STATUS, head_targets
 
 
 class HEADFORGE_PT_animation(bpy.types.Panel):
@@ -35,7 +35,9 @@ class HEADFORGE_PT_animation(bpy.types.Panel):
         if not STATUS["running"]:
             for message in STATUS.get("warnings", []):  # the tracker's warnings of the last video, kept in sight
                 layout.label(text=message, icon="ERROR")
-        keys = ob.data.shape_keys if ob is not None and ob.type == "MESH" else None
+        # the take on the selected head: its shape keys' Action (the root empty or the armature selected, too)
+        heads = [o for o in head_targets(context) if o.type == "MESH" and o.data.shape_keys is not None]
+        keys = heads[0].data.shape_keys if heads else None
         ad = (keys.animation_data if keys else None) or (ob.animation_data if ob else None)
         if ad is not None and ad.action is not None:
             layout.label(text=f"Action: {ad.action.name} (+{len(ad.nla_tracks)} NLA tracks)", icon="ACTION")

@@ -8,7 +8,10 @@ A third clip, the same face with frames where it is gone, is keyed too: the trac
 must reach the operator's report (Blender prints a background operator's reports: `Warning: …`) and the panel's
 STATUS["warnings"].
 
-argv: WORK RIG_GLB VIDEO NO_FACE_VIDEO LOST_FRAMES_VIDEO
+A fourth, a still video of a real face whose open eyes the eye model reads as closed (the group photo's woman,
+as tests/animate/test_track.py), brings the tracker's other warning (blinks, gaze and brows from the landmarks).
+
+argv: WORK RIG_GLB VIDEO NO_FACE_VIDEO LOST_FRAMES_VIDEO UNLIKE_EYES_VIDEO
 """
 import json
 import sys
@@ -20,7 +23,7 @@ import headforge
 from headforge.addon import animation, head_import
 from headforge.operators.animate import STATUS
 
-work, rig_glb, video, no_face, gaps = (Path(a) for a in sys.argv[1:6])
+work, rig_glb, video, no_face, gaps, unlike = (Path(a) for a in sys.argv[1:7])
 facts = {}
 headforge.register()
 
@@ -66,5 +69,7 @@ facts["missing"] = call(filepath=str(work / "absent.mp4"))
 # a face lost in some frames: keyed, and the tracker's warning told in the report
 facts["gaps"] = call(filepath=str(gaps), smoothing=0.0, write_csv=False)
 facts["gaps_status"] = {k: STATUS[k] for k in ("message", "error", "warnings")}
+facts["unlike"] = call(filepath=str(unlike), smoothing=0.0, write_csv=False)
+facts["unlike_status"] = {k: STATUS[k] for k in ("message", "error", "warnings")}
 print("WARNINGS_DONE", flush=True)
 print("FACTS " + json.dumps(facts))
