@@ -187,4 +187,24 @@ sel = d < 1e-5
 facts["portrait"] = {"frame_range": rep["frame_range"], "matched": len(rep["matched"]),
                      "matched_vertices": int(sel.sum()), "max_move_mm": float(moved[sel].max() * 1000),
                      "max_err_mm": float(np.linalg.norm(posed - want, axis=1)[sel].max() * 1000)}
+# 6. the panel's Import Face Take operator on a Live Link Face CSV (the backend's writer), the head's root empty
+# selected as after Import, the scene at 24 fps: the capture's blink on the frame of its time, with the CSV's value
+import headforge  # noqa: E402
+from headforge.backend.animate.livelink import read_livelink_csv, write_livelink_csv  # noqa: E402
+
+headforge.register()
+csv = read_livelink_csv(write_livelink_csv(take, work / "facecap.csv"))
+sc = fresh(24)
+root = head_import.import_head(rig_glb)["root"]
+root.select_set(True)
+bpy.context.view_layer.objects.active = root
+result = sorted(bpy.ops.headforge.import_take(filepath=str(work / "facecap.csv")))
+keys = head_mesh(root.children_recursive).data.shape_keys
+blink_key = next(kb.name for kb in keys.key_blocks if animation._arkit_of(kb.name) == "eyeBlinkLeft")
+i = int(np.argmax(csv.weight("eyeBlinkLeft")))
+frame = 1 + int(round(csv.times[i] * 24))
+sc.frame_set(frame)
+facts["operator_csv"] = {"result": result, "blink_frame": frame, "range": list(keys.animation_data.action.frame_range),
+                         "keyed": keys.key_blocks[blink_key].value, "csv_peak": float(csv.weight("eyeBlinkLeft")[i]),
+                         "csv_at_frame": float(np.interp((frame - 1) / 24, csv.times, csv.weight("eyeBlinkLeft")))}
 print("FACTS " + json.dumps(facts, default=str))

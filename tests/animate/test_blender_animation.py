@@ -48,6 +48,13 @@ def test_take_keys_our_rig_at_scene_fps(run):
         assert err < 0.05 and o["rotation_max_deg"][r] > 2.0, (r, err, o["rotation_max_deg"][r])
 
 
+def test_import_take_operator_keys_the_csv_blink_on_its_frame(run):
+    _, f = run
+    o = f["operator_csv"]  # the capture's blink peaks at 6.467 s: frame 156 at 24 fps
+    assert o["result"] == ["FINISHED"] and o["range"] == [1.0, 268.0] and o["blink_frame"] == 156
+    assert o["csv_peak"] > 0.8 and abs(o["keyed"] - o["csv_at_frame"]) < 1e-6 and o["keyed"] > 0.8
+
+
 def test_existing_actions_are_kept_for_the_nla(run):
     _, f = run
     o = f["ours"]
