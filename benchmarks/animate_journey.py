@@ -31,10 +31,18 @@ Walked 2026-12-07 (the astronaut's instant-mode head, head + hair meshes; bpy 5.
     most 2.6 mm (forehead, raised brows) and closes by 2.1 mm. Looks wrong (not in the animation code): a pale
     band between the fringe and the forehead in every frame (texture), the lower teeth hidden at jawOpen 1.0,
     from behind a lighter ring at the hair shell's crown.
+  - The capture against the take tracked from its video, same instants (journey_video_vs_capture.png, top / bottom,
+    made when the clip's start in the capture is known): blink, smile, jaw and brows follow at lower amplitude (as
+    benchmarks/animate.py measures), the head within 1.5° (mean per axis), but the eyes look sideways: the take's
+    eye rotations (the fit's iris gaze) are off by 18.7° / 9.2° in yaw and 12.6° / 11.4° in pitch (left / right,
+    mean over the 150 frames) while its eyeLook keys (from the eyes' pixels) are near the capture's. The capture's
+    eye rotations are 30° per unit of its look keys (yaw = ±30 (Out − In), pitch = 30 (Down − Up); rms residual
+    0.04°): eye rotations made so from the tracked keys are off by 3.1° / 4.7° and 3.9° / 4.0°.
 """
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -53,7 +61,13 @@ def orchestrate(argv=None) -> dict:
     p.add_argument("--python", action="append", default=None, help="a Python with bpy (repeatable)")
     p.add_argument("--size", type=int, default=192)
     p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--video-start", type=int, default=None,
+                   help="the capture frame the video starts at (default: from a name clip_START_N…, as "
+                        "benchmarks/animate.py names its renders): the sheet then compares the tracked take")
     args = p.parse_args(argv)
+    if args.video_start is None:
+        m = re.match(r"clip_(\d+)_\d+_", Path(args.video or "").name)
+        args.video_start = int(m.group(1)) if m else -1
     sys.path.insert(0, str(REPO))  # tests.blender.gltf_validator
     from headforge.backend.animate.gltf_take import read_gltf_take
     from headforge.backend.animate.livelink import write_livelink_csv
@@ -82,7 +96,7 @@ def orchestrate(argv=None) -> dict:
         (link / "headforge").symlink_to(REPO, target_is_directory=True)
         env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp / "blender"), "PYTHONPATH": str(link)}
         cmd = [py, str(Path(__file__).resolve()), "--blender", args.job, str(out), str(csv), str(tmp),
-               args.video or "", str(args.size if k == 0 else 0), str(args.samples)]
+               args.video or "", str(args.size if k == 0 else 0), str(args.samples), str(args.video_start)]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp, timeout=1500)
         facts = [ln for ln in proc.stdout.splitlines() if ln.startswith("FACTS ")]
         name = Path(py).parents[1].name
@@ -109,7 +123,7 @@ def orchestrate(argv=None) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- the Blender side
-def blender_side(job, out, csv, tmp, video, size, samples) -> dict:
+def blender_side(job, out, csv, tmp, video, size, samples, video_start=-1) -> dict:
     import bpy
     import numpy as np
 
@@ -307,11 +321,15 @@ def blender_side(job, out, csv, tmp, video, size, samples) -> dict:
         e["fbx_reimport_max_err"] = errs
     facts["export"] = e
     if size:
-        facts["sheet"] = render_sheet(job, Path(out), Path(csv), size, samples, facts)
+        video_csv = Path(tmp) / Path(video).with_suffix(".csv").name if video else None
+        facts["sheet"] = render_sheet(job, Path(out), Path(csv), size, samples, facts,
+                                      video_csv if video_csv and video_csv.is_file() and video_start >= 0 else None,
+                                      video_start)
     return facts
 
 
-def render_sheet(job, out: Path, csv: Path, size: int, samples: int, facts: dict) -> dict:
+def render_sheet(job, out: Path, csv: Path, size: int, samples: int, facts: dict, video_csv: Path | None = None,
+                 video_start: int = -1) -> dict:
     """Seven tiles of the CSV take (30 fps) in Cycles: neutral, the largest head turn, blink, jawOpen, smile, the
     end, and the head turn from behind (150°); plus how far the hair's rim (its vertices within 3 mm of the skin at
     the neutral frame) moves off or into the skin (the gap to the posed skin, its largest opening and closing, mm,
@@ -409,19 +427,44 @@ def render_sheet(job, out: Path, csv: Path, size: int, samples: int, facts: dict
         bpy.ops.render.render(write_still=True)
         seconds[label] = round(time.time() - t, 1)
         tiles.append(np.asarray(Image.open(tdir / f"{frame}.png").convert("RGB")))
+    compare = None
+    if video_csv is not None:  # the capture (top) against the take tracked from its video (bottom), same instants
+        tracked = read_livelink_csv(video_csv)
+        lo, hi = video_start, video_start + tracked.n_frames - 1
+        inside = [(lab, i) for lab, i in picks[:6] if lo <= i <= hi]
+        more = [("jawOpen in clip", lo + int(np.argmax(truth.weight("jawOpen")[lo:hi + 1]))),
+                ("browInnerUp in clip", lo + int(np.argmax(truth.weight("browInnerUp")[lo:hi + 1]))),
+                ("clip start", lo), ("clip end", hi)]
+        inside = (inside + [m for m in more if m[1] not in {i for _, i in inside}])[:6]
+        rows = [[], []]
+        cam.location = centre + Vector((0.0, -dist, 0.02 * dist))
+        cam.rotation_euler = (centre - cam.location).to_track_quat("-Z", "Y").to_euler()
+        for row, first in ((0, 1), (1, 1001)):
+            if row == 1:
+                scene.frame_current = 1001
+                headforge_ops.import_take(filepath=str(video_csv))
+            for lab, i in inside:
+                scene.frame_set(first + (i if row == 0 else i - lo))
+                scene.render.filepath = str(tdir / f"cmp_{row}_{i}.png")
+                bpy.ops.render.render(write_still=True)
+                rows[row].append(np.asarray(Image.open(scene.render.filepath).convert("RGB")))
+        compare = {"path": str(out / "journey_video_vs_capture.png"),
+                   "tiles": [f"{lab} (capture frame {i + 1}, clip frame {i - lo + 1})" for lab, i in inside]}
+        Image.fromarray(np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)).save(compare["path"])
     sheet = out / "journey_sheet.png"
     Image.fromarray(np.concatenate(tiles, axis=1)).save(sheet)
     return {"path": str(sheet), "tiles": [f"{lab} (frame {i + 1}, t {truth.times[i]:.2f} s)" for lab, i in picks],
-            "hair_rim_gap_change": gaps, "hair_vs_head_bone_mm_median_max": rigid, "seconds": seconds}
+            "video_vs_capture": compare, "hair_rim_gap_change": gaps, "hair_vs_head_bone_mm_median_max": rigid,
+            "seconds": seconds}
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--blender":
         import bpy  # noqa: F401  (first: Embree)
 
-        job_, out_, csv_, tmp_, video_, size_, samples_ = sys.argv[2:9]
+        job_, out_, csv_, tmp_, video_, size_, samples_, start_ = sys.argv[2:10]
         facts_ = blender_side(Path(job_), Path(out_), Path(csv_), Path(tmp_), video_ or None, int(size_),
-                              int(samples_))
+                              int(samples_), int(start_))
         print("FACTS " + json.dumps(facts_, default=str))
     else:
         orchestrate()
