@@ -37,7 +37,11 @@ Walked 2026-12-07 (the astronaut's instant-mode head, head + hair meshes; bpy 5.
     eye rotations (the fit's iris gaze) are off by 18.7° / 9.2° in yaw and 12.6° / 11.4° in pitch (left / right,
     mean over the 150 frames) while its eyeLook keys (from the eyes' pixels) are near the capture's. The capture's
     eye rotations are 30° per unit of its look keys (yaw = ±30 (Out − In), pitch = 30 (Down − Up); rms residual
-    0.04°): eye rotations made so from the tracked keys are off by 3.1° / 4.7° and 3.9° / 4.0°.
+    0.04°): eye rotations made so from the tracked keys are off by 3.1° / 4.7° and 3.9° / 4.0°. On the other
+    cached clips (track_video, smoothing 0.5; yaw, pitch error in degrees, left eye | right eye, fit → from keys):
+    0-80 front 16.5, 14.5 → 2.0, 4.2 | 6.9, 12.4 → 1.6, 4.6; 150-80 +30° 9.8, 14.4 → 4.6, 6.1 | 6.2, 12.4 → 4.7,
+    6.4; −30° 13.3, 21.4 → 1.9, 3.9 | 4.0, 15.5 → 2.3, 5.7; 240-95 +15° 18.9, 17.5 → 5.4, 7.3 | 5.8, 16.7 → 8.4,
+    6.3 (renders of our rig, where the eye-keys model learned; on real eyes it is gated off and the fit's stays).
 """
 import argparse
 import json
