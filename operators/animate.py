@@ -79,16 +79,21 @@ class VideoTask(runner.BackgroundTask):
         super().__init__()
         self.video, self.csv_out, self.smoothing = video, csv_out, smoothing
         self.take = None
+        self.csv_error = None  # the CSV could not be written: the take is keyed all the same
 
     def _work(self) -> None:
         def track():  # OpenCV and MediaPipe come from the add-on's private dependency folder
             from ..backend.animate.livelink import write_livelink_csv
             from ..backend.animate.track import track_video
+            from ..backend.errors import HeadForgeError
 
             self.take = track_video(self.video, smoothing=self.smoothing, on_event=self.events.put,
                                     cancel=self.cancel_token)
             if self.csv_out:
-                write_livelink_csv(self.take, self.csv_out)
+                try:
+                    write_livelink_csv(self.take, self.csv_out)
+                except HeadForgeError as e:  # a read-only folder must not cost the tracked take
+                    self.csv_error = e
 
         self._guarded(track, "animate.crashed")
 
@@ -171,6 +176,10 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
                 lost = self._task.take.info.get("lost_frames", [])
                 STATUS["message"] = f"Keyed {rep['frames']} frames" + (f"; face lost in {len(lost)}" if lost else "")
                 _report_applied(self, rep, Path(self.filepath).name)
+                if self._task.csv_error is not None:
+                    e = self._task.csv_error
+                    self._warnings.append(f"The take is keyed but {Path(self._task.csv_out).name} was not written: "
+                                          f"[{e.code}] {e}")
                 for message in self._warnings:
                     self.report({"WARNING"}, message)
                 STATUS["warnings"] = list(self._warnings)  # the panel keeps showing them after the run

@@ -3,7 +3,8 @@ by the facecap capture (rendered by Blender, 320×240, 32 frames) is tracked by 
 keyed on the selected rig. The keyed shape keys are read back frame by frame and scored against the capture's
 weights; the CSV the operator wrote beside the video holds the same take; a video without a face and a missing
 file are coded errors that leave the keyed take in place; the tracker's warnings (the same clip with the face gone
-from 5 frames; a real face whose eyes the eye model reads as closed) reach the operator's report and the panel."""
+from 5 frames; a real face whose eyes the eye model reads as closed) reach the operator's report and the panel, and
+a CSV that cannot be written costs nothing keyed."""
 import json
 import subprocess
 import sys
@@ -75,13 +76,16 @@ def test_animate_from_video_operator_keys_the_tracked_take(tmp_path, shared):
     # the tracker's warning reaches the operator's report (printed by Blender in background mode) and the panel
     warning = f"No face in {len(lost)} of 24 frames"
     assert f["gaps"] == ["FINISHED"] and f["gaps_status"]["error"] == ""
-    assert len(f["gaps_status"]["warnings"]) == 1 and f["gaps_status"]["warnings"][0].startswith(warning)
+    assert len(f["gaps_status"]["warnings"]) == 2 and f["gaps_status"]["warnings"][0].startswith(warning)
+    # its CSV could not be written (a folder in the way): the take is keyed all the same, and the report says why
+    csv_warning = "The take is keyed but gaps.csv was not written: [storage."
+    assert f["gaps_status"]["warnings"][1].startswith(csv_warning), f["gaps_status"]["warnings"]
     assert f["gaps_status"]["message"] == f"Keyed 24 frames; face lost in {len(lost)}"
     unlike_warning = "Blinks, gaze and brows taken from the landmarks: the eye model reads this face's eyes as closed"
     assert f["unlike"] == ["FINISHED"] and f["unlike_status"]["error"] == ""
     assert len(f["unlike_status"]["warnings"]) == 1 and f["unlike_status"]["warnings"][0].startswith(unlike_warning)
     reports = proc.stdout.split("WARNINGS_DONE")[0].splitlines()
-    for w in (warning, unlike_warning):
+    for w in (warning, unlike_warning, csv_warning):
         assert sum(ln.startswith("Warning: " + w) for ln in reports) == 1, [ln for ln in reports if "Warning" in ln]
 
 
