@@ -23,6 +23,14 @@ def head_targets(context) -> list:
     return out
 
 
+def _alive(ob) -> bool:
+    """False for an object deleted since it was picked (the user may delete it while the video is tracked)."""
+    try:
+        return ob.name is not None
+    except ReferenceError:
+        return False
+
+
 def _report_applied(op, rep: dict, what: str) -> None:
     msg = (f"{what}: Action '{rep['action']}', {rep['frames']} frames at {rep['fps']:g} fps "
            f"(frames {rep['frame_range'][0]}–{rep['frame_range'][1]}), {len(rep['matched'])} shape keys, "
@@ -169,7 +177,8 @@ class HEADFORGE_OT_animate_video(bpy.types.Operator, ImportHelper):
         err = self._task.error
         if err is None:
             try:
-                rep = animation.apply_take(self._task.take, self._targets, scene=context.scene, replace=self.replace)
+                rep = animation.apply_take(self._task.take, [ob for ob in self._targets if _alive(ob)],
+                                           scene=context.scene, replace=self.replace)
             except HeadForgeError as e:
                 err = e
             else:
