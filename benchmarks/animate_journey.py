@@ -28,9 +28,11 @@ Walked 2026-12-07 (the astronaut's instant-mode head, head + hair meshes; bpy 5.
   - Sheet (test-artifacts/animate_journey/journey_sheet.png, 224 px, 12 samples, ~0.8 s a tile): the blink
     closes the left eye only (the capture's 0.86 / 0.05), jawOpen shows the upper teeth, the smile and the pucker
     read; the hair follows the head bone exactly (0.00 mm off its rigid motion); its rim on the skin opens by at
-    most 2.6 mm (forehead, raised brows) and closes by 2.1 mm. Looks wrong (not in the animation code): a pale
-    band between the fringe and the forehead in every frame (texture), the lower teeth hidden at jawOpen 1.0,
-    from behind a lighter ring at the hair shell's crown.
+    most 2.6 mm (forehead, raised brows) and closes by 2.1 mm; the close-up of the mouth at jawOpen
+    1.0 (journey_closeups.png) shows both rows of teeth and the tongue. Looks wrong (not in the animation code): a
+    pale band between the fringe and the forehead in every frame (texture); the crown (close-up, still frame): the
+    hair texture's pole, radial streaks round a blurred lighter patch, and a ridge where the lighter top meets the
+    darker back (not a hole).
   - The capture against the take tracked from its video, same instants (journey_video_vs_capture.png, top / bottom,
     made when the clip's start in the capture is known): blink, smile, jaw and brows follow at lower amplitude (as
     benchmarks/animate.py measures), the head within 1.5° (mean per axis), but the eyes look sideways: the take's
@@ -431,6 +433,25 @@ def render_sheet(job, out: Path, csv: Path, size: int, samples: int, facts: dict
         bpy.ops.render.render(write_still=True)
         seconds[label] = round(time.time() - t, 1)
         tiles.append(np.asarray(Image.open(tdir / f"{frame}.png").convert("RGB")))
+    # close-ups at twice the size: the mouth at the capture's widest jawOpen, the crown from above-behind (neutral)
+    scene.render.resolution_x = scene.render.resolution_y = 2 * size
+    close = []
+    for where, frame in (("mouth", picks[3][1] + 1), ("crown", picks[0][1] + 1)):
+        scene.frame_set(frame)
+        if where == "mouth":
+            target = centre + Vector((0.0, 0.0, -0.12 * extent))
+            cam.location = target + Vector((0.0, -0.9 * extent, 0.05 * extent))
+        else:
+            target, a, e = centre + Vector((0.0, 0.0, 0.2 * extent)), math.radians(160.0), math.radians(40.0)
+            cam.location = target + 1.7 * extent * Vector((math.cos(e) * math.sin(a), -math.cos(e) * math.cos(a),
+                                                            math.sin(e)))
+        cam.rotation_euler = (target - cam.location).to_track_quat("-Z", "Y").to_euler()
+        scene.render.filepath = str(tdir / f"close_{where}.png")
+        bpy.ops.render.render(write_still=True)
+        close.append(np.asarray(Image.open(scene.render.filepath).convert("RGB")))
+    closeups = out / "journey_closeups.png"
+    Image.fromarray(np.concatenate(close, axis=1)).save(closeups)
+    scene.render.resolution_x = scene.render.resolution_y = size
     compare = None
     if video_csv is not None:  # the capture (top) against the take tracked from its video (bottom), same instants
         tracked = read_livelink_csv(video_csv)
@@ -458,6 +479,7 @@ def render_sheet(job, out: Path, csv: Path, size: int, samples: int, facts: dict
     sheet = out / "journey_sheet.png"
     Image.fromarray(np.concatenate(tiles, axis=1)).save(sheet)
     return {"path": str(sheet), "tiles": [f"{lab} (frame {i + 1}, t {truth.times[i]:.2f} s)" for lab, i in picks],
+            "closeups": f"{closeups} (the mouth at the jawOpen frame, the crown from above-behind at the neutral one)",
             "video_vs_capture": compare, "hair_rim_gap_change": gaps, "hair_vs_head_bone_mm_median_max": rigid,
             "seconds": seconds}
 
