@@ -66,6 +66,7 @@ PIXEL_BLINK_GAIN = 16.0
 # On the synthetic held-out clips the medians are 0.00-0.03 (eyes closed 11-19 % of the time); on real photos of
 # open eyes (insightface's group photo) it read 1.00 / 0.67 and 0.38 / 0.02 for two of the faces (dark lashes and
 # make-up it never saw), the astronaut 0.00 / 0.00: a take of either would have shut the avatar's eyes throughout
+LOOK_DEG_PER_UNIT = 30.0  # an eyeLook key at 1 turns the eye this far (the facecap capture's relation, rms 0.04°)
 PIXEL_BLINK_MEDIAN_MAX = 0.25
 
 
@@ -590,6 +591,14 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                 keys_model = load_eye_keys_model() if isinstance(eye_keys_model, str) else eye_keys_model
                 keys_model.apply(weights, ARKIT_52, good, np.asarray(patches)[good],
                                  np.stack([marks[i][:, :2] for i in good]))
+                # the eyes' rotations from those look keys (ARKit's look keys are the eyes' turn: LOOK_DEG_PER_UNIT);
+                # the fit's iris gaze was 9-19° off in yaw and 11-21° in pitch on the benchmark's clips, the keys'
+                # 2-8° (benchmarks/animate_journey.py)
+                for side, S, sign in (("eye_left", "Left", 1.0), ("eye_right", "Right", -1.0)):
+                    out_, in_, up, down = (weights[good, ARKIT_52.index(f"eyeLook{k}{S}")]
+                                           for k in ("Out", "In", "Up", "Down"))
+                    a = np.radians(LOOK_DEG_PER_UNIT)
+                    eyes[side][good] = np.stack([sign * a * (out_ - in_), a * (down - up), np.zeros(len(good))], 1)
             brow_patches = info.get("brow_patches")
             use_brows = brow_model is not None and brow_patches is not None and len(brow_patches) == T
             if use_brows:  # the brows the fit reads at a fraction of their amplitude (brow_keys.py)
