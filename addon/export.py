@@ -31,6 +31,12 @@ class ExportError(HeadForgeError):
     code = "export.failed"
 
 
+def plays_take(objects) -> bool:
+    """Whether the head plays a take: an Action on one of `objects` or on their shape keys."""
+    owners = [o for ob in objects for o in (ob, getattr(getattr(ob, "data", None), "shape_keys", None)) if o]
+    return any(o.animation_data is not None and o.animation_data.action is not None for o in owners)
+
+
 def head_objects(context) -> list:
     """The head to export: armatures and meshes deformed by them, from the selection or the active object's
     HeadForge collection (splats and other objects are left out)."""

@@ -25,6 +25,14 @@ def _run(op, context, fmt: str, arkit_names: bool, animations: bool):
     return {"FINISHED"}
 
 
+def _animations_by_default(op, context) -> None:
+    """Animations on when the head plays a take (a performance keyed onto it), unless the caller chose."""
+    from ..addon import export
+
+    if not op.properties.is_property_set("animations"):
+        op.animations = export.plays_take(export.head_objects(context))
+
+
 class HEADFORGE_OT_export_head(bpy.types.Operator, ExportHelper):
     """Export the HeadForge head (armature, meshes, shape keys, textures) as glTF/GLB or FBX"""
 
@@ -36,11 +44,16 @@ class HEADFORGE_OT_export_head(bpy.types.Operator, ExportHelper):
     format: EnumProperty(name="Format", items=FORMATS, default="GLB")
     arkit_names: BoolProperty(name="Apple ARKit Names", default=False,
                               description="Write eyeBlinkLeft for eyeBlink_L etc. (Blender keeps its names)")
-    animations: BoolProperty(name="Animations", default=False, description="Include actions (shape keys, bones)")
+    animations: BoolProperty(name="Animations", default=False, description="Include actions (shape keys, bones); "
+                             "on by default when the head plays a take")
 
     @classmethod
     def poll(cls, context):
         return context.mode == "OBJECT"
+
+    def invoke(self, context, event):
+        _animations_by_default(self, context)
+        return ExportHelper.invoke(self, context, event)
 
     def execute(self, context):
         return _run(self, context, self.format, self.arkit_names, self.animations)
@@ -66,6 +79,10 @@ class HEADFORGE_OT_export_game(bpy.types.Operator, ExportHelper):
     @classmethod
     def poll(cls, context):
         return context.mode == "OBJECT"
+
+    def invoke(self, context, event):
+        _animations_by_default(self, context)
+        return ExportHelper.invoke(self, context, event)
 
     def execute(self, context):
         from ..addon.export import GAME_TARGETS

@@ -110,10 +110,12 @@ short.times, short.weights = short.times[:60], short.weights[:60]
 short.head, short.eye_left, short.eye_right = short.head[:60], short.eye_left[:60], short.eye_right[:60]
 # an earlier take, kept in the NLA under the one exported: not in the glTF (only the take the head plays now)
 decoy = replace(short, weights=short.weights[::-1].copy(), head=short.head[::-1].copy(), name="decoy")
+facts["plays_take_before"] = export.plays_take(objs)  # the export operators' Animations default
 animation.apply_take(decoy, objs, scene=sc, frame_start=1, name="decoy")
 rep = animation.apply_take(short, objs, scene=sc, frame_start=1)
 sc.frame_start, sc.frame_end = 1, 60
 heads = [o for o in bpy.context.scene.objects if o.type in ("MESH", "ARMATURE")]
+facts["plays_take_after"] = export.plays_take(heads)
 facts["export_glb"] = export.export_head(heads, work / "take.glb", animations=True, arkit_names=True)["format"]
 facts["export_fbx"] = export.export_head(heads, work / "take.fbx", animations=True, arkit_names=True)["format"]
 want = {n: short.weight(n) for n in ("jawOpen", "eyeBlinkLeft", "mouthSmileRight", "browInnerUp")}

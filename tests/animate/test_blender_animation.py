@@ -82,6 +82,8 @@ def test_export_carries_the_take(run, shared):
 
     tmp, f = run
     assert f["export_glb"] == "GLB" and f["export_fbx"] == "FBX"
+    # the export operators' Animations is on by default once the head plays a take (export.plays_take)
+    assert f["plays_take_before"] is False and f["plays_take_after"] is True
     issues = validate(tmp / "take.glb")
     assert issues["numErrors"] == 0, [m for m in issues["messages"] if m["severity"] == 0][:5]
     # the exported morph-weight animation read back by our own reader: the take's first 60 frames at 30 fps
