@@ -420,6 +420,8 @@ def rig_from_photos(model, photos: list, *, landmarks: str = "auto", texture_siz
                                      atlas, tex_stats.get("hairline_front_m_above_eyes"), fall_dz=fall,
                                      skin_mask=parse.labels == SKIN,
                                      front_profile=tex_stats.get("hairline_front_profile"), photo=photo)
+        if hair_info and "reach_px_max" in hair_info:  # in the whole photo's pixels, as the rest
+            hair_info["reach_px_max"] = round(float(hair_info["reach_px_max"]) / to_window[0][0, 0], 1)
     t_tex = time.time()
     progress(0.7, "Building the rig (neutral basis, 52 ARKit keys, bones)")
     eyes = eye_colours_from_photo(photo, lm, None if parse is None else parse.skin_rgb)
