@@ -168,6 +168,11 @@ of their amplitude; the iris's place in the eye, the sclera above it and the bro
     frame is foreshortened by the turn.
   - both, as shipped: held out 0.1457 → 0.1359, fresh 0.1559 → 0.1453 (every one of the 12 clips lower), capture
     as at the top. The head is not touched (the models only replace weights after the fit).
+  - the eyes' rotations (2026-12-07, late): with the gaze keys from the pixels, the eye bones' yaw/pitch come from
+    those look keys at 30° per unit (track.LOOK_DEG_PER_UNIT, the capture's own relation, rms 0.04°) instead of
+    the fit's iris gaze, which was 9-19° off in yaw and 11-21° in pitch on these renders
+    (benchmarks/animate_journey.py). The turned-head test (capture frames 165-204 at −30°): mean |yaw|, |pitch|
+    error left / right 19.6° / 11.4° → 4.0° / 4.3°. Faces whose eyes gate the models off keep the fit's gaze.
   - the mouth, not adopted: a ridge from MediaPipe's lip, brow and nose points in the eye-corner frame (with or
     without the fit's 52 values and the head's turn) to 17 mouth and brow keys, per-key blend chosen held out:
     held out 0.1457 → 0.1430, fresh 0.1559 → 0.1556 (mouthPressRight 0.137 → 0.170 there); a mouth patch (48×32
