@@ -402,6 +402,91 @@ def ears_through_of(ear: np.ndarray, verts: np.ndarray, faces: np.ndarray, hair:
     return float(through.sum() / max(int(ear_px.sum()), 1)), int(through.sum()), int(ear_px.sum())
 
 
+def shell_dihedrals(hair: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the angle in degrees between the normals of each pair of the `hair` mesh's triangles sharing an edge (E,),
+    the edge's midpoint (E, 3), whether it lies 3 rings or more from the mesh's rim (E,) bool); vertices split along
+    the UV seams welded by position first."""
+    V = np.asarray(hair["verts"], np.float64)
+    _, inv = np.unique(np.round(V / 1e-7).astype(np.int64), axis=0, return_inverse=True)
+    inv = inv.ravel()
+    F = inv[hair["faces"]]
+    P = np.zeros((inv.max() + 1, 3))
+    P[inv] = V
+    n = np.cross(P[F[:, 1]] - P[F[:, 0]], P[F[:, 2]] - P[F[:, 0]])
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-15)
+    e = np.sort(np.concatenate([F[:, [0, 1]], F[:, [1, 2]], F[:, [2, 0]]]), axis=1)
+    fi = np.tile(np.arange(len(F)), 3)
+    order = np.lexsort((e[:, 1], e[:, 0]))
+    e, fi = e[order], fi[order]
+    pair = (e[1:] == e[:-1]).all(axis=1)
+    shared = e[:-1][pair]
+    ang = np.degrees(np.arccos(np.clip((n[fi[:-1][pair]] * n[fi[1:][pair]]).sum(axis=1), -1.0, 1.0)))
+    # the rim: vertices on edges of one triangle, grown by 3 rings
+    u, c = np.unique(e, axis=0, return_counts=True)
+    near = np.zeros(len(P), bool)
+    near[u[c == 1].ravel()] = True
+    for _ in range(3):
+        near[u[near[u].any(axis=1)].ravel()] = True
+    return ang, (P[shared[:, 0]] + P[shared[:, 1]]) / 2, ~near[shared].any(axis=1)
+
+
+def crown_folds(d: dict, rig, atlas, hair: dict, above_m: float = 0.02, fold_deg: float = 30.0) -> tuple:
+    """(the 99.9th percentile of the hair mesh's dihedral angles over its top (more than `above_m` above the eyes,
+    3 rings or more from its rim), the share of those edges folded past `fold_deg`, the edges): a fold or ridge
+    where the cap over the crown meets the fall behind it (seen from above in Cycles) is a spike of these."""
+    from headforge.backend.headmodel.parts import eye_height
+
+    ang, mid, inner = shell_dihedrals(hair)
+    top = inner & (mid[:, 2] > eye_height(d["model"]) + above_m)
+    if not top.any():
+        return float("nan"), float("nan"), 0
+    return float(np.percentile(ang[top], 99.9)), float((ang[top] > fold_deg).mean()), int(top.sum())
+
+
+def crown_tone(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float, float, float]:
+    """From above and behind (the contact sheet's lens, 60° up, yaw 180°, `size` px; the hair's albedo, unlit):
+    (the median luminance of the hair's top (its surface within 30° of horizontal) over that of its back (within
+    30° of vertical, behind the head's axis), the hair's high-pass spread (Gaussian 3 px) over its top against
+    its back's, the share of the head's pixels under the hair where the head shows through it): a lighter, blurred
+    patch on the crown is > 1 and < 1; the scalp through the shell (a shell sunk into the head) > 0."""
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.render.raster import interpolate, project, rasterize, vertex_normals
+    from headforge.backend.rig.build import skin_vertices
+
+    K, _ = orbit_camera(rig, size, 0.0)
+    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    T = np.eye(4)
+    T[:3, 3] = -(b.min(axis=0) + b.max(axis=0)) / 2
+    w2c = np.linalg.inv(orbit_c2w_opencv(60.0, 180.0, radius=0.75)) @ T
+    img, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    V = np.asarray(hair["verts"], np.float64)
+    xy, z = project(V, K, w2c)
+    tid, bary, zh = rasterize(xy, z, hair["faces"], size, size, cull_backfaces=False)
+    verts = skin_vertices(rig, {})
+    F = np.concatenate([p.vertex_ids[p.faces] for p in rig.primitives if p.material == "skin"])
+    hxy, hz = project(verts, K, w2c)
+    htid, _, zb = rasterize(hxy, hz, F, size, size, cull_backfaces=True)
+    under = (tid >= 0) & (htid >= 0)
+    through = float((zb[under] < zh[under]).mean()) if under.any() else float("nan")
+    attr = interpolate(tid, bary, hair["faces"], np.concatenate([V, vertex_normals(V, hair["faces"])], axis=1))
+    nz = np.abs(attr[..., 5]) / np.maximum(np.linalg.norm(attr[..., 3:], axis=-1), 1e-12)
+    lum = img @ LUM
+    top = cover & (tid >= 0) & (nz > np.cos(np.radians(30)))
+    back = cover & (tid >= 0) & (nz < np.sin(np.radians(30))) & (attr[..., 1] > float(np.median(V[:, 1])))
+    if top.sum() < 50 or back.sum() < 50:
+        return float("nan"), float("nan"), through
+    hp = lum - cv2.GaussianBlur(lum * cover, (0, 0), 3.0) / np.maximum(cv2.GaussianBlur(cover * 1.0, (0, 0), 3.0),
+                                                                        1e-6)
+    inner = cv2.erode(cover.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+
+    def spread(m):
+        v = hp[m & inner]
+        return 1.4826 * float(np.median(np.abs(v - np.median(v))))
+
+    return (float(np.median(lum[top]) / max(float(np.median(lum[back])), 1e-6)),
+            spread(top) / max(spread(back), 1e-9), through)
+
+
 def front_colour(d: dict, rig, atlas, hair: dict) -> float:
     """complete_head.hair_front_error's median ΔE76 (the hair mesh against the photo's hair it covers, from the
     fitted camera): the look from the front must not get worse."""
@@ -432,7 +517,7 @@ def sheet_row(d: dict, rig, atlas, hair: dict, size: int = 256) -> np.ndarray:
     return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
 
 
-MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "ears")
+MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "ears", "crown", "crown_tone")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -443,7 +528,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
     rig, atlas, _ = bench.load_rig(job)
     fns = {"streaks": streaks, "ragged": ragged, "fringe": fringe, "colour": front_colour,
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
-           "band": forehead_band, "ears": ears_through}
+           "band": forehead_band, "ears": ears_through, "crown": crown_folds, "crown_tone": crown_tone}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -492,6 +577,12 @@ def main(argv=None) -> None:
         if "ears" in m:
             parts.append(f"ears showing on the photo's hair {100 * m['ears'][0]:.1f} % ({m['ears'][1]} of "
                          f"{m['ears'][2]} px)")
+        if "crown" in m:
+            parts.append(f"crown folds p99.9 {m['crown'][0]:.1f}° (> 30° {100 * m['crown'][1]:.2f} % of "
+                         f"{m['crown'][2]} edges)")
+        if "crown_tone" in m:
+            parts.append(f"from above top / back luminance {m['crown_tone'][0]:.3f}, detail {m['crown_tone'][1]:.2f}, "
+                         f"head through the hair {100 * m['crown_tone'][2]:.2f} %")
         print(f"{name}: " + "; ".join(parts), flush=True)
 
 

@@ -44,6 +44,16 @@ Short hair (its ends above the eyes beside the head) does not hang (_hangs): han
 straight down the back and sides, a helmet (the cameraman). Front outline IoU: group faces 1/2/4/5 0.8030/0.8230/
 0.7430/0.8047 -> 0.8267/0.8432/0.7651/0.8086, cameraman 0.6786 -> 0.6997; front ΔE 1.43/1.62/1.11/1.15/0.38 ->
 1.20/1.53/1.12/1.18/0.39; the bobs (astronaut, faces 0 and 3) unchanged.
+The crown seen from above (hair_look crown, crown_tone; commit 1d338e3 -> this change): the fall's lead (the widest
+shell 1 cm lower) spread a bob's crown behind the head's axis out round a flat cap in front of it, a fold where the
+top met the back in Cycles; the ears' detection took the near-level crown for an ear and sank it into the head
+(hidden by that fold). The shell now leads the fall only below SHELL_LEAD_Z_M, ears are looked for beside the head
+only (EAR_DEG, EAR_Z_M), and pieces of the hair region apart from the rest (_without_islands: group face 4's spike
+over the forehead, a black patch) are dropped. Top dihedral angles p99.9 (share past 30°): astronaut 131.0° (2.15 %)
+-> 28.8° (0.11 %), group face 0 159.3° (2.34 %) -> 144.9° (1.60 %: lumps of the reach, no fold), face 3 160.0°
+(3.17 %) -> 27.2° (0.07 %), the rest unchanged; the head through the hair from above 0 % throughout. Front IoU:
+astronaut 0.8949 -> 0.9008, faces 0/3 0.8379/0.7965 -> 0.8451/0.8037, the rest within 0.0002; ragged edge astronaut
+1.242 -> 1.291 (her bob no longer widened by the crown's dome), ears showing 23.2 -> 28.0 % (her lobes).
 """
 from __future__ import annotations
 
@@ -265,6 +275,7 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     fringe = _fringe(model, posed, K, w2c, tid, hair_mask, in_hair, phi, eye_z, skin_nbr)
     in_hair |= fringe
     scalp = faces_sel[_tidy(model.faces[faces_sel], in_hair[model.faces[faces_sel]].all(axis=1), TIDY_ITERATIONS)]
+    scalp = scalp[_without_islands(model.faces[scalp])]
     if len(scalp) < 20:
         return None, info
     # each vertex's image direction from the head's centre (posed: where the photo saw it)
@@ -286,7 +297,7 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # outline and creases, plain in a ray-traced render), domed over them to clear them; the membrane's normals,
     # noisy where it spans the folds, smoothed there
     shell_v = np.unique(shell_f)
-    base, ears, proud = _ears_filled(neutral, model.faces[faces_sel], skin_nbr, shell_v, side, axis_y)
+    base, ears, proud = _ears_filled(neutral, model.faces[faces_sel], skin_nbr, shell_v, side, axis_y, eye_z)
     n = vertex_normals(base, model.faces[faces_sel])
     smooth_n = np.column_stack([_smooth(n[:, k], skin_nbr, 4 * SMOOTH_ITERATIONS) for k in range(3)])
     n = np.where(ears[:, None], smooth_n / np.maximum(np.linalg.norm(smooth_n, axis=1, keepdims=True), 1e-12), n)
@@ -410,13 +421,20 @@ EAR_RINGS = 3
 EAR_COVERED = 0.25  # ... filled in only where the shell covers at least this share of the ear's vertices
 
 
+EAR_DEG = (40.0, 140.0)  # ears lie beside the head: this far round from the face's midline ...
+EAR_Z_M = (-0.08, 0.05)  # ... and from this far below the eyes to this far above them
+
+
 def _ears_filled(neutral: np.ndarray, faces: np.ndarray, nbr, shell_v: np.ndarray, side: np.ndarray,
-                 axis_y: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 axis_y: float, eye_z: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(`neutral` (V, 3) with the shell's ears replaced by a membrane across their roots, the vertices replaced
     (V,) bool, the ears' own (V,) bool). Ears: the shell vertices from the ears back (`side` > 0) that stand more
     than EAR_PROUD_M proud of the nearest shell surface at their angle round the head's vertical axis (x = 0,
     y = `axis_y`) and height, on a side where they are at least EAR_COVERED of the ear (so measured on the whole
-    head). With EAR_RINGS rings of the head's skin `faces` (F, 3; `nbr` their _neighbours) around them, they take the
+    head), beside the head (EAR_DEG, EAR_Z_M from the eyes' height `eye_z`: over the crown, where the head is
+    near level, a 5 mm band of height spans centimetres of radius, and its outer half stood 'proud'; filled in
+    and domed as an ear, the crown sank through the shell behind the head's top, and the scalp showed through it
+    from above, group face 0). With EAR_RINGS rings of the head's skin `faces` (F, 3; `nbr` their _neighbours) around them, they take the
     harmonic (uniform-weight Laplace) interpolation of the skin outside; an opening of the mesh inside (the ear
     canal) is closed by a vertex joined to its rim, so the patch is a disc and its membrane has no folds where its
     outer ring is near convex (Tutte)."""
@@ -430,7 +448,10 @@ def _ears_filled(neutral: np.ndarray, faces: np.ndarray, nbr, shell_v: np.ndarra
         nearest = np.full(inv.max() + 1, np.inf)
         np.minimum.at(nearest, inv, rho)
         out = np.zeros(len(neutral), bool)
-        out[verts] = (rho > nearest[inv] + EAR_PROUD_M) & (side[verts] > 0)
+        ang = np.degrees(np.abs(np.arctan2(d[:, 0], -d[:, 1])))
+        beside = ((ang > EAR_DEG[0]) & (ang < EAR_DEG[1]) & (p[:, 2] > eye_z + EAR_Z_M[0])
+                  & (p[:, 2] < eye_z + EAR_Z_M[1]))
+        out[verts] = (rho > nearest[inv] + EAR_PROUD_M) & (side[verts] > 0) & beside
         return out
 
     proud = standing_out(shell_v)
@@ -526,6 +547,24 @@ RIM_ITERATIONS = 10
 TIDY_ITERATIONS = 3
 
 
+ISLAND_SHARE = 0.1  # a piece of the hair region with under this share of the largest piece's triangles is dropped
+
+
+def _without_islands(faces: np.ndarray) -> np.ndarray:
+    """(F,) bool: the triangles `faces` (F, 3) of the pieces (joined by a shared vertex) with at least ISLAND_SHARE
+    of the largest piece's triangles. A strand the photo shows over the forehead, apart from the hair above it
+    (group face 4's spike), made a piece of its own: stood off the skin, a flat dark patch floating on the forehead
+    in every render."""
+    if not len(faces):
+        return np.zeros(0, bool)
+    n = int(faces.max()) + 1
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    A = sp.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
+    _, label = sp.csgraph.connected_components(A, directed=False)
+    size = np.bincount(label[faces[:, 0]], minlength=label.max() + 1)
+    return size[label[faces[:, 0]]] >= ISLAND_SHARE * size.max()
+
+
 def _tidy(faces: np.ndarray, chosen: np.ndarray, iterations: int) -> np.ndarray:
     """(F,) bool: the `chosen` (F,) triangles of a mesh `faces` (F, 3) without notches or tongues along their edge:
     `iterations` times, triangles that share at least two edges with chosen ones are added (a notch filled), then
@@ -586,6 +625,7 @@ def _hangs(fall_dz: tuple[float, float] | None) -> float:
 FALL_BINS = 72  # angular bins (5°) around the head's vertical axis for the straight fall
 FALL_LEAD_M = 0.01  # the fall starts flaring this far above what it clears (an ear's top)
 FALL_CLEARANCE_M = 0.004  # the fallen hair passes the head (an ear) at least this far out
+SHELL_LEAD_Z_M = (0.03, 0.06)  # the shell's own lead fades out from this high above the eyes to this high
 
 
 def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, head_v: np.ndarray,
@@ -601,26 +641,31 @@ def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray,
         d = p[:, :2] - axis
         return np.arctan2(d[:, 0], -d[:, 1]), np.hypot(d[:, 0], d[:, 1])
 
-    src = np.concatenate([offset[shell_v], neutral[head_v]])
-    th_s, rho_s = polar(src)
-    rho_s[len(shell_v):] += FALL_CLEARANCE_M
-    z_s = src[:, 2]
-    b_s = np.floor((th_s + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
     P = offset[shell_v]
     th, rho = polar(P)
     b = np.floor((th + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
+    # the shell leads the fall by FALL_LEAD_M only below SHELL_LEAD_Z_M above the eyes: higher, over the crown, every
+    # vertex behind the head's axis took the radius of the shell 1 cm lower and spread out round a flat cap in
+    # front of it, a fold seen from above (hair_look.crown_folds); the head (an ear's top) leads it everywhere
+    shell_lead = FALL_LEAD_M * np.clip((eye_z + SHELL_LEAD_Z_M[1] - P[:, 2]) / (SHELL_LEAD_Z_M[1] - SHELL_LEAD_Z_M[0]),
+                                       0.0, 1.0)
     need = rho.copy()
-    for j in range(FALL_BINS):
-        srcj = np.isin(b_s, [(j - 1) % FALL_BINS, j, (j + 1) % FALL_BINS])
-        tgt = np.nonzero(b == j)[0]
-        if not srcj.any() or not len(tgt):
-            continue
-        order = np.argsort(-z_s[srcj], kind="stable")  # from the top down
-        zs, cm = z_s[srcj][order], np.maximum.accumulate(rho_s[srcj][order])
-        # the widest of everything at least as high as (the vertex − FALL_LEAD_M)
-        idx = np.searchsorted(-zs, -(P[tgt, 2] - FALL_LEAD_M), side="right") - 1
-        ok = idx >= 0
-        need[tgt[ok]] = np.maximum(rho[tgt[ok]], cm[idx[ok]])
+    for src, clear, lead in ((P, 0.0, shell_lead), (neutral[head_v], FALL_CLEARANCE_M, np.full(len(P), FALL_LEAD_M))):
+        th_s, rho_s = polar(src)
+        rho_s = rho_s + clear
+        z_s = src[:, 2]
+        b_s = np.floor((th_s + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
+        for j in range(FALL_BINS):
+            srcj = np.isin(b_s, [(j - 1) % FALL_BINS, j, (j + 1) % FALL_BINS])
+            tgt = np.nonzero(b == j)[0]
+            if not srcj.any() or not len(tgt):
+                continue
+            order = np.argsort(-z_s[srcj], kind="stable")  # from the top down
+            zs, cm = z_s[srcj][order], np.maximum.accumulate(rho_s[srcj][order])
+            # the widest of everything at least as high as (the vertex − its lead)
+            idx = np.searchsorted(-zs, -(P[tgt, 2] - lead[tgt]), side="right") - 1
+            ok = idx >= 0
+            need[tgt[ok]] = np.maximum(need[tgt[ok]], cm[idx[ok]])
     s = side[shell_v]
     new_rho = rho + s * (need - rho)
     out = P.copy()
