@@ -23,7 +23,13 @@ Per job it prints these figures:
   forehead 8-16 mm lower, median luminance ratio (1.0: no grey band, the fringe's cast shadow, under the hair;
   forehead_band);
 - ears: from the fitted camera, the share of the ears' pixels that show with the hair mesh where the photo shows
-  hair (an ear through a bob's inner edge or below its end; ears_through_of).
+  hair (an ear through a bob's inner edge or below its end; ears_through_of);
+- profile: the albedo below the hair mesh's front edge per 2 mm against the forehead 16-24 mm down, and the
+  2-6 mm step over the darkest of 6-16 mm (> 1: a pale band under the hair over a darker one; forehead_profile);
+- crown: the hair mesh's dihedral angles over its top (p99.9, share past 30°): a fold where the cap over the crown
+  meets the fall (crown_folds);
+- crown_tone: from above and behind, the hair's top against its back (median luminance, detail) and the share of
+  the head showing through the hair (crown_tone).
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -300,6 +306,39 @@ def forehead_band(d: dict, rig, atlas, hair: dict, size: int = 512, band_m: floa
     within `band_m` (on the head, in height) below the first skin pixel under the hair, and the skin `ref_m` below
     it, both above the eyes and off the brows (texture.brow_region). 1.0: the forehead is as bright under the
     hair as lower down; the fringe's cast shadow, left in the albedo, makes it a grey band (< 1)."""
+    band, ref = [], []
+    for lum, dz in _forehead_columns(d, rig, atlas, hair, size, ref_m[1]):
+        b, r = lum[dz < band_m], lum[(dz >= ref_m[0]) & (dz < ref_m[1])]
+        if len(b) >= 2 and len(r) >= 2:
+            band.append(b)
+            ref.append(r)
+    if not band:
+        return float("nan"), 0
+    return float(np.median(np.concatenate(band)) / np.median(np.concatenate(ref))), len(band)
+
+
+def forehead_profile(d: dict, rig, atlas, hair: dict, size: int = 512, step_m: float = 0.002,
+                     bins: int = 12) -> tuple[np.ndarray, int]:
+    """(the head's albedo luminance below the hair mesh's front edge over the forehead in `bins` steps of `step_m`
+    (on the head, in height) from its edge, each the median over forehead_band's columns, over the median of the
+    steps 16-24 mm down (nan where none), the columns): forehead_band's pixels, further down. A pale band under the
+    hair is a step brighter than one lower down (the fringe's shadow lifted near the edge only, the darker band
+    below it left: the journey's astronaut in Cycles)."""
+    edges = np.arange(bins + 1) * step_m
+    columns = _forehead_columns(d, rig, atlas, hair, size, float(edges[-1]))
+    if not columns:
+        return np.full(bins, np.nan), 0
+    lum, dz = (np.concatenate(c) for c in zip(*columns))
+    med = np.array([np.median(lum[(dz >= a) & (dz < b)]) if ((dz >= a) & (dz < b)).sum() >= 10 else np.nan
+                    for a, b in zip(edges[:-1], edges[1:])])
+    return med / np.nanmedian(med[(edges[:-1] >= 0.016 - 1e-9) & (edges[:-1] < 0.024 - 1e-9)]), len(columns)
+
+
+def _forehead_columns(d: dict, rig, atlas, hair: dict, size: int, depth_m: float) -> list:
+    """[(luminances (n,), their height (n,) m below the first skin under the hair mesh's edge)] per pixel column:
+    the head's albedo (the atlas, unlit) from the contact sheet's front camera at `size` px, in each column within
+    35° of the face's midline whose first skin under the hair follows it directly, the skin down to `depth_m`
+    below the edge, above the eyes and off the brows (texture.brow_region)."""
     from headforge.backend.headmodel.parts import eye_height
     from headforge.backend.render.image import sample_bilinear
     from headforge.backend.render.raster import interpolate, project, rasterize
@@ -325,7 +364,7 @@ def forehead_band(d: dict, rig, atlas, hair: dict, size: int = 512, band_m: floa
     phi = np.degrees(np.arctan2(np.abs(P[..., 0]), -(P[..., 1] - head_axis(model.neutral, eye_z))))
     skin = (tid >= 0) & ~cover & (phi < 35) & (P[..., 2] > eye_z) & ~on_brow
     lum = albedo @ LUM
-    band, ref, cols = [], [], 0
+    out = []
     for x in range(size):
         hair_rows = np.flatnonzero(cover[:, x])
         if not len(hair_rows):
@@ -334,14 +373,9 @@ def forehead_band(d: dict, rig, atlas, hair: dict, size: int = 512, band_m: floa
         if not len(below) or cover[hair_rows[0]:below[0], x].sum() < below[0] - hair_rows[0] - 1:
             continue  # the first skin under the hair must follow it directly (not past an uncovered gap)
         dz = P[below[0], x, 2] - P[below, x, 2]
-        b, r = below[dz < band_m], below[(dz >= ref_m[0]) & (dz < ref_m[1])]
-        if len(b) >= 2 and len(r) >= 2:
-            band.append(lum[b, x])
-            ref.append(lum[r, x])
-            cols += 1
-    if not cols:
-        return float("nan"), 0
-    return float(np.median(np.concatenate(band)) / np.median(np.concatenate(ref))), cols
+        keep = dz < depth_m
+        out.append((lum[below[keep], x], dz[keep]))
+    return out
 
 
 def ear_vertices(model, identity: np.ndarray) -> np.ndarray:
@@ -517,7 +551,8 @@ def sheet_row(d: dict, rig, atlas, hair: dict, size: int = 256) -> np.ndarray:
     return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
 
 
-MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "ears", "crown", "crown_tone")
+MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
+            "crown_tone")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -528,7 +563,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
     rig, atlas, _ = bench.load_rig(job)
     fns = {"streaks": streaks, "ragged": ragged, "fringe": fringe, "colour": front_colour,
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
-           "band": forehead_band, "ears": ears_through, "crown": crown_folds, "crown_tone": crown_tone}
+           "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds, "crown_tone": crown_tone}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -574,6 +609,10 @@ def main(argv=None) -> None:
                          f"{m['edge_shadow'][1]} px")
         if "band" in m:
             parts.append(f"forehead under the hair / lower {m['band'][0]:.3f} ({m['band'][1]} columns)")
+        if "profile" in m:
+            p = m["profile"][0]
+            parts.append(f"forehead below the hair per 2 mm / 16-24 mm down {np.round(p[:8], 3).tolist()} (pale band: "
+                         f"2-6 mm over the darkest of 6-16 mm {np.nanmean(p[1:3]) / np.nanmin(p[3:8]):.3f})")
         if "ears" in m:
             parts.append(f"ears showing on the photo's hair {100 * m['ears'][0]:.1f} % ({m['ears'][1]} of "
                          f"{m['ears'][2]} px)")
