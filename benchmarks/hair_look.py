@@ -563,7 +563,8 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
     rig, atlas, _ = bench.load_rig(job)
     fns = {"streaks": streaks, "ragged": ragged, "fringe": fringe, "colour": front_colour,
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
-           "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds, "crown_tone": crown_tone}
+           "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
+           "crown_tone": crown_tone}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
