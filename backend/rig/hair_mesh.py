@@ -47,12 +47,13 @@ straight down the back and sides, a helmet (the cameraman). Front outline IoU: g
 The crown seen from above (hair_look crown, crown_tone; commit 1d338e3 -> this change): the fall's lead (the widest
 shell 1 cm lower) spread a bob's crown behind the head's axis out round a flat cap in front of it, a fold where the
 top met the back in Cycles; the ears' detection took the near-level crown for an ear and sank it into the head
-(hidden by that fold). The shell now leads the fall only below SHELL_LEAD_Z_M, ears are looked for beside the head
-only (EAR_DEG, EAR_Z_M), and pieces of the hair region apart from the rest (_without_islands: group face 4's spike
-over the forehead, a black patch) are dropped. Top dihedral angles p99.9 (share past 30°): astronaut 131.0° (2.15 %)
--> 28.8° (0.11 %), group face 0 159.3° (2.34 %) -> 144.9° (1.60 %: lumps of the reach, no fold), face 3 160.0°
-(3.17 %) -> 27.2° (0.07 %), the rest unchanged; the head through the hair from above 0 % throughout. Front IoU:
-astronaut 0.8949 -> 0.9008, faces 0/3 0.8379/0.7965 -> 0.8451/0.8037, the rest within 0.0002; ragged edge astronaut
+(hidden by that fold). The fall is now led only below SHELL_LEAD_Z_M and the crown does not hang (CROWN_Z_M), ears
+are looked for beside the head only (EAR_DEG, EAR_Z_M), and pieces of the hair region apart from the rest
+(_without_islands: group face 4's spike over the forehead, a black patch) are dropped. Top dihedral angles p99.9
+(share past 30°): astronaut 131.0° (2.15 %) -> 28.8° (0.11 %), group face 0 159.3° (2.34 %) -> 18.9° (0 %), face 3
+160.0° (3.17 %) -> 28.8° (0.07 %), the rest unchanged (16.8-27.3°, 0 %); the head through the hair from above 0 %
+throughout. Front IoU:
+astronaut 0.8949 -> 0.9007, faces 0/3 0.8379/0.7965 -> 0.8440/0.8036, the rest within 0.0002; ragged edge astronaut
 1.242 -> 1.291 (her bob no longer widened by the crown's dome), ears showing 23.2 -> 28.0 % (her lobes).
 The top's strands are laid out from above (strands_on_shell with the shell's normals, STRAND_LEVEL_NZ): round the
 head's axis they were rays from a flat patch at the crown. From above, the hair's detail over its top against its
@@ -629,7 +630,8 @@ def _hangs(fall_dz: tuple[float, float] | None) -> float:
 FALL_BINS = 72  # angular bins (5°) around the head's vertical axis for the straight fall
 FALL_LEAD_M = 0.01  # the fall starts flaring this far above what it clears (an ear's top)
 FALL_CLEARANCE_M = 0.004  # the fallen hair passes the head (an ear) at least this far out
-SHELL_LEAD_Z_M = (0.03, 0.06)  # the shell's own lead fades out from this high above the eyes to this high
+SHELL_LEAD_Z_M = (0.03, 0.06)  # the fall's lead fades out from this high above the eyes to this high
+CROWN_Z_M = (0.07, 0.09)  # ... and the fall itself from this high to this high (the crown does not hang)
 
 
 def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, head_v: np.ndarray,
@@ -648,13 +650,14 @@ def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray,
     P = offset[shell_v]
     th, rho = polar(P)
     b = np.floor((th + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
-    # the shell leads the fall by FALL_LEAD_M only below SHELL_LEAD_Z_M above the eyes: higher, over the crown, every
-    # vertex behind the head's axis took the radius of the shell 1 cm lower and spread out round a flat cap in
-    # front of it, a fold seen from above (hair_look.crown_folds); the head (an ear's top) leads it everywhere
-    shell_lead = FALL_LEAD_M * np.clip((eye_z + SHELL_LEAD_Z_M[1] - P[:, 2]) / (SHELL_LEAD_Z_M[1] - SHELL_LEAD_Z_M[0]),
-                                       0.0, 1.0)
+    # the fall is led by FALL_LEAD_M only below SHELL_LEAD_Z_M above the eyes (an ear's top is lower): higher, over
+    # the crown, every vertex behind the head's axis took the radius of the shell (or of the head, where the hair
+    # lies flat on it) 1 cm lower and spread out round a flat cap in front of it, a fold seen from above
+    # (hair_look.crown_folds)
+    lead = FALL_LEAD_M * np.clip((eye_z + SHELL_LEAD_Z_M[1] - P[:, 2]) / (SHELL_LEAD_Z_M[1] - SHELL_LEAD_Z_M[0]),
+                                 0.0, 1.0)
     need = rho.copy()
-    for src, clear, lead in ((P, 0.0, shell_lead), (neutral[head_v], FALL_CLEARANCE_M, np.full(len(P), FALL_LEAD_M))):
+    for src, clear in ((P, 0.0), (neutral[head_v], FALL_CLEARANCE_M)):
         th_s, rho_s = polar(src)
         rho_s = rho_s + clear
         z_s = src[:, 2]
@@ -670,7 +673,9 @@ def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray,
             idx = np.searchsorted(-zs, -(P[tgt, 2] - lead[tgt]), side="right") - 1
             ok = idx >= 0
             need[tgt[ok]] = np.maximum(need[tgt[ok]], cm[idx[ok]])
-    s = side[shell_v]
+    # nothing hangs from the crown (CROWN_Z_M): round the head's axis the angular bins meet, and the apex took the
+    # radius of its neighbours in them, a small pleat at the top
+    s = side[shell_v] * np.clip((eye_z + CROWN_Z_M[1] - P[:, 2]) / (CROWN_Z_M[1] - CROWN_Z_M[0]), 0.0, 1.0)
     new_rho = rho + s * (need - rho)
     out = P.copy()
     scale = new_rho / np.maximum(rho, 1e-9)
