@@ -157,7 +157,6 @@ def blender_side(job, out, csv, tmp, video, size, samples, video_start=-1) -> di
     arm = next(ob for ob in root.children_recursive if ob.type == "ARMATURE")
     meshes = [ob for ob in root.children_recursive if ob.type == "MESH"]
     head = next(ob for ob in meshes if ob.data.shape_keys and len(ob.data.shape_keys.key_blocks) > 50)
-    others = [ob for ob in meshes if ob is not head]
     facts["meshes"] = {ob.name: len(ob.data.vertices) for ob in meshes}
 
     def select_root():

@@ -235,12 +235,11 @@ def shadowed(points: np.ndarray, verts: np.ndarray, faces: np.ndarray, light: np
 
     L = light / np.linalg.norm(light)
     c = (verts.min(axis=0) + verts.max(axis=0)) / 2
-    z = -L  # the camera looks along L: its +z axis is L
     up = np.array([0.0, 0.0, 1.0]) if abs(L[2]) < 0.9 else np.array([0.0, 1.0, 0.0])
     x = np.cross(up, L)
     x /= np.linalg.norm(x)
     y = np.cross(L, x)
-    R = np.stack([x, y, L])
+    R = np.stack([x, y, L])  # the camera looks along L: its +z axis is L
     dist = 20.0
     w2c = np.eye(4)
     w2c[:3, :3] = R

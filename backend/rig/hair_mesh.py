@@ -440,9 +440,9 @@ def _ears_filled(neutral: np.ndarray, faces: np.ndarray, nbr, shell_v: np.ndarra
     near level, a 5 mm band of height spans centimetres of radius, and its outer half stood 'proud'; filled in
     and domed as an ear, the crown sank through the shell behind the head's top, and the scalp showed through it
     from above, group face 0). With EAR_RINGS rings of the head's skin `faces` (F, 3; `nbr` their _neighbours)
-    around them, they take the harmonic (uniform-weight Laplace) interpolation of the skin outside; an opening of the mesh inside (the ear
-    canal) is closed by a vertex joined to its rim, so the patch is a disc and its membrane has no folds where its
-    outer ring is near convex (Tutte)."""
+    around them, they take the harmonic (uniform-weight Laplace) interpolation of the skin outside; an opening of
+    the mesh inside (the ear canal) is closed by a vertex joined to its rim, so the patch is a disc and its
+    membrane has no folds where its outer ring is near convex (Tutte)."""
     def standing_out(verts):
         p = neutral[verts]
         d = p[:, :2] - [0.0, axis_y]
