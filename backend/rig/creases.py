@@ -6,8 +6,8 @@ divided out on the model's normals leaves them in the texture, and the neutralis
 "moustache" and rings round the eyes. Here a grey closing of the atlas's log luminance (a disc of FOLD_MM) finds
 what is darker than the skin round it and narrower than the disc, and that darkness is lifted, by LIFT times the
 photo's expression strength: a neutral photo's atlas is left exactly as it is, and only the skin round the mouth
-(smile) and below and beside the eyes (squint) is touched, never the lips, the nostrils, the eyes' openings or the
-brows.
+(a smile) and below and beside the eyes (a squint, or a smile's cheeks) is touched, never the lips, the nostrils,
+the eyes' openings or the brows.
 
 Measured 2026-12-07. Ground truth (benchmarks/complete_head_expression.py, dataset heads photographed smiling with
 fold shading painted on, around the mouth / the eyes, mean |error| of 255): 14.2 / 11.9 → 13.1 / 11.8 (KEEP 0:
