@@ -104,17 +104,13 @@ def regions(model, res: int) -> dict:
     from scipy import ndimage
 
     from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.creases import segment_distance
     from headforge.backend.rig.texture import lip_region, skin_faces, texel_surface
 
     mask, pos = texel_surface(model, model.neutral, skin_faces(model), res)[:2]
     lips = (lip_region(model, res) > 0.5) & mask
     lm = model.landmarks_68
-    d_lips = np.full(mask.shape, np.inf)
-    pts = model.neutral[lm[48:60]]
-    for a, b in zip(pts, np.roll(pts, -1, axis=0)):  # distance to the outer lip line, in metres on the head
-        ab = b - a
-        t = np.clip(((pos - a) @ ab) / (ab @ ab), 0, 1)
-        d_lips = np.minimum(d_lips, np.linalg.norm(pos - (a + t[..., None] * ab), axis=-1))
+    d_lips = segment_distance(pos, model.neutral[lm[48:60]])  # to the outer lip line, in metres on the head
     around_mouth = mask & ~ndimage.binary_dilation(lips, iterations=2) & (d_lips < 0.018)
     d_eyes = np.full(mask.shape, np.inf)
     for ring in (lm[36:42], lm[42:48]):

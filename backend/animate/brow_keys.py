@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .eye_keys import ridge_fit
+from .eye_openness import ridge_fit
 from .model_file import load_model_file, save_model_file
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "brow_keys.npz"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .eye_openness import CORNERS, EYES, PATCH_H, PATCH_W, eye_widths
+from .eye_openness import CORNERS, EYES, PATCH_H, PATCH_W, eye_widths, ridge_fit
 from .eye_openness import features as patch_features
 from .model_file import load_model_file, save_model_file
 
@@ -119,18 +119,6 @@ class EyeKeysModel:
                 b = float(self.blend[j])
                 if b > 0:
                     weights[rows, c] = b * est[:, e, j] + (1.0 - b) * weights[rows, c]
-
-
-def ridge_fit(X: np.ndarray, Y: np.ndarray, ridge: float):
-    """(mean, scale, coef, bias) of a multi-output ridge regression on standardised features (the intercept not
-    penalised), `ridge` per sample."""
-    mean = X.mean(0)
-    scale = X.std(0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    Z = (X - mean) / scale
-    ym = Y.mean(0)
-    coef = np.linalg.solve(Z.T @ Z + ridge * len(Z) * np.eye(Z.shape[1]), Z.T @ (Y - ym))
-    return mean, scale, coef, ym
 
 
 def train(train_clips, held_clips, ridges=RIDGES, blends=BLENDS, smooth=None, log=print):

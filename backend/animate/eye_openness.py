@@ -107,17 +107,23 @@ class EyeModel:
         return np.clip(y, 0.0, 1.0)
 
 
-def fit_ridge(X: np.ndarray, y: np.ndarray, ridge: float) -> EyeModel:
-    """Ridge regression on standardised features (the intercept not penalised), `ridge` per sample."""
-    X = np.asarray(X, np.float64)
-    y = np.asarray(y, np.float64)
+def ridge_fit(X: np.ndarray, Y: np.ndarray, ridge: float):
+    """(mean, scale, coef, bias) of a ridge regression of Y (N,) or (N, K) on standardised features (the intercept
+    not penalised), `ridge` per sample, in X's precision; the tracker's pixel models (this one, eye_keys,
+    brow_keys) all learn so."""
     mean = X.mean(0)
     scale = X.std(0)
     scale = np.where(scale > 1e-9, scale, 1.0)
     Z = (X - mean) / scale
-    ym = float(y.mean())
-    coef = np.linalg.solve(Z.T @ Z + ridge * len(y) * np.eye(Z.shape[1]), Z.T @ (y - ym))
-    return EyeModel(mean=mean, scale=scale, coef=coef, bias=ym, info={"ridge": float(ridge)})
+    ym = Y.mean(0)
+    coef = np.linalg.solve(Z.T @ Z + ridge * len(Z) * np.eye(Z.shape[1]), Z.T @ (Y - ym))
+    return mean, scale, coef, ym
+
+
+def fit_ridge(X: np.ndarray, y: np.ndarray, ridge: float) -> EyeModel:
+    """The eyeBlink regressor by ridge_fit."""
+    mean, scale, coef, bias = ridge_fit(np.asarray(X, np.float64), np.asarray(y, np.float64), ridge)
+    return EyeModel(mean=mean, scale=scale, coef=coef, bias=float(bias), info={"ridge": float(ridge)})
 
 
 # ---------------------------------------------------------------- learning (benchmarks/animate_eye.py)

@@ -37,7 +37,7 @@ EYE_MM = (3.0, 16.0)  # the eyes' band: this far outside the eye opening, below 
 _REGIONS: dict = {}
 
 
-def _segment_distance(pos: np.ndarray, pts: np.ndarray, closed: bool = True) -> np.ndarray:
+def segment_distance(pos: np.ndarray, pts: np.ndarray, closed: bool = True) -> np.ndarray:
     """Distance (metres) from each point of `pos` (..., 3) to the polyline through `pts` (N, 3)."""
     d = np.full(pos.shape[:-1], np.inf)
     ends = np.roll(pts, -1, axis=0) if closed else pts[1:]
@@ -58,7 +58,7 @@ def fold_regions(model, res: int) -> tuple[np.ndarray, np.ndarray, float] | None
         mask, pos = texel_surface(model, model.neutral, skin_faces(model), res)[:2]
         lm = model.neutral[model.landmarks_68]
         ramp = lambda d, lo, hi, soft: np.clip((d - lo) / soft, 0, 1) * np.clip((hi - d) / soft, 0, 1)  # noqa: E731
-        d_lips = _segment_distance(pos, lm[48:60])
+        d_lips = segment_distance(pos, lm[48:60])
         d_nose = np.linalg.norm(pos[..., None, :] - lm[31:36], axis=-1).min(axis=-1)
         mouth = ramp(d_lips, MOUTH_MM[0] / 1e3, MOUTH_MM[1] / 1e3, 0.002) * np.clip((d_nose - NOSE_MM / 1e3) / 0.002,
                                                                                    0, 1)
