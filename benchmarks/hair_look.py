@@ -29,7 +29,16 @@ Per job it prints these figures:
 - crown: the hair mesh's dihedral angles over its top (p99.9, share past 30°): a fold where the cap over the crown
   meets the fall (crown_folds);
 - crown_tone: from above and behind, the hair's top against its back (median luminance, detail) and the share of
-  the head showing through the hair (crown_tone).
+  the head showing through the hair (crown_tone);
+- temple: in ¾ and profile (yaw ±35°, ±90°, 384 px, unlit), the share of the temples' skin (the head beside the
+  eyes and in front of the ears: 50-100° round the head's axis, from 3 cm below the eyes to 6 cm above them) that
+  the hair mesh leaves uncovered and that is coloured as hair (CIELAB nearer the hair mesh's colour than the skin's):
+  the photo's sideburns painted as dark streaks on the skin below the shell (temple_hair);
+- crown_edge: the job's rigged head (rig/head_rigged.glb, its hair's material as hair_mesh gives it now) rendered
+  from behind in Cycles as benchmarks/cycles_sheet.py's back tile (224 px, 12 samples): the 10-90 % rise of the
+  hair's outline over its top against the sky, in pixels (median over rays from the dome's centre, ±70° of up;
+  crown_edge_width), and the same with the glTF's default specular (the material before hair_material_extensions):
+  the soft blur of a dark crown into the grey sky, a crisp outline about 2 px.
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -550,8 +559,124 @@ def sheet_row(d: dict, rig, atlas, hair: dict, size: int = 256) -> np.ndarray:
     return (np.concatenate(tiles, axis=1) * 255).round().astype(np.uint8)
 
 
+def temple_hair(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float, int]:
+    """(the share of the temples' uncovered skin coloured as hair, the temples' pixels), over yaw ±35° and ±90° — see
+    the module's docstring."""
+    from headforge.backend.headmodel.parts import eye_height, visible_faces
+    from headforge.backend.render.image import rgb_to_lab
+    from headforge.backend.render.raster import interpolate, project, rasterize
+    from headforge.backend.rig.texture_complete import head_axis
+
+    model = d["model"]
+    verts = model.vertices(identity=d["identity"])
+    F = model.faces[visible_faces(model)]
+    eye_z = eye_height(model)
+    axis_y = head_axis(model.neutral, eye_z)
+    tex = d["rec"].get("texture") or {}
+    skin_lab = rgb_to_lab(np.array(tex.get("skin_albedo_rgb") or [0.8, 0.6, 0.5], np.float64)[None] * 255)
+    hair_lab, bare, total = None, 0, 0
+    for deg in (35, 90, -35, -90):
+        K, w2c = orbit_camera(rig, size, deg)
+        with_hair, without, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+        if hair_lab is None:
+            hair_lab = rgb_to_lab(np.median(with_hair[cover], axis=0)[None] * 255)
+        xy, z = project(verts, K, w2c)
+        tid, bary, _ = rasterize(xy, z, F, size, size, cull_backfaces=True)
+        on = tid >= 0
+        P = interpolate(tid, bary, F, model.neutral)[on]
+        phi = np.degrees(np.arctan2(np.abs(P[:, 0]), -(P[:, 1] - axis_y)))
+        temple = np.zeros((size, size), bool)
+        temple[on] = (phi > 50) & (phi < 100) & (P[:, 2] > eye_z - 0.03) & (P[:, 2] < eye_z + 0.06)
+        temple &= ~cover
+        lab = rgb_to_lab(without[temple] * 255)
+        bare += int((np.linalg.norm(lab - hair_lab, axis=1) < np.linalg.norm(lab - skin_lab, axis=1)).sum())
+        total += int(temple.sum())
+    return bare / max(total, 1), total
+
+
+def crown_edge_width(img: np.ndarray, step: float = 0.25) -> tuple[float, float, int]:
+    """(median and 90th percentile of the 10-90 % rise in px over the rays, rays measured) of a head's outline over its top against a flat background, in an
+    image (H, W, 3) rendered from behind. The head: pixels whose colour is more than 20 levels from the
+    background's (the image's border); from the centroid of those in the top 35 % of the image's height (the
+    dome), rays every 2.5° within ±70° of up; along each the colour's distance from the background (smoothed over
+    1.25 px) falling, past the outline (its last fall through half the dome's median), from its level 3-8 px inside
+    to nothing (made monotone outward): where it passes 90 % and 10 % of that level. Rays that do not start inside
+    or end on the background are skipped."""
+    rgb = np.asarray(img, np.float32)[..., :3]
+    H, W = rgb.shape[:2]
+    bg = np.median(np.concatenate([rgb[:4].reshape(-1, 3), rgb[:, :4].reshape(-1, 3), rgb[:, -4:].reshape(-1, 3)]),
+                   axis=0)
+    dist = np.linalg.norm(rgb - bg, axis=-1)
+    head = dist > 20.0
+    rows = np.nonzero(head.any(axis=1))[0]
+    if not len(rows):
+        return float("nan"), float("nan"), 0
+    dome = head.copy()
+    dome[rows[0] + int(0.35 * H):] = False
+    ys, xs = np.nonzero(dome)
+    cy, cx, inside = float(ys.mean()), float(xs.mean()), float(np.median(dist[dome]))
+    t = np.arange(0, H, step, dtype=np.float32)
+    widths = []
+    for deg in np.arange(-70.0, 70.1, 2.5):
+        a = np.radians(deg)
+        px, py = cx + t * np.sin(a), cy - t * np.cos(a)
+        ok = (px >= 0) & (px < W - 1) & (py >= 0) & (py < H - 1)
+        prof = cv2.remap(dist, px[ok][None], py[ok][None], cv2.INTER_LINEAR)[0]
+        prof = np.convolve(prof, np.ones(5) / 5, mode="valid")
+        if len(prof) < 2 or prof[0] < 0.5 * inside or prof[-1] > 0.1 * inside:
+            continue
+        # the outline: the last fall through half the dome's contrast; the level just inside it (3-8 px in)
+        half = len(prof) - 1 - int(np.argmax(prof[::-1] >= 0.5 * inside))
+        near = prof[max(half - int(8 / step), 0):max(half - int(3 / step), 1)]
+        f = 1.0 - prof[max(half - int(8 / step), 0):] / max(float(np.median(near)), 1e-6)
+        f = np.maximum.accumulate(f)
+        if f[0] > 0.1 or f[-1] < 0.9:
+            continue
+        widths.append(step * (np.argmax(f >= 0.9) - np.argmax(f >= 0.1)))
+    if not widths:
+        return float("nan"), float("nan"), 0
+    return float(np.median(widths)), float(np.percentile(widths, 90)), len(widths)
+
+
+def render_back(job: Path, extensions: dict | None, size: int = 224, samples: int = 12) -> np.ndarray:
+    """The job's rigged head from behind (benchmarks/cycles_sheet.py's back tile) with the hair material's glTF
+    extensions replaced by `extensions` ({}: the glTF defaults), in a fresh Python (bpy first, cycles_sheet's
+    reason). → (size, size, 3) uint8."""
+    import subprocess
+    import tempfile
+
+    import pygltflib
+    from PIL import Image
+
+    from headforge.backend.rig.hair_mesh import with_material_extensions
+
+    with tempfile.TemporaryDirectory(prefix="hf-crown-") as tmp:
+        tmp_job = Path(tmp) / job.name
+        (tmp_job / "rig").mkdir(parents=True)
+        gl = pygltflib.GLTF2().load(str(job / "rig" / "head_rigged.glb"))
+        for mat in gl.materials:
+            if mat.name == "hair":
+                mat.extensions = {}
+        with_material_extensions(gl, [{"name": "hair", "extensions": extensions or {}}])
+        gl.save_binary(str(tmp_job / "rig" / "head_rigged.glb"))
+        out = Path(tmp) / "back.png"
+        code = ("import bpy, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import cycles_sheet as cs;"
+                " cs.TILES = (('back', 180.0, None),); cs.render_sheet(Path(sys.argv[2]), Path(sys.argv[3]),"
+                " int(sys.argv[4]), int(sys.argv[5]))")
+        subprocess.run([sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(tmp_job), str(out),
+                        str(size), str(samples)], check=True, capture_output=True)
+        return np.asarray(Image.open(out).convert("RGB"))
+
+
+def crown_edge(job: Path) -> tuple[tuple, tuple]:
+    """(crown_edge_width from behind with the hair's material now, with the glTF's default specular)."""
+    from headforge.backend.rig.hair_mesh import hair_material_extensions
+
+    return crown_edge_width(render_back(job, hair_material_extensions())), crown_edge_width(render_back(job, {}))
+
+
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
-            "crown_tone")
+            "crown_tone", "temple", "crown_edge")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -563,7 +688,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
     fns = {"streaks": streaks, "ragged": ragged, "fringe": fringe, "colour": front_colour,
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
-           "crown_tone": crown_tone}
+           "crown_tone": crown_tone, "temple": temple_hair, "crown_edge": lambda d, rig, atlas, hair: crown_edge(job)}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -622,6 +747,12 @@ def main(argv=None) -> None:
         if "crown_tone" in m:
             parts.append(f"from above top / back luminance {m['crown_tone'][0]:.3f}, detail {m['crown_tone'][1]:.2f}, "
                          f"head through the hair {100 * m['crown_tone'][2]:.2f} %")
+        if "temple" in m:
+            parts.append(f"temples' uncovered skin coloured as hair {100 * m['temple'][0]:.2f} % of {m['temple'][1]} px")
+        if "crown_edge" in m:
+            (now, now90, _), (dflt, dflt90, _) = m["crown_edge"]
+            parts.append(f"crown edge from behind in Cycles 10-90 % median/p90 {now:.2f}/{now90:.2f} px (glTF "
+                         f"default specular {dflt:.2f}/{dflt90:.2f} px)")
         print(f"{name}: " + "; ".join(parts), flush=True)
 
 

@@ -339,7 +339,38 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # one sheet, seen from both sides (the underside shows below its rim): a double-sided material, not a
     # reversed copy on the same positions, whose coincident triangles a ray tracer shadows with each other
     return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head", "texture": texture,
-            "double_sided": True}, info
+            "double_sided": True, "extensions": hair_material_extensions()}, info
+
+
+HAIR_SPECULAR = 0.0  # glTF KHR_materials_specular's specularFactor for the hair (Blender: Specular IOR Level × 2)
+
+
+def hair_material_extensions() -> dict:
+    """The hair material's glTF extensions: no dielectric specular (KHR_materials_specular specularFactor
+    HAIR_SPECULAR). The glTF default (specular 1, roughness 0.8) reflects Cycles' grey sky and the sheets' key light
+    at grazing angles with a Fresnel of ~1 whatever the roughness, so seen from behind against the sky the dark
+    crown took the background's grey over a broad band: a soft blur instead of a silhouette (even specular 0.1 kept
+    it: it is the grazing Fresnel, not the level; roughness 1 kept it too). The crown's outline from behind in
+    Cycles, 10-90 % rise, median / p90 over its top, px at 224 (benchmarks/hair_look crown_edge, glTF default ->
+    this): astronaut 11.25/12.75 -> 2.25/3.83, group faces 0-5 10.25/12.85, 4.50/11.45, 10.25/10.75, 6.75/16.35,
+    8.75/9.28, 10.50/11.05 -> 2.75/3.30, 2.00/2.00, 2.00/2.25, 4.38/5.50, 1.75/2.00, 1.75/2.00, cameraman
+    2.50/22.75 -> 1.75/2.25 (the rasterised sheets' crisp crown). rig_to_gltf applies it with
+    with_material_extensions."""
+    return {"KHR_materials_specular": {"specularFactor": HAIR_SPECULAR}}
+
+
+def with_material_extensions(gl, attachments: list[dict]) -> None:
+    """Give the glTF `gl` (pygltflib.GLTF2, as backend.rig.gltf.rig_to_gltf writes it) the attachments' material
+    extensions (their "extensions" dict, on the material named as the attachment), listing them in extensionsUsed.
+    In place; an attachment without extensions, or without its material in `gl`, is left as it is."""
+    used = set(gl.extensionsUsed or [])
+    for att in attachments:
+        ext = att.get("extensions") or {}
+        for mat in gl.materials:
+            if ext and mat.name == att["name"]:
+                mat.extensions = {**(mat.extensions or {}), **ext}
+                used |= set(ext)
+    gl.extensionsUsed = sorted(used)
 
 
 EDGE_WEIGHT = 0.1  # the shell's edge in front: where the hair region's weight (texture_complete.hair_weight) falls to
