@@ -7,8 +7,10 @@ joins `sys.path` only inside `backend_path()`, while the add-on needs the backen
 
 pip gets the requirement set of the running Python (BACKEND_REQUIREMENTS: markers pick 3.11/3.12 or 3.13), the
 constraints with -c (one numpy, every OpenCV at 4.11.0.86), and binary wheels only: a package without a wheel for
-this Python is an `install.no_wheel` error naming it, never a compile. On Python 3.13 MediaPipe's face models are
-copied out of the mediapipe 0.10.21 wheel afterwards (no 3.13 mediapipe carries them; backend/face/blaze.py).
+this Python is an `install.no_wheel` error naming it, never a compile. MediaPipe's face models are copied out of
+the mediapipe 0.10.21 wheel afterwards, on every Python (backend/face/blaze.py runs them through OpenCV and
+onnxruntime): mediapipe itself is not installed, which spares the install mediapipe, jax, jaxlib and a second
+OpenCV (opencv-contrib-python): 630 MB installed on Python 3.11.
 
 Nothing here imports torch; bpy is imported only where an extension folder must be resolved.
 """
@@ -35,8 +37,7 @@ BACKEND_REQUIREMENTS = (
     "diffusers==0.42.1", "transformers==5.23.0", "accelerate==1.15.0", "safetensors==0.8.0", "huggingface_hub==2.4.0",
     "gsplat==1.5.3", "insightface==2.1", "onnxruntime==1.32.0",
     "onnx==1.22.0; python_version < '3.13'", "onnx==1.23.2; python_version >= '3.13'", "flatbuffers==25.12.19",
-    "opencv-python-headless==4.11.0.86",
-    "mediapipe==0.10.21; python_version < '3.13'", "dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0",
+    "opencv-python-headless==4.11.0.86", "dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0",
     "trimesh==5.2.0", "pymeshlab==2025.7.post1", "xatlas==0.0.11", "pygltflib==1.16.5", "scikit-image==0.26.0",
     "scipy==1.17.1", "pillow==13.0.0", "rich==15.0.0", "setuptools<81",
 )
@@ -156,12 +157,6 @@ def missing_wheel(log_lines) -> str | None:
     return None
 
 
-def needs_mediapipe_models() -> bool:
-    """Python 3.13+: no mediapipe wheel keeps `mediapipe.solutions`, so the face stage runs MediaPipe's model
-    files through OpenCV; they come from the last wheel that carries them (backend/face/blaze.py)."""
-    return sys.version_info >= (3, 13)
-
-
 def models_download_command(dest: Path, *, find_links: str | None = None, no_index: bool = False) -> list[str]:
     """pip download of the legacy mediapipe wheel (for Python 3.12: any platform's wheel carries the same
     .tflite files); nothing of it is installed, `blaze.extract_models` copies the four model files out."""
@@ -227,9 +222,8 @@ class Installer(BackgroundTask):
         super().__init__()
         self.target = Path(target)
         self.requirements = tuple(requirements)
-        # MediaPipe's model files: by default with the backend's own set on Python 3.13 (not with a test's set)
-        self.with_models = (self.requirements == BACKEND_REQUIREMENTS and needs_mediapipe_models()) \
-            if models is None else models
+        # MediaPipe's model files: by default with the backend's own set (not with a test's set)
+        self.with_models = self.requirements == BACKEND_REQUIREMENTS if models is None else models
         self.find_links, self.no_index = find_links, no_index
         self.variant, self.index_url = torch_build(gpu)
         self.log_path = Path(log_path) if log_path else self.target.with_name(f"install-{python_tag()}.log")

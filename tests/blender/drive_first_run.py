@@ -51,6 +51,7 @@ facts["install_s"] = round(time.perf_counter() - t, 1)
 installer = sys.modules[module + ".addon.installer"]
 deps = installer.deps_dir(module, create=False)
 facts["deps_marker"] = installer.installed_info(deps)
+facts["deps_packages"] = sorted(p.name for p in deps.iterdir() if p.is_dir()) if deps.is_dir() else []
 
 # 2. ICT-FaceKit Light through the real download path; only its address is this test's server
 from dataclasses import replace  # noqa: E402

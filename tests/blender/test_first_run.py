@@ -37,8 +37,8 @@ HERE = Path(__file__).resolve().parent
 ICT_NPZ = SHARED / "data" / "ict_facekit" / "ict_face_light.npz"
 # What instant mode (input → face → rig, the head imported in Blender) imports, by its pin's name in
 # installer.BACKEND_REQUIREMENTS; setuptools for pkg_resources (face_recognition_models); onnxruntime, onnx and
-# flatbuffers for MediaPipe's attention mesh where there is no mediapipe.solutions (Python 3.13).
-INSTANT_PACKAGES = ("numpy", "opencv-python-headless", "mediapipe", "dlib-bin", "face-recognition-models",
+# flatbuffers for MediaPipe's attention mesh (its model files through OpenCV and onnxruntime, no mediapipe package).
+INSTANT_PACKAGES = ("numpy", "opencv-python-headless", "dlib-bin", "face-recognition-models",
                     "pygltflib", "scikit-image", "scipy", "pillow", "rich", "setuptools", "onnxruntime", "onnx",
                     "flatbuffers")
 
@@ -147,10 +147,11 @@ def first_run(request, tmp_path_factory, ict_url, astronaut_path, views_job):
            if not k.startswith(("HEADFORGE_", "PIP_", "PYTHON", "BLENDER_", "VIRTUAL_ENV"))}
     env.update(HOME=str(tmp / "home"), BLENDER_USER_RESOURCES=str(tmp / "blender"), PYTHONPATH=str(HERE),
                PIP_CONFIG_FILE=os.devnull, HF_HUB_OFFLINE="1", PYTHONNOUSERSITE="1")
-    if version >= "3.13":
-        # The installer extracts MediaPipe's model files from the mediapipe 0.10.21 wheel only with the full
-        # backend set; no venv here holds that wheel (cp312), so the 3.13 venv's extracted copy is handed over.
-        env["HEADFORGE_MEDIAPIPE_MODELS"] = str(Path(purelib) / "mediapipe_legacy_models")
+    # The installer extracts MediaPipe's model files from the mediapipe 0.10.21 wheel only with the full backend
+    # set; no venv here holds that wheel, so the venv's copy is handed over (3.11: the test dependency mediapipe's
+    # modules/; 3.13: the copy `make` extracted)
+    env["HEADFORGE_MEDIAPIPE_MODELS"] = str(Path(purelib) / ("mediapipe_legacy_models" if version >= "3.13"
+                                                             else "mediapipe/modules"))
     (tmp / "home").mkdir()
     proc = subprocess.run([str(bare / "bin" / "python"), str(HERE / "drive_first_run.py"), str(REPO), str(wheels),
                            " ".join(requirements), ict_url, str(astronaut_path), str(views_job)],
@@ -179,6 +180,8 @@ def test_backend_installed_by_the_preferences(first_run):
     assert first_run["install"] == ["FINISHED"]
     assert first_run["deps_marker"]["requirements"] == first_run["requirements"]
     assert not first_run["deps_on_path_after"]  # only while the backend runs
+    # no mediapipe and none of what only it pulls in: the face stage runs its model files (blaze.py)
+    assert not {"mediapipe", "jax", "jaxlib", "matplotlib"} & set(first_run["deps_packages"])
 
 
 def test_without_ict_generate_says_how_to_get_it(first_run):

@@ -292,8 +292,8 @@ def test_missing_wheel_is_named_never_compiled(tmp_path):
     assert not target.exists()
 
 
-def test_py313_install_adds_mediapipe_models(tmp_path, monkeypatch):
-    """Python 3.13's extra step: the legacy mediapipe wheel is fetched (here from the wheel folder) and its four
+def test_install_adds_mediapipe_models(tmp_path, monkeypatch):
+    """The install's extra step: the legacy mediapipe wheel is fetched (here from the wheel folder) and its four
     model files land in the install, where the OpenCV runtime finds them and meshes the astronaut."""
     import importlib.util
 
