@@ -51,23 +51,28 @@ GAZE_DEG = 30.0  # eye rotation per unit of eyeLook (the facecap capture: 29.8�
 
 
 def synthetic_take(rng: np.random.Generator, frames: int, fps: float = 30.0, key_every: int = 8,
-                   density: float = 0.22, max_yaw_deg: float = 35.0):
-    """A Take of random ARKit expressions (each key on in `density` of the keyframes), blinks, gaze and head
-    motion (see the module docstring)."""
+                   density: float = 0.22, max_yaw_deg: float = 35.0, expressions: str = "random"):
+    """A Take of random ARKit expressions (each key on in `density` of the keyframes; `expressions` "facs":
+    facs_keys' combinations instead), blinks, gaze and head motion (see the module docstring)."""
     from headforge.backend.animate.take import Take
     from headforge.backend.headmodel.arkit import ARKIT_52
 
     n_keys = frames // key_every + 2
     free = [k for k, n in enumerate(ARKIT_52) if not n.startswith(("eyeLook", "eyeBlink")) and n != "tongueOut"]
     K = np.zeros((n_keys, 52))
+    facs = facs_keys(rng, n_keys) if expressions == "facs" else None
     for j in range(n_keys):
-        on = rng.random(len(free)) < density
+        if facs is not None:
+            K[j] = facs[j]
+        on = (rng.random(len(free)) < density) & (facs is None)
         top = 1.0 if density < 0.3 else 0.7  # dense mixtures (as captures are) at more moderate strengths
         K[j, np.array(free)[on]] = rng.uniform(0.1, top, on.sum()) ** 0.8
         # jaw left/right and mouth left/right are one motion each way: keep one of a pair
         for a, b in (("jawLeft", "jawRight"), ("mouthLeft", "mouthRight")):
             ia, ib = ARKIT_52.index(a), ARKIT_52.index(b)
-            K[j, ia if rng.random() < 0.5 else ib] = 0.0
+            drop = ia if rng.random() < 0.5 else ib
+            if facs is None:  # (facs_keys keeps one of a pair itself)
+                K[j, drop] = 0.0
         # half-closed lids now and then (squints), the rest of the eye's closure comes as blinks
         for side in ("Left", "Right"):
             if rng.random() < 0.2:
@@ -78,8 +83,12 @@ def synthetic_take(rng: np.random.Generator, frames: int, fps: float = 30.0, key
             out_in = gy * sign  # + looks toward the subject's left: the left eye's Out, the right eye's In
             K[j, ARKIT_52.index("eyeLookOut" + side)] = max(out_in, 0.0)
             K[j, ARKIT_52.index("eyeLookIn" + side)] = max(-out_in, 0.0)
-            K[j, ARKIT_52.index("eyeLookDown" + side)] = max(gp, 0.0)
-            K[j, ARKIT_52.index("eyeLookUp" + side)] = max(-gp, 0.0)
+            pitch = gp
+            if facs is not None:  # the combination's look down/up on top of the random gaze
+                pitch = float(np.clip(gp * 0.6 + facs[j, ARKIT_52.index("eyeLookDown" + side)]
+                                      - facs[j, ARKIT_52.index("eyeLookUp" + side)], -1.0, 1.0))
+            K[j, ARKIT_52.index("eyeLookDown" + side)] = max(pitch, 0.0)
+            K[j, ARKIT_52.index("eyeLookUp" + side)] = max(-pitch, 0.0)
     tk = np.arange(n_keys) * key_every
     t = np.arange(frames)
     W = np.stack([np.interp(t, tk, K[:, c]) for c in range(52)], 1)
@@ -112,8 +121,85 @@ def synthetic_take(rng: np.random.Generator, frames: int, fps: float = 30.0, key
                 eye_right=eye_right, name="synthetic")
 
 
+# FACS-style combinations (Ekman's prototypes and speech visemes): {name: {ARKit key without side: weight}}; a key
+# with Left/Right variants gets both (each side jittered), "one-sided" combinations one side. Used by facs_take to
+# make keys move together as faces do (eyeWide with browInnerUp and eyeLookDown, mouthStretch with a fear's brows),
+# which random independent keys rarely make. Written from the FACS literature, not from any capture.
+FACS_COMBOS = {
+    "surprise": {"browInnerUp": 0.8, "browOuterUp": 0.8, "eyeWide": 0.7, "jawOpen": 0.4},
+    "fear": {"browInnerUp": 0.8, "browOuterUp": 0.4, "eyeWide": 0.8, "mouthStretch": 0.6, "jawOpen": 0.2},
+    "happiness": {"mouthSmile": 0.8, "cheekSquint": 0.6, "eyeSquint": 0.4, "mouthDimple": 0.2},
+    "sadness": {"browInnerUp": 0.6, "mouthFrown": 0.6, "mouthShrugLower": 0.4, "mouthPress": 0.2,
+                "eyeLookDown": 0.3},
+    "anger": {"browDown": 0.8, "eyeSquint": 0.5, "mouthPress": 0.5, "noseSneer": 0.3, "mouthRollLower": 0.2},
+    "disgust": {"noseSneer": 0.7, "mouthUpperUp": 0.6, "mouthShrugUpper": 0.5, "browDown": 0.4, "cheekSquint": 0.3},
+    "doubt": {"mouthShrugUpper": 0.5, "mouthShrugLower": 0.5, "mouthPress": 0.4, "browDown": 0.3,
+              "mouthRollLower": 0.3},
+    "attention_down": {"eyeLookDown": 0.5, "eyeWide": 0.5, "browInnerUp": 0.4},
+    "attention_up": {"eyeLookUp": 0.5, "eyeWide": 0.4, "browOuterUp": 0.5, "browInnerUp": 0.3},
+    "grimace": {"mouthStretch": 0.7, "eyeSquint": 0.5, "browDown": 0.5, "noseSneer": 0.3, "jawOpen": 0.2,
+                "mouthLowerDown": 0.3},
+    "viseme_aa": {"jawOpen": 0.5, "mouthLowerDown": 0.3, "mouthStretch": 0.2},
+    "viseme_o": {"jawOpen": 0.3, "mouthFunnel": 0.6, "mouthPucker": 0.3},
+    "viseme_u": {"mouthPucker": 0.8, "mouthFunnel": 0.3, "jawOpen": 0.1},
+    "viseme_e": {"mouthStretch": 0.6, "mouthSmile": 0.2, "jawOpen": 0.15, "mouthLowerDown": 0.3, "mouthUpperUp": 0.3},
+    "viseme_mbp": {"mouthPress": 0.5, "mouthRollLower": 0.3, "mouthRollUpper": 0.3, "mouthClose": 0.2},
+    "viseme_fv": {"mouthRollLower": 0.6, "mouthUpperUp": 0.3, "mouthShrugUpper": 0.3},
+    "puff": {"cheekPuff": 0.7, "mouthPucker": 0.2},
+}
+FACS_ONE_SIDED = {
+    "contempt": {"mouthDimple": 0.6, "mouthSmile": 0.3, "mouth": 0.3},  # "mouth" → mouthLeft / mouthRight
+    "smirk": {"mouthSmile": 0.6, "cheekSquint": 0.3, "jaw": 0.2},
+    "sneer": {"noseSneer": 0.6, "mouthUpperUp": 0.5, "browDown": 0.3},
+    "brow_raise": {"browOuterUp": 0.7, "eyeWide": 0.3},
+}
+
+
+def facs_keys(rng: np.random.Generator, n_keys: int) -> np.ndarray:
+    """(n_keys, 52) keyframes: each one or two FACS_COMBOS / FACS_ONE_SIDED at random strengths (0.3-1.2 of the
+    listed weight, each key jittered ×0.7-1.2, the sides ×0.8-1.0 apart), sometimes a neutral rest, plus a few
+    weak independent keys so every key still moves on its own now and then."""
+    from headforge.backend.headmodel.arkit import ARKIT_52
+
+    idx = {n: k for k, n in enumerate(ARKIT_52)}
+    both, one = list(FACS_COMBOS), list(FACS_ONE_SIDED)
+    free = [k for k, n in enumerate(ARKIT_52) if not n.startswith(("eyeLook", "eyeBlink")) and n != "tongueOut"]
+    K = np.zeros((n_keys, 52))
+    for j in range(n_keys):
+        if rng.random() < 0.12:
+            continue  # a rest
+        for _ in range(1 if rng.random() < 0.6 else 2):
+            sided = rng.random() < 0.2
+            name = one[rng.integers(len(one))] if sided else both[rng.integers(len(both))]
+            combo = (FACS_ONE_SIDED if sided else FACS_COMBOS)[name]
+            gain = rng.uniform(0.3, 1.2)
+            side = "Left" if rng.random() < 0.5 else "Right"
+            for key, w in combo.items():
+                v = w * gain * rng.uniform(0.7, 1.2)
+                if key in idx:
+                    K[j, idx[key]] = max(K[j, idx[key]], v)
+                    continue
+                sides = (side,) if sided else ("Left", "Right")
+                for s in sides:
+                    k = idx[key + s]
+                    K[j, k] = max(K[j, k], v * (1.0 if sided else rng.uniform(0.8, 1.0)))
+        on = rng.random(len(free)) < 0.05
+        K[j, np.array(free)[on]] = np.maximum(K[j, np.array(free)[on]], rng.uniform(0.05, 0.4, on.sum()))
+        for a, b in (("jawLeft", "jawRight"), ("mouthLeft", "mouthRight")):
+            if K[j, idx[a]] > 0 and K[j, idx[b]] > 0:
+                K[j, idx[a] if rng.random() < 0.5 else idx[b]] = 0.0
+    return np.clip(K, 0.0, 1.0)
+
+
+def facs_take(rng: np.random.Generator, frames: int, fps: float = 30.0, key_every: int = 8,
+              max_yaw_deg: float = 35.0):
+    """synthetic_take's blinks, squints, gaze and head motion under facs_keys' expressions: the gaze keys a
+    combination sets (eyeLookDown/Up) added to the random gaze."""
+    return synthetic_take(rng, frames, fps, key_every, max_yaw_deg=max_yaw_deg, expressions="facs")
+
+
 def make_clip(work: Path, name: str, identity: np.ndarray, seed: int, frames: int, density: float = 0.22,
-              max_yaw_deg: float = 35.0, camera_yaw_deg: float = 0.0) -> Path:
+              max_yaw_deg: float = 35.0, camera_yaw_deg: float = 0.0, expressions: str = "random") -> Path:
     """Render one synthetic clip (the camera in front, or moved round the head by `camera_yaw_deg` as the
     benchmark's ±30° views are) and find its landmarks; → a pickle with everything learn_table needs."""
     from headforge.backend.animate.track import video_landmarks
@@ -123,7 +209,8 @@ def make_clip(work: Path, name: str, identity: np.ndarray, seed: int, frames: in
     out = work / f"{name}.pkl"
     if out.is_file():
         return out
-    take = synthetic_take(np.random.default_rng(seed), frames, density=density, max_yaw_deg=max_yaw_deg)
+    take = synthetic_take(np.random.default_rng(seed), frames, density=density, max_yaw_deg=max_yaw_deg,
+                          expressions=expressions)
     rig = rig_glb(SHARED, work / f"rig_{name}.glb", identity)
     t0 = time.perf_counter()
     facts = render_take(rig, take, work / f"{name}.mp4", SIZE, camera_yaw_deg)
@@ -143,6 +230,9 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=300)
     ap.add_argument("--identities", type=int, default=3)
     ap.add_argument("--only-render", action="store_true")
+    ap.add_argument("--facs", action="store_true",
+                    help="only render the FACS-style clips (facs_take) into --work: facs0-2 (identities 0-2, 200 "
+                         "frames) to train on, held_facs and orb_facs_m30 (the held-out identity) to choose on")
     args = ap.parse_args(argv)
     use_shared_ict()
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -151,6 +241,12 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(17)
     n_id = 40
     ids = [np.zeros(n_id)] + [rng.standard_normal(n_id) * 0.8 for _ in range(args.identities)]
+    if args.facs:
+        for k in range(3):
+            make_clip(work, f"facs{k}", ids[k], 400 + k, 200, expressions="facs")
+        make_clip(work, "held_facs", ids[-1], 990, 150, expressions="facs")
+        make_clip(work, "orb_facs_m30", ids[-1], 991, 150, max_yaw_deg=15.0, camera_yaw_deg=-30.0, expressions="facs")
+        return 0
     # sparse expressions (one or two keys at a time) and dense mixtures, each on other identities
     train = [make_clip(work, f"train{k}", ids[k], 100 + k, args.frames) for k in range(args.identities)]
     train += [make_clip(work, f"dense{k}", ids[k + 1], 200 + k, args.frames, density=0.5)

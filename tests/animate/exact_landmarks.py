@@ -71,6 +71,23 @@ def table_landmarks(model, gt, yaw_deg: float, size=(640, 480)):
     return np.asarray(gt.times), marks, {"width": W, "height": H, "fps": gt.fps, "frames": len(marks)}, w2c
 
 
+def mirror_expression(gt):
+    """`gt` (a Take) with its expression mirrored left ↔ right (…Left ↔ …Right, mouthLeft ↔ mouthRight, jawLeft ↔
+    jawRight), the head and eyes as captured: what the capture's left-right asymmetry does to a fit."""
+    from dataclasses import replace
+
+    from headforge.backend.headmodel.arkit import ARKIT_52
+
+    swap = {"mouthLeft": "mouthRight", "mouthRight": "mouthLeft", "jawLeft": "jawRight", "jawRight": "jawLeft"}
+    for n in ARKIT_52:
+        for a, b in (("Left", "Right"), ("Right", "Left")):
+            if n.endswith(a) and n not in swap:
+                swap[n] = n[: -len(a)] + b
+    A = gt.arkit_weights()
+    return replace(gt, names=tuple(ARKIT_52), weights=np.stack([A[:, ARKIT_52.index(swap.get(n, n))]
+                                                                  for n in ARKIT_52], 1))
+
+
 if __name__ == "__main__":
     from headforge.backend.animate.track import fit_landmarks
     from headforge.backend.headmodel import load_ict
