@@ -22,6 +22,9 @@ Per job it prints these figures:
 - band: the head's albedo (unlit, no hair) just below the hair mesh's front edge over its forehead against its
   forehead 8-16 mm lower, median luminance ratio (1.0: no grey band, the fringe's cast shadow, under the hair;
   forehead_band);
+- jag: forehead_band's columns, the spread over them of the skin's luminance within 4 mm below the hair mesh's
+  edge over the forehead's 8-16 mm lower (hairline_jag, with the forehead's own spread between its halves for
+  scale): a light/dark band under the hair that changes from column to column;
 - ears: from the fitted camera, the share of the ears' pixels that show with the hair mesh where the photo shows
   hair (an ear through a bob's inner edge or below its end; ears_through_of);
 - profile: the albedo below the hair mesh's front edge per 2 mm against the forehead 16-24 mm down, and the
@@ -325,6 +328,31 @@ def forehead_band(d: dict, rig, atlas, hair: dict, size: int = 512, band_m: floa
     return float(np.median(np.concatenate(band)) / np.median(np.concatenate(ref))), len(band)
 
 
+def hairline_jag(d: dict, rig, atlas, hair: dict, size: int = 512, band_m: float = 0.004,
+                 ref_m: tuple[float, float] = (0.008, 0.016)) -> tuple[float, float, int]:
+    """(the robust spread (1.4826 MAD) over the columns of the skin's median luminance within `band_m` below the
+    hair mesh's front edge over that `ref_m` below it, the same spread of the reference's own halves (the forehead's
+    own column-to-column variation, for scale), the columns), forehead_band's columns: a band under the hair that
+    turns light and dark from column to column (the cameraman's hairline, the photo's strands against his skin) is
+    a spread well above the forehead's own."""
+    ratios, own = [], []
+    half = (ref_m[0] + ref_m[1]) / 2
+    for lum, dz in _forehead_columns(d, rig, atlas, hair, size, ref_m[1]):
+        b, r = lum[dz < band_m], lum[(dz >= ref_m[0]) & (dz < ref_m[1])]
+        r0, r1 = lum[(dz >= ref_m[0]) & (dz < half)], lum[(dz >= half) & (dz < ref_m[1])]
+        if len(b) >= 2 and len(r0) >= 2 and len(r1) >= 2:
+            ratios.append(np.median(b) / max(np.median(r), 1e-6))
+            own.append(np.median(r0) / max(np.median(r1), 1e-6))
+    if len(ratios) < 10:
+        return float("nan"), float("nan"), len(ratios)
+
+    def spread(v):
+        v = np.asarray(v)
+        return 1.4826 * float(np.median(np.abs(v - np.median(v))))
+
+    return spread(ratios), spread(own), len(ratios)
+
+
 def forehead_profile(d: dict, rig, atlas, hair: dict, size: int = 512, step_m: float = 0.002,
                      bins: int = 12) -> tuple[np.ndarray, int]:
     """(the head's albedo luminance below the hair mesh's front edge over the forehead in `bins` steps of `step_m`
@@ -560,8 +588,8 @@ def sheet_row(d: dict, rig, atlas, hair: dict, size: int = 256) -> np.ndarray:
 
 
 def temple_hair(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float, int]:
-    """(the share of the temples' uncovered skin coloured as hair, the temples' pixels), over yaw ±35° and ±90° — see
-    the module's docstring."""
+    """(the share of the temples' uncovered skin coloured as hair, the temples' pixels), over yaw ±35° and ±90°:
+    see the module's docstring."""
     from headforge.backend.headmodel.parts import eye_height, visible_faces
     from headforge.backend.render.image import rgb_to_lab
     from headforge.backend.render.raster import interpolate, project, rasterize
@@ -595,13 +623,13 @@ def temple_hair(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float
 
 
 def crown_edge_width(img: np.ndarray, step: float = 0.25) -> tuple[float, float, int]:
-    """(median and 90th percentile of the 10-90 % rise in px over the rays, rays measured) of a head's outline over its top against a flat background, in an
-    image (H, W, 3) rendered from behind. The head: pixels whose colour is more than 20 levels from the
-    background's (the image's border); from the centroid of those in the top 35 % of the image's height (the
-    dome), rays every 2.5° within ±70° of up; along each the colour's distance from the background (smoothed over
-    1.25 px) falling, past the outline (its last fall through half the dome's median), from its level 3-8 px inside
-    to nothing (made monotone outward): where it passes 90 % and 10 % of that level. Rays that do not start inside
-    or end on the background are skipped."""
+    """(median and 90th percentile of the 10-90 % rise in px over the rays, rays measured) of a head's outline over
+    its top against a flat background, in an image (H, W, 3) rendered from behind. The head: pixels whose colour is
+    more than 20 levels from the background's (the image's border); from the centroid of those in the top 35 % of
+    the image's height (the dome), rays every 2.5° within ±70° of up; along each the colour's distance from the
+    background (smoothed over 1.25 px) falling, past the outline (its last fall through half the dome's median),
+    from its level 3-8 px inside to nothing (made monotone outward): where it passes 90 % and 10 % of that level.
+    Rays that do not start inside or end on the background are skipped."""
     rgb = np.asarray(img, np.float32)[..., :3]
     H, W = rgb.shape[:2]
     bg = np.median(np.concatenate([rgb[:4].reshape(-1, 3), rgb[:, :4].reshape(-1, 3), rgb[:, -4:].reshape(-1, 3)]),
@@ -676,7 +704,7 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
-            "crown_tone", "temple", "crown_edge")
+            "crown_tone", "temple", "jag", "crown_edge")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -688,7 +716,8 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
     fns = {"streaks": streaks, "ragged": ragged, "fringe": fringe, "colour": front_colour,
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
-           "crown_tone": crown_tone, "temple": temple_hair, "crown_edge": lambda d, rig, atlas, hair: crown_edge(job)}
+           "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag,
+           "crown_edge": lambda d, rig, atlas, hair: crown_edge(job)}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -748,7 +777,11 @@ def main(argv=None) -> None:
             parts.append(f"from above top / back luminance {m['crown_tone'][0]:.3f}, detail {m['crown_tone'][1]:.2f}, "
                          f"head through the hair {100 * m['crown_tone'][2]:.2f} %")
         if "temple" in m:
-            parts.append(f"temples' uncovered skin coloured as hair {100 * m['temple'][0]:.2f} % of {m['temple'][1]} px")
+            parts.append(f"temples' uncovered skin coloured as hair {100 * m['temple'][0]:.2f} % of "
+                         f"{m['temple'][1]} px")
+        if "jag" in m:
+            parts.append(f"hairline band spread over columns {m['jag'][0]:.3f} (forehead's own {m['jag'][1]:.3f}, "
+                         f"{m['jag'][2]} columns)")
         if "crown_edge" in m:
             (now, now90, _), (dflt, dflt90, _) = m["crown_edge"]
             parts.append(f"crown edge from behind in Cycles 10-90 % median/p90 {now:.2f}/{now90:.2f} px (glTF "
