@@ -45,6 +45,7 @@ from ..headmodel import load_ict
 from ..headmodel.arkit import ARKIT_52, arkit_sources
 from ..headmodel.parts import eye_centre
 from ..render.raster import vertex_normals
+from .blas_threads import one_blas_thread
 from .brow_keys import BrowKeysModel, brow_patch, load_brow_keys_model
 from .eye_keys import EyeKeysModel, load_eye_keys_model
 from .eye_openness import EYES, EyeModel, eye_patches, eye_widths, load_eye_model
@@ -553,18 +554,22 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     head = np.zeros((T, 3))
     eyes = {s: np.zeros((T, 3)) for s in ("eye_left", "eye_right")}
     t_fit, c_fit = time.perf_counter(), time.process_time()
-    for n, i in enumerate(good):
-        if cancel is not None and cancel.cancelled:
-            raise Cancelled("Video tracking cancelled; nothing was keyed.")
-        pts = marks[i][:, :2]
-        iod = float(np.linalg.norm(pts[list(MP_EYES[0])].mean(0) - pts[list(MP_EYES[1])].mean(0)))
-        state = fitter.fit(pts, state, max(iod, 4.0))
-        expr[i] = state.expression
-        head[i] = matrix_to_euler(R_FRONT.T @ state.R)
-        for s, v in fitter.gaze(marks[i], state).items():
-            eyes[s][i] = v
-        if n % 10 == 0:
-            _emit(on_event, 0.5 + 0.45 * n / len(good), f"Fitting: frame {i + 1} of {T}")
+    # the per-frame solves are small: OpenBLAS's threads only wait for each other, for a busy core most of all
+    # (blas_threads.py: 57-61 → 9 ms a frame on the 2-core machine under load), and one thread makes the fit's
+    # figures independent of the environment's thread count
+    with one_blas_thread():
+        for n, i in enumerate(good):
+            if cancel is not None and cancel.cancelled:
+                raise Cancelled("Video tracking cancelled; nothing was keyed.")
+            pts = marks[i][:, :2]
+            iod = float(np.linalg.norm(pts[list(MP_EYES[0])].mean(0) - pts[list(MP_EYES[1])].mean(0)))
+            state = fitter.fit(pts, state, max(iod, 4.0))
+            expr[i] = state.expression
+            head[i] = matrix_to_euler(R_FRONT.T @ state.R)
+            for s, v in fitter.gaze(marks[i], state).items():
+                eyes[s][i] = v
+            if n % 10 == 0:
+                _emit(on_event, 0.5 + 0.45 * n / len(good), f"Fitting: frame {i + 1} of {T}")
     fit_s, fit_cpu_s = time.perf_counter() - t_fit, time.process_time() - c_fit
     # ARKit names, tracking loss, smoothing
     src = arkit_sources(model.expression_names)
