@@ -22,6 +22,9 @@ Per job it prints these figures:
 - band: the head's albedo (unlit, no hair) just below the hair mesh's front edge over its forehead against its
   forehead 8-16 mm lower, median luminance ratio (1.0: no grey band, the fringe's cast shadow, under the hair;
   forehead_band);
+- front_edge: from the front (512 px), the hair mesh's lowest covered row above the eyes per column within 35° of
+  the midline: its mean distance from itself smoothed along the columns (mm) and its total variation over the
+  smoothed edge's (1.0 smooth; a notch or teeth add to it; front_edge);
 - jag: forehead_band's columns, the spread over them of the skin's luminance within 4 mm below the hair mesh's
   edge over the forehead's 8-16 mm lower (hairline_jag, with the forehead's own spread between its halves for
   scale): a light/dark band under the hair that changes from column to column;
@@ -168,6 +171,46 @@ def ragged(d: dict, rig, atlas, hair: dict, size: int = 512) -> tuple[float, int
     rest = model.vertices(identity=d["identity"])
     ys = project(np.array([[0.0, rest[chin, 1], eye_height(model)], rest[chin]]), K, w2c)[0][:, 1]
     return outline_roughness(cover, int(ys[0]), int(ys[1]), sigma=0.03 * (ys[1] - ys[0]))
+
+
+def front_edge(d: dict, rig, atlas, hair: dict, size: int = 512) -> tuple[float, float, int]:
+    """(the hair mesh's front edge from the front (the contact sheet's camera at yaw 0, `size` px) over the forehead
+    — per pixel column within 35° of the face's midline, the lowest row the mesh covers above the eyes —: its mean
+    distance from itself smoothed along the columns (Gaussian, 5 % of the columns' span), in mm on the head; its
+    total variation over the smoothed edge's; the columns): a notch or teeth along the hairline (the cameraman's)."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.render.raster import project
+    from headforge.backend.rig.texture_complete import head_axis
+
+    model = d["model"]
+    K, w2c = orbit_camera(rig, size, 0.0)
+    _, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    rest = model.vertices(identity=d["identity"])
+    eye_z = eye_height(model)
+    axis_y = head_axis(model.neutral, eye_z)
+    r = float(np.median(np.abs(rest[:, 0][np.abs(rest[:, 2] - eye_z - 0.04) < 0.005])))  # the forehead's half width
+    a = np.radians(35.0)
+    pts = np.array([[-r * np.sin(a), axis_y - r * np.cos(a), eye_z], [r * np.sin(a), axis_y - r * np.cos(a), eye_z],
+                    [0.0, axis_y - r, eye_z]])
+    xy = project(pts, K, w2c)[0]
+    x0, x1, eye_row = int(np.ceil(min(xy[:2, 0]))), int(np.floor(max(xy[:2, 0]))), int(xy[2, 1])
+    cols, rows = [], []
+    for x in range(x0, x1 + 1):
+        c = np.flatnonzero(cover[:eye_row, x])
+        if len(c):
+            cols.append(x)
+            rows.append(c.max())
+    if len(cols) < 20:
+        return float("nan"), float("nan"), len(cols)
+    y = np.asarray(rows, np.float64)
+    sigma = 0.05 * len(y)
+    k = np.arange(-int(3 * sigma) - 1, int(3 * sigma) + 2)
+    g = np.exp(-0.5 * (k / sigma) ** 2)
+    g /= g.sum()
+    ys = np.convolve(np.pad(y, len(k), mode="edge"), g, "same")[len(k):-len(k)]
+    mm = 1000.0 / _px_per_m(K, w2c, np.array([0.0, axis_y - r, eye_z + 0.05]))
+    tv = float(np.abs(np.diff(y)).sum() / max(np.abs(np.diff(ys)).sum(), 1e-6))
+    return float(np.abs(y - ys).mean() * mm), tv, len(cols)
 
 
 def outline_roughness(mask: np.ndarray, y0: int, y1: int, sigma: float) -> tuple[float, int]:
@@ -704,7 +747,7 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
-            "crown_tone", "temple", "jag", "crown_edge")
+            "crown_tone", "temple", "jag", "front_edge", "crown_edge")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -716,7 +759,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
     fns = {"streaks": streaks, "ragged": ragged, "fringe": fringe, "colour": front_colour,
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
-           "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag,
+           "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag, "front_edge": front_edge,
            "crown_edge": lambda d, rig, atlas, hair: crown_edge(job)}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
@@ -779,6 +822,9 @@ def main(argv=None) -> None:
         if "temple" in m:
             parts.append(f"temples' uncovered skin coloured as hair {100 * m['temple'][0]:.2f} % of "
                          f"{m['temple'][1]} px")
+        if "front_edge" in m:
+            parts.append(f"front edge off its smoothed self {m['front_edge'][0]:.2f} mm, total variation "
+                         f"{m['front_edge'][1]:.2f} ({m['front_edge'][2]} columns)")
         if "jag" in m:
             parts.append(f"hairline band spread over columns {m['jag'][0]:.3f} (forehead's own {m['jag'][1]:.3f}, "
                          f"{m['jag'][2]} columns)")
