@@ -259,7 +259,18 @@ The −30° head and the keys read at a fraction, 2026-12-07 evening (issue 17; 
     models off; 0.1470 / 4.65° as shipped): the iterated debias (re-solved at the debiased pose twice): 0.1470 /
     4.66°, capture unchanged; the prior centred on the take's median expression from a first pass (× 1 / × 0.5):
     0.1493 / 4.44°, 0.1478 / 4.54° (capture −30° 2.44° / 2.52°, +30° 1.99° / 1.93°, front 1.95° / 1.87°); the
-    table re-learned with FACS-style clips (below): 0.1470 / 4.82°. None adopted: −30° stays 2.62°.
+    table re-learned with FACS-style clips (below): 0.1470 / 4.82°; each point's weight × its facing cosine (power
+    1 / 3: the far side's grazing points weighed less): 0.1470 / 4.83°, 0.1474 / 5.16° (capture −30° 2.87° /
+    2.88°). None adopted: −30° stays 2.62°.
+  - a prior shaped by how faces move (the most promising, not adopted): the expression prior λ bᵀPb with P =
+    (1 − β) I + β Σ⁻¹ (Σ: the second moment of 20,000 facs_keys expressions in the model's components, + 0.01 I,
+    trace-normalised), so co-activations the FACS prototypes make cost less. The whole tracker (pixel models on,
+    smoothing 0.5), β = 0 / 0.3 / 0.5 / 0.7: held out mean 0.1359 / 0.1361 / 0.1365 / 0.1374, head 4.80° / 4.72° /
+    4.64° / 4.53°; FACS held out (below) 0.0738 / 0.0744 / 0.0751 / 0.0768, head 3.76° / 3.68° / 3.60° / 3.49°.
+    The head gains, the keys lose held out (on the FACS clips too), so the rule keeps β = 0. Scored afterwards,
+    the capture gains much: β 0.3 / 0.7 mean 0.142 / 0.145 / 0.156 and 0.132 / 0.136 / 0.147, head 1.76° /
+    1.95° / 2.59° and 1.59° / 2.17° / 2.48° (fit alone at 0.5: mouthStretchLeft 0.41 / 0.40 / 0.47 → 0.38 / 0.34
+    / 0.43, eyeWideLeft 0.43 → 0.37); a held-out set of real performances (a second capture) would decide it.
   - with MediaPipe's OpenCV runtime (HEADFORGE_MEDIAPIPE_RUNTIME=opencv, what an install without the mediapipe
     package runs since fa2ea20) on the same renders: mean 0.148 / 0.150 / 0.158, jawOpen 0.088 / 0.057 / 0.081,
     head 1.78° / 1.78° / 2.43° (constant 0.91° / 1.36° / 2.04°), the blink found in all three views on its frame
