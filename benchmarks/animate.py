@@ -295,7 +295,11 @@ The −30° head and the keys read at a fraction, 2026-12-07 evening (issue 17; 
     `held`, 255 of the 8 fresh clips). On those frames the fit reads eyeWide 0.02-0.05 (truth ~0.5), the pixels'
     regressor 0.27-0.34 (FACS-trained 0.27-0.36), and the chosen ½ blend halves that: the model's estimate is the
     least-squares one, shrunk by the share of eyeWide its features do not explain, and the MAE over all frames
-    (most with eyeWide ≈ 0) prefers it shrunk (a gain calibration was worse held out, above). mouthStretch and
+    (most with eyeWide ≈ 0) prefers it shrunk (a gain calibration was worse held out, above). The blend grid
+    refined, the shipped model, eyeWide after smoothing at blends ¼ / ½ / ⅝ / ¾ / 1: held out 0.160 / 0.158 /
+    0.162 / 0.169 / 0.192, FACS held out 0.126 / 0.132 / 0.139 / 0.148 / 0.173: a larger share of the pixels
+    reads the amplitude better and the rest worse. (eyeLookDown at ⅝: held out 0.0746 → 0.0728, FACS 0.0761 →
+    0.0758, fresh 0.0890 → 0.0824; too small a gain on 4 clips to re-choose the grid for.) mouthStretch and
     mouthShrugUpper: the capture holds a sustained mouth (frames 150-229: stretch L/R 0.52 / 0.35, shrugUpper 0.39,
     rollLower 0.32, lowerDown 0.33, mouthLeft 0.44) that the fit explains with mouthLeft (0.26-0.33) and jawOpen,
     reading stretch 0.04-0.12 and shrugUpper 0.06-0.09; no FACS prototype holds that mix, and building one from
