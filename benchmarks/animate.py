@@ -271,6 +271,9 @@ The −30° head and the keys read at a fraction, 2026-12-07 evening (issue 17; 
     the capture gains much: β 0.3 / 0.7 mean 0.142 / 0.145 / 0.156 and 0.132 / 0.136 / 0.147, head 1.76° /
     1.95° / 2.59° and 1.59° / 2.17° / 2.48° (fit alone at 0.5: mouthStretchLeft 0.41 / 0.40 / 0.47 → 0.38 / 0.34
     / 0.43, eyeWideLeft 0.43 → 0.37); a held-out set of real performances (a second capture) would decide it.
+    The same prior for the pose's solve only (the expression re-solved at that pose under the diagonal one), β 0.7
+    / 1: held out 0.1365 / 0.1375, head 4.53° / 4.27°; FACS held out 0.0751 / 0.0772, head 3.49° / 3.23°: the
+    truer pose alone costs the keys held out (they had partly made up for the pose's error).
   - with MediaPipe's OpenCV runtime (HEADFORGE_MEDIAPIPE_RUNTIME=opencv, what an install without the mediapipe
     package runs since fa2ea20) on the same renders: mean 0.148 / 0.150 / 0.158, jawOpen 0.088 / 0.057 / 0.081,
     head 1.78° / 1.78° / 2.43° (constant 0.91° / 1.36° / 2.04°), the blink found in all three views on its frame
