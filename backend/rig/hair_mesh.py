@@ -354,15 +354,16 @@ def hair_material_extensions() -> dict:
     Cycles, 10-90 % rise, median / p90 over its top, px at 224 (benchmarks/hair_look crown_edge, glTF default ->
     this): astronaut 11.25/12.75 -> 2.25/3.83, group faces 0-5 10.25/12.85, 4.50/11.45, 10.25/10.75, 6.75/16.35,
     8.75/9.28, 10.50/11.05 -> 2.75/3.30, 2.00/2.00, 2.00/2.25, 4.38/5.50, 1.75/2.00, 1.75/2.00, cameraman
-    2.50/22.75 -> 1.75/2.25 (the rasterised sheets' crisp crown). rig_to_gltf applies it with
-    with_material_extensions."""
+    2.50/22.75 -> 1.75/2.25 (the rasterised sheets' crisp crown). The attachment carries it as "extensions"
+    (rig_to_gltf writes it on the attachment's material)."""
     return {"KHR_materials_specular": {"specularFactor": HAIR_SPECULAR}}
 
 
 def with_material_extensions(gl, attachments: list[dict]) -> None:
-    """Give the glTF `gl` (pygltflib.GLTF2, as backend.rig.gltf.rig_to_gltf writes it) the attachments' material
-    extensions (their "extensions" dict, on the material named as the attachment), listing them in extensionsUsed.
-    In place; an attachment without extensions, or without its material in `gl`, is left as it is."""
+    """Give the glTF `gl` (pygltflib.GLTF2) the attachments' material extensions (their "extensions" dict, on the
+    material named as the attachment), listing them in extensionsUsed: an existing head's .glb re-dressed with the
+    hair's material now (benchmarks/hair_look.render_back, the tests). In place; an attachment without extensions,
+    or without its material in `gl`, is left as it is."""
     used = set(gl.extensionsUsed or [])
     for att in attachments:
         ext = att.get("extensions") or {}
@@ -378,6 +379,7 @@ EDGE_M = 0.006  # ... and skin the photo sees this far below the hairline or fur
 FRINGE_M = 0.003  # the hair's least thickness in front (over a fringe, at the shell's front edge)
 FRINGE_DEG = 35.0  # a fringe: the photo's hair over the forehead within this angle of the midline ...
 FRINGE_ABOVE_EYES_M = 0.015  # ... and higher than this above the eyes
+FRINGE_OPEN_RINGS = 2  # the fringe opened by this many rings of vertices (texture.fringe_weight: FRINGE_OPEN_RES)
 
 
 def _fringe(model, posed, K, w2c, tid, hair_mask, in_hair, phi, eye_z, nbr) -> np.ndarray:
@@ -398,7 +400,15 @@ def _fringe(model, posed, K, w2c, tid, hair_mask, in_hair, phi, eye_z, nbr) -> n
     _, comp = sp.csgraph.connected_components(sub, directed=False)
     joined = np.zeros(comp.max() + 1, bool)
     joined[np.unique(comp[in_hair])] = True
-    return grown & joined[comp]
+    fringe = grown & joined[comp]
+    # opened by FRINGE_OPEN_RINGS rings (eroded against what is neither fringe nor hair, grown back inside it): the
+    # photo's strands a vertex or two wide were teeth along its edge (the cameraman's notch)
+    keep = fringe.copy()
+    for _ in range(FRINGE_OPEN_RINGS):
+        keep &= (A @ (~(keep | in_hair)).astype(np.float64)) == 0
+    for _ in range(FRINGE_OPEN_RINGS):
+        keep |= ((A @ keep.astype(np.float64)) > 0) & fringe
+    return keep
 
 
 def _photo_outline(head_and_hair: np.ndarray, K: np.ndarray, w2c: np.ndarray, margin_px: int = 2):

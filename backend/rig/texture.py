@@ -737,6 +737,9 @@ def holes_in_seen(known: np.ndarray, texels: np.ndarray) -> dict:
 FRINGE_GAP_TEXELS = 600  # skin gaps of fewer texels (at res 512) beside a fringe are taken into it
 
 
+FRINGE_OPEN_RES = 1 / 128  # the fringe's opening radius, over the atlas's height (4 texels at 512)
+
+
 def fringe_weight(bangs: np.ndarray, hair: np.ndarray, mask: np.ndarray, res: int) -> np.ndarray:
     """Hair weight (M,) of a fringe: the skin texels (M,) of atlas `mask` (res, 2·res) where the photo shows hair
     over the forehead (`bangs`), kept where they join the hair region (`hair`, (M,)) — a strand or a shadow
@@ -762,6 +765,15 @@ def fringe_weight(bangs: np.ndarray, hair: np.ndarray, mask: np.ndarray, res: in
     inside = np.zeros(n, bool)
     inside[np.unique(comp[ring & (comp > 0)])] = True
     keep |= (small & inside)[comp]
+    # opened (an ellipse res·FRINGE_OPEN_RES texels across, with the hair region): the photo's strands a few texels
+    # wide were teeth along the fringe's edge, and the hair mesh's fringe is opened the same way
+    # (hair_mesh.FRINGE_OPEN_RINGS). The cameraman's hairline from the front (benchmarks/hair_look front_edge, the
+    # hair mesh's edge off its smoothed self): 0.92 -> 0.60 mm, total variation 1.57 -> 1.21; the band under it
+    # (hair_look jag) 0.094 -> 0.088; his forehead's hair left uncovered (fringe) 2.3 -> 3.0 %, the astronaut's
+    # 4.3 -> 4.4 %; the other jobs within ±0.01 mm, IoU and ΔE unchanged
+    r = max(1, int(round(res * FRINGE_OPEN_RES)))
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+    keep &= cv2.morphologyEx((keep | hair_grid).astype(np.uint8), cv2.MORPH_OPEN, k).astype(bool)
     return np.clip(cv2.GaussianBlur(keep.astype(np.float32), (0, 0), max(1.0, res / 256))[idx], 0.0, 1.0)
 
 
