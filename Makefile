@@ -22,7 +22,7 @@ PYTHON313 ?= $(shell for p in $$(command -v python3.13) $(wildcard $(HOME)/.pyen
 # Binary wheels only; the one source package is data (dlib's model files), nothing to compile.
 BINARY := --only-binary=:all: --no-binary=face-recognition-models
 PKGS313 := bpy numpy opencv-python-headless scipy scikit-image pillow dlib-bin face-recognition-models \
-	insightface onnxruntime onnx flatbuffers trimesh pygltflib xatlas pymeshlab rich pytest pytest-timeout
+	insightface onnxruntime onnx flatbuffers trimesh pygltflib xatlas pymeshlab rich threadpoolctl pytest pytest-timeout
 
 .PHONY: demo test venv venv313 lock lock313 clean
 

@@ -39,7 +39,7 @@ BACKEND_REQUIREMENTS = (
     "onnx==1.22.0; python_version < '3.13'", "onnx==1.23.2; python_version >= '3.13'", "flatbuffers==25.12.19",
     "opencv-python-headless==4.11.0.86", "dlib-bin==20.0.1.post1", "face-recognition-models==0.3.0",
     "trimesh==5.2.0", "pymeshlab==2025.7.post1", "xatlas==0.0.11", "pygltflib==1.16.5", "scikit-image==0.26.0",
-    "scipy==1.17.1", "pillow==13.0.0", "rich==15.0.0", "setuptools<81",
+    "scipy==1.17.1", "threadpoolctl==3.8.0", "pillow==13.0.0", "rich==15.0.0", "setuptools<81",
 )
 # The lines of constraints.txt (same check): passed to pip with -c, so no dependency can pull in another numpy or
 # a second OpenCV.

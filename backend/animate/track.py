@@ -33,6 +33,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from ..errors import Cancelled
 from ..events import CancelToken, ProgressEvent
@@ -45,7 +46,6 @@ from ..headmodel import load_ict
 from ..headmodel.arkit import ARKIT_52, arkit_sources
 from ..headmodel.parts import eye_centre
 from ..render.raster import vertex_normals
-from .blas_threads import one_blas_thread
 from .brow_keys import BrowKeysModel, brow_patch, load_brow_keys_model
 from .eye_keys import EyeKeysModel, load_eye_keys_model
 from .eye_openness import EYES, EyeModel, eye_patches, eye_widths, load_eye_model
@@ -554,10 +554,11 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     head = np.zeros((T, 3))
     eyes = {s: np.zeros((T, 3)) for s in ("eye_left", "eye_right")}
     t_fit, c_fit = time.perf_counter(), time.process_time()
-    # the per-frame solves are small: OpenBLAS's threads only wait for each other, for a busy core most of all
-    # (blas_threads.py: 57-61 → 9 ms a frame on the 2-core machine under load), and one thread makes the fit's
-    # figures independent of the environment's thread count
-    with one_blas_thread():
+    # the per-frame solves are small (a few hundred by ~60): OpenBLAS's threads only wait for each other, for a busy
+    # core most of all (benchmarks/animate.py's front clip on the 2-core machine with another process on one core:
+    # 57-61 ms a frame on 2 threads, 9.2-9.4 on one; ~9 ms either way idle), and one thread makes the fit's figures
+    # independent of the environment's thread count
+    with threadpool_limits(limits=1, user_api="blas"):
         for n, i in enumerate(good):
             if cancel is not None and cancel.cancelled:
                 raise Cancelled("Video tracking cancelled; nothing was keyed.")

@@ -78,8 +78,9 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
     """→ pygltflib.GLTF2 with the binary blob set.
 
     `attachments`: extra rigid meshes (hair, accessories), each {name, verts (n, 3) world, faces (f, 3),
-    uv (n, 2) glTF, texture (h, w, 3) uint8, bone, double_sided (optional: a sheet seen from both sides)}, skinned
-    wholly to that bone, without shape keys."""
+    uv (n, 2) glTF, texture (h, w, 3) uint8, bone, double_sided (optional: a sheet seen from both sides), extensions
+    (optional: its material's glTF extensions, e.g. the hair's KHR_materials_specular)}, skinned wholly to that
+    bone, without shape keys."""
     import pygltflib as g
 
 
@@ -165,9 +166,11 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
         if not gl.samplers:
             gl.samplers.append(g.Sampler(magFilter=9729, minFilter=9987, wrapS=33071, wrapT=33071))
         gl.textures.append(g.Texture(sampler=0, source=len(gl.images) - 1))
+        ext = dict(att.get("extensions") or {})
         material(att["name"], pbrMetallicRoughness=g.PbrMetallicRoughness(
             baseColorTexture=g.TextureInfo(index=len(gl.textures) - 1), metallicFactor=0.0, roughnessFactor=0.8),
-            doubleSided=bool(att.get("double_sided", False)))
+            doubleSided=bool(att.get("double_sided", False)), extensions=ext)
+        gl.extensionsUsed = sorted(set(gl.extensionsUsed or []) | set(ext))
         attrs = g.Attributes(POSITION=binbuf.accessor(pos, "VEC3", FLOAT, ARRAY_BUFFER, minmax=True),
                              NORMAL=binbuf.accessor(nrm, "VEC3", FLOAT, ARRAY_BUFFER),
                              TEXCOORD_0=binbuf.accessor(np.asarray(att["uv"], np.float32), "VEC2", FLOAT,

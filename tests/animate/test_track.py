@@ -335,22 +335,6 @@ def test_the_turned_heads_bias_follows_the_captures_asymmetric_expression(shared
     assert max(err.values()) < 1.4  # and within the goal (2°) on the tracker's own landmark model
 
 
-def test_the_fit_runs_on_one_blas_thread_and_restores_the_count():
-    """blas_threads.one_blas_thread (around fit_landmarks' per-frame loop): numpy's OpenBLAS on one thread inside,
-    the previous count after, also when the block raises (cancel)."""
-    from headforge.backend.animate.blas_threads import blas_threads, one_blas_thread
-
-    before = blas_threads()
-    if before is None:
-        pytest.skip("numpy links no OpenBLAS here")
-    with one_blas_thread():
-        assert blas_threads() == 1
-    assert blas_threads() == before
-    with pytest.raises(KeyError), one_blas_thread():
-        raise KeyError("cancelled")
-    assert blas_threads() == before
-
-
 def test_eyes_unlike_the_eye_models_keep_the_fits_blinks(tmp_path):
     """The eye regressor learned on renders of our rig; on real open eyes with dark lashes and make-up it can read
     them as closed (insightface's group photo, the woman at the left: 1.00 / 0.67 for a still video of her open
