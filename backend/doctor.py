@@ -140,7 +140,8 @@ def _models(root: Path) -> list[dict]:
 
 
 def _face_mesh() -> dict:
-    """MediaPipe's face mesh and matte: its own graphs (Python ≤ 3.12) or its model files through OpenCV (3.13)."""
+    """MediaPipe's face mesh and matte: its model files through OpenCV and onnxruntime (or, where forced with
+    $HEADFORGE_MEDIAPIPE_RUNTIME=solutions, mediapipe's own graphs)."""
     from .face import blaze, landmarks
 
     try:

@@ -1,6 +1,7 @@
 """MediaPipe's face models (BlazeFace short-range detector, the attention face mesh with its lips, eyes and irises,
-selfie segmenter; Apache-2.0) without `mediapipe.solutions`: the face stage's path where it is gone (mediapipe ≥
-0.10.30, every mediapipe for Python 3.13). The short-range detector and the segmenter run through OpenCV's DNN
+selfie segmenter; Apache-2.0) without the mediapipe package: the face stage's path on every Python (no installed
+backend carries mediapipe; `mediapipe.solutions` is gone from mediapipe ≥ 0.10.30, every mediapipe for Python
+3.13). The short-range detector and the segmenter run through OpenCV's DNN
 module; the full-range detector (a sparse model) and the mesh (attention_mesh.py: MediaPipe's own operators)
 through onnxruntime, translated by tflite_onnx.py, which OpenCV's TFLite importer cannot read.
 

@@ -3,11 +3,12 @@
 Both run on the face the detector found (its box and five keypoints), not on detectors of their own, so the
 landmarks always belong to the chosen face. Coordinates are pixels of the image given.
 
-MediaPipe runs one of two ways (`mediapipe_runtime()`): its own `mediapipe.solutions` (legacy wheels, Python
-≤ 3.12), or its model files through OpenCV's DNN and onnxruntime (`opencv`: backend/face/blaze.py, every Python,
-the only way on 3.13). Both run the same attention mesh in the same graph: their points agree to 0.02 % of the
-face (tests/face/test_mediapipe_opencv.py). $HEADFORGE_MEDIAPIPE_RUNTIME = solutions | opencv chooses; unset,
-`solutions` when importable.
+MediaPipe runs one of two ways (`mediapipe_runtime()`): its model files through OpenCV's DNN and onnxruntime
+(`opencv`: backend/face/blaze.py, every Python; the default, and the only way in an installed backend, which has
+no mediapipe package), or mediapipe's own `mediapipe.solutions` (the legacy wheels, Python ≤ 3.12: the development
+venv keeps mediapipe 0.10.21 as the reference the tests compare with). Both run the same attention mesh in the
+same graph: their points agree to 0.02 % of the face (tests/face/test_mediapipe_opencv.py).
+$HEADFORGE_MEDIAPIPE_RUNTIME = solutions | opencv chooses.
 """
 from __future__ import annotations
 
@@ -77,16 +78,17 @@ def _has_solutions() -> bool:
 
 
 def mediapipe_runtime() -> str:
-    """'solutions' (the mediapipe package's own graphs) or 'opencv' (its model files through OpenCV's DNN)."""
+    """'opencv' (MediaPipe's model files through OpenCV's DNN and onnxruntime; the default) or 'solutions' (the
+    mediapipe package's own graphs, where mediapipe 0.10.21 is installed)."""
     want = os.environ.get("HEADFORGE_MEDIAPIPE_RUNTIME", "").strip().lower()
     if want and want not in RUNTIMES:
         raise FaceError(f"HEADFORGE_MEDIAPIPE_RUNTIME={want!r}; choose one of {', '.join(RUNTIMES)}.",
                         code="face.bad_option")
     if want == "solutions" and not _has_solutions():
-        raise FaceError("HEADFORGE_MEDIAPIPE_RUNTIME=solutions, but the installed mediapipe has no "
-                        "`mediapipe.solutions` (removed in 0.10.30; no wheel for Python 3.13 has it).",
+        raise FaceError("HEADFORGE_MEDIAPIPE_RUNTIME=solutions needs `mediapipe.solutions` (mediapipe ≤ 0.10.21, "
+                        "Python ≤ 3.12), which is not installed here.",
                         code="face.bad_option", hint="Unset it: the OpenCV runtime runs the same models.")
-    return want or ("solutions" if _has_solutions() else "opencv")
+    return want or "opencv"
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,5 +1,5 @@
-"""MediaPipe's face models through OpenCV (backend/face/blaze.py), the face stage's path on Python 3.13 where no
-mediapipe has `mediapipe.solutions`: the same mesh, irises, detector and selfie matte as MediaPipe's own graphs
+"""MediaPipe's face models through OpenCV (backend/face/blaze.py), the face stage's path on every Python (no
+installed backend has the mediapipe package; none for Python 3.13 has `mediapipe.solutions`): the same mesh, irises, detector and selfie matte as MediaPipe's own graphs
 (compared where those exist), the bad-photo catalogue's outcomes, and the stage itself run by a Python 3.13
 with numpy 2 giving what this Python gives."""
 import json
@@ -198,7 +198,7 @@ def test_runtime_choice_and_missing_models(monkeypatch, tmp_path):
         landmarks.mediapipe_runtime()
     assert e.value.code == "face.bad_option"
     monkeypatch.setenv("HEADFORGE_MEDIAPIPE_RUNTIME", "")
-    assert landmarks.mediapipe_runtime() == ("solutions" if landmarks._has_solutions() else "opencv")
+    assert landmarks.mediapipe_runtime() == "opencv"  # the installed backend's (it has no mediapipe package)
     monkeypatch.setattr(blaze, "_candidates", lambda: [tmp_path])
     with pytest.raises(ModelMissingError) as e:
         blaze.models_dir()

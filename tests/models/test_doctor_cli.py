@@ -138,7 +138,7 @@ def test_doctor_ends_with_what_this_machine_can_run(tmp_path, monkeypatch, share
 
 
 def test_doctor_face_mesh_without_mediapipe_solutions(tmp_path, monkeypatch):
-    """Python 3.13 has no mediapipe.solutions: the doctor reports the OpenCV runtime and where its models are,
+    """An installed backend has no mediapipe package (and Python 3.13 no mediapipe.solutions): the doctor reports the OpenCV runtime and where its models are,
     and a blocking error naming the fix when they are absent (not a warning about the mediapipe module)."""
     import importlib.util
 
