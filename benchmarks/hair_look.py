@@ -719,7 +719,7 @@ def render_back(job: Path, extensions: dict | None, size: int = 224, samples: in
     import pygltflib
     from PIL import Image
 
-    from headforge.backend.rig.hair_mesh import with_material_extensions
+    from headforge.backend.rig.gltf import add_material_extensions
 
     with tempfile.TemporaryDirectory(prefix="hf-crown-") as tmp:
         tmp_job = Path(tmp) / job.name
@@ -728,7 +728,7 @@ def render_back(job: Path, extensions: dict | None, size: int = 224, samples: in
         for mat in gl.materials:
             if mat.name == "hair":
                 mat.extensions = {}
-        with_material_extensions(gl, [{"name": "hair", "extensions": extensions or {}}])
+        add_material_extensions(gl, {"hair": extensions})
         gl.save_binary(str(tmp_job / "rig" / "head_rigged.glb"))
         out = Path(tmp) / "back.png"
         code = ("import bpy, sys; from pathlib import Path; sys.path.insert(0, sys.argv[1]); import cycles_sheet as cs;"

@@ -166,11 +166,9 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
         if not gl.samplers:
             gl.samplers.append(g.Sampler(magFilter=9729, minFilter=9987, wrapS=33071, wrapT=33071))
         gl.textures.append(g.Texture(sampler=0, source=len(gl.images) - 1))
-        ext = dict(att.get("extensions") or {})
         material(att["name"], pbrMetallicRoughness=g.PbrMetallicRoughness(
             baseColorTexture=g.TextureInfo(index=len(gl.textures) - 1), metallicFactor=0.0, roughnessFactor=0.8),
-            doubleSided=bool(att.get("double_sided", False)), extensions=ext)
-        gl.extensionsUsed = sorted(set(gl.extensionsUsed or []) | set(ext))
+            doubleSided=bool(att.get("double_sided", False)))
         attrs = g.Attributes(POSITION=binbuf.accessor(pos, "VEC3", FLOAT, ARRAY_BUFFER, minmax=True),
                              NORMAL=binbuf.accessor(nrm, "VEC3", FLOAT, ARRAY_BUFFER),
                              TEXCOORD_0=binbuf.accessor(np.asarray(att["uv"], np.float32), "VEC2", FLOAT,
@@ -183,11 +181,24 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
         gl.nodes.append(g.Node(name=att["name"], mesh=len(gl.meshes) - 1, skin=0))
         scene_nodes.append(len(gl.nodes) - 1)
     gl.scenes[0].nodes = scene_nodes
+    add_material_extensions(gl, {att["name"]: att.get("extensions") for att in attachments or []})
     if extras:
         gl.extras = extras
     gl.buffers = [g.Buffer(byteLength=len(binbuf.data))]
     gl.set_binary_blob(bytes(binbuf.data))
     return gl
+
+
+def add_material_extensions(gl, extensions: dict[str, dict | None]) -> None:
+    """Give the materials of `gl` (pygltflib.GLTF2) named in `extensions` those glTF extensions (merged over their
+    own) and list them in extensionsUsed. In place; also re-dresses a .glb read back (benchmarks/hair_look)."""
+    used = set(gl.extensionsUsed or [])
+    for mat in gl.materials:
+        ext = extensions.get(mat.name)
+        if ext:
+            mat.extensions = {**(mat.extensions or {}), **ext}
+            used |= set(ext)
+    gl.extensionsUsed = sorted(used)
 
 
 def write_rig_glb(path, rig: Rig, texture_png: bytes | None, extras: dict | None = None,

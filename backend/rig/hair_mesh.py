@@ -359,21 +359,6 @@ def hair_material_extensions() -> dict:
     return {"KHR_materials_specular": {"specularFactor": HAIR_SPECULAR}}
 
 
-def with_material_extensions(gl, attachments: list[dict]) -> None:
-    """Give the glTF `gl` (pygltflib.GLTF2) the attachments' material extensions (their "extensions" dict, on the
-    material named as the attachment), listing them in extensionsUsed: an existing head's .glb re-dressed with the
-    hair's material now (benchmarks/hair_look.render_back, the tests). In place; an attachment without extensions,
-    or without its material in `gl`, is left as it is."""
-    used = set(gl.extensionsUsed or [])
-    for att in attachments:
-        ext = att.get("extensions") or {}
-        for mat in gl.materials:
-            if ext and mat.name == att["name"]:
-                mat.extensions = {**(mat.extensions or {}), **ext}
-                used |= set(ext)
-    gl.extensionsUsed = sorted(used)
-
-
 EDGE_WEIGHT = 0.1  # the shell's edge in front: where the hair region's weight (texture_complete.hair_weight) falls to
 EDGE_M = 0.006  # ... and skin the photo sees this far below the hairline or further stays uncovered (hair_weight's)
 FRINGE_M = 0.003  # the hair's least thickness in front (over a fringe, at the shell's front edge)

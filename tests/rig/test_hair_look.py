@@ -375,7 +375,7 @@ def test_a_dark_crown_stays_crisp_against_the_sky_in_cycles(tmp_path):
     Blender's importer and rendered in Cycles from behind under benchmarks/cycles_sheet.py's sky and key light
     (160 px, 8 samples): its top's outline, 10-90 % rise (benchmarks/hair_look.crown_edge_width), with the glTF's
     default specular and with the hair's material (hair_mesh.hair_material_extensions through
-    with_material_extensions): the grazing Fresnel took the grey sky's colour over a broad band, median / p90
+    gltf.add_material_extensions): the grazing Fresnel took the grey sky's colour over a broad band, median / p90
     7.0 / 9.5 -> 3.0 / 3.5 px (what is left: the diffuse shading's fall toward the limb). On the jobs
     (hair_look crown_edge, 224 px): group faces 0-5 10.25/4.50/10.25/6.75/8.75/10.50 -> 2.75/2.00/2.00/4.38/
     1.75/1.75 px, astronaut 11.25 -> 2.25."""
@@ -386,7 +386,8 @@ def test_a_dark_crown_stays_crisp_against_the_sky_in_cycles(tmp_path):
     import trimesh
     from PIL import Image
 
-    from headforge.backend.rig.hair_mesh import hair_material_extensions, with_material_extensions
+    from headforge.backend.rig.gltf import add_material_extensions
+    from headforge.backend.rig.hair_mesh import hair_material_extensions
 
     bench = load_benchmark("hair_look")
     sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.1)
@@ -398,7 +399,7 @@ def test_a_dark_crown_stays_crisp_against_the_sky_in_cycles(tmp_path):
         sphere.export(glb)
         gl = pygltflib.GLTF2().load(str(glb))
         gl.materials[0].name = "hair"
-        with_material_extensions(gl, [{"name": "hair", "extensions": ext}])
+        add_material_extensions(gl, {"hair": ext})
         gl.save_binary(str(glb))
         out = tmp_path / f"{name}.png"
         subprocess.run([sys.executable, "-c", CROWN_SCENE, str(Path(bench.__file__).parent), str(glb), str(out)],
