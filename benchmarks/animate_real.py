@@ -1,0 +1,265 @@
+"""The tracker on real pixels: real photos turned into videos with a KNOWN motion, so `track_video`'s output on real
+faces can be scored. No labelled real video exists here; everything in benchmarks/animate.py is measured on renders
+of our own rig.
+
+    .venv/bin/python benchmarks/animate_real.py [--size 640x480] [--frames 90] [--codec mp4v|mjpg]
+        [--photos astronaut,group_0,...] [--json out.json]
+
+Each photo (scikit-image's astronaut and cameraman, the six faces of insightface's group photo t1, cropped and
+upscaled twice as benchmarks/complete_head.py does) is fitted into the frame on a grey ground and moved by a smooth
+known 2D similarity about its face centre (translation ±40 / ±30 px, scale 0.8-1.2, in-plane roll ±15°, periods
+of 2-3 s, `motion`), written with a real codec (OpenCV's FFmpeg: MPEG-4 part 2 "mp4v", inter-frame, or MJPEG;
+this OpenCV build has no H.264 encoder and PyAV is not installed), and tracked (video_landmarks once, fit_landmarks
+at One-Euro smoothing 0 and 0.5, i.e. exactly track_video). The face does not change, so the truth is:
+  - every ARKit weight constant over the take: per key its std over frames and its mean frame-to-frame |Δ|
+    (jitter), and the take's median against the photo fit's portrait_expression_arkit (fit_photos on MediaPipe's
+    landmarks of the unmoved frame, the correspondence and weights the rig stage uses: "vs photo");
+  - the head's roll equal to the image's roll up to a constant (the take's roll is the negative of OpenCV's
+    counter-clockwise angle; the gain of the least-squares line is printed so that a wrong sign would show);
+  - yaw/pitch constant up to perspective: a flat picture shifted off the optical axis looks like a head turned
+    toward the camera by the ray angle atan(offset / f), so yaw/pitch are scored raw and after removing their
+    least-squares line against the face centre's ray angles (the gain printed, ~1 if that is the whole story).
+These measure stability on real pixels (jitter, drift with pose, false blinks), not the accuracy of moving
+expressions: a still face cannot show whether a smile is tracked at the right amplitude.
+
+Measured 2026-12-07 (640×480, 90 frames at 30 fps, mp4v; on this 2-core machine with two other agents):
+(filled in below by the run; see the table)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO.parent) not in sys.path:
+    sys.path.insert(0, str(REPO.parent))
+os.environ.setdefault("HEADFORGE_ICT", str(REPO.parent / "shared" / "data" / "ict_facekit" / "ict_face_light.npz"))
+
+from headforge.backend.animate.track import fit_landmarks, video_landmarks  # noqa: E402
+from headforge.backend.face.landmarks import image_mesh_478  # noqa: E402
+from headforge.backend.fitting.photo import default_focal, fit_photos  # noqa: E402
+from headforge.backend.headmodel import load_ict  # noqa: E402
+from headforge.backend.headmodel.arkit import ARKIT_52, ict_weights_to_arkit  # noqa: E402
+from headforge.backend.rig.photo_rig import landmarks_from_analysis  # noqa: E402
+
+GROUP_CROPS = ((0.0, 0.0, 0.36, 1.0), (0.33, 0.0, 0.67, 1.0), (0.54, 0.25, 0.76, 0.75), (0.78, 0.2, 1.0, 0.75),
+               (0.66, 0.0, 0.92, 0.45), (0.17, 0.05, 0.40, 0.45))  # benchmarks/complete_head.py's
+CODECS = {"mp4v": ("mp4v", ".mp4"), "mjpg": ("MJPG", ".avi")}
+BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
+
+
+def photos(names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """The real photos (RGB uint8) by name: astronaut, astronaut_close, cameraman, group_0 … group_5 (the last when insightface's
+    sample image is installed)."""
+    from PIL import Image
+    from skimage import data
+
+    out = {"astronaut": data.astronaut(),
+           # her face filling the frame (~84 px between the irises at 640×480: the learned video table's range)
+           "astronaut_close": np.ascontiguousarray(data.astronaut()[14:234, 115:335]),
+           "cameraman": np.repeat(data.camera()[..., None], 3, axis=2)}
+    try:
+        from insightface.data import get_image
+
+        group = np.ascontiguousarray(get_image("t1", to_rgb=True))
+    except Exception:  # noqa: BLE001  (insightface absent: no group photo)
+        group = None
+    if group is not None:
+        h, w = group.shape[:2]
+        for i, (x0, y0, x1, y1) in enumerate(GROUP_CROPS):
+            crop = group[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)]
+            out[f"group_{i}"] = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 2, crop.shape[0] * 2),
+                                                                         Image.LANCZOS))
+    return {k: v for k, v in out.items() if names is None or k in names}
+
+
+def base_frame(img: np.ndarray, size: tuple[int, int], fill: float = 0.9) -> np.ndarray:
+    """The photo scaled to `fill` of the frame's height (or width) and centred on a mid-grey ground."""
+    W, H = size
+    s = fill * min(W / img.shape[1], H / img.shape[0])
+    w, h = max(int(round(img.shape[1] * s)), 1), max(int(round(img.shape[0] * s)), 1)
+    small = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    frame = np.full((H, W, 3), 128, np.uint8)
+    x0, y0 = (W - w) // 2, (H - h) // 2
+    frame[y0:y0 + h, x0:x0 + w] = small
+    return frame
+
+
+def motion(n: int, fps: float = 30.0, amplitude: float = 1.0) -> dict[str, np.ndarray]:
+    """The known smooth 2D similarity per frame: tx, ty (px), scale, roll (degrees, counter-clockwise as shown).
+    `amplitude` scales the translation to the frame (1.0 at 640×480)."""
+    t = np.arange(n) / fps
+    return {"tx": amplitude * 40.0 * np.sin(2 * np.pi * t / 3.0), "ty": amplitude * 30.0 * np.sin(2 * np.pi * t / 2.0 + 0.7),
+            "scale": 1.0 + 0.2 * np.sin(2 * np.pi * t / 3.0 + 1.9), "roll": 15.0 * np.sin(2 * np.pi * t / 2.5 + 0.4)}
+
+
+def write_clip(base: np.ndarray, centre: np.ndarray, path: Path, frames: int = 90, fps: float = 30.0,
+               codec: str = "mp4v", speed: float = 1.0) -> dict[str, np.ndarray]:
+    """The base frame moved by `motion` about the face centre (`speed` × faster: a short clip covering the same
+    motion), encoded → the motion and the face centre per frame."""
+    H, W = base.shape[:2]
+    mo = motion(frames, fps / speed, amplitude=W / 640)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*CODECS[codec][0]), fps, (W, H))
+    if not vw.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {codec} here")
+    centres = []
+    for i in range(frames):
+        M = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(mo["roll"][i]), float(mo["scale"][i]))
+        M[:, 2] += (mo["tx"][i], mo["ty"][i])
+        vw.write(np.ascontiguousarray(cv2.warpAffine(base, M, (W, H), flags=cv2.INTER_LINEAR,
+                                                     borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))[..., ::-1]))
+        centres.append(M @ np.array([centre[0], centre[1], 1.0]))
+    vw.release()
+    mo["centre"] = np.array(centres)
+    return mo
+
+
+def portrait_arkit(model, base: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """(52,) the photo fit's expression of the unmoved frame: fit_photos on its MediaPipe landmarks with the rig
+    stage's correspondence and weights (landmarks_from_analysis), ICT → ARKit as rig.json's
+    portrait_expression_arkit."""
+    lm = landmarks_from_analysis(model, {"face": {"landmarks_478": marks[:, :2].tolist()}}, "mediapipe478")
+    fit = fit_photos(model, [{"points": lm.points, "tri": lm.tri, "bary": lm.bary, "image_size": base.shape[1::-1],
+                              "weights": lm.weights, "eye_pairs": lm.eye_pairs}], n_identity=60)[0]
+    arkit = ict_weights_to_arkit(fit.expression, model.expression_names)
+    return np.array([arkit[n] for n in ARKIT_52])
+
+
+def _line(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Least-squares y ≈ a + X b → (gains b, residual)."""
+    A = np.column_stack([np.ones(len(y)), x])
+    coef, *_ = np.linalg.lstsq(A, y, rcond=None)
+    return coef[1:], y - A @ coef
+
+
+def score(take, mo: dict, size: tuple[int, int], focal: float, portrait: np.ndarray | None = None) -> dict:
+    """Stability figures of a take of a still face moved by `mo` (see the module docstring)."""
+    found = np.ones(take.n_frames, bool)
+    found[take.info["lost_frames"]] = False
+    w = take.weights[found]
+    std, step = w.std(0), np.abs(np.diff(w, axis=0)).mean(0)
+    order = np.argsort(-std)
+    # the image's roll is a turn about the camera's axis (the take's world +Y): taken off the tracked rotation
+    # (W0 = Ry(θ) W, θ the image's counter-clockwise angle: the take's roll is clockwise-positive as shown), what is
+    # left should be constant. Its Euler angles are the yaw/pitch/roll errors; the Euler angles of the raw take
+    # mix roll into yaw for a head pitched in the photo, so they are not compared directly
+    theta = np.radians(mo["roll"][found])
+    W = Rotation.from_euler("ZXY", take.head[found])
+    rest = Rotation.from_rotvec(theta[:, None] * [0.0, 1.0, 0.0]) * W
+    head = np.degrees(rest.as_euler("ZXY"))  # yaw, pitch, roll left once the known roll is removed
+    roll_err = head[:, 2] - head[:, 2].mean()
+    (roll_gain,), _ = _line(mo["roll"][found], np.degrees(take.head[found, 2]))
+    W_, H_ = size
+    ray = np.degrees(np.arctan((mo["centre"][found] - [(W_ - 1) / 2, (H_ - 1) / 2]) / focal))  # x, y
+    yaw_gain, yaw_res = _line(ray, head[:, 0])
+    pitch_gain, pitch_res = _line(ray, head[:, 1])
+    spread = np.degrees((rest * rest.mean().inv()).magnitude())  # the whole rotation's departure from its mean
+    bi = [ARKIT_52.index(n) for n in BLINKS]
+    out = {
+        "frames": int(take.n_frames), "lost": len(take.info["lost_frames"]),
+        "correspondence": take.info["correspondence"], "blinks_from": take.info["blinks_from"],
+        "blinks_pixel_median": take.info["blinks_pixel_median"],
+        "key_std_mean": float(std.mean()), "key_std_max": float(std.max()),
+        "key_step_mean": float(step.mean()), "key_step_max": float(step.max()),
+        "worst_keys": {ARKIT_52[k]: [round(float(std[k]), 3), round(float(step[k]), 3)] for k in order[:3]},
+        "blink_max": float(w[:, bi].max()), "blink_median": float(np.median(w[:, bi])),
+        "roll_err_rms_deg": float(np.sqrt((roll_err ** 2).mean())), "roll_err_max_deg": float(np.abs(roll_err).max()),
+        "roll_gain": float(roll_gain), "rotation_spread_deg": float(spread.mean()),
+        "yaw_std_deg": float(head[:, 0].std()), "pitch_std_deg": float(head[:, 1].std()),
+        "yaw_res_std_deg": float(yaw_res.std()), "pitch_res_std_deg": float(pitch_res.std()),
+        "yaw_ray_gain": [round(float(g), 2) for g in yaw_gain], "pitch_ray_gain": [round(float(g), 2) for g in pitch_gain],
+        "per_key_std": {n: round(float(s), 4) for n, s in zip(ARKIT_52, std)},
+    }
+    if portrait is not None:
+        d = np.median(w, axis=0) - portrait
+        out["vs_photo_mean"] = float(np.abs(d).mean())
+        k = int(np.argmax(np.abs(d)))
+        out["vs_photo_max"] = [ARKIT_52[k], round(float(np.median(w[:, k])), 3), round(float(portrait[k]), 3)]
+    return out
+
+
+def run_photo(name: str, img: np.ndarray, work: Path, *, size=(640, 480), frames: int = 90, codec: str = "mp4v",
+              smoothings=(0.0, 0.5), model=None, portrait: bool = True) -> dict:
+    """One photo's clip, tracked at each smoothing and scored → {smoothing: figures}, plus the clip's facts."""
+    model = model or load_ict()
+    base, framing = base_frame(img, size), "whole photo"
+    marks = image_mesh_478(base)
+    if marks is None:  # the face too small in the frame for MediaPipe's detector: a square crop around it
+        found = image_mesh_478(img)
+        if found is None:
+            return {"name": name, "error": "no face found in the photo"}
+        lo, hi = found[:, :2].min(0), found[:, :2].max(0)
+        half = 1.25 * (hi - lo).max()
+        x0, y0 = np.maximum(((lo + hi) / 2 - half).astype(int), 0)
+        img = img[y0:y0 + int(2 * half), x0:x0 + int(2 * half)]
+        base, framing = base_frame(img, size), f"cropped to {img.shape[1]}x{img.shape[0]} around the face"
+        marks = image_mesh_478(base)
+        if marks is None:
+            return {"name": name, "error": "no face in the unmoved frame"}
+    centre = marks[:, :2].mean(0)
+    path = work / f"{name}_{size[0]}x{size[1]}{CODECS[codec][1]}"
+    mo = write_clip(base, centre, path, frames, codec=codec)
+    times, lms, info = video_landmarks(path)
+    ref = portrait_arkit(model, base, marks) if portrait else None
+    iod = float(np.linalg.norm(marks[list(range(468, 473)), :2].mean(0) - marks[list(range(473, 478)), :2].mean(0)))
+    res = {"name": name, "framing": framing, "iris_distance_px": round(iod, 1), "landmarks_fps": len(times) / info["landmarks_s"]}
+    for s in smoothings:
+        take = fit_landmarks(times, lms, info, smoothing=s, model=model)
+        res[s] = score(take, mo, size, take.info["focal_px"], ref)
+    return res
+
+
+def table(res: dict, smoothings) -> str:
+    rows = [f"{res['name']} ({res['framing']}): iris distance {res['iris_distance_px']} px, landmarks "
+            f"{res['landmarks_fps']:.0f} fps"]
+    first = res[smoothings[0]]
+    rows.append(f"  {first['frames']} frames, lost {first['lost']}, correspondence {first['correspondence']}, "
+                f"blinks from {first['blinks_from']} (pixel median {first['blinks_pixel_median']})")
+    rows.append("  smoothing  key std mean/max  |Δ| mean/max   blink max/med  roll rms/max gain  "
+                "yaw/pitch std (ray-removed)  vs photo")
+    for s in smoothings:
+        r = res[s]
+        rows.append(f"  {s:<9} {r['key_std_mean']:.3f} / {r['key_std_max']:.3f}   {r['key_step_mean']:.3f} / "
+                    f"{r['key_step_max']:.3f}  {r['blink_max']:.2f} / {r['blink_median']:.2f}    "
+                    f"{r['roll_err_rms_deg']:.2f} / {r['roll_err_max_deg']:.2f}° {r['roll_gain']:.2f}   "
+                    f"{r['yaw_std_deg']:.2f} / {r['pitch_std_deg']:.2f}° ({r['yaw_res_std_deg']:.2f} / "
+                    f"{r['pitch_res_std_deg']:.2f}°)  {r.get('vs_photo_mean', float('nan')):.3f} "
+                    f"{r.get('vs_photo_max', '')}")
+        rows.append(f"            worst keys (std, |Δ|): {r['worst_keys']}; yaw/pitch ray gains {r['yaw_ray_gain']} "
+                    f"{r['pitch_ray_gain']}")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", default="640x480")
+    ap.add_argument("--frames", type=int, default=90)
+    ap.add_argument("--codec", default="mp4v", choices=sorted(CODECS))
+    ap.add_argument("--photos", default=None, help="comma-separated names (default: all)")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args(argv)
+    size = tuple(int(v) for v in a.size.lower().split("x"))
+    smoothings = (0.0, 0.5)
+    model = load_ict()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, img in photos(a.photos.split(",") if a.photos else None).items():
+            res = run_photo(name, img, Path(tmp), size=size, frames=a.frames, codec=a.codec, smoothings=smoothings,
+                            model=model)
+            results.append(res)
+            print(table(res, smoothings) if "error" not in res else f"{name}: {res['error']}", flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
