@@ -25,14 +25,14 @@ expressions: a still face cannot show whether a smile is tracked at the right am
 Measured 2026-12-07 (640×480, 90 frames at 30 fps, mp4v; MediaPipe's OpenCV/onnxruntime runtime; "iris" = the
 distance between the iris centres; figures at smoothing 0 / 0.5 where two are given):
   photo            iris  corr.  key std mean/max  key |Δ| mean  eyeBlink max  roll err rms  yaw/pitch std, ray removed
-  astronaut        38 px photo  0.024 / 0.060     0.013 / 0.005 0.00 (pixels) 0.27 / 0.80°  0.63 / 0.53°
-  astronaut_close  85 px video  0.015 / 0.067     0.007 / 0.003 0.00 (pixels) 0.24 / 0.74°  0.43 / 0.54°
-  group_1 (crop)   64 px video  0.018 / 0.064     0.008 / 0.003 0.23 (fit)    0.27 / 0.67°  0.65 / 0.62°
-  group_2          40 px photo  0.029 / 0.101     0.014 / 0.006 0.20 (fit)    0.52 / 0.55°  0.50 / 0.56°
-  group_3          38 px photo  0.023 / 0.060     0.012 / 0.005 0.08 (fit)    0.49 / 0.54°  0.70 / 0.59°
-  group_5          40 px photo  0.023 / 0.075     0.010 / 0.004 0.16 (fit)    0.62 / 0.56°  0.45 / 0.81°
-  group_4          27 px photo  0.064 / 0.248     0.031 / 0.012 0.54 (fit)    0.75 / 0.82°  0.68 / 1.08°
-  cameraman (crop) 61 px photo  0.055 / 0.198     0.035 / 0.013 0.41 (fit)    1.05 / 1.37°  1.80 / 0.77°
+  astronaut        38 px photo  0.024 / 0.060     0.013 / 0.005 0.00 (pixels) 0.27 / 0.35°  0.63 / 0.53°
+  astronaut_close  85 px video  0.015 / 0.067     0.007 / 0.003 0.00 (pixels) 0.24 / 0.33°  0.43 / 0.54°
+  group_1 (crop)   64 px video  0.018 / 0.064     0.008 / 0.003 0.23 (fit)    0.27 / 0.26°  0.65 / 0.62°
+  group_2          40 px photo  0.029 / 0.101     0.014 / 0.006 0.20 (fit)    0.52 / 0.41°  0.50 / 0.56°
+  group_3          38 px photo  0.023 / 0.060     0.012 / 0.005 0.08 (fit)    0.49 / 0.39°  0.70 / 0.59°
+  group_5          40 px photo  0.023 / 0.075     0.010 / 0.004 0.16 (fit)    0.62 / 0.51°  0.45 / 0.81°
+  group_4          27 px photo  0.064 / 0.248     0.031 / 0.012 0.54 (fit)    0.75 / 0.71°  0.68 / 1.08°
+  cameraman (crop) 61 px photo  0.055 / 0.198     0.035 / 0.013 0.41 (fit)    1.05 / 1.11°  1.80 / 0.77°
   (group_0: no face found, even in windows of the photo: MediaPipe's detector needs the face ≳ 1/5 of the image.)
 What they say:
   - keys hold still on real skin for frontal faces of ≥ 38 px between the irises: each key's std over the take
@@ -50,10 +50,22 @@ What they say:
     defect of the fallback, not fixed here.
   - the head: roll follows the picture's roll with |gain| 0.89-1.04 on frontal faces (0.65-0.67 as Euler roll for
     group_4 and the side-on cameraman, whose turned heads mix the camera's roll into the other angles; the rotation
-    error after removing the known roll is what the table shows), error 0.24-0.63° rms at smoothing 0, 0.55-0.82°
-    at 0.5: One-Euro lags a roll of up to 1.25° a frame by ~0.5°. Yaw/pitch move 0.8-1.9° std, mostly the
+    error after removing the known roll is what the table shows), error 0.24-0.62° rms at smoothing 0, 0.26-0.51°
+    at 0.5. Yaw/pitch move 0.8-1.9° std, mostly the
     perspective of a picture shifted off the axis (yaw against the face's ray angle: gain -0.5 to -1.0); the rest
     0.35-0.84° (cameraman 1.8°). Scale 0.8-1.2 (depth) shows up in pitch (correlation ~-0.5 on the astronaut).
+  - One-Euro's lag on the head (a defect, fixed): with the head's speed coefficient as the eyes' (2 / strength),
+    smoothing 0.5 lagged this roll (up to 38°/s) by ~0.5°: roll error 0.74-0.80° on the astronaut's two clips,
+    0.54-0.95° on four held-out faces (group_2, 3, 5, insightface's Tom_Hanks_54745), against 0.24-0.62° unsmoothed.
+    Coefficient (× 1/strength) 2 / 4 / 8 / 16 / 32 (the one_euro beta 4 / 8 / 16 / 32 / 64 at 0.5), roll rms:
+    astronaut 0.80 / 0.60 / 0.45 / 0.35 / 0.29°, astronaut_close 0.74 / 0.55 / 0.41 / 0.33 / 0.28°; a still head's
+    (no motion, 90 frames) frame-to-frame jitter 0.0135 / 0.0136 / 0.0137 / 0.0140 / 0.0145° and 0.0148 / 0.0150 /
+    0.0153 / 0.0157 / 0.0166°. Rule: the largest coefficient keeping both still heads' jitter within 10 % of the old
+    one's (16: +4 % / +6 %; 32: +7 % / +12 %) → 16
+    (track.HEAD_BETA). Held out: the four faces' roll 0.95 / 0.55 / 0.54 / 0.56° → 0.51 / 0.41 / 0.39 / 0.51°,
+    their ray-removed yaw/pitch std +0.0-0.1°, still heads' jitter 0.061 → 0.072° (Tom_Hanks_54745, the noisiest)
+    and within 0.001° for the others; benchmarks/animate.py's synthetic front clips (capture 80-229 and 0-79,
+    640×480, smoothing 0.5) head error 1.778° / 0.952° → 1.782° / 0.960° (the ±30° views not re-measured).
   - tracking loss (a defect, fixed): with mp4v, frames 0-24 of group_5 were lost (with MJPEG none). Not the roll
     (rolled ±30-56° from the start, astronaut_close and group_1-3 lose no frame): BlazeFace returned, beside her face
     (score 0.88-0.95), a weak false box over her hair and the wall (0.31-0.46) that was larger, and

@@ -70,6 +70,12 @@ PIXEL_BLINK_GAIN = 16.0
 # make-up it never saw), the astronaut 0.00 / 0.00: a take of either would have shut the avatar's eyes throughout
 LOOK_DEG_PER_UNIT = 30.0  # an eyeLook key at 1 turns the eye this far (the facecap capture's relation, rms 0.04°)
 PIXEL_BLINK_MEDIAN_MAX = 0.25
+# the head's One-Euro speed coefficient (× 1/strength; the eyes keep 2): at 2 the filter lagged a real photo rolled at
+# up to 38°/s by ~0.5° (roll error 0.74-0.95° rms at smoothing 0.5 against 0.24-0.63° unsmoothed); 16 chosen on the
+# astronaut's two clips (the largest keeping a still head's frame-to-frame jitter within 10 % of 2's), held out:
+# four other real faces' roll 0.54-0.95° → 0.39-0.51°, still heads' jitter unchanged, the synthetic front clips'
+# head error 1.778° / 0.952° → 1.782° / 0.960° (benchmarks/animate_real.py)
+HEAD_BETA = 16.0
 
 
 @dataclass
@@ -394,8 +400,8 @@ def one_euro(x: np.ndarray, times: np.ndarray, min_cutoff: float, beta, d_cutoff
 
 def smooth_take(take: Take, strength: float, gains: dict | None = None) -> Take:
     """One-Euro smoothing of weights and rotations; strength 0 returns the take unchanged, 1 is strongest.
-    Eyelid and jaw/lip-closure channels get a 4× speed gain so blinks and closures keep their depth; `gains`
-    ({name: gain}) overrides a channel's."""
+    The head follows speed more readily than the eyes (HEAD_BETA). Eyelid and jaw/lip-closure channels get a 4×
+    speed gain so blinks and closures keep their depth; `gains` ({name: gain}) overrides a channel's."""
     if strength <= 0:
         return take
     s = float(np.clip(strength, 0.0, 1.0))
@@ -403,7 +409,8 @@ def smooth_take(take: Take, strength: float, gains: dict | None = None) -> Take:
     gains = {**{n: 4.0 for n in BLINK_NAMES}, **(gains or {})}
     beta_w = np.array([gains.get(n, 1.0) for n in take.names]) * 0.5 / s
 
-    rot = {r: (None if getattr(take, r) is None else one_euro(getattr(take, r), take.times, min_cutoff, 2.0 / s))
+    rot = {r: (None if getattr(take, r) is None else one_euro(getattr(take, r), take.times, min_cutoff,
+                                                               (HEAD_BETA if r == "head" else 2.0) / s))
            for r in ("head", "eye_left", "eye_right")}
     w = np.clip(one_euro(take.weights, take.times, min_cutoff, beta_w), 0.0, 1.0)
     return replace(take, weights=w, **rot, info={**take.info, "smoothing": s})
