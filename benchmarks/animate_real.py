@@ -88,7 +88,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -100,17 +99,19 @@ from scipy.spatial.transform import Rotation
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO.parent) not in sys.path:
     sys.path.insert(0, str(REPO.parent))
-os.environ.setdefault("HEADFORGE_ICT", str(REPO.parent / "shared" / "data" / "ict_facekit" / "ict_face_light.npz"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _data, complete_head (also when loaded by the tests)
+from _data import use_shared_ict  # noqa: E402
+from complete_head import GROUP_CROPS  # noqa: E402  (the group photo's six people, as its contact sheets crop them)
+
+use_shared_ict()
 
 from headforge.backend.animate.track import fit_landmarks, video_landmarks  # noqa: E402
 from headforge.backend.face.landmarks import image_mesh_478  # noqa: E402
-from headforge.backend.fitting.photo import default_focal, fit_photos  # noqa: E402
+from headforge.backend.fitting.photo import fit_photos  # noqa: E402
 from headforge.backend.headmodel import load_ict  # noqa: E402
 from headforge.backend.headmodel.arkit import ARKIT_52, ict_weights_to_arkit  # noqa: E402
 from headforge.backend.rig.photo_rig import landmarks_from_analysis  # noqa: E402
 
-GROUP_CROPS = ((0.0, 0.0, 0.36, 1.0), (0.33, 0.0, 0.67, 1.0), (0.54, 0.25, 0.76, 0.75), (0.78, 0.2, 1.0, 0.75),
-               (0.66, 0.0, 0.92, 0.45), (0.17, 0.05, 0.40, 0.45))  # benchmarks/complete_head.py's
 CODECS = {"mp4v": ("mp4v", ".mp4"), "mjpg": ("MJPG", ".avi")}
 BLINKS = ("eyeBlinkLeft", "eyeBlinkRight")
 
