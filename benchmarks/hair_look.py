@@ -45,6 +45,11 @@ Per job it prints these figures:
   hair's outline over its top against the sky, in pixels (median over rays from the dome's centre, ±70° of up;
   crown_edge_width), and the same with the glTF's default specular (the material before hair_material_extensions):
   the soft blur of a dark crown into the grey sky, a crisp outline about 2 px.
+- nape: from behind (384 px, unlit), over the back's middle columns, the head's albedo (no hair) per 1 mm below the
+  hair mesh's lower edge down to 16 mm, as the share of the way from the hair's luminance to the neck's 12-16 mm
+  below (1.0: the neck's own tone), and the depth where it first reaches 0.9: short hair's colour fading softly into
+  the neck below the shell (nape_fade; group face 4 0.31 at 0-1 mm, 0.9 at 6 mm before hair_mesh.NAPE_EDGE_HANGS);
+  no columns where a bob covers the neck.
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -665,6 +670,39 @@ def temple_hair(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float
     return bare / max(total, 1), total
 
 
+def nape_fade(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[np.ndarray, float, int]:
+    """(the neck's albedo below the hair mesh's lower edge from behind per 1 mm down to 16 mm, as the share of the
+    way from the hair's luminance to the neck's 12-16 mm below (1.0: the neck's own tone), the depth in mm where it
+    first reaches 0.9, the columns): see the module's docstring."""
+    from headforge.backend.headmodel.parts import eye_height
+
+    model = d["model"]
+    K, w2c = orbit_camera(rig, size, 180.0)
+    with_hair, without, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    head = without.sum(axis=-1) > 1e-4
+    rest = model.vertices(identity=d["identity"])
+    nape = rest[np.argmax(rest[:, 1] * (np.abs(rest[:, 2] - eye_height(model) + 0.08) < 0.01))]
+    mm = _px_per_m(K, w2c, nape) / 1000
+    cols = np.flatnonzero(cover.any(axis=0))
+    if len(cols) < 10:
+        return np.full(16, np.nan), float("nan"), 0
+    lo, hi = np.percentile(cols, [30, 70])  # the back's middle, where the hair ends over the neck
+    lum, hair_l, profiles = without @ LUM, float(np.median(with_hair[cover] @ LUM)), []
+    for x in cols[(cols >= lo) & (cols <= hi)]:
+        e = int(np.flatnonzero(cover[:, x]).max())
+        rows = e + 1 + np.round(np.arange(17) * mm).astype(int)
+        if rows[-1] >= size or not head[rows, x].all() or cover[rows, x].any():
+            continue
+        profiles.append(lum[rows, x])
+    if len(profiles) < 5:
+        return np.full(16, np.nan), float("nan"), len(profiles)
+    p = np.median(profiles, axis=0)
+    neck = float(np.median(p[12:]))
+    share = (p[:16] - hair_l) / max(neck - hair_l, 1e-6)
+    reach = np.flatnonzero(share >= 0.9)
+    return share, float(reach[0]) if len(reach) else 16.0, len(profiles)
+
+
 def crown_edge_width(img: np.ndarray, step: float = 0.25) -> tuple[float, float, int]:
     """(median and 90th percentile of the 10-90 % rise in px over the rays, rays measured) of a head's outline over
     its top against a flat background, in an image (H, W, 3) rendered from behind. The head: pixels whose colour is
@@ -747,7 +785,7 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
-            "crown_tone", "temple", "jag", "front_edge", "crown_edge")
+            "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -760,7 +798,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
            "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag, "front_edge": front_edge,
-           "crown_edge": lambda d, rig, atlas, hair: crown_edge(job)}
+           "crown_edge": lambda d, rig, atlas, hair: crown_edge(job), "nape": nape_fade}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -828,6 +866,10 @@ def main(argv=None) -> None:
         if "jag" in m:
             parts.append(f"hairline band spread over columns {m['jag'][0]:.3f} (forehead's own {m['jag'][1]:.3f}, "
                          f"{m['jag'][2]} columns)")
+        if "nape" in m:
+            parts.append(f"neck below the hair from behind per mm / the neck's tone "
+                         f"{np.round(m['nape'][0][:8], 2).tolist()} (0.9 reached {m['nape'][1]:.0f} mm down, "
+                         f"{m['nape'][2]} columns)")
         if "crown_edge" in m:
             (now, now90, _), (dflt, dflt90, _) = m["crown_edge"]
             parts.append(f"crown edge from behind in Cycles 10-90 % median/p90 {now:.2f}/{now90:.2f} px (glTF "

@@ -265,6 +265,48 @@ def test_short_hair_follows_the_head(ict):
     assert np.median(off[back]) < 0.024
 
 
+def test_short_hair_covers_its_blend_into_the_nape(ict):
+    """Group face 5 (short hair, as test_short_hair_follows_the_head): from behind (384 px, 5° above), per column of
+    the back's middle third, the texture's hair weight (texture_complete.hair_weight on the line the shell is built
+    on) on the first pixel of skin below the hair mesh: the hair's colour blended into the neck below the shell's
+    lower edge, which Cycles showed as dark hair fading softly into the neck (group face 4). The shell's rim behind
+    the ears level at the hairline (the weight's 0.5): median 0.24 (p90 0.30); level where the weight falls to
+    EDGE_WEIGHT (hair_mesh._edge_below_line, short hair: NAPE_EDGE_HANGS): 0.008 (0.03). On the photos
+    (benchmarks/hair_look nape: the neck's albedo 0-1 mm below the hair mesh from behind as the share of the way
+    from the hair's luminance to the neck's, and the depth where it reaches 0.9): see hair_mesh.NAPE_EDGE_HANGS."""
+    photo, fx = _load("group_t1_5")
+    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
+    hair_px = labels == HAIR
+    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
+    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
+                         fall_dz=fall, skin_mask=labels == SKIN)
+    eye_z = eye_height(ict)
+    hw = hair_weight(ict.neutral, hairline_height(ict.neutral, head_axis(ict.neutral, eye_z), eye_z, None, fall))
+    size = 384
+    K, w2c = _front_camera(hair, size)
+    w2c = w2c @ np.diag([-1.0, -1.0, 1.0, 1.0])  # turned half round the vertical axis: from behind
+    rest = ict.vertices(identity=fx["identity"])
+    F = ict.faces[visible_faces(ict)]
+    xy, z = project(rest, K, w2c)
+    tid, bary, zb = rasterize(xy, z, F, size, size, cull_backfaces=True)
+    hxy, hz = project(hair["verts"], K, w2c)
+    _, _, hzb = rasterize(hxy, hz, hair["faces"], size, size, cull_backfaces=False)
+    w = interpolate(tid, bary, F, hw[:, None])[..., 0]
+    covered = hzb < zb
+    cols = np.flatnonzero(covered.any(axis=0))
+    lo, hi = np.percentile(cols, [33, 67])
+    first = []
+    for x in range(int(lo), int(hi) + 1):
+        e = np.flatnonzero(covered[:, x]).max() + 1
+        if e < size and tid[e, x] >= 0:
+            first.append(w[e, x])
+    print(f"group face 5 from behind: the hair's weight on the skin just below the hair mesh, median "
+          f"{np.median(first):.3f}, p90 {np.percentile(first, 90):.3f} over {len(first)} columns (before 0.236, 0.303)")
+    assert len(first) > 50
+    assert np.median(first) < 0.05 and np.percentile(first, 90) < 0.12
+
+
 def test_the_hairs_shadow_on_the_forehead_is_lifted(ict):
     """A known albedo (skin with 6 % freckle noise) under a hair region (the textbook hairline), shaded by the hair's
     cast shadow on the forehead: 0.6 within 5 mm of the hair, back to 1 by 12 mm (the photo's light is divided
