@@ -22,8 +22,8 @@
    (eye_keys.py), the brows from a patch over both brows cut while decoding (brow_keys.py), each blended with the
    fit's value per key in the share chosen on held-out synthetic clips.
 5. One-Euro smoothing (strength 0 = none): its cutoff rises with speed, and the eyelid channels get a high
-   speed gain, so blinks and fast mouth closures survive. Frames without a face hold the last pose, then ease
-   to neutral; they are reported (take.info["lost_frames"]).
+   speed gain, so blinks and fast mouth closures survive (the head a higher one than the eyes: HEAD_BETA).
+   Frames without a face hold the last pose, then ease to neutral; they are reported (take.info["lost_frames"]).
 """
 from __future__ import annotations
 

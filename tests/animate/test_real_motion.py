@@ -20,7 +20,7 @@ from tests.conftest import load_benchmark
 MAX_ROLL_RMS_DEG, MAX_KEY_STEP_MEAN, MAX_KEY_STD_MAX, MAX_YAW_PITCH_RES_DEG, MAX_BLINK = 0.5, 0.035, 0.13, 1.2, 0.15
 
 
-def test_still_face_moved_by_a_known_motion(tmp_path):
+def test_still_face_moved_by_a_known_motion(tmp_path, artifacts):
     bench = load_benchmark("animate_real")
     base = bench.base_frame(bench.photos(["astronaut_close"])["astronaut_close"], (320, 240))
     marks = image_mesh_478(base)
@@ -31,6 +31,7 @@ def test_still_face_moved_by_a_known_motion(tmp_path):
     take = fit_landmarks(times, lms, info, smoothing=0.0)
     s = bench.score(take, mo, (320, 240), take.info["focal_px"])
     print({k: (round(v, 3) if isinstance(v, float) else v) for k, v in s.items() if k != "per_key_std"})
+    (artifacts / "animate_real_motion.txt").write_text(str(s))
     assert s["frames"] == 20 and s["lost"] == 0
     assert abs(s["roll_gain"] + 1.0) < 0.05  # the head rolls with the picture (the take's roll is clockwise-positive)
     assert s["roll_err_rms_deg"] < MAX_ROLL_RMS_DEG
