@@ -73,8 +73,8 @@ PIXEL_BLINK_MEDIAN_MAX = 0.25
 # the head's One-Euro speed coefficient (× 1/strength; the eyes keep 2): at 2 the filter lagged a real photo rolled at
 # up to 38°/s by ~0.5° (roll error 0.74-0.95° rms at smoothing 0.5 against 0.24-0.63° unsmoothed); 16 chosen on the
 # astronaut's two clips (the largest keeping a still head's frame-to-frame jitter within 10 % of 2's), held out:
-# four other real faces' roll 0.54-0.95° → 0.39-0.51°, still heads' jitter unchanged, the synthetic front clips'
-# head error 1.778° / 0.952° → 1.782° / 0.960° (benchmarks/animate_real.py)
+# four other real faces' roll 0.54-0.95° → 0.39-0.51°, still heads' jitter within 0.01°, benchmarks/animate.py's
+# head error front / ±30° 1.778° / 1.780° / 2.426° → 1.782° / 1.810° / 2.432° (benchmarks/animate_real.py)
 HEAD_BETA = 16.0
 
 
