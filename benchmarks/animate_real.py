@@ -66,7 +66,8 @@ What they say:
     their ray-removed yaw/pitch std +0.0-0.1°, still heads' jitter 0.061 → 0.072° (Tom_Hanks_54745, the noisiest)
     and within 0.001° for the others; benchmarks/animate.py's synthetic clips (640×480, smoothing 0.5; slower head
     motion, so less lag to win): head error front 1.778° → 1.782°, +30° 1.780° → 1.810°, −30° 2.426° → 2.432°
-    (capture 80-229 / 150-229 / 150-229), front 0-79 0.952° → 0.960°; the keys unchanged (0.1476 / 0.1505 / 0.1576).
+    (capture 80-229 / 150-229 / 150-229), front 0-79 0.952° → 0.960°; the keys unchanged (0.1476 / 0.1505 /
+    0.1576).
   - tracking loss (a defect, fixed): with mp4v, frames 0-24 of group_5 were lost (with MJPEG none). Not the roll
     (rolled ±30-56° from the start, astronaut_close and group_1-3 lose no frame): BlazeFace returned, beside her face
     (score 0.88-0.95), a weak false box over her hair and the wall (0.31-0.46) that was larger, and
