@@ -322,7 +322,7 @@ The −30° head and the keys read at a fraction, 2026-12-07 evening (issue 17; 
 Real pixels (2026-12-07, benchmarks/animate_real.py, where the figures are): real photos (the astronaut, the
 cameraman, insightface's group photo's faces) moved by a known 2D similarity (±40 px, scale 0.8-1.2, roll ±15°),
 encoded (mp4v), tracked. Stability only, not the accuracy of moving expressions: on frontal faces ≥ 38 px between
-the irises the keys hold still (std 0.015-0.029 mean, ≤ 0.10), the roll follows to 0.24-0.62° rms, the pixel
+the irises the keys hold still (std 0.012-0.029 mean, ≤ 0.10), the roll follows to 0.24-0.62° rms, the pixel
 blink model reads the astronaut's eyes open in every frame; small (27 px) and side-on faces flicker (key std ~0.06,
 single keys 0.2-0.25), the fit's eyeBlink (the fallback for real eyes the pixel model reads as closed) sits at
 0.03-0.33 on open eyes. Two defects it found are fixed: a weak false face box larger than the face lost frames

@@ -33,11 +33,13 @@ distance between the iris centres; figures at smoothing 0 / 0.5 where two are gi
   group_5          40 px photo  0.023 / 0.075     0.010 / 0.004 0.16 (fit)    0.62 / 0.51°  0.45 / 0.81°
   group_4          27 px photo  0.064 / 0.248     0.031 / 0.012 0.54 (fit)    0.75 / 0.71°  0.68 / 1.08°
   cameraman (crop) 61 px photo  0.055 / 0.198     0.035 / 0.013 0.41 (fit)    1.05 / 1.11°  1.80 / 0.77°
-  (group_0: no face found, even in windows of the photo: MediaPipe's detector needs the face ≳ 1/5 of the image.)
+  group_0 (crop)   65 px video  0.012 / 0.040     0.005 / 0.002 0.24 (fit)    0.28 / 0.33°  0.46 / 0.53°
+  ("crop": the face too small in the whole photo for MediaPipe's detector, which wants it ≳ 1/5 of the image: a
+  square of 2.5× the face's landmarks around it, found in windows of the photo.)
 What they say:
   - keys hold still on real skin for frontal faces of ≥ 38 px between the irises: each key's std over the take
-    0.015-0.029 on average, at most 0.06-0.10 (jawOpen, mouthStretch/Funnel/ShrugUpper, browDown, the look keys),
-    frame-to-frame 0.007-0.014. One-Euro 0.5 cuts the frame-to-frame |Δ| 2.5× (std only ~20 %: the rest is slow
+    0.012-0.029 on average, at most 0.06-0.10 (jawOpen, mouthStretch/Funnel/ShrugUpper, browDown, the look keys),
+    frame-to-frame 0.005-0.014. One-Euro 0.5 cuts the frame-to-frame |Δ| 2.5× (std only ~20 %: the rest is slow
     drift with the pose, not noise). MJPEG instead of mp4v changes these by ≤ 0.002.
   - small or side-on faces flicker: group_4 (27 px, the back row) key std 0.064 mean, mouthShrugLower 0.25,
     eyeLookInLeft 0.22 with |Δ| 0.12 a frame; the cameraman (a ¾-profile crop) 0.055 / 0.20. A real limit of the
@@ -45,7 +47,7 @@ What they say:
   - the blinks: the pixel model reads the astronaut's open eyes at 0.00 in every frame (no false blink under
     motion, scale and codec noise). The group faces are gated to the fit's eyeBlink (the pixel model reads their real
     eyes as closed, track.PIXEL_BLINK_MEDIAN_MAX), and the fit's eyeBlink has medians 0.03-0.15 with peaks of
-    0.08-0.23 on open eyes (group_1, 2, 3, 5) and medians 0.33 / 0.15 with peaks 0.54 / 0.41 on the small and the
+    0.08-0.24 on open eyes (group_0, 1, 2, 3, 5) and medians 0.33 / 0.15 with peaks 0.54 / 0.41 on the small and the
     side-on face: on real faces the fit's lids read partly closed (partly true for group_4, who looks down). A
     defect of the fallback, not fixed here.
   - the head: roll follows the picture's roll with |gain| 0.89-1.04 on frontal faces (0.65-0.67 as Euler roll for
@@ -64,27 +66,29 @@ What they say:
     one's (16: +4 % / +6 %; 32: +7 % / +12 %) → 16
     (track.HEAD_BETA). Held out: the four faces' roll 0.95 / 0.55 / 0.54 / 0.56° → 0.51 / 0.41 / 0.39 / 0.51°,
     their ray-removed yaw/pitch std +0.0-0.1°, still heads' jitter 0.061 → 0.072° (Tom_Hanks_54745, the noisiest)
-    and within 0.001° for the others; benchmarks/animate.py's synthetic clips (640×480, smoothing 0.5; slower head
-    motion, so less lag to win): head error front 1.778° → 1.782°, +30° 1.780° → 1.810°, −30° 2.426° → 2.432°
-    (capture 80-229 / 150-229 / 150-229), front 0-79 0.952° → 0.960°; the keys unchanged (0.1476 / 0.1505 /
-    0.1576).
+    and within 0.001° for the others; benchmarks/animate.py's synthetic clips (640×480, smoothing 0.5; slower
+    head motion, so less lag to win): head error front 1.778° → 1.782°, +30° 1.780° → 1.810°, −30° 2.426° →
+    2.432° (capture 80-229 / 150-229 / 150-229), front 0-79 0.952° → 0.960°; the keys unchanged (0.1476 /
+    0.1505 / 0.1576).
   - tracking loss (a defect, fixed): with mp4v, frames 0-24 of group_5 were lost (with MJPEG none). Not the roll
     (rolled ±30-56° from the start, astronaut_close and group_1-3 lose no frame): BlazeFace returned, beside her face
     (score 0.88-0.95), a weak false box over her hair and the wall (0.31-0.46) that was larger, and
     face.landmarks.image_mesh_478 meshes only the largest box; the mesh found no face there, so the frame was lost.
-    track.any_detected_mesh now tries the other boxes, largest first, when that fails (the table above is with
+    track.any_detected_mesh now tries the other boxes, largest first, when that fails (so does this script's
+    framing, face_mesh: group_0's crop holds a part of group_5's face, a larger box; the table above is with
     it for group_5: lost 0, key std 0.023 / 0.075 max, roll 0.62°; before: 0.022 / 0.084, 0.63° on the 65 frames
     kept). Held out (insightface's other samples and the whole group photo, rolled 0 / ±20°, not used to build it):
     group_all at +20° lost 1 frame → 0, everything else identical (the path only runs where a frame had no face).
-    A masked face (insightface's mask_white) is tracked but badly: roll 2.2-7.3° rms, yaw 3.7-10.9° std, key std
-    0.09-0.14; the other three masked samples are not detected at all.
+    A masked face (insightface's mask_white) is tracked but badly: roll 2.2-7.3° rms, yaw 3.7-10.9° std (ray
+    removed), key std 0.09-0.14; the other three masked samples are not detected at all.
   - against the photo fit's portrait_expression_arkit (fit_photos on the unmoved frame): mean |median − photo|
     over the 52 keys 0.09-0.20, the largest mostly an eye key the photo fit sets and the tracker does not:
     eyeLookDownLeft 0.93 for the astronaut, who looks into the camera (the tracker: 0.00), eyeLookInLeft 1.0
-    (group_1), eyeWideRight 1.0 / 0.49 (group_4, group_5), eyeLookUpLeft 0.46 / 0.61 (group_2, group_3); else
-    jawForward 0.32 (astronaut_close) and browDownLeft 0.99 (cameraman). The eye keys are the landmark fit's
-    eyeWide/eyeLook confound (benchmarks/animate.py) in the portrait's expression, which the expression-transfer
-    pose (portrait.py) then carries: a defect of the photo fit (fitting/), not of the tracker; not fixed here.
+    (group_1), eyeWideRight 1.0 / 0.49 (group_4, group_5), eyeLookUpLeft 0.46 / 0.61 (group_2, group_3),
+    eyeLookUpRight 0.79 (group_0); else jawForward 0.32 (astronaut_close) and browDownLeft 0.99 (cameraman).
+    The eye keys are the landmark fit's eyeWide/eyeLook confound (benchmarks/animate.py) in the portrait's
+    expression, which the expression-transfer pose (portrait.py) then carries: a defect of the photo fit
+    (fitting/), not of the tracker; not fixed here.
 """
 from __future__ import annotations
 
@@ -107,7 +111,7 @@ from complete_head import GROUP_CROPS  # noqa: E402  (the group photo's six peop
 
 use_shared_ict()
 
-from headforge.backend.animate.track import fit_landmarks, video_landmarks  # noqa: E402
+from headforge.backend.animate.track import any_detected_mesh, fit_landmarks, video_landmarks  # noqa: E402
 from headforge.backend.face.landmarks import image_mesh_478  # noqa: E402
 from headforge.backend.fitting.photo import fit_photos  # noqa: E402
 from headforge.backend.headmodel import load_ict  # noqa: E402
@@ -147,6 +151,12 @@ def photos(names: list[str] | None = None) -> dict[str, np.ndarray]:
             out[f"group_{i}"] = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 2, crop.shape[0] * 2),
                                                                          Image.LANCZOS))
     return {k: v for k, v in out.items() if names is None or k in names}
+
+
+def face_mesh(rgb: np.ndarray) -> np.ndarray | None:
+    """MediaPipe's mesh of a still as the tracker's first frame finds it (the largest detection, else the others)."""
+    mesh = image_mesh_478(rgb)
+    return any_detected_mesh(rgb) if mesh is None else mesh
 
 
 def base_frame(img: np.ndarray, size: tuple[int, int], fill: float = 0.9) -> np.ndarray:
@@ -263,7 +273,7 @@ def run_photo(name: str, img: np.ndarray, work: Path, *, size=(640, 480), frames
     """One photo's clip, tracked at each smoothing and scored → {smoothing: figures}, plus the clip's facts."""
     model = model or load_ict()
     base, framing = base_frame(img, size), "whole photo"
-    marks = image_mesh_478(base)
+    marks = face_mesh(base)
     if marks is None:  # the face too small in the frame for MediaPipe's detector: a square crop around it
         found, off = None, np.zeros(2)
         side = min(img.shape[:2])
@@ -273,7 +283,7 @@ def run_photo(name: str, img: np.ndarray, work: Path, *, size=(640, 480), frames
                 for x in range(0, max(img.shape[1] - side // k, 0) + 1, step):
                     win = img if k == 1 and (y, x) == (0, 0) and img.shape[0] == img.shape[1] else \
                         img[y:y + side // k, x:x + side // k]
-                    found = image_mesh_478(np.ascontiguousarray(win))
+                    found = face_mesh(np.ascontiguousarray(win))
                     if found is not None:
                         off = np.array([x, y], float)
                         break
@@ -289,7 +299,7 @@ def run_photo(name: str, img: np.ndarray, work: Path, *, size=(640, 480), frames
         x0, y0 = np.maximum(((lo + hi) / 2 - half).astype(int), 0)
         img = img[y0:y0 + int(2 * half), x0:x0 + int(2 * half)]
         base, framing = base_frame(img, size), f"cropped to {img.shape[1]}x{img.shape[0]} around the face"
-        marks = image_mesh_478(base)
+        marks = face_mesh(base)
         if marks is None:
             return {"name": name, "error": "no face in the unmoved frame"}
     centre = marks[:, :2].mean(0)
