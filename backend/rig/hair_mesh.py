@@ -285,6 +285,9 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     in_hair |= fringe
     if _hangs(fall_dz) >= TEMPLE_COVER_HANGS:  # a bob covers the temples where the texture holds its hair
         in_hair |= _temple_covered(model, atlas, in_hair, phi, eye_z, skin_nbr)
+    if short:  # short hair covers the forehead too where the texture holds its hair (FOREHEAD_COVER)
+        fz = (phi < FRINGE_DEG) & (model.neutral[:, 2] > eye_z + FRINGE_ABOVE_EYES_M)
+        in_hair |= _temple_covered(model, atlas, in_hair, phi, eye_z, skin_nbr, zone=fz)
     scalp = faces_sel[_tidy(model.faces[faces_sel], in_hair[model.faces[faces_sel]].all(axis=1), TIDY_ITERATIONS)]
     scalp = scalp[_without_islands(model.faces[scalp])]
     if len(scalp) < 20:
@@ -382,6 +385,14 @@ EDGE_M = 0.006  # ... and skin the photo sees this far below the hairline or fur
 FRINGE_M = 0.003  # the hair's least thickness in front (over a fringe, at the shell's front edge)
 FRINGE_DEG = 35.0  # a fringe: the photo's hair over the forehead within this angle of the midline ...
 FRINGE_ABOVE_EYES_M = 0.015  # ... and higher than this above the eyes
+# FOREHEAD_COVER: short hair's shell (NAPE_EDGE_HANGS) covers the forehead's vertices (within FRINGE_DEG of the
+# midline, FRINGE_ABOVE_EYES_M above the eyes) whose skin atlas holds the hair, as a bob's temples (_temple_covered):
+# the texture's fringe, wider than the shell's (opened by FRINGE_OPEN_RINGS), was a notch of painted hair beside it in
+# the middle of the cameraman's hairline. benchmarks/hair_look, cameraman, before -> after: front_edge 0.60 -> 0.22 mm
+# (total variation 1.21 -> 1.21), fringe bare 3.0 -> 1.7 %, band 0.860 -> 0.945, jag 0.088 -> 0.070 (forehead's own
+# 0.055 -> 0.019), IoU and colour unchanged; the other short-haired faces unchanged. Not for a bob: over the
+# astronaut's forehead her skin's colour, near her hair's, took a fake fringe (fringe bare 4.2 -> 0.3 % but the
+# front edge's total variation 1.15 -> 1.25 and synthetic strands down to the brows).
 FRINGE_OPEN_RINGS = 2  # the fringe opened by this many rings of vertices (texture.fringe_weight: FRINGE_OPEN_RES)
 
 
@@ -431,19 +442,20 @@ TEMPLE_COVER_CLOSE_RINGS = 4  # ... closed by this many rings of vertices
 
 
 def _temple_covered(model, atlas: np.ndarray, in_hair: np.ndarray, phi: np.ndarray, eye_z: float,
-                    nbr) -> np.ndarray:
-    """(V,) bool: a bob's temple vertices (TEMPLE_COVER_DEG round the head, TEMPLE_COVER_Z_M above the eyes, not
-    `in_hair`) whose colour in the skin `atlas` (at the vertex's first UV corner) is nearer the hair's (the median
-    of the scalp's vertices: `in_hair` 6 cm or more above the eyes) than the face's skin beside them (20-45° round,
-    up to 4 cm below the eyes), CIELAB, closed by a ring and joined to the hair region through each other, opened
-    by a ring, closed by TEMPLE_COVER_CLOSE_RINGS within the zone and its enclosed holes there filled: the photo's
-    hair over the temples beside a bob (its strands seen, or carried there by the completion or the mirrored side)
-    was painted on the skin in front of the bob's inner edge, which ends at the hairline there. The shell covering
-    them takes their colour from the photo where it sees them. benchmarks/hair_look temple (the temples' uncovered
-    skin coloured as hair in ¾ and profile), before -> after: group face 0 26.50 % of 8046 px -> 6.23 % of 1348 px,
-    face 3 49.83 % of 8466 px -> 9.16 % of 4453 px, the astronaut 7.41 % of 9811 px -> 3.16 % of 7019 px; hair vs
-    photo from the front ΔE 4.31 -> 3.52, 3.55 -> 3.21, 2.95 -> 3.02; IoU within 0.0001; test_instant's front
-    22.39 dB. Test: tests/rig/test_hair_look.py::test_a_bobs_shell_covers_the_hair_painted_on_its_temples."""
+                    nbr, zone: np.ndarray | None = None) -> np.ndarray:
+    """(V,) bool: a bob's temple vertices (TEMPLE_COVER_DEG round the head, TEMPLE_COVER_Z_M above the eyes, or the
+    vertices of `zone` (V,) bool; not `in_hair`) whose colour in the skin `atlas` (at the vertex's first UV corner)
+    is nearer the hair's (the median of the scalp's vertices: `in_hair` 6 cm or more above the eyes) than the face's
+    skin beside them (20-45° round, up to 4 cm below the eyes), CIELAB, closed by a ring and joined to the hair
+    region through each other, opened by a ring, closed by TEMPLE_COVER_CLOSE_RINGS within the zone and its
+    enclosed holes there filled: the photo's hair over the temples beside a bob (its strands seen, or carried there
+    by the completion or the mirrored side) was painted on the skin in front of the bob's inner edge, which ends at
+    the hairline there. The shell covering them takes their colour from the photo where it sees them.
+    benchmarks/hair_look temple (the temples' uncovered skin coloured as hair in ¾ and profile) on the jobs' rig
+    stage rerun, before -> after: group face 0 26.50 % of 8046 px -> 6.20 % of 1435 px, face 3 49.83 % of 8466 px
+    -> 8.87 % of 4485 px, the astronaut 7.08 % of 9811 px -> 2.61 % of 7019 px; hair vs photo from the front ΔE
+    4.31 -> 3.60, 3.55 -> 3.26, 2.95 -> 3.02; IoU within 0.0001; test_instant's front render 22.39 dB (22.40).
+    Test: tests/rig/test_hair_look.py::test_a_bobs_shell_covers_the_hair_painted_on_its_temples."""
     z = model.neutral[:, 2]
     corner = np.full(model.n_vertices, -1)
     corner[model.faces.ravel()] = model.face_uv.ravel()
@@ -454,8 +466,10 @@ def _temple_covered(model, atlas: np.ndarray, in_hair: np.ndarray, phi: np.ndarr
     lab = rgb_to_lab(rgb)
     scalp = has & in_hair & (z > eye_z + 0.06)
     skin = has & (phi > 20) & (phi < 45) & (z < eye_z) & (z > eye_z - 0.04)
-    zone = has & ~in_hair & (phi > TEMPLE_COVER_DEG[0]) & (phi < TEMPLE_COVER_DEG[1]) \
-        & (z > eye_z + TEMPLE_COVER_Z_M[0]) & (z < eye_z + TEMPLE_COVER_Z_M[1])
+    if zone is None:
+        zone = (phi > TEMPLE_COVER_DEG[0]) & (phi < TEMPLE_COVER_DEG[1]) & (z > eye_z + TEMPLE_COVER_Z_M[0]) \
+            & (z < eye_z + TEMPLE_COVER_Z_M[1])
+    zone = zone & has & ~in_hair
     if scalp.sum() < 20 or skin.sum() < 20 or not zone.any():
         return np.zeros(model.n_vertices, bool)
     hair_lab, skin_lab = np.median(lab[scalp], axis=0), np.median(lab[skin], axis=0)

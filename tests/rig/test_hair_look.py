@@ -16,7 +16,8 @@ from headforge.backend.fitting.photo import default_focal
 from headforge.backend.headmodel.parts import eye_height, visible_faces
 from headforge.backend.render.image import sample_bilinear
 from headforge.backend.render.raster import interpolate, project, rasterize, vertex_normals
-from headforge.backend.rig.hair_mesh import _neighbours, _temple_covered, hair_fall_dz, hair_shell
+from headforge.backend.rig.hair_mesh import (FRINGE_ABOVE_EYES_M, FRINGE_DEG, _neighbours, _temple_covered,
+                                             hair_fall_dz, hair_shell)
 from headforge.backend.rig.photo_parse import EYES, HAIR, LIPS, MOUTH, SKIN, parse_photo
 from headforge.backend.rig.texture import hair_shadow_lifted, skin_faces, temple_hair_dropped, texel_surface
 from headforge.backend.rig.texture_complete import hair_weight, hairline_height, head_axis
@@ -400,7 +401,7 @@ def test_a_bobs_shell_covers_the_hair_painted_on_its_temples(ict):
     joined to the hair region, with a disc of skin 1.2 cm across inside it (an ear's top between strands).
     hair_mesh._temple_covered gives the shell all of the patch and its hole, and nothing of the other temple, the
     face or below the zone. On the photos (benchmarks/hair_look temple: the temples' uncovered skin coloured as hair
-    in ¾ and profile): group face 0 26.50 -> 6.23 %, face 3 49.83 -> 9.16 %, the astronaut 7.41 -> 3.16 %."""
+    in ¾ and profile): group face 0 26.50 -> 6.20 %, face 3 49.83 -> 8.87 %, the astronaut 7.08 -> 2.61 %."""
     res = 256
     mask, pos = texel_surface(ict, ict.neutral, skin_faces(ict), res)[:2]
     eye_z = eye_height(ict)
@@ -438,6 +439,52 @@ def test_a_bobs_shell_covers_the_hair_painted_on_its_temples(ict):
     assert target.sum() > 30 and (v_hole & skin_v & ~in_hair).sum() > 3
     assert got > 0.9 and hole_got == 1.0
     assert not cover[other].any() and not cover[face].any()
+
+
+def test_short_hairs_shell_covers_the_fringe_its_texture_paints(ict):
+    """The same known atlas as the bob's temples with the photo's fringe painted on the forehead below the textbook
+    hairline instead (-25..0° round the head, 1.5 cm deep): hair_mesh._temple_covered over the forehead's zone (as
+    hair_shell calls it for short hair) gives the shell the painted fringe and none of the forehead's other skin.
+    On the cameraman (benchmarks/hair_look front_edge: the hair mesh's front edge off its smoothed self) 0.60 ->
+    0.22 mm, fringe bare 3.0 -> 1.7 % (hair_mesh.FOREHEAD_COVER)."""
+    res = 256
+    mask, pos = texel_surface(ict, ict.neutral, skin_faces(ict), res)[:2]
+    eye_z = eye_height(ict)
+    axis_y = head_axis(ict.neutral, eye_z)
+    skin_rgb, hair_rgb = np.array([205.0, 160.0, 135.0]), np.array([40.0, 32.0, 28.0])
+
+    def painted(P):
+        line = hairline_height(P, axis_y, eye_z)
+        phi = np.degrees(np.arctan2(P[:, 0], -(P[:, 1] - axis_y)))
+        return (phi > -25) & (phi < 0) & (P[:, 2] > line - 0.015), hair_weight(P, line) > 0.5
+
+    P = pos[mask]
+    patch, scalp = painted(P)
+    rng = np.random.default_rng(0)
+    atlas = np.broadcast_to(skin_rgb, mask.shape + (3,)).copy()
+    atlas[mask] = skin_rgb * (1 + 0.06 * rng.standard_normal(len(P)))[:, None]
+    atlas[tuple(a[patch | scalp] for a in np.nonzero(mask))] = hair_rgb
+    atlas = np.clip(atlas, 0, 255).astype(np.uint8)
+    V = ict.neutral
+    v_patch, in_hair = painted(V)
+    phi = np.degrees(np.arctan2(np.abs(V[:, 0]), -(V[:, 1] - axis_y)))
+    skin_v = np.zeros(ict.n_vertices, bool)
+    skin_v[np.unique(ict.faces[skin_faces(ict)])] = True
+    zone = (phi < FRINGE_DEG) & (V[:, 2] > eye_z + FRINGE_ABOVE_EYES_M)
+    cover = _temple_covered(ict, atlas, in_hair, phi, eye_z, _neighbours(ict.faces[skin_faces(ict)], ict.n_vertices),
+                            zone=zone)
+    target = v_patch & ~in_hair & skin_v & zone
+    rest = zone & skin_v & ~in_hair & ~v_patch
+    got = float(cover[target].mean())
+    # the closing (TEMPLE_COVER_CLOSE_RINGS) fills the corners between the patch and the sloping hairline: the rest
+    # of the forehead it takes lies beside the patch
+    near = cKDTree(V[target]).query(V[cover & rest])[0] if (cover & rest).any() else np.zeros(0)
+    print(f"the forehead's painted fringe covered {100 * got:.1f} % of {int(target.sum())} vertices; the rest of "
+          f"the forehead {int(cover[rest].sum())} of {int(rest.sum())} (at most {1000 * near.max(initial=0):.1f} mm "
+          f"from the patch); outside the zone {int(cover[~zone].sum())}")
+    assert target.sum() > 20 and rest.sum() > 100
+    assert got > 0.9
+    assert near.max(initial=0) < 0.012 and cover[rest].sum() < 0.05 * rest.sum() and not cover[~zone].any()
 
 
 CROWN_SCENE = """
