@@ -73,9 +73,9 @@ What they say:
   - tracking loss (a defect, fixed): with mp4v, frames 0-24 of group_5 were lost (with MJPEG none). Not the roll
     (rolled ±30-56° from the start, astronaut_close and group_1-3 lose no frame): BlazeFace returned, beside her face
     (score 0.88-0.95), a weak false box over her hair and the wall (0.31-0.46) that was larger, and
-    face.landmarks.image_mesh_478 meshes only the largest box; the mesh found no face there, so the frame was lost.
-    track.any_detected_mesh now tries the other boxes, largest first, when that fails (so does this script's
-    framing, face_mesh: group_0's crop holds a part of group_5's face, a larger box; the table above is with
+    face.landmarks.image_mesh_478 meshed only the largest box; the mesh found no face there, so the frame was lost.
+    landmarks.image_mesh_478 now tries the other boxes, largest first, when that fails (so does this script's
+    framing, which uses it: group_0's crop holds a part of group_5's face, a larger box; the table above is with
     it for group_5: lost 0, key std 0.023 / 0.075 max, roll 0.62°; before: 0.022 / 0.084, 0.63° on the 65 frames
     kept). Held out (insightface's other samples and the whole group photo, rolled 0 / ±20°, not used to build it):
     group_all at +20° lost 1 frame → 0, everything else identical (the path only runs where a frame had no face).
@@ -111,7 +111,7 @@ from complete_head import GROUP_CROPS  # noqa: E402  (the group photo's six peop
 
 use_shared_ict()
 
-from headforge.backend.animate.track import any_detected_mesh, fit_landmarks, video_landmarks  # noqa: E402
+from headforge.backend.animate.track import fit_landmarks, video_landmarks  # noqa: E402
 from headforge.backend.face.landmarks import image_mesh_478  # noqa: E402
 from headforge.backend.fitting.photo import fit_photos  # noqa: E402
 from headforge.backend.headmodel import load_ict  # noqa: E402
@@ -151,12 +151,6 @@ def photos(names: list[str] | None = None) -> dict[str, np.ndarray]:
             out[f"group_{i}"] = np.asarray(Image.fromarray(crop).resize((crop.shape[1] * 2, crop.shape[0] * 2),
                                                                          Image.LANCZOS))
     return {k: v for k, v in out.items() if names is None or k in names}
-
-
-def face_mesh(rgb: np.ndarray) -> np.ndarray | None:
-    """MediaPipe's mesh of a still as the tracker's first frame finds it (the largest detection, else the others)."""
-    mesh = image_mesh_478(rgb)
-    return any_detected_mesh(rgb) if mesh is None else mesh
 
 
 def base_frame(img: np.ndarray, size: tuple[int, int], fill: float = 0.9) -> np.ndarray:
@@ -273,7 +267,7 @@ def run_photo(name: str, img: np.ndarray, work: Path, *, size=(640, 480), frames
     """One photo's clip, tracked at each smoothing and scored → {smoothing: figures}, plus the clip's facts."""
     model = model or load_ict()
     base, framing = base_frame(img, size), "whole photo"
-    marks = face_mesh(base)
+    marks = image_mesh_478(base)
     if marks is None:  # the face too small in the frame for MediaPipe's detector: a square crop around it
         found, off = None, np.zeros(2)
         side = min(img.shape[:2])
@@ -283,7 +277,7 @@ def run_photo(name: str, img: np.ndarray, work: Path, *, size=(640, 480), frames
                 for x in range(0, max(img.shape[1] - side // k, 0) + 1, step):
                     win = img if k == 1 and (y, x) == (0, 0) and img.shape[0] == img.shape[1] else \
                         img[y:y + side // k, x:x + side // k]
-                    found = face_mesh(np.ascontiguousarray(win))
+                    found = image_mesh_478(np.ascontiguousarray(win))
                     if found is not None:
                         off = np.array([x, y], float)
                         break
@@ -299,7 +293,7 @@ def run_photo(name: str, img: np.ndarray, work: Path, *, size=(640, 480), frames
         x0, y0 = np.maximum(((lo + hi) / 2 - half).astype(int), 0)
         img = img[y0:y0 + int(2 * half), x0:x0 + int(2 * half)]
         base, framing = base_frame(img, size), f"cropped to {img.shape[1]}x{img.shape[0]} around the face"
-        marks = face_mesh(base)
+        marks = image_mesh_478(base)
         if marks is None:
             return {"name": name, "error": "no face in the unmoved frame"}
     centre = marks[:, :2].mean(0)

@@ -37,7 +37,6 @@ from threadpoolctl import threadpool_limits
 
 from ..errors import Cancelled
 from ..events import CancelToken, ProgressEvent
-from ..face import blaze
 from ..face.landmarks import image_mesh_478, mediapipe_runtime
 from ..fitting.correspondence import landmark_points, load_mediapipe_correspondence
 from ..fitting.landmarks import MP_FACE_OVAL
@@ -147,7 +146,7 @@ def video_frames(path, max_frames: int | None = None):
 class MeshTracker:
     """MediaPipe's 478-point mesh frame after frame: its tracking graph where `mediapipe.solutions` exists, else the
     OpenCV runtime tracking the same way (each frame's region from the previous frame's mesh, the detector only when
-    the face is lost; where the largest detection holds no face, the others: any_detected_mesh)."""
+    the face is lost)."""
 
     def __init__(self):
         self.runtime = mediapipe_runtime()
@@ -163,8 +162,6 @@ class MeshTracker:
     def __call__(self, rgb: np.ndarray) -> np.ndarray | None:
         if self._mesh is None:
             self._last = image_mesh_478(rgb, self._last)
-            if self._last is None:
-                self._last = any_detected_mesh(rgb)
             return self._last
         res = self._mesh.process(np.ascontiguousarray(rgb))
         if not res.multi_face_landmarks:
@@ -175,20 +172,6 @@ class MeshTracker:
     def close(self):
         if self._mesh is not None:
             self._mesh.close()
-
-
-def any_detected_mesh(rgb: np.ndarray) -> np.ndarray | None:
-    """The OpenCV runtime's mesh from the first of BlazeFace's detections, largest first, on which the mesh finds a
-    face. image_mesh_478 tries only the largest box; in a real photo a weak, larger false detection (score 0.31-0.46
-    over the hair and the wall behind insightface's group-photo woman, benchmarks/animate_real.py group_5) then
-    hides the face beside it (score 0.9) and the frame is lost."""
-    rgb = np.ascontiguousarray(np.asarray(rgb)[..., :3])
-    found = blaze.detect(rgb, 0.3)
-    for box, _, kps in sorted(found, key=lambda d: -(d[0][2] - d[0][0]) * (d[0][3] - d[0][1]))[1:]:
-        mesh = blaze.mesh_from_detection(rgb, box, kps[:2])
-        if mesh is not None:
-            return mesh
-    return None
 
 
 # ---------------------------------------------------------------- per-frame fit

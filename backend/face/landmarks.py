@@ -179,7 +179,8 @@ def face_landmarks(rgb: np.ndarray, bbox, kps5) -> tuple[np.ndarray, np.ndarray 
 
 def image_mesh_478(rgb: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray | None:
     """(478, 3) refined mesh of the largest face MediaPipe's own detector finds in the whole image, in either
-    runtime (the OpenCV one's detector finds faces larger than about a fifth of the image), or None.
+    runtime (the OpenCV one's detector finds faces larger than about a fifth of the image; the next largest where
+    the mesh finds no face in a box), or None.
 
     `previous`, a video's previous frame's mesh: the OpenCV runtime then tracks as MediaPipe's video graph does
     (the region from those landmarks, no detector; the detector again only when the face is lost there)."""
@@ -189,11 +190,15 @@ def image_mesh_478(rgb: np.ndarray, previous: np.ndarray | None = None) -> np.nd
             mesh = blaze.track_mesh(rgb, previous)
             if mesh is not None:
                 return mesh
+        # the largest detection on which the mesh finds a face: in a real photo a weak, larger false box (score
+        # 0.31-0.46 over insightface's group-photo woman's hair and the wall behind her, benchmarks/animate_real.py
+        # group_5) would otherwise hide the face beside it (score 0.94) and a video lose the frame
         found = blaze.detect(rgb, 0.3)
-        if not found:
-            return None
-        box, _, kps = max(found, key=lambda d: (d[0][2] - d[0][0]) * (d[0][3] - d[0][1]))
-        return blaze.mesh_from_detection(rgb, box, kps[:2])
+        for box, _, kps in sorted(found, key=lambda d: -(d[0][2] - d[0][0]) * (d[0][3] - d[0][1])):
+            mesh = blaze.mesh_from_detection(rgb, box, kps[:2])
+            if mesh is not None:
+                return mesh
+        return None
     import mediapipe as mp
 
     with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True, max_num_faces=1,

@@ -51,8 +51,9 @@ def test_still_face_moved_by_a_known_motion(tmp_path, artifacts):
 def test_a_false_larger_detection_does_not_hide_the_face():
     """insightface's group photo, the woman at the right (benchmarks/animate_real.py group_5), in the first frame of
     its mp4v clip: BlazeFace's largest box is a weak false one over her hair and the wall (score 0.31), on which the
-    mesh finds no face, and image_mesh_478 (largest box only) loses the frame (25 frames of the 90-frame clip were
-    lost); the tracker tries the other detections and finds her face (score 0.94) where the known motion puts it."""
+    mesh finds no face, and trying only the largest box lost the frame (25 frames of the 90-frame clip were lost);
+    landmarks.image_mesh_478 tries the other detections and the tracker finds her face (score 0.94) where the known
+    motion puts it."""
     bench = load_benchmark("animate_real")
     pytest.importorskip("insightface.data")
 
@@ -66,7 +67,6 @@ def test_a_false_larger_detection_does_not_hide_the_face():
         next(frames)
         _, rgb = next(frames)
         frames.close()
-    assert image_mesh_478(rgb) is None  # the cause (drop this line once landmarks.py tries every detection)
     found = MeshTracker()(rgb)
     assert found is not None
     assert np.linalg.norm(found[:, :2].mean(0) - mo["centre"][0]) < 0.05 * iod  # measured 0.32 px (iod ~40 px)
