@@ -477,6 +477,25 @@ HAIR_SHADOW_BROW = 0.0001  # the brows and their soft edge (brow_region over thi
 # astronaut 0.923 -> 0.918, cameraman 0.925 -> 0.919)
 
 
+def _forehead_under_hair(wgt: np.ndarray, lab: np.ndarray, pos: np.ndarray, hair: np.ndarray, eye_z: float,
+                         axis_y: float, exclude: np.ndarray | None, reach: float):
+    """(front (M,) bool, distance (M,) to the hair region within `reach` (m, else inf), angle (M,) round the head from
+    the face's midline, degrees) of the skin reads the hair mesh leaves uncovered (`hair` under 0.1) above the eyes
+    within HAIR_SHADOW_DEG of the midline, less `exclude`; None when there are too few of them or of hair (the
+    reads hair_shadow_lifted and hair_shadow_rebuilt work on)."""
+    skin = (wgt > 0.02) & (lab == SKIN) & (hair < 0.1)
+    if exclude is not None:
+        skin &= ~exclude
+    phi = np.degrees(np.arctan2(np.abs(pos[:, 0]), -(pos[:, 1] - axis_y)))
+    front = skin & (phi < HAIR_SHADOW_DEG) & (pos[:, 2] > eye_z)
+    hair_pts = pos[hair > 0.5]
+    if front.sum() < 50 or len(hair_pts) < 50:
+        return None
+    d = np.full(len(wgt), np.inf)
+    d[front] = cKDTree(hair_pts).query(pos[front], distance_upper_bound=reach)[0]
+    return front, d, phi
+
+
 def hair_shadow_lifted(col: np.ndarray, wgt: np.ndarray, lab: np.ndarray, pos: np.ndarray, hair: np.ndarray, idx,
                        shape, res: int, eye_z: float, axis_y: float, exclude: np.ndarray | None = None) -> np.ndarray:
     """Colours (M, 3) of one photo's de-lit reads (colour (M, 3), weight (M,), label (M,) at neutral positions
@@ -503,16 +522,10 @@ def hair_shadow_lifted(col: np.ndarray, wgt: np.ndarray, lab: np.ndarray, pos: n
     lifted more (0.95) but made the photo's fringe strands a ragged edge on the lifted skin (the jpg copy's
     hairline edge 2.34..2.62) and cost up to 2 dB there. Test: tests/rig/test_hair_look.py::
     test_the_hairs_shadow_on_the_forehead_is_lifted."""
-    skin = (wgt > 0.02) & (lab == SKIN) & (hair < 0.1)
-    if exclude is not None:
-        skin &= ~exclude
-    phi = np.degrees(np.arctan2(np.abs(pos[:, 0]), -(pos[:, 1] - axis_y)))
-    front = skin & (phi < HAIR_SHADOW_DEG) & (pos[:, 2] > eye_z)
-    hair_pts = pos[hair > 0.5]
-    if front.sum() < 50 or len(hair_pts) < 50:
+    under = _forehead_under_hair(wgt, lab, pos, hair, eye_z, axis_y, exclude, HAIR_SHADOW_REF_M[1])
+    if under is None:
         return col
-    d = np.full(len(wgt), np.inf)
-    d[front] = cKDTree(hair_pts).query(pos[front], distance_upper_bound=HAIR_SHADOW_REF_M[1])[0]
+    front, d, phi = under
     band = front & (d < HAIR_SHADOW_BAND_M)
     ref = front & (d >= HAIR_SHADOW_REF_M[0]) & (d < HAIR_SHADOW_REF_M[1])
     if band.sum() < 20 or ref.sum() < 50:
@@ -618,16 +631,10 @@ def hair_shadow_rebuilt(col: np.ndarray, wgt: np.ndarray, lab: np.ndarray, pos: 
     0.790/0.771/0.756/0.792/0.890/0.969, the pale band over the dark one (2-6 mm over the darkest of 6-16 mm)
     1.122 -> 1.042; hair_look jag (the band's spread over the columns) 0.117 -> 0.077; forehead_band (0-6 mm over
     8-16 mm, which is now lighter) 0.918 -> 0.844; test_instant's photo-consistency 22.65 -> 22.40 dB."""
-    skin = (wgt > 0.02) & (lab == SKIN) & (hair < 0.1)
-    if exclude is not None:
-        skin &= ~exclude
-    phi = np.degrees(np.arctan2(np.abs(pos[:, 0]), -(pos[:, 1] - axis_y)))
-    front = skin & (phi < HAIR_SHADOW_DEG) & (pos[:, 2] > eye_z)
-    hair_pts = pos[hair > 0.5]
-    if front.sum() < 50 or len(hair_pts) < 50:
+    under = _forehead_under_hair(wgt, lab, pos, hair, eye_z, axis_y, exclude, HAIR_SHADOW_LF_REF_M[1])
+    if under is None:
         return col
-    d = np.full(len(wgt), np.inf)
-    d[front] = cKDTree(hair_pts).query(pos[front], distance_upper_bound=HAIR_SHADOW_LF_REF_M[1])[0]
+    front, d, phi = under
     band = front & (d >= HAIR_SHADOW_LF_BAND_M[0]) & (d < HAIR_SHADOW_LF_BAND_M[1])
     above = front & (d >= HAIR_SHADOW_LF_ABOVE_M[0]) & (d < HAIR_SHADOW_LF_ABOVE_M[1])
     ref = front & (((d >= HAIR_SHADOW_LF_REF_M[0]) & (d < HAIR_SHADOW_LF_REF_M[1])) | above)
