@@ -477,6 +477,17 @@ HAIR_SHADOW_BROW = 0.0001  # the brows and their soft edge (brow_region over thi
 # astronaut 0.923 -> 0.918, cameraman 0.925 -> 0.919)
 
 
+def _local_mean(col: np.ndarray, sel: np.ndarray, idx, shape, sigma: float) -> np.ndarray:
+    """(M, 3) Gaussian mean (σ `sigma` texels) of the reads `col` (M, 3) selected by `sel` (M,) on the atlas grid
+    (`idx` into `shape`), continued by pull-push where they are too few (weight under 0.05)."""
+    num, den = np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)
+    num[idx] = np.where(sel[:, None], col, 0.0)
+    den[idx] = sel
+    num, den = cv2.GaussianBlur(num, (0, 0), sigma), cv2.GaussianBlur(den, (0, 0), sigma)
+    ok = den > 0.05
+    return pull_push(np.where(ok[..., None], num / np.maximum(den, 1e-6)[..., None], 0.0), ok)[idx]
+
+
 def _forehead_under_hair(wgt: np.ndarray, lab: np.ndarray, pos: np.ndarray, hair: np.ndarray, eye_z: float,
                          axis_y: float, exclude: np.ndarray | None, reach: float):
     """(front (M,) bool, distance (M,) to the hair region within `reach` (m, else inf), angle (M,) round the head from
@@ -532,12 +543,7 @@ def hair_shadow_lifted(col: np.ndarray, wgt: np.ndarray, lab: np.ndarray, pos: n
         return col
 
     def mean_over(sel, sigma):
-        num, den = np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)
-        num[idx] = np.where(sel[:, None], col, 0.0)
-        den[idx] = sel
-        num, den = cv2.GaussianBlur(num, (0, 0), sigma), cv2.GaussianBlur(den, (0, 0), sigma)
-        ok = den > 0.05
-        return pull_push(np.where(ok[..., None], num / np.maximum(den, 1e-6)[..., None], 0.0), ok)[idx]
+        return _local_mean(col, sel, idx, shape, sigma)
 
     reference = mean_over(ref, max(1.0, res / 32))
     local = mean_over(band, max(1.0, res / 64))
@@ -642,12 +648,7 @@ def hair_shadow_rebuilt(col: np.ndarray, wgt: np.ndarray, lab: np.ndarray, pos: 
         return col
 
     def mean_over(sel, sigma):
-        num, den = np.zeros((*shape, 3), np.float32), np.zeros(shape, np.float32)
-        num[idx] = np.where(sel[:, None], col, 0.0)
-        den[idx] = sel
-        num, den = cv2.GaussianBlur(num, (0, 0), sigma), cv2.GaussianBlur(den, (0, 0), sigma)
-        ok = den > 0.05
-        return pull_push(np.where(ok[..., None], num / np.maximum(den, 1e-6)[..., None], 0.0), ok)[idx]
+        return _local_mean(col, sel, idx, shape, sigma)
 
     sigma = max(1.0, res / 64)
     # the local mean over the band and the skin round it, so it meets the reference at the band's edges
