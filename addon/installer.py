@@ -179,6 +179,12 @@ def installed_info(target: Path) -> dict | None:
         return None
 
 
+def is_current(info: dict | None) -> bool:
+    """Whether an install (its marker, installed_info) holds this version's requirement set: an install made by an
+    older HeadForge (e.g. with mediapipe and without threadpoolctl) needs a reinstall to run this backend."""
+    return info is not None and info.get("requirements") == list(BACKEND_REQUIREMENTS)
+
+
 @contextlib.contextmanager
 def backend_path(target: Path):
     """Put the dependency folder first on sys.path for the duration (modules imported meanwhile stay loaded)."""

@@ -91,9 +91,13 @@ class HEADFORGE_AP_preferences(bpy.types.AddonPreferences):
             return
         package = self.bl_idname
         info = installer.installed_info(installer.deps_dir(package, create=False))
-        box.label(text=f"Installed: torch {info['torch_build']} build, Python {info['python']}" if info else
-                  "Not installed: the backend needs about 5 GB of Python packages.",
-                  icon="CHECKMARK" if info else "ERROR")
+        if info and not installer.is_current(info):
+            box.label(text="Installed, but not this version's set of packages (an older HeadForge's?): reinstall "
+                      "the backend.", icon="ERROR")
+        else:
+            box.label(text=f"Installed: torch {info['torch_build']} build, Python {info['python']}" if info else
+                      "Not installed: the backend needs about 5 GB of Python packages.",
+                      icon="CHECKMARK" if info else "ERROR")
         box.prop(self, "wheel_folder")
         row = box.row(align=True)
         running = installer.active() is not None

@@ -215,6 +215,19 @@ def test_install_into_private_per_python_folder(facts):
     assert facts["in_site_packages"] == []  # never into Blender's (or the user's) site-packages
 
 
+def test_an_install_by_an_older_version_asks_for_a_reinstall(facts):
+    """The preferences say "Reinstall" when the installed set is not this version's (installer.is_current): an
+    install from before the backend dropped mediapipe lacks threadpoolctl, which the video fit imports."""
+    from headforge.addon import installer
+
+    assert not installer.is_current(facts["marker"])  # this test's one-package set
+    current = dict(facts["marker"], requirements=list(installer.BACKEND_REQUIREMENTS))
+    assert installer.is_current(current)
+    older = [r for r in installer.BACKEND_REQUIREMENTS if not r.startswith("threadpoolctl")]
+    assert not installer.is_current(dict(current, requirements=older + ["mediapipe==0.10.21; python_version < '3.13'"]))
+    assert not installer.is_current(None)
+
+
 def test_folder_on_sys_path_only_while_needed(facts):
     assert not facts["importable_before"]
     assert not facts["on_path_after_install"]
