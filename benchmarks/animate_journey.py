@@ -159,6 +159,15 @@ def blender_side(job, out, csv, tmp, video, size, samples, video_start=-1) -> di
     head = next(ob for ob in meshes if ob.data.shape_keys and len(ob.data.shape_keys.key_blocks) > 50)
     facts["meshes"] = {ob.name: len(ob.data.vertices) for ob in meshes}
 
+    def reimported(importer, path):
+        """(scene, the head mesh) of `path` imported by `importer` into an empty 30 fps scene."""
+        bpy.ops.wm.read_homefile(use_empty=True)
+        scene = bpy.context.scene
+        scene.render.fps, scene.render.fps_base = 30, 1.0
+        importer(filepath=str(path))
+        return scene, next(o for o in scene.objects if o.type == "MESH" and o.data.shape_keys
+                           and len(o.data.shape_keys.key_blocks) > 50)
+
     def select_root():
         for ob in bpy.context.selected_objects:
             ob.select_set(False)
@@ -281,12 +290,7 @@ def blender_side(job, out, csv, tmp, video, size, samples, video_start=-1) -> di
         e["read_back_max_err"] = {k: float(np.abs(np.interp((np.array(frames) - sc.frame_start) / 30.0, back.times,
                                                             back.weight(k)) - np.array(here[k])).max())
                                   for k in check}
-        bpy.ops.wm.read_homefile(use_empty=True)
-        sc = bpy.context.scene
-        sc.render.fps, sc.render.fps_base = 30, 1.0
-        bpy.ops.import_scene.gltf(filepath=str(glb))
-        m = next(o for o in sc.objects if o.type == "MESH" and o.data.shape_keys
-                 and len(o.data.shape_keys.key_blocks) > 50)
+        sc, m = reimported(bpy.ops.import_scene.gltf, glb)
         a2 = next(o for o in sc.objects if o.type == "ARMATURE")
         k2 = m.data.shape_keys
         ad = k2.animation_data
@@ -302,12 +306,7 @@ def blender_side(job, out, csv, tmp, video, size, samples, video_start=-1) -> di
             qerr = max(qerr, float(np.degrees(2 * np.arccos(min(1.0, abs(np.dot(q, here["head_quat"][j])))))))
         e["reimport_max_err"] = errs
         e["reimport_head_max_err_deg"] = qerr
-        bpy.ops.wm.read_homefile(use_empty=True)
-        sc = bpy.context.scene
-        sc.render.fps, sc.render.fps_base = 30, 1.0
-        bpy.ops.import_scene.fbx(filepath=str(fbx))
-        m = next(o for o in sc.objects if o.type == "MESH" and o.data.shape_keys
-                 and len(o.data.shape_keys.key_blocks) > 50)
+        sc, m = reimported(bpy.ops.import_scene.fbx, fbx)
         k2 = m.data.shape_keys
         e["fbx_reimported_actions"] = sorted(a.name for a in bpy.data.actions)
         # FBX carries every Action as a take ("Key|Armature|NAME"): the CSV's 30 fps take is the one to compare
