@@ -19,7 +19,7 @@ from ..train.expression import expression_points
 from ..views import read_views
 from . import layout
 
-FILE = "landmarks.json"
+FILE = layout.LANDMARKS_FILE
 POINTS = "mediapipe-478 lips+eyes+brows (train/expression.EXPRESSION_POINTS)"
 
 

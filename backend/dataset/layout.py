@@ -6,6 +6,8 @@ check.
     DATASET/<id>/views/     a views folder (backend/views.py): NNN.png RGBA + cameras.json, the 96 rig cameras
     DATASET/<id>/meta.json  {"identity_embedding": [...] | null, "identity_model", "expression": {ARKit: w},
                              "source", "licence", "skin_tone", ...}
+    DATASET/<id>/landmarks.json  {"size": S, "points": ..., "searched": N, "views": {"<cameras.json index>":
+                             [[x, y], ...]}}: the expression points the training's loss reads (landmarks.py)
 
 Splits are by identity: every sequence of one identity is in the same split.
 """
@@ -27,6 +29,7 @@ SPLITS = ("train", "val", "test")
 KINDS = ("ict", "mesh")
 FRONTAL_VIEW = cameras.view_index(cameras.INPUT_RING, 0)  # elevation 0, azimuth 0: the view the identity is taken from
 N_VIEWS = len(cameras.ELEVATIONS_DEG) * cameras.VIEWS_PER_RING
+LANDMARKS_FILE = "landmarks.json"
 
 
 def sequence_dir(root, seq_id: str) -> Path:
@@ -201,6 +204,7 @@ def _check_sequence(root: Path, sid: str, s: dict, size, expected, images: bool,
         if int(np.asarray(img)[..., 3].max()) == 0:
             out.append(Problem("dataset.empty_view", str(p), "fully transparent: nothing rendered."))
     out += _check_meta(sequence_dir(root, sid) / "meta.json", s)
+    out += _check_landmarks(sequence_dir(root, sid) / LANDMARKS_FILE, size, set(by_index))
     return out
 
 
@@ -242,4 +246,46 @@ def _check_meta(path: Path, s: dict) -> list[Problem]:
             out.append(Problem("dataset.meta_fields", str(path), f'"{k}" is missing.'))
         elif s.get(k) and meta[k] != s[k]:
             out.append(Problem("dataset.meta_mismatch", str(path), f'"{k}" differs from the manifest\'s.'))
+    return out
+
+
+def _check_landmarks(path: Path, size, indices: set[int]) -> list[Problem]:
+    """landmarks.json: optional (without it training runs MediaPipe on every target frame, a warning), but where it
+    is, what the training's expression loss reads from it must hold: views keyed by this sequence's cameras, each
+    the same number of finite [x, y] pixels inside an S-px view."""
+    if not path.is_file():
+        return [Problem("dataset.no_landmarks", str(path), "landmarks.json is missing: training will find the "
+                        "expression points with MediaPipe on every target frame (slower).", "warning")]
+    data, problem = _read_json(path, "dataset.no_landmarks", "dataset.bad_landmarks", "")
+    if problem:
+        return [problem]
+    if not isinstance(data, dict) or not isinstance(data.get("views"), dict):
+        return [Problem("dataset.bad_landmarks", str(path), 'not an object with a "views" object.')]
+    s = data.get("size")
+    if not isinstance(s, int) or isinstance(s, bool) or s < 8:
+        return [Problem("dataset.bad_landmarks", str(path), f'"size" is {s!r}, not the views\' size in pixels.')]
+    out = []
+    if size and s != size:  # the loss rescales, so another size is only a warning
+        out.append(Problem("dataset.landmarks_size", str(path), f"points for {s}-px views; the manifest says {size}.",
+                           "warning"))
+    counts, bad = set(), []
+    for key, pts in data["views"].items():
+        arr = np.asarray(pts, dtype=object)
+        ok = key.isdigit() and int(key) in indices and arr.ndim == 2 and arr.shape[0] > 0 and arr.shape[1] >= 2
+        if ok:
+            try:
+                xy = arr[:, :2].astype(np.float64)
+            except (TypeError, ValueError):
+                ok = False
+            else:
+                ok = bool(np.isfinite(xy).all() and (xy >= 0).all() and (xy <= s).all())
+                counts.add(arr.shape[0])
+        if not ok:
+            bad.append(key)
+    if bad:
+        out.append(Problem("dataset.bad_landmarks", str(path), f"views {', '.join(sorted(bad)[:5])}: not a camera of "
+                           f"this sequence with a list of finite [x, y] pixels inside the {s}-px view."))
+    if len(counts) > 1:
+        out.append(Problem("dataset.bad_landmarks", str(path), f"views hold different numbers of points "
+                           f"({', '.join(map(str, sorted(counts)))}): one point set per dataset."))
     return out

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..dataset.layout import LANDMARKS_FILE
 from ..face.landmarks import image_mesh_478
 
 # MediaPipe face-mesh indices: lips (outer + inner), right eye, left eye, right brow, left brow.
@@ -81,7 +82,7 @@ class LandmarkSource:
 
     def _file(self, sid: str) -> dict | None:
         if sid not in self._files:
-            p = self.root / sid / "landmarks.json"
+            p = self.root / sid / LANDMARKS_FILE
             self._files[sid] = json.loads(p.read_text()) if p.is_file() else None
         return self._files[sid]
 

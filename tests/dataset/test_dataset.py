@@ -150,9 +150,18 @@ def test_check_names_each_fault_of_a_broken_copy(dataset, tmp_path):
     meta = json.loads((bad / b["id"] / "meta.json").read_text())
     meta["expression"] = {"smile": 0.5}
     (bad / b["id"] / "meta.json").write_text(json.dumps(meta))
-    codes = sorted(p.code for p in layout.check_dataset(bad))
+    marks = json.loads((bad / a["id"] / layout.LANDMARKS_FILE).read_text())
+    view = next(iter(marks["views"]))
+    marks["views"][view][3] = [float("nan"), 10.0]  # what the training's loss would read as a point
+    (bad / a["id"] / layout.LANDMARKS_FILE).write_text(json.dumps(marks))
+    (bad / b["id"] / layout.LANDMARKS_FILE).unlink()  # allowed (training runs MediaPipe instead): a warning
+    problems = layout.check_dataset(bad)
+    codes = sorted(p.code for p in problems)
     assert codes == sorted(["dataset.identity_leak", "dataset.missing_view", "dataset.not_rig_camera",
-                            "dataset.no_alpha", "dataset.bad_expression"]), codes
+                            "dataset.no_alpha", "dataset.bad_expression", "dataset.bad_landmarks",
+                            "dataset.no_landmarks"]), codes
+    assert {p.severity for p in problems if p.code == "dataset.no_landmarks"} == {"warning"}
+    assert f"views {view}:" in next(p.message for p in problems if p.code == "dataset.bad_landmarks")
     proc = subprocess.run([sys.executable, "-m", "headforge.backend", "dataset", "check", str(bad)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "dataset.not_rig_camera" in proc.stdout and "030.png" in proc.stdout
@@ -193,3 +202,25 @@ def test_cancel_then_resume_continues_a_half_rendered_sequence(dataset, tmp_path
         b = np.asarray(Image.open(layout.views_dir(out, ict_id) / f"{i:03d}.png")).astype(int)
         assert np.abs(a - b).max() <= 2, i
     assert layout.check_dataset(copy) == []
+
+
+@pytest.mark.parametrize("change,code", [
+    (lambda d: d, None),
+    (lambda d: d["views"]["12"].__setitem__(0, [float("inf"), 3.0]), "dataset.bad_landmarks"),  # not finite
+    (lambda d: d["views"]["12"].__setitem__(0, [70.0, 3.0]), "dataset.bad_landmarks"),  # outside the 64-px view
+    (lambda d: d["views"].__setitem__("999", d["views"]["12"]), "dataset.bad_landmarks"),  # no such camera
+    (lambda d: d["views"].__setitem__("40", [[1.0, 2.0]]), "dataset.bad_landmarks"),  # another point count
+    (lambda d: d["views"].__setitem__("40", "abc"), "dataset.bad_landmarks"),
+    (lambda d: d.__setitem__("size", "64"), "dataset.bad_landmarks"),
+    (lambda d: d.__setitem__("size", 128), "dataset.landmarks_size"),  # the loss rescales: a warning
+])
+def test_check_reads_landmarks_as_the_training_does(tmp_path, change, code):
+    data = {"size": 64, "points": "test", "searched": 96, "views": {"12": [[10.0, 20.5], [30, 40]],
+                                                                  "40": [[0.0, 64.0], [5.5, 6.5]]}}
+    change(data)
+    path = tmp_path / layout.LANDMARKS_FILE
+    path.write_text(json.dumps(data))
+    problems = layout._check_landmarks(path, 64, set(range(96)))
+    assert [p.code for p in problems] == ([code] if code else []), problems
+    path.write_text("{not json")
+    assert [p.code for p in layout._check_landmarks(path, 64, set(range(96)))] == ["dataset.bad_landmarks"]
