@@ -329,6 +329,15 @@ single keys 0.2-0.25), the fit's eyeBlink (the fallback for real eyes the pixel 
 (now face.landmarks.image_mesh_478), and One-Euro lagged the head's roll by ~0.5° at smoothing 0.5 (track.HEAD_BETA 2 → 16:
 this benchmark's head error at smoothing 0.5, front / +30° / −30°, 1.778° / 1.780° / 2.426° → 1.782° / 1.810°
 / 2.432°, the keys unchanged: a little worse on these slow synthetic turns, 0.3-0.45° better on the real clips).
+2026-12-07, session 31 (the two defects above; figures in benchmarks/animate_real.py): where the pixel blink model is
+gated off, the fit's eyeBlink is re-zeroed on the take's own open lid (track.calibrate_open: its lower quartile plus
+3× its frame-to-frame noise), and takes whose landmarks are noisier than track.NOISE_REF are smoothed harder. On
+this benchmark's capture views and the 4 held-out synthetic clips at 320×240 (9 clips, 33 blinks), smoothing 0.5:
+the fit's eyeBlink forced (eye_model=None) MAE 0.115 → 0.106, blinks found 0 → 0, false 0 → 0 (no smoothing: MAE
+0.114 → 0.105, false 1 → 0); the default tracker blinks 14 / 33 found, 6 false, jawOpen 0.1152, mean over the
+active keys 0.1599, head 4.38° before and after (eyeBlink MAE 0.1000 → 0.0993 from the two clips gated to the
+fit). The clips' landmark noise is 1.0-4.04e-3 IOD at 320×240 (the front view at 640×480 1.6e-3), at most
+NOISE_REF but for orb_m30 (cutoffs × 0.98, its jawOpen 0.1311 → 0.1312): the filter is as it was here.
 """
 from __future__ import annotations
 

@@ -20,9 +20,12 @@
    through a small regressor learned on synthetic renders (eye_openness.py) whose estimate replaces eyeBlink.
    Likewise the keys the landmarks confound or shrink: eyeWide and the look keys from the eye patches and contours
    (eye_keys.py), the brows from a patch over both brows cut while decoding (brow_keys.py), each blended with the
-   fit's value per key in the share chosen on held-out synthetic clips.
+   fit's value per key in the share chosen on held-out synthetic clips. Where the pixels are gated off (small
+   eyes, real eyes unlike the renders) the fit's eyeBlink is re-zeroed on the take's own open lid (calibrate_open).
 5. One-Euro smoothing (strength 0 = none): its cutoff rises with speed, and the eyelid channels get a high
-   speed gain, so blinks and fast mouth closures survive (the head a higher one than the eyes: HEAD_BETA).
+   speed gain, so blinks and fast mouth closures survive (the head a higher one than the eyes: HEAD_BETA). Takes
+   whose landmarks are noisier than NOISE_REF (small or side-on faces; the noise read off the fit's misfit) have
+   the weights' cutoffs lowered in proportion (smooth_take).
    Frames without a face hold the last pose, then ease to neutral; they are reported (take.info["lost_frames"]).
 """
 from __future__ import annotations
@@ -75,6 +78,19 @@ PIXEL_BLINK_MEDIAN_MAX = 0.25
 # four other real faces' roll 0.54-0.95° → 0.39-0.51°, still heads' jitter within 0.01°, benchmarks/animate.py's
 # head error front / ±30° 1.778° / 1.780° / 2.426° → 1.782° / 1.810° / 2.432° (benchmarks/animate_real.py)
 HEAD_BETA = 16.0
+# the fit's eyeBlink where the pixels are gated off (calibrate_open): the take's lower quartile plus 3× its
+# frame-to-frame noise reads as open, as face-capture apps calibrate on a neutral face. On still real faces
+# (benchmarks/animate_real.py, 7 faces gated to the fit) the open eyes read medians 0.03-0.33, peaks 0.08-0.54 before,
+# 0.00 and 0.04-0.18 after (no smoothing); on 9 synthetic clips at 320×240 forced to the fit's eyeBlink the
+# eyeBlink MAE 0.114 → 0.105, blinks found 0 → 0 of 33 (the fit's lids barely move), false 1 → 0. The quantile and
+# noise multiple chosen of 0.1 / 0.25 / 0.5 and 0-5 on both sets: the median (0.5) scored a little better, but
+# zeroes lids held partly closed for half a take
+OPEN_QUANTILE, OPEN_NOISE_K = 0.25, 3.0
+# the landmarks' frame-to-frame noise (IOD units, landmark_noise) up to which the weights' One-Euro filter keeps the
+# strength it was chosen at: the noisiest of benchmarks/animate.py's synthetic clips at 320×240 (1.0-4.0e-3; real
+# frontal faces of 38-85 px between the irises 1.0-1.7e-3, insightface's 27 px group face 5.3e-3, the ¾-profile
+# cameraman 6.4e-3); noisier takes are smoothed harder (smooth_take)
+NOISE_REF = 4e-3
 
 
 @dataclass
@@ -298,6 +314,10 @@ class FaceFitter:
             R, t = dR @ R, t + step[3:6]
         return FrameFit(R=R, t=t, expression=b, cost=c)
 
+    def project(self, f: FrameFit) -> np.ndarray:
+        """(N, 2) the model's landmarks at fit `f`, projected."""
+        return self._project(self._shape(f.expression) @ f.R.T + f.t)
+
     def _shape(self, expression):
         return self.base + (expression @ self.exb_rows).reshape(-1, 3)
 
@@ -384,19 +404,46 @@ def one_euro(x: np.ndarray, times: np.ndarray, min_cutoff: float, beta, d_cutoff
 def smooth_take(take: Take, strength: float, gains: dict | None = None) -> Take:
     """One-Euro smoothing of weights and rotations; strength 0 returns the take unchanged, 1 is strongest.
     The head follows speed more readily than the eyes (HEAD_BETA). Eyelid and jaw/lip-closure channels get a 4×
-    speed gain so blinks and closures keep their depth; `gains` ({name: gain}) overrides a channel's."""
+    speed gain so blinks and closures keep their depth; `gains` ({name: gain}) overrides a channel's. A take whose
+    landmarks are noisier than NOISE_REF (take.info["landmark_noise_iod"]: small or side-on faces) has its weights'
+    cutoffs (both terms) × (NOISE_REF / noise)²: a first-order low-pass passes white noise in proportion to the root
+    of its cutoff, so the weights keep the jitter a take at NOISE_REF would have."""
     if strength <= 0:
         return take
     s = float(np.clip(strength, 0.0, 1.0))
     min_cutoff = 10.0 ** (1.0 - 1.3 * s)  # 10 Hz (light) … 0.5 Hz (strong)
     gains = {**{n: 4.0 for n in BLINK_NAMES}, **(gains or {})}
-    beta_w = np.array([gains.get(n, 1.0) for n in take.names]) * 0.5 / s
+    noise = take.info.get("landmark_noise_iod") or 0.0
+    k = min(1.0, (NOISE_REF / noise) ** 2) if noise > 0 else 1.0
+    beta_w = np.array([gains.get(n, 1.0) for n in take.names]) * 0.5 / s * k
 
     rot = {r: (None if getattr(take, r) is None else one_euro(getattr(take, r), take.times, min_cutoff,
                                                                (HEAD_BETA if r == "head" else 2.0) / s))
            for r in ("head", "eye_left", "eye_right")}
-    w = np.clip(one_euro(take.weights, take.times, min_cutoff, beta_w), 0.0, 1.0)
-    return replace(take, weights=w, **rot, info={**take.info, "smoothing": s})
+    w = np.clip(one_euro(take.weights, take.times, min_cutoff * k, beta_w), 0.0, 1.0)
+    return replace(take, weights=w, **rot, info={**take.info, "smoothing": s, "smoothing_cutoff_scale": k})
+
+
+def robust_sigma(d: np.ndarray, order: int) -> float:
+    """σ of white noise from its `order`-th differences d (any shape): 1.4826 · median |d| / √(C(2·order, order))."""
+    return float(1.4826 * np.median(np.abs(d)) / np.sqrt({1: 2.0, 2: 6.0}[order])) if d.size else 0.0
+
+
+def calibrate_open(blink: np.ndarray, quantile: float = OPEN_QUANTILE, k: float = OPEN_NOISE_K):
+    """The fit's eyeBlink (T, 2) re-zeroed per eye on the take's open lid: the level `quantile` of the take plus
+    k × its frame-to-frame noise (a dead zone) reads 0, 1 stays 1 → (calibrated (T, 2), the levels [2])."""
+    levels = [float(np.quantile(b, quantile)) + k * robust_sigma(np.diff(b), 1) if len(b) else 0.0
+              for b in blink.T]
+    lv = np.minimum(np.array(levels), 0.9)
+    return np.clip((blink - lv) / (1.0 - lv), 0.0, 1.0), [round(v, 4) for v in levels]
+
+
+def landmark_noise(resid: np.ndarray) -> float | None:
+    """The landmarks' frame-to-frame noise (IOD units) from the fit's misfit (T, N, 2) of consecutive frames: what
+    the model's pose and expression do not explain and changes from frame to frame (second differences, robust)."""
+    d2 = resid[2:] - 2 * resid[1:-1] + resid[:-2]
+    d2 = d2[np.isfinite(d2)]
+    return robust_sigma(d2, 2) if d2.size else None
 
 
 def fill_lost(values: np.ndarray, found: np.ndarray, hold: int, ease: int) -> np.ndarray:
@@ -560,6 +607,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     expr = np.zeros((T, E))
     head = np.zeros((T, 3))
     eyes = {s: np.zeros((T, 3)) for s in ("eye_left", "eye_right")}
+    resid = np.full((T, int((fitter.w > 0).sum()), 2), np.nan)  # the fit's misfit per frame (IOD units)
     t_fit, c_fit = time.perf_counter(), time.process_time()
     # the per-frame solves are small (a few hundred by ~60): OpenBLAS's threads only wait for each other, for a busy
     # core most of all (benchmarks/animate.py's front clip on the 2-core machine with another process on one core:
@@ -572,6 +620,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
             pts = marks[i][:, :2]
             iod = float(np.linalg.norm(pts[list(MP_EYES[0])].mean(0) - pts[list(MP_EYES[1])].mean(0)))
             state = fitter.fit(pts, state, max(iod, 4.0))
+            resid[i] = (fitter.project(state) - pts)[fitter.w > 0] / max(iod, 4.0)
             expr[i] = state.expression
             head[i] = matrix_to_euler(R_FRONT.T @ state.R)
             for s, v in fitter.gaze(marks[i], state).items():
@@ -620,6 +669,10 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
         fit_s += time.perf_counter() - t_eye  # the blinks' share of the per-frame work
         fit_cpu_s += time.process_time() - c_eye
     blinks_from = "pixels" if use_pixels else "fit"
+    open_level = None
+    if not use_pixels:  # the fit's lids on real open eyes read partly closed: that take's "open" is its zero
+        bi = [ARKIT_52.index(n) for n in EYES]
+        weights[np.ix_(good, bi)], open_level = calibrate_open(weights[np.ix_(good, bi)])
     use_brows = use_pixels and use_brows
     times = np.asarray(times) - times[0]
     fps = info["fps"] if info["fps"] > 0 else (1.0 / np.median(np.diff(times)) if T > 1 else 30.0)
@@ -633,7 +686,8 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                       "correspondence": "photo" if table is None else "video", "blinks_from": blinks_from,
                       "eye_keys_from": "pixels" if use_pixels and eye_keys_model is not None else "fit",
                       "brows_from": "pixels" if use_brows else "fit",
-                      "blinks_pixel_median": pixel_median,
+                      "blinks_pixel_median": pixel_median, "blinks_open_level": open_level,
+                      "landmark_noise_iod": landmark_noise(resid),
                       "identity": np.asarray(identity).tolist(),
                       "timing": {"landmarks_s": info.get("landmarks_s", 0.0), "fit_s": fit_s,
                                  "landmarks_cpu_s": info.get("landmarks_cpu_s", 0.0), "fit_cpu_s": fit_cpu_s}})

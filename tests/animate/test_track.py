@@ -4,6 +4,7 @@ and the CLI."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 import wave
 
@@ -166,6 +167,58 @@ def test_one_euro_keeps_3_to_5_frame_blinks_on_time():
             on_true, on = blink_onsets(clean), blink_onsets(b)
             assert b[55:70].max() > 0.78, (d, strength)
             assert len(on) == 1 and abs(int(on[0]) - int(on_true[0])) <= 1, (d, strength, on, on_true)
+
+
+def test_the_fits_eyeblink_reads_the_takes_open_lid_as_open_and_keeps_its_blinks():
+    """Where the eyes' pixels are gated off the fit's eyeBlink is used, and on real open eyes it reads partly closed
+    (benchmarks/animate_real.py: medians 0.03-0.34 on still faces). calibrate_open takes the take's lower quartile
+    plus 3× its frame-to-frame noise as open: here two eyes resting at 0.15 / 0.30 (0.02 noise) with five 3-5 frame
+    blinks rising 0.6 above that read ~0 when open, and every blink is still found on its frame (±1) after the
+    default smoothing."""
+    from headforge.backend.animate.eye_openness import blink_hits
+    from headforge.backend.animate.take import Take
+    from headforge.backend.animate.track import calibrate_open
+
+    rng = np.random.default_rng(3)
+    t = np.arange(150) / 30
+    clean = np.zeros(150)
+    for start, d in ((20, 3), (45, 4), (70, 5), (100, 3), (125, 4)):
+        prof = np.sin(np.linspace(0, np.pi, d + 2)[1:-1])
+        clean[start:start + d] = prof / prof.max()
+    raw = np.stack([rest + 0.6 * clean + rng.normal(0, 0.02, 150) for rest in (0.15, 0.30)], 1)  # (T, 2)
+    cal, levels = calibrate_open(raw)
+    open_ = clean < 0.01
+    assert raw[open_].mean() > 0.2  # uncalibrated: the open eyes read partly closed
+    assert cal[open_].mean() < 0.01 and np.percentile(cal[open_], 95) < 0.03  # measured 0.00003 / 0.0
+    assert 0.15 < levels[0] < 0.25 and 0.30 < levels[1] < 0.40
+    sm = smooth_take(Take(times=t, names=("eyeBlinkLeft", "eyeBlinkRight"), weights=cal, fps=30), 0.5).weights
+    for k in range(2):
+        found, blinks, false = blink_hits(clean, sm[:, k])
+        assert (found, blinks, false) == (5, 5, 0), k
+
+
+def test_noisier_landmarks_are_smoothed_harder():
+    """landmark_noise reads white noise's σ from the fit's misfit through a slow drift; smooth_take lowers the
+    weights' cutoffs by (NOISE_REF / noise)² above NOISE_REF, so a noisy take's jitter falls to ~what a take at
+    NOISE_REF keeps, and a take at or below NOISE_REF (large frontal faces, the synthetic benchmark) is unchanged."""
+    from headforge.backend.animate.take import Take
+    from headforge.backend.animate.track import NOISE_REF, landmark_noise
+
+    rng = np.random.default_rng(5)
+    drift = 0.02 * np.sin(np.arange(90) / 30 * 2 * np.pi / 3)[:, None, None]  # slow, as a turning head's misfit
+    resid = drift + rng.normal(0, 0.006, (90, 400, 2))
+    resid[40] = np.nan  # a lost frame
+    assert abs(landmark_noise(resid) - 0.006) < 0.0005
+    t = np.arange(90) / 30
+    sigma = 3 * NOISE_REF
+    w = np.clip(0.3 + rng.normal(0, 3 * sigma, (90, 1)), 0, 1)  # a key jittering at ~3× the landmarks' σ
+    take = Take(times=t, names=("mouthSmileLeft",), weights=w, fps=30)
+    jitter = {}
+    for noise in (None, NOISE_REF, sigma):
+        sm = smooth_take(replace(take, info={} if noise is None else {"landmark_noise_iod": noise}), 0.5)
+        jitter[noise] = float(np.abs(np.diff(sm.weights[:, 0])).mean())
+    assert jitter[NOISE_REF] == jitter[None]
+    assert jitter[sigma] < 0.5 * jitter[None]  # measured 0.0097 → 0.0014 (mean |Δ| a frame; raw 0.035)
 
 
 def test_tracking_loss_is_held_then_eased():
