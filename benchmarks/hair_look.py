@@ -50,6 +50,14 @@ Per job it prints these figures:
   below (1.0: the neck's own tone), and the depth where it first reaches 0.9: short hair's colour fading softly into
   the neck below the shell (nape_fade; group face 4 0.31 at 0-1 mm, 0.9 at 6 mm before hair_mesh.NAPE_EDGE_HANGS);
   no columns where a bob covers the neck.
+- back: from behind (384 px, unlit), the hair mesh's silhouette against the head's midplane: the median over its
+  rows of the difference between its reach left and right of the midline, the mean difference between its top's
+  height at mirrored columns, and its outline's deepest dent beside the head (the convex hull's defects in the
+  outer half of either side), all mm (back_shape_of): a lopsided bob, a notch in its side (group face 3 45.0 mm /
+  13.2 mm before hair_mesh took the mean of mirrored vertices' reaches);
+- side_folds: the hair mesh's edges 3 rings or more from its rim beside the head (|x| > 5 cm) where its triangles
+  fold over (dihedral past 90°), count and share (side_folds): the shell over a bob's ears (hair_mesh._ears_filled's
+  membrane offset along its normals) folds in tiny triangles, black speckles on a pale patch in Cycles' profile.
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -703,6 +711,67 @@ def nape_fade(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[np.ndar
     return share, float(reach[0]) if len(reach) else 16.0, len(profiles)
 
 
+def side_folds(d: dict, rig, atlas, hair: dict, fold_deg: float = 90.0) -> tuple[int, float]:
+    """(the hair mesh's inner edges beside the head (|x| > 5 cm) whose triangles meet past `fold_deg`, their share
+    of the inner edges there): a shell folded over itself (shell_dihedrals)."""
+    ang, mid, inner = shell_dihedrals(hair)
+    beside = inner & (np.abs(mid[:, 0]) > 0.05)
+    return int((ang[beside] > fold_deg).sum()), float((ang[beside] > fold_deg).mean()) if beside.any() else 0.0
+
+
+def back_shape(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float, float, float]:
+    """back_shape_of from behind (the contact sheet's camera, yaw 180°, `size` px)."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.texture_complete import head_axis
+
+    model = d["model"]
+    eye_z = eye_height(model)
+    K, w2c = orbit_camera(rig, size, 180.0)
+    return back_shape_of(hair, K, w2c, np.array([0.0, head_axis(model.neutral, eye_z), eye_z]), size)
+
+
+def back_shape_of(hair: dict, K: np.ndarray, w2c: np.ndarray, mid: np.ndarray, size: int) -> tuple[float, float, float]:
+    """The hair mesh's silhouette from behind ((K, w2c), `size` px square; `mid` (3,) a point on the head's midplane
+    x = 0, at the eyes' height), in mm at `mid`: (the median over its rows of the difference between its reach left
+    and right of the midline; the mean over its columns within 80 % of its narrower half of the difference between
+    its top's height at mirrored columns; the deepest dent of its outline beside the head: the convex hull's
+    defects whose deepest point lies in the outer half of either side). A bob seen from behind is near symmetric
+    and convex: a lopsided top or a shorter side raise the first two, a step or notch in its side the third."""
+    from headforge.backend.render.raster import project, rasterize
+
+    xy, z = project(np.asarray(hair["verts"], np.float64), K, w2c)
+    tid, _, _ = rasterize(xy, z, hair["faces"], size, size, cull_backfaces=False)
+    on = tid >= 0
+    mm = 1000.0 / _px_per_m(K, w2c, mid)
+    mx = float(project(mid[None], K, w2c)[0][0, 0])
+    rows = np.flatnonzero(on.any(axis=1))
+    if len(rows) < 10:
+        return float("nan"), float("nan"), float("nan")
+    left = np.array([mx - np.flatnonzero(on[r]).min() for r in rows])
+    right = np.array([np.flatnonzero(on[r]).max() - mx for r in rows])
+    both = (left > 0) & (right > 0)
+    side = float(np.median(np.abs(left - right)[both])) * mm
+    reach = int(0.8 * min(left.max(), right.max()))
+    tops = []
+    for dx in range(reach):
+        cols = [int(round(mx - dx)), int(round(mx + dx))]
+        if min(cols) < 0 or max(cols) >= size or not on[:, cols[0]].any() or not on[:, cols[1]].any():
+            continue
+        tops.append(abs(int(np.argmax(on[:, cols[0]])) - int(np.argmax(on[:, cols[1]]))))
+    top = float(np.mean(tops)) * mm if tops else float("nan")
+    n, comp = cv2.connectedComponents(on.astype(np.uint8))
+    big = comp == (1 + int(np.argmax(np.bincount(comp[comp > 0])[1:])))
+    contour = max(cv2.findContours(big.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)[0], key=len)
+    hull = cv2.convexHull(contour, returnPoints=False)
+    dent = 0.0
+    half = max(left.max(), right.max())
+    defects = cv2.convexityDefects(contour, np.sort(hull, axis=0)) if len(hull) > 3 else None
+    for s0, e0, far, depth in ([] if defects is None else defects[:, 0]):
+        if abs(contour[far, 0, 0] - mx) > 0.5 * half:
+            dent = max(dent, depth / 256.0)
+    return side, top, dent * mm
+
+
 def crown_edge_width(img: np.ndarray, step: float = 0.25) -> tuple[float, float, int]:
     """(median and 90th percentile of the 10-90 % rise in px over the rays, rays measured) of a head's outline over
     its top against a flat background, in an image (H, W, 3) rendered from behind. The head: pixels whose colour is
@@ -785,7 +854,7 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
-            "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape")
+            "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape", "back", "side_folds")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -798,7 +867,8 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
            "iou": lambda d, rig, atlas, hair: bench.silhouette_iou(job, [hair])[1], "edge_shadow": edge_shadow,
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
            "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag, "front_edge": front_edge,
-           "crown_edge": lambda d, rig, atlas, hair: crown_edge(job), "nape": nape_fade}
+           "crown_edge": lambda d, rig, atlas, hair: crown_edge(job), "nape": nape_fade, "back": back_shape,
+           "side_folds": side_folds}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -870,6 +940,11 @@ def main(argv=None) -> None:
             parts.append(f"neck below the hair from behind per mm / the neck's tone "
                          f"{np.round(m['nape'][0][:8], 2).tolist()} (0.9 reached {m['nape'][1]:.0f} mm down, "
                          f"{m['nape'][2]} columns)")
+        if "back" in m:
+            parts.append(f"from behind left/right reach differ {m['back'][0]:.1f} mm, top {m['back'][1]:.1f} mm, "
+                         f"dent beside the head {m['back'][2]:.1f} mm")
+        if "side_folds" in m:
+            parts.append(f"folded edges beside the head {m['side_folds'][0]} ({100 * m['side_folds'][1]:.2f} %)")
         if "crown_edge" in m:
             (now, now90, _), (dflt, dflt90, _) = m["crown_edge"]
             parts.append(f"crown edge from behind in Cycles 10-90 % median/p90 {now:.2f}/{now90:.2f} px (glTF "

@@ -5,7 +5,8 @@ with the skin atlas's hair.
 The outline is measured in the photo around the head's projected centre: for each direction in the image, how
 far the hair (photo_parse's HAIR pixels joined to the head) reaches past the head's own silhouette. Every scalp
 vertex takes the reach of the direction it projects to (a bob is as full behind as at its sides), fading to
-nothing at the front hairline so the shell meets the forehead without a step. Hair that falls below the
+nothing at the front hairline so the shell meets the forehead without a step; and the mean of that and its mirror
+partner's across the face's midplane (hair as full on one side as on the other). Hair that falls below the
 hairline beside the face (a bob over the ears) is measured too (`hair_fall_dz`: where the photo's hair ends
 beside the head): the hair region reaches down to it from the temples round the back, and there the shell falls
 straight (never closer to the head's vertical axis than the shell or the head above it, ears included), as hair
@@ -59,6 +60,20 @@ The top's strands are laid out from above (strands_on_shell with the shell's nor
 head's axis they were rays from a flat patch at the crown. From above, the hair's detail over its top against its
 back's (hair_look crown_tone): astronaut 0.81 -> 0.97, group faces 0-5 0.63/1.35/0.72/0.86/0.75/0.80 -> 0.77/1.42/
 0.85/0.88/0.96/0.96, cameraman 0.73 -> 0.87; the fall's streaks from behind within ±0.1.
+The reach is the mean of a vertex's and its mirror partner's (hair_look back, commit af95c65 -> this change): each
+vertex took only its own image direction's, so a turned head's sides differed: group face 3 (turned ~17° to her
+right) had her left side's 5 cm, measured at its back on the photo's outline, all along that side and her temple's
+1.5 cm all along the other, and the photo's labels, narrower lower down on her left, pulled that side's lower half in
+(_round_ends' outline): lopsided from behind, with a notch. From behind, left/right reach differ (median over rows)
+and the deepest dent of the outline beside the head: face 3 45.0 -> 0.9 mm, 13.2 -> 1.8 mm; astronaut 16.2 -> 0.8,
+7.3 -> 6.0; group faces 0/1/2/4/5 7.6/11.3/2.9/9.0/8.8 -> 0.8/1.9/1.2/0.4/1.1 mm, dents 5.0/1.3/3.8/3.7/4.0 ->
+3.3/2.9/4.6/1.5/1.9 mm; cameraman 10.8 -> 1.4, 5.5 -> 2.8 mm. Front outline IoU with the photo: face 3 0.8035 ->
+0.8072, astronaut 0.9007 -> 0.9043, face 2 0.8431 -> 0.8443; lower where the photo's hair is uneven: faces 0/1/4/5
+0.8437/0.8279/0.7631/0.8069 -> 0.8297/0.8159/0.7548/0.8007, the cameraman (a profile: one side seen) 0.6996 ->
+0.6799. Hair against the photo from the front ΔE: face 3 3.25 -> 2.68, astronaut 3.02 -> 2.70, the others within
+±0.15; crown folds p99.9 astronaut 28.3° -> 19.5°, the others within ±6°; streaks within ±0.3 but the cameraman's
++90° profile 1.94 -> 2.54; ears, temples, edge shadow, nape and fringe bare within ±0.5 %. Not yet right: over a
+bob's ears the shell folds (benchmarks/hair_look side_folds), black speckles on a pale patch in Cycles' profile.
 """
 from __future__ import annotations
 
@@ -68,6 +83,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph  # noqa: F401  (sp.csgraph)
 import scipy.sparse.linalg  # noqa: F401  (sp.linalg)
 
+from ..headmodel.base import mirror_map
 from ..headmodel.parts import eye_height, visible_faces
 from ..render.image import pull_push, rgb_to_lab, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
@@ -297,7 +313,11 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     k = np.round(np.arctan2(d[:, 1], d[:, 0]) / (2 * np.pi) * N_DIRECTIONS).astype(int) % N_DIRECTIONS
     # the reach at the silhouette, carried round the back, fading to nothing at the front hairline
     w_v = hair_weight(model.neutral, line + 0.02, soft_m=0.02)  # 0 at the hairline, full 4 cm above it
-    t = reach_m[k] * np.maximum(w_v, side * np.minimum(1.0, 4 * w_v + 0.25))
+    # hair is as full on one side as on the other: each vertex takes the mean of its own direction's reach and its
+    # mirror partner's (see the module's docstring: a turned head's sides took different reaches, lopsided)
+    reach_v = reach_m[k]
+    reach_v = (reach_v + reach_v[mirror_map(model.neutral)]) / 2
+    t = reach_v * np.maximum(w_v, side * np.minimum(1.0, 4 * w_v + 0.25))
     shell_f = model.faces[scalp]
     nbr = _neighbours(shell_f, model.n_vertices)
     t = _smooth(t, nbr, SMOOTH_ITERATIONS)  # neighbouring image directions' reaches differ by strands

@@ -545,3 +545,34 @@ def test_a_dark_crown_stays_crisp_against_the_sky_in_cycles(tmp_path):
     assert widths["hair"][2] > 20 and widths["default"][2] > 20
     assert widths["hair"][0] < 0.5 * widths["default"][0]
     assert widths["hair"][1] < 4.5
+
+
+def test_a_turned_heads_bob_is_symmetric_from_behind(ict):
+    """Group face 3 (tests/rig/data/hair_up; her head turned ~17° to her right): her bob from behind (256 px, 25°
+    lens at 0.75 m from the head's axis at the eyes' height; benchmarks/hair_look.back_shape_of). Each vertex took
+    the reach of the image direction it projects to: her left side, whose back the photo sees at its outline 5 cm
+    out, took 5 cm all along, her right side its temple's 1.5 cm; and the photo's labels, narrower further down on
+    her left, then pulled that side's lower half in (hair_mesh._round_ends' outline): lopsided, with a notch. Left
+    and right reach differed by 45.5 mm, the dent beside the head 13.5 mm; the reach is now the mean of a vertex's
+    and its mirror partner's: 1.3 / 2.2 mm."""
+    bench = load_benchmark("hair_look")
+    photo, fx = _load("group_t1_3")
+    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
+    hair_px = labels == HAIR
+    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
+    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
+                         fall_dz=fall, skin_mask=labels == SKIN)
+    size = 256
+    eye_z = eye_height(ict)
+    mid = np.array([0.0, head_axis(ict.neutral, eye_z), eye_z])
+    f = default_focal(size, size)
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    T = np.eye(4)
+    T[:3, 3] = -mid
+    w2c = np.linalg.inv(orbit_c2w_opencv(5.0, 180.0, radius=0.75)) @ T
+    side, top, dent = bench.back_shape_of(hair, K, w2c, mid, size)
+    print(f"group face 3 from behind: left/right reach differ {side:.1f} mm, top {top:.1f} mm, dent beside the head "
+          f"{dent:.1f} mm")
+    assert side < 5.0
+    assert dent < 5.0
