@@ -302,6 +302,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     `fall_dz` (hair_mesh.hair_fall_dz): where the photo's hair ends beside the head; the hair region reaches
     down to it (the scalp under a bob's shell is hair, not skin). Skin seen above the hairline (between the
     strands of a hairline) is not painted on the scalp: the scalp is hair there.
+    The lips' tone is the photo's lips under the light divided out of the skin round them (lip_tone).
     `rest` (V, 3): the person's head at rest (identity, no expression; default the model's mean neutral head):
     where the face's tone is carried across the jaw line onto the skin below it (carry_tone_below_jaw).
     Returns (atlas, stats: texel fractions by source, the light's SH coefficients)."""
@@ -354,6 +355,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     brows = None if brow_soft is None else brow_soft[idx] > BROW_EDGE
     near_brows = None if brow_soft is None else brow_soft[idx] > HAIR_SHADOW_BROW  # kept out of the hair's shadow
     lights = []
+    raw = main.col.copy()  # the main photo's colours, before its light is divided out (lip_tone)
     for s in samples:  # each photo's own light divided out, fitted on its well-seen skin
         s.wgt, s.wgt_m = np.where(use(s.lab), s.wgt, 0.0), np.where(use(s.lab_m), s.wgt_m, 0.0)
         fit_sel = (s.wgt > 0.3) & (s.lab == SKIN)
@@ -430,6 +432,12 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         hair_rgb = np.median(colour[hair_sel], axis=0) if hair_sel.sum() > 50 else parse.hair_rgb * 255
     lips_sel = known & (lab_src == LIPS)
     lip_rgb = np.median(colour[lips_sel], axis=0) if lips_sel.sum() > 20 else None
+    lip_soft = lip_region(model, res)
+    toned = None if lip_soft is None else lip_tone(photo[parse.labels == LIPS], raw, main.col, main.lab, main.wgt,
+                                                   Pn, lip_soft[idx] > 0.5)
+    if lip_rgb is not None and toned is not None:  # the seen lips keep their detail round the photo's lip tone
+        colour[lips_sel] += toned - lip_rgb
+        lip_rgb = toned
     atlas = np.zeros((res, 2 * res, 3), np.float32)
     have = np.zeros((res, 2 * res), bool)
     conf = np.zeros((res, 2 * res), np.float32)
@@ -464,6 +472,42 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     if len(samples) > 1:  # skin the photos see but explain too badly to be taken as albedo (variation_trust)
         stats["untrusted"] = round(float((untrusted & ~(known & use_m)).sum() / n), 4)
     return np.clip(filled + 0.5, 0, 255).astype(np.uint8), stats
+
+
+LIP_TONE_MIN = 20  # lip_tone: at least this many lip pixels, and skin reads round the lips
+LIP_TONE_NEAR_M = (0.004, 0.015)  # the skin this far from the lips sets the lips' light
+
+
+def lip_tone(photo_lips: np.ndarray, raw: np.ndarray, delit: np.ndarray, lab: np.ndarray, wgt: np.ndarray,
+             pos: np.ndarray, lips: np.ndarray) -> np.ndarray | None:
+    """The lips' albedo (3,) 0..255: the photo's lip pixels `photo_lips` (N, 3) (those the parse labels lips; their
+    median) times the light divided out of the skin round the lips: over the main photo's well-seen skin reads
+    LIP_TONE_NEAR_M from the atlas's lips (`lips` (M,) bool, lip_region), the median luminance of their de-lit
+    colours `delit` (M, 3) over that of their colours as the photo shows them (`raw` (M, 3)) (the light's strength,
+    not its tint: the lips keep their own colour, as in delight); `lab`, `wgt` (M,):
+    the reads' labels and weights, `pos` (M, 3) their neutral positions. None with fewer than LIP_TONE_MIN of
+    either. The lips keep the contrast the photo shows between them and the skin round them.
+    The lips' own reads, de-lit on the fitted head's normals, had lost it on a laughing photo (group face 2): the
+    lips stretched thin, the mouth's hole kept out of the texture (dilated) leaves few lip reads, at the label's
+    edge and mixed with the skin beside it (their median (226, 133, 102) against the photo's lip pixels' (203, 112,
+    74)), and the fit's rolled upper lip (mouthRollUpper 0.68) faces away from the light, so the de-lit lips came
+    out nearly as pale as the skin. Measured 2026-12-07 (benchmarks/texture_look.py lip_contrast: ΔE76 between the
+    atlas's lips-minus-skin and the photo's, before -> after): group face 2 13.9 -> 8.9, face 0 13.0 -> 5.7, face 3
+    4.5 -> 4.1, the cameraman 12.7 -> 0.2 (his de-lit lips were lighter than his skin), the astronaut 4.7 -> 4.4;
+    Lee Perry-Smith (known albedo) novel views with lids_evened 23.38 dB / SSIM 0.717 -> 23.40 / 0.719, the lips'
+    mean |error| at 0° / +45° / −45° 19.6 / 23.7 / 28.0 -> 19.7 / 24.0 / 28.4. Tried: the photo's lips over its
+    face's median skin (parse.skin_rgb) times the skin's albedo: face 2 5.3, but the scan's lips, shaded darker
+    than the face's median, 23.9 / 30.2 / 34.3 and novel views 23.36 dB; the lips' own reads times the skin's
+    gain round them: face 2 17.5 (the reads are the label's pale edge); that gain per channel (the light's tint
+    too): face 2 11.6 (the lips de-tinted as skin, less red)."""
+    if len(photo_lips) < LIP_TONE_MIN or lips.sum() < LIP_TONE_MIN:
+        return None
+    d = cKDTree(pos[lips]).query(pos, distance_upper_bound=LIP_TONE_NEAR_M[1])[0]
+    near = (lab == SKIN) & (wgt > 0.3) & ~lips & (d >= LIP_TONE_NEAR_M[0]) & (d < LIP_TONE_NEAR_M[1])
+    if near.sum() < LIP_TONE_MIN:
+        return None
+    gain = float(np.median(delit[near] @ LUMA) / max(float(np.median(raw[near] @ LUMA)), 1.0))
+    return np.clip(np.median(photo_lips[:, :3].astype(np.float64), axis=0) * gain, 0.0, 255.0)
 
 
 HAIR_SHADOW_BAND_M = 0.012  # skin this close to the hair region (over the forehead and temples) ...

@@ -1,4 +1,5 @@
 """An expression's folds lifted out of the neutral atlas (backend/rig/creases.py), on an atlas with known folds."""
+import cv2
 import numpy as np
 
 from headforge.backend.rig import creases
@@ -48,3 +49,36 @@ def test_a_smiles_folds_are_lifted_and_nothing_else_moves(ict):
     assert kept > 0.7, kept  # a broad shadow is not a fold
     skin = (np.maximum(mouth, eyes) > 0.99) & (lines < 0.01) & ~spot
     assert np.abs(out[skin].astype(float) - truth[skin]).mean() < 3.0  # the skin between the folds stays its colour
+
+
+def test_a_closed_eyes_dark_ring_is_evened_and_its_detail_kept(ict):
+    """A squinting photo's shading round the eyes, broader than a fold (a ring 25 % darker over the lids and the
+    skin just round them), is not the skin's colour: the lids take the tone of the skin round them, keep their own
+    detail (the truth's pattern finer than LID_SIGMA_MM), and only when the photo's eyes are closed or nearly so."""
+    res = 256
+    weight, reference, per_m = creases.lid_regions(ict, res)
+    mouth, eyes, _ = creases.fold_regions(ict, res)
+    yy, xx = np.mgrid[:res, : 2 * res]
+    truth = np.stack([185 + 12 * np.sin(1.3 * xx) * np.cos(1.1 * yy), 140 + 15 * np.cos(yy / 30.0),
+                      np.full(xx.shape, 120.0)], -1)
+    ring = np.clip(weight, 0, 1) * (eyes == 0)  # where the folds' closing does not reach (the old code's blind spot)
+    atlas = np.clip(truth * (1 - 0.25 * ring)[..., None] + 0.5, 0, 255).astype(np.uint8)
+    truth8 = np.clip(truth + 0.5, 0, 255).astype(np.uint8)
+    on = (weight > 0.99) & (eyes == 0)
+
+    smile = creases.folds_lifted(atlas, ict, _expression(ict, mouthSmileLeft=0.9, mouthSmileRight=0.9))
+    assert np.array_equal(smile[on], atlas[on])  # a smile alone leaves the lids open: as the photo shows them
+
+    out = creases.folds_lifted(atlas, ict, _expression(ict, eyeSquintLeft=0.9, eyeSquintRight=0.9))
+    err = lambda a: np.abs(a[on].astype(float) - truth8[on]).mean()  # noqa: E731
+    lum = lambda a: (a[on].astype(float) @ [0.299, 0.587, 0.114]).mean()  # noqa: E731
+    print(f"lids: mean |error| {err(atlas):.1f} -> {err(out):.1f}, mean luminance {lum(atlas):.1f} -> "
+          f"{lum(out):.1f} (truth {lum(truth8):.1f})")
+    assert err(out) < 0.3 * err(atlas)  # the ring is gone (the old code left all of it: it is broad, in the lids)
+    inner = cv2.erode(on.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)  # off the eye's opening
+    detail = lambda a: (a[..., 0] - cv2.GaussianBlur(a[..., 0].astype(np.float32), (0, 0), 1.5))[inner]  # noqa: E731
+    kept = np.corrcoef(detail(out), detail(truth8))[0, 1]
+    print(f"  the lids' detail (high-pass) against the truth's: correlation {kept:.3f}")
+    assert kept > 0.9  # the lids' own detail is kept
+    far = (weight == 0) & (eyes == 0) & (mouth == 0)
+    assert np.array_equal(out[far], atlas[far])  # nothing else moves

@@ -261,3 +261,19 @@ def test_colour_photos_are_not_taken_for_grey():
     assert not no_colour(ycc[..., 1:].reshape(-1, 2))
     grey = cv2.cvtColor(np.repeat(data.camera()[..., None], 3, axis=2), cv2.COLOR_RGB2YCrCb).astype(np.float64)
     assert no_colour(grey[..., 1:].reshape(-1, 2))
+
+
+def test_closed_lids_and_lips_keep_the_photos_tone(group_face_job, cameraman_job):
+    """The lids of a photo whose eyes are nearly closed (the laughing woman of group face 3; the cameraman,
+    eyeSquintRight 0.82) take the tone of the skin round them, not the shading of the closed lids and the folds round
+    them, which the rig's opened eyes wore as a dark ring (creases.lids_evened); the lips keep the contrast the photo
+    shows between them and the skin round them (texture.lip_tone: the cameraman's de-lit lips were lighter than his
+    skin). Figures: benchmarks/texture_look.py."""
+    look = load_benchmark("texture_look")
+    face, cam = look.job_figures(group_face_job[0]), look.job_figures(cameraman_job)
+    for name, f in (("group face 3", face), ("cameraman", cam)):
+        print(f"{name}: lids over the skin round them {np.round(f['lids'], 3)}, lips minus skin (L*a*b*) atlas "
+              f"{f['lips_minus_skin_atlas']} photo {f['lips_minus_skin_photo']}: ΔE {f['lip_contrast_de']:.1f}")
+    assert min(face["lids"]) > 0.905  # before 0.894 / 0.946 (now 0.917 / 0.972)
+    assert min(cam["lids"]) > 0.965  # before 0.956 / 0.962 (now 0.985 / 0.970)
+    assert cam["lip_contrast_de"] < 4.0  # before 12.7: L* +7.3 against the photo's −5.5 (now 0.2)
