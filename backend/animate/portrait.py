@@ -1,7 +1,8 @@
 """The portrait's own expression as a one-frame take: the instant fit estimates it (rig.json's
 fit.portrait_expression_arkit, removed from the rig's Basis) and where the photo's eyes look (fit.portrait_gaze_deg;
 the rig rests looking ahead), and keying it brings the photo's expression back onto the neutral rig as shape-key
-values and eye-bone rotations."""
+values and eye-bone rotations. The fit never uses both keys of an opposite pair (eyeLookUp with eyeLookDown, In with
+Out, jaw and mouth Left with Right: fitting/photo.EXCLUSIVE_KEYS); a job rigged before that rule may still hold both."""
 from __future__ import annotations
 
 import json

@@ -2,9 +2,10 @@
 
 Unknowns: head rotation + translation in the camera (the head model stays canonical at the world origin; the
 fit returns the camera w2c), identity coefficients (N(0, 1) prior) and expression weights (in the model's
-range, sparse prior). Landmarks are surface points given as (triangle, barycentrics) of the model, so the 68
-iBUG points (vertices) and MediaPipe's 478 (our correspondence) go through the same code. Landmarks on the
-side turned away from the camera (profile photos) get no weight: the fit uses the visible side only.
+range, sparse prior, never both keys of an opposite pair: EXCLUSIVE_KEYS). Landmarks are surface points given
+as (triangle, barycentrics) of the model, so the 68 iBUG points (vertices) and MediaPipe's 478 (our
+correspondence) go through the same code. Landmarks on the side turned away from the camera (profile photos)
+get no weight: the fit uses the visible side only.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from ..errors import FaceError
 from ..render.raster import vertex_normals
-from .solve import bounded_lstsq, damping
+from .solve import damping, exclusive_lstsq
 
 
 @dataclass
@@ -33,6 +34,40 @@ class PhotoFit:
         """RMS reprojection error of the used landmarks as a fraction of the inter-ocular distance."""
         w = self.weights > 0
         return float(np.sqrt(np.mean(self.residual_px[w] ** 2)) / self.inter_ocular_px)
+
+
+# Expression keys of opposite motions (per side where the model splits them): a fit may use one of each pair,
+# never both. Unconstrained, the instant fit put both on real faces, e.g. insightface's group photo t1 face 4:
+# eyeLookDownRight 1.00 with eyeLookUpRight 0.49 and eyeLookInRight 0.44 with eyeLookOutRight 0.73, a contradiction
+# the portrait pose carried to the rig and to engines. fit_photo refits the expression under the rule with the
+# free fit's pose and identity (see there). Measured on the astronaut, group t1 faces 0-5 and the cameraman
+# (MediaPipe 478; 7 of the 8 had a pair both active), error in % of the eye distance: the lid points' error
+# 5.23 -> 5.22 (cameraman), 5.07 -> 4.94 (face 4), 3.00 -> 2.98 (face 2), the others equal or 0.01 lower; the
+# reprojection error of all points unchanged to +0.04 (cameraman 7.99 -> 8.03, face 4 7.74 -> 7.76). Netting each
+# pair after the fit instead (keep the difference) moved the lid points: 5.51, 5.13, 3.02. Face 4 becomes
+# eyeLookDownRight 0.86 alone and eyeLookOutRight 0.35 alone, eyeWideRight 0.83 -> 1.00 and eyeSquintRight
+# 0 -> 0.12 making up the lid. On synthetic ICT heads (4 expressions looking down, sideways or up with lid and
+# brow keys, 10 heads each, ±20° yaw, 0.5 px landmark noise and 2 px more on the lid points) the mean |ARKit
+# error| over the 52 keys 0.0376 -> 0.0371, over the 14 eye keys 0.0619 -> 0.0599 (0.0660 -> 0.0594 on the 12
+# fits whose eye pairs were both active); 32 of the 40 free fits had a pair both active, none after. dlib identity
+# distance (benchmarks/complete_head_identity.py; astronaut, cameraman, faces 2 and 4; the head's shape unchanged,
+# the texture baked through the refitted lids): the neutral rig's mean over 0/±30° 0.550 -> 0.552 (cells -0.006 to
+# +0.007; the astronaut, whose only change is jawLeft/Right 0.07/0.02 -> 0.06/0, moves up to 0.012 with it), at
+# the photo's pose 0.528 -> 0.533 (face 4 at +30° 0.513 -> 0.559, at 0° 0.441 -> 0.430).
+EXCLUSIVE_KEYS = (("eyeLookDown", "eyeLookUp"), ("eyeLookIn", "eyeLookOut"), ("jawLeft", "jawRight"),
+                  ("mouthLeft", "mouthRight"))
+
+
+def exclusive_pairs(expression_names: list[str]) -> list[tuple[int, int]]:
+    """Index pairs (i, j) of the model's expressions of EXCLUSIVE_KEYS (none for a PCA model such as FLAME)."""
+    idx = {n: i for i, n in enumerate(expression_names)}
+    return [(idx[x + s], idx[y + s]) for x, y in EXCLUSIVE_KEYS for s in ("", "_L", "_R")
+            if x + s in idx and y + s in idx]
+
+
+def both_active(theta: np.ndarray, pairs) -> bool:
+    """Whether some pair (i, j) of `pairs` has theta[i] and theta[j] both above 0."""
+    return any(theta[i] > 0 and theta[j] > 0 for i, j in pairs)
 
 
 def default_focal(width: int, height: int) -> float:
@@ -60,12 +95,22 @@ def landmark_basis(model, tri: np.ndarray, bary: np.ndarray, n_identity: int):
 def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, image_size: tuple[int, int], *,
               weights: np.ndarray | None = None, eye_pairs: tuple | None = None, focal: float | None = None,
               intrinsics: np.ndarray | None = None, n_identity: int = 60, identity_prior: float = 1e-5,
-              expression_prior: float = 1e-5, iterations: int = 20) -> PhotoFit:
+              expression_prior: float = 1e-5, iterations: int = 20, exclusive: bool = True) -> PhotoFit:
     """Fit to `points_2d` (N, 2) px, landmark n at surface point (tri[n], bary[n]) of the model.
 
     `eye_pairs` = (indices of the subject's right eye points, of the left eye points) among the N, to measure
     the inter-ocular distance; `weights` (N,) down-weight sliding contour points. The camera's intrinsics are
     `intrinsics` (3, 3) when given, else default_intrinsics(image_size, focal).
+
+    With `exclusive`, the expression's opposite keys (EXCLUSIVE_KEYS) are never both active: where the free fit
+    has a pair both above 0, the expression alone is fitted again under that rule (solve.exclusive_lstsq in each
+    step), the pose and identity kept, so that the other keys (eyeWide, eyeSquint, eyeBlink, the brows) make up
+    the lids. Measured against the pose, identity and expression all refitted under the rule: the landmarks'
+    cost 0.1-0.2 % higher, but the lid points nearer the photo's on the two faces that changed most (cameraman
+    5.22 vs 5.29 % of the eye distance, group face 4 4.94 vs 5.05), the coefficients about as near a synthetic
+    truth (mean |ARKit error| 0.0371 vs 0.0363, eye keys 0.0599 vs 0.0598), and the head's shape, so its
+    texture and identity figures, exactly the free fit's (refitted, the cameraman's moved 0.4 mm RMS and its
+    scalp texture with it). 0-0.09 s more CPU a photo (2-10 iterations).
     """
     import cv2
 
@@ -118,45 +163,60 @@ def fit_photo(model, points_2d: np.ndarray, tri: np.ndarray, bary: np.ndarray, i
     def cost(r, a, b):
         return float((sw**2 * r**2).sum() + identity_prior * (a**2).sum() + expression_prior * (b**2).sum())
 
-    mu = 1e-3
-    r, X, Xc = residual(R, tv, a, b)
-    c = cost(r, a, b)
-    converged = False
-    for it in range(iterations):
-        rigid_only = it < 5
-        J = (_jacobian(K, R, X, Xc, idb, exb) * sw[:, :, None]).reshape(2 * N, n_par)  # (2N, P)
-        rr = (r * sw).reshape(-1)
-        theta = np.concatenate([np.zeros(6), a, b])
-        # rows: data, priors on the new coefficient values, LM damping
-        A = np.concatenate([J, np.diag(prior), np.sqrt(mu) * np.eye(n_par)])
-        rhs = -np.concatenate([rr, prior * theta, np.zeros(n_par)])
-        lb = np.full(n_par, -np.inf)
-        ub = np.full(n_par, np.inf)
-        lb[6 + Ka:], ub[6 + Ka:] = lo - b, hi - b
-        if rigid_only:
-            lb[6:], ub[6:] = 0.0, 0.0
-        step = bounded_lstsq(A, rhs, lb, ub)
-        dR, _ = cv2.Rodrigues(step[:3])
-        R_new, tv_new = dR @ R, tv + step[3:6]
-        a_new, b_new = a + step[6:6 + Ka], np.clip(b + step[6 + Ka:], lo, hi)
-        r_new, X_new, Xc_new = residual(R_new, tv_new, a_new, b_new)
-        c_new = cost(r_new, a_new, b_new)
-        accept, stop, mu = damping(c, c_new, mu)
-        if accept:
-            R, tv, a, b, r, X, Xc, c = R_new, tv_new, a_new, b_new, r_new, X_new, Xc_new, c_new
-            stop = stop and not rigid_only  # the rigid start runs its iterations out
-        converged = accept and stop
-        if stop:
-            break
+    def descend(R, tv, a, b, pairs=(), expression_only=False):
+        """Damped Gauss-Newton from (R, tv, a, b) → (R, tv, a, b, r, c, iterations, converged). The first 5
+        iterations move the pose alone; `expression_only`: the pose and identity stay, the expression moves under
+        the exclusive `pairs`, leaving a start that breaks them whatever that costs."""
+        mu, converged = 1e-3, False
+        r, X, Xc = residual(R, tv, a, b)
+        c = cost(r, a, b)
+        for it in range(iterations):
+            rigid_only = it < 5 and not expression_only
+            J = (_jacobian(K, R, X, Xc, idb, exb) * sw[:, :, None]).reshape(2 * N, n_par)  # (2N, P)
+            rr = (r * sw).reshape(-1)
+            theta = np.concatenate([np.zeros(6), a, b])
+            # rows: data, priors on the new coefficient values, LM damping
+            A = np.concatenate([J, np.diag(prior), np.sqrt(mu) * np.eye(n_par)])
+            rhs = -np.concatenate([rr, prior * theta, np.zeros(n_par)])
+            lb = np.full(n_par, -np.inf)
+            ub = np.full(n_par, np.inf)
+            lb[6 + Ka:], ub[6 + Ka:] = lo - b, hi - b
+            if rigid_only:
+                lb[6:], ub[6:] = 0.0, 0.0
+            if expression_only:
+                lb[:6 + Ka], ub[:6 + Ka] = 0.0, 0.0
+            step = exclusive_lstsq(A, rhs, lb, ub, pairs, theta)
+            dR, _ = cv2.Rodrigues(step[:3])
+            R_new, tv_new = dR @ R, tv + step[3:6]
+            a_new, b_new = a + step[6:6 + Ka], np.clip(b + step[6 + Ka:], lo, hi)
+            r_new, X_new, Xc_new = residual(R_new, tv_new, a_new, b_new)
+            c_new = cost(r_new, a_new, b_new)
+            accept, stop, mu = damping(c, c_new, mu)
+            if both_active(theta, pairs):  # the step to the pairs' rule is taken, up or down
+                accept, stop = True, False
+            if accept:
+                R, tv, a, b, r, X, Xc, c = R_new, tv_new, a_new, b_new, r_new, X_new, Xc_new, c_new
+                stop = stop and not rigid_only  # the rigid start runs its iterations out
+            converged = accept and stop
+            if stop:
+                break
+        return R, tv, a, b, r, c, it + 1, converged
+
+    R, tv, a, b, r, c, its, converged = descend(R, tv, a, b)
+    stats = {"focal_px": f, "visible_landmarks": int(vis.sum()), "landmarks": N, "final_cost": c, "iterations": its,
+             "converged": converged}
+    pairs = [(6 + Ka + i, 6 + Ka + j) for i, j in exclusive_pairs(model.expression_names)] if exclusive else []
+    if both_active(np.concatenate([np.zeros(6), a, b]), pairs):
+        R, tv, a, b, r, c, its, converged = descend(R, tv, a, b, pairs, expression_only=True)
+        stats.update(final_cost=c, exclusive_iterations=its, converged=converged)
     w2c = np.eye(4)
     w2c[:3, :3], w2c[:3, 3] = R, tv
     return PhotoFit(K=K, w2c=w2c, identity=a, expression=b, residual_px=np.linalg.norm(r, axis=1), weights=w,
-                    inter_ocular_px=iod, stats={"focal_px": f, "visible_landmarks": int(vis.sum()), "landmarks": N,
-                                                "final_cost": c, "iterations": it + 1, "converged": converged})
+                    inter_ocular_px=iod, stats=stats)
 
 
 def fit_photos(model, views: list[dict], *, n_identity: int = 60, identity_prior: float = 1e-5,
-               expression_prior: float = 1e-5, iterations: int = 12) -> list[PhotoFit]:
+               expression_prior: float = 1e-5, iterations: int = 12, exclusive: bool = True) -> list[PhotoFit]:
     """One identity fitted to several photos of one person, a camera pose and an expression per photo.
 
     `views`: per photo {"points" (N, 2) px, "tri", "bary", "image_size" (W, H), "weights", "eye_pairs", and
@@ -168,7 +228,8 @@ def fit_photos(model, views: list[dict], *, n_identity: int = 60, identity_prior
 
     single = [fit_photo(model, v["points"], v["tri"], v["bary"], v["image_size"], weights=v.get("weights"),
                         eye_pairs=v.get("eye_pairs"), intrinsics=v.get("intrinsics"), n_identity=n_identity,
-                        identity_prior=identity_prior, expression_prior=expression_prior) for v in views]
+                        identity_prior=identity_prior, expression_prior=expression_prior, exclusive=exclusive)
+              for v in views]
     if len(views) == 1:
         return single
     Ka, Ke = min(n_identity, model.n_identity), model.n_expression
@@ -184,6 +245,8 @@ def fit_photos(model, views: list[dict], *, n_identity: int = 60, identity_prior
     n_par = Ka + nv * (6 + Ke)
     prior = np.concatenate([np.full(Ka, np.sqrt(identity_prior))]
                            + [np.concatenate([np.zeros(6), np.full(Ke, np.sqrt(expression_prior))])] * nv)
+    pairs = [(Ka + v * (6 + Ke) + 6 + i, Ka + v * (6 + Ke) + 6 + j) for v in range(nv)
+             for i, j in (exclusive_pairs(model.expression_names) if exclusive else [])]
 
     def terms(Rs, ts, a, bs):
         return [_project_terms(f.K, R, t, a, b, *basis, p)
@@ -214,7 +277,7 @@ def fit_photos(model, views: list[dict], *, n_identity: int = 60, identity_prior
         for v, b in enumerate(bs):
             off = Ka + v * (6 + Ke) + 6
             lb[off:off + Ke], ub[off:off + Ke] = lo - b, hi - b
-        step = bounded_lstsq(A, rhs, lb, ub)
+        step = exclusive_lstsq(A, rhs, lb, ub, pairs, theta)
         a_new = a + step[:Ka]
         Rs_new, ts_new, bs_new = [], [], []
         for v in range(nv):
