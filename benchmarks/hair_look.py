@@ -57,7 +57,8 @@ Per job it prints these figures:
   13.2 mm before hair_mesh took the mean of mirrored vertices' reaches);
 - side_folds: the hair mesh's edges 3 rings or more from its rim beside the head (|x| > 5 cm) where its triangles
   fold over (dihedral past 90°), count and share (side_folds): the shell over a bob's ears (hair_mesh._ears_filled's
-  membrane offset along its normals) folds in tiny triangles, black speckles on a pale patch in Cycles' profile.
+  membrane offset along its normals) folded, black speckles on a pale patch in Cycles' profile (group face 3 509,
+  face 0 487 before hair_mesh.EAR_RINGS 8).
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
