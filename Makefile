@@ -24,7 +24,7 @@ BINARY := --only-binary=:all: --no-binary=face-recognition-models
 PKGS313 := bpy numpy opencv-python-headless scipy scikit-image pillow dlib-bin face-recognition-models \
 	insightface onnxruntime onnx flatbuffers trimesh pygltflib xatlas pymeshlab rich threadpoolctl pytest pytest-timeout
 
-.PHONY: demo test venv venv313 lock lock313 clean
+.PHONY: demo test venv venv313 blender-matrix lock lock313 clean
 
 venv: $(STAMP)
 
@@ -62,6 +62,25 @@ venv313:
 	@if [ -n "$(PYTHON313)" ]; then $(MAKE) --no-print-directory $(STAMP313); \
 	else echo "make: no Python 3.13 found (python3.13 on PATH, ~/.pyenv/versions/3.13*): the Python 3.13 / bpy 5.3 tests will be skipped. Set PYTHON313=/path/to/python3.13 to run them."; fi
 
+# The Blender tests on the other Blenders of Python 3.13 (5.1, 5.2: no native Gaussian splats, so splats import as
+# quads and the native-splat tests skip, saying so): one venv per bpy, the 3.13 set with that bpy, MediaPipe's
+# models copied from .venv313. `make blender-matrix BPY_MATRIX="5.1.2 5.2.4"`; not part of `make test` (about 10
+# minutes a Blender here). The tests' "bpy-5.3" parameter then runs that venv's bpy.
+BPY_MATRIX ?= 5.1.2 5.2.4
+blender-matrix: $(STAMP) $(foreach v,$(BPY_MATRIX),.venv313-bpy$(v)/.installed)
+	for v in $(BPY_MATRIX); do HEADFORGE_PY313="$(CURDIR)/.venv313-bpy$$v/bin/python" \
+		$(PY) -m pytest -q -rs -k 5.3 tests/blender tests/animate/test_blender_animation.py || exit 1; done
+
+.venv313-bpy%/.installed: $(STAMP313)
+	rm -rf .venv313-bpy$*; $(PYTHON313) -m venv .venv313-bpy$*
+	.venv313-bpy$*/bin/python -m pip install -q --upgrade "pip>=24" "setuptools>=68,<81" wheel
+	grep -v '^bpy==' requirements-py313.lock > .venv313-bpy$*/lock.txt
+	.venv313-bpy$*/bin/python -m pip install -q $(BINARY) -c constraints.txt -c .venv313-bpy$*/lock.txt \
+		$(subst bpy ,bpy==$* ,$(PKGS313))
+	.venv313-bpy$*/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	cp -r $(VENV313)/lib/python3.13/site-packages/mediapipe_legacy_models .venv313-bpy$*/lib/python3.13/site-packages/
+	touch $@
+
 # Instant mode needs ICT-FaceKit Light (MIT): a development checkout beside ../shared uses its copy (the CLI and the
 # extension never look there themselves), any other machine downloads it once into the models folder.
 SHARED_ICT := $(wildcard $(CURDIR)/../shared/data/ict_facekit/ict_face_light.npz)
@@ -97,4 +116,4 @@ lock313:
 		[print(f'{n}=={v}') for n, v in pins]" > requirements-py313.lock
 
 clean:
-	rm -rf $(VENV) $(VENV313) demo-job test-artifacts dist *.egg-info
+	rm -rf $(VENV) $(VENV313) .venv313-bpy* demo-job test-artifacts dist *.egg-info
