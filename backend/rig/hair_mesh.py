@@ -395,7 +395,19 @@ def hair_material_extensions() -> dict:
     this): astronaut 11.25/12.75 -> 2.25/3.83, group faces 0-5 10.25/12.85, 4.50/11.45, 10.25/10.75, 6.75/16.35,
     8.75/9.28, 10.50/11.05 -> 2.75/3.30, 2.00/2.00, 2.00/2.25, 4.38/5.50, 1.75/2.00, 1.75/2.00, cameraman
     2.50/22.75 -> 1.75/2.25 (the rasterised sheets' crisp crown). The attachment carries it as "extensions"
-    (rig_to_gltf writes it on the attachment's material)."""
+    (rig_to_gltf writes it on the attachment's material).
+    A sheen was tried and rejected (the astronaut's job, Cycles 224 px, 12 samples, Blender 5.0.1; crown outline
+    from behind median/p90 px, and in ¾ the hair's luminance lift over this matte material, p99 in 8-bit levels and
+    the share of the hair lifted by more than 8): matte 2.25/3.83; KHR_materials_anisotropy 0.9 (Blender's importer
+    sets Anisotropic and leaves the tangent to Cycles' default, radial round the vertical axis: a horizontal band)
+    with specular 0.5, roughness 0.5: 6.50/15.30, lift 18.0 levels over 11.3 % (group face 1's dark hair 4.38/7.20,
+    33.9 over 31.1 %: a wet, plastic look, and a grey band along the crown from behind); anisotropy 0.8 with
+    specular 0.3: 8.88/12.50, 8.4 over 1.3 %; anisotropy 0.9, specular 0.1 / 0.05, roughness 0.4 / 0.35: 7.75 /
+    6.00 px, lift 6.1 / 4.4 (none over 8); KHR_materials_sheen (colour 0.3/0.25/0.2, roughness 0.5; Blender: Sheen
+    Weight 1): 7.25/9.28, 29.3 over 15.6 %; specular 0.2 with roughness 1: 4.25/6.28, lift 3.0 (face 1 3.50/4.50,
+    8.1 over 1.1 %). Blender 5.3's importer maps them alike (aniso 6.25/15.20, specular 0.2 4.50/6.28). Any
+    dielectric lobe reflects the sky at grazing angles on the crown's outline, so none both shows a highlight and
+    keeps the crown crisp (≤ 3 px); test-artifacts/hair_look/hair_sheen_cycles_rejected.png."""
     return {"KHR_materials_specular": {"specularFactor": HAIR_SPECULAR}}
 
 
