@@ -50,7 +50,7 @@ def _head_model_file(inputs: dict, options: dict) -> dict:
 @stage("rig", inputs=("input/portrait.png", "face/analysis.json", "face/matte.png", "mesh/head.glb", "input/more",
                       "face/more", "views"),
        outputs=("rig/head_rigged.glb", "rig/rig.json"), optional_outputs=("rig/skin.png",), options=RigOptions,
-       version="4",
+       version="5",  # 5: the portrait fit keeps opposite keys exclusive; the hair and texture changes of 2026-12-07
        external_inputs=_head_model_file)
 def run_rig(ctx) -> dict:
     opts: RigOptions = ctx.options
