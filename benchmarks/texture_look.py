@@ -12,6 +12,14 @@ Per job it prints:
   against the skin 10-25 mm from the lip line) against the same in the photo (its pixels labelled lips against those
   labelled skin 0.15-0.4 of the eye distance from the outer lip line): the ΔE76 between the two contrasts and
   their ΔL* (lip_contrast; lips as pale as the skin: the photo's lips darker and redder than the atlas's).
+
+Measured 2026-12-07 on complete_head.py --sheets' photos (lids right / left; lips ΔE), before -> after
+creases.lids_evened and texture.lip_tone:
+  group face 2 (laughing, eyes nearly shut)  0.904 / 0.967 -> 1.027 / 1.060;  13.9 -> 8.9
+  group face 3 (laughing)                    0.894 / 0.946 -> 0.917 / 0.972;   4.5 -> 4.1
+  group face 0 (eyeBlinkRight 0.41)          0.846 / 0.911 -> 0.875 / 0.928;  13.0 -> 5.7
+  the cameraman (eyeSquintRight 0.82)        0.956 / 0.962 -> 0.985 / 0.970;  12.7 -> 0.2
+  the astronaut (smiling, eyes open)         0.957 / 0.940 unchanged;           4.7 -> 4.4
 """
 from __future__ import annotations
 
