@@ -381,6 +381,10 @@ held-out clips (re-rendered this session; the shipped tracker on them: mean over
   2.08°, eyes + brows 1.54° / 2.25° / 1.93°, control 1.79° / 2.03° / 2.16°, against 1.78° / 1.81° / 2.43°: −30°
   and the front gain, +30° loses 0.2-0.4° and passes 2°, so neither meets the goal in all three views; a second
   capture (or the mirrored expression) would tell a real gain from the bias moving to the other side.
+  On the exact table landmarks (as in "Why", −30° / front / +30°; true brow keys standing in for the pixels'):
+  shipped 1.27° / 0.48° / 0.82°, control 0.77° / 0.67° / 0.75°, true brows 0.62° / 0.67° / 0.67°; the expression
+  mirrored: 0.95° / 0.66° / 0.91°, 0.71° / 0.68° / 0.63°, 0.52° / 0.67° / 0.65°. Without MediaPipe the re-solve
+  helps both sides (the front loses 0.2°), so the +30° loss on the capture comes with the detections' misfit.
 """
 from __future__ import annotations
 
