@@ -493,18 +493,22 @@ def lip_tone(photo_lips: np.ndarray, raw: np.ndarray, delit: np.ndarray, lab: np
     74)), and the fit's rolled upper lip (mouthRollUpper 0.68) faces away from the light, so the de-lit lips came
     out nearly as pale as the skin. Measured 2026-12-07 (benchmarks/texture_look.py lip_contrast: ΔE76 between the
     atlas's lips-minus-skin and the photo's, before -> after): group face 2 13.9 -> 8.9, face 0 13.0 -> 5.7, face 3
-    4.5 -> 4.1, the cameraman 12.7 -> 0.2 (his de-lit lips were lighter than his skin), the astronaut 4.7 -> 4.4;
+    4.5 -> 4.1, face 4 9.6 -> 6.1, face 5 5.9 -> 4.2, the cameraman 12.7 -> 0.2 (his de-lit lips were lighter than
+    his skin), the astronaut 4.7 -> 4.4, face 1 14.7 -> 16.6 (the skin round his mouth is as red as his lips in the
+    photo, and de-tinted in the atlas: lip_rgb (0.93, 0.52, 0.37) -> (0.96, 0.53, 0.36), much the same);
     Lee Perry-Smith (known albedo) novel views with lids_evened 23.38 dB / SSIM 0.717 -> 23.40 / 0.719, the lips'
     mean |error| at 0° / +45° / −45° 19.6 / 23.7 / 28.0 -> 19.7 / 24.0 / 28.4; the dataset heads' lips against
     their albedo (benchmarks/complete_head_expression.py, three heads, mean |error| of 255): neutral 6.2 -> 4.1,
     smile 5.9 -> 4.2, open smile 6.9 -> 4.3, squint 6.2 -> 4.5, squint+folds 7.1 -> 4.6, but smile+folds 6.7 -> 7.6
-    (head 0 9.0 -> 12.0: the folds painted at the mouth's corners darken the photo's lip pixels). Tried: the photo's lips over its
-    face's median skin (parse.skin_rgb) times the skin's albedo: face 2 5.3, but the scan's lips, shaded darker
-    than the face's median, 23.9 / 30.2 / 34.3 and novel views 23.36 dB; the lips' own reads times the skin's
+    (head 0 9.0 -> 12.0: the folds painted at the mouth's corners darken the photo's lip pixels). Tried: the
+    photo's lips over its face's median skin (parse.skin_rgb) times the skin's albedo: face 2 5.3, but the scan's
+    lips, shaded darker than the face's median, 23.9 / 30.2 / 34.3 and novel views 23.36 dB; the lips' own reads
+    times the skin's
     gain round them: face 2 17.5 (the reads are the label's pale edge); that gain per channel (the light's tint
     too): face 2 11.6 (the lips de-tinted as skin, less red); the lip pixels of the middle 60 % of the mouth's
     width only (the corners left out): the dataset heads' lips worse throughout (neutral 7.4, smile+folds 10.2),
-    face 2 11.3, face 0 9.7."""
+    face 2 11.3, face 0 9.7; the lip label eroded by a pixel: dataset heads neutral 5.1, smile 3.8, open smile 5.6,
+    smile+folds 9.1, face 2 12.6, the astronaut 2.1."""
     if len(photo_lips) < LIP_TONE_MIN or lips.sum() < LIP_TONE_MIN:
         return None
     d = cKDTree(pos[lips]).query(pos, distance_upper_bound=LIP_TONE_NEAR_M[1])[0]
