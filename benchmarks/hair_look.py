@@ -54,11 +54,11 @@ Per job it prints these figures:
   rows of the difference between its reach left and right of the midline, the mean difference between its top's
   height at mirrored columns, and its outline's deepest dent beside the head (the convex hull's defects in the
   outer half of either side), all mm (back_shape_of): a lopsided bob, a notch in its side (group face 3 45.0 mm /
-  13.2 mm before hair_mesh took the mean of mirrored vertices' reaches);
+  13.2 mm before hair_mesh._mirrored_reach, 4.8 / 2.8 mm with it);
 - side_folds: the hair mesh's edges 3 rings or more from its rim beside the head (|x| > 5 cm) where its triangles
   fold over (dihedral past 90°), count and share (side_folds): the shell over a bob's ears (hair_mesh._ears_filled's
-  membrane offset along its normals) folded, black speckles on a pale patch in Cycles' profile (group face 3 509,
-  face 0 487 before hair_mesh.EAR_RINGS 8).
+  membrane offset along its normals) folded, black speckles on a pale patch in Cycles' profile (group face 3 513,
+  face 0 509 before hair_mesh.EAR_RINGS 8, 0 with it).
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """

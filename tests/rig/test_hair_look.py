@@ -553,8 +553,10 @@ def test_a_turned_heads_bob_is_symmetric_from_behind(ict):
     the reach of the image direction it projects to: her left side, whose back the photo sees at its outline 5 cm
     out, took 5 cm all along, her right side its temple's 1.5 cm; and the photo's labels, narrower further down on
     her left, then pulled that side's lower half in (hair_mesh._round_ends' outline): lopsided, with a notch. Left
-    and right reach differed by 45.5 mm, the dent beside the head 13.5 mm; the reach is now the mean of a vertex's
-    and its mirror partner's: 1.3 / 2.2 mm (1.3 / 1.6 mm with hair_mesh.EAR_RINGS 8)."""
+    and right reach differed by 45.5 mm, the dent beside the head 13.5 mm; now a vertex keeps its own reach only
+    where the photo sees the head edge-on there, elsewhere the mean of its and its mirror partner's
+    (hair_mesh._mirrored_reach): 5.2 / 3.1 mm (the plain mean: 1.3 / 1.6 mm, but the astronaut's outline from her
+    photo's camera lost 0.016 of IoU in tests/rig/test_instant)."""
     bench = load_benchmark("hair_look")
     photo, fx = _load("group_t1_3")
     labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
@@ -574,8 +576,8 @@ def test_a_turned_heads_bob_is_symmetric_from_behind(ict):
     side, top, dent = bench.back_shape_of(hair, K, w2c, mid, size)
     print(f"group face 3 from behind: left/right reach differ {side:.1f} mm, top {top:.1f} mm, dent beside the head "
           f"{dent:.1f} mm")
-    assert side < 5.0
-    assert dent < 5.0
+    assert side < 10.0
+    assert dent < 6.0
 
 
 def test_a_bobs_shell_over_her_ears_does_not_fold(ict):
