@@ -499,8 +499,8 @@ def lip_tone(photo_lips: np.ndarray, raw: np.ndarray, delit: np.ndarray, lab: np
     Lee Perry-Smith (known albedo) novel views with lids_evened 23.38 dB / SSIM 0.717 -> 23.40 / 0.719, the lips'
     mean |error| at 0° / +45° / −45° 19.6 / 23.7 / 28.0 -> 19.7 / 24.0 / 28.4; the dataset heads' lips against
     their albedo (benchmarks/complete_head_expression.py, three heads, mean |error| of 255): neutral 6.2 -> 4.1,
-    smile 5.9 -> 4.2, open smile 6.9 -> 4.3, squint 6.2 -> 4.5, squint+folds 7.1 -> 4.6, but smile+folds 6.7 -> 7.6
-    (head 0 9.0 -> 12.0: the folds painted at the mouth's corners darken the photo's lip pixels). Tried: the
+    smile 5.9 -> 4.2, open smile 6.9 -> 4.3, squint 6.2 -> 4.5, squint+folds 7.1 -> 4.6, but smile+folds 6.7 ->
+    7.6 (head 0 9.0 -> 12.0: the folds painted at the mouth's corners darken the photo's lip pixels). Tried: the
     photo's lips over its face's median skin (parse.skin_rgb) times the skin's albedo: face 2 5.3, but the scan's
     lips, shaded darker than the face's median, 23.9 / 30.2 / 34.3 and novel views 23.36 dB; the lips' own reads
     times the skin's
