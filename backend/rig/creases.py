@@ -168,7 +168,8 @@ def lids_evened(rgb: np.ndarray, model, strength: float) -> np.ndarray:
     complete_head_expression.py, around the eyes, mean |error| of 255): squint+folds 15.5 -> 15.4, the rest
     unchanged (the fit finds their squints hardly: lids under SQUINT_RANGE's start). LID_MM (8, 12) with
     LID_REF_MM (12, 20) took the reference from the squint's own shaded cheek: face 2 0.960 / 0.974, the ring
-    still seen below the eyes. Test: tests/rig/test_creases.py::test_a_closed_eyes_dark_ring_is_evened_and_its_detail_kept."""
+    still seen below the eyes.
+    Test: tests/rig/test_creases.py::test_a_closed_eyes_dark_ring_is_evened_and_its_detail_kept."""
     regions = lid_regions(model, rgb.shape[0])
     if regions is None or strength <= 0:
         return rgb

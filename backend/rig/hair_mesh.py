@@ -81,7 +81,8 @@ astronaut job 0.874 -> 0.858 of IoU; with EDGE_ON 0.05 it is 0.864, 0.1: 0.871 w
 against the photo from the front ΔE: face 3 3.25 -> 2.31, astronaut 3.02 -> 2.60, face 0 3.50 -> 3.21, the others
 within ±0.17; ragged edge astronaut 1.294 -> 1.154, the others within +0.01; crown folds p99.9 astronaut 28.3° ->
 19.5°, the others lower or within +0.5°; streaks within ±0.3 but the cameraman's +90° profile 1.94 -> 2.52;
-temples' uncovered skin coloured as hair face 3 8.8 -> 10.2 %, face 0 8.7 -> 7.8 %; ears, edge shadow, nape, fringe within ±1 %.
+temples' uncovered skin coloured as hair face 3 8.8 -> 10.2 %, face 0 8.7 -> 7.8 %; ears, edge shadow, nape,
+fringe within ±1 %.
 Still wrong: face 3's top from behind is a gable, its midline 9.6 mm above a parabola through its top outline (7.0
 with this change): the photo's reach straight up is a spike over its neighbours'.
 """
