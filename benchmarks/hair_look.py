@@ -59,6 +59,11 @@ Per job it prints these figures:
   fold over (dihedral past 90°), count and share (side_folds): the shell over a bob's ears (hair_mesh._ears_filled's
   membrane offset along its normals) folded, black speckles on a pale patch in Cycles' profile (group face 3 513,
   face 0 509 before hair_mesh.EAR_RINGS 8, 0 with it).
+- spots: in ¾ (yaw 35°, 384 px) and from above (60° up, in front), unlit, the share of the hair mesh's pixels whose
+  hue is more than 12° off the hair's median hue, and the share more than 10 L* lighter than its median (hair_spots):
+  group face 0's pale, slightly greenish spots on her hair's top and temple lock in Cycles (0.37 / 2.12 % in ¾,
+  0.33 / 1.37 % from above; the photo's crown, olive roots at the parting and lit strands, read onto the shell at a
+  grazing angle); the dark- and grey-haired jobs' hue is noise (group faces 1, 2, 4, 5 and the cameraman 17-81 %).
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -614,6 +619,38 @@ def crown_tone(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float,
             spread(top) / max(spread(back), 1e-9), through)
 
 
+SPOT_HUE_DEG = 12.0  # spots: a hair pixel whose hue (CIELAB) is this far from the hair's median hue in the view ...
+SPOT_PALE_L = 10.0  # ... or whose lightness is this much above the hair's median
+
+
+def hair_spots(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float, float, float, float, int]:
+    """(in ¾ (the contact sheet's camera at yaw 35°, `size` px): the share of the hair mesh's pixels (the hair's
+    albedo, unlit; its outline's 3 px left out) whose hue is more than SPOT_HUE_DEG off the hair's median hue
+    (CIELAB; greenish), the share more than SPOT_PALE_L lighter than its median (pale); the same two from above (60°
+    up, in front); the pixels): the pale, slightly greenish spots on group face 0's hair top and temple lock in
+    Cycles."""
+    from headforge.backend.cameras import orbit_c2w_opencv
+    from headforge.backend.render.image import rgb_to_lab
+
+    K, w2c34 = orbit_camera(rig, size, 35.0)
+    b = rig.basis[rig.basis[:, 2] > rig.joints[2][2] - 0.02]
+    T = np.eye(4)
+    T[:3, 3] = -(b.min(axis=0) + b.max(axis=0)) / 2
+    above = np.linalg.inv(orbit_c2w_opencv(60.0, 0.0, radius=0.75)) @ T
+    out, n = [], 0
+    for w2c in (w2c34, above):
+        img, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+        inner = cv2.erode(cover.astype(np.uint8), np.ones((7, 7), np.uint8)).astype(bool)
+        if inner.sum() < 50:
+            out += [float("nan")] * 2
+            continue
+        lab = rgb_to_lab(np.clip(img[inner] * (255.0 if img.max() <= 1.5 else 1.0), 0, 255))
+        hue = np.degrees(np.arctan2(lab[:, 2], lab[:, 1]))
+        off = np.abs((hue - np.median(hue) + 180) % 360 - 180) > SPOT_HUE_DEG
+        out += [float(off.mean()), float((lab[:, 0] > np.median(lab[:, 0]) + SPOT_PALE_L).mean())]
+        n += int(inner.sum())
+    return (*out, n)
+
 def front_colour(d: dict, rig, atlas, hair: dict) -> float:
     """complete_head.hair_front_error's median ΔE76 (the hair mesh against the photo's hair it covers, from the
     fitted camera): the look from the front must not get worse."""
@@ -855,7 +892,8 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
-            "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape", "back", "side_folds")
+            "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape", "back", "side_folds",
+            "spots")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -869,7 +907,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
            "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag, "front_edge": front_edge,
            "crown_edge": lambda d, rig, atlas, hair: crown_edge(job), "nape": nape_fade, "back": back_shape,
-           "side_folds": side_folds}
+           "side_folds": side_folds, "spots": hair_spots}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -946,6 +984,9 @@ def main(argv=None) -> None:
                          f"dent beside the head {m['back'][2]:.1f} mm")
         if "side_folds" in m:
             parts.append(f"folded edges beside the head {m['side_folds'][0]} ({100 * m['side_folds'][1]:.2f} %)")
+        if "spots" in m:
+            sp = [f"{100 * v:.2f}" for v in m["spots"][:4]]
+            parts.append(f"hair off its hue / pale ¾ {sp[0]} / {sp[1]} %, from above {sp[2]} / {sp[3]} %")
         if "crown_edge" in m:
             (now, now90, _), (dflt, dflt90, _) = m["crown_edge"]
             parts.append(f"crown edge from behind in Cycles 10-90 % median/p90 {now:.2f}/{now90:.2f} px (glTF "

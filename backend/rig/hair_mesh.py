@@ -83,6 +83,11 @@ within ±0.17; ragged edge astronaut 1.294 -> 1.154, the others within +0.01; cr
 19.5°, the others lower or within +0.5°; streaks within ±0.3 but the cameraman's +90° profile 1.94 -> 2.52;
 temples' uncovered skin coloured as hair face 3 8.8 -> 10.2 %, face 0 8.7 -> 7.8 %; ears, edge shadow, nape,
 fringe within ±1 %.
+Over a fringe the shell reaches a ring below the fringe's vertices (_fringe_edge): the texture's soft fringe edge
+showed in the triangles below the shell's edge, a grey band that stepped from column to column (the cameraman).
+hair_look, cameraman, commit 54123f2 -> this change: jag 0.081 -> 0.023 (forehead's own 0.022 -> 0.012), band 0.943
+-> 0.981, front edge total variation 1.30 -> 1.11, fringe bare 1.6 -> 0.3 %, edge shadow 38.9 -> 48.0 % (worse); the
+other jobs unchanged.
 Still wrong: face 3's top from behind is a gable, its midline 9.6 mm above a parabola through its top outline (7.0
 with this change): the photo's reach straight up is a spike over its neighbours'.
 """
@@ -1197,6 +1202,14 @@ def strands_on_shell(points: np.ndarray, aspect: float, rng: np.random.Generator
     return (out * (1.0 - level) + above * level) / np.hypot(1.0 - level, level)
 
 
+# Tried and rejected (benchmarks/hair_look spots, group face 0's pale greenish spots on her crown; hue off by 12° /
+# 10 L* paler in ¾ 0.37 / 2.12 %): photo colours further than 12° from the seen hair's median hue not read (where its
+# chroma is 20 or more): 0 / 2.25 %, but hair vs the photo from the front ΔE astronaut 2.60 -> 3.39, face 0 3.30 ->
+# 3.41, face 3 2.31 -> 2.46; only where the shell is seen at a grazing angle (facing < 0.5): 0.10 / 2.23 %, ΔE 2.77 /
+# 3.34 / 2.39; also not read 15 L* above the median there: 0.11 / 2.08 %, group face 1's ΔE 1.09 -> 1.95. The read
+# weighted by facing (full at 0.6): 0.07 / 1.55 %, face 0's ΔE 4.08. The pale spots are the photo's own lit strands
+# at her crown (the greenish ones its olive roots at the parting); in Cycles the hue test took the greenish spot away
+# and left the pale ones.
 HAIR_CHROMA_SPREADS = 3.0  # a colour further than this many of the hair's robust chroma spreads from its median ...
 HAIR_CHROMA_MIN = 15.0  # ... and further than this (ΔE in a*b*) is not the hair's
 
