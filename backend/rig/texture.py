@@ -503,12 +503,11 @@ def lip_tone(photo_lips: np.ndarray, raw: np.ndarray, delit: np.ndarray, lab: np
     7.6 (head 0 9.0 -> 12.0: the folds painted at the mouth's corners darken the photo's lip pixels). Tried: the
     photo's lips over its face's median skin (parse.skin_rgb) times the skin's albedo: face 2 5.3, but the scan's
     lips, shaded darker than the face's median, 23.9 / 30.2 / 34.3 and novel views 23.36 dB; the lips' own reads
-    times the skin's
-    gain round them: face 2 17.5 (the reads are the label's pale edge); that gain per channel (the light's tint
-    too): face 2 11.6 (the lips de-tinted as skin, less red); the lip pixels of the middle 60 % of the mouth's
-    width only (the corners left out): the dataset heads' lips worse throughout (neutral 7.4, smile+folds 10.2),
-    face 2 11.3, face 0 9.7; the lip label eroded by a pixel: dataset heads neutral 5.1, smile 3.8, open smile 5.6,
-    smile+folds 9.1, face 2 12.6, the astronaut 2.1."""
+    times the skin's gain round them: face 2 17.5 (the reads are the label's pale edge); that gain per channel (the
+    light's tint too): face 2 11.6 (the lips de-tinted as skin, less red); the lip pixels of the middle 60 % of the
+    mouth's width only (the corners left out): the dataset heads' lips worse throughout (neutral 7.4, smile+folds
+    10.2), face 2 11.3, face 0 9.7; the lip label eroded by a pixel: dataset heads neutral 5.1, smile 3.8, open
+    smile 5.6, smile+folds 9.1, face 2 12.6, the astronaut 2.1."""
     if len(photo_lips) < LIP_TONE_MIN or lips.sum() < LIP_TONE_MIN:
         return None
     d = cKDTree(pos[lips]).query(pos, distance_upper_bound=LIP_TONE_NEAR_M[1])[0]
