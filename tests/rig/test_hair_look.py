@@ -47,6 +47,19 @@ def astronaut(ict):
     return photo, fx, labels, hair
 
 
+def _shell_of(name: str, ict):
+    """A test_hair_up fixture photo's hair shell as the rig builds it (its atlas the photo's median hair colour):
+    (the fixture, the parse's labels, the hair pixels, hair_fall_dz, the shell)."""
+    photo, fx = _load(name)
+    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
+    hair_px = labels == HAIR
+    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
+    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
+                         fall_dz=fall, skin_mask=labels == SKIN)
+    return fx, labels, hair_px, fall, hair
+
+
 def _hair_only(hair: dict, K: np.ndarray, w2c: np.ndarray, size: tuple[int, int]):
     """(luminance (H, W) 0..255 of the hair mesh alone, unlit, both sides; its pixels (H, W) bool)."""
     w, h = size
@@ -210,13 +223,7 @@ def test_a_bob_hides_her_ears_where_the_photo_shows_hair(ict):
     100 % (and group face 0 95.5 %); the fall's front rim now lies against the skin (hair_mesh._rim_sunk up to
     RIM_SINK_SIDE): 0 % (group face 0: 0 %; the astronaut, whose lobes show below her bob's end: 50.0 -> 23.2 %)."""
     bench = load_benchmark("hair_look")
-    photo, fx = _load("group_t1_3")
-    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
-    hair_px = labels == HAIR
-    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
-    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
-    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
-                         fall_dz=fall, skin_mask=labels == SKIN)
+    fx, labels, hair_px, fall, hair = _shell_of("group_t1_3", ict)
     share, n, total = bench.ears_through_of(bench.ear_vertices(ict, fx["identity"]),
                                             ict.vertices(fx["identity"], fx["expression"]),
                                             ict.faces[visible_faces(ict)], hair, fx["K"], fx["w2c"], hair_px)
@@ -235,14 +242,8 @@ def test_short_hair_follows_the_head(ict):
     follows the head, FRINGE_M off it all round (hair_mesh._hangs): 0.8044, 21.2 mm (her hair is worn up: the
     top's volume is hers). The --sheets jobs' IoU (benchmarks/hair_look): group faces 1/2/4/5 0.8030/0.8230/
     0.7430/0.8047 -> 0.8267/0.8432/0.7651/0.8086, the cameraman 0.6786 -> 0.6997; the bobs unchanged."""
-    photo, fx = _load("group_t1_5")
-    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
-    hair_px = labels == HAIR
-    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
-    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    fx, labels, hair_px, fall, hair = _shell_of("group_t1_5", ict)
     assert fall is not None and fall[0] > 0.02
-    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
-                         fall_dz=fall, skin_mask=labels == SKIN)
     H, W = labels.shape
     xy, z = project(ict.vertices(fx["identity"], fx["expression"]), fx["K"], fx["w2c"])
     tid, _, _ = rasterize(xy, z, ict.faces[visible_faces(ict)], H, W, cull_backfaces=True)
@@ -277,13 +278,7 @@ def test_short_hair_covers_its_blend_into_the_nape(ict):
     EDGE_WEIGHT (hair_mesh._edge_below_line, short hair: NAPE_EDGE_HANGS): 0.008 (0.03). On the photos
     (benchmarks/hair_look nape: the neck's albedo 0-1 mm below the hair mesh from behind as the share of the way
     from the hair's luminance to the neck's, and the depth where it reaches 0.9): see hair_mesh.NAPE_EDGE_HANGS."""
-    photo, fx = _load("group_t1_5")
-    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
-    hair_px = labels == HAIR
-    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
-    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
-    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
-                         fall_dz=fall, skin_mask=labels == SKIN)
+    fx, labels, hair_px, fall, hair = _shell_of("group_t1_5", ict)
     eye_z = eye_height(ict)
     hw = hair_weight(ict.neutral, hairline_height(ict.neutral, head_axis(ict.neutral, eye_z), eye_z, None, fall))
     size = 384
@@ -560,13 +555,7 @@ def test_a_turned_heads_bob_is_symmetric_from_behind(ict):
     (hair_mesh._mirrored_reach): 5.2 / 3.1 mm (the plain mean: 1.3 / 1.6 mm, but the astronaut's outline from her
     photo's camera lost 0.016 of IoU in tests/rig/test_instant)."""
     bench = load_benchmark("hair_look")
-    photo, fx = _load("group_t1_3")
-    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
-    hair_px = labels == HAIR
-    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
-    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
-    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
-                         fall_dz=fall, skin_mask=labels == SKIN)
+    fx, labels, hair_px, fall, hair = _shell_of("group_t1_3", ict)
     size = 256
     eye_z = eye_height(ict)
     mid = np.array([0.0, head_axis(ict.neutral, eye_z), eye_z])
@@ -590,13 +579,7 @@ def test_a_bobs_shell_over_her_ears_does_not_fold(ict):
     profile). The shell's edges beside the head (|x| > 5 cm, 3 rings or more from its rim) folded past 90°
     (benchmarks/hair_look.side_folds): 511 -> 0 with EAR_RINGS 8; her ears stay covered in profile (0 px)."""
     bench = load_benchmark("hair_look")
-    photo, fx = _load("group_t1_3")
-    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
-    hair_px = labels == HAIR
-    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
-    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
-    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, None,
-                         fall_dz=fall, skin_mask=labels == SKIN)
+    fx, labels, hair_px, fall, hair = _shell_of("group_t1_3", ict)
     folds, share = bench.side_folds(None, None, None, hair)
     size = 256
     eye_z = eye_height(ict)
