@@ -250,13 +250,13 @@ def _check_meta(path: Path, s: dict) -> list[Problem]:
 
 
 def _check_landmarks(path: Path, size, indices: set[int]) -> list[Problem]:
-    """landmarks.json: optional (without it training runs MediaPipe on every target frame, a warning), but where it
-    is, what the training's expression loss reads from it must hold: views keyed by this sequence's cameras, each
-    the same number of finite [x, y] pixels inside an S-px view."""
+    """landmarks.json: optional (without it the training finds the expression points with MediaPipe on every target
+    frame; a dataset made elsewhere may lack it), but where it is, what the training's expression loss reads from it
+    must hold: views keyed by this sequence's cameras, each the same number of finite [x, y] pixels inside an S-px
+    view."""
     if not path.is_file():
-        return [Problem("dataset.no_landmarks", str(path), "landmarks.json is missing: training will find the "
-                        "expression points with MediaPipe on every target frame (slower).", "warning")]
-    data, problem = _read_json(path, "dataset.no_landmarks", "dataset.bad_landmarks", "")
+        return []
+    data, problem = _read_json(path, "dataset.bad_landmarks", "dataset.bad_landmarks", "")
     if problem:
         return [problem]
     if not isinstance(data, dict) or not isinstance(data.get("views"), dict):

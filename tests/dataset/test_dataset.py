@@ -154,13 +154,11 @@ def test_check_names_each_fault_of_a_broken_copy(dataset, tmp_path):
     view = next(iter(marks["views"]))
     marks["views"][view][3] = [float("nan"), 10.0]  # what the training's loss would read as a point
     (bad / a["id"] / layout.LANDMARKS_FILE).write_text(json.dumps(marks))
-    (bad / b["id"] / layout.LANDMARKS_FILE).unlink()  # allowed (training runs MediaPipe instead): a warning
+    (bad / b["id"] / layout.LANDMARKS_FILE).unlink()  # allowed: the training runs MediaPipe instead
     problems = layout.check_dataset(bad)
     codes = sorted(p.code for p in problems)
     assert codes == sorted(["dataset.identity_leak", "dataset.missing_view", "dataset.not_rig_camera",
-                            "dataset.no_alpha", "dataset.bad_expression", "dataset.bad_landmarks",
-                            "dataset.no_landmarks"]), codes
-    assert {p.severity for p in problems if p.code == "dataset.no_landmarks"} == {"warning"}
+                            "dataset.no_alpha", "dataset.bad_expression", "dataset.bad_landmarks"]), codes
     assert f"views {view}:" in next(p.message for p in problems if p.code == "dataset.bad_landmarks")
     proc = subprocess.run([sys.executable, "-m", "headforge.backend", "dataset", "check", str(bad)],
                           capture_output=True, text=True, timeout=120)
