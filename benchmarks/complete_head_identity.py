@@ -107,13 +107,11 @@ def in_the_room(light: tuple | None, R: np.ndarray) -> tuple | None:
 
 
 def embedding(rgb: np.ndarray) -> np.ndarray | None:
-    """dlib's embedding of the largest face SCRFD finds (None: no face). A render holds one face, so where none
-    passes the detector's default score (0.5) its floor (0.3) is tried: the measure is the embedding, not the
-    detector's margin on a small ¾ face (group face 5 at +30°: no face at 0.5 in any of the SHIFTS)."""
+    """dlib's embedding of the largest face SCRFD finds (None: no face)."""
     from headforge.backend.face.detect import detect_faces
     from headforge.backend.face.identity import dlib_embedding
 
-    faces = detect_faces(rgb) or detect_faces(rgb, threshold=0.3)
+    faces = detect_faces(rgb)
     if not faces:
         return None
     f = max(faces, key=lambda d: d.size_px)
