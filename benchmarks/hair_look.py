@@ -63,7 +63,9 @@ Per job it prints these figures:
   hue is more than 12° off the hair's median hue, and the share more than 10 L* lighter than its median (hair_spots):
   group face 0's pale, slightly greenish spots on her hair's top and temple lock in Cycles (0.37 / 2.12 % in ¾,
   0.33 / 1.37 % from above; the photo's crown, olive roots at the parting and lit strands, read onto the shell at a
-  grazing angle); the dark- and grey-haired jobs' hue is noise (group faces 1, 2, 4, 5 and the cameraman 17-81 %).
+  grazing angle). Hue is NaN for hair whose median chroma is under SPOT_MIN_CHROMA: the dark and grey hair of group
+  faces 1, 2, 4, 5 and the cameraman, whose hue read 14-81 % off (noise) before that gate; the astronaut 0.37 / 0.04 %,
+  face 3 0.05 / 0.31 %.
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -621,6 +623,7 @@ def crown_tone(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float,
 
 SPOT_HUE_DEG = 12.0  # spots: a hair pixel whose hue (CIELAB) is this far from the hair's median hue in the view ...
 SPOT_PALE_L = 10.0  # ... or whose lightness is this much above the hair's median
+SPOT_MIN_CHROMA = 15.0  # hue is read only where the chroma (CIELAB C*) is at least this (8 left dark brown in)
 
 
 def hair_spots(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float, float, float, float, int]:
@@ -628,7 +631,8 @@ def hair_spots(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float,
     albedo, unlit; its outline's 3 px left out) whose hue is more than SPOT_HUE_DEG off the hair's median hue
     (CIELAB; greenish), the share more than SPOT_PALE_L lighter than its median (pale); the same two from above (60°
     up, in front); the pixels): the pale, slightly greenish spots on group face 0's hair top and temple lock in
-    Cycles."""
+    Cycles. Hue counts only on pixels of chroma SPOT_MIN_CHROMA or more, and is NaN for hair whose median chroma is
+    below it (dark and grey hair, whose hue is noise)."""
     from headforge.backend.cameras import orbit_c2w_opencv
     from headforge.backend.render.image import rgb_to_lab
 
@@ -646,10 +650,15 @@ def hair_spots(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[float,
             continue
         lab = rgb_to_lab(np.clip(img[inner] * (255.0 if img.max() <= 1.5 else 1.0), 0, 255))
         hue = np.degrees(np.arctan2(lab[:, 2], lab[:, 1]))
-        off = np.abs((hue - np.median(hue) + 180) % 360 - 180) > SPOT_HUE_DEG
-        out += [float(off.mean()), float((lab[:, 0] > np.median(lab[:, 0]) + SPOT_PALE_L).mean())]
+        chroma = np.hypot(lab[:, 1], lab[:, 2])
+        coloured = chroma >= SPOT_MIN_CHROMA
+        off = coloured & (np.abs((hue - np.median(hue[coloured]) + 180) % 360 - 180) > SPOT_HUE_DEG) \
+            if coloured.any() else coloured
+        hue_share = float(off.mean()) if np.median(chroma) >= SPOT_MIN_CHROMA else float("nan")
+        out += [hue_share, float((lab[:, 0] > np.median(lab[:, 0]) + SPOT_PALE_L).mean())]
         n += int(inner.sum())
     return (*out, n)
+
 
 def front_colour(d: dict, rig, atlas, hair: dict) -> float:
     """complete_head.hair_front_error's median ΔE76 (the hair mesh against the photo's hair it covers, from the
