@@ -60,6 +60,16 @@ def _shell_of(name: str, ict):
     return fx, labels, hair_px, fall, hair
 
 
+def _painted_atlas(mask: np.ndarray, paint: np.ndarray, skin_rgb: np.ndarray, hair_rgb: np.ndarray) -> np.ndarray:
+    """A known skin atlas (H, W, 3) uint8: the skin's colour with 6 % noise (seed 0) on the texels of `mask`, and
+    `paint` (over those texels) in the hair's colour."""
+    rng = np.random.default_rng(0)
+    atlas = np.broadcast_to(skin_rgb, mask.shape + (3,)).copy()
+    atlas[mask] = skin_rgb * (1 + 0.06 * rng.standard_normal(int(mask.sum())))[:, None]
+    atlas[tuple(a[paint] for a in np.nonzero(mask))] = hair_rgb
+    return np.clip(atlas, 0, 255).astype(np.uint8)
+
+
 def _hair_only(hair: dict, K: np.ndarray, w2c: np.ndarray, size: tuple[int, int]):
     """(luminance (H, W) 0..255 of the hair mesh alone, unlit, both sides; its pixels (H, W) bool)."""
     w, h = size
@@ -412,13 +422,8 @@ def test_a_bobs_shell_covers_the_hair_painted_on_its_temples(ict):
         hole = np.linalg.norm(P - P[patch].mean(axis=0), axis=1) < 0.006
         return patch & ~hole, patch & hole, hair_weight(P, line) > 0.5
 
-    P = pos[mask]
-    patch, hole, scalp = painted(P)
-    rng = np.random.default_rng(0)
-    atlas = np.broadcast_to(skin_rgb, mask.shape + (3,)).copy()
-    atlas[mask] = skin_rgb * (1 + 0.06 * rng.standard_normal(len(P)))[:, None]
-    atlas[tuple(a[patch | scalp] for a in np.nonzero(mask))] = hair_rgb
-    atlas = np.clip(atlas, 0, 255).astype(np.uint8)
+    patch, hole, scalp = painted(pos[mask])
+    atlas = _painted_atlas(mask, patch | scalp, skin_rgb, hair_rgb)
     V = ict.neutral
     v_patch, v_hole, v_scalp = painted(V)
     in_hair = v_scalp
@@ -455,13 +460,8 @@ def test_short_hairs_shell_covers_the_fringe_its_texture_paints(ict):
         phi = np.degrees(np.arctan2(P[:, 0], -(P[:, 1] - axis_y)))
         return (phi > -25) & (phi < 0) & (P[:, 2] > line - 0.015), hair_weight(P, line) > 0.5
 
-    P = pos[mask]
-    patch, scalp = painted(P)
-    rng = np.random.default_rng(0)
-    atlas = np.broadcast_to(skin_rgb, mask.shape + (3,)).copy()
-    atlas[mask] = skin_rgb * (1 + 0.06 * rng.standard_normal(len(P)))[:, None]
-    atlas[tuple(a[patch | scalp] for a in np.nonzero(mask))] = hair_rgb
-    atlas = np.clip(atlas, 0, 255).astype(np.uint8)
+    patch, scalp = painted(pos[mask])
+    atlas = _painted_atlas(mask, patch | scalp, skin_rgb, hair_rgb)
     V = ict.neutral
     v_patch, in_hair = painted(V)
     phi = np.degrees(np.arctan2(np.abs(V[:, 0]), -(V[:, 1] - axis_y)))
