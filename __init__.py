@@ -15,7 +15,6 @@ def register():
 
 
 def unregister():
-    import importlib
     import sys
 
     for name in reversed(_MODULES):

@@ -1,6 +1,5 @@
 """The `input` stage on real photo variants (the astronaut portrait) and on every kind of bad file."""
 import io
-import json
 
 import numpy as np
 import pytest

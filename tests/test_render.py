@@ -2,7 +2,6 @@
 mesh stage uses for large renders (backend/mesh/raster.py) give the same triangles and depths; the projections of
 cameras.py, render/raster.py and mesh/raster.py are one; the one hole fill keeps what is known."""
 import numpy as np
-import torch
 import trimesh
 
 from headforge.backend import cameras

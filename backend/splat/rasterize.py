@@ -124,7 +124,7 @@ def _rasterize_torch(means, quats, scales, opacities, colors, viewmats, Ks, widt
     if absgrad:
         raise ValueError("absgrad is only available with gsplat's CUDA rasterizer.")
     C, N, W, H = viewmats.shape[0], means.shape[0], width, height
-    dtype, device = means.dtype, means.device
+    dtype = means.dtype
     covars, _ = _quat_scale_to_covar_preci(quats, scales, compute_preci=False)  # [N, 3, 3]
     _, means2d, depths, conics, _ = _fully_fused_projection(
         means, covars, viewmats, _pixel_centre_shift(Ks), W, H, eps2d, near_plane, far_plane)

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import textwrap
 import zipfile
 from pathlib import Path

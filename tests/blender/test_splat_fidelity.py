@@ -3,9 +3,7 @@ same rig camera, drawn both ways: Geometry Nodes quads + splat material (every B
 Gaussian splats (5.3 and later, tested when the 3.13 venv with bpy 5.3 is there). PSNR over the head's box
 proves the position, orientation, scale, colour and opacity conventions at once."""
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -12,7 +12,7 @@ import pytest
 from headforge.backend.errors import FaceError, ModelMissingError
 from headforge.backend.face import blaze, landmarks
 
-from .catalogue import ASTRO_EYES, CASES, astronaut, group_t1
+from .catalogue import ASTRO_EYES, CASES, astronaut
 
 ASTRO_BOX = [180.8, 55.7, 270.8, 178.4]  # SCRFD 2.5G (shared/models/README.md)
 
