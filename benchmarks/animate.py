@@ -183,6 +183,34 @@ of their amplitude; the iris's place in the eye, the sclera above it and the bro
     but mouthPressRight 0.137 → 0.149-0.165). mouthStretch and mouthShrugUpper (the capture's worst: the fit reads
     them at ~0.1 where the capture holds 0.35-0.5) were not helped by any of these held out, so they stay the
     fit's.
+  - the mouth from its own patch, not adopted (2026-12-07 night; the code, its learner and test were commit
+    44bb1f6, removed again after the second training below): a 48×56 patch over the mouth and chin (0.95 × 1.1 eye
+    spans, scaled across by the eye span and down by the geometric mean of the eye span and the nose tip's
+    height), HOG + half-size pixels, MediaPipe's 40 lip points and the chin in that frame and the fit's own 28
+    mouth/jaw values, a ridge to those 28 keys, mirrored as the brows', the estimate less a floor rescaled (the
+    keys are mostly 0), one blend (0, ½, 1) per left/right pair, a key taking the pixels only for a held-out gain
+    ≥ 0.001. Held out below: the 4th identity's clips of animate_correspondence.py (held, held_dense, orb_m30 (gated
+    off by the eye model: unchanged), orb_p30) and its 2 FACS-style clips (held_facs, orb_facs_m30: keys moved
+    together, as the capture's); mean over the active keys, smoothing 0.5, the fit alone → with the model.
+    1. trained on the 7 random-expression clips (3 identities; each key moves on its own), chosen (ridge 0.1,
+       floor 0.2) on the 4 clips: those 0.1379 → 0.1331 (held 0.1095 → 0.1040, held_dense 0.160 → 0.148,
+       orb_p30 0.1385 → 0.1373), held_facs 0.0714 → 0.0691, orb_facs_m30 0.0763 → 0.0803 (worse).
+    2. the 3 training identities' FACS clips (facs0-2) added to the training set, chosen (ridge 0.3 of 0.03-0.3,
+       floor 0.2 of 0-0.3; blend 1 for jawForward/Left/Right, mouthPucker, mouthLeft/Right, mouthFrown,
+       mouthDimple, mouthStretch, mouthRoll*, mouthShrug*, mouthPress, mouthLowerDown, cheekPuff, ½ mouthUpperUp,
+       0 jawOpen, mouthClose, mouthFunnel, mouthSmile) on all 6 held-out clips (28 keys' mean 0.1135 → 0.1024):
+       the 4 clips 0.1379 → 0.1333 (held 0.1036, held_dense 0.1497, orb_p30 0.1364), held_facs 0.0714 → 0.0648,
+       orb_facs_m30 0.0763 → 0.0710 (better now), the 6 clips' mean 0.1165 → 0.1115; the training FACS clips
+       0.0603 → 0.0508.
+    The capture, scored only after each choice (front / +30° / −30°; the fit alone 0.148 / 0.150 / 0.158, jawOpen
+    0.088 / 0.057 / 0.081 in all three): 1. 0.153 / 0.155 / 0.162, 2. 0.152 / 0.157 / 0.165 — WORSE in every
+    view both times, so neither ships. The capture holds a sustained mix (mouthLeft 0.25-0.44 with mouthStretch
+    0.35-0.52 and mouthLowerDown ~0.34) that both models read worse than the fit: 2. mouthLeft 0.05 / 0.15 / 0.20
+    → 0.11 / 0.39 / 0.30, mouthShrugUpper 0.28 / 0.34 / 0.30 → 0.36 / 0.38 / 0.39, mouthLowerDownRight 0.28 /
+    0.23 / 0.20 → 0.34 / 0.33 / 0.26, cheekPuff 0.03-0.05 → 0.05-0.09; better mouthRollLower 0.21 / 0.24 / 0.32
+    → 0.15 / 0.20 / 0.27, mouthDimpleLeft 0.13-0.14 → 0.08-0.14, mouthUpperUpRight 0.11 / 0.06 / 0.08 → 0.06 /
+    0.03 / 0.07 (per key: animate_per_key.txt). The FACS clips moved the held-out figures but not the capture:
+    what the synthetic clips teach the regressor about this mouth does not carry to the capture's performance.
   - what it can claim: like the blink model, it reads this renderer's eyes and brows (the capture's identity is
     one of the training identities, and the texture is the rig's painted one); on real video the lids' and brows'
     texture, lashes, hair, make-up and lighting differ and nothing here measures that. Both models are used only
