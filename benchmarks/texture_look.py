@@ -24,6 +24,36 @@ creases.lids_evened and texture.lip_tone:
                                              his mouth as red as his lips in the photo, de-tinted in the atlas)
   group face 4                               0.963 / 0.913 unchanged;           9.6 -> 6.1
   group face 5                               1.028 / 0.926 unchanged;           5.9 -> 4.2
+
+- neck_tone: the neck's front (2-7 cm below the chin, facing the front) minus the cheeks in CIELAB, in the atlas and
+  in the photo at the same texels (its pixels, shading included), and the share of those reads the parse labels skin;
+- detail_ratio: the completed skin's fine detail (the neck's sides and back) over the seen skin's (the cheeks).
+
+Measured 2026-12-07 on complete_head.py --sheets' jobs (issue 16: the neck paler than the face, the completed skin
+grainy in Cycles), neck minus cheeks (ΔL*, Δa*, Δb*) atlas | photo, neck reads labelled skin, detail ratio:
+  astronaut      +2.4 +1.0 -2.5 | (his suit's collar)  0.1 %  0.77
+  astronaut 240  +2.3 +0.7 -3.2 | (collar)             0 %    0.52
+  cameraman      -4.2  0.0  0.0 | (his coat)           0 %    0.68
+  group face 0   +1.3 -3.4 -4.2 | -8.6  +7.7  -1.3     0 %    0.72
+  group face 1   +4.1 -5.6 -3.7 | (collar, hair)       0 %    0.42
+  group face 2   +3.9 -7.0 -8.0 | (collar)             0 %    0.31
+  group face 3   +1.6 -3.8 -4.2 | -8.1 +10.2  +4.5     0 %    0.59
+  group face 4   -0.5 -0.7 +1.4 | -22.1 +22.3 +13.3    0 %    0.70
+  group face 5   +1.6 -0.8 -2.0 | -1.1  +0.9  +6.5     0 %    0.51
+No neck read reaches the texture: the parse labels the photos' necks clothes (a shadowed neck's chroma is not the
+face's skin's: face 4) or occluder (skin-coloured, but outside the neck column, which follows the face's axis, not a
+tilted head's neck: face 5), and a neck in the jaw's shadow would be dropped anyway (texture.bake_photo_texture's
+below-the-chin rule). The neck is completed from the face's well-seen median tone, the face's chroma carried 2-6 cm
+below the jaw line (jaw_tone_field): in the atlas a little lighter (0-4 L*) and less saturated than the cheeks.
+Face 4's neck is not paler than his face in the atlas (-0.5 L*); in the photo it lies in the jaw's shadow (22 L*
+darker, redder), in Cycles under the sheets' sun the lower neck faces the light. The Lee Perry-Smith scan (known
+albedo, its neck seen) has the neck 3.5 L* darker than the cheeks and of their chroma (+0.3, -0.1); the atlas -6.6,
+-2.0, -0.6. The grain was Cycles' (complete_head.CYCLES_SAMPLES): the atlas's completed skin is smoother than its
+seen skin everywhere (detail ratio under 1). Tried, not adopted: the completion's tone below the chin from the
+cheeks' chroma (faded in over 3 cm below the chin): faces 0 / 3 (chosen on) -3.4 -4.2 -> -0.4 -1.3 and -3.8 -4.2 ->
+-0.2 +0.4 in a*, b* (circular: the measure's own reference), the scan's novel views 23.402 / 0.7205 -> 23.396 /
+0.7207, face 4 nearly unchanged (its gap is 1.6); with the cheeks' lightness too: 23.596 dB but SSIM 0.717 and the
+back 27.29 -> 27.17 dB; jaw_tone_field's hold / fade 2 / 6 -> 4 / 10 cm: a*, b* gaps about 1 smaller, 23.392 dB.
 """
 from __future__ import annotations
 
@@ -108,8 +138,89 @@ def lip_contrast(model, identity: np.ndarray, atlas: np.ndarray, photo: np.ndarr
     return float(np.linalg.norm(atlas_c - photo_c)), float(atlas_c[0] - photo_c[0]), atlas_c, photo_c
 
 
+NECK_Z_M = (0.02, 0.07)  # neck_tone: the neck's front this far below the chin (rest head) ...
+NECK_FACING = 0.3  # ... facing the front (normal's −y over this)
+CHEEK_X_M, CHEEK_Z_M = (0.03, 0.06), (0.03, 0.07)  # the cheeks: this far beside the midline, above the chin
+
+
+def _head_texels(model, identity: np.ndarray, res: int):
+    """(positions (M, 3), normals (M, 3), index, chin (3,)) of every skin texel (both UDIM tiles) on the person's
+    head at rest (identity, no expression), and its chin (ICT's 68-point landmark 8)."""
+    from headforge.backend.rig.texture import skin_faces, texel_surface
+
+    rest = model.vertices(identity)
+    mask, pos, nrm, _ = texel_surface(model, rest, skin_faces(model), res)
+    idx = np.nonzero(mask)
+    return pos[idx], nrm[idx], idx, rest[model.landmarks_68[8]]
+
+
+def neck_regions(pos: np.ndarray, nrm: np.ndarray, chin: np.ndarray) -> dict:
+    """Texel selections (M,) bool: the neck's front (NECK_Z_M below the chin, facing the front), its sides and back
+    (the same heights, facing sideways or back: skin no frontal photo sees, all completed) and the cheeks."""
+    x, z = pos[:, 0], pos[:, 2]
+    band = (z < chin[2] - NECK_Z_M[0]) & (z > chin[2] - NECK_Z_M[1])
+    cheeks = ((np.abs(x) > CHEEK_X_M[0]) & (np.abs(x) < CHEEK_X_M[1]) & (z > chin[2] + CHEEK_Z_M[0])
+              & (z < chin[2] + CHEEK_Z_M[1]) & (-nrm[:, 1] > 0.5))
+    return {"neck front": band & (-nrm[:, 1] > NECK_FACING), "neck side/back": band & (-nrm[:, 1] < -0.2),
+            "cheeks": cheeks}
+
+
+def _lab_median(rgb: np.ndarray) -> np.ndarray:
+    from headforge.backend.render.image import rgb_to_lab
+
+    return rgb_to_lab(np.median(rgb, axis=0)[None].astype(np.float32))[0].astype(np.float64)
+
+
+def neck_tone(model, identity: np.ndarray, atlas: np.ndarray, view) -> dict:
+    """The neck's front against the cheeks in CIELAB (median colours, neck minus cheeks), in the atlas (res, 2·res,
+    3) and in the photo (texture.PhotoView, the fitted head in its expression and camera) at the same texels where
+    it sees them (facing² over 0.2, whatever the parse's label; the texels' own photo pixels, shading included:
+    its ΔL* is the light's as much as the skin's, its a*, b* less so), and the share of those neck reads the parse
+    labels skin (the others never reach the texture)."""
+    from headforge.backend.headmodel.base import mirror_map
+    from headforge.backend.rig.photo_parse import SKIN
+    from headforge.backend.rig.texture import _sample_view, skin_faces
+
+    res = atlas.shape[0]
+    pos, nrm, idx, chin = _head_texels(model, identity, res)
+    reg = neck_regions(pos, nrm, chin)
+    neck, cheeks = reg["neck front"], reg["cheeks"]
+    a = atlas[idx].astype(np.float32)
+    out = {"atlas": (_lab_median(a[neck]) - _lab_median(a[cheeks])).round(1).tolist(), "photo": None,
+           "neck_seen_as_skin": None}
+    s = _sample_view(model, skin_faces(model), res, view, mirror_map(model.neutral))
+    seen_neck, seen_cheeks = neck & (s.wgt > 0.2), cheeks & (s.wgt > 0.2)
+    if seen_neck.sum() >= 50 and seen_cheeks.sum() >= 50:
+        out["photo"] = (_lab_median(s.col[seen_neck]) - _lab_median(s.col[seen_cheeks])).round(1).tolist()
+        out["neck_seen_as_skin"] = round(float((s.lab[seen_neck] == SKIN).mean()), 3)
+    return out
+
+
+def detail_ratio(model, identity: np.ndarray, atlas: np.ndarray, sigma: float = 2.0) -> float:
+    """The completed skin's fine detail over the seen skin's in the atlas (res, 2·res, 3): the standard deviation of
+    the luminance's high-pass (less its Gaussian blur of `sigma` texels) over the neck's sides and back (no frontal
+    photo sees them: all completion) over that of the cheeks (seen), each region eroded by 3 texels (no edges).
+    Over 1: the completion is grainier than the skin it continues."""
+    import cv2
+
+    res = atlas.shape[0]
+    pos, nrm, idx, chin = _head_texels(model, identity, res)
+    reg = neck_regions(pos, nrm, chin)
+    lum = atlas.astype(np.float32) @ LUM.astype(np.float32)
+    hp = lum - cv2.GaussianBlur(lum, (0, 0), sigma)
+
+    def sd(sel):
+        grid = np.zeros(lum.shape, np.uint8)
+        grid[idx] = sel
+        core = cv2.erode(grid, np.ones((7, 7), np.uint8)).astype(bool)
+        return float(hp[core].std())
+
+    return sd(reg["neck side/back"]) / max(sd(reg["cheeks"]), 1e-6)
+
+
 def job_figures(job: Path) -> dict:
-    """eye_ring and lip_contrast of an instant-mode job folder."""
+    """eye_ring, lip_contrast, neck_tone and detail_ratio of an instant-mode job folder."""
+    from complete_head import job_view  # benchmarks/: the job's photo as the rig stage saw it
     from PIL import Image
 
     from headforge.backend.headmodel import load_ict
@@ -124,7 +235,9 @@ def job_figures(job: Path) -> dict:
     pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
     labels = parse_photo(photo, pts, matte).labels
     de, dl, a, p = lip_contrast(model, identity, atlas, photo, labels, pts)
-    return {"lids": eye_ring(model, identity, atlas), "lip_contrast_de": de, "lip_contrast_dl": dl,
+    view = job_view(job)[2]
+    return {"neck_tone": neck_tone(model, identity, atlas, view), "detail_ratio": detail_ratio(model, identity, atlas),
+            "lids": eye_ring(model, identity, atlas), "lip_contrast_de": de, "lip_contrast_dl": dl,
             "lips_minus_skin_atlas": a.round(1).tolist(), "lips_minus_skin_photo": p.round(1).tolist()}
 
 
@@ -134,7 +247,9 @@ def main(argv=None):
         f = job_figures(Path(job))
         print(f"{job}: lids over the skin round them {f['lids'][0]:.3f} (right) {f['lids'][1]:.3f} (left); lips "
               f"minus skin (L*a*b*) atlas {f['lips_minus_skin_atlas']} photo {f['lips_minus_skin_photo']}: ΔE "
-              f"{f['lip_contrast_de']:.1f}, ΔL* {f['lip_contrast_dl']:+.1f}")
+              f"{f['lip_contrast_de']:.1f}, ΔL* {f['lip_contrast_dl']:+.1f}; neck front minus cheeks (L*a*b*) atlas "
+              f"{f['neck_tone']['atlas']} photo {f['neck_tone']['photo']} (its neck reads labelled skin: "
+              f"{f['neck_tone']['neck_seen_as_skin']}); completed over seen skin's fine detail {f['detail_ratio']:.2f}")
 
 
 if __name__ == "__main__":
