@@ -183,8 +183,8 @@ of their amplitude; the iris's place in the eye, the sclera above it and the bro
     but mouthPressRight 0.137 → 0.149-0.165). mouthStretch and mouthShrugUpper (the capture's worst: the fit reads
     them at ~0.1 where the capture holds 0.35-0.5) were not helped by any of these held out, so they stay the
     fit's.
-  - the mouth from its own patch, not adopted (2026-12-07 night; the code, its learner and test were commit
-    44bb1f6, removed again after the second training below): a 48×56 patch over the mouth and chin (0.95 × 1.1 eye
+  - the mouth from its own patch, not adopted (2026-12-07 night; the model, its learner and test were not kept
+    in the tree after the second training below): a 48×56 patch over the mouth and chin (0.95 × 1.1 eye
     spans, scaled across by the eye span and down by the geometric mean of the eye span and the nose tip's
     height), HOG + half-size pixels, MediaPipe's 40 lip points and the chin in that frame and the fit's own 28
     mouth/jaw values, a ridge to those 28 keys, mirrored as the brows', the estimate less a floor rescaled (the
