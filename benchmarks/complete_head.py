@@ -39,7 +39,8 @@ without/with the hair mesh, the bare scalp seen in profile (skin-coloured scalp 
 hairline band's off-colour texels, the hairline's edge per column (1.0: a clean line; specks and texel
 staircases add to it), the colour step across the jaw line (ΔE76), the upper teeth's pixels at jawOpen 0.8, the
 colour step across the boundary between skin the photo sees and skin only its mirror image gives (mirror_seam,
-ΔE76), the unseen islands inside the seen face that the completion fills (texture.holes_in_seen: the blotches of
+ΔE76), the skin read at the head's outline in the photo against the skin beside it (outline_step, ΔE76), the
+unseen islands inside the seen face that the completion fills (texture.holes_in_seen: the blotches of
 a small photo) and the hair mesh's colour against the photo's hair from the fitted camera (hair_front, ΔE76 over
 the hair pixels the mesh covers) and the well-seen skin's chroma spread (skin_chroma_spread: a*b* distance to the
 skin's median, median and p90; lifted shadows turned orange and washed-out highlights raise it).
@@ -446,6 +447,41 @@ def mirror_seam(job: Path) -> tuple[float, float]:
     return mirror_seam_step(atlas, seen, mirrored)
 
 
+def outline_step(job: Path, radius: int = 6) -> tuple[float, float]:
+    """The skin texture's colour at the texels whose photo read (direct, or the mirror image's where the photo does
+    not see them) lies within texture.OUTLINE_BAND_M[1] of the head's outline in the photo (the far side of a ¾
+    view's chin against the collar) against the skin beside them: per such texel, ΔE76 between its Lab (3×3 mean)
+    and the mean Lab of the other seen or mirrored skin texels within a (2·radius+1)² square; (median, 90th
+    percentile). The photo's outline projected (a dark line down the chin, mirrored beside it) raises both."""
+    import cv2
+    from skimage.color import rgb2lab
+
+    from headforge.backend.headmodel.base import mirror_map
+    from headforge.backend.rig.photo_parse import SKIN
+    from headforge.backend.rig.texture import SEEN_MIN, _sample_view, skin_faces, texel_surface
+
+    model, atlas, view, _ = job_view(job)
+    res = atlas.shape[0]
+    faces = skin_faces(model)
+    mask = texel_surface(model, view.verts, faces, res)[0]
+    sv = _sample_view(model, faces, res, view, mirror_map(model.neutral))
+    seen = (sv.wgt >= SEEN_MIN) & (sv.lab == SKIN)
+    mir = ~seen & (sv.wgt_m >= SEEN_MIN) & (sv.lab_m == SKIN)
+    rim, inner = np.zeros(mask.shape, bool), np.zeros(mask.shape, bool)
+    rim[mask] = (seen & (sv.rim < 1)) | (mir & (sv.rim_m < 1))
+    inner[mask] = (seen | mir) & ~rim[mask]
+    lab = rgb2lab(atlas.astype(np.float64) / 255).astype(np.float32)
+    k = (2 * radius + 1, 2 * radius + 1)
+    w = cv2.boxFilter(inner.astype(np.float32), -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    acc = cv2.boxFilter(lab * inner[..., None], -1, k, normalize=False, borderType=cv2.BORDER_CONSTANT)
+    own = cv2.blur(lab, (3, 3))
+    sel = rim & (w >= 5)
+    if sel.sum() < 10:
+        return 0.0, 0.0
+    d = np.linalg.norm(own[sel] - acc[sel] / w[sel][:, None], axis=1)
+    return float(np.median(d)), float(np.percentile(d, 90))
+
+
 WELL_SEEN = 0.3  # facing² (the texture's read weight): seen within ~57° of head-on
 
 
@@ -790,6 +826,7 @@ def sheet(name: str, img: np.ndarray, out: Path) -> None:
     cycles_sheet(job, out / f"complete_head_{name}_cycles.png")
     jaw = jaw_colour_step(job)
     seam = mirror_seam(job)
+    outline = outline_step(job)
     hair_err = hair_front(job)
     holes = (json.loads((job / "rig" / "rig.json").read_text()).get("texture") or {}).get("holes") or {}
     spread = skin_chroma_spread(job)
@@ -798,7 +835,8 @@ def sheet(name: str, img: np.ndarray, out: Path) -> None:
           f"{100 * scalp_skin_in_profile(job):.2f} %, hairline band off-colour {100 * hairline_band(job):.1f} %, "
           f"hairline edge per column {hairline_edge(job):.2f}, jaw colour step ΔE {jaw[0]:.1f} (max {jaw[1]:.1f}), "
           f"upper teeth at jawOpen 0.8 {upper_teeth_pixels(job)} px, seen/mirrored colour step ΔE "
-          f"{seam[0]:.1f} (p90 {seam[1]:.1f}), unseen islands in the seen face {holes.get('count', 0)} "
+          f"{seam[0]:.1f} (p90 {seam[1]:.1f}), skin read at the photo's outline vs beside it ΔE {outline[0]:.1f} (p90 "
+          f"{outline[1]:.1f}), unseen islands in the seen face {holes.get('count', 0)} "
           f"({100 * holes.get('texels', 0.0):.2f} %), well-seen skin chroma spread a*b* {spread[0]:.1f} (p90 "
           f"{spread[1]:.1f}), hair mesh vs the photo's hair from the front ΔE median "
           f"{hair_err[0]:.1f} (mean {hair_err[1]:.1f}); contact sheets "

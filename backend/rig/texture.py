@@ -18,7 +18,7 @@ from ..headmodel.base import mirror_map
 from ..headmodel.parts import eye_height, visible_faces
 from ..render.image import LUMA, lab_to_rgb, pull_push, rgb_to_lab, sample_bilinear
 from ..render.raster import interpolate, project, rasterize, vertex_normals
-from .photo_parse import HAIR, LIPS, SKIN
+from .photo_parse import BACKGROUND, CLOTHES, HAIR, LIPS, OCCLUDER, SKIN
 from .texture_complete import (
     complete_atlas,
     delight,
@@ -97,7 +97,8 @@ class PhotoView:
 class _Samples:
     """Per skin texel (M,) what one photo says: colour (M, 3), weight (facing², 0 where unseen), label, the
     texel's normal in that photo's head shape, and the normal whose shading the photo's pixel there shows
-    (shading_normals); `_m`: the same read at the mirrored point (its shading normal in the world frame)."""
+    (shading_normals); `_m`: the same read at the mirrored point (its shading normal in the world frame); `rim`,
+    `rim_m`: how far each skin read is from the head's outline in the photo (outline_trust, 1 without a parse)."""
     col: np.ndarray
     wgt: np.ndarray
     lab: np.ndarray
@@ -107,6 +108,8 @@ class _Samples:
     lab_m: np.ndarray
     shade: np.ndarray
     shade_m: np.ndarray
+    rim: np.ndarray
+    rim_m: np.ndarray
 
 
 def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray) -> _Samples:
@@ -121,9 +124,10 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
                                         vertex_normals(view.verts, model.faces))
     cam_centre = -w2c[:3, :3].T @ w2c[:3, 3]
     photo_f = view.photo[..., :3].astype(np.float32)
-    soft, pure = None, None
+    soft, pure, outline = None, None, None
     if view.parse is not None:
         soft, pure = _label_layers(view.parse.labels, photo_f)
+        outline = outline_distance(view.parse.labels, K[0, 0] / max(float(np.median(z)), 1e-6))
 
     def lookup(P, Nn, vis):
         pxy, _ = project(P, K, w2c)
@@ -138,13 +142,54 @@ def _sample_view(model, faces_sel, res: int, view: PhotoView, mirror: np.ndarray
             ok &= ~exclude[yi, xi]
         lab = label_at(soft, pxy) if soft is not None else np.full(len(P), SKIN, np.uint8)
         col = sample_bilinear(photo_f, pxy) if pure is None else sample_pure(photo_f, pure, pxy, lab)
-        return col, np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab, shading_normals(normal_img, pxy, Nn)
+        rim = np.ones(len(P)) if outline is None else np.where(lab == SKIN, outline_trust(outline, pxy), 1.0)
+        return col, np.where(ok, np.clip(facing, 0, 1) ** 2, 0.0), lab, shading_normals(normal_img, pxy, Nn), rim
 
     P, Nn = pos[mask], nrm[mask]
     corners = model.faces[faces_sel[tri[mask]]]  # (M, 3) vertices of each texel's triangle
-    col, wgt, lab, shade = lookup(P, Nn, seen_v[corners].all(axis=1))
-    col_m, wgt_m, lab_m, shade_m = lookup(P * _FLIP, Nn * _FLIP, seen_v[mirror[corners]].all(axis=1))
-    return _Samples(col, wgt, lab, Nn, col_m, wgt_m, lab_m, shade, shade_m)
+    col, wgt, lab, shade, rim = lookup(P, Nn, seen_v[corners].all(axis=1))
+    col_m, wgt_m, lab_m, shade_m, rim_m = lookup(P * _FLIP, Nn * _FLIP, seen_v[mirror[corners]].all(axis=1))
+    return _Samples(col, wgt, lab, Nn, col_m, wgt_m, lab_m, shade, shade_m, rim, rim_m)
+
+
+OUTLINE_BAND_M = (0.006, 0.012)  # skin read this near the head's outline in the photo (metres at the head): none
+# of it trusted within the first, all beyond the second
+OUTSIDE_HEAD = (BACKGROUND, CLOTHES, OCCLUDER)  # the labels beyond the head's outline
+OUTLINE_BELOW_EYES_M = 0.02  # outline_trust applies below the eyes, fully from this far below them
+
+
+def outline_distance(labels: np.ndarray, px_per_m: float) -> np.ndarray:
+    """Distance (H, W) float32 of each pixel of a photo's `labels` (H, W) to the nearest pixel beyond the head
+    (OUTSIDE_HEAD: background, clothes, an occluder), in metres at the head (`px_per_m`: the photo's pixels per
+    metre there); OUTLINE_BAND_M[1] everywhere where nothing is beyond the head."""
+    outside = np.isin(labels, OUTSIDE_HEAD)
+    if not outside.any():
+        return np.full(labels.shape, OUTLINE_BAND_M[1], np.float32)
+    dist = cv2.distanceTransform((~outside).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return (dist / max(px_per_m, 1e-6)).astype(np.float32)
+
+
+def outline_trust(outline: np.ndarray, pxy: np.ndarray) -> np.ndarray:
+    """How far skin read at photo positions pxy (M, 2) is the skin's colour, by its distance to the head's outline
+    (outline_distance (H, W)): a smooth step (M,) from 0 within OUTLINE_BAND_M[0] of the outline to 1 beyond
+    OUTLINE_BAND_M[1].
+
+    Where the photo's head turns away at its outline (the chin's far side in a ¾ view, seen against the collar),
+    its skin is darker than the surface the fitted head puts there, which that head sees far more squarely (a
+    misfit of a few millimetres at the silhouette moves the outline across many texels): projected, it drew a
+    dark line down the chin beside the mirrored side (group face 4), its mirror image on the other side, and the
+    completion spread it (the jaw's crease-like line). Such reads weigh less (none within OUTLINE_BAND_M[0]) and
+    give way to the mirror image (blend_mirrored's `trust`) or the completion; below the eyes only
+    (OUTLINE_BELOW_EYES_M): above them the outline is the scalp's and the hair's, which the hairline's own
+    handling reads. Tried on group face 4: a ramp over 0-6 mm (the line's reads lie 3-5 mm inside the parse's
+    outline: it stayed, seen/mirrored step p90 6.1 -> 5.7), 0-12 mm (its upper half stayed, p90 4.5). Everywhere
+    (not only below the eyes): LPS novel views 24.94 dB / SSIM 0.726, but the astronaut's front render against
+    the photo 22.39 -> 21.13 dB, hairline edge 2.01 -> 2.37, off-colour band 11.3 -> 15.3 % (tests/rig/
+    test_instant), the ears lose their colour; only on the face_area group: LPS 23.77 dB, SSIM 0.717. Figures of
+    the committed version: see the commit message and benchmarks/complete_head.py's outline_step."""
+    d = sample_bilinear(outline[..., None], pxy)[:, 0].astype(np.float64)
+    t = np.clip((d - OUTLINE_BAND_M[0]) / (OUTLINE_BAND_M[1] - OUTLINE_BAND_M[0]), 0.0, 1.0)
+    return t * t * (3 - 2 * t)
 
 
 def shading_normals(normal_img: np.ndarray, pxy: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -354,10 +399,12 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     brow_soft = brow_region(model, res)
     brows = None if brow_soft is None else brow_soft[idx] > BROW_EDGE
     near_brows = None if brow_soft is None else brow_soft[idx] > HAIR_SHADOW_BROW  # kept out of the hair's shadow
+    below_eyes = np.clip((eye_z - Pn[:, 2]) / OUTLINE_BELOW_EYES_M, 0.0, 1.0)
     lights = []
     raw = main.col.copy()  # the main photo's colours, before its light is divided out (lip_tone)
     for s in samples:  # each photo's own light divided out, fitted on its well-seen skin
-        s.wgt, s.wgt_m = np.where(use(s.lab), s.wgt, 0.0), np.where(use(s.lab_m), s.wgt_m, 0.0)
+        s.rim, s.rim_m = 1 - below_eyes * (1 - s.rim), 1 - below_eyes * (1 - s.rim_m)  # outline_trust's scope
+        s.wgt, s.wgt_m = np.where(use(s.lab), s.wgt * s.rim, 0.0), np.where(use(s.lab_m), s.wgt_m * s.rim_m, 0.0)
         fit_sel = (s.wgt > 0.3) & (s.lab == SKIN)
         light, mean_s = None, None
         if fit_sel.sum() > 200:
@@ -412,6 +459,7 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
     if len(samples) == 1:
         col_d, w_d, lab_d, col_f, w_f, lab_f = main.col, main.wgt, main.lab, main.col_m, main.wgt_m, main.lab_m
         best = np.zeros(len(w_d), np.int64)
+        trust = main.rim
     else:  # each photo's skin weighed by how well its light was divided out there (variation_trust)
         direct = [(s.col, s.wgt * variation_trust(s.col, s.wgt, s.lab, idx, mask.shape, res, brows), s.lab)
                   for s in samples]
@@ -420,8 +468,10 @@ def bake_photo_texture(model, verts: np.ndarray, K: np.ndarray, w2c: np.ndarray,
         col_d, w_d, lab_d, best = _fuse(direct, idx, mask.shape, res)
         col_f, w_f, lab_f, _ = _fuse(mirrored, idx, mask.shape, res)
         untrusted = (np.max([s.wgt for s in samples], axis=0) > 0.02) & (w_d <= 0.02)  # seen, left to the others
+        trust = np.stack([s.rim for s in samples])[best, np.arange(len(best))]
     wgt = w_d
-    colour, weight, lab_src, use_m = blend_mirrored(col_d, w_d, lab_d, col_f, w_f, lab_f, idx, mask.shape, res)
+    colour, weight, lab_src, use_m = blend_mirrored(col_d, w_d, lab_d, col_f, w_f, lab_f, idx, mask.shape, res,
+                                                    trust)
     light, mean_s = lights[0]
     known = weight > 0.02
     skin_sel = known & (lab_src == SKIN) & (hair_w < 0.05) & (weight > 0.5)  # well seen: the face itself
@@ -739,7 +789,7 @@ MIRROR_FEATHER = 1 / 64  # the seen side of the seen/mirrored boundary blends ov
 MIRROR_TONE_SIGMA = 1 / 64  # the seen−mirrored tone difference is averaged over this share of the atlas height
 
 
-def blend_mirrored(col_d, w_d, lab_d, col_m, w_m, lab_m, idx, shape, res: int):
+def blend_mirrored(col_d, w_d, lab_d, col_m, w_m, lab_m, idx, shape, res: int, trust: np.ndarray | None = None):
     """Join the direct reads (colour (M, 3), weight (M,), label (M,)) of skin texels at atlas positions `idx` (of a
     `shape` grid, (res, 2·res)) with their mirrored reads (the photo at the mirror image across the midline), which
     fill the texels the photo does not see (or sees at a glance: weight < SEEN_MIN), without a seam between them:
@@ -748,7 +798,9 @@ def blend_mirrored(col_d, w_d, lab_d, col_m, w_m, lab_m, idx, shape, res: int):
       averaged locally (MIRROR_TONE_SIGMA) and continued from there into the mirrored-only region (pull-push), so
       the mirrored patch takes the seen skin's tone where they meet and keeps its own detail;
     - feather: on the seen side of the boundary the direct read fades in over MIRROR_FEATHER of the atlas (a smooth
-      weight, zero at the boundary), where a mirrored read exists; elsewhere the direct read stays as it is.
+      weight, zero at the boundary), where a mirrored read exists; elsewhere the direct read stays as it is;
+    - `trust` (M,) in [0, 1] (outline_trust: the direct read's distance to the photo's outline) scales the direct
+      read's share further where a mirrored read exists.
     → (colour (M, 3), weight (M,), label (M,), mirrored (M,) bool: the mirrored read weighs more than half)."""
     seen = w_d >= SEEN_MIN
     mir = w_m > 0.02
@@ -769,7 +821,8 @@ def blend_mirrored(col_d, w_d, lab_d, col_m, w_m, lab_m, idx, shape, res: int):
     inside = cv2.distanceTransform((seen_grid > 0).astype(np.uint8), cv2.DIST_L2, 3)[idx]
     t = np.clip((inside - 0.5) / max(1.0, res * MIRROR_FEATHER), 0.0, 1.0)
     # (a glancing direct read with no mirrored one is kept as it is: the completion weighs it by its weight)
-    a = np.where(seen, np.where(mir, t * t * (3 - 2 * t), 1.0), (w_d > w_m).astype(np.float64))
+    fade = t * t * (3 - 2 * t) * (1.0 if trust is None else trust)
+    a = np.where(seen, np.where(mir, fade, 1.0), (w_d > w_m).astype(np.float64))
     colour = a[:, None] * col_d + (1 - a)[:, None] * col_m
     weight = a * w_d + (1 - a) * w_m
     use_m = a < 0.5
