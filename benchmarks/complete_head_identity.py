@@ -72,6 +72,12 @@ its 240 px copy 0.464 / 0.537 / 0.507, faces 0-5 0.491 / 0.562 / 0.567, 0.426 / 
   0.646 / 0.542; the tint left in the texture (untint off): all jobs mixed (face 0 +30° 0.562 -> 0.578, face 1 0.567
   -> 0.524, face 2 0.554 -> 0.580, face 4 −30° 0.597 -> 0.612, face 5 found at +30° 0.482; means at the pose 0.476 ->
   0.479, turned 0.545 -> 0.536).
+After the reads at the photo's outline gave way (texture.outline_trust, 2026-12-07; the sheets' jobs at 17a5897):
+astronaut 0.510 / 0.511 / 0.521, 240 px 0.471 / 0.543 / 0.514, faces 0-5 0.503 / 0.569 / 0.562, 0.430 / 0.598 /
+0.510, 0.434 / 0.555 / 0.438, 0.525 / 0.573 / 0.566, 0.458 / 0.534 / 0.625, 0.498 / no face / 0.586, cameraman 0.593
+/ 0.647 / 0.543; mean at the pose 0.476 -> 0.491, turned 0.545 -> 0.553 (face 3 +30° now passes, face 4 −30° fails):
+near its outline the head now shows the mirrored or completed skin instead of the photo's, which dlib sees at the
+photo's own pose (the astronaut +0.034, face 5 +0.048, face 4 +0.024 there; the others within ±0.012).
 """
 from __future__ import annotations
 
