@@ -94,20 +94,16 @@ def test_the_fall_has_the_photos_grain_not_streaks(astronaut, ict):
     bench = load_benchmark("hair_look")
     photo, fx, labels, hair = astronaut
     size = 256
-    f = default_focal(size, size)
-    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
     centre = (hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2
-    T = np.eye(4)
-    T[:3, 3] = -centre
     eye = np.array([[0.0, 0.0, eye_height(ict)]])
-    w2c0 = np.linalg.inv(orbit_c2w_opencv(5.0, 0.0, radius=0.75)) @ T
+    K, w2c0 = _orbit_camera(centre, size)
     s = bench._px_per_m(K, w2c0, eye[0]) / bench._px_per_m(fx["K"], fx["w2c"], eye[0])
     small = cv2.resize(photo.astype(np.float32), None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
     mask = cv2.resize((labels == HAIR).astype(np.uint8), small.shape[1::-1], interpolation=cv2.INTER_NEAREST)
     own = bench.texture_figures(small @ LUM, mask.astype(bool))[0]
     ratios = {}
     for deg in (180, 90, -90):
-        w2c = np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+        w2c = _orbit_camera(centre, size, azimuth=deg)[1]
         lum, on = _hair_only(hair, K, w2c, (size, size))
         on[:int(round(float(project(eye, K, w2c)[0][0, 1])))] = False
         ratios[deg] = bench.texture_figures(lum, on)[0] / own
@@ -151,13 +147,19 @@ def test_the_shell_covers_the_textures_hair_over_the_forehead(astronaut, ict):
     assert share_soft > 0.8
 
 
-def _front_camera(hair: dict, size: int = 512):
-    """(K, w2c): the streaks test's lens from straight in front, 5° above, at 0.75 m from the hair's centre."""
+def _orbit_camera(centre: np.ndarray, size: int, elevation: float = 5.0, azimuth: float = 0.0):
+    """(K, w2c): a square lens of `size` px (default_focal) on an orbit 0.75 m round `centre`, `elevation` degrees
+    above it, turned `azimuth` degrees round the head (0: in front, 180: behind)."""
     f = default_focal(size, size)
     K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
     T = np.eye(4)
-    T[:3, 3] = -(hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2
-    return K, np.linalg.inv(orbit_c2w_opencv(5.0, 0.0, radius=0.75)) @ T
+    T[:3, 3] = -np.asarray(centre, np.float64)
+    return K, np.linalg.inv(orbit_c2w_opencv(elevation, azimuth, radius=0.75)) @ T
+
+
+def _front_camera(hair: dict, size: int = 512):
+    """(K, w2c): the streaks test's lens from straight in front, 5° above, at 0.75 m from the hair's centre."""
+    return _orbit_camera((hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2, size)
 
 
 def test_the_shells_front_edge_meets_the_skin(astronaut, ict):
@@ -193,11 +195,7 @@ def test_her_crown_has_no_fold_and_no_scalp_through_it(astronaut, ict):
     top = inner & (mid[:, 2] > eye_height(ict) + 0.02)
     p999, folded = float(np.percentile(ang[top], 99.9)), float((ang[top] > 30).mean())
     size = 384
-    f = default_focal(size, size)
-    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
-    T = np.eye(4)
-    T[:3, 3] = -(hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2
-    w2c = np.linalg.inv(orbit_c2w_opencv(60.0, 180.0, radius=0.75)) @ T
+    K, w2c = _orbit_camera((hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2, size, 60.0, 180.0)
     xy, z = project(ict.vertices(identity=fx["identity"]), K, w2c)
     tid, _, zb = rasterize(xy, z, ict.faces[skin_faces(ict)], size, size, cull_backfaces=True)
     hxy, hz = project(hair["verts"], K, w2c)
@@ -559,11 +557,7 @@ def test_a_turned_heads_bob_is_symmetric_from_behind(ict):
     size = 256
     eye_z = eye_height(ict)
     mid = np.array([0.0, head_axis(ict.neutral, eye_z), eye_z])
-    f = default_focal(size, size)
-    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
-    T = np.eye(4)
-    T[:3, 3] = -mid
-    w2c = np.linalg.inv(orbit_c2w_opencv(5.0, 180.0, radius=0.75)) @ T
+    K, w2c = _orbit_camera(mid, size, azimuth=180.0)
     side, top, dent = bench.back_shape_of(hair, K, w2c, mid, size)
     print(f"group face 3 from behind: left/right reach differ {side:.1f} mm, top {top:.1f} mm, dent beside the head "
           f"{dent:.1f} mm")
@@ -584,15 +578,12 @@ def test_a_bobs_shell_over_her_ears_does_not_fold(ict):
     size = 256
     eye_z = eye_height(ict)
     mid = np.array([0.0, head_axis(ict.neutral, eye_z), eye_z])
-    f = default_focal(size, size)
-    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
-    T = np.eye(4)
-    T[:3, 3] = -mid
+    K = _orbit_camera(mid, size)[0]
     rest = ict.vertices(identity=fx["identity"])
     ear = bench.ear_vertices(ict, fx["identity"])
     shown = []
     for deg in (90.0, -90.0):
-        w2c = np.linalg.inv(orbit_c2w_opencv(5.0, deg, radius=0.75)) @ T
+        w2c = _orbit_camera(mid, size, azimuth=deg)[1]
         shown.append(bench.ears_through_of(ear, rest, ict.faces[visible_faces(ict)], hair, K, w2c,
                                            np.ones((size, size), bool)))
     print(f"group face 3: the shell's folded edges beside the head {folds} ({100 * share:.2f} %; before 511); her "
