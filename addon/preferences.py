@@ -187,5 +187,6 @@ def job_options(prefs) -> dict:
 def rig_options(prefs) -> dict:
     """The rig stage's head-model options from the preferences (always passed, so switching back resets them)."""
     if prefs.head_model == "FLAME":
-        return {"head_model": "flame", "head_model_path": bpy.path.abspath(prefs.flame_file) if prefs.flame_file else ""}
+        path = bpy.path.abspath(prefs.flame_file) if prefs.flame_file else ""
+        return {"head_model": "flame", "head_model_path": path}
     return {"head_model": "ict", "head_model_path": ""}

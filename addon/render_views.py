@@ -312,7 +312,8 @@ def render_sequence(asset: Path, out: Path, size: int, samples: int = 16, device
                            data={"sequence": label, "view": i + 1, "views": len(cams)}))
     seconds = round(time.time() - t0, 2)
     rig.save_cameras_json(out / "cameras.json", cams, source=str(asset.resolve()),
-                          normalisation={"blender_import_to_world": T.tolist(), "file_to_world": None if axes is None else (T @ axes).tolist(),
+                          normalisation={"blender_import_to_world": T.tolist(),
+                                         "file_to_world": None if axes is None else (T @ axes).tolist(),
                                          "object_extent_m": rig.OBJECT_EXTENT_M},
                           render={"engine": "CYCLES", "samples": samples, "device": bpy.context.scene.cycles.device,
                                   "views_rendered": rendered, "total_seconds": seconds})

@@ -146,7 +146,8 @@ def _face_mesh() -> dict:
 
     try:
         runtime = landmarks.mediapipe_runtime()
-        where = "mediapipe.solutions" if runtime == "solutions" else f"OpenCV DNN + onnxruntime, models in {blaze.models_dir()}"
+        where = ("mediapipe.solutions" if runtime == "solutions"
+                 else f"OpenCV DNN + onnxruntime, models in {blaze.models_dir()}")
         return _check("face mesh", "ok", where)
     except HeadForgeError as e:
         return _check("face mesh", "error", e.message, e.hint, blocking=True)

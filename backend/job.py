@@ -3,9 +3,9 @@
 A stage is a plain function `run(ctx) -> dict | None` described by `@stage(...)` (backend/stage.py), declaring the
 job-relative paths it reads (`inputs`) and writes (`outputs`, which must exist after a run; `optional_outputs`,
 written only in some cases) and a dataclass of options. The runner takes its stages explicitly (`run_job(...,
-stages=...)`); the default is the pipeline's own list, backend/stages/__init__.py. The runner skips a stage whose recorded fingerprint (stage version +
-options + hashes of its inputs) is unchanged and whose outputs still hash to what it wrote. One run at a time
-holds a job folder (`.headforge.lock`).
+stages=...)`); the default is the pipeline's own list, backend/stages/__init__.py. The runner skips a stage whose
+recorded fingerprint (stage version + options + hashes of its inputs) is unchanged and whose outputs still hash to
+what it wrote. One run at a time holds a job folder (`.headforge.lock`).
 """
 from __future__ import annotations
 

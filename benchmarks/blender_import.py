@@ -99,7 +99,8 @@ def median_run(runs: list[dict]) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="100000,300000,1000000")
-    p.add_argument("--head", default=str(Path(__file__).resolve().parents[2] / "shared/data/heads/facecap/facecap_decoded.glb"))
+    p.add_argument("--head", default=str(Path(__file__).resolve().parents[2]
+                                         / "shared/data/heads/facecap/facecap_decoded.glb"))
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement; medians are reported")
     a = p.parse_args(argv)
     if a.repeat < 1:
@@ -115,7 +116,8 @@ def main(argv=None) -> int:
                          ply.stat().st_size / 2**20))
         ply.unlink()
     if Path(a.head).is_file():
-        rows.append((Path(a.head).name, "head", median_run([measure("head", Path(a.head), env) for _ in range(a.repeat)]),
+        runs = [measure("head", Path(a.head), env) for _ in range(a.repeat)]
+        rows.append((Path(a.head).name, "head", median_run(runs),
                      Path(a.head).stat().st_size / 2**20))
     print(f"median of {a.repeat} fresh processes; total = import + first evaluation (evaluated depsgraph and each new "
           "object's evaluated geometry read back); peak +MB = high-water RSS growth through both; evaluated = splat "

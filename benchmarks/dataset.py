@@ -58,7 +58,8 @@ def main() -> int:
         render = json.loads((out / s["id"] / "views" / "cameras.json").read_text())["render"]
         meta = json.loads((out / s["id"] / "meta.json").read_text())
         print(f"  {s['id']}: render {render['total_seconds']} s on {render['device']} "
-              f"({render['total_seconds'] / 96:.2f} s/view); identity {meta['identity_model']}: {meta['identity_note']}")
+              f"({render['total_seconds'] / 96:.2f} s/view); "
+              f"identity {meta['identity_model']}: {meta['identity_note']}")
     print(f"dataset: {out}")
     return 0
 

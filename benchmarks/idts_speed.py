@@ -105,7 +105,8 @@ def main(argv=None) -> dict:
     pipe.timings.clear()
     calls0 = pipe.unet_calls
 
-    rec = {"ring_s": [], "unet_s": [], "matte_s": [], "matte_frames": 0, "matte_method": None, "seed_s": [], "seed_rings": []}
+    rec = {"ring_s": [], "unet_s": [], "matte_s": [], "matte_frames": 0, "matte_method": None, "seed_s": [],
+           "seed_rings": []}
     generate = pipe.generate_ring
 
     def timed_generate(source, elevation, seed=0, callback=None):
@@ -224,8 +225,9 @@ def _report(o: dict) -> None:
     p(f"  seed fits (other_rings = {o['other_rings']}, {o['seed_fit_steps']} steps each): {o['seed_fits']} run, "
       f"seconds {o['seed_fit_s']} on {o['seed_fit_rings']} ring(s) of views")
     p(f"  rest of the stage (view PNGs, bookkeeping): {o['other_ring_s']:.3f} s per ring")
-    p(f"  96 views, the whole stage: {o['views_96_s']:.3f} s "
-      f"({'projected: 6 x (ring + mattes + rest) + 5 x the mean measured seed fit (later ones fit more rings)' if o['views_96_projected'] else 'measured'}); "
+    how = ("projected: 6 x (ring + mattes + rest) + 5 x the mean measured seed fit (later ones fit more rings)"
+           if o["views_96_projected"] else "measured")
+    p(f"  96 views, the whole stage: {o['views_96_s']:.3f} s ({how}); "
       f"rings alone would be {o['rings_only_96_s']:.3f} s")
     if o["peak_gpu_gb"] is not None:
         p(f"  peak GPU memory allocated: {o['peak_gpu_gb']:.2f} GiB")

@@ -133,7 +133,8 @@ def main() -> int:
         full.append(psnr(img, gt))
         fg.append(psnr(img, gt, (rgba[..., 3] > 0) | m))
         if c is held[0]:
-            Image.fromarray((np.concatenate([gt, img], 1) * 255 + 0.5).astype(np.uint8)).save(a.out / f"heldout_{a.source}.png")
+            pair = (np.concatenate([gt, img], 1) * 255 + 0.5).astype(np.uint8)
+            Image.fromarray(pair).save(a.out / f"heldout_{a.source}.png")
     figures["psnr_held_out_db"] = round(float(np.mean(full)), 2)
     figures["psnr_held_out_min_db"] = round(float(np.min(full)), 2)
     figures["psnr_held_out_foreground_db"] = round(float(np.mean(fg)), 2)

@@ -27,10 +27,12 @@ def main():
     chin = m.landmarks_68[8]
     cranium = rig.basis[:, 2] > rig.joints[4, 2] + 0.04
     jo = key("jawOpen")
-    print(f"jawOpen: chin down {1000 * -jo[chin, 2]:.1f} mm, cranium max {1000 * np.linalg.norm(jo[cranium], axis=1).max():.3f} mm")
+    print(f"jawOpen: chin down {1000 * -jo[chin, 2]:.1f} mm, "
+          f"cranium max {1000 * np.linalg.norm(jo[cranium], axis=1).max():.3f} mm")
     bl = np.linalg.norm(key("eyeBlinkLeft"), axis=1)
     x = rig.basis[:, 0]
-    print(f"eyeBlinkLeft: +X side max {1000 * bl[x > 0.01].max():.2f} mm, −X side max {1000 * bl[x < -0.01].max():.3f} mm")
+    print(f"eyeBlinkLeft: +X side max {1000 * bl[x > 0.01].max():.2f} mm, "
+          f"−X side max {1000 * bl[x < -0.01].max():.3f} mm")
     moves = np.abs(rig.deltas).reshape(52, -1).max(1)
     print(f"every key moves: smallest max displacement {1000 * moves.min():.2f} mm ({ARKIT_52[moves.argmin()]})")
     posed = skin_vertices(rig, {"jaw": _rot([1, 0, 0], rig.jaw_open_angle)})

@@ -216,7 +216,8 @@ def main(argv=None) -> int:
     best_base = max((rows[b]["test_psnr_masked"] for b in baselines), default=None)
 
     print(f"\nsplat_fit: Lee Perry-Smith, {args.size} px, 96 views (84 train / 12 held out), device "
-          f"{rows['ours']['device']}, torch threads {args.threads or 'default'}, fit-time budget {budget:.1f} s {args.clock} "
+          f"{rows['ours']['device']}, torch threads {args.threads or 'default'}, "
+          f"fit-time budget {budget:.1f} s {args.clock} "
           f"(ours at {args.steps} steps)")
     head = (f"{'method':10} {'steps':>7} {'fit_s':>7} {'PSNR_head':>9} {'SSIM_head':>9} {'PSNR':>7} {'SSIM':>6} "
             f"{'IoU':>6} {'gauss':>8} {'cpu_s':>7} {'t/budget':>8} {'peak_MiB':>9} {'t_best_base_s':>13}")
@@ -226,8 +227,9 @@ def main(argv=None) -> int:
         peak = m.get("peak_gpu_mib", m["peak_rss_mib"])
         tt = time_to(m["curve"], best_base, args.clock) if best_base is not None else None
         print(f"{name:10} {m['steps']:>7} {m['fit_seconds']:>7.1f} {m['test_psnr_masked']:>9.2f} "
-              f"{m['test_ssim_masked']:>9.4f} {m['test_psnr']:>7.2f} {m['test_ssim']:>6.4f} {m['test_alpha_iou']:>6.3f} "
-              f"{m['n_gaussians']:>8} {m['fit_cpu_seconds']:>7.1f} {m[CLOCKS[args.clock]] / budget:>8.2f} {peak:>9} {('%.1f' % tt) if tt is not None else '-':>13}")
+              f"{m['test_ssim_masked']:>9.4f} {m['test_psnr']:>7.2f} {m['test_ssim']:>6.4f} "
+              f"{m['test_alpha_iou']:>6.3f} {m['n_gaussians']:>8} {m['fit_cpu_seconds']:>7.1f} "
+              f"{m[CLOCKS[args.clock]] / budget:>8.2f} {peak:>9} {('%.1f' % tt) if tt is not None else '-':>13}")
     print(LEGEND)
     for name, tries in calibration.items():
         print(f"{name} runs (steps, fit s {args.clock}): " + ", ".join(f"({s}, {t:.1f})" for s, t in tries))

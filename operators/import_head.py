@@ -52,7 +52,8 @@ class HEADFORGE_OT_import_results(bpy.types.Operator):
 
         settings = context.scene.headforge
         try:
-            out = results.import_job_results(bpy.path.abspath(self.directory or context.window_manager.headforge.job_dir),
+            job_dir = bpy.path.abspath(self.directory or context.window_manager.headforge.job_dir)
+            out = results.import_job_results(job_dir,
                                              max_preview=settings.max_preview_splats, colour=settings.splat_colour)
         except HeadForgeError as e:
             self.report({"ERROR"}, f"[{e.code}] {e}")

@@ -1,8 +1,8 @@
 """The backend installs on every Python HeadForge supports: 3.11 and 3.12 with numpy 1.26, 3.13 (Blender 5.1+)
-with numpy 2; none with mediapipe (its model files are taken from its wheel, see addon/installer.py). The requirement set (pyproject's dependencies, which the add-on's installer
-carries) resolves with pip, binary wheels only, for Python 3.12 and 3.13 interpreters found on this machine
-(skipped, saying why, when there is none); the pins the installer carries agree with pyproject.toml,
-constraints.txt and requirements-py313.lock."""
+with numpy 2; none with mediapipe (its model files are taken from its wheel, see addon/installer.py). The
+requirement set (pyproject's dependencies, which the add-on's installer carries) resolves with pip, binary wheels
+only, for Python 3.12 and 3.13 interpreters found on this machine (skipped, saying why, when there is none); the
+pins the installer carries agree with pyproject.toml, constraints.txt and requirements-py313.lock."""
 import glob
 import json
 import os

@@ -98,7 +98,8 @@ def test_backend_never_imports_bpy_and_stages_stay_thin():
     for p in BACKEND.rglob("*.py"):
         tree = ast.parse(p.read_text())
         names = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-        names |= {(n.module or "").split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level}
+        names |= {(n.module or "").split(".")[0] for n in ast.walk(tree)
+                  if isinstance(n, ast.ImportFrom) and not n.level}
         assert not names & {"bpy", "mathutils", "bmesh"}, p
     sizes = {p.name: len(p.read_text().splitlines()) for p in (BACKEND / "stages").glob("*.py")}
     assert max(sizes.values()) < 150, sizes
@@ -181,4 +182,5 @@ def test_imports_inside_functions_are_lazy_for_a_reason():
                     if not adds:
                         needless.append(f"{p.relative_to(REPO)}:{n.lineno} {ast.unparse(n)}")
     assert sum(1 for _ in mods) > 100
-    assert not needless, "imports inside functions that load nothing new (move them to the top):\n" + "\n".join(needless)
+    assert not needless, ("imports inside functions that load nothing new (move them to the top):\n"
+                          + "\n".join(needless))

@@ -1,5 +1,6 @@
 """Views mode: end to end from the panel (render-views output → Generate in Views mode → splat → mesh → rig), the CLI
-resuming that job, and the views folder's safety: a cameras.json entry cannot make a stage read a file outside `views/`."""
+resuming that job, and the views folder's safety: a cameras.json entry cannot make a stage read a file outside
+`views/`."""
 import json
 import subprocess
 import sys

@@ -115,7 +115,8 @@ def mesh_sequences(source: Path) -> list[Sequence]:
         out.append(Sequence(id=f"mesh-{_slug(str(rel))}", kind="mesh",
                             identity=str(side.get("identity") or f"mesh:{_slug(str(rel))}"),
                             source=str(side.get("source") or f.resolve()), licence=licence, asset=f.resolve(),
-                            meta={"licence_file": lic_file, "asset": str(f.resolve()), "skin_tone": side.get("skin_tone")}))
+                            meta={"licence_file": lic_file, "asset": str(f.resolve()),
+                                  "skin_tone": side.get("skin_tone")}))
     return out
 
 

@@ -44,7 +44,8 @@ def cmd_dataset(args, report) -> int:
                                         progress=lambda f, m: report(ProgressEvent("progress", "check", f, f, m)))
         errors = [p for p in problems if p.severity == "error"]
         report(ProgressEvent("stage_done", "check", 1.0, 1.0, f"{len(errors)} error(s), "
-                             f"{len(problems) - len(errors)} warning(s)", data={"problems": [p.to_dict() for p in problems]}))
+                             f"{len(problems) - len(errors)} warning(s)",
+                             data={"problems": [p.to_dict() for p in problems]}))
         report.close()
         for p in problems:
             report.print(str(p))

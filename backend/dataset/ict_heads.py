@@ -35,7 +35,8 @@ EXPRESSION_SETS = (
     ("mouthFunnel",), ("mouthPucker",), ("cheekPuff",), ("browDownLeft", "browDownRight"),
     ("eyeWideLeft", "eyeWideRight"), ("mouthFrownLeft", "mouthFrownRight"), ("noseSneerLeft", "noseSneerRight"),
     ("jawLeft",), ("jawRight",), ("mouthSmileLeft",), ("mouthPressLeft", "mouthPressRight"),
-    ("browOuterUpLeft", "browOuterUpRight"), ("mouthStretchLeft", "mouthStretchRight"), ("eyeSquintLeft", "eyeSquintRight"),
+    ("browOuterUpLeft", "browOuterUpRight"), ("mouthStretchLeft", "mouthStretchRight"),
+    ("eyeSquintLeft", "eyeSquintRight"),
 )
 N_IDENTITY = 100
 IRIS_DEG, PUPIL_DEG = 33.0, 13.0

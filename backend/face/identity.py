@@ -95,5 +95,6 @@ def embed(rgb: np.ndarray, kps5: np.ndarray, method: str = "auto",
         return arcface_embedding(rgb, kps5, arc), f"arcface:{arc.name}"
     if method == "arcface":
         raise ModelMissingError("No ArcFace recogniser (w600k_*.onnx) in the insightface pack.",
-                                code="model.missing", hint="Use --set face.identity=dlib, or add the pack's recogniser.")
+                                code="model.missing",
+                                hint="Use --set face.identity=dlib, or add the pack's recogniser.")
     return dlib_embedding(rgb, kps5), "dlib_resnet_v1"

@@ -58,7 +58,8 @@ def _load_cached(path: str, n_identity: int) -> HeadModel:
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise ModelMissingError(f"{path} is not a readable ICT-FaceKit archive ({e}).", code="model.ict_unreadable") from e
+        raise ModelMissingError(f"{path} is not a readable ICT-FaceKit archive ({e}).",
+                                code="model.ict_unreadable") from e
     missing = [k for k in REQUIRED if k not in z.files]
     if missing:
         raise ModelMissingError(f"{path} lacks the arrays {', '.join(missing)}; convert ICT-FaceKit again.",

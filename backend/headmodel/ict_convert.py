@@ -59,7 +59,8 @@ class _Source:
 
     def read(self, name) -> bytes:
         if name not in self.names:
-            raise ModelMissingError(f"ICT-FaceKit file {name} is missing from {self.path}.", code="model.ict_incomplete")
+            raise ModelMissingError(f"ICT-FaceKit file {name} is missing from {self.path}.",
+                                    code="model.ict_incomplete")
         return self.zip.read(self.names[name]) if self.zip else Path(self.names[name]).read_bytes()
 
 
@@ -118,7 +119,8 @@ def convert_ict(source, out_npz, n_identity: int = 100, require_all: bool = True
         expr.append(_positions(src.read(f"{n}.obj")) - neutral)
     for arr in ident + expr:
         if arr.shape != (V, 3):
-            raise ModelMissingError("An ICT-FaceKit shape does not match the neutral mesh.", code="model.ict_incomplete")
+            raise ModelMissingError("An ICT-FaceKit shape does not match the neutral mesh.",
+                                    code="model.ict_incomplete")
     idx = json.loads(src.read("vertex_indices.json"))
     group_id = np.zeros(V, np.int16)
     for g, (_, lo, hi) in enumerate(GROUPS):
@@ -129,9 +131,11 @@ def convert_ict(source, out_npz, n_identity: int = 100, require_all: bool = True
         "tri_material": np.asarray(tri_mat, np.int8), "material_names": np.asarray(mats),
         "identity_basis": np.asarray(ident, np.float32).reshape(-1, V, 3),
         "expression_basis": np.asarray(expr, np.float32).reshape(-1, V, 3), "expression_names": np.asarray(names),
-        "group_names": np.asarray([g[0] for g in GROUPS]), "group_ranges": np.asarray([g[1:] for g in GROUPS], np.int32),
+        "group_names": np.asarray([g[0] for g in GROUPS]),
+        "group_ranges": np.asarray([g[1:] for g in GROUPS], np.int32),
         "group_id": group_id,
-        "detail_names": np.asarray([d[0] for d in DETAILS]), "detail_ranges": np.asarray([d[1:] for d in DETAILS], np.int32),
+        "detail_names": np.asarray([d[0] for d in DETAILS]),
+        "detail_ranges": np.asarray([d[1:] for d in DETAILS], np.int32),
         "landmarks_68": np.asarray(idx["idx_to_landmark_verts"], np.int32),
     }
     for key, name in (("idx_to_fitting_verts", "fitting_vertices"), ("idx_to_rigid_verts", "rigid_vertices")):

@@ -96,7 +96,8 @@ def fuse(views: list[DepthView], bounds: np.ndarray, voxel_size: float, trunc: f
     n_fine = np.maximum(np.ceil((bounds[1] - bounds[0]) / voxel_size).astype(int) + 1, 2)
     n_coarse = np.ceil(n_fine / cf).astype(int)
     if n_fine.prod() > 600_000_000:
-        raise StageError(f"A {n_fine.tolist()} voxel grid is too large; raise voxel_size.", code="mesh.volume_too_large")
+        raise StageError(f"A {n_fine.tolist()} voxel grid is too large; raise voxel_size.",
+                         code="mesh.volume_too_large")
     # Coarse pass: voxel centres at the centre of each cf³ block of fine voxels.
     c_origin = origin + (cf - 1) * voxel_size / 2.0
     c_trunc = max(trunc, 1.5 * coarse_vs)

@@ -214,7 +214,8 @@ def _fetch_file(asset, mf, folder: Path, root, progress: _Progress, cancel, retr
         except urllib.error.URLError as e:
             attempt += 1
             if attempt > retries or not part.exists():
-                raise _offline_error(f"cannot reach {urllib.parse.urlsplit(url).netloc}", str(e.reason), asset) from None
+                host = urllib.parse.urlsplit(url).netloc
+                raise _offline_error(f"cannot reach {host}", str(e.reason), asset) from None
             time.sleep(min(0.2 * 2 ** attempt, 5.0))
             continue
         break

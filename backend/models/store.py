@@ -97,7 +97,8 @@ def expected(asset, name: str, root=None) -> dict:
     return {"sha256": None, "md5": None, "size": size, "origin": None}
 
 
-def hash_file(path: Path, *, md5: bool = False, cancel=None, on_bytes=None, chunk: int = 1 << 20) -> tuple[str, str | None]:
+def hash_file(path: Path, *, md5: bool = False, cancel=None, on_bytes=None,
+              chunk: int = 1 << 20) -> tuple[str, str | None]:
     """sha256 (and md5 when asked) of a file, read in 1 MiB chunks; `cancel` is checked between chunks."""
     h, m = hashlib.sha256(), (hashlib.md5() if md5 else None)
     done = 0

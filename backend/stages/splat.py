@@ -113,7 +113,8 @@ def run_splat(ctx) -> dict:
               "config": dataclasses.asdict(cfg), "metrics": result.metrics}
     write_json(ctx.path("splat/splat.json"), record)
     checkpoint.unlink(missing_ok=True)
-    ctx.progress(1.0, f"{record['count']} Gaussians, held-out PSNR {result.metrics.get('test_psnr', float('nan')):.2f} dB",
+    psnr = result.metrics.get("test_psnr", float("nan"))
+    ctx.progress(1.0, f"{record['count']} Gaussians, held-out PSNR {psnr:.2f} dB",
                  preview=preview_path if preview_path.exists() else None)
     return result.metrics
 

@@ -8,9 +8,9 @@ w(σ) (D − x)² with `VWeighting` w = (σ² + 1)/σ².
 On the decoded x̂₀ = VAE.decode(D) against the decoded target VAE.decode(x) (HQ-Head `vtdm_gen_v04.forward`):
 LPIPS(x̂₀, x) per frame and the identity term 1 − ⟨ArcFace(x̂₀), ArcFace(x)⟩ with unit IR-SE-50 embeddings of the
 frames mapped to [0, 1], clamped and resized to 112 (the paper's L_id; the IR-SE-50 is the stage's own identity
-encoder: the reference's separate `id_model` copy loads the same `trained_arcface.pth`). The reference computes both under
-`torch.no_grad()`, so they add a constant and train nothing; here the gradient flows from them through the frozen
-decoder into D and the UNet. The frozen models' parameters get no gradient.
+encoder: the reference's separate `id_model` copy loads the same `trained_arcface.pth`). The reference computes both
+under `torch.no_grad()`, so they add a constant and train nothing; here the gradient flows from them through the
+frozen decoder into D and the UNet. The frozen models' parameters get no gradient.
 """
 from __future__ import annotations
 

@@ -109,7 +109,8 @@ def instant_requirements(python_version: str) -> list[str]:
     out = []
     for line in BACKEND_REQUIREMENTS:
         req = Requirement(line)
-        if req.name in INSTANT_PACKAGES and (req.marker is None or req.marker.evaluate({"python_version": python_version})):
+        applies = req.marker is None or req.marker.evaluate({"python_version": python_version})
+        if req.name in INSTANT_PACKAGES and applies:
             out.append(f"{req.name}{req.specifier}")
     return out
 

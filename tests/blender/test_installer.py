@@ -25,8 +25,9 @@ def write_wheel(folder: Path, name: str = "hf_tinypkg", version: str = "1.0", fi
     files = {k: v if isinstance(v, bytes) else v.encode() for k, v in (files or {
         f"{name}/__init__.py": f"ANSWER = 42\nVERSION = {version!r}\n"}).items()}
     files.update({
-        f"{name}-{version}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
-                                                f"Version: {version}\nSummary: HeadForge installer test package\n".encode(),
+        f"{name}-{version}.dist-info/METADATA": (f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
+                                                 f"Version: {version}\n"
+                                                 "Summary: HeadForge installer test package\n").encode(),
         f"{name}-{version}.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: headforge-tests\nRoot-Is-Purelib: true\n"
                                              b"Tag: py3-none-any\n",
     })

@@ -115,7 +115,8 @@ def repack_sdist(dist, out: Path) -> Path:
     data = {}
     for f in files:
         if f.suffix != ".py":
-            pkg = next(p for p in sorted(packages, key=len, reverse=True) if f.as_posix().startswith(p.replace(".", "/") + "/"))
+            pkg = next(p for p in sorted(packages, key=len, reverse=True)
+                       if f.as_posix().startswith(p.replace(".", "/") + "/"))
             data.setdefault(pkg, []).append(f.as_posix()[len(pkg) + 1:])
     name, version = dist.metadata["Name"], dist.version
     stem = f"{canonicalize_name(name).replace('-', '_')}-{version}"

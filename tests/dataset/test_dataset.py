@@ -146,7 +146,8 @@ def test_check_names_each_fault_of_a_broken_copy(dataset, tmp_path):
     cams = json.loads((layout.views_dir(bad, b["id"]) / "cameras.json").read_text())
     cams["views"][20]["w2c"][0][3] += 0.01  # a camera moved by 1 cm
     (layout.views_dir(bad, b["id"]) / "cameras.json").write_text(json.dumps(cams))
-    Image.open(layout.views_dir(bad, b["id"]) / "030.png").convert("RGB").save(layout.views_dir(bad, b["id"]) / "030.png")
+    view = layout.views_dir(bad, b["id"]) / "030.png"
+    Image.open(view).convert("RGB").save(view)
     meta = json.loads((bad / b["id"] / "meta.json").read_text())
     meta["expression"] = {"smile": 0.5}
     (bad / b["id"] / "meta.json").write_text(json.dumps(meta))

@@ -75,7 +75,8 @@ def test_build_refuses_bad_input_before_making_anything(tmp_path, monkeypatch):
 
     out = tmp_path / "ds"
     monkeypatch.setenv("HEADFORGE_ICT", str(tmp_path / "absent.npz"))
-    cases = [(None, BuildOptions(ict=1), "model.ict_missing"), (tmp_path / "nope", BuildOptions(), "dataset.bad_source"),
+    cases = [(None, BuildOptions(ict=1), "model.ict_missing"),
+             (tmp_path / "nope", BuildOptions(), "dataset.bad_source"),
              (None, BuildOptions(), "dataset.empty"), (None, BuildOptions(ict=1, size=8), "cli.bad_option")]
     for source, opts, code in cases:
         with pytest.raises(HeadForgeError) as e:

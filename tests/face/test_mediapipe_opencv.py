@@ -1,7 +1,7 @@
 """MediaPipe's face models through OpenCV (backend/face/blaze.py), the face stage's path on every Python (no
-installed backend has the mediapipe package; none for Python 3.13 has `mediapipe.solutions`): the same mesh, irises, detector and selfie matte as MediaPipe's own graphs
-(compared where those exist), the bad-photo catalogue's outcomes, and the stage itself run by a Python 3.13
-with numpy 2 giving what this Python gives."""
+installed backend has the mediapipe package; none for Python 3.13 has `mediapipe.solutions`): the same mesh, irises,
+detector and selfie matte as MediaPipe's own graphs (compared where those exist), the bad-photo catalogue's
+outcomes, and the stage itself run by a Python 3.13 with numpy 2 giving what this Python gives."""
 import json
 import subprocess
 import textwrap
@@ -183,7 +183,8 @@ def test_blazeface_detector(monkeypatch):
     faces = _run(monkeypatch, "opencv", detect_faces, astronaut(), "mediapipe")
     assert len(faces) == 1 and faces[0].detector == "mediapipe" and faces[0].score > 0.7
     x1, y1, x2, y2 = faces[0].bbox
-    inter = max(0, min(x2, ASTRO_BOX[2]) - max(x1, ASTRO_BOX[0])) * max(0, min(y2, ASTRO_BOX[3]) - max(y1, ASTRO_BOX[1]))
+    inter = (max(0, min(x2, ASTRO_BOX[2]) - max(x1, ASTRO_BOX[0]))
+             * max(0, min(y2, ASTRO_BOX[3]) - max(y1, ASTRO_BOX[1])))
     union = (x2 - x1) * (y2 - y1) + (ASTRO_BOX[2] - ASTRO_BOX[0]) * (ASTRO_BOX[3] - ASTRO_BOX[1]) - inter
     assert inter / union > 0.6
     assert np.abs(faces[0].kps5[:2] - np.array(ASTRO_EYES)).max() < 4.0  # iris centres on the eyes

@@ -39,7 +39,8 @@ def write_views(folder: Path, cams, colour) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for cam, v in zip(cams, colour):
         rgba = np.concatenate([v.image, v.alpha[..., None]], -1)
-        Image.fromarray(np.clip(rgba * 255 + 0.5, 0, 255).astype(np.uint8), "RGBA").save(folder / f"{cam['index']:03d}.png")
+        img = np.clip(rgba * 255 + 0.5, 0, 255).astype(np.uint8)
+        Image.fromarray(img, "RGBA").save(folder / f"{cam['index']:03d}.png")
     rig.save_cameras_json(folder / "cameras.json", cams)
 
 
@@ -67,7 +68,8 @@ def surface_splat(ref, count: int = 20000, seed: int = 0) -> dict:
     rgb = ref.texture[np.clip((uv[:, 1] * th).astype(int), 0, th - 1), np.clip((uv[:, 0] * tw).astype(int), 0, tw - 1)]
     sh = ((rgb / 255.0 - 0.5) / SH_C0)[:, None, :].astype(np.float32)
     return {"means": pts.astype(np.float32), "quats": quats.astype(np.float32),
-            "log_scales": np.log(np.stack([np.full(count, sigma), np.full(count, sigma), np.full(count, sigma * 0.05)], 1)).astype(np.float32),
+            "log_scales": np.log(np.stack([np.full(count, sigma), np.full(count, sigma),
+                                           np.full(count, sigma * 0.05)], 1)).astype(np.float32),
             "opacity_logits": np.full(count, 3.0, np.float32), "sh": sh}
 
 

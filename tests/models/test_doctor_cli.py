@@ -138,8 +138,9 @@ def test_doctor_ends_with_what_this_machine_can_run(tmp_path, monkeypatch, share
 
 
 def test_doctor_face_mesh_without_mediapipe_solutions(tmp_path, monkeypatch):
-    """An installed backend has no mediapipe package (and Python 3.13 no mediapipe.solutions): the doctor reports the OpenCV runtime and where its models are,
-    and a blocking error naming the fix when they are absent (not a warning about the mediapipe module)."""
+    """An installed backend has no mediapipe package (and Python 3.13 no mediapipe.solutions): the doctor reports the
+    OpenCV runtime and where its models are, and a blocking error naming the fix when they are absent (not a warning
+    about the mediapipe module)."""
     import importlib.util
 
     from headforge.backend.face import blaze, landmarks

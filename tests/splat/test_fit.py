@@ -58,7 +58,8 @@ def job(tmp_path_factory):
 
 
 def _opts(**kw):
-    base = dict(steps=150, size=0, init_points=1500, max_gaussians=6000, holdout_every=8, preview_every=50, checkpoint_every=50,
+    base = dict(steps=150, size=0, init_points=1500, max_gaussians=6000, holdout_every=8, preview_every=50,
+                checkpoint_every=50,
                 device="cpu", sh_degree=1)
     base.update(kw)
     return {"splat": base}

@@ -1,4 +1,5 @@
-"""Training clips from a dataset folder: stage-1 generations when the dataset has them, coded errors when it is wrong."""
+"""Training clips from a dataset folder: stage-1 generations when the dataset has them, coded errors when it is
+wrong."""
 from __future__ import annotations
 
 import json

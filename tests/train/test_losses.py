@@ -1,4 +1,5 @@
-"""The loss definitions against the reference's (sgm EDMSampling, VWeighting, StandardDiffusionLoss; HQ-Head id_loss)."""
+"""The loss definitions against the reference's (sgm EDMSampling, VWeighting, StandardDiffusionLoss; HQ-Head
+id_loss)."""
 from __future__ import annotations
 
 import math
