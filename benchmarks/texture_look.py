@@ -54,14 +54,6 @@ cheeks' chroma (faded in over 3 cm below the chin): faces 0 / 3 (chosen on) -3.4
 -0.2 +0.4 in a*, b* (circular: the measure's own reference), the scan's novel views 23.402 / 0.7205 -> 23.396 /
 0.7207, face 4 nearly unchanged (its gap is 1.6); with the cheeks' lightness too: 23.596 dB but SSIM 0.717 and the
 back 27.29 -> 27.17 dB; jaw_tone_field's hold / fade 2 / 6 -> 4 / 10 cm: a*, b* gaps about 1 smaller, 23.392 dB.
-With the lit neck read as skin (branch s32-parse: group face 5's neck 0 -> 34.6 % skin; her neck, as bright as her
-face in the photo but yellower, b* +5, shows as a warm patch below the ear in Cycles), the completed neck round a
-seen one given its tone (branch s32-neck2's neck_tone_weight, issue 16), measured 2026-12-07 against that branch:
-its full colour, patch gone (ring ΔE 2.23 -> 1.21), the scan's novel views 24.61 -> 24.33 dB (the seen neck de-lit
-too dark: complete_head.neck_shading); its chroma per lightness (light-invariant) at the face's lightness, 24.59 dB
-(the scan's neck 23.15 -> 23.12), ring ΔE 1.43, the patch still there in Cycles (saturated seen texels by the jaw's
-corners, test-artifacts/texture_look/neck3_cycles_group_t1_5_profile.png: main, the lit neck read, both with the
-chroma carried). Neither adopted.
 """
 from __future__ import annotations
 
