@@ -52,7 +52,7 @@ neck's shape, not the light model: the neck's shading over the cheeks' is truth 
 fitted light at the scan's normals 0.820, the true light at the fitted head's normals 0.931 (the ICT dataset head,
 one photo: truth 0.900, divided out 1.063, 0.912, 1.083). The fit's neck is the model's (the landmarks stop at the
 jaw; the fitted identity's neck within 2 mm of the mean's): the skin the photo shows 0-4 cm below the chin faces
-10-20° further down than the fitted head there (normal's downward part: the ICT head 0.65 / 0.41 against 0.45 /
+9-16° further down than the fitted head there (normal's downward part: the ICT head 0.65 / 0.41 against 0.45 /
 0.26, the scan 0.74 / 0.63 against 0.53 / 0.39), the ICT head's neck lies 8-14 mm further back behind the chin.
 No occlusion or shadow is at work here (render_lps: local Lambert plus ambient), so an occlusion term under the
 jaw would only offset the normals' error. Tried, not adopted: the light fitted on the skin above the chin only
