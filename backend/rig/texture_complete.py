@@ -167,7 +167,11 @@ def delight(colour: np.ndarray, normals: np.ndarray, coeffs: np.ndarray, mean_sh
       `tinted` (M,) bool (default all; the skin's: hair and lips are darker than skin by their own colour, not by
       the light), so a lifted shadow keeps the skin's colour instead of turning orange and a highlight is not
       paler than the skin;
-    - no channel clips: where one would, the whole colour is scaled (the hue is kept)."""
+    - no channel clips: where one would, the whole colour is scaled (the hue is kept).
+    Below the chin the shading divided out is the model's neck's, not the person's (the landmarks stop at the jaw):
+    the seen neck comes out too dark (benchmarks/complete_head.neck_shading: its shading over the cheeks' divided
+    out 0.947 against the truth's 0.801 on the Lee Perry-Smith scan, 1.063 against 0.900 on the ICT head; this
+    light at the true normals 0.820 and 0.912)."""
     out = _no_clip(colour * lift(normals, coeffs, mean_shading)[:, None])
     if tint is not None:
         sel = np.ones(len(out), bool) if tinted is None else tinted
@@ -387,7 +391,15 @@ def jaw_tone_field(lab: np.ndarray, pos: np.ndarray, jaw: np.ndarray, weight: np
     along the line over 1 cm and tapered to nothing over its last 3 cm (the ears); each texel below the line gets
     its nearest point's step, in full to `hold_m` below, fading smoothly to nothing at `fade_m` (nothing above
     the line). Lightness is left alone: the neck lies in the jaw's shadow and carrying the face's lightness down
-    darkened the scan's lit neck (LPS novel views −0.02 dB at half of it, −0.06 dB in full)."""
+    darkened the scan's lit neck (LPS novel views −0.02 dB at half of it, −0.06 dB in full).
+    With the lit neck read as skin (branch s32-parse: group face 5's neck, as bright as her face in the photo but
+    yellower, shows as a warm patch below the ear in Cycles), the completed neck round a seen one given the seen
+    neck's tone (branch s32-neck2's neck_tone_weight), against that branch: its full colour, the patch gone (ring
+    ΔE 2.23 -> 1.21) but the scan's novel views 24.61 -> 24.33 dB (its seen neck de-lit too dark:
+    benchmarks/complete_head.neck_shading); its chroma per lightness (light-invariant) at the face's lightness,
+    24.59 dB (the scan's neck 23.15 -> 23.12 dB), ring ΔE 1.43, the patch still there (saturated seen texels by the
+    jaw's corners; test-artifacts/texture_look/neck3_cycles_group_t1_5_profile.png: main, the lit neck read, with
+    its chroma carried). Neither adopted."""
     seg = np.linalg.norm(np.diff(jaw, axis=0), axis=1)
     arc = np.concatenate([[0.0], np.cumsum(seg)])
     s = np.arange(0.0, arc[-1] + 1e-9, 0.002)
