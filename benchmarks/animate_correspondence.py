@@ -196,6 +196,17 @@ def facs_keys(rng: np.random.Generator, n_keys: int) -> np.ndarray:
     return np.clip(K, 0.0, 1.0)
 
 
+def facs_precision(model, n: int = 20000, seed: int = 0, ridge: float = 0.01) -> np.ndarray:
+    """(E, E): the inverse of the second moment of `n` facs_keys expressions in the model's components (+ `ridge`
+    I), scaled to trace E: the tracker's coupled expression prior (track.FACS_PRIOR_BETA), where keys that faces
+    move together cost less together than apart. Written by `--facs-prior` to track.FACS_PRIOR_FILE."""
+    from headforge.backend.headmodel.arkit import arkit_to_ict_weights
+
+    X = arkit_to_ict_weights(facs_keys(np.random.default_rng(seed), n), model.expression_names)  # (n, E)
+    P = np.linalg.inv(X.T @ X / n + ridge * np.eye(X.shape[1]))
+    return P * (len(P) / np.trace(P))
+
+
 def facs_take(rng: np.random.Generator, frames: int, fps: float = 30.0, key_every: int = 8,
               max_yaw_deg: float = 35.0):
     """synthetic_take's blinks, squints, gaze and head motion under facs_keys' expressions: the gaze keys a
@@ -238,9 +249,19 @@ def main(argv=None) -> int:
     ap.add_argument("--facs", action="store_true",
                     help="only render the FACS-style clips (facs_take) into --work: facs0-2 (identities 0-2, 200 "
                          "frames) to train on, held_facs and orb_facs_m30 (the held-out identity) to choose on")
+    ap.add_argument("--facs-prior", action="store_true",
+                    help="only write the tracker's coupled expression prior (facs_precision) and stop")
     args = ap.parse_args(argv)
     use_shared_ict()
     os.environ.setdefault("GLOG_minloglevel", "2")
+    if args.facs_prior:
+        from headforge.backend.animate.track import FACS_PRIOR_FILE
+        from headforge.backend.headmodel import load_ict
+
+        model = load_ict()
+        np.savez(FACS_PRIOR_FILE, precision=facs_precision(model), names=np.array(model.expression_names))
+        print(f"wrote {FACS_PRIOR_FILE}")
+        return 0
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(17)

@@ -132,6 +132,12 @@ fit's misfit by robust second differences; OMP_NUM_THREADS 1 and 4 give the same
     group_4's std 0.0557 → 0.0538 with that term × 0.07); power 3-4 instead of 2 (group_4 0.0522 / 0.0506, cameraman
     0.0392 / 0.0373: no principle behind it); the head's and eyes' rotations smoothed by the same scale (roll error
     group_4 0.709° → 0.712°, cameraman 1.110° → 1.118°).
+2026-12-07, session 33: the coupled (FACS-shaped) expression prior (track.FACS_PRIOR_BETA; it applies only with the
+learned table, so to the "video" faces), before → after, smoothing 0.5: key std mean astronaut_close 0.012 → 0.017,
+group_0 0.011 → 0.015, group_1 0.015 → 0.021 (max 0.056 / 0.038 / 0.058 → 0.056 / 0.045 / 0.059), frame-to-frame
+|Δ| 0.003 / 0.002 / 0.003 → 0.004 / 0.003 / 0.005, vs photo 0.112 / 0.150 / 0.121 → 0.117 / 0.147 / 0.116, head
+and roll unchanged: still faces hold a little less still (co-activations cost less, so less of the detections'
+noise is shrunk away), within the ≤ 0.03 std of the frontal faces above.
 """
 from __future__ import annotations
 

@@ -12,9 +12,10 @@
    Each step is a 59-variable box-bounded quadratic (analytic Jacobian, normal equations, the exact active-set
    solver fitting/solve.box_qp). With the learned table the pose is then freed of the expression prior's pull
    (one iterated-Tikhonov step: the prior shrinks the expression toward neutral and the head turns to make up
-   for it, ~1.8° at −30° on exact landmarks) and the expression re-solved at that pose: ~10 ms a frame on one
-   core. The iris centres then give each eye's yaw/pitch about its eyeball centre. Expression weights map to the
-   52 ARKit names (headmodel/arkit.py).
+   for it, ~1.8° at −30° on exact landmarks) and the expression re-solved at that pose, under a prior shaped by
+   how faces move (keys that move together, FACS_PRIOR_BETA): ~10 ms a frame on one core. The iris centres then
+   give each eye's yaw/pitch about its eyeball centre. Expression weights map to the 52 ARKit names
+   (headmodel/arkit.py).
 4. The blinks come from the eyes' pixels, not the fit: the landmark fit cannot close the lids (MediaPipe's lid
    points stay on the eyeball), so each eye's patch, cut out along its corners while the video is decoded, goes
    through a small regressor learned on synthetic renders (eye_openness.py) whose estimate replaces eyeBlink.
@@ -62,6 +63,19 @@ BLINK_NAMES = ("eyeBlinkLeft", "eyeBlinkRight", "mouthClose", "jawOpen")
 # with the learned table: these keys' prior × this (chosen on the held-out synthetic clips of
 # benchmarks/animate_correspondence.py with the debiased pose: jawOpen 0.075 → 0.072, the mean 0.150 → 0.149)
 VIDEO_PRIOR_SCALE = {"jawOpen": 0.1, "mouthClose": 0.1}
+# with the learned table, the expression re-solved at the debiased pose under a prior shaped by how faces move:
+# λ-scaled (1 − β) I + β Pf, Pf the inverse second moment of FACS-style expressions (prototypes and visemes written
+# from the FACS literature: benchmarks/animate_correspondence.facs_precision, shipped in FACS_PRIOR_FILE), so keys
+# that move together (the capture's sustained stretch + shrug + roll) are not shrunk apart. β chosen on held-out
+# stretches of the real facecap capture (frames 0-79 and 240-334, front and ±15-30°, which benchmarks/animate.py
+# does not score): mean over the active keys 0.164 → 0.145 (β 0.3 / 0.7 / 0.85 / 1: 0.159 / 0.152 / 0.149 /
+# 0.145); in the pose's solve too it was 0.139 but turned the head worse in two of the six clips (0.96° → 1.12°,
+# 1.36° → 1.72°), so the pose keeps the diagonal prior and the head is unchanged. Scored afterwards on
+# benchmarks/animate.py's three views: 0.148 / 0.150 / 0.158 → 0.123 / 0.132 / 0.140, jawOpen 0.088 / 0.057 / 0.081 →
+# 0.098 / 0.083 / 0.086. The synthetic held-out clips read worse (0.138 → 0.141, FACS clips 0.074 → 0.079): where
+# one key of a combination moves alone, its partners are read too
+FACS_PRIOR_BETA = 1.0
+FACS_PRIOR_FILE = Path(__file__).resolve().parent / "data" / "ict_facs_prior.npz"
 # the One-Euro speed gain of the eyeBlink channels when they come from the eyes' pixels (eye_openness.py); 4
 # (BLINK_NAMES' gain) shifts the onsets of 3-frame blinks: on the held-out synthetic clips, smoothing 0.5, 14 → 18
 # of 30 blinks found within a frame, false ones 3 → 2
@@ -198,8 +212,11 @@ class FaceFitter:
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
                  expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05,
                  offset: np.ndarray | None = None, delta: np.ndarray | None = None, view: np.ndarray | None = None,
-                 debias_pose: bool = False):
-        """`expression_prior`: a strength, or one per expression (E,); `debias_pose`: see `fit`."""
+                 debias_pose: bool = False, coupled_prior: tuple | None = None, coupled_in_pose: bool = True):
+        """`expression_prior`: a strength, or one per expression (E,); `debias_pose`: see `fit`; `coupled_prior`
+        ((E,) strengths, (E, E) M): a prior with couplings between the keys, λ b² + bᵀMb, in place of
+        `expression_prior` in every solve or, without `coupled_in_pose`, only where the expression is solved at a
+        held pose (the debiased pose's second solve)."""
         self.model, self.K = model, K
         n_id = len(identity)
 
@@ -221,6 +238,7 @@ class FaceFitter:
         self.lo, self.hi = model.expression_range
         self.expression_prior, self.temporal_prior = expression_prior, temporal_prior
         self.debias_pose = debias_pose
+        self.coupled_prior, self.coupled_in_pose = coupled_prior, coupled_in_pose
         self.min_facing = min_facing
         verts = model.vertices(identity=identity)
         pts = landmark_points(model, verts, tri, bary)
@@ -258,7 +276,10 @@ class FaceFitter:
         E = self.exb.shape[0]
         R, t, b = start.R.copy(), start.t.copy(), start.expression.copy()
         b_prev = start.expression
-        prior = np.concatenate([np.zeros(6), np.broadcast_to(np.sqrt(self.expression_prior), (E,))])
+        lam, M = self.expression_prior, None  # M (E, E): the prior's couplings
+        if self.coupled_prior is not None and (fix_pose or self.coupled_in_pose):
+            lam, M = self.coupled_prior
+        prior = np.concatenate([np.zeros(6), np.broadcast_to(np.sqrt(lam), (E,))])
         tprior = np.concatenate([np.zeros(6), np.full(E, np.sqrt(self.temporal_prior))])
 
         def residual(R, t, b):
@@ -267,8 +288,9 @@ class FaceFitter:
             return self._project(Xc) - pts, X, Xc
 
         def cost(r, b):
-            return float((sw**2 * r**2).sum() + (self.expression_prior * b**2).sum()
-                         + self.temporal_prior * ((b - b_prev) ** 2).sum())
+            c = float((sw**2 * r**2).sum() + (lam * b**2).sum()
+                      + self.temporal_prior * ((b - b_prev) ** 2).sum())
+            return c if M is None else c + float(b @ M @ b)
 
         r, X, Xc = residual(R, t, b)
         c = cost(r, b)
@@ -288,6 +310,9 @@ class FaceFitter:
             G = J.T @ J
             G[np.diag_indices_from(G)] += prior2 + mu
             g = -(J.T @ rr + prior**2 * theta + tprior**2 * (theta - theta_prev))
+            if M is not None:
+                G[6:, 6:] += M
+                g[6:] -= M @ b
             s = 1.0 / np.sqrt(np.diag(G))
             lb[6:], ub[6:] = self.lo - b, self.hi - b
             step = s * box_qp(G * s[:, None] * s[None, :], g * s, lb / s, ub / s)
@@ -309,7 +334,11 @@ class FaceFitter:
             G = (J.T @ J)[np.ix_(free, free)]
             G[np.diag_indices_from(G)] += prior2[free] + mu
             theta = np.concatenate([np.zeros(6), b])
-            step = np.linalg.solve(G, (prior**2 * theta)[free])
+            pull = prior**2 * theta
+            if M is not None:
+                G += np.pad(M, ((6, 0), (6, 0)))[np.ix_(free, free)]
+                pull[6:] += M @ b
+            step = np.linalg.solve(G, pull[free])
             dR, _ = cv2.Rodrigues(step[:3])
             R, t = dR @ R, t + step[3:6]
         return FrameFit(R=R, t=t, expression=b, cost=c)
@@ -372,6 +401,14 @@ def _rz(a: float) -> np.ndarray:
 def _rx(a: float) -> np.ndarray:
     c, s = np.cos(a), np.sin(a)
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def load_facs_precision(model) -> np.ndarray | None:
+    """FACS_PRIOR_FILE's (E, E) precision for `model`'s expressions (None for another model or without the file)."""
+    if not FACS_PRIOR_FILE.is_file():
+        return None
+    z = np.load(FACS_PRIOR_FILE)
+    return z["precision"] if list(z["names"]) == list(model.expression_names) else None
 
 
 # ---------------------------------------------------------------- smoothing and tracking loss
@@ -542,15 +579,18 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
                   n_identity: int = 40, expression_prior: float | None = None, temporal_prior: float = 0.0,
                   hold_s: float = 0.3, ease_s: float = 0.5, identity: np.ndarray | None = None, on_event=None,
                   cancel: CancelToken | None = None, correspondence="video", debias_pose: bool | None = None,
-                  prior_scale: dict | None = None, eye_model: EyeModel | str | None = "shipped",
+                  prior_scale: dict | None = None, prior_coupling: float | None = None,
+                  eye_model: EyeModel | str | None = "shipped",
                   eye_keys_model: EyeKeysModel | str | None = "shipped",
                   brow_model: BrowKeysModel | str | None = "shipped") -> Take:
     """The head-model fit of per-frame landmarks (video_landmarks) into a Take.
 
     `correspondence`: "video" (the table learned from animated renders, video_correspondence.py, where the
     model has one; its expression prior unless `expression_prior` is given), "photo" (the photo fit's), or a
-    VideoCorrespondence. `debias_pose` (FaceFitter.fit) and `prior_scale` ({expression name: factor on its
-    prior}) default, with a table, to True and VIDEO_PRIOR_SCALE (as chosen on held-out clips), else to off.
+    VideoCorrespondence. `debias_pose` (FaceFitter.fit), `prior_scale` ({expression name: factor on its
+    prior}) and `prior_coupling` (β of FACS_PRIOR_BETA: the expression's re-solve at the debiased pose under the
+    coupled prior) default, with a table, to True, VIDEO_PRIOR_SCALE and FACS_PRIOR_BETA (as chosen on held-out
+    clips), else to off.
     `eye_model` (eyeBlink), `eye_keys_model` (eyeWide, eyeLook*, eyeSquint) and `brow_model` (the brows): the
     pixel regressors ("shipped", a model, or None for the fit's values), used only where the eyes are as large as
     those they learned from and the blink model reads the eyes as open most of the take."""
@@ -578,6 +618,14 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
         prior_scale = VIDEO_PRIOR_SCALE if table is not None else {}
     if prior_scale:
         expression_prior = expression_prior * np.array([prior_scale.get(n, 1.0) for n in model.expression_names])
+    if prior_coupling is None:
+        prior_coupling = FACS_PRIOR_BETA if table is not None else 0.0
+    coupled = None
+    Pf = load_facs_precision(model) if prior_coupling > 0 and debias_pose else None
+    if Pf is not None:  # λ → (1 − β) λ on the diagonal + β D½ Pf D½ (D = diag λ)
+        lam = np.broadcast_to(np.asarray(expression_prior, np.float64), (model.n_expression,))
+        d = np.sqrt(lam)
+        coupled = ((1.0 - prior_coupling) * lam, prior_coupling * d[:, None] * Pf * d[None, :])
     W, H = info["width"], info["height"]
     if not found.any():
         raise AnimationError(f"No face was found in any of the {len(times)} frames of {info.get('name', 'the video')}.",
@@ -601,7 +649,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     if identity is None:
         identity = np.mean(ids, axis=0)
     fitter = FaceFitter(model, identity, K, tri, bary, w_lm, expression_prior, temporal_prior, offset=offset,
-                        delta=delta, view=view, debias_pose=debias_pose)
+                        delta=delta, view=view, debias_pose=debias_pose, coupled_prior=coupled, coupled_in_pose=False)
     state = FrameFit(R=first.w2c[:3, :3], t=first.w2c[:3, 3], expression=first.expression, cost=0.0)
     T, E = len(times), model.n_expression
     expr = np.zeros((T, E))
@@ -684,6 +732,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     take = Take(times=times, names=ARKIT_52, weights=weights, fps=float(fps), head=head, **eyes, name="video",
                 info={"format": "video", "size": [W, H], "focal_px": f, "lost_frames": lost,
                       "correspondence": "photo" if table is None else "video", "blinks_from": blinks_from,
+                      "prior_coupling": float(prior_coupling) if coupled is not None else 0.0,
                       "eye_keys_from": "pixels" if use_pixels and eye_keys_model is not None else "fit",
                       "brows_from": "pixels" if use_brows else "fit",
                       "blinks_pixel_median": pixel_median, "blinks_open_level": open_level,
