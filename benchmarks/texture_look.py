@@ -105,6 +105,74 @@ def eye_ring(model, identity: np.ndarray, atlas: np.ndarray, lids_mm=(1.5, 8.0),
     return out
 
 
+MOUTH_BAND_MM = (3.0, 15.0)  # mouth_shading: the skin this far from the rest head's outer lip line ...
+NOSTRILS_MM = 6.0  # ... and at least this far from the nostrils' base
+
+
+def mouth_shading(model, identity: np.ndarray, atlas: np.ndarray) -> tuple[float, float]:
+    """(10th percentile, median) of the atlas's (res, 2·res, 3) luminance over the skin round the mouth (face tile,
+    facing the front, MOUTH_BAND_MM from the person's rest lip line (ICT's 68-point ring), off the lips
+    (texture.lip_region under 0.02) and NOSTRILS_MM from the nostrils), over the cheeks' median (neck_regions'
+    cheeks). 1.0: as light as the cheeks; a smile's shading left in the texture (a dark "moustache" at the mouth's
+    corners, folds) lowers the 10th percentile most; mouth_main prints it with lip_contrast's ΔE.
+
+    Measured 2026-12-07 (issue 16: face 1's orange lips and folds, face 2's "moustache"), before -> after
+    texture.lip_tone per channel and creases.mouth_evened (lips ΔE; mouth shading p10 / median):
+      group face 1 (grin, fit mouthSmile 0.45)   17.2 -> 7.8;  0.799 / 0.967 -> 0.894 / 0.991
+      group face 2 (laughing, 0.78)               2.6 -> 6.3;  0.846 / 0.979 -> 0.932 / 1.000
+      group face 3 (0.63)                         6.7 -> 2.2;  0.947 / 1.014 -> 0.950 / 1.014
+      the astronaut (0.95)                        3.9 -> 3.8;  0.913 / 1.032 -> 0.920 / 1.032
+      its 240 px copy                             5.8 -> 5.8;  0.876 / 1.008 -> 0.915 / 1.008
+      group face 0 (0.14)                         4.5 -> 2.5;  0.980 / 1.050 unchanged
+      group face 4, 5 (neutral)                   3.2 -> 4.8, 4.1 -> 3.5;  0.881 / 0.957, 0.938 / 0.998 unchanged
+      the cameraman                               3.4 unchanged;  0.883 / 0.945 unchanged
+    The lips' ΔE compares the lips against the skin round them in the atlas and in the photo: where the photo's skin
+    round a smiling mouth is shaded, lifting the atlas's (mouth_evened) widens the atlas's contrast (face 2 at
+    MOUTH_KEEP 0: ΔL* +1.2 -> -2.1, ΔE 7.9); face 2's and face 4's lips also come out less red and yellow against
+    the skin than the photo's (3-6 a*, b*) once the light's colour at the mouth is divided out of them as out of the
+    skin (texture.lip_tone)."""
+    from headforge.backend.rig.creases import segment_distance
+    from headforge.backend.rig.texture import lip_region
+
+    res = atlas.shape[0]
+    mask, pos, nrm, idx = _texels(model, identity, res)
+    lm = model.vertices(identity)[model.landmarks_68]
+    d = segment_distance(pos, lm[48:60]) * 1e3
+    d_nose = np.linalg.norm(pos[:, None, :] - lm[31:36], axis=-1).min(axis=-1) * 1e3
+    y = atlas[idx].astype(np.float64) @ LUM
+    band = ((-nrm[:, 1] > 0.5) & (lip_region(model, res)[idx] < 0.02) & (d >= MOUTH_BAND_MM[0])
+            & (d < MOUTH_BAND_MM[1]) & (d_nose >= NOSTRILS_MM))
+    pos_all, nrm_all, idx_all, chin = _head_texels(model, identity, res)
+    cheeks = neck_regions(pos_all, nrm_all, chin)["cheeks"]
+    ref = float(np.median(atlas[idx_all][cheeks].astype(np.float64) @ LUM))
+    return float(np.percentile(y[band], 10) / ref), float(np.median(y[band]) / ref)
+
+
+def mouth_main(jobs) -> None:
+    """Per job folder: lip_contrast's ΔE and mouth_shading (issue 16's mouth).
+
+        .venv/bin/python -c "import sys; sys.path.insert(0, 'benchmarks'); import texture_look as t; \\
+            t.use_shared_ict(); t.mouth_main(sys.argv[1:])" JOB [JOB ...]
+    """
+    from PIL import Image
+
+    from headforge.backend.headmodel import load_ict
+    from headforge.backend.rig.photo_parse import parse_photo
+
+    model = load_ict()
+    for job in map(Path, jobs):
+        rec = json.loads((job / "rig" / "rig.json").read_text())
+        identity = np.array(rec["fit"]["identity"])
+        atlas = np.asarray(Image.open(job / "rig" / "skin.png").convert("RGB"))
+        photo = np.asarray(Image.open(job / "input" / "portrait.png").convert("RGB"))
+        matte = np.asarray(Image.open(job / "face" / "matte.png").convert("L"), np.float32) / 255
+        pts = np.asarray(json.loads((job / "face" / "analysis.json").read_text())["face"]["landmarks_478"])[:, :2]
+        de, dl, _, _ = lip_contrast(model, identity, atlas, photo, parse_photo(photo, pts, matte).labels, pts)
+        p10, med = mouth_shading(model, identity, atlas)
+        print(f"{job}: lips ΔE {de:.1f} (ΔL* {dl:+.1f}); skin round the mouth over the cheeks p10 {p10:.3f}, "
+              f"median {med:.3f}")
+
+
 def lip_contrast(model, identity: np.ndarray, atlas: np.ndarray, photo: np.ndarray, labels: np.ndarray,
                  points: np.ndarray) -> tuple[float, float, np.ndarray, np.ndarray]:
     """(ΔE76 between the atlas's lips-minus-skin contrast and the photo's, their ΔL*, the atlas's contrast (3,), the

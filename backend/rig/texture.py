@@ -532,9 +532,9 @@ def lip_tone(photo_lips: np.ndarray, raw: np.ndarray, delit: np.ndarray, lab: np
              pos: np.ndarray, lips: np.ndarray) -> np.ndarray | None:
     """The lips' albedo (3,) 0..255: the photo's lip pixels `photo_lips` (N, 3) (those the parse labels lips; their
     median) times the light divided out of the skin round the lips: over the main photo's well-seen skin reads
-    LIP_TONE_NEAR_M from the atlas's lips (`lips` (M,) bool, lip_region), the median luminance of their de-lit
-    colours `delit` (M, 3) over that of their colours as the photo shows them (`raw` (M, 3)) (the light's strength,
-    not its tint: the lips keep their own colour, as in delight); `lab`, `wgt` (M,):
+    LIP_TONE_NEAR_M from the atlas's lips (`lips` (M,) bool, lip_region), the median of their de-lit colours
+    `delit` (M, 3) over that of their colours as the photo shows them (`raw` (M, 3)), per channel: the light's
+    strength and its colour at the mouth, which delight divided out of that skin (its tint); `lab`, `wgt` (M,):
     the reads' labels and weights, `pos` (M, 3) their neutral positions. None with fewer than LIP_TONE_MIN of
     either. The lips keep the contrast the photo shows between them and the skin round them.
     The lips' own reads, de-lit on the fitted head's normals, had lost it on a laughing photo (group face 2): the
@@ -557,14 +557,30 @@ def lip_tone(photo_lips: np.ndarray, raw: np.ndarray, delit: np.ndarray, lab: np
     light's tint too): face 2 11.6 (the lips de-tinted as skin, less red); the lip pixels of the middle 60 % of the
     mouth's width only (the corners left out): the dataset heads' lips worse throughout (neutral 7.4, smile+folds
     10.2), face 2 11.3, face 0 9.7; the lip label eroded by a pixel: dataset heads neutral 5.1, smile 3.8, open
-    smile 5.6, smile+folds 9.1, face 2 12.6, the astronaut 2.1."""
+    smile 5.6, smile+folds 9.1, face 2 12.6, the astronaut 2.1.
+    Per channel since 2026-12-07 (issue 16: group face 1's lips a pale orange band; the photo's lip pixels, not the
+    lips' reads as tried above; test: tests/rig/test_lips.py). The light's strength alone divided out left the lips the
+    colour of the light at the mouth, which delight takes out of the skin round them: face 1's skin beside his lips
+    (205, 114, 70) as the photo shows it, as orange as his lips (209, 116, 78), de-lit (213, 148, 105); his lips came
+    out (250, 139, 93), now (217, 151, 117). texture_look's lips ΔE, before -> after (this alone; in brackets with
+    creases.mouth_evened too, which lifts the skin round a smiling mouth, where the measure's skin ring lies): face 1
+    17.2 -> 7.3 (7.8), face 0 4.5 -> 2.5, face 3 6.7 -> 2.2 (2.2), face 5 4.1 -> 3.5, the astronaut 3.9 -> 3.8 (3.8; its
+    240 px copy 5.8 with both), the cameraman 3.4, but face 2 2.6 -> 6.8 (6.3) and face 4 3.2 -> 4.8 (their lips less
+    red and yellow against the skin than the photo's by 3-6 a*, b*); Lee Perry-Smith novel views 24.61 dB / SSIM 0.726
+    and the ICT head (complete_head.py --ict-several) 22.91 / 0.788 unchanged (white light: the channels' gains are the
+    same). Tried: the same over the skin 4-25 mm from the lips: face 1 6.9, face 2 5.4, face 0 1.2, the cameraman 0.2,
+    the astronaut 2.0, but that ring is the measure's own (10-25 mm); the luminance gain of the skin round the lips with
+    the tint of all the well-seen skin: face 1 21.0, face 3 7.4; the lighter half of the skin round the lips only (the
+    folds' shade left out): face 1 10.2 (lips (215, 138, 100)), face 2 3.5, face 4 3.7, but the astronaut 6.1, the
+    cameraman 6.2, the 240 px astronaut 8.1 (with mouth_evened at MOUTH_KEEP 0)."""
     if len(photo_lips) < LIP_TONE_MIN or lips.sum() < LIP_TONE_MIN:
         return None
     d = cKDTree(pos[lips]).query(pos, distance_upper_bound=LIP_TONE_NEAR_M[1])[0]
     near = (lab == SKIN) & (wgt > 0.3) & ~lips & (d >= LIP_TONE_NEAR_M[0]) & (d < LIP_TONE_NEAR_M[1])
     if near.sum() < LIP_TONE_MIN:
         return None
-    gain = float(np.median(delit[near] @ LUMA) / max(float(np.median(raw[near] @ LUMA)), 1.0))
+    # per channel: the light's strength and its colour at the mouth, as the skin round the lips had them divided out
+    gain = np.median(delit[near], axis=0) / np.maximum(np.median(raw[near], axis=0), 1.0)
     return np.clip(np.median(photo_lips[:, :3].astype(np.float64), axis=0) * gain, 0.0, 255.0)
 
 
