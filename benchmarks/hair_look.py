@@ -71,6 +71,10 @@ Per job it prints these figures:
   head at the occiput and at the nape (a box whose back is a vertical plane stands far off the nape: group face 3
   18.6 / 37.2 mm before hair_mesh.BACK_TAPER, 17.9 / 10.2 with it); the hem's lowest point behind above the sides'
   (0: level) and how far its ends curl in at the sides (mm).
+- temple_peak: the hair mesh's lowest point per 2.5° round the head, 30-85° from the face's midline on each side,
+  and how far one stands above the lowest on both sides of it, mm (temple_peak_of): a sharp inverted V of skin up
+  into the hair at a corner of the hairline (group face 1 16.8 mm before hair_mesh._no_temple_peak, 4.7 with it; a
+  bob ending above the ears counts its ear's gap: the astronaut 23.7 mm).
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -900,6 +904,36 @@ def bob_shape_of(hair: dict, head: np.ndarray, head_faces: np.ndarray, back_cam:
             float(np.mean(curls)) if curls else float("nan"))
 
 
+def temple_peak(d: dict, rig, atlas, hair: dict) -> float:
+    """temple_peak_of with the job's head."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.texture_complete import head_axis
+
+    eye_z = eye_height(d["model"])
+    return temple_peak_of(hair, head_axis(d["model"].neutral, eye_z), eye_z)
+
+
+def temple_peak_of(hair: dict, axis_y: float, eye_z: float, deg=(30.0, 85.0), step: float = 2.5) -> float:
+    """The hair mesh's front edge at the temples as a peak (mm): per `step`° of angle round the head's vertical axis
+    (x = 0, y = `axis_y`) from the face's midline over `deg` on each side, the lowest point of the mesh; the most
+    any of them stands above the lower of the lowest on either side of it (0 where the edge only falls going round
+    toward the ears, or rises to a rounded recession and stays). Skin poking up into the hair at a corner of the
+    hairline as a sharp inverted V between the forehead's hairline and the hair coming down in front of the ear
+    (group face 1) is such a peak."""
+    v = np.asarray(hair["verts"], np.float64)
+    signed = np.degrees(np.arctan2(v[:, 0], -(v[:, 1] - axis_y)))
+    edges = np.arange(deg[0], deg[1] + 1e-6, step)
+    worst = 0.0
+    for sgn in (1.0, -1.0):
+        a = sgn * signed
+        low = np.array([v[(a >= e) & (a < e + step), 2].min() if ((a >= e) & (a < e + step)).any() else np.nan
+                        for e in edges[:-1]])
+        for i in range(1, len(low) - 1):
+            if np.isfinite(low[i]) and np.isfinite(low[:i]).any() and np.isfinite(low[i + 1:]).any():
+                worst = max(worst, low[i] - max(np.nanmin(low[:i]), np.nanmin(low[i + 1:])))
+    return 1000.0 * worst
+
+
 def crown_edge_width(img: np.ndarray, step: float = 0.25) -> tuple[float, float, int]:
     """(median and 90th percentile of the 10-90 % rise in px over the rays, rays measured) of a head's outline over
     its top against a flat background, in an image (H, W, 3) rendered from behind. The head: pixels whose colour is
@@ -983,7 +1017,7 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
             "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape", "back", "side_folds",
-            "spots", "bob")
+            "spots", "bob", "temple_peak")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -997,7 +1031,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
            "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag, "front_edge": front_edge,
            "crown_edge": lambda d, rig, atlas, hair: crown_edge(job), "nape": nape_fade, "back": back_shape,
-           "side_folds": side_folds, "spots": hair_spots, "bob": bob_shape}
+           "side_folds": side_folds, "spots": hair_spots, "bob": bob_shape, "temple_peak": temple_peak}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -1077,6 +1111,8 @@ def main(argv=None) -> None:
             parts.append(f"from behind corners empty top {b[0]:.3f} bottom {b[1]:.3f}; in profile the back off the "
                          f"head at the occiput {b[2]:.1f} mm, at the nape {b[3]:.1f} mm; hem at the nape above the "
                          f"sides' {b[4]:.1f} mm, ends curled in at the sides {b[5]:.1f} mm")
+        if "temple_peak" in m:
+            parts.append(f"front edge's peak at the temples {m['temple_peak']:.1f} mm")
         if "side_folds" in m:
             parts.append(f"folded edges beside the head {m['side_folds'][0]} ({100 * m['side_folds'][1]:.2f} %)")
         if "spots" in m:

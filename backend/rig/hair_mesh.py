@@ -110,6 +110,12 @@ dent beside the head from behind 7.9 -> 9.1 mm. Tried: TUCK_M 0.03 / 0.04 all ro
 the eyes within an ellipse through the shell's widest below and its top) rounded face 3's shoulders barely (top
 corners 0.763 -> 0.767) for 0.0025 of the astronaut's IoU: dropped. The hem stays level: shorter at the nape, the
 skin atlas's hair (the texture's hairline with the fall, painted down the nape) would show below it.
+The hairline's corners (_no_temple_peak; hair_look temple_peak, the shell's lowest point per 2.5° round the head at
+30-85° standing above the lowest on both sides of it): the photo's hairline across the forehead, blended into the
+textbook's by ±55°, rose to a peak there: a sharp inverted V of skin up into the hair at each corner. Group face 1
+16.8 -> 4.7 mm, face 2 12.5 -> 6.5, cameraman 1.9 -> 1.2, the others unchanged (the astronaut's 23.7 mm is her ear
+below her bob); the temples' uncovered skin coloured as hair face 1 1.31 -> 0.49 %, face 0 2.69 -> 2.97 %; front
+ΔE face 2 1.54 -> 1.69; IoU within 0.0001.
 """
 from __future__ import annotations
 
@@ -312,8 +318,8 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     neutral = model.vertices(identity=identity)
     eye_z = eye_height(model)
     axis_y = head_axis(model.neutral, eye_z)
-    line0 = hairline_height(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
-    line = hairline_height(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)
+    line0 = _no_temple_peak(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
+    line = _no_temple_peak(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)
     phi = np.degrees(np.arctan2(np.abs(model.neutral[:, 0]), -(model.neutral[:, 1] - axis_y)))
     side = np.clip((phi - FALL_DEG[0]) / (FALL_DEG[1] - FALL_DEG[0]), 0, 1)  # 0 in front, 1 from the ears back
     # over the forehead and temples, down to where the texture's hair fades out below the hairline (hair_weight's
@@ -422,6 +428,32 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # reversed copy on the same positions, whose coincident triangles a ray tracer shadows with each other
     return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head", "texture": texture,
             "double_sided": True, "extensions": hair_material_extensions()}, info
+
+
+TEMPLE_PEAK_DEG = (40.0, 90.0)  # the hairline never rises going round the head between these angles from the midline
+
+
+def _no_temple_peak(pos: np.ndarray, axis_y: float, eye_z: float, front_dz, fall_dz, front_profile) -> np.ndarray:
+    """(V,) texture_complete.hairline_height at `pos` (V, 3), but on each side, from TEMPLE_PEAK_DEG[0] round to
+    TEMPLE_PEAK_DEG[1], no higher than anywhere nearer the face's midline in that span (its running minimum going
+    round). The photo's hairline across the forehead (`front_profile`, within ±40°) is blended into the textbook's
+    by ±55°, which at the temples lies higher than a photo's hairline coming down at the forehead's corners: the
+    line rose to a peak at about 55° and fell again toward the ears, and the shell's edge followed it, a sharp
+    inverted V of skin up into the hair at each corner of the hairline (group face 1, the cameraman; the texture
+    paints it too, under the shell)."""
+    line = hairline_height(pos, axis_y, eye_z, front_dz, fall_dz, front_profile)
+    if front_profile is None:
+        return line
+    deg = np.arange(TEMPLE_PEAK_DEG[0], TEMPLE_PEAK_DEG[1] + 0.25, 0.5)
+    signed = np.degrees(np.arctan2(pos[:, 0], -(pos[:, 1] - axis_y)))
+    out = line.copy()
+    for s in (1.0, -1.0):
+        a = np.radians(s * deg)
+        ring = np.stack([0.08 * np.sin(a), axis_y - 0.08 * np.cos(a), np.full(len(a), eye_z)], axis=1)
+        run = np.minimum.accumulate(hairline_height(ring, axis_y, eye_z, front_dz, fall_dz, front_profile))
+        on = (s * signed >= TEMPLE_PEAK_DEG[0]) & (s * signed <= TEMPLE_PEAK_DEG[1])
+        out[on] = np.minimum(line[on], np.interp(s * signed[on], deg, run))
+    return out
 
 
 EDGE_ON = 0.05  # a vertex keeps its own reach by exp(-(n·v / EDGE_ON)²): n its normal, v the direction to the camera
