@@ -66,6 +66,15 @@ Per job it prints these figures:
   grazing angle). Hue is NaN for hair whose median chroma is under SPOT_MIN_CHROMA: the dark and grey hair of group
   faces 1, 2, 4, 5 and the cameraman, whose hue read 14-81 % off (noise) before that gate; the astronaut 0.37 / 0.04 %,
   face 3 0.05 / 0.31 %.
+- bob: a hanging bob's shape (bob_shape_of): from behind (384 px) the share of its bounding box left empty in the
+  lower and upper corner squares (square corners 0); in profile, on the midplane, how far the hair stands off the
+  head at the occiput and at the nape (a box whose back is a vertical plane stands far off the nape: group face 3
+  18.6 / 37.2 mm before hair_mesh.BACK_TAPER, 17.9 / 10.2 with it); the hem's lowest point behind above the sides'
+  (0: level) and how far its ends curl in at the sides (mm).
+- temple_peak: the hair mesh's lowest point per 2.5° round the head, 30-85° from the face's midline on each side,
+  and how far one stands above the lowest on both sides of it, mm (temple_peak_of): a sharp inverted V of skin up
+  into the hair at a corner of the hairline (group face 1 16.8 mm before hair_mesh._no_temple_peak, 4.7 with it; a
+  bob ending above the ears counts its ear's gap: the astronaut 23.7 mm).
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -819,6 +828,112 @@ def back_shape_of(hair: dict, K: np.ndarray, w2c: np.ndarray, mid: np.ndarray, s
     return side, top, dent * mm
 
 
+def bob_shape(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple:
+    """bob_shape_of with the job's head and the contact sheet's camera from behind (yaw 180°, `size` px)."""
+    from headforge.backend.headmodel.parts import eye_height, visible_faces
+    from headforge.backend.rig.texture_complete import head_axis
+
+    model = d["model"]
+    eye_z = eye_height(model)
+    mid = np.array([0.0, head_axis(model.neutral, eye_z), eye_z])
+    return bob_shape_of(hair, model.vertices(identity=d["identity"]), model.faces[visible_faces(model)],
+                        orbit_camera(rig, size, 180.0), mid, size)
+
+
+def bob_shape_of(hair: dict, head: np.ndarray, head_faces: np.ndarray, back_cam: tuple, mid: np.ndarray,
+                 size: int) -> tuple[float, float, float, float, float, float]:
+    """How a hanging bob rounds (the hair mesh against the head `head` (V, 3), `head_faces`; `mid` (3,): the head's
+    vertical axis at the eyes' height, x = 0 its midplane, +y behind):
+    - from behind (`back_cam` (K, w2c), `size` px square): the share of the bounding box of the hair's pixels in
+      front of the head left empty in its four corner squares (a quarter of its width on a side), mean of the top
+      two and of the bottom two (a slab with square corners 0, a quarter disc in each 0.21);
+    - in profile, on the midplane (|x| < 1 cm), how far the hair stands behind the head, mm, at the occiput's
+      height (the head's furthest back) and 0-10 mm above the hair's lowest point there (the nape): a box whose back
+      is a vertical plane stands far off the nape, a bob following the skull about as far as at the occiput;
+    - the hem: its lowest point behind (160-180° round the head's axis from the face) above its lowest at the sides
+      (80-100°), mm (0: ruler-straight round the back; > 0 shorter at the nape), and how far it curls in at the
+      sides (the hair's radius from the axis at its lowest 5 mm against the greatest within 5 cm above, mm).
+    → (corners top, corners bottom, occiput gap, nape gap, hem rise, ends' curl)."""
+    from headforge.backend.render.raster import project, rasterize
+
+    verts = np.asarray(hair["verts"], np.float64)
+    K, w2c = back_cam
+    hxy, hz = project(head, K, w2c)
+    htid, _, hzb = rasterize(hxy, hz, head_faces, size, size, cull_backfaces=True)
+    xy, z = project(verts, K, w2c)
+    tid, _, zb = rasterize(xy, z, hair["faces"], size, size, cull_backfaces=False)
+    on = (tid >= 0) & ((htid < 0) | (zb < hzb))
+    ys, xs = np.nonzero(on)
+    if len(ys) < 100:
+        return (float("nan"),) * 6
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    c = max(2, int(round(0.25 * (x1 - x0))))
+    empty = [1.0 - on[a:a + c, b:b + c].mean() for a in (y0, y1 - c) for b in (x0, x1 - c)]
+    # in profile, on the midplane
+    hb = head[(np.abs(head[:, 0]) < 0.01) & (head[:, 1] > mid[1])]
+    sb = verts[(np.abs(verts[:, 0]) < 0.01) & (verts[:, 1] > mid[1])]
+
+    def gap(zq, band=0.004):
+        h, s_ = hb[np.abs(hb[:, 2] - zq) < band], sb[np.abs(sb[:, 2] - zq) < band]
+        return 1000.0 * float(s_[:, 1].max() - h[:, 1].max()) if len(h) and len(s_) else float("nan")
+
+    skull = hb[hb[:, 2] > mid[2] - 0.05]  # not the neck and shoulders
+    occ = gap(float(skull[np.argmax(skull[:, 1]), 2])) if len(skull) else float("nan")
+    nape = gap(float(sb[:, 2].min()) + 0.005, 0.0055) if len(sb) else float("nan")
+    # the hem round the head
+    e = np.sort(np.concatenate([hair["faces"][:, [0, 1]], hair["faces"][:, [1, 2]], hair["faces"][:, [2, 0]]]), axis=1)
+    uniq, count = np.unique(e, axis=0, return_counts=True)
+    rim = np.unique(uniq[count == 1])
+    d = verts[:, :2] - mid[:2]
+    phi = np.degrees(np.abs(np.arctan2(d[:, 0], -d[:, 1])))
+    rho = np.hypot(d[:, 0], d[:, 1])
+    low = rim[verts[rim, 2] < mid[2]]
+    back, sides = low[phi[low] > 160], low[(phi[low] > 80) & (phi[low] < 100)]
+    rise = 1000.0 * float(verts[back, 2].min() - verts[sides, 2].min()) if len(back) and len(sides) else float("nan")
+    curls = []
+    for sgn in (1.0, -1.0):
+        at = (phi > 80) & (phi < 100) & (np.sign(verts[:, 0]) == sgn)
+        if not at.any():
+            continue
+        zl = verts[at, 2].min()
+        ends = at & (verts[:, 2] < zl + 0.005)
+        above = at & (verts[:, 2] > zl + 0.005) & (verts[:, 2] < zl + 0.05)
+        if ends.any() and above.any():
+            curls.append(1000.0 * float(rho[above].max() - rho[ends].mean()))
+    return (float(np.mean(empty[:2])), float(np.mean(empty[2:])), occ, nape, rise,
+            float(np.mean(curls)) if curls else float("nan"))
+
+
+def temple_peak(d: dict, rig, atlas, hair: dict) -> float:
+    """temple_peak_of with the job's head."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.texture_complete import head_axis
+
+    eye_z = eye_height(d["model"])
+    return temple_peak_of(hair, head_axis(d["model"].neutral, eye_z), eye_z)
+
+
+def temple_peak_of(hair: dict, axis_y: float, eye_z: float, deg=(30.0, 85.0), step: float = 2.5) -> float:
+    """The hair mesh's front edge at the temples as a peak (mm): per `step`° of angle round the head's vertical axis
+    (x = 0, y = `axis_y`) from the face's midline over `deg` on each side, the lowest point of the mesh; the most
+    any of them stands above the lower of the lowest on either side of it (0 where the edge only falls going round
+    toward the ears, or rises to a rounded recession and stays). Skin poking up into the hair at a corner of the
+    hairline as a sharp inverted V between the forehead's hairline and the hair coming down in front of the ear
+    (group face 1) is such a peak."""
+    v = np.asarray(hair["verts"], np.float64)
+    signed = np.degrees(np.arctan2(v[:, 0], -(v[:, 1] - axis_y)))
+    edges = np.arange(deg[0], deg[1] + 1e-6, step)
+    worst = 0.0
+    for sgn in (1.0, -1.0):
+        a = sgn * signed
+        low = np.array([v[(a >= e) & (a < e + step), 2].min() if ((a >= e) & (a < e + step)).any() else np.nan
+                        for e in edges[:-1]])
+        for i in range(1, len(low) - 1):
+            if np.isfinite(low[i]) and np.isfinite(low[:i]).any() and np.isfinite(low[i + 1:]).any():
+                worst = max(worst, low[i] - max(np.nanmin(low[:i]), np.nanmin(low[i + 1:])))
+    return 1000.0 * worst
+
+
 def crown_edge_width(img: np.ndarray, step: float = 0.25) -> tuple[float, float, int]:
     """(median and 90th percentile of the 10-90 % rise in px over the rays, rays measured) of a head's outline over
     its top against a flat background, in an image (H, W, 3) rendered from behind. The head: pixels whose colour is
@@ -902,7 +1017,7 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
             "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape", "back", "side_folds",
-            "spots")
+            "spots", "bob", "temple_peak")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -916,7 +1031,7 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
            "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag, "front_edge": front_edge,
            "crown_edge": lambda d, rig, atlas, hair: crown_edge(job), "nape": nape_fade, "back": back_shape,
-           "side_folds": side_folds, "spots": hair_spots}
+           "side_folds": side_folds, "spots": hair_spots, "bob": bob_shape, "temple_peak": temple_peak}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -991,6 +1106,13 @@ def main(argv=None) -> None:
         if "back" in m:
             parts.append(f"from behind left/right reach differ {m['back'][0]:.1f} mm, top {m['back'][1]:.1f} mm, "
                          f"dent beside the head {m['back'][2]:.1f} mm")
+        if "bob" in m:
+            b = m["bob"]
+            parts.append(f"from behind corners empty top {b[0]:.3f} bottom {b[1]:.3f}; in profile the back off the "
+                         f"head at the occiput {b[2]:.1f} mm, at the nape {b[3]:.1f} mm; hem at the nape above the "
+                         f"sides' {b[4]:.1f} mm, ends curled in at the sides {b[5]:.1f} mm")
+        if "temple_peak" in m:
+            parts.append(f"front edge's peak at the temples {m['temple_peak']:.1f} mm")
         if "side_folds" in m:
             parts.append(f"folded edges beside the head {m['side_folds'][0]} ({100 * m['side_folds'][1]:.2f} %)")
         if "spots" in m:

@@ -90,6 +90,32 @@ hair_look, cameraman, commit 54123f2 -> this change: jag 0.081 -> 0.023 (forehea
 FRINGE_EDGE_TAPER); the other jobs unchanged.
 Still wrong: face 3's top from behind is a gable, its midline 9.6 mm above a parabola through its top outline (7.0
 with this change): the photo's reach straight up is a spike over its neighbours'.
+A hanging bob from behind and in profile (benchmarks/hair_look bob, commit 470fd52 -> this change): the fall hung
+straight from the widest of everything above it, as full behind as at the sides: in profile a box whose back was a
+vertical plane, from behind a slab with straight sides and square lower corners. Now behind the head the hair lies
+on the skull no thicker than BACK_T_M and the fall tapers in toward the nape (BACK_TAPER, keeping NAPE_GAP_M off the
+neck), beside it flares a little (SIDE_FLARE), its ends curl in over a share of its length (TUCK_SHARE; under the
+ear by END_TAPER), and the shell of hair that hangs keeps within the photo's outline (_within_outline). In profile,
+the back off the head at the nape (at the occiput): group face 0 21.5 (4.0) -> 12.1 (6.3) mm, face 3 37.2 (18.6) ->
+10.2 (17.9), astronaut 36.8 (16.5) -> 15.0 (17.9), face 2 28.9 -> 21.2; from behind the lower corners' empty share
+(hair_look bob; a slab 0, a quarter disc 0.21, plus the hem's perspective) face 0 0.336 -> 0.495, face 3 0.287 ->
+0.360, astronaut 0.681 -> 0.721; the ends curled in at the sides 10.0 / 22.8 / 15.5 -> 29.9 / 36.1 / 15.1 mm. Front
+outline IoU: face 3 0.8047 -> 0.8271, face 0 0.8312 -> 0.8356, astronaut 0.9060 -> 0.9058, faces 1/2/5 -0.0002..
+-0.0004, face 4 and the cameraman unchanged; front ΔE face 3 2.49 -> 2.21, face 0 3.43 -> 3.31, astronaut 2.60 ->
+2.65; face 3's shell outside the photo's head from its camera 12.4 -> 9.1 %. Costs: the temples' uncovered skin
+coloured as hair face 3 14.45 -> 16.31 %, face 0 2.05 -> 2.69 % (the shell drawn in over the temples; gating
+_within_outline to 3-6 cm above the eyes and higher kept 14.92 % but face 3's IoU only 0.8100); the astronaut's
+dent beside the head from behind 7.9 -> 9.1 mm. Tried: TUCK_M 0.03 / 0.04 all round cost the astronaut's IoU
+0.0019 / 0.0048 (her bob ends above the jaw; hence TUCK_SHARE); an ellipse over the top (the sides above 2 cm over
+the eyes within an ellipse through the shell's widest below and its top) rounded face 3's shoulders barely (top
+corners 0.763 -> 0.767) for 0.0025 of the astronaut's IoU: dropped. The hem stays level: shorter at the nape, the
+skin atlas's hair (the texture's hairline with the fall, painted down the nape) would show below it.
+The hairline's corners (_no_temple_peak; hair_look temple_peak, the shell's lowest point per 2.5° round the head at
+30-85° standing above the lowest on both sides of it): the photo's hairline across the forehead, blended into the
+textbook's by ±55°, rose to a peak there: a sharp inverted V of skin up into the hair at each corner. Group face 1
+16.8 -> 4.7 mm, face 2 12.5 -> 6.5, cameraman 1.9 -> 1.2, the others unchanged (the astronaut's 23.7 mm is her ear
+below her bob); the temples' uncovered skin coloured as hair face 1 1.31 -> 0.49 %, face 0 2.69 -> 2.97 %; front
+ΔE face 2 1.54 -> 1.69; IoU within 0.0001.
 """
 from __future__ import annotations
 
@@ -292,8 +318,8 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     neutral = model.vertices(identity=identity)
     eye_z = eye_height(model)
     axis_y = head_axis(model.neutral, eye_z)
-    line0 = hairline_height(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
-    line = hairline_height(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)
+    line0 = _no_temple_peak(model.neutral, axis_y, eye_z, front_dz, None, front_profile)
+    line = _no_temple_peak(model.neutral, axis_y, eye_z, front_dz, fall_dz, front_profile)
     phi = np.degrees(np.arctan2(np.abs(model.neutral[:, 0]), -(model.neutral[:, 1] - axis_y)))
     side = np.clip((phi - FALL_DEG[0]) / (FALL_DEG[1] - FALL_DEG[0]), 0, 1)  # 0 in front, 1 from the ears back
     # over the forehead and temples, down to where the texture's hair fades out below the hairline (hair_weight's
@@ -343,6 +369,11 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # (short hair, which does not hang (_hangs), has it all round: on the skin it would be coincident with the scalp)
     hangs = _hangs(fall_dz)
     t = np.maximum(t, FRINGE_M * (1 - side * hangs))
+    # hair that hangs lies on the back of the skull no thicker than BACK_T_M (BACK_TAPER_DEG round): the reach of the
+    # image direction a vertex behind the head projects to is the photo's outline beside or above it, and carried
+    # round the back it made a box in profile, as full behind as at the sides
+    back = np.clip((phi - BACK_TAPER_DEG[0]) / (BACK_TAPER_DEG[1] - BACK_TAPER_DEG[0]), 0.0, 1.0) * hangs
+    t = t - back * np.maximum(t - BACK_T_M, 0.0)
     # ... and the fringe's last ring above that rim half as thick: standing FRINGE_M off it cast a shadow past the rim
     # (hair_look edge shadow on the cameraman 48.0 -> 40.2 %, 38.9 before _fringe_edge; jag and band unchanged)
     inner_edge = ((skin_nbr[0] @ below.astype(np.float64)) > 0) & ~below
@@ -355,7 +386,12 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     n = vertex_normals(base, model.faces[faces_sel])
     smooth_n = np.column_stack([_smooth(n[:, k], skin_nbr, 4 * SMOOTH_ITERATIONS) for k in range(3)])
     n = np.where(ears[:, None], smooth_n / np.maximum(np.linalg.norm(smooth_n, axis=1, keepdims=True), 1e-12), n)
-    t = np.maximum(t, _dome(neutral, base, n, ears, proud, skin_nbr))
+    dome = _dome(neutral, base, n, ears, proud, skin_nbr)
+    t = np.maximum(t, dome)
+    outline = _photo_outline(hair_mask | head_mask | (skin_mask if skin_mask is not None else False), K, w2c)
+    if hangs > 0:  # hair that hangs: its shell within the photo's outline (_within_outline)
+        pull = _mirrored_reach(_within_outline(base, n, t, shell_v, outline), posed, F, w2c, mirror_map(model.neutral))
+        t = np.maximum(t - hangs * _smooth(pull, nbr, SMOOTH_ITERATIONS), np.maximum(dome, np.minimum(t, FRINGE_M)))
     offset = base + n * t[:, None]
     # the rim where the hair falls: level at the hair's ends (not stepped along the mesh's edges)
     rim = _rim(shell_f)
@@ -369,8 +405,9 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # hair_fall_dz) follows the head: hanging, the top's volume (a quiff) carried down the back as a helmet
     hang = side * hangs
     offset[shell_v] = _fall_straight(neutral, offset, shell_v, head_v[~ears[head_v]], hang, eye_z)
-    outline = _photo_outline(hair_mask | head_mask | (skin_mask if skin_mask is not None else False), K, w2c)
-    offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z, outline)
+    # the ends curl in over a share of the hair's fall below the eyes (TUCK_SHARE): a long bob's more than a short one's
+    tuck = TUCK_M if fall_dz is None else float(np.clip(-TUCK_SHARE * min(fall_dz), TUCK_M, TUCK_MAX_M))
+    offset[shell_v] = _round_ends(neutral, offset, shell_v, head_v, side, line, eye_z, outline, tuck_m=tuck)
     offset = _taubin(offset, nbr, shell_v, rim, SMOOTH_ITERATIONS)
     offset = _smooth_rim(offset, shell_f, RIM_ITERATIONS)
     offset = _rim_sunk(offset, neutral, model.faces[faces_sel], rim, side)
@@ -391,6 +428,32 @@ def hair_shell(model, identity: np.ndarray, expression: np.ndarray, K: np.ndarra
     # reversed copy on the same positions, whose coincident triangles a ray tracer shadows with each other
     return {"name": "hair", "verts": verts, "faces": faces, "uv": uv, "bone": "head", "texture": texture,
             "double_sided": True, "extensions": hair_material_extensions()}, info
+
+
+TEMPLE_PEAK_DEG = (40.0, 90.0)  # the hairline never rises going round the head between these angles from the midline
+
+
+def _no_temple_peak(pos: np.ndarray, axis_y: float, eye_z: float, front_dz, fall_dz, front_profile) -> np.ndarray:
+    """(V,) texture_complete.hairline_height at `pos` (V, 3), but on each side, from TEMPLE_PEAK_DEG[0] round to
+    TEMPLE_PEAK_DEG[1], no higher than anywhere nearer the face's midline in that span (its running minimum going
+    round). The photo's hairline across the forehead (`front_profile`, within ±40°) is blended into the textbook's
+    by ±55°, which at the temples lies higher than a photo's hairline coming down at the forehead's corners: the
+    line rose to a peak at about 55° and fell again toward the ears, and the shell's edge followed it, a sharp
+    inverted V of skin up into the hair at each corner of the hairline (group face 1, the cameraman; the texture
+    paints it too, under the shell)."""
+    line = hairline_height(pos, axis_y, eye_z, front_dz, fall_dz, front_profile)
+    if front_profile is None:
+        return line
+    deg = np.arange(TEMPLE_PEAK_DEG[0], TEMPLE_PEAK_DEG[1] + 0.25, 0.5)
+    signed = np.degrees(np.arctan2(pos[:, 0], -(pos[:, 1] - axis_y)))
+    out = line.copy()
+    for s in (1.0, -1.0):
+        a = np.radians(s * deg)
+        ring = np.stack([0.08 * np.sin(a), axis_y - 0.08 * np.cos(a), np.full(len(a), eye_z)], axis=1)
+        run = np.minimum.accumulate(hairline_height(ring, axis_y, eye_z, front_dz, fall_dz, front_profile))
+        on = (s * signed >= TEMPLE_PEAK_DEG[0]) & (s * signed <= TEMPLE_PEAK_DEG[1])
+        out[on] = np.minimum(line[on], np.interp(s * signed[on], deg, run))
+    return out
 
 
 EDGE_ON = 0.05  # a vertex keeps its own reach by exp(-(n·v / EDGE_ON)²): n its normal, v the direction to the camera
@@ -606,6 +669,28 @@ def _photo_outline(head_and_hair: np.ndarray, K: np.ndarray, w2c: np.ndarray, ma
         return ~framed | grown[np.clip(y, 0, H - 1), np.clip(x, 0, W - 1)]
 
     return inside
+
+
+OUTLINE_STEPS = 12  # _within_outline's thicknesses tried, from the full one down to none
+
+
+def _within_outline(base: np.ndarray, n: np.ndarray, t: np.ndarray, shell_v: np.ndarray, inside) -> np.ndarray:
+    """(V,) how much thinner (m) each of the shell's vertices `shell_v` (on `base` (V, 3) offset by `t` (V,) along
+    `n` (V, 3)) must be for it to project inside the photo's outline of head and hair (`inside`: _photo_outline's):
+    the largest of OUTLINE_STEPS thicknesses from `t` down to 0 that does (0 where the full one does). The photo's
+    reach is measured along rays from the head's centre and spread over the scalp by the image direction each
+    vertex projects to, mirrored and smoothed; a bob's crown, pushed out along its normals by its sides' reach,
+    stood out past the photo's hair above the temples (square shoulders from the front and from behind)."""
+    out = np.zeros(len(base))
+    v = shell_v
+    best = np.zeros(len(v))
+    found = np.zeros(len(v), bool)
+    for f in np.linspace(1.0, 0.0, OUTLINE_STEPS):
+        ok = inside(base[v] + n[v] * (f * t[v])[:, None]) & ~found
+        best[ok] = f
+        found |= ok
+    out[v] = t[v] * (1.0 - best)
+    return out
 
 
 def _seen_on(model, posed, K, w2c, tid, mask) -> np.ndarray:
@@ -859,11 +944,68 @@ SHELL_LEAD_Z_M = (0.03, 0.06)  # the fall's lead fades out from this high above 
 CROWN_Z_M = (0.07, 0.09)  # ... and the fall itself from this high to this high (the crown does not hang)
 
 
+BACK_TAPER = 0.35  # behind the head the fall comes in toward the nape by this much per metre below what it hangs from
+BACK_TAPER_DEG = (110.0, 160.0)  # ... none this far round from the face's midline, fully from this far
+BACK_T_M = 0.015  # ... and hair that hangs lies on the skull there no thicker than this
+NAPE_GAP_M = 0.01  # ... the fall never nearer the head at its own height (±NAPE_BAND_M) than this
+NAPE_BAND_M = 0.01
+SIDE_FLARE = 0.06  # beside the head (SIDE_FLARE_DEG either side of 90° round) the fall flares out by this per metre
+SIDE_FLARE_DEG = 30.0
+
+
+def _hang_radius(P: np.ndarray, b: np.ndarray, lead: np.ndarray, *sources, axis: np.ndarray,
+                 least_taper: float | None = None) -> np.ndarray:
+    """(n,) the radius from the head's vertical axis (x = 0, y = `axis`[1]) each point of `P` (n, 3) (in angular
+    bin `b` (n,) of FALL_BINS) must have to hang clear of `sources` ((points (m, 3), clearance m), ...): the widest
+    source point, plus its clearance, at least as high as (the point − its `lead` (n,)) in the bins b ± 1. Behind the
+    head (BACK_TAPER_DEG) a source's radius counts less by BACK_TAPER per metre it lies above the point, so the fall
+    comes in toward the nape instead of hanging straight from the back of the skull; there the point keeps
+    NAPE_GAP_M off the sources at its own height (±NAPE_BAND_M). 0 where nothing is above."""
+    centre = (np.arange(FALL_BINS) + 0.5) / FALL_BINS * 360.0 - 180.0
+    taper = BACK_TAPER * np.clip((np.abs(centre) - BACK_TAPER_DEG[0]) / (BACK_TAPER_DEG[1] - BACK_TAPER_DEG[0]),
+                                 0.0, 1.0)  # (FALL_BINS,)
+    taper -= SIDE_FLARE * np.clip(1.0 - np.abs(np.abs(centre) - 90.0) / SIDE_FLARE_DEG, 0.0, 1.0)
+    if least_taper is not None:  # all round (the ends' curl: _round_ends)
+        taper = np.maximum(taper, least_taper)
+    out = np.zeros(len(P))
+    for src, clear in sources:
+        d = src[:, :2] - axis
+        th_s, rho_s = np.arctan2(d[:, 0], -d[:, 1]), np.hypot(d[:, 0], d[:, 1]) + clear
+        z_s = src[:, 2]
+        b_s = np.floor((th_s + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
+        for j in range(FALL_BINS):
+            srcj = np.isin(b_s, [(j - 1) % FALL_BINS, j, (j + 1) % FALL_BINS])
+            tgt = np.nonzero(b == j)[0]
+            if not srcj.any() or not len(tgt):
+                continue
+            k = taper[j]
+            order = np.argsort(-z_s[srcj], kind="stable")  # from the top down
+            zs, rs = z_s[srcj][order], rho_s[srcj][order]
+            # the widest of everything at least as high as (the point − its lead)
+            idx = np.searchsorted(-zs, -(P[tgt, 2] - lead[tgt]), side="right") - 1
+            ok = idx >= 0
+            t_ok, i_ok = tgt[ok], idx[ok]
+            straight = np.maximum.accumulate(rs)[i_ok]
+            if k < 0:  # beside the head: flaring out
+                straight = np.maximum.accumulate(rs - k * zs)[i_ok] + k * P[t_ok, 2]
+            elif k > 0:  # behind: tapering in, but NAPE_GAP_M clear of the sources at the point's own height (at
+                # most as far out as the straight fall)
+                tapered = np.maximum.accumulate(rs - k * zs)[i_ok] + k * P[t_ok, 2]
+                local = 0.0
+                if clear > 0:  # the head
+                    near = np.abs(zs[None, :] - P[t_ok, 2][:, None]) < NAPE_BAND_M  # (t, s)
+                    local = np.where(near, (rs - clear + NAPE_GAP_M)[None, :], 0.0).max(axis=1)
+                straight = np.maximum(tapered, np.minimum(local, straight))
+            out[t_ok] = np.maximum(out[t_ok], straight)
+    return out
+
+
 def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, head_v: np.ndarray,
                    side: np.ndarray, eye_z: float) -> np.ndarray:
     """Shell vertices (len(shell_v), 3): each moved out horizontally from the head's vertical axis until it is no
     closer to it than the shell above it, or the head above it (its ears) plus FALL_CLEARANCE_M, at the same
-    angle (5° bins, ±1 bin): hair hangs, it does not follow the head in to the neck. By `side` (V,) in [0, 1]:
+    angle (5° bins, ±1 bin): hair hangs, it does not follow the head in to the neck. Behind the head it tapers in
+    toward the nape (BACK_TAPER), beside it it flares a little (SIDE_FLARE): _hang_radius. By `side` (V,) in [0, 1]:
     nothing in front of the temples, fully from the ears back."""
     band = neutral[(neutral[:, 2] > eye_z) & (neutral[:, 2] < eye_z + 0.05)]
     axis = np.array([0.0, (band[:, 1].min() + band[:, 1].max()) / 2])
@@ -881,23 +1023,7 @@ def _fall_straight(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray,
     # (hair_look.crown_folds)
     lead = FALL_LEAD_M * np.clip((eye_z + SHELL_LEAD_Z_M[1] - P[:, 2]) / (SHELL_LEAD_Z_M[1] - SHELL_LEAD_Z_M[0]),
                                  0.0, 1.0)
-    need = rho.copy()
-    for src, clear in ((P, 0.0), (neutral[head_v], FALL_CLEARANCE_M)):
-        th_s, rho_s = polar(src)
-        rho_s = rho_s + clear
-        z_s = src[:, 2]
-        b_s = np.floor((th_s + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS
-        for j in range(FALL_BINS):
-            srcj = np.isin(b_s, [(j - 1) % FALL_BINS, j, (j + 1) % FALL_BINS])
-            tgt = np.nonzero(b == j)[0]
-            if not srcj.any() or not len(tgt):
-                continue
-            order = np.argsort(-z_s[srcj], kind="stable")  # from the top down
-            zs, cm = z_s[srcj][order], np.maximum.accumulate(rho_s[srcj][order])
-            # the widest of everything at least as high as (the vertex − its lead)
-            idx = np.searchsorted(-zs, -(P[tgt, 2] - lead[tgt]), side="right") - 1
-            ok = idx >= 0
-            need[tgt[ok]] = np.maximum(need[tgt[ok]], cm[idx[ok]])
+    need = np.maximum(rho, _hang_radius(P, b, lead, (P, 0.0), (neutral[head_v], FALL_CLEARANCE_M), axis=axis))
     # nothing hangs from the crown (CROWN_Z_M): round the head's axis the angular bins meet, and the apex took the
     # radius of its neighbours in them, a small pleat at the top
     s = side[shell_v] * np.clip((eye_z + CROWN_Z_M[1] - P[:, 2]) / (CROWN_Z_M[1] - CROWN_Z_M[0]), 0.0, 1.0)
@@ -932,6 +1058,9 @@ def _rim_sunk(offset: np.ndarray, neutral: np.ndarray, faces: np.ndarray, rim: n
 
 
 TUCK_M = 0.02  # a fallen bob's ends curl in toward the head over this height above them (a rounded corner)
+TUCK_SHARE = 0.4  # ... or this share of how far below the eyes they end, up to TUCK_MAX_M
+TUCK_MAX_M = 0.04
+END_TAPER = 0.5  # ... under an ear, as far in as the head below it allows (_hang_radius's taper, all round)
 OUTLINE_ZONE_M = 0.05  # ... and within this height above them keep inside the photo's outline of the head and hair
 
 
@@ -943,7 +1072,8 @@ def _round_ends(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, he
     circle of radius `tuck_m` (nothing at its top, `tuck_m` at the end; hair ending 1 cm or more below the eyes
     curls in full, hair ending 1 cm above them or higher not at all), and within `zone_m` above it as far in
     again as needed for `inside` (points (n, 3) → (n,) bool: within the photo's outline) to hold; never closer
-    than the head above it (its ears; as _fall_straight: 5° bins, FALL_LEAD_M, FALL_CLEARANCE_M); by `side`
+    than the head above it (its ears; as _fall_straight: 5° bins, FALL_LEAD_M, FALL_CLEARANCE_M, but tapering in
+    by END_TAPER below it: under the ear toward the neck); by `side`
     (V,) as the fall. The straight curtain's square lower corners become round, as the photo's bob is."""
     P = offset[shell_v].copy()
     h = P[:, 2] - end_z[shell_v]
@@ -962,15 +1092,10 @@ def _round_ends(neutral: np.ndarray, offset: np.ndarray, shell_v: np.ndarray, he
         return np.floor((np.arctan2(d[:, 0], -d[:, 1]) + np.pi) / (2 * np.pi) * FALL_BINS).astype(int) % FALL_BINS, \
             np.hypot(d[:, 0], d[:, 1])
 
-    b_h, rho_h = polar(neutral[head_v])
-    z_h = neutral[head_v, 2]
     b, rho = polar(P[move])
-    floor = np.zeros(len(move))
-    for j in np.unique(b):  # the widest head at least as high as (the vertex − FALL_LEAD_M), ±1 bin
-        src = np.isin(b_h, [(j - 1) % FALL_BINS, j, (j + 1) % FALL_BINS])
-        for t in np.flatnonzero(b == j):
-            above = src & (z_h >= P[move[t], 2] - FALL_LEAD_M)
-            floor[t] = rho_h[above].max() + FALL_CLEARANCE_M if above.any() else 0.0
+    # the widest head at least as high as (the vertex − FALL_LEAD_M), ±1 bin (tapering in behind: _hang_radius)
+    floor = _hang_radius(P[move], b, np.full(len(move), FALL_LEAD_M), (neutral[head_v], FALL_CLEARANCE_M), axis=axis,
+                         least_taper=END_TAPER)
     floor = np.minimum(rho, floor)
     new_rho = np.maximum(rho - inward[move], floor)
     d = (P[move, :2] - axis) / np.maximum(rho, 1e-9)[:, None]

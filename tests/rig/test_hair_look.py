@@ -638,3 +638,65 @@ def test_the_shell_over_a_fringe_leaves_none_of_its_soft_edge(ict):
           f"{100 * before:.1f} -> {100 * after:.1f} %")
     assert (w[forehead & bangs] > 0.5).mean() > 0.9  # the fringe is painted
     assert after < 0.05 and before > 0.1
+
+
+def test_a_bobs_back_follows_her_skull_and_its_ends_curl_in(ict):
+    """Group face 3 and the astronaut (tests/rig/data/hair_up), their bobs as benchmarks/hair_look.bob_shape_of
+    measures them. The fall hung straight from the widest of the shell above it, as full behind as at the sides: in
+    profile a box whose back was a vertical plane, standing 37 mm off the nape (the occiput: 18.6 / 16.5 mm), and
+    from behind a slab with square lower corners; from the photo's camera 12.4 % of face 3's shell lay outside the
+    photo's head and hair (her crown's sides pushed out by her sides' reach). Now the fall tapers in toward the nape
+    behind the head (hair_mesh.BACK_TAPER), lies on the back of the skull no thicker than BACK_T_M, flares a little
+    beside it (SIDE_FLARE), its ends curl in over a share of its length (TUCK_SHARE) and the shell keeps within the
+    photo's outline (_within_outline)."""
+    bench = load_benchmark("hair_look")
+    size = 256
+    eye_z = eye_height(ict)
+    mid = np.array([0.0, head_axis(ict.neutral, eye_z), eye_z])
+    cam = _orbit_camera(mid, size, azimuth=180.0)
+    figures = {}
+    for name in ("group_t1_3", "astronaut"):
+        fx, labels, hair_px, fall, hair = _shell_of(name, ict)
+        figures[name] = bench.bob_shape_of(hair, ict.vertices(identity=fx["identity"]), ict.faces[visible_faces(ict)],
+                                           cam, mid, size)
+        H, W = labels.shape
+        xy, z = project(np.asarray(hair["verts"], np.float64), fx["K"], fx["w2c"])
+        tid, _, _ = rasterize(xy, z, hair["faces"], H, W, cull_backfaces=False)
+        on = tid >= 0
+        head = np.isin(labels, [SKIN, HAIR, EYES, LIPS, MOUTH])
+        figures[name] += (float((on & ~head).sum() / on.sum()),)
+        corners, occiput, nape, curl, outside = (figures[name][k] for k in (1, 2, 3, 5, 6))
+        print(f"{name}: lower corners from behind empty {corners:.3f}; off the head in profile at the occiput "
+              f"{occiput:.1f} mm, at the nape {nape:.1f} mm; ends curled in at the sides {curl:.1f} mm; shell outside "
+              f"the photo's head {100 * outside:.1f} %")
+    face3, astronaut = figures["group_t1_3"], figures["astronaut"]
+    assert face3[3] < 20.0 and astronaut[3] < 20.0  # the nape (37.2 / 36.8 mm before)
+    assert face3[3] > 5.0 and astronaut[3] > 5.0  # ... not on the neck
+    assert face3[2] > 10.0 and astronaut[2] > 10.0  # the back of the skull still covered
+    assert face3[1] > 0.33  # lower corners (0.280 before)
+    assert face3[6] < 0.105  # outside the photo's head (0.124 before)
+
+
+def test_the_hairlines_corners_have_no_peak_of_skin(ict):
+    """Group face 5 (tests/rig/data/hair_up, short hair) with group face 1's hairline across the forehead (the
+    texture's front_hairline of his job: 3-4 cm above the eyes at ±37-45°, 7 cm in the middle) and front height.
+    texture_complete.hairline_height blends that profile into the textbook's by ±55°, which lies higher there: the
+    line rose to a peak at about 55° and fell toward the ears, and the shell's edge followed it, a sharp inverted V
+    of skin up into the hair at each corner (group face 1 from the front and in ¾). benchmarks/hair_look
+    .temple_peak_of (the lowest point of the shell per 2.5° round the head, 30-85°: how far one stands above the
+    lowest on both sides of it): 19.6 mm before hair_mesh._no_temple_peak, 5.0 mm with it (group face 1's job 16.8 ->
+    4.7 mm)."""
+    bench = load_benchmark("hair_look")
+    photo, fx = _load("group_t1_5")
+    labels = parse_photo(photo, fx["landmarks_478"], fx["matte"].astype(np.float32) / 255).labels
+    hair_px = labels == HAIR
+    atlas = np.broadcast_to(np.median(photo[hair_px], axis=0).astype(np.uint8), (256, 512, 3)).copy()
+    fall = hair_fall_dz(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px)
+    profile = ([-45.0, -37.5, -30.0, -22.5, -15.0, -7.5, 0.0, 7.5, 15.0, 22.5, 30.0, 37.5, 45.0],
+               [0.0299, 0.0378, 0.0601, 0.0652, 0.0682, 0.0686, 0.0686, 0.0663, 0.0651, 0.0603, 0.0495, 0.0408, 0.033])
+    hair, _ = hair_shell(ict, fx["identity"], fx["expression"], fx["K"], fx["w2c"], hair_px, atlas, 0.063,
+                         fall_dz=fall, skin_mask=labels == SKIN, front_profile=profile)
+    eye_z = eye_height(ict)
+    peak = bench.temple_peak_of(hair, head_axis(ict.neutral, eye_z), eye_z)
+    print(f"the shell's front edge's peak at the temples {peak:.1f} mm (19.6 before)")
+    assert peak < 8.0
