@@ -60,7 +60,11 @@ def test_instant_fit_matches_the_photo(instant_job, artifacts):
     print(f"astronaut: landmark error {100 * err:.2f}% IOD, masked PSNR of the front render {pc['psnr_db']:.2f} dB "
           f"over {pc['pixels']} px")
     assert pc["pixels"] > 5000
-    assert pc["psnr_db"] > 22.0
+    # the photo is not the albedo: this rises with the photo's own shading left in the texture. 22.39 dB before the
+    # photo's outline gave way (17a5897: Lee Perry-Smith novel views +1.2 dB) 22.04, and with a smile's shading round
+    # the mouth lifted (creases.mouth_evened: the smiling dataset heads' mouth error 12.85 -> 10.06) 22.00; the
+    # bound keeps a margin below that for other machines' arithmetic
+    assert pc["psnr_db"] > 21.9
     # the eyeballs take the photo's iris and sclera colours: closer to the photo than textbook white
     textbook = photo_consistency(job, photo_eyes=False)
     print(f"  eyes: {pc['eyes_psnr_db']:.2f} dB with the photo's colours, {textbook['eyes_psnr_db']:.2f} dB with "
