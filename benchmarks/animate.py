@@ -481,6 +481,68 @@ Validation figures: mean over the active keys averaged over the six clips (mouth
     a still take 0.011-0.015 → 0.015-0.021 mean at smoothing 0.5, the head unchanged: a little less still.
   - not adopted afterwards (validation only): jawOpen and mouthClose left out of the couplings (diagonal there)
     0.1453, jawOpen 0.077; all five jaw keys and mouthClose 0.1455 (against 0.1445, jawOpen 0.079).
+2026-12-07, session 33 (later): the pose's settings re-examined on the same held-out stretches of the real capture
+(issue 17: −30° at 2.43°, goal 2°; nothing shipped changed). Each variant patched into the tracker as shipped
+after f1ac2ab (coupled prior in the expression's re-solve, pixel models on, smoothing 0.5) and run on the six cached
+validation clips (0-79 at 0° / +30° / −30°, 240-334 at +15° / +30° / −30°); figures: mean over the active keys /
+jawOpen / head averaged over the six (head per clip). Shipped: 0.1445 / 0.079 / 2.05° (0.96 1.53 1.36 2.76 2.96
+2.74). The rule (set before): adopt only if the validation head falls with the keys not worse, then the benchmark's
+head must improve at −30° with no view worse by > 0.05°, keys within 0.002, jawOpen ≤ 0.10. A guard added after
+the first sweep (no validation clip's head worse by > 0.05°, the benchmark's own rule) picked a second candidate.
+  - the coupled prior in the pose's solve too, at a weaker β_p (the expression's re-solve keeps β = 1): 0.1 / 0.2 /
+    0.3 / 0.5: 0.1442 / 0.1438 / 0.1433 / 0.1421, head 2.04° / 2.03° / 2.01° / 1.98°; at 0.5 two clips worse by
+    0.06-0.07° (0-79 front 0.96° → 1.03°), at 0.3 no clip worse by more than 0.04°.
+  - the debiasing step × 0.5 / 1.5 / 2 / 2.5 / 3 (the pose moved that many times the iterated-Tikhonov step):
+    0.1469 / 0.1424 / 0.1403 / 0.1387 / 0.1378, jawOpen 0.075 / 0.083 / 0.088 / 0.092 / 0.096, head 2.16° / 1.96°
+    / 1.89° / 1.85° / 1.83° (240-334 −30° 2.74° → 2.76-2.96° from × 1.5 up, 0-79 +30° 1.53° → 1.57-1.71°); with
+    jawOpen's prior × 0.05 / 0.2 / 0.3 (of λ, shipped 0.1) at × 2 jawOpen 0.087 / 0.088 / 0.088: the jaw's rise
+    comes with the pose, not its prior; β_p 0.5 with × 1.5 0.1401 / 1.89°, β_p 0.3 with × 2 0.1392 / 1.85°.
+  - the pose re-solved after the pixel models with their keys put into the held expression, then one debiasing
+    step (session 31's lead; the keys untouched, only the head moves): brows 1.81° (0.95 1.62 1.31 1.97 2.58
+    2.42), eyes + brows 1.80°, the control (the fit's own keys held) 1.85°, brows without the step 2.07°, brows
+    with the step × 1.5 / × 2 1.75° / 1.73°, brows with β_p 0.5 1.77°, brows with β_p 0.3 and step × 1.5 1.72°
+    (the validation's best). Every re-solve raises 0-79 +30° (1.53° → 1.57-1.89°).
+  - the stable-point pose of session 31 (after the fit, the pose re-solved with the expression held and each
+    point's weight × its stability, m the farthest one expression moves it, then the expression re-solved; 157
+    points under 3.5 mm, as then): soft 4 / 8 mm 0.1414 / 0.1419, head 2.21° / 2.18°; hard 3.5 mm 0.1406 / 2.07°
+    (0-79 −30° 1.36° → 1.76°). The keys gain a little, the head does not: not a pose fix.
+  - a robust (Cauchy, IRLS from the first solve's residuals) loss in the pose's solve, scale 0.02 / 0.04 / 0.08
+    IOD: head 2.40° / 2.26° / 2.16°, keys 0.1483 / 0.1470 / 0.1460 (in the expression's re-solve too: 0.1497):
+    MediaPipe's misfit here is not in a few outlying points.
+  - the debiasing step's pull from a left/right-symmetrised expression (the lateral keys left out), or from the
+    expression without the lateral keys (the capture's asymmetric mouth: session 31's cause of the −30° excess):
+    2.12° / 2.11°, keys 0.1450 / 0.1457 (0-79 +30° 1.32° / 1.36°, but 240-334 +15° 3.06° / 2.99°).
+  - the jaw keys' priors (jawOpen's margin: 0.098 at the front): jawOpen × 0.05 / 0.2 / 0.3 (shipped 0.1) 0.1447 /
+    0.1443 / 0.1440, jawOpen 0.078 / 0.080 / 0.080, head unchanged; mouthClose × 0.3 / 0.03 (shipped 0.1) 0.1438 /
+    0.1449, jawOpen 0.077 / 0.079, head 2.056° / 2.050°; jawForward/Left/Right × 0.3 / × 3 0.1438 / 0.1457,
+    jawOpen 0.076 / 0.081, head 2.09° / 2.03°. None lowers the head, and the gains on the keys are ≤ 0.0007.
+  - the table's view-dependent offsets (video_correspondence's view term) × 0 / 0.5 / 1.5: head 2.75° / 2.25° /
+    2.19°, keys 0.1501 / 0.1445 / 0.1469: as learned (× 1) is best.
+  Scored on the benchmark (the same renders; landmarks cached, "now" reproduces the figures above exactly; per key
+  in animate_per_key.txt), head front / +30° / −30°, mean over the active keys, jawOpen:
+      now                                  1.78° / 1.81° / 2.43°  0.123 / 0.132 / 0.140  0.098 / 0.083 / 0.086
+      β_p 0.3 (best under the guard)       1.72° / 1.89° / 2.40°  0.122 / 0.131 / 0.138  0.100 / 0.083 / 0.088
+      brows re-solve, β_p 0.3, step × 1.5 (the validation's best): 1.46° / 2.22° / 2.12° (keys as now)
+      brows re-solve (session 31's choice)  1.46° / 2.03° / 2.16° (keys as now)
+      control re-solve                     1.51° / 2.20° / 2.12° (keys as now)
+      debias × 1.5                         1.76° / 1.87° / 2.38°  0.122 / 0.130 / 0.137  0.101 / 0.081 / 0.091
+      β_p 0.2                              1.74° / 1.86° / 2.41°  0.122 / 0.132 / 0.139  0.099 / 0.083 / 0.087
+        (within every limit, +30° by 0.046°, but scored after β_p 0.3 failed: a choice on the benchmark, and
+        −30° gains 0.02°; not adopted)
+    Every candidate moves the head's error from −30° to +30°: the constant part (now 0.89° / 1.31° / 2.02°) goes
+    to 0.78° / 1.70° / 1.62° with the brows re-solve, 0.82° / 1.81° / 1.59° with the control. None adopted: the
+    two chosen on validation fail at +30° (+0.08°, +0.41°), the others too but β_p 0.2 (+0.05° to +0.41°; debias
+    × 1.5 also jawOpen 0.101 at the front); −30° stays above 2° in all, the re-solves reaching 2.12-2.16°.
+  - why (the constant part's rotation vector in the camera's frame, x across / y along the view / z up, now → the
+    brows re-solve): front −0.57 +0.34 −0.60 → −0.06 +0.55 −0.56, +30° +0.90 +0.11 +0.97 → +1.20 −0.12 +1.24,
+    −30° −1.36 −0.79 +1.20 → −1.06 −0.67 +0.95. The re-solve adds a nod of +0.3-0.5° in every view (with the
+    pixels' brows, higher than the fit's, held in the expression): it cancels the pitch error the views share
+    (≈ −0.3°), but the part whose sign follows the camera's side (±1.1°: +0.9° at +30°, −1.4° at −30°) is larger,
+    so +30° loses what −30° gains. The remaining −30° excess is this side-dependent pitch with a yaw of +1.0-1.2°
+    shared by both turned views; nothing tried here touches it without the other side paying. Nor did the
+    per-view direction carry over from the validation (β_p 0.3 there: 0-79 front +0.04°, the two +30° clips
+    −0.04° / −0.08°; on the benchmark front −0.06°, +30° +0.08°).
+  - speed: nothing shipped changed (the re-solves and the debias × s cost a second solve per frame; not timed).
 """
 from __future__ import annotations
 
