@@ -501,7 +501,13 @@ the first sweep (no validation clip's head worse by > 0.05°, the benchmark's ow
     step (session 31's lead; the keys untouched, only the head moves): brows 1.81° (0.95 1.62 1.31 1.97 2.58
     2.42), eyes + brows 1.80°, the control (the fit's own keys held) 1.85°, brows without the step 2.07°, brows
     with the step × 1.5 / × 2 1.75° / 1.73°, brows with β_p 0.5 1.77°, brows with β_p 0.3 and step × 1.5 1.72°
-    (the validation's best). Every re-solve raises 0-79 +30° (1.53° → 1.57-1.89°).
+    (the validation's best). Every re-solve raises 0-79 +30° (1.53° → 1.57-1.89°). The same re-solve with the eyes'
+    and brows' keys put in and only the upper face weighed (the points the mouth/jaw/cheek keys move < 2 / < 5 mm,
+    soft 1 / (1 + (m / 4 mm)²), or session 31's stability weights at 4 mm), so that neither the mouth's misfit nor
+    the eyes' and brows' enters the pose: 1.74° / 1.84° / 1.82° / 1.82° (< 2 mm: 0.90 2.01 1.13 1.89 2.60 1.93):
+    the −30° clips gain most, 0-79 +30° loses 0.3-0.5°. Scored afterwards for the record (< 2 mm): the benchmark
+    turns the other way, 1.78° / 1.81° / 2.43° → 1.41° / 1.42° / 3.22° (−30°'s constant part, camera frame, −1.36
+    −0.79 +1.20 → −1.68 −0.73 +1.85): which turned view gains depends on the stretch's expression, not the side.
   - the stable-point pose of session 31 (after the fit, the pose re-solved with the expression held and each
     point's weight × its stability, m the farthest one expression moves it, then the expression re-solved; 157
     points under 3.5 mm, as then): soft 4 / 8 mm 0.1414 / 0.1419, head 2.21° / 2.18°; hard 3.5 mm 0.1406 / 2.07°
