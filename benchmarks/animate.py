@@ -543,11 +543,24 @@ the first sweep (no validation clip's head worse by > 0.05°, the benchmark's ow
     brows re-solve): front −0.57 +0.34 −0.60 → −0.06 +0.55 −0.56, +30° +0.90 +0.11 +0.97 → +1.20 −0.12 +1.24,
     −30° −1.36 −0.79 +1.20 → −1.06 −0.67 +0.95. The re-solve adds a nod of +0.3-0.5° in every view (with the
     pixels' brows, higher than the fit's, held in the expression): it cancels the pitch error the views share
-    (≈ −0.3°), but the part whose sign follows the camera's side (±1.1°: +0.9° at +30°, −1.4° at −30°) is larger,
-    so +30° loses what −30° gains. The remaining −30° excess is this side-dependent pitch with a yaw of +1.0-1.2°
-    shared by both turned views; nothing tried here touches it without the other side paying. Nor did the
-    per-view direction carry over from the validation (β_p 0.3 there: 0-79 front +0.04°, the two +30° clips
-    −0.04° / −0.08°; on the benchmark front −0.06°, +30° +0.08°).
+    (≈ −0.3°), but on this stretch the pitch's sign follows the camera's side (+0.9° at +30°, −1.4° at −30°), so
+    +30° loses what −30° gains. That side-dependence is the stretch's, not the views': on the validation clips the
+    pitch is −1.00° / +0.05° (0-79, +30° / −30°) and −0.60° / −1.67° (240-334), and the per-view direction of a
+    change did not carry over (β_p 0.3 there: 0-79 front +0.04°, the two +30° clips −0.04° / −0.08°; on the
+    benchmark front −0.06°, +30° +0.08°; the upper-face re-solve above helps −30° there and +30° here). The head's
+    constant error at ±30° follows each stretch's expression misfit; settings chosen per view on one performer's
+    stretches do not transfer, and a second capture (or the mirrored expression, session 31) would be needed to
+    tell a gain from the error moving to the other side.
+  - the same six stretches rendered again with the expression mirrored left ↔ right (tests/animate/exact_landmarks
+    .mirror_expression; the head as captured; 640×480, MediaPipe), afterwards, as a check of the candidates above
+    (head per clip, 0-79 at 0° / +30° / −30°, 240-334 at +15° / +30° / −30°): shipped 1.75° (0.99 1.54 1.39 1.69
+    1.81 3.05: against the unmirrored 2.76 2.96 2.74 at 240-334, the turned views' error moves with the
+    expression's asymmetry, as session 31 found without MediaPipe), β_p 0.3 1.69°, debias × 1.5 1.69°, brows
+    re-solve 1.54° (0.96 1.68 1.32 0.93 1.65 2.72), brows re-solve with β_p 0.3 and × 1.5 1.53° (1.00 1.74 1.30
+    0.90 1.62 2.63), control re-solve 1.59°, upper-face re-solve 1.68° (0.89 2.00 1.13 1.12 1.77 3.16); keys 0.1410
+    → 0.1400 (β_p 0.3) / 0.1394 (× 1.5). On all twelve the brows re-solve with β_p 0.3 and × 1.5 is still the best
+    (1.90° → 1.63° mean), and 0-79 +30° loses under every re-solve in both (1.53° / 1.54° → 1.59-2.01°), as the
+    benchmark's +30° does: a loss that mirroring does not move, so these clips give no reason to adopt it either.
   - speed: nothing shipped changed (the re-solves and the debias × s cost a second solve per frame; not timed).
 """
 from __future__ import annotations
