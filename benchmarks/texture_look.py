@@ -130,7 +130,12 @@ def mouth_shading(model, identity: np.ndarray, atlas: np.ndarray) -> tuple[float
     round a smiling mouth is shaded, lifting the atlas's (mouth_evened) widens the atlas's contrast (face 2 at
     MOUTH_KEEP 0: ΔL* +1.2 -> -2.1, ΔE 7.9); face 2's and face 4's lips also come out less red and yellow against
     the skin than the photo's (3-6 a*, b*) once the light's colour at the mouth is divided out of them as out of the
-    skin (texture.lip_tone)."""
+    skin (texture.lip_tone). Then (2026-12-08) the photo's lips read past the open mouth's margin and evened round
+    that tone (texture.lips_evened), lips ΔE: face 1 7.8 -> 5.7, face 4 4.8 -> 2.8, face 5 3.5 -> 2.8, face 0 2.5 ->
+    2.4, the 240 px astronaut 5.8 -> 5.1, the astronaut 3.8, the cameraman 3.4; face 2 6.3 -> 7.2, face 3 2.2 -> 3.2.
+    lip_tone keeps the photo's lips-to-skin contrast against the skin 4-15 mm from the lips (face 2: photo (-12.9,
+    10.8, 6.0), texture (-13.2, 10.9, 6.9) in L*a*b*); this measure's photo skin (0.15-0.4 of the eye distance out,
+    (-18.3, 16.7, 10.5)) is lighter and less red on a laughing face."""
     from headforge.backend.rig.creases import segment_distance
     from headforge.backend.rig.texture import lip_region
 
