@@ -121,6 +121,14 @@ Tried and dropped: locks behind the head (the shell pushed out from the head's a
 from 110° round and below 4 cm over the eyes) raised the back's Lambert relief under the key light (its spread about
 its 6 px blur from behind: group face 3 0.011 -> 0.024, face 0 0.023 -> 0.034) but in Cycles the back barely changed
 (the key light comes from the front left, the back is lit by the sky) and the hem turned wavy; IoU face 3 -0.0005.
+From behind the unseen strands' detail is under the photo's hair's (hair_look streaks, contrast over the photo's at
+180°: faces 0-5 0.42/0.64/0.89/0.48/0.99/0.92, astronaut 0.54, cameraman 0.58): faces 0 and 3 read as a block.
+Tried and dropped: a third octave of strands (locks 5 mm, as strong as the rest): 0.31 / 0.36 (the finer detail
+lost), the astronaut's pale spots unchanged at 27 %; twice the strands' amplitude: faces 0 / 3 0.83 / 0.96, but
+faces 2 / 4 / 5 1.70 / 1.80 / 1.81 (the deficit is not one scale for all); the amplitude from the photo's hair's
+luminance between its pixel and max(STRAND_HIGHPASS_M, 3 px) against the strands' own in that band: faces 0-5
+1.06/0.97/1.13/0.96/1.15/1.09 but the astronaut 1.49 and the cameraman 2.13, in Cycles the astronaut's bob mottled
+with dark spots and face 0's speckled (pale spots in ¾ 2.33 -> 3.75 %), front ΔE astronaut 2.63 -> 2.99.
 The hairline's corners (_no_temple_peak; hair_look temple_peak, the shell's lowest point per 2.5° round the head at
 30-85° standing above the lowest on both sides of it): the photo's hairline across the forehead, blended into the
 textbook's by ±55°, rose to a peak there: a sharp inverted V of skin up into the hair at each corner. Group face 1
