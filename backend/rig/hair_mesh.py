@@ -116,7 +116,9 @@ round the head (per 2.5°, brought down to its Gaussian average over 5° where h
 ramped the step in Cycles (front_step 11.8 -> 5.3 mm) but the edge's finer teeth grew (front_edge total variation
 1.11 -> 1.35, IoU 0.6831 -> 0.6828), and group face 4's fringe turned ragged (front_edge 0.20 -> 0.44 mm, total
 variation 1.28 -> 1.46, front_step 3.5 -> 5.3); ungated, face 5's bare forehead took ragged hair (0.55 -> 0.82 mm)
-and the lowest hair vertex per bin instead of the skin's top drew a spike down face 4's forehead (17.7 mm).
+and the lowest hair vertex per bin instead of the skin's top drew a spike down face 4's forehead (17.7 mm). Letting
+_fringe reach 15° past FRINGE_DEG above a line rising to the hairline left the cameraman's step as it was (11.8 mm:
+it is where the photo's hair ends, not the cut) and made one on face 2 (front_step 7.6 -> 21.1 mm).
 Tried and dropped: locks behind the head (the shell pushed out from the head's axis by up to 8 mm, 20 round it,
 from 110° round and below 4 cm over the eyes) raised the back's Lambert relief under the key light (its spread about
 its 6 px blur from behind: group face 3 0.011 -> 0.024, face 0 0.023 -> 0.034) but in Cycles the back barely changed
