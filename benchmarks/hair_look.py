@@ -75,6 +75,13 @@ Per job it prints these figures:
   and how far one stands above the lowest on both sides of it, mm (temple_peak_of): a sharp inverted V of skin up
   into the hair at a corner of the hairline (group face 1 16.8 mm before hair_mesh._no_temple_peak, 4.7 with it; a
   bob ending above the ears counts its ear's gap: the astronaut 23.7 mm).
+- nape_band: from behind (384 px, unlit), the head's uncovered pixels 0-30 mm below the hair mesh's lower edge over
+  the middle half of its columns, the share whose albedo is nearer the hair's colour than the skin's (CIELAB): the
+  texture's hair showing below a hem raised toward the nape (group faces 0 / 3 with the old texture's hair region
+  7.1 / 35.3 %, with texture_complete.NAPE_RISE_M's 0.00 / 0.15 %).
+- front_step: from the front (512 px), the hair mesh's front edge per column within 45° of the midline on a circle
+  of the head's half width: the most it rises or falls over 4 mm of width, mm (the cameraman's fringe cut off square
+  at hair_mesh.FRINGE_DEG 11.8 mm, outside front_edge's narrower window; the others 3.5-14.7, their temples' corners).
 --measures picks some of them (default all). --sheet DIR writes, per job, a row (front, ¾, profile, back with the
 rebuilt hair, and a crop of the front from the fitted camera) to DIR/hair_look_NAME.png.
 """
@@ -241,6 +248,37 @@ def front_edge(d: dict, rig, atlas, hair: dict, size: int = 512) -> tuple[float,
     mm = 1000.0 / _px_per_m(K, w2c, np.array([0.0, axis_y - r, eye_z + 0.05]))
     tv = float(np.abs(np.diff(y)).sum() / max(np.abs(np.diff(ys)).sum(), 1e-6))
     return float(np.abs(y - ys).mean() * mm), tv, len(cols)
+
+
+def front_step(d: dict, rig, atlas, hair: dict, size: int = 512, deg: float = 45.0, span_m: float = 0.004) -> tuple:
+    """(the most the hair mesh's front edge from the front (the contact sheet's camera at yaw 0, `size` px) rises or
+    falls over any `span_m` of width, mm; the columns): per pixel column over the forehead, within `deg` of the
+    midline on a circle of the head's half width at 4 cm above the eyes, the lowest row above the eyes the mesh
+    covers. A fringe cut off square at hair_mesh.FRINGE_DEG is a step of some 15 mm (the cameraman). front_edge
+    measures within 35° of a narrower circle (the median |x| there), which ends short of that step."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.render.raster import project
+    from headforge.backend.rig.texture_complete import head_axis
+
+    model = d["model"]
+    K, w2c = orbit_camera(rig, size, 0.0)
+    _, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    rest = model.vertices(identity=d["identity"])
+    eye_z = eye_height(model)
+    axis_y = head_axis(model.neutral, eye_z)
+    r = float(np.abs(rest[:, 0][np.abs(rest[:, 2] - eye_z - 0.04) < 0.005]).max())
+    a = np.radians(deg)
+    pts = np.array([[-r * np.sin(a), axis_y - r * np.cos(a), eye_z], [r * np.sin(a), axis_y - r * np.cos(a), eye_z],
+                    [0.0, axis_y - r, eye_z]])
+    xy = project(pts, K, w2c)[0]
+    x0, x1, eye_row = int(np.ceil(min(xy[:2, 0]))), int(np.floor(max(xy[:2, 0]))), int(xy[2, 1])
+    rows = np.array([np.flatnonzero(cover[:eye_row, x]).max() if cover[:eye_row, x].any() else np.nan
+                     for x in range(x0, x1 + 1)])
+    px_m = _px_per_m(K, w2c, np.array([0.0, axis_y - r, eye_z + 0.05]))
+    k = max(1, int(round(span_m * px_m)))
+    jump = np.abs(rows[k:] - rows[:-k])
+    return (1000.0 * float(np.nanmax(jump)) / px_m if np.isfinite(jump).any() else float("nan"),
+            int(np.isfinite(rows).sum()))
 
 
 def outline_roughness(mask: np.ndarray, y0: int, y1: int, sigma: float) -> tuple[float, int]:
@@ -767,6 +805,37 @@ def nape_fade(d: dict, rig, atlas, hair: dict, size: int = 384) -> tuple[np.ndar
     return share, float(reach[0]) if len(reach) else 16.0, len(profiles)
 
 
+def nape_band(d: dict, rig, atlas, hair: dict, size: int = 384, depth_m: float = 0.03) -> tuple[float, int]:
+    """(the share of the head's uncovered pixels within `depth_m` below the hair mesh's lower edge from behind, over
+    the middle half of its columns, whose albedo (no hair, unlit) is nearer the hair's colour than the skin's in
+    CIELAB, those pixels): the texture's hair painted down the nape showing below a bob's hem (a hem raised toward
+    the nape over a texture whose hair still reaches the sides' length)."""
+    from headforge.backend.render.image import rgb_to_lab
+
+    K, w2c = orbit_camera(rig, size, 180.0)
+    with_hair, without, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    head = without.sum(axis=-1) > 1e-4
+    rest = d["model"].vertices(identity=d["identity"])
+    mm = _px_per_m(K, w2c, rest[np.argmax(rest[:, 1])]) / 1000
+    cols = np.flatnonzero(cover.any(axis=0))
+    if len(cols) < 10:
+        return float("nan"), 0
+    lo, hi = np.percentile(cols, [25, 75])
+    band = np.zeros((size, size), bool)
+    for x in cols[(cols >= lo) & (cols <= hi)]:
+        e = int(np.flatnonzero(cover[:, x]).max())
+        band[e + 1:e + 1 + int(round(1000 * depth_m * mm)), x] = True
+    band &= head & ~cover
+    if not band.any():
+        return 0.0, 0
+    tex = d["rec"].get("texture") or {}
+    skin_lab = rgb_to_lab(np.array(tex.get("skin_albedo_rgb") or [0.8, 0.6, 0.5], np.float64)[None] * 255)
+    hair_lab = rgb_to_lab(np.median(with_hair[cover], axis=0)[None] * 255)
+    lab = rgb_to_lab(without[band] * 255)
+    near_hair = np.linalg.norm(lab - hair_lab, axis=1) < np.linalg.norm(lab - skin_lab, axis=1)
+    return float(near_hair.mean()), int(band.sum())
+
+
 def side_folds(d: dict, rig, atlas, hair: dict, fold_deg: float = 90.0) -> tuple[int, float]:
     """(the hair mesh's inner edges beside the head (|x| > 5 cm) whose triangles meet past `fold_deg`, their share
     of the inner edges there): a shell folded over itself (shell_dihedrals)."""
@@ -1017,7 +1086,7 @@ def crown_edge(job: Path) -> tuple[tuple, tuple]:
 
 MEASURES = ("streaks", "ragged", "fringe", "colour", "iou", "edge_shadow", "band", "profile", "ears", "crown",
             "crown_tone", "temple", "jag", "front_edge", "crown_edge", "nape", "back", "side_folds",
-            "spots", "bob", "temple_peak")
+            "spots", "bob", "temple_peak", "nape_band", "front_step")
 
 
 def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
@@ -1031,7 +1100,8 @@ def measure(job: Path, sheet_dir: Path | None = None, which=MEASURES) -> dict:
            "band": forehead_band, "profile": forehead_profile, "ears": ears_through, "crown": crown_folds,
            "crown_tone": crown_tone, "temple": temple_hair, "jag": hairline_jag, "front_edge": front_edge,
            "crown_edge": lambda d, rig, atlas, hair: crown_edge(job), "nape": nape_fade, "back": back_shape,
-           "side_folds": side_folds, "spots": hair_spots, "bob": bob_shape, "temple_peak": temple_peak}
+           "side_folds": side_folds, "spots": hair_spots, "bob": bob_shape, "temple_peak": temple_peak,
+           "nape_band": nape_band, "front_step": front_step}
     out = {k: fns[k](d, rig, atlas, hair) for k in which}
     if sheet_dir is not None:
         from PIL import Image
@@ -1096,6 +1166,9 @@ def main(argv=None) -> None:
         if "front_edge" in m:
             parts.append(f"front edge off its smoothed self {m['front_edge'][0]:.2f} mm, total variation "
                          f"{m['front_edge'][1]:.2f} ({m['front_edge'][2]} columns)")
+        if "front_step" in m:
+            parts.append(f"front edge's steepest step over 4 mm of width {m['front_step'][0]:.1f} mm "
+                         f"({m['front_step'][1]} columns)")
         if "jag" in m:
             parts.append(f"hairline band spread over columns {m['jag'][0]:.3f} (forehead's own {m['jag'][1]:.3f}, "
                          f"{m['jag'][2]} columns)")
@@ -1113,6 +1186,9 @@ def main(argv=None) -> None:
                          f"sides' {b[4]:.1f} mm, ends curled in at the sides {b[5]:.1f} mm")
         if "temple_peak" in m:
             parts.append(f"front edge's peak at the temples {m['temple_peak']:.1f} mm")
+        if "nape_band" in m:
+            parts.append(f"neck below the hem from behind coloured as hair {100 * m['nape_band'][0]:.2f} % of "
+                         f"{m['nape_band'][1]} px")
         if "side_folds" in m:
             parts.append(f"folded edges beside the head {m['side_folds'][0]} ({100 * m['side_folds'][1]:.2f} %)")
         if "spots" in m:

@@ -108,8 +108,29 @@ _within_outline to 3-6 cm above the eyes and higher kept 14.92 % but face 3's Io
 dent beside the head from behind 7.9 -> 9.1 mm. Tried: TUCK_M 0.03 / 0.04 all round cost the astronaut's IoU
 0.0019 / 0.0048 (her bob ends above the jaw; hence TUCK_SHARE); an ellipse over the top (the sides above 2 cm over
 the eyes within an ellipse through the shell's widest below and its top) rounded face 3's shoulders barely (top
-corners 0.763 -> 0.767) for 0.0025 of the astronaut's IoU: dropped. The hem stays level: shorter at the nape, the
-skin atlas's hair (the texture's hairline with the fall, painted down the nape) would show below it.
+corners 0.763 -> 0.767) for 0.0025 of the astronaut's IoU: dropped. The hem rises toward the nape
+(texture_complete.NAPE_RISE_M, on the hairline both the shell and the texture's hair region follow: figures there).
+Tried and dropped: the cameraman's fringe ends in a step of skin beside it (cut off square at FRINGE_DEG; hair_look
+front_step 11.8 mm) and its strand tips in teeth. Filling the forehead's skin above its top smoothed along the angle
+round the head (per 2.5°, brought down to its Gaussian average over 5° where higher, when _fringe found a fringe)
+ramped the step in Cycles (front_step 11.8 -> 5.3 mm) but the edge's finer teeth grew (front_edge total variation
+1.11 -> 1.35, IoU 0.6831 -> 0.6828), and group face 4's fringe turned ragged (front_edge 0.20 -> 0.44 mm, total
+variation 1.28 -> 1.46, front_step 3.5 -> 5.3); ungated, face 5's bare forehead took ragged hair (0.55 -> 0.82 mm)
+and the lowest hair vertex per bin instead of the skin's top drew a spike down face 4's forehead (17.7 mm). Letting
+_fringe reach 15° past FRINGE_DEG above a line rising to the hairline left the cameraman's step as it was (11.8 mm:
+it is where the photo's hair ends, not the cut) and made one on face 2 (front_step 7.6 -> 21.1 mm).
+Tried and dropped: locks behind the head (the shell pushed out from the head's axis by up to 8 mm, 20 round it,
+from 110° round and below 4 cm over the eyes) raised the back's Lambert relief under the key light (its spread about
+its 6 px blur from behind: group face 3 0.011 -> 0.024, face 0 0.023 -> 0.034) but in Cycles the back barely changed
+(the key light comes from the front left, the back is lit by the sky) and the hem turned wavy; IoU face 3 -0.0005.
+From behind the unseen strands' detail is under the photo's hair's (hair_look streaks, contrast over the photo's at
+180°: faces 0-5 0.42/0.64/0.89/0.48/0.99/0.92, astronaut 0.54, cameraman 0.58): faces 0 and 3 read as a block.
+Tried and dropped: a third octave of strands (locks 5 mm, as strong as the rest): 0.31 / 0.36 (the finer detail
+lost), the astronaut's pale spots unchanged at 27 %; twice the strands' amplitude: faces 0 / 3 0.83 / 0.96, but
+faces 2 / 4 / 5 1.70 / 1.80 / 1.81 (the deficit is not one scale for all); the amplitude from the photo's hair's
+luminance between its pixel and max(STRAND_HIGHPASS_M, 3 px) against the strands' own in that band: faces 0-5
+1.06/0.97/1.13/0.96/1.15/1.09 but the astronaut 1.49 and the cameraman 2.13, in Cycles the astronaut's bob mottled
+with dark spots and face 0's speckled (pale spots in ¾ 2.33 -> 3.75 %), front ΔE astronaut 2.63 -> 2.99.
 The hairline's corners (_no_temple_peak; hair_look temple_peak, the shell's lowest point per 2.5° round the head at
 30-85° standing above the lowest on both sides of it): the photo's hairline across the forehead, blended into the
 textbook's by ±55°, rose to a peak there: a sharp inverted V of skin up into the hair at each corner. Group face 1

@@ -35,6 +35,16 @@ HAIRLINE_DZ = np.array([0.075, 0.065, 0.02, 0.015, -0.01, -0.055, -0.06])
 # hair that falls below the hairline (a bob over the ears): the line drops to the photo's hair ends from the
 # temples back, over this range of angles from the front (deg); in front of it the face's sides keep theirs
 FALL_DEG = (60.0, 85.0)
+# ... and behind the head it rises toward the nape by NAPE_RISE_M (from NAPE_RISE_DEG[0] round, fully by [1]; never
+# above the textbook's nape): a bob a little shorter at the nape than at the sides. hair_mesh builds the shell's hem on
+# this line, so the texture's hair ends where the hem does (it was painted down to the sides' length all round, under
+# a level hem). benchmarks/hair_look bob / nape_band, 3f76372 -> this: the hem at the nape above the sides' group
+# face 0 0.1 -> 20.8 mm, face 3 0.5 -> 22.9 mm; the neck 0-30 mm below the hem from behind coloured as hair 0.00 ->
+# 0.00 / 0.15 % (the hem raised over the old texture: 7.1 / 35.3 %); front IoU face 0 0.8356 -> 0.8355, face 3
+# 0.8271 -> 0.8261 (from 100° round: 0.8256; from 125°, 2 cm: 0.8269 but 16 / 14 mm); the lower corners' empty share
+# from behind 0.495 -> 0.271, 0.360 -> 0.163 (the sides now hang lowest). Others' hair ends above the nape: unchanged.
+NAPE_RISE_M = 0.025
+NAPE_RISE_DEG = (110.0, 180.0)
 
 
 def sh1(normals: np.ndarray) -> np.ndarray:
@@ -206,7 +216,7 @@ def hairline_height(pos: np.ndarray, axis_y: float, eye_z: float, front_dz: floa
         line = line + (1 - _smoothstep(np.abs(signed), 40.0, 55.0)) * (np.interp(signed, deg, pdz) - line)
     if fall_dz is not None:
         side = _smoothstep(pos[:, 0], -0.03, 0.03)
-        fall = fall_dz[1] + side * (fall_dz[0] - fall_dz[1])
+        fall = fall_dz[1] + side * (fall_dz[0] - fall_dz[1]) + NAPE_RISE_M * _smoothstep(phi, *NAPE_RISE_DEG)
         line = line + _smoothstep(phi, *FALL_DEG) * np.minimum(fall - line, 0.0)
     return eye_z + line
 
