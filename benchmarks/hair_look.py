@@ -210,21 +210,27 @@ def ragged(d: dict, rig, atlas, hair: dict, size: int = 512) -> tuple[float, int
     return outline_roughness(cover, int(ys[0]), int(ys[1]), sigma=0.03 * (ys[1] - ys[0]))
 
 
+def _front_cover(d: dict, rig, atlas, hair: dict, size: int) -> tuple:
+    """(K, w2c: the contact sheet's camera at yaw 0, `size` px; the pixels the hair mesh covers (size, size) bool;
+    the fitted head's rest vertices (V, 3); the eyes' height; the head's vertical axis (y))."""
+    from headforge.backend.headmodel.parts import eye_height
+    from headforge.backend.rig.texture_complete import head_axis
+
+    K, w2c = orbit_camera(rig, size, 0.0)
+    _, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
+    rest = d["model"].vertices(identity=d["identity"])
+    eye_z = eye_height(d["model"])
+    return K, w2c, cover, rest, eye_z, head_axis(d["model"].neutral, eye_z)
+
+
 def front_edge(d: dict, rig, atlas, hair: dict, size: int = 512) -> tuple[float, float, int]:
     """(the hair mesh's front edge from the front (the contact sheet's camera at yaw 0, `size` px) over the forehead
     — per pixel column within 35° of the face's midline, the lowest row the mesh covers above the eyes —: its mean
     distance from itself smoothed along the columns (Gaussian, 5 % of the columns' span), in mm on the head; its
     total variation over the smoothed edge's; the columns): a notch or teeth along the hairline (the cameraman's)."""
-    from headforge.backend.headmodel.parts import eye_height
     from headforge.backend.render.raster import project
-    from headforge.backend.rig.texture_complete import head_axis
 
-    model = d["model"]
-    K, w2c = orbit_camera(rig, size, 0.0)
-    _, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
-    rest = model.vertices(identity=d["identity"])
-    eye_z = eye_height(model)
-    axis_y = head_axis(model.neutral, eye_z)
+    K, w2c, cover, rest, eye_z, axis_y = _front_cover(d, rig, atlas, hair, size)
     r = float(np.median(np.abs(rest[:, 0][np.abs(rest[:, 2] - eye_z - 0.04) < 0.005])))  # the forehead's half width
     a = np.radians(35.0)
     pts = np.array([[-r * np.sin(a), axis_y - r * np.cos(a), eye_z], [r * np.sin(a), axis_y - r * np.cos(a), eye_z],
@@ -256,16 +262,9 @@ def front_step(d: dict, rig, atlas, hair: dict, size: int = 512, deg: float = 45
     midline on a circle of the head's half width at 4 cm above the eyes, the lowest row above the eyes the mesh
     covers. A fringe cut off square at hair_mesh.FRINGE_DEG is a step of some 15 mm (the cameraman). front_edge
     measures within 35° of a narrower circle (the median |x| there), which ends short of that step."""
-    from headforge.backend.headmodel.parts import eye_height
     from headforge.backend.render.raster import project
-    from headforge.backend.rig.texture_complete import head_axis
 
-    model = d["model"]
-    K, w2c = orbit_camera(rig, size, 0.0)
-    _, _, cover = _render_pair(rig, atlas, hair, K, w2c, (size, size))
-    rest = model.vertices(identity=d["identity"])
-    eye_z = eye_height(model)
-    axis_y = head_axis(model.neutral, eye_z)
+    K, w2c, cover, rest, eye_z, axis_y = _front_cover(d, rig, atlas, hair, size)
     r = float(np.abs(rest[:, 0][np.abs(rest[:, 2] - eye_z - 0.04) < 0.005]).max())
     a = np.radians(deg)
     pts = np.array([[-r * np.sin(a), axis_y - r * np.cos(a), eye_z], [r * np.sin(a), axis_y - r * np.cos(a), eye_z],

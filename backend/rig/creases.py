@@ -158,6 +158,18 @@ def _mean_over(rgb: np.ndarray, sel: np.ndarray, sigma: float) -> np.ndarray:
     return pull_push(np.where(ok[..., None], num / np.maximum(den, 1e-6)[..., None], 0.0), ok)
 
 
+def _tones(rgb: np.ndarray, regions: tuple, sigma_mm: float, core: float) -> tuple:
+    """(weight, the reference skin's tone, the local tone) for an evening step: `regions` (weight (H, W), reference
+    (H, W) bool, texels per metre); both tones Gaussian means (σ `sigma_mm`) of `rgb` (H, W, 3), the local one over
+    the weight above `core` and the reference, leaving out features (texels darker than LID_FEATURE of the
+    reference's tone)."""
+    weight, reference, per_m = regions
+    sigma = max(1.0, sigma_mm / 1e3 * per_m)
+    ref = _mean_over(rgb, reference, sigma)
+    plain = (rgb @ LUMA) > LID_FEATURE * (ref @ LUMA)
+    return weight, ref, _mean_over(rgb, ((weight > core) | reference) & plain, sigma)
+
+
 def lids_evened(rgb: np.ndarray, model, strength: float) -> np.ndarray:
     """The skin atlas (res, 2·res, 3) float with the lids' low frequencies (lid_regions) replaced, `strength` of the
     way, by the skin's round them (its Gaussian mean, LID_SIGMA_MM, continued inward by pull-push); each texel's
@@ -182,11 +194,7 @@ def lids_evened(rgb: np.ndarray, model, strength: float) -> np.ndarray:
     regions = lid_regions(model, rgb.shape[0])
     if regions is None or strength <= 0:
         return rgb
-    weight, reference, per_m = regions
-    sigma = max(1.0, LID_SIGMA_MM / 1e3 * per_m)
-    ref = _mean_over(rgb, reference, sigma)
-    plain = (rgb @ LUMA) > LID_FEATURE * (ref @ LUMA)
-    local = _mean_over(rgb, ((weight > 0) | reference) & plain, sigma)
+    weight, ref, local = _tones(rgb, regions, LID_SIGMA_MM, 0.0)
     return rgb + (strength * weight)[..., None] * (ref - local)
 
 
@@ -269,11 +277,7 @@ def mouth_evened(rgb: np.ndarray, model, strength: float) -> np.ndarray:
     regions = mouth_regions(model, rgb.shape[0])
     if regions is None or strength <= 0:
         return rgb
-    weight, reference, per_m = regions
-    sigma = max(1.0, MOUTH_SIGMA_MM / 1e3 * per_m)
-    ref = _mean_over(rgb, reference, sigma)
-    plain = (rgb @ LUMA) > LID_FEATURE * (ref @ LUMA)
-    local = _mean_over(rgb, ((weight > 0.5) | reference) & plain, sigma)
+    weight, ref, local = _tones(rgb, regions, MOUTH_SIGMA_MM, 0.5)
     up = np.maximum((ref @ LUMA) / np.maximum(local @ LUMA, 1.0) - 1.0 - MOUTH_KEEP, 0.0)
     return rgb * (1.0 + strength * weight * up)[..., None]
 

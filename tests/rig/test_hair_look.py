@@ -157,6 +157,19 @@ def _orbit_camera(centre: np.ndarray, size: int, elevation: float = 5.0, azimuth
     return K, np.linalg.inv(orbit_c2w_opencv(elevation, azimuth, radius=0.75)) @ T
 
 
+def _hair_weight_and_cover(ict, rest: np.ndarray, hw: np.ndarray, hair: dict, K, w2c, size: int) -> tuple:
+    """From the camera (K, w2c), `size` px square: (the skin texture's hair weight `hw` (V,) on the head `rest`
+    (V, 3) per pixel (size, size), the head's pixels (size, size) bool, those where the hair mesh is in front of
+    the head, the columns it covers)."""
+    F = ict.faces[visible_faces(ict)]
+    xy, z = project(rest, K, w2c)
+    tid, bary, zb = rasterize(xy, z, F, size, size, cull_backfaces=True)
+    hxy, hz = project(hair["verts"], K, w2c)
+    _, _, hzb = rasterize(hxy, hz, hair["faces"], size, size, cull_backfaces=False)
+    covered = hzb < zb
+    return interpolate(tid, bary, F, hw[:, None])[..., 0], tid >= 0, covered, np.flatnonzero(covered.any(axis=0))
+
+
 def _front_camera(hair: dict, size: int = 512):
     """(K, w2c): the streaks test's lens from straight in front, 5° above, at 0.75 m from the hair's centre."""
     return _orbit_camera((hair["verts"].min(axis=0) + hair["verts"].max(axis=0)) / 2, size)
@@ -293,19 +306,12 @@ def test_short_hair_covers_its_blend_into_the_nape(ict):
     K, w2c = _front_camera(hair, size)
     w2c = w2c @ np.diag([-1.0, -1.0, 1.0, 1.0])  # turned half round the vertical axis: from behind
     rest = ict.vertices(identity=fx["identity"])
-    F = ict.faces[visible_faces(ict)]
-    xy, z = project(rest, K, w2c)
-    tid, bary, zb = rasterize(xy, z, F, size, size, cull_backfaces=True)
-    hxy, hz = project(hair["verts"], K, w2c)
-    _, _, hzb = rasterize(hxy, hz, hair["faces"], size, size, cull_backfaces=False)
-    w = interpolate(tid, bary, F, hw[:, None])[..., 0]
-    covered = hzb < zb
-    cols = np.flatnonzero(covered.any(axis=0))
+    w, on_head, covered, cols = _hair_weight_and_cover(ict, rest, hw, hair, K, w2c, size)
     lo, hi = np.percentile(cols, [33, 67])
     first = []
     for x in range(int(lo), int(hi) + 1):
         e = np.flatnonzero(covered[:, x]).max() + 1
-        if e < size and tid[e, x] >= 0:
+        if e < size and on_head[e, x]:
             first.append(w[e, x])
     print(f"group face 5 from behind: the hair's weight on the skin just below the hair mesh, median "
           f"{np.median(first):.3f}, p90 {np.percentile(first, 90):.3f} over {len(first)} columns (before 0.236, 0.303)")
@@ -721,21 +727,14 @@ def test_a_bobs_hem_rises_toward_her_nape_over_bare_neck(ict):
     rest = ict.vertices(identity=fx["identity"])
     rise = bench.bob_shape_of(hair, rest, ict.faces[visible_faces(ict)], (K, w2c), mid, size)[4]
     hw = hair_weight(ict.neutral, hairline_height(ict.neutral, mid[1], eye_z, None, fall))
-    F = ict.faces[visible_faces(ict)]
-    xy, z = project(rest, K, w2c)
-    tid, bary, zb = rasterize(xy, z, F, size, size, cull_backfaces=True)
-    hxy, hz = project(hair["verts"], K, w2c)
-    _, _, hzb = rasterize(hxy, hz, hair["faces"], size, size, cull_backfaces=False)
-    w = interpolate(tid, bary, F, hw[:, None])[..., 0]
-    covered = hzb < zb
-    cols = np.flatnonzero(covered.any(axis=0))
+    w, on_head, covered, cols = _hair_weight_and_cover(ict, rest, hw, hair, K, w2c, size)
     lo, hi = np.percentile(cols, [25, 75])
     px = int(round(0.015 * K[0, 0] / (w2c[:3, :3] @ rest[np.argmax(rest[:, 1])] + w2c[:3, 3])[2]))
     below = []
     for x in range(int(lo), int(hi) + 1):
         e = np.flatnonzero(covered[:, x]).max() + 1
         rows = np.arange(e, min(e + px, size))
-        below.extend(w[rows[tid[rows, x] >= 0], x])
+        below.extend(w[rows[on_head[rows, x]], x])
     below = np.asarray(below)
     print(f"group face 3 from behind: hem at the nape {rise:.1f} mm above the sides' (0.5 before); the texture's "
           f"hair weight 0-15 mm below it median {np.median(below):.3f}, p90 {np.percentile(below, 90):.3f}, over 0.5 "
