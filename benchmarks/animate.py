@@ -357,8 +357,8 @@ the irises the keys hold still (std 0.012-0.029 mean, ≤ 0.10), the roll follow
 blink model reads the astronaut's eyes open in every frame; small (27 px) and side-on faces flicker (key std ~0.06,
 single keys 0.2-0.25), the fit's eyeBlink (the fallback for real eyes the pixel model reads as closed) sits at
 0.03-0.33 on open eyes. Two defects it found are fixed: a weak false face box larger than the face lost frames
-(now face.landmarks.image_mesh_478), and One-Euro lagged the head's roll by ~0.5° at smoothing 0.5 (track.HEAD_BETA 2 → 16:
-this benchmark's head error at smoothing 0.5, front / +30° / −30°, 1.778° / 1.780° / 2.426° → 1.782° / 1.810°
+(now face.landmarks.image_mesh_478), and One-Euro lagged the head's roll by ~0.5° at smoothing 0.5 (track.HEAD_BETA
+2 → 16: this benchmark's head error at smoothing 0.5, front / +30° / −30°, 1.778° / 1.780° / 2.426° → 1.782° / 1.810°
 / 2.432°, the keys unchanged: a little worse on these slow synthetic turns, 0.3-0.45° better on the real clips).
 2026-12-07, session 31 (the two defects above; figures in benchmarks/animate_real.py): where the pixel blink model is
 gated off, the fit's eyeBlink is re-zeroed on the take's own open lid (track.calibrate_open: its lower quartile plus

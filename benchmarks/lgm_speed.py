@@ -96,7 +96,7 @@ def main(argv=None) -> int:
             times = timed(lambda: infer(x.to(dtype)), device, args.repeats + 1)[1:]
         fwd = {"precision": name, "what": "forward (inference, weights in " + name + ")",
                "seconds": round(float(np.median(times)), 4), "peak_gib": peak_gib(device)}
-        del infer
+        infer = None  # free the inference copy before the training one
         # one fine-tuning step: fp32 master weights, autocast, GradScaler for fp16
         train = build(args.size, seed=0, device=device)
         train.load_state_dict(model.state_dict())
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
         step = {"precision": name, "what": "fine-tuning step (8 views rendered, AdamW)",
                 "seconds": round(float(np.median(times)), 4), "peak_gib": peak_gib(device),
                 "loss": round(results[-1]["loss"], 5)}
-        del train, opt
+        train = opt = None  # free them before the next precision
         for r in (fwd, step):
             print(f"lgm_speed: {r['precision']} {r['what']}: {r['seconds']:.3f} s (median of {args.repeats}), "
                   f"peak GPU memory {r['peak_gib']} GiB" + (f", loss {r['loss']}" if "loss" in r else ""))

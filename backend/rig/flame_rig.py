@@ -44,7 +44,8 @@ def build_flame_rig(model, identity: np.ndarray, skin_rgb=(0.8, 0.62, 0.52), lan
     eye = (W[:, 4] > 0.99) | (W[:, 5] > 0.99)
     faces = model.faces.astype(np.int64)
     prims = []
-    for name, mat, sel in (("skin", "skin_flat", ~np.all(eye[faces], axis=1)), ("eyes", "eye", np.all(eye[faces], axis=1))):
+    on_eye = np.all(eye[faces], axis=1)
+    for name, mat, sel in (("skin", "skin_flat", ~on_eye), ("eyes", "eye", on_eye)):
         F = faces[sel]
         if not len(F):
             continue

@@ -60,7 +60,8 @@ class _Bin:
             vals = delta[nz].astype(np.float32)
             acc = g.Accessor(componentType=FLOAT, count=n, type="VEC3", byteOffset=None,
                              sparse=g.Sparse(count=len(nz),
-                                             indices=g.AccessorSparseIndices(bufferView=self.view(nz), componentType=UINT),
+                                             indices=g.AccessorSparseIndices(bufferView=self.view(nz),
+                                                                             componentType=UINT),
                                              values=g.AccessorSparseValues(bufferView=self.view(vals))))
             full = np.zeros((n, 3), np.float32)
             full[nz] = vals
@@ -107,7 +108,8 @@ def rig_to_gltf(rig: Rig, texture_png: bytes | None, extras: dict | None = None,
     elif "skin" in used:
         material("skin", pbrMetallicRoughness=g.PbrMetallicRoughness(
             baseColorFactor=[0.8, 0.62, 0.52, 1.0], metallicFactor=0.0, roughnessFactor=0.7))
-    for name, rough in (("skin_flat", 0.7), ("eye", 0.15), ("mouth", 0.6), ("gums", 0.4), ("teeth", 0.3), ("lashes", 0.8)):
+    for name, rough in (("skin_flat", 0.7), ("eye", 0.15), ("mouth", 0.6), ("gums", 0.4), ("teeth", 0.3),
+                        ("lashes", 0.8)):
         if name in used:
             material(name, pbrMetallicRoughness=g.PbrMetallicRoughness(metallicFactor=0.0, roughnessFactor=rough))
 

@@ -402,10 +402,10 @@ def jaw_tone_field(lab: np.ndarray, pos: np.ndarray, jaw: np.ndarray, weight: np
     its nearest point's step, in full to `hold_m` below, fading smoothly to nothing at `fade_m` (nothing above
     the line). Lightness is left alone: the neck lies in the jaw's shadow and carrying the face's lightness down
     darkened the scan's lit neck (LPS novel views −0.02 dB at half of it, −0.06 dB in full).
-    With the lit neck read as skin (branch s32-parse: group face 5's neck, as bright as her face in the photo but
-    yellower, shows as a warm patch below the ear in Cycles), the completed neck round a seen one given the seen
-    neck's tone (branch s32-neck2's neck_tone_weight), against that branch: its full colour, the patch gone (ring
-    ΔE 2.23 -> 1.21) but the scan's novel views 24.61 -> 24.33 dB (its seen neck de-lit too dark:
+    Tried in sessions 32-33, not kept in the history: with the lit neck read as skin (photo_parse; group face 5's
+    neck, as bright as her face in the photo but yellower, then shows as a warm patch below the ear in Cycles), the
+    completed neck round a seen one given the seen neck's tone, against the lit neck read alone: its full colour,
+    the patch gone (ring ΔE 2.23 -> 1.21) but the scan's novel views 24.61 -> 24.33 dB (its seen neck de-lit too dark:
     benchmarks/complete_head.neck_shading); its chroma per lightness (light-invariant) at the face's lightness,
     24.59 dB (the scan's neck 23.15 -> 23.12 dB), ring ΔE 1.43, the patch still there (saturated seen texels by the
     jaw's corners; test-artifacts/texture_look/neck3_cycles_group_t1_5_profile.png: main, the lit neck read, with

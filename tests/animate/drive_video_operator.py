@@ -5,8 +5,8 @@ results, the keyed shape-key values per frame (read back through the depsgraph),
 CSV it wrote beside the video, and what a video without a face and a missing file do.
 
 A third clip, the same face with frames where it is gone, is keyed too (its CSV cannot be written: a folder is in
-the way): the tracker's warning ("No face in …") and the CSV's must reach the operator's report (Blender prints a background operator's reports: `Warning: …`) and the panel's
-STATUS["warnings"].
+the way): the tracker's warning ("No face in …") and the CSV's must reach the operator's report (Blender prints a
+background operator's reports: `Warning: …`) and the panel's STATUS["warnings"].
 
 A fourth, a still video of a real face whose open eyes the eye model reads as closed (the group photo's woman,
 as tests/animate/test_track.py), brings the tracker's other warning (blinks, gaze and brows from the landmarks).

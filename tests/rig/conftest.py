@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 VALIDATOR_VERSION = "2.0.0-dev.3.10"
-VALIDATOR_DIR = Path(os.environ.get("HEADFORGE_TEST_CACHE", Path.home() / ".cache" / "headforge-tests")) / "gltf-validator"
+VALIDATOR_DIR = (Path(os.environ.get("HEADFORGE_TEST_CACHE", Path.home() / ".cache" / "headforge-tests"))
+                 / "gltf-validator")
 _VALIDATE_JS = r"""
 const fs = require('fs');
 const v = require('gltf-validator');

@@ -8,8 +8,8 @@ and once with a dark rim painted along the head's outline below the nose (the sk
 background darkened to 45 %, fading inward). The same landmarks and matte make both fits identical, so the
 difference between the two textures is what the rim leaves in the skin: on the old code (every read at the
 outline taken, its mirror image too, and the completion spreading both over the unseen head) 1.75 % of the skin's
-texels ΔE76 > 10 darker, p99 11.9; now the reads within texture.OUTLINE_BAND_M of the outline give way to the mirror image or the completion
-(0.00 %, p99 1.8; 7 s)."""
+texels ΔE76 > 10 darker, p99 11.9; now the reads within texture.OUTLINE_BAND_M of the outline give way to the
+mirror image or the completion (0.00 %, p99 1.8; 7 s)."""
 
 import numpy as np
 import pytest
