@@ -255,11 +255,13 @@ def main(argv=None) -> int:
     use_shared_ict()
     os.environ.setdefault("GLOG_minloglevel", "2")
     if args.facs_prior:
+        from headforge.backend.animate.model_file import save_model_file
         from headforge.backend.animate.track import FACS_PRIOR_FILE
         from headforge.backend.headmodel import load_ict
 
         model = load_ict()
-        np.savez(FACS_PRIOR_FILE, precision=facs_precision(model), names=np.array(model.expression_names))
+        save_model_file(FACS_PRIOR_FILE, {"precision": facs_precision(model)},
+                        {"names": np.array(model.expression_names)}, {"source": "facs_precision(n=20000, seed=0)"})
         print(f"wrote {FACS_PRIOR_FILE}")
         return 0
     work = Path(args.work)

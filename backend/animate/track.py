@@ -53,6 +53,7 @@ from ..render.raster import vertex_normals
 from .brow_keys import BrowKeysModel, brow_patch, load_brow_keys_model
 from .eye_keys import EyeKeysModel, load_eye_keys_model
 from .eye_openness import EYES, EyeModel, eye_patches, eye_widths, load_eye_model
+from .model_file import load_model_file
 from .take import AnimationError, Take, matrix_to_euler
 from .video_correspondence import VideoCorrespondence, load_video_correspondence, view_features
 
@@ -212,11 +213,11 @@ class FaceFitter:
     def __init__(self, model, identity: np.ndarray, K: np.ndarray, tri, bary, weights: np.ndarray,
                  expression_prior: float = 1e-4, temporal_prior: float = 0.0, min_facing: float = 0.05,
                  offset: np.ndarray | None = None, delta: np.ndarray | None = None, view: np.ndarray | None = None,
-                 debias_pose: bool = False, coupled_prior: tuple | None = None, coupled_in_pose: bool = True):
+                 debias_pose: bool = False, coupled_prior: tuple | None = None):
         """`expression_prior`: a strength, or one per expression (E,); `debias_pose`: see `fit`; `coupled_prior`
         ((E,) strengths, (E, E) M): a prior with couplings between the keys, λ b² + bᵀMb, in place of
-        `expression_prior` in every solve or, without `coupled_in_pose`, only where the expression is solved at a
-        held pose (the debiased pose's second solve)."""
+        `expression_prior` where the expression is solved at a held pose (the debiased pose's second solve; in the
+        pose's solve too it turned the head worse: FACS_PRIOR_BETA)."""
         self.model, self.K = model, K
         n_id = len(identity)
 
@@ -238,7 +239,7 @@ class FaceFitter:
         self.lo, self.hi = model.expression_range
         self.expression_prior, self.temporal_prior = expression_prior, temporal_prior
         self.debias_pose = debias_pose
-        self.coupled_prior, self.coupled_in_pose = coupled_prior, coupled_in_pose
+        self.coupled_prior = coupled_prior
         self.min_facing = min_facing
         verts = model.vertices(identity=identity)
         pts = landmark_points(model, verts, tri, bary)
@@ -277,7 +278,7 @@ class FaceFitter:
         R, t, b = start.R.copy(), start.t.copy(), start.expression.copy()
         b_prev = start.expression
         lam, M = self.expression_prior, None  # M (E, E): the prior's couplings
-        if self.coupled_prior is not None and (fix_pose or self.coupled_in_pose):
+        if self.coupled_prior is not None and fix_pose:
             lam, M = self.coupled_prior
         prior = np.concatenate([np.zeros(6), np.broadcast_to(np.sqrt(lam), (E,))])
         tprior = np.concatenate([np.zeros(6), np.full(E, np.sqrt(self.temporal_prior))])
@@ -403,12 +404,15 @@ def _rx(a: float) -> np.ndarray:
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
-def load_facs_precision(model) -> np.ndarray | None:
-    """FACS_PRIOR_FILE's (E, E) precision for `model`'s expressions (None for another model or without the file)."""
-    if not FACS_PRIOR_FILE.is_file():
-        return None
-    z = np.load(FACS_PRIOR_FILE)
-    return z["precision"] if list(z["names"]) == list(model.expression_names) else None
+def load_facs_precision(model, path: Path = FACS_PRIOR_FILE) -> np.ndarray | None:
+    """The shipped (E, E) precision of the coupled prior for `model`'s expressions, None for a model with other
+    expressions; AnimationError animate.facs_prior_missing / animate.facs_prior_invalid (model_file)."""
+    a, d, _ = load_model_file(
+        path, ("precision",), what="coupled expression prior", code="animate.facs_prior",
+        hint="Reinstall HeadForge, or re-make the file with benchmarks/animate_correspondence.py --facs-prior.",
+        check=lambda a, d: a["precision"].shape == (len(d["names"]),) * 2
+        and np.allclose(a["precision"], a["precision"].T))
+    return a["precision"] if d["names"].tolist() == list(model.expression_names) else None
 
 
 # ---------------------------------------------------------------- smoothing and tracking loss
@@ -649,7 +653,7 @@ def fit_landmarks(times, marks, info, *, smoothing: float = 0.5, model=None, foc
     if identity is None:
         identity = np.mean(ids, axis=0)
     fitter = FaceFitter(model, identity, K, tri, bary, w_lm, expression_prior, temporal_prior, offset=offset,
-                        delta=delta, view=view, debias_pose=debias_pose, coupled_prior=coupled, coupled_in_pose=False)
+                        delta=delta, view=view, debias_pose=debias_pose, coupled_prior=coupled)
     state = FrameFit(R=first.w2c[:3, :3], t=first.w2c[:3, 3], expression=first.expression, cost=0.0)
     T, E = len(times), model.n_expression
     expr = np.zeros((T, E))

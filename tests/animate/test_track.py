@@ -469,3 +469,30 @@ def test_eyes_unlike_the_eye_models_keep_the_fits_blinks(tmp_path):
                   if n.startswith(("eyeWide", "eyeLook", "brow"))}
     print({n: round(v, 2) for n, v in gaze_brows.items()})
     assert max(gaze_brows.values()) < 0.25
+
+
+
+def test_the_coupled_priors_file_is_checked_like_the_models(shared, tmp_path):
+    """The shipped coupled prior (track.FACS_PRIOR_FILE) is a model file (model_file.py): missing, altered or
+    truncated is a coded error, never a fit that silently goes without it; another head model's expressions get
+    none."""
+    from types import SimpleNamespace
+
+    from headforge.backend.animate.track import FACS_PRIOR_FILE, load_facs_precision
+    from headforge.backend.headmodel import load_ict
+
+    ict = load_ict()
+    P = load_facs_precision(ict)
+    assert P.shape == (ict.n_expression,) * 2 and np.allclose(P, P.T)
+    assert load_facs_precision(SimpleNamespace(expression_names=["a", "b"])) is None
+    with pytest.raises(AnimationError) as e:
+        load_facs_precision(ict, tmp_path / "none.npz")
+    assert e.value.code == "animate.facs_prior_missing"
+    z = dict(np.load(FACS_PRIOR_FILE))
+    z["precision"] = z["precision"] * 1.01  # the couplings changed, the digest kept
+    np.savez(tmp_path / "altered.npz", **z)
+    (tmp_path / "truncated.npz").write_bytes(FACS_PRIOR_FILE.read_bytes()[:500])
+    for bad in ("altered.npz", "truncated.npz"):
+        with pytest.raises(AnimationError) as e:
+            load_facs_precision(ict, tmp_path / bad)
+        assert e.value.code == "animate.facs_prior_invalid"
